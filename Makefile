@@ -1,0 +1,36 @@
+# Two entry points (see README): `make up` runs the local network, `make test` runs every check.
+# Each creates or updates the virtual environment in .venv first, so both work on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The strictly typed pure core (DESIGN.md, layers): only packages that exist are checked.
+CORE   := $(wildcard src/cocoon/wire src/cocoon/attestation src/cocoon/payments src/cocoon/ton src/cocoon/planner src/cocoon/errors.py)
+
+.PHONY: up test lint typecheck pytest venv clean contracts
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==24.3.1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/cocoon up
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy $(CORE)
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

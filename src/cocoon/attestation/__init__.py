@@ -1,0 +1,1 @@
+"""Attestation: RA-TLS certificates, TDX quotes, quote providers and policies (pure core)."""

@@ -1,0 +1,92 @@
+"""The single exception root of the project and its tree.
+
+Every error a user can see derives from :class:`CocoonError` and carries a message that says what went
+wrong and what to do. Third-party exceptions are mapped to these at the edge (``raise ... from exc``).
+
+    CocoonError
+    ├── ConfigError                  bad configuration or command-line input
+    ├── ProtocolError                our wire protocol was violated
+    │   ├── DecodeError              bytes that do not decode (local side detected it)
+    │   └── RemoteProtocolError      the peer told us we violated it / closed with a reason
+    ├── ConnectionClosedError        the connection is gone (peer closed, timeout, reset)
+    ├── AttestationError             a peer's certificate or quote is not acceptable
+    │   ├── CertificateError         the RA-TLS certificate itself is malformed/expired/unsupported
+    │   ├── QuoteError               a TDX quote is malformed or does not verify
+    │   └── PolicyError              the attestation is valid but the policy refuses it
+    ├── EngineError                  the inference engine failed or is unreachable
+    ├── PaymentError                 metering, reservation or payment-channel rule broken
+    │   └── InsufficientFundsError   the client cannot cover the reservation
+    ├── ChainError                   talking to TON (local chain or real) failed
+    │   └── ContractError            a contract rejected a message (carries its exit code)
+    └── PlannerError                 a planner input is unknown or out of range
+"""
+
+from __future__ import annotations
+
+
+class CocoonError(Exception):
+    """Root of every error raised by this project."""
+
+
+class ConfigError(CocoonError):
+    """Configuration or command-line input is invalid; the message names the field."""
+
+
+class ProtocolError(CocoonError):
+    """Our wire protocol was violated; the connection must be closed with this reason."""
+
+
+class DecodeError(ProtocolError):
+    """Bytes received (or read from a file) do not decode; names the field and offset when known."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer reported a protocol error or closed the session with a reason."""
+
+
+class ConnectionClosedError(CocoonError):
+    """The connection was closed (by the peer, by a keepalive timeout, or locally)."""
+
+
+class AttestationError(CocoonError):
+    """A peer's attestation cannot be accepted."""
+
+
+class CertificateError(AttestationError):
+    """The RA-TLS certificate is malformed, expired, not yet valid or has unknown critical extensions."""
+
+
+class QuoteError(AttestationError):
+    """A TDX quote is malformed or its signatures/collateral do not verify."""
+
+
+class PolicyError(AttestationError):
+    """The attestation is genuine but the configured policy does not allow it."""
+
+
+class EngineError(CocoonError):
+    """The inference engine failed, rejected the request, or cannot be reached."""
+
+
+class PaymentError(CocoonError):
+    """A metering, reservation or payment-channel invariant does not hold."""
+
+
+class InsufficientFundsError(PaymentError):
+    """The client's balance or stake cannot cover the reservation for a request."""
+
+
+class ChainError(CocoonError):
+    """A TON chain operation failed (local emulator, toncenter HTTP or liteserver)."""
+
+
+class ContractError(ChainError):
+    """A contract rejected a message; ``exit_code`` is the TVM exit code (spec/contracts.md)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class PlannerError(CocoonError):
+    """A planner input is unknown or out of range."""

@@ -1,0 +1,1 @@
+"""Asyncio shell: attested TLS streams, RPC connections and listeners (nothing role-specific)."""
