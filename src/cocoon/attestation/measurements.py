@@ -30,7 +30,16 @@ class TdMeasurements:
     td_attributes: bytes = bytes(8)
 
     def __post_init__(self) -> None:
-        for name in ("mr_td", "mr_config_id", "mr_owner", "mr_owner_config", "rtmr0", "rtmr1", "rtmr2", "rtmr3"):
+        for name in (
+            "mr_td",
+            "mr_config_id",
+            "mr_owner",
+            "mr_owner_config",
+            "rtmr0",
+            "rtmr1",
+            "rtmr2",
+            "rtmr3",
+        ):
             if len(getattr(self, name)) != MEASUREMENT_SIZE:
                 raise ValueError(f"{name} must be {MEASUREMENT_SIZE} bytes")
         if len(self.report_data) != REPORT_DATA_SIZE:

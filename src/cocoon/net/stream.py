@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Protocol
 
 
@@ -48,16 +49,12 @@ class PlainStream:
             self._writer.write(data)
 
     async def drain(self) -> None:
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self._writer.drain()
-        except (ConnectionError, OSError):
-            pass
 
     async def aclose(self) -> None:
         if self._writer.is_closing():
             return
         self._writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self._writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
