@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The strictly typed pure core (DESIGN.md, layers): only packages that exist are checked.
-CORE   := $(wildcard src/cocoon/wire src/cocoon/attestation src/cocoon/payments src/cocoon/ton src/cocoon/planner src/cocoon/errors.py)
+CORE   := $(wildcard src/cocoon/api src/cocoon/wire src/cocoon/attestation src/cocoon/payments src/cocoon/ton src/cocoon/planner src/cocoon/errors.py)
 
 .PHONY: up test lint typecheck pytest venv clean contracts
 

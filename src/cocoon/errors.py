@@ -13,6 +13,7 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     │   ├── CertificateError         the RA-TLS certificate itself is malformed/expired/unsupported
     │   ├── QuoteError               a TDX quote is malformed or does not verify
     │   └── PolicyError              the attestation is valid but the policy refuses it
+    ├── RequestError                 an API request is rejected (carries HTTP status, type, param)
     ├── EngineError                  the inference engine failed or is unreachable
     ├── PaymentError                 metering, reservation or payment-channel rule broken
     │   └── InsufficientFundsError   the client cannot cover the reservation
@@ -62,6 +63,38 @@ class QuoteError(AttestationError):
 
 class PolicyError(AttestationError):
     """The attestation is genuine but the configured policy does not allow it."""
+
+
+class RequestError(CocoonError):
+    """An inference request is rejected; rendered as an OpenAI error body with `status`.
+
+    `error_type` is OpenAI's `error.type` (e.g. ``invalid_request_error``), `param` names the offending
+    parameter when there is one, `code` is a machine-readable code (e.g. ``model_not_found``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        error_type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.error_type = error_type
+        self.param = param
+        self.code = code
+        self.headers = dict(headers or {})
+
+    def to_body(self) -> dict[str, object]:
+        """The OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
+        return {
+            "error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}
+        }
 
 
 class EngineError(CocoonError):

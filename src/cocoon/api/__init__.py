@@ -1,0 +1,1 @@
+"""The OpenAI-compatible API surface as pure functions: request validation, rewriting, error bodies."""

@@ -1,0 +1,317 @@
+"""Validation and rewriting of OpenAI-style inference requests (spec/openai-api.md).
+
+Used twice on every request: by the client daemon (fail fast, before any cost) and by the worker (it
+protects its engine). Pure: bytes in, a `ValidatedRequest` or a `RequestError` out.
+
+Rewrites applied to the body that reaches the engine:
+- our extra fields (`max_coefficient`, `timeout`, `enable_debug`, `request_guid`) are removed;
+- the generation cap is always present as `max_tokens` (`max_completion_tokens` is folded into it), so a
+  request can never generate more than it reserved;
+- a streamed request always asks the engine for `stream_options.include_usage = true` (metering needs
+  it); whether the caller asked for the usage chunk is remembered in `caller_wants_usage`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cocoon.errors import RequestError
+
+Endpoint = Literal["chat", "completions"]
+
+ENDPOINTS: dict[str, Endpoint] = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+DEFAULT_MAX_TOKENS = 1000
+DEFAULT_MAX_COEFFICIENT = 4000
+MAX_COEFFICIENT_LIMIT = 10**9 - 1
+DEFAULT_TIMEOUT_S = 120.0
+MAX_TIMEOUT_S = 3600.0
+DEFAULT_MAX_TOKENS_LIMIT = 1_000_000
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds a node enforces on requests (configurable per node)."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+    max_tokens_limit: int = DEFAULT_MAX_TOKENS_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedRequest:
+    """A request that passed validation, with the rewritten body to send to the engine."""
+
+    endpoint: Endpoint
+    path: str
+    model: str
+    stream: bool
+    caller_wants_usage: bool
+    max_tokens: int
+    max_coefficient: int
+    timeout_s: float
+    enable_debug: bool
+    request_guid: str | None
+    engine_body: dict[str, Any] = field(repr=False)
+
+    def engine_body_bytes(self) -> bytes:
+        """The engine body as compact JSON bytes."""
+        return json.dumps(self.engine_body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# ---- value checkers: each returns None when the value is fine, else what was expected ----------------
+
+Checker = Callable[[Any], str | None]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Checker:
+    def check(v: Any) -> str | None:
+        if not _is_int(v):
+            return "an integer"
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            return f"an integer between {lo} and {hi}" if hi is not None else f"an integer >= {lo}"
+        return None
+
+    return check
+
+
+def number(lo: float | None = None, hi: float | None = None) -> Checker:
+    def check(v: Any) -> str | None:
+        if not _is_number(v):
+            return "a number"
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            return f"a number between {lo} and {hi}" if hi is not None else f"a number >= {lo}"
+        return None
+
+    return check
+
+
+def _type(name: str, pred: Callable[[Any], bool]) -> Checker:
+    return lambda v: None if pred(v) else name
+
+
+boolean = _type("a boolean", lambda v: isinstance(v, bool))
+string = _type("a string", lambda v: isinstance(v, str))
+obj = _type("an object", lambda v: isinstance(v, dict))
+array = _type("an array", lambda v: isinstance(v, list))
+anything: Checker = lambda v: None  # noqa: E731 - free-form fields the engine validates itself
+
+
+def nullable(inner: Checker) -> Checker:
+    return lambda v: None if v is None else inner(v)
+
+
+def one_of(*choices: str) -> Checker:
+    return lambda v: None if v in choices else "one of " + ", ".join(repr(c) for c in choices)
+
+
+def _stop(v: Any) -> str | None:
+    if v is None or isinstance(v, str):
+        return None
+    if isinstance(v, list) and all(isinstance(s, str) for s in v) and len(v) <= 16:
+        return None
+    return "a string or an array of at most 16 strings"
+
+
+def _messages(v: Any) -> str | None:
+    if not isinstance(v, list) or not v:
+        return "a non-empty array of messages"
+    for m in v:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            return "an array of objects, each with a string 'role'"
+    return None
+
+
+def _prompt(v: Any) -> str | None:
+    if isinstance(v, str):
+        return None
+    if isinstance(v, list) and v:
+        if all(isinstance(p, str) for p in v) or all(_is_int(t) for t in v):
+            return None
+        if all(isinstance(p, list) and all(_is_int(t) for t in p) for p in v):
+            return None
+    return "a string, an array of strings, or an array of token ids"
+
+
+def _stream_options(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "an object"
+    for key, val in v.items():
+        if key not in ("include_usage", "include_obfuscation", "continuous_usage_stats") or not isinstance(
+            val, bool
+        ):
+            return "an object with boolean 'include_usage'"
+    return None
+
+
+def _logit_bias(v: Any) -> str | None:
+    if isinstance(v, dict) and all(_is_number(b) for b in v.values()):
+        return None
+    return "an object mapping token ids to numbers"
+
+
+# Parameters both endpoints accept (vLLM's set, spec/openai-api.md), then each endpoint's own.
+_COMMON: dict[str, Checker] = {
+    "model": string,
+    "frequency_penalty": nullable(number(-2.0, 2.0)),
+    "presence_penalty": nullable(number(-2.0, 2.0)),
+    "repetition_penalty": nullable(number(0.0, 10.0)),
+    "logit_bias": nullable(_logit_bias),
+    "max_tokens": nullable(integer(1)),
+    "n": nullable(integer(1, 128)),
+    "seed": nullable(integer()),
+    "stop": _stop,
+    "stream": nullable(boolean),
+    "stream_options": nullable(_stream_options),
+    "temperature": nullable(number(0.0, 2.0)),
+    "top_p": nullable(number(0.0, 1.0)),
+    "top_k": nullable(integer(-1)),
+    "min_p": nullable(number(0.0, 1.0)),
+    "min_tokens": nullable(integer(0)),
+    "user": nullable(string),
+    "skip_special_tokens": nullable(boolean),
+    # ours, removed before the engine sees the body
+    "max_coefficient": integer(0, MAX_COEFFICIENT_LIMIT),
+    "timeout": number(0.001, MAX_TIMEOUT_S),
+    "enable_debug": boolean,
+    "request_guid": string,
+}
+_CHAT: dict[str, Checker] = {
+    **_COMMON,
+    "messages": _messages,
+    "max_completion_tokens": nullable(integer(1)),
+    "tools": nullable(array),
+    "tool_choice": nullable(anything),
+    "parallel_tool_calls": nullable(boolean),
+    "response_format": nullable(obj),
+    "logprobs": nullable(boolean),
+    "top_logprobs": nullable(integer(0, 20)),
+    "reasoning_effort": nullable(one_of("minimal", "low", "medium", "high")),
+    "verbosity": nullable(one_of("low", "medium", "high")),
+    "chat_template_kwargs": nullable(obj),
+    "prediction": nullable(obj),
+}
+_COMPLETIONS: dict[str, Checker] = {
+    **_COMMON,
+    "prompt": _prompt,
+    "best_of": nullable(integer(1, 128)),
+    "echo": nullable(boolean),
+    "logprobs": nullable(integer(0, 20)),
+    "suffix": nullable(string),
+}
+_SCHEMAS: dict[Endpoint, dict[str, Checker]] = {"chat": _CHAT, "completions": _COMPLETIONS}
+_REQUIRED: dict[Endpoint, tuple[str, ...]] = {
+    "chat": ("model", "messages"),
+    "completions": ("model", "prompt"),
+}
+_OURS = ("max_coefficient", "timeout", "enable_debug", "request_guid")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise RequestError(f"Duplicate key {key!r} in the request body.", param=key)
+        result[key] = value
+    return result
+
+
+def _reject_constant(token: str) -> None:
+    raise RequestError(f"Invalid JSON number {token} in the request body.")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a request body that must be one JSON object without duplicate keys."""
+    try:
+        value = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except RequestError:
+        raise
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestError(f"The request body is not valid JSON ({exc}). Send a JSON object.") from exc
+    if not isinstance(value, dict):
+        raise RequestError("The request body must be a JSON object.")
+    return value
+
+
+def validate_request(path: str, raw: bytes, limits: Limits = Limits()) -> ValidatedRequest:
+    """Validate one inference request and return it with its engine body rewritten.
+
+    Raises `RequestError` (404 for an unknown path, 413 for an oversized body, 400 otherwise) whose
+    message and `param` name what is wrong.
+    """
+    endpoint = ENDPOINTS.get(path)
+    if endpoint is None:
+        raise RequestError(f"Unknown endpoint {path}.", status=404, code="unknown_url")
+    if len(raw) > limits.max_body_bytes:
+        raise RequestError(
+            f"Request body of {len(raw)} bytes exceeds the limit of {limits.max_body_bytes} bytes.",
+            status=413,
+            code="request_too_large",
+        )
+    body = parse_json_object(raw)
+    _check_fields(endpoint, body)
+    return _rewrite(endpoint, path, body, limits)
+
+
+def _check_fields(endpoint: Endpoint, body: Mapping[str, Any]) -> None:
+    schema = _SCHEMAS[endpoint]
+    for key in _REQUIRED[endpoint]:
+        if key not in body:
+            raise RequestError(f"Missing required parameter: '{key}'.", param=key)
+    for key, value in body.items():
+        checker = schema.get(key)
+        if checker is None:
+            raise RequestError(f"Unrecognized request argument supplied: {key}", param=key)
+        expected = checker(value)
+        if expected is not None:
+            raise RequestError(f"Invalid value for '{key}': expected {expected}.", param=key)
+    if not body["model"]:
+        raise RequestError("Parameter 'model' must not be empty.", param="model")
+
+
+def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits) -> ValidatedRequest:
+    engine = {k: v for k, v in body.items() if k not in _OURS}
+    cap_key = "max_completion_tokens" if engine.get("max_completion_tokens") is not None else "max_tokens"
+    max_tokens = engine.pop("max_completion_tokens", None) or engine.get("max_tokens")
+    if max_tokens is None:
+        max_tokens = limits.default_max_tokens
+    if max_tokens > limits.max_tokens_limit:
+        raise RequestError(
+            f"'{cap_key}' of {max_tokens} is above this node's limit of {limits.max_tokens_limit}.",
+            param=cap_key,
+        )
+    engine["max_tokens"] = max_tokens
+    stream_options = engine.get("stream_options")
+    stream = bool(engine.get("stream")) or stream_options is not None
+    caller_wants_usage = bool(stream_options and stream_options.get("include_usage"))
+    if stream:
+        engine["stream"] = True
+        engine["stream_options"] = {**(stream_options or {}), "include_usage": True}
+    else:
+        engine.pop("stream_options", None)
+    guid = body.get("request_guid")
+    return ValidatedRequest(
+        endpoint=endpoint,
+        path=path,
+        model=body["model"],
+        stream=stream,
+        caller_wants_usage=caller_wants_usage,
+        max_tokens=max_tokens,
+        max_coefficient=body.get("max_coefficient", DEFAULT_MAX_COEFFICIENT),
+        timeout_s=float(body.get("timeout", DEFAULT_TIMEOUT_S)),
+        enable_debug=bool(body.get("enable_debug", False)),
+        request_guid=guid if isinstance(guid, str) else None,
+        engine_body=engine,
+    )

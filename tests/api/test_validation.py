@@ -1,0 +1,132 @@
+"""Request validation and rewriting (spec/openai-api.md): table tests of rejects and rewrites."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cocoon.api.validation import DEFAULT_MAX_COEFFICIENT, Limits, validate_request
+from cocoon.errors import RequestError
+
+CHAT = "/v1/chat/completions"
+COMPL = "/v1/completions"
+MSGS = [{"role": "user", "content": "hi"}]
+
+
+def chat(**fields: Any) -> bytes:
+    return json.dumps({"model": "m", "messages": MSGS, **fields}).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "param"),
+    [
+        (b"not json", 400, None),
+        (b"[1, 2]", 400, None),
+        (b'"text"', 400, None),
+        (b'{"model": "m", "model": "n", "messages": []}', 400, "model"),
+        (json.dumps({"messages": MSGS}).encode(), 400, "model"),
+        (json.dumps({"model": "m"}).encode(), 400, "messages"),
+        (chat(frobnicate=1), 400, "frobnicate"),
+        (chat(temperature="hot"), 400, "temperature"),
+        (chat(temperature=3), 400, "temperature"),
+        (chat(max_tokens=-5), 400, "max_tokens"),
+        (chat(max_tokens=True), 400, "max_tokens"),
+        (chat(max_tokens=10**9), 400, "max_tokens"),
+        (chat(max_completion_tokens=0), 400, "max_completion_tokens"),
+        (chat(stream="yes"), 400, "stream"),
+        (chat(stream_options={"include_usage": 1}), 400, "stream_options"),
+        (chat(max_coefficient=-1), 400, "max_coefficient"),
+        (chat(timeout=0), 400, "timeout"),
+        (json.dumps({"model": "m", "messages": []}).encode(), 400, "messages"),
+        (json.dumps({"model": "m", "messages": [{"content": "x"}]}).encode(), 400, "messages"),
+        (json.dumps({"model": "", "messages": MSGS}).encode(), 400, "model"),
+        (b'{"model": "m", "messages": [], "temperature": NaN}', 400, None),
+        (b"\xff\xfe", 400, None),
+    ],
+)
+def test_bad_chat_requests_are_rejected_naming_the_parameter(
+    raw: bytes, status: int, param: str | None
+) -> None:
+    with pytest.raises(RequestError) as info:
+        validate_request(CHAT, raw)
+    assert info.value.status == status
+    assert info.value.param == param
+    body = info.value.to_body()["error"]
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error" and body["message"]
+
+
+def test_oversized_body_is_413() -> None:
+    with pytest.raises(RequestError) as info:
+        validate_request(CHAT, chat(user="x" * 200), Limits(max_body_bytes=100))
+    assert info.value.status == 413
+
+
+def test_unknown_path_is_404() -> None:
+    with pytest.raises(RequestError) as info:
+        validate_request("/v1/embeddings", chat())
+    assert info.value.status == 404
+
+
+def test_completions_need_prompt_and_accept_token_ids() -> None:
+    with pytest.raises(RequestError) as info:
+        validate_request(COMPL, json.dumps({"model": "m"}).encode())
+    assert info.value.param == "prompt"
+    req = validate_request(COMPL, json.dumps({"model": "m", "prompt": [1, 2, 3], "echo": True}).encode())
+    assert req.endpoint == "completions"
+    assert req.engine_body["prompt"] == [1, 2, 3]
+
+
+def test_defaults_and_extra_fields_are_removed() -> None:
+    req = validate_request(
+        CHAT, chat(max_coefficient=1500, timeout=30, enable_debug=True, request_guid="g1", seed=7)
+    )
+    assert (req.max_coefficient, req.timeout_s, req.enable_debug, req.request_guid) == (
+        1500,
+        30.0,
+        True,
+        "g1",
+    )
+    assert req.max_tokens == 1000
+    assert req.engine_body == {"model": "m", "messages": MSGS, "seed": 7, "max_tokens": 1000}
+    assert not req.stream
+
+
+def test_default_coefficient_and_cap_injection() -> None:
+    req = validate_request(CHAT, chat(max_completion_tokens=64))
+    assert req.max_coefficient == DEFAULT_MAX_COEFFICIENT
+    assert req.max_tokens == 64
+    assert req.engine_body["max_tokens"] == 64
+    assert "max_completion_tokens" not in req.engine_body
+
+
+@pytest.mark.parametrize(
+    ("fields", "wants_usage"),
+    [
+        ({"stream": True}, False),
+        ({"stream": True, "stream_options": {"include_usage": True}}, True),
+        ({"stream": True, "stream_options": {"include_usage": False}}, False),
+        ({"stream_options": {"include_usage": True}}, True),
+    ],
+)
+def test_streams_always_ask_the_engine_for_usage(fields: dict[str, Any], wants_usage: bool) -> None:
+    req = validate_request(CHAT, chat(**fields))
+    assert req.stream
+    assert req.caller_wants_usage is wants_usage
+    assert req.engine_body["stream"] is True
+    assert req.engine_body["stream_options"]["include_usage"] is True
+
+
+def test_non_stream_drops_stream_options_noise() -> None:
+    req = validate_request(CHAT, chat(stream=False))
+    assert not req.stream
+    assert "stream_options" not in req.engine_body
+
+
+def test_validation_is_idempotent_on_the_engine_body() -> None:
+    """The worker validates again what the client produced: it must pass unchanged."""
+    first = validate_request(CHAT, chat(stream=True, max_tokens=50, tools=[], seed=1, logprobs=True))
+    second = validate_request(CHAT, first.engine_body_bytes())
+    assert second.engine_body == first.engine_body
+    assert second.max_tokens == 50
