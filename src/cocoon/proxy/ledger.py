@@ -1,0 +1,187 @@
+"""The proxy's persistent off-chain ledger (SQLite in WAL mode).
+
+It records, per client, the credit it has (from the local network's configuration until settlement on
+chain lands) and what it has been charged; per worker, what it has earned; and one row per finished
+request. Each finished request is written in one transaction keyed by its request id, so a crash loses
+nothing that was acknowledged and a retried write cannot double-charge.
+
+Money is int nanoTON; tokens are adjusted tokens (spec/economics.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from cocoon.errors import PaymentError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY,
+    credit_nano INTEGER NOT NULL,
+    charged_nano INTEGER NOT NULL DEFAULT 0,
+    charged_tokens INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    earned_nano INTEGER NOT NULL DEFAULT 0,
+    earned_tokens INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    adjusted_tokens INTEGER NOT NULL,
+    client_cost_nano INTEGER NOT NULL,
+    worker_earned_nano INTEGER NOT NULL,
+    finished_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAccount:
+    client_id: str
+    credit_nano: int
+    charged_nano: int
+    charged_tokens: int
+
+    @property
+    def remaining_nano(self) -> int:
+        return self.credit_nano - self.charged_nano
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerAccount:
+    worker_id: str
+    owner: str
+    earned_nano: int
+    earned_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCharge:
+    """What one finished request moved: the client paid `client_cost_nano`, the worker earned the rest."""
+
+    request_id: str
+    client_id: str
+    worker_id: str
+    worker_owner: str
+    adjusted_tokens: int
+    client_cost_nano: int
+    worker_earned_nano: int
+
+
+class Ledger:
+    """SQLite-backed accounts of clients and workers; safe to reopen after a crash."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def ensure_client(self, client_id: str, credit_nano: int) -> ClientAccount:
+        """Open an account with `credit_nano` if it has none yet; an existing account is kept as is."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO clients (client_id, credit_nano) VALUES (?, ?)", (client_id, credit_nano)
+        )
+        return self.client(client_id)
+
+    def add_credit(self, client_id: str, amount_nano: int) -> ClientAccount:
+        if amount_nano <= 0:
+            raise PaymentError(f"a credit must be positive, got {amount_nano} nanoTON")
+        self.ensure_client(client_id, 0)
+        self._db.execute(
+            "UPDATE clients SET credit_nano = credit_nano + ? WHERE client_id = ?", (amount_nano, client_id)
+        )
+        return self.client(client_id)
+
+    def client(self, client_id: str) -> ClientAccount:
+        row = self._db.execute(
+            "SELECT credit_nano, charged_nano, charged_tokens FROM clients WHERE client_id = ?", (client_id,)
+        ).fetchone()
+        if row is None:
+            return ClientAccount(client_id, 0, 0, 0)
+        return ClientAccount(client_id, *row)
+
+    def worker(self, worker_id: str) -> WorkerAccount | None:
+        row = self._db.execute(
+            "SELECT owner, earned_nano, earned_tokens FROM workers WHERE worker_id = ?", (worker_id,)
+        ).fetchone()
+        return None if row is None else WorkerAccount(worker_id, *row)
+
+    def workers(self) -> list[WorkerAccount]:
+        rows = self._db.execute("SELECT worker_id, owner, earned_nano, earned_tokens FROM workers ORDER BY 1")
+        return [WorkerAccount(*row) for row in rows]
+
+    def clients(self) -> list[ClientAccount]:
+        rows = self._db.execute("SELECT client_id, credit_nano, charged_nano, charged_tokens FROM clients")
+        return [ClientAccount(*row) for row in rows]
+
+    def record(self, charge: RequestCharge, finished_at: float) -> bool:
+        """Charge the client and credit the worker for one request, atomically and at most once.
+
+        Returns False (and changes nothing) when this request id was already recorded.
+        """
+        if min(charge.adjusted_tokens, charge.client_cost_nano, charge.worker_earned_nano) < 0:
+            raise PaymentError(f"negative amounts in the charge of request {charge.request_id}")
+        with self._transaction():
+            inserted = self._db.execute(
+                "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    charge.request_id,
+                    charge.client_id,
+                    charge.worker_id,
+                    charge.adjusted_tokens,
+                    charge.client_cost_nano,
+                    charge.worker_earned_nano,
+                    finished_at,
+                ),
+            ).rowcount
+            if not inserted:
+                return False
+            self._db.execute(
+                "INSERT OR IGNORE INTO clients (client_id, credit_nano) VALUES (?, 0)", (charge.client_id,)
+            )
+            self._db.execute(
+                "UPDATE clients SET charged_nano = charged_nano + ?, charged_tokens = charged_tokens + ?"
+                " WHERE client_id = ?",
+                (charge.client_cost_nano, charge.adjusted_tokens, charge.client_id),
+            )
+            self._db.execute(
+                "INSERT INTO workers (worker_id, owner, earned_nano, earned_tokens) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(worker_id) DO UPDATE SET earned_nano = earned_nano + excluded.earned_nano,"
+                " earned_tokens = earned_tokens + excluded.earned_tokens, owner = excluded.owner",
+                (charge.worker_id, charge.worker_owner, charge.worker_earned_nano, charge.adjusted_tokens),
+            )
+        return True
+
+    def request(self, request_id: str) -> RequestCharge | None:
+        row = self._db.execute(
+            "SELECT r.request_id, r.client_id, r.worker_id, w.owner, r.adjusted_tokens, r.client_cost_nano,"
+            " r.worker_earned_nano FROM requests r JOIN workers w USING (worker_id) WHERE r.request_id = ?",
+            (request_id,),
+        ).fetchone()
+        return None if row is None else RequestCharge(*row)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

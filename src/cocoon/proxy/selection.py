@@ -1,0 +1,95 @@
+"""Choosing a worker for a request: a pure function of the candidates, the request and a random source.
+
+Rules (DESIGN.md, request lifecycle step 3): the model must match, the worker's coefficient must not
+exceed the client's `max_coefficient`, the worker must be enabled and have a free slot; among those,
+two are sampled at random and the one with the lower expected cost wins (power of two choices), which
+spreads load without herding onto one "best" worker. Expected cost is the expected time to finish
+(decayed mean latency, scaled by how busy the worker is) divided by its decayed success rate.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCandidate:
+    """What the proxy knows about one worker connection when it routes a request."""
+
+    worker_id: str
+    model: str
+    coefficient: int
+    max_active: int
+    active: int
+    enabled: bool = True
+    expected_latency_s: float = 1.0
+    success_rate: float = 1.0
+
+    @property
+    def has_capacity(self) -> bool:
+        return self.enabled and self.active < self.max_active
+
+    @property
+    def expected_cost(self) -> float:
+        """Lower is better: latency grows with the share of busy slots, failures inflate it."""
+        busy = (self.active + 1) / max(self.max_active, 1)
+        return self.expected_latency_s * (1.0 + busy) / max(self.success_rate, 0.01)
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    worker: WorkerCandidate
+
+
+@dataclass(frozen=True, slots=True)
+class NoSuchModel:
+    """No connected worker serves the model (HTTP 404 model_not_found)."""
+
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTooLow:
+    """Workers serve the model, all above the caller's ceiling (HTTP 400 price_too_low)."""
+
+    cheapest_coefficient: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoCapacity:
+    """Affordable workers exist but all are busy or disabled right now (queue, then HTTP 503)."""
+
+    eligible: int
+
+
+Choice = Chosen | NoSuchModel | PriceTooLow | NoCapacity
+
+
+def choose_worker(
+    candidates: Iterable[WorkerCandidate],
+    model: str,
+    max_coefficient: int,
+    rng: random.Random,
+    exclude: Collection[str] = (),
+) -> Choice:
+    """Pick the worker for one request, or say precisely why none can take it.
+
+    `exclude` lists workers that already failed this request (retry before the first chunk).
+    """
+    serving = [c for c in candidates if c.model == model and c.worker_id not in exclude]
+    if not serving:
+        return NoSuchModel(model)
+    affordable = [c for c in serving if c.coefficient <= max_coefficient]
+    if not affordable:
+        return PriceTooLow(min(c.coefficient for c in serving))
+    ready = [c for c in affordable if c.has_capacity]
+    if not ready:
+        return NoCapacity(len(affordable))
+    if len(ready) == 1:
+        return Chosen(ready[0])
+    first, second = rng.sample(ready, 2)
+    if first.expected_cost == second.expected_cost:
+        return Chosen(rng.choice((first, second)))
+    return Chosen(min(first, second, key=lambda c: c.expected_cost))

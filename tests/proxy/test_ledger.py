@@ -1,0 +1,51 @@
+"""The proxy ledger: exact charges, at most once per request id, survives reopening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cocoon.errors import PaymentError
+from cocoon.proxy.ledger import Ledger, RequestCharge
+
+
+def charge(rid: str, tokens: int, price: int = 20, fee: int = 19) -> RequestCharge:
+    return RequestCharge(rid, "client-1", "worker-1", "EQowner", tokens, tokens * price, tokens * fee)
+
+
+def test_charges_move_exact_amounts_and_persist(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    ledger = Ledger(path)
+    assert ledger.ensure_client("client-1", 10**9).remaining_nano == 10**9
+    assert ledger.record(charge("r1", 1500), finished_at=1.0)
+    assert ledger.record(charge("r2", 7), finished_at=2.0)
+    ledger.close()
+
+    reopened = Ledger(path)
+    account = reopened.client("client-1")
+    assert account.charged_nano == 1507 * 20
+    assert account.charged_tokens == 1507
+    assert account.remaining_nano == 10**9 - 1507 * 20
+    worker = reopened.worker("worker-1")
+    assert worker is not None and worker.earned_nano == 1507 * 19 and worker.owner == "EQowner"
+    assert reopened.request("r1") == charge("r1", 1500)
+    # ensure_client does not reset an existing account
+    assert reopened.ensure_client("client-1", 5).credit_nano == 10**9
+
+
+def test_same_request_is_recorded_once(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "state.db")
+    ledger.ensure_client("client-1", 10**9)
+    assert ledger.record(charge("r1", 100), finished_at=1.0)
+    assert not ledger.record(charge("r1", 100), finished_at=2.0)
+    assert ledger.client("client-1").charged_tokens == 100
+
+
+def test_negative_amounts_are_refused(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "state.db")
+    with pytest.raises(PaymentError):
+        ledger.record(charge("r1", -1), finished_at=1.0)
+    with pytest.raises(PaymentError):
+        ledger.add_credit("client-1", 0)
+    assert ledger.add_credit("client-1", 5).credit_nano == 5
