@@ -1,0 +1,104 @@
+"""Metering: engine usage -> adjusted tokens -> nanoTON, in exact integer arithmetic (spec/economics.md).
+
+This is the only implementation of the formula; the proxy, the worker and the planner all call it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from cocoon.errors import PaymentError
+from cocoon.payments.params import (
+    COEFFICIENT_ONE,
+    MAX_COEFFICIENT,
+    MULTIPLIER_ONE,
+    Nano,
+    NetworkParams,
+    Tokens,
+)
+
+_SCALE = COEFFICIENT_ONE * MULTIPLIER_ONE  # adj = x * coefficient * mult // 10_000_000
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """Token counts from OpenAI ``usage``; cached is part of prompt, reasoning part of completion."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens"):
+            if getattr(self, name) < 0:
+                raise PaymentError(f"usage.{name} must not be negative, got {getattr(self, name)}")
+        if self.cached_tokens > self.prompt_tokens:
+            raise PaymentError(
+                f"usage.cached_tokens ({self.cached_tokens}) exceeds prompt_tokens ({self.prompt_tokens})"
+            )
+        if self.reasoning_tokens > self.completion_tokens:
+            raise PaymentError(
+                f"usage.reasoning_tokens ({self.reasoning_tokens}) exceeds completion_tokens "
+                f"({self.completion_tokens})"
+            )
+
+
+class AdjustedTokens(msgspec.Struct, frozen=True, kw_only=True):
+    """Adjusted tokens per class and their total: what contracts and signed payments count."""
+
+    prompt: Tokens
+    cached: Tokens
+    completion: Tokens
+    reasoning: Tokens
+    total: Tokens
+
+
+def _adj(count: int, coefficient: int, multiplier: int) -> Tokens:
+    # floor(x * coefficient/1000 * mult/10000) computed exactly: one multiplication chain, one division.
+    return Tokens(count * coefficient * multiplier // _SCALE)
+
+
+def check_coefficient(coefficient: int) -> None:
+    """Raise PaymentError unless ``coefficient`` is a valid worker price coefficient (0 .. 10**9 - 1)."""
+    if not 0 <= coefficient <= MAX_COEFFICIENT:
+        raise PaymentError(
+            f"coefficient must be within 0..{MAX_COEFFICIENT} (1000 = 1.0x), got {coefficient}"
+        )
+
+
+def adjusted_tokens(usage: Usage, coefficient: int, params: NetworkParams) -> AdjustedTokens:
+    """Scale one usage report by the worker's coefficient and the per-class multipliers."""
+    check_coefficient(coefficient)
+    prompt = _adj(usage.prompt_tokens - usage.cached_tokens, coefficient, params.prompt_multiplier)
+    cached = _adj(usage.cached_tokens, coefficient, params.cached_multiplier)
+    completion = _adj(
+        usage.completion_tokens - usage.reasoning_tokens, coefficient, params.completion_multiplier
+    )
+    reasoning = _adj(usage.reasoning_tokens, coefficient, params.reasoning_multiplier)
+    total = Tokens(prompt + cached + completion + reasoning)
+    return AdjustedTokens(
+        prompt=prompt, cached=cached, completion=completion, reasoning=reasoning, total=total
+    )
+
+
+def client_cost(tokens: int, params: NetworkParams) -> Nano:
+    """nanoTON a client pays for ``tokens`` adjusted tokens."""
+    return Nano(tokens * params.price_per_token)
+
+
+def worker_earnings(tokens: int, params: NetworkParams) -> Nano:
+    """nanoTON a worker earns for ``tokens`` adjusted tokens."""
+    return Nano(tokens * params.worker_fee_per_token)
+
+
+def proxy_commission(tokens: int, params: NetworkParams) -> Nano:
+    """nanoTON the proxy keeps for ``tokens`` adjusted tokens (price minus worker fee)."""
+    return Nano(tokens * (params.price_per_token - params.worker_fee_per_token))
+
+
+def reservation_tokens(max_tokens: int, request_size_estimate: int, max_coefficient: int) -> Tokens:
+    """Worst-case adjusted tokens a proxy reserves before dispatch: (max + size) * max_coefficient / 1000."""
+    check_coefficient(max_coefficient)
+    if max_tokens < 0 or request_size_estimate < 0:
+        raise PaymentError("max_tokens and request_size_estimate must not be negative")
+    return Tokens((max_tokens + request_size_estimate) * max_coefficient // COEFFICIENT_ONE)
