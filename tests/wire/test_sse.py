@@ -1,0 +1,129 @@
+"""The incremental SSE parser: standard cases, OpenAI streams, and any split of a stream."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cocoon.errors import DecodeError
+from cocoon.wire.sse import DONE_EVENT, SseEvent, SseParser, encode_event
+
+
+def parse_all(chunks: list[bytes]) -> tuple[list[SseEvent], SseParser]:
+    parser = SseParser()
+    events: list[SseEvent] = []
+    for chunk in chunks:
+        events.extend(parser.feed(chunk))
+    events.extend(parser.close())
+    return events, parser
+
+
+def test_openai_stream_events_and_done() -> None:
+    stream = b'data: {"a": 1}\n\ndata: {"b": 2}\n\n' + DONE_EVENT
+    events, parser = parse_all([stream])
+    assert [e.data for e in events] == ['{"a": 1}', '{"b": 2}', "[DONE]"]
+    assert [e.is_done for e in events] == [False, False, True]
+    assert parser.done
+    assert not parser.truncated
+    assert b"".join(e.raw for e in events) == stream
+
+
+def test_crlf_and_lone_cr_line_endings() -> None:
+    events, _ = parse_all([b"data: x\r\n\r\ndata: y\r\rdata: z\n\n"])
+    assert [e.data for e in events] == ["x", "y", "z"]
+
+
+def test_cr_split_from_lf_across_feeds_is_one_line_end() -> None:
+    parser = SseParser()
+    assert parser.feed(b"data: x\r") == []
+    assert parser.feed(b"\n\r") == []
+    # "\r\n\r" + "\n" would be two line ends with a blank line between: one event, not two.
+    events = parser.feed(b"\ndata: y\n\n")
+    assert [e.data for e in events] == ["x", "y"]
+
+
+def test_comments_multiline_data_fields_and_unknown_fields() -> None:
+    stream = b": ping\n\nevent: delta\nid: 7\nretry: 1500\nfoo: bar\ndata: line1\ndata:line2\ndata\n\n"
+    events, _ = parse_all([stream])
+    assert events == [
+        SseEvent(data="line1\nline2\n", event="delta", id="7", retry=1500, raw=stream[len(b": ping\n\n") :])
+    ]
+
+
+def test_block_without_data_is_not_an_event() -> None:
+    events, _ = parse_all([b"event: x\nid: 1\n\n: only a comment\n\n"])
+    assert events == []
+
+
+def test_unterminated_event_is_dropped_and_reported_truncated() -> None:
+    events, parser = parse_all([b"data: a\n\ndata: half"])
+    assert [e.data for e in events] == ["a"]
+    assert parser.truncated
+    assert not parser.done
+
+
+def test_bom_is_stripped_even_when_split() -> None:
+    events, _ = parse_all([b"\xef", b"\xbb", b"\xbfdata: x\n\n"])
+    assert [e.data for e in events] == ["x"]
+
+
+def test_utf8_split_inside_a_character() -> None:
+    payload = "data: héllo ✓\n\n".encode()
+    cut = payload.index("✓".encode()) + 1
+    events, _ = parse_all([payload[:cut], payload[cut:]])
+    assert events[0].data == "héllo ✓"
+
+
+def test_overlong_line_is_a_decode_error() -> None:
+    parser = SseParser(max_line=16)
+    with pytest.raises(DecodeError, match="longer than 16"):
+        parser.feed(b"data: " + b"x" * 32)
+
+
+def test_encode_event_multiline_and_named() -> None:
+    assert encode_event("a\nb", event="e") == b"event: e\ndata: a\ndata: b\n\n"
+    events, _ = parse_all([encode_event("a\r\nb\rc")])
+    assert events[0].data == "a\nb\nc"
+
+
+# --- any split of a valid stream yields the same events -------------------------------------------
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+_line_end = st.sampled_from([b"\n", b"\r\n", b"\r"])
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> tuple[bytes, list[str]]:
+    """A stream built from random events, comments and line endings, and the data it must yield."""
+    out = bytearray()
+    expected: list[str] = []
+
+    def end() -> bytes:
+        # "\r" then "\n" would read as one "\r\n" line end: keep them apart.
+        ending = draw(_line_end)
+        return b"\r\n" if ending == b"\n" and out.endswith(b"\r") else ending
+
+    for _ in range(draw(st.integers(0, 6))):
+        if draw(st.booleans()):
+            comment = draw(_text).replace("\r", " ").replace("\n", " ")
+            out += b":" + comment.encode()
+            out += end()
+        lines = draw(st.lists(_text.map(lambda s: s.replace("\r", " ").replace("\n", " ")), min_size=1))
+        for line in lines:
+            out += b"data: " + line.encode()
+            out += end()
+        out += end()
+        expected.append("\n".join(lines))
+    return bytes(out), expected
+
+
+@given(streams(), st.lists(st.integers(0, 10_000), max_size=12))
+def test_any_split_gives_the_same_events(stream: tuple[bytes, list[str]], cuts: list[int]) -> None:
+    data, expected = stream
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    whole, _ = parse_all([data])
+    split, _ = parse_all(pieces)
+    assert [e.data for e in whole] == expected
+    assert split == whole
