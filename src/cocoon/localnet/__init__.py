@@ -1,0 +1,1 @@
+"""The local network: process supervision and `cocoon up`."""
