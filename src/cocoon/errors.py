@@ -12,6 +12,10 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     ├── AttestationError             a peer's certificate or quote is not acceptable
     │   ├── CertificateError         the RA-TLS certificate itself is malformed/expired/unsupported
     │   ├── QuoteError               a TDX quote is malformed or does not verify
+    │   │   ├── QuoteSignatureError  the quote or QE report signature (or key binding) is wrong
+    │   │   ├── PckChainError        the PCK certificate chain is broken, expired or not Intel's
+    │   │   ├── CollateralError      DCAP collateral is missing, malformed or expired
+    │   │   └── TcbStatusError       the platform's TCB status is not an accepted one
     │   └── PolicyError              the attestation is valid but the policy refuses it
     ├── RequestError                 an API request is rejected (carries HTTP status, type, param)
     ├── EngineError                  the inference engine failed or is unreachable
@@ -59,6 +63,22 @@ class CertificateError(AttestationError):
 
 class QuoteError(AttestationError):
     """A TDX quote is malformed or its signatures/collateral do not verify."""
+
+
+class QuoteSignatureError(QuoteError):
+    """The quote signature, the QE report signature or the QE report's key binding does not verify."""
+
+
+class PckChainError(QuoteError):
+    """The PCK certificate chain in the quote is malformed, expired or does not end at the pinned root."""
+
+
+class CollateralError(QuoteError):
+    """DCAP collateral is malformed, does not match the quote, or has expired (fetch fresh collateral)."""
+
+
+class TcbStatusError(QuoteError):
+    """DCAP verification succeeded but the TCB status is not in the accepted set."""
 
 
 class PolicyError(AttestationError):
