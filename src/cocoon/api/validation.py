@@ -42,6 +42,9 @@ class Limits:
     max_tokens_limit: int = DEFAULT_MAX_TOKENS_LIMIT
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True, slots=True)
 class ValidatedRequest:
     """A request that passed validation, with the rewritten body to send to the engine."""
@@ -245,7 +248,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def validate_request(path: str, raw: bytes, limits: Limits = Limits()) -> ValidatedRequest:
+def validate_request(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ValidatedRequest:
     """Validate one inference request and return it with its engine body rewritten.
 
     Raises `RequestError` (404 for an unknown path, 413 for an oversized body, 400 otherwise) whose
