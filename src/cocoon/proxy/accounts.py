@@ -1,0 +1,122 @@
+"""Reservations and settlement of requests against the ledger (spec/economics.md).
+
+Before dispatch the proxy reserves the worst case in adjusted tokens; a request whose reservation the
+client cannot cover is refused (HTTP 402). At the end the actual usage is metered with the worker's
+coefficient, capped at the reservation (a request is never charged more than it reserved), recorded in
+the ledger in one transaction, and the reservation is released. Reservations live in memory: after a
+crash no request is in flight, so there is nothing to keep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cocoon.errors import InsufficientFundsError, PaymentError
+from cocoon.payments.params import NetworkParams
+from cocoon.payments.pricing import Usage, adjusted_tokens, reservation_tokens
+from cocoon.proxy.ledger import Ledger, RequestCharge
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    request_id: str
+    client_id: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What one request cost: adjusted tokens and nanoTON, split as the API reports them."""
+
+    adjusted_tokens: int
+    cost_nano: int
+    prompt_cost_nano: int
+    completion_cost_nano: int
+    worker_earned_nano: int
+    capped: bool
+
+
+class ClientBook:
+    """Per-client available credit = ledger remaining / price - reserved (in adjusted tokens)."""
+
+    def __init__(self, ledger: Ledger, params: NetworkParams) -> None:
+        self.ledger = ledger
+        self.params = params
+        self._reservations: dict[str, Reservation] = {}
+        self._reserved_by_client: dict[str, int] = {}
+
+    def reserved_tokens(self, client_id: str) -> int:
+        return self._reserved_by_client.get(client_id, 0)
+
+    def available_tokens(self, client_id: str) -> int:
+        remaining = self.ledger.client(client_id).remaining_nano
+        return remaining // self.params.price_per_token - self.reserved_tokens(client_id)
+
+    def reserve(
+        self, request_id: str, client_id: str, max_tokens: int, request_bytes: int, max_coefficient: int
+    ) -> Reservation:
+        """Reserve the worst case of one request or raise `InsufficientFundsError` saying how much."""
+        if request_id in self._reservations:
+            raise PaymentError(f"request {request_id} already holds a reservation")
+        tokens = reservation_tokens(max_tokens, request_bytes, max_coefficient)
+        available = self.available_tokens(client_id)
+        if tokens > available:
+            price = self.params.price_per_token
+            raise InsufficientFundsError(
+                f"this request needs a reservation of {tokens} tokens ({tokens * price} nanoTON) but only "
+                f"{max(available, 0)} tokens ({max(available, 0) * price} nanoTON) are available; top up "
+                "the client's balance or lower max_tokens / max_coefficient"
+            )
+        reservation = Reservation(request_id, client_id, tokens)
+        self._reservations[request_id] = reservation
+        self._reserved_by_client[client_id] = self.reserved_tokens(client_id) + tokens
+        return reservation
+
+    def release(self, request_id: str) -> None:
+        """Drop a reservation (request failed before any usage, or after settlement)."""
+        reservation = self._reservations.pop(request_id, None)
+        if reservation is None:
+            return
+        left = self._reserved_by_client[reservation.client_id] - reservation.tokens
+        if left:
+            self._reserved_by_client[reservation.client_id] = left
+        else:
+            del self._reserved_by_client[reservation.client_id]
+
+    def settle(
+        self,
+        request_id: str,
+        usage: Usage,
+        coefficient: int,
+        worker_id: str,
+        worker_owner: str,
+        now: float,
+    ) -> Settlement:
+        """Meter, cap at the reservation, record in the ledger and release; idempotent per request id."""
+        reservation = self._reservations.get(request_id)
+        if reservation is None:
+            raise PaymentError(f"request {request_id} has no reservation to settle")
+        adjusted = adjusted_tokens(usage, coefficient, self.params)
+        total = min(adjusted.total, reservation.tokens)
+        prompt_tokens = min(adjusted.prompt + adjusted.cached, total)
+        price = self.params.price_per_token
+        settlement = Settlement(
+            adjusted_tokens=total,
+            cost_nano=total * price,
+            prompt_cost_nano=prompt_tokens * price,
+            completion_cost_nano=(total - prompt_tokens) * price,
+            worker_earned_nano=total * self.params.worker_fee_per_token,
+            capped=total < adjusted.total,
+        )
+        charge = RequestCharge(
+            request_id=request_id,
+            client_id=reservation.client_id,
+            worker_id=worker_id,
+            worker_owner=worker_owner,
+            adjusted_tokens=total,
+            client_cost_nano=settlement.cost_nano,
+            worker_earned_nano=settlement.worker_earned_nano,
+        )
+        self.ledger.record(charge, finished_at=now)
+        self.release(request_id)
+        return settlement
