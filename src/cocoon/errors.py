@@ -22,7 +22,8 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     ├── PaymentError                 metering, reservation or payment-channel rule broken
     │   └── InsufficientFundsError   the client cannot cover the reservation
     ├── ChainError                   talking to TON (local chain or real) failed
-    │   └── ContractError            a contract rejected a message (carries its exit code)
+    │   ├── ContractError            a contract rejected a message (carries its exit code)
+    │   └── ChainDataError           a cell/BoC from the chain does not have the layout we expect
     └── PlannerError                 a planner input is unknown or out of range
 """
 
@@ -139,6 +140,10 @@ class ContractError(ChainError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class ChainDataError(ChainError):
+    """A cell, BoC or chain answer does not have the layout we expect (names the field)."""
 
 
 class PlannerError(CocoonError):

@@ -1,0 +1,81 @@
+"""TON account addresses as a small typed value.
+
+pytoniq-core's ``Address`` is untyped and mutable-ish; the rest of the project uses this frozen,
+hashable value instead and converts at the cell boundary (:mod:`cocoon.ton.cells`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from cocoon.errors import ChainDataError
+
+_BOUNCEABLE_TAG = 0x11
+_NON_BOUNCEABLE_TAG = 0x51
+_TESTNET_FLAG = 0x80
+
+
+def _crc16(data: bytes) -> int:
+    """CRC16-XMODEM, the checksum of user-friendly addresses."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """A standard internal address: ``workchain:hash_part`` (no anycast)."""
+
+    workchain: int
+    hash_part: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.hash_part) != 32:
+            raise ChainDataError(f"address hash must be 32 bytes, got {len(self.hash_part)}")
+        if not -128 <= self.workchain <= 127:
+            raise ChainDataError(f"workchain {self.workchain} is out of int8 range")
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Parse the raw form ``0:<64 hex>`` or a 48-character user-friendly form."""
+        text = text.strip()
+        if ":" in text:
+            wc, _, hex_part = text.partition(":")
+            try:
+                return cls(int(wc), bytes.fromhex(hex_part))
+            except ValueError as exc:
+                raise ChainDataError(f"bad raw address {text!r}; expected 0:<64 hex digits>") from exc
+        return cls._parse_friendly(text)
+
+    @classmethod
+    def _parse_friendly(cls, text: str) -> Address:
+        try:
+            raw = base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_") + "==")
+        except (binascii.Error, ValueError) as exc:
+            raise ChainDataError(f"bad address {text!r}; expected raw 0:<hex> or base64 form") from exc
+        if len(raw) != 36 or _crc16(raw[:34]) != int.from_bytes(raw[34:], "big"):
+            raise ChainDataError(f"bad address {text!r}: wrong length or checksum")
+        workchain = raw[1] - 256 if raw[1] > 127 else raw[1]
+        return cls(workchain, raw[2:34])
+
+    @property
+    def raw(self) -> str:
+        """The raw form ``wc:hex`` (what toncenter's raw API and our logs use)."""
+        return f"{self.workchain}:{self.hash_part.hex()}"
+
+    def friendly(self, *, bounceable: bool = True, testnet: bool = False) -> str:
+        """User-friendly url-safe base64 form (what wallets show)."""
+        tag = _BOUNCEABLE_TAG if bounceable else _NON_BOUNCEABLE_TAG
+        if testnet:
+            tag |= _TESTNET_FLAG
+        body = bytes([tag, self.workchain & 0xFF]) + self.hash_part
+        return base64.urlsafe_b64encode(body + _crc16(body).to_bytes(2, "big")).decode()
+
+    def __str__(self) -> str:
+        return self.raw
