@@ -1,4 +1,4 @@
-"""Policy-level checks on measurements: debug TDs, reportdata binding, allowlists."""
+"""Checks on measurements: debug TDs and reportdata binding."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from cocoon.attestation.measurements import TdMeasurements
 from cocoon.attestation.quote import parse_quote
-from cocoon.attestation.quote_checks import Allowlist, check_not_debug, check_report_data
+from cocoon.attestation.quote_checks import check_not_debug, check_report_data
 from cocoon.errors import PolicyError
 
 KEY = bytes(range(32))
@@ -37,30 +37,3 @@ def test_report_data_binding() -> None:
     check_report_data(bound, KEY)
     with pytest.raises(PolicyError, match="reportdata does not match"):
         check_report_data(bound, bytes(32))
-
-
-def test_empty_allowlist_allows_anything(measured: TdMeasurements) -> None:
-    assert Allowlist().is_empty
-    Allowlist().check(measured)
-
-
-def test_allowlists_accept_matching(measured: TdMeasurements) -> None:
-    allow = Allowlist(
-        mr_tds=frozenset({measured.mr_td}),
-        rtmr_sets=frozenset({measured.rtmrs}),
-        image_hashes=frozenset({measured.image_hash}),
-    )
-    allow.check(measured)
-
-
-@pytest.mark.parametrize(
-    ("allow", "message"),
-    [
-        (Allowlist(mr_tds=frozenset({bytes(48)})), "MRTD 7357a10d2e2724df"),
-        (Allowlist(rtmr_sets=frozenset({(bytes(48),) * 4})), "RTMR0..3"),
-        (Allowlist(image_hashes=frozenset({bytes(32)})), "image hash 04b3afd9"),
-    ],
-)
-def test_allowlists_reject_others(measured: TdMeasurements, allow: Allowlist, message: str) -> None:
-    with pytest.raises(PolicyError, match=message):
-        allow.check(measured)

@@ -28,7 +28,6 @@ from cryptography import x509
 
 from cocoon.attestation.measurements import TdMeasurements
 from cocoon.attestation.quote import parse_quote
-from cocoon.attestation.quote_checks import check_not_debug
 from cocoon.attestation.quote_verify import DEFAULT_ROOT_KEY_IDS, verify_quote_offline
 from cocoon.errors import CollateralError, DecodeError, QuoteError, TcbStatusError
 
@@ -128,8 +127,9 @@ class DcapVerifier:
     def verify(self, quote: bytes, collateral: Collateral, now: int) -> DcapVerdict:
         """Full verification at ``now``; returns a cached verdict when one still holds.
 
-        Raises QuoteError (malformed or forged quote, TCB status not accepted, collateral expired or not
-        matching) or PolicyError (debug TD).
+        Raises QuoteError: malformed or forged quote, TCB status not accepted, collateral expired or
+        not matching. Whether the TD may be a debug TD, its reportdata binding and allowlists are
+        policy decisions (:mod:`cocoon.attestation.policy`, :mod:`cocoon.attestation.tdx_policy`).
         """
         hit = self.cached(quote, now)
         if hit is not None:
@@ -159,7 +159,6 @@ class DcapVerifier:
                 f"TCB status {status} is not accepted (allowed: {allowed}); the platform needs a "
                 "microcode/TDX module update, or widen the accepted statuses"
             )
-        check_not_debug(quote.measurements)
         return DcapVerdict(
             quote_sha256=hashlib.sha256(raw).digest(),
             tcb_status=status,
