@@ -34,3 +34,7 @@ pytest: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Rebuild the FunC contracts' code BoCs (needs Node 20 + npm; running the project does not).
+contracts:
+	cd contracts && npm ci --no-audit --no-fund && node build.mjs
