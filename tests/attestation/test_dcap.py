@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 
-from cocoon.attestation.dcap import Collateral, DcapVerifier, verify_fetching
+from cocoon.attestation.dcap import Collateral, DcapVerifier, quote_fmspc, verify_fetching
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID
 from cocoon.errors import CollateralError, QuoteError, QuoteSignatureError, TcbStatusError
 
@@ -31,6 +32,13 @@ def test_collateral_window_is_earliest_next_update(collateral: Collateral) -> No
     # PCK CRL nextUpdate 2025-07-19T10:00:35Z is earlier than tcbInfo/qeIdentity (10:16:03 / 10:32:27).
     assert collateral.next_update == int(datetime(2025, 7, 19, 10, 0, 35, tzinfo=UTC).timestamp())
     assert collateral.issued_at <= IN_WINDOW < collateral.next_update
+    assert collateral.fmspc == "B0C06F000000"
+
+
+def test_quote_fmspc(quote: bytes) -> None:
+    assert quote_fmspc(quote) == "B0C06F000000"
+    with pytest.raises(QuoteError, match="cannot read the FMSPC"):
+        quote_fmspc(b"garbage")
 
 
 def test_verifies_up_to_date_in_window(quote: bytes, collateral: Collateral) -> None:
@@ -48,7 +56,7 @@ def test_expired_collateral_today(quote: bytes, collateral: Collateral) -> None:
 
 def test_library_expiry_is_mapped(quote: bytes, collateral: Collateral) -> None:
     # Pretend our own window check passed: dcap-qvl's own expiry error must still be a CollateralError.
-    wide = Collateral(value=collateral.value, issued_at=collateral.issued_at, next_update=TODAY + 1)
+    wide = dataclasses.replace(collateral, next_update=TODAY + 1)
     with pytest.raises(CollateralError, match="DCAP: collateral or certificate expired"):
         DcapVerifier().verify(quote, wide, TODAY)
 

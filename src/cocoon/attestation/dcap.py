@@ -40,6 +40,8 @@ class Collateral:
     """DCAP collateral (``dcap_qvl.QuoteCollateralV3``) and when it must be refreshed (Unix seconds)."""
 
     value: Any
+    fmspc: str
+    """Platform family (upper-case hex) the TCB info covers: collateral is per FMSPC."""
     issued_at: int
     next_update: int
 
@@ -69,7 +71,16 @@ class Collateral:
         except (ValueError, KeyError, TypeError) as exc:
             raise CollateralError(f"collateral is malformed ({exc}); fetch it again from a PCCS") from exc
         updates += [int(c.next_update_utc.timestamp()) for c in crls if c.next_update_utc is not None]
-        return cls(value=value, issued_at=issued, next_update=min(updates))
+        fmspc = str(tcb.get("fmspc", "")).upper()
+        return cls(value=value, fmspc=fmspc, issued_at=issued, next_update=min(updates))
+
+
+def quote_fmspc(quote: bytes) -> str:
+    """The FMSPC (upper-case hex) from the quote's PCK leaf certificate: which collateral it needs."""
+    try:
+        return str(dcap_qvl.parse_quote(quote).fmspc()).upper()
+    except ValueError as exc:
+        raise QuoteError(f"cannot read the FMSPC from the quote's PCK certificate ({exc})") from exc
 
 
 class CollateralFetcher(Protocol):
