@@ -25,6 +25,7 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     │   ├── ContractError            a contract rejected a message (carries its exit code)
     │   └── ChainDataError           a cell/BoC from the chain does not have the layout we expect
     └── PlannerError                 a planner input is unknown or out of range
+        └── CatalogLookupError       a model, GPU or quantization name is not in the catalog
 """
 
 from __future__ import annotations
@@ -148,3 +149,7 @@ class ChainDataError(ChainError):
 
 class PlannerError(CocoonError):
     """A planner input is unknown or out of range."""
+
+
+class CatalogLookupError(PlannerError):
+    """A model, GPU or quantization name is not in the planner's catalog; the message names the closest."""
