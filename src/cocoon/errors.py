@@ -9,6 +9,10 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     │   ├── DecodeError              bytes that do not decode (local side detected it)
     │   └── RemoteProtocolError      the peer told us we violated it / closed with a reason
     ├── ConnectionClosedError        the connection is gone (peer closed, timeout, reset)
+    ├── RpcError                     a call over an RPC connection did not succeed
+    │   ├── RemoteQueryError         the peer answered a control query with an error (code, message)
+    │   ├── RpcTimeoutError          the peer did not answer within the timeout
+    │   └── RequestCancelledError    an answer stream was cancelled (by us, a slow reader, or closing)
     ├── AttestationError             a peer's certificate or quote is not acceptable
     │   ├── CertificateError         the RA-TLS certificate itself is malformed/expired/unsupported
     │   ├── QuoteError               a TDX quote is malformed or does not verify
@@ -53,6 +57,26 @@ class RemoteProtocolError(ProtocolError):
 
 class ConnectionClosedError(CocoonError):
     """The connection was closed (by the peer, by a keepalive timeout, or locally)."""
+
+
+class RpcError(CocoonError):
+    """A call over an RPC connection (control query or inference stream) did not succeed."""
+
+
+class RemoteQueryError(RpcError):
+    """The peer answered a control query with an error; ``code`` is its machine-readable identifier."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RpcTimeoutError(RpcError):
+    """The peer did not answer within the timeout; it may be overloaded, retry or pick another peer."""
+
+
+class RequestCancelledError(RpcError):
+    """An answer stream was cancelled (locally, because its reader was too slow, or while closing)."""
 
 
 class AttestationError(CocoonError):

@@ -1,0 +1,451 @@
+"""`RpcConnection`: drives a sans-IO `RpcEndpoint` over a `ByteStream` with asyncio.
+
+One task reads the stream into the endpoint and a loop timer fires at the endpoint's next deadline;
+whatever the endpoint queues is written out (small messages sent in the same loop iteration are coalesced into
+one write). On top of that it offers awaitable control queries, inference streams with a bounded
+per-request buffer (a reader that falls behind cancels only its own request, never the shared
+connection), handler callbacks for the serving side, and a clean close.
+
+Typical use::
+
+    conn = await RpcConnection.open(stream, EndpointConfig(Role.CLIENT, "me"), initiator=True)
+    types = await conn.query(GetWorkerTypes(), timeout=5)
+    async with await conn.run_query(request) as answer:
+        async for part in answer:
+            ...
+    await conn.aclose("done")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cocoon.errors import CocoonError, ConnectionClosedError, RemoteQueryError, RpcTimeoutError
+from cocoon.net.rpc_stream import AnswerStream, Responder
+from cocoon.net.stream import ByteStream
+from cocoon.wire.control import ControlBody
+from cocoon.wire.endpoint import RpcEndpoint
+from cocoon.wire.events import ConnectionTerminated, Event, HandshakeCompleted, PongReceived
+from cocoon.wire.messages import (
+    AnswerChunk,
+    AnswerEnd,
+    AnswerError,
+    AnswerHead,
+    Cancel,
+    CloseCode,
+    PaymentUpdate,
+    Query,
+    QueryAnswer,
+    QueryError,
+    RunQuery,
+    WorkerState,
+)
+from cocoon.wire.session import EndpointConfig
+
+log = logging.getLogger(__name__)
+
+QueryHandler = Callable[[ControlBody], Awaitable[ControlBody]]
+RunQueryHandler = Callable[[RunQuery, Responder], Awaitable[None]]
+_S = TypeVar("_S", PaymentUpdate, WorkerState)
+_COALESCE_LIMIT = 64 * 1024  # above this many queued bytes, write at once instead of batching
+_CLOSE_FLUSH_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """Callbacks for what the peer sends us. Unset handlers answer "unsupported" or drop the message.
+
+    `on_query` returns the answer body or raises `RemoteQueryError(message, code)` (any other
+    `CocoonError` is sent as code "error", anything else as "internal"). `on_run_query` streams its
+    answer through the `Responder`; when the peer cancels, its task is cancelled (it may catch
+    `CancelledError` to send a final `end`/`error` with the usage so far). `on_payment` and
+    `on_worker_state` are plain functions called on the connection's reader task: keep them quick.
+    """
+
+    on_query: QueryHandler | None = None
+    on_run_query: RunQueryHandler | None = None
+    on_payment: Callable[[PaymentUpdate], None] | None = None
+    on_worker_state: Callable[[WorkerState], None] | None = None
+
+
+class RpcConnection:
+    """One multiplexed RPC session over a byte stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        stream: ByteStream,
+        endpoint: RpcEndpoint,
+        handlers: Handlers | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        stream_buffer: int = 256,
+    ) -> None:
+        self._stream = stream
+        self._endpoint = endpoint
+        self._handlers = handlers or Handlers()
+        self._clock = clock
+        self._stream_buffer = stream_buffer
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._ready: asyncio.Future[HandshakeCompleted] = loop.create_future()
+        self._closed: asyncio.Future[ConnectionTerminated] = loop.create_future()
+        self._queries: dict[int, asyncio.Future[ControlBody]] = {}
+        self._answers: dict[int, AnswerStream] = {}
+        self._responders: dict[int, tuple[Responder, asyncio.Task[None] | None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flush_scheduled = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._next_request_id = 1
+        self.rtt: float | None = None
+        """The last measured keepalive round-trip time in seconds."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: float | None = None
+        self._spawn(self._read_loop())
+        self._handle([])  # send the initiator's Hello, arm the first timer
+
+    @classmethod
+    async def open(
+        cls,
+        stream: ByteStream,
+        config: EndpointConfig,
+        *,
+        initiator: bool,
+        handlers: Handlers | None = None,
+        handshake_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        stream_buffer: int = 256,
+    ) -> RpcConnection:
+        """Start a session on `stream` and wait for the hello exchange (closing the stream on failure).
+
+        Raises `RpcTimeoutError` if the exchange takes longer than `handshake_timeout` seconds and
+        `ConnectionClosedError` if the peer refuses it (for example no common protocol version).
+        """
+        endpoint = RpcEndpoint(config, initiator=initiator, now=clock())
+        conn = cls(stream, endpoint, handlers, clock=clock, stream_buffer=stream_buffer)
+        try:
+            async with asyncio.timeout(handshake_timeout):
+                await conn.wait_ready()
+        except TimeoutError:
+            await conn.aclose("hello exchange timed out", CloseCode.REFUSED)
+            raise RpcTimeoutError(
+                f"the peer did not complete the hello exchange within {handshake_timeout} s; "
+                "is it a cocoon node of a compatible version?"
+            ) from None
+        except BaseException:
+            await conn.aclose("hello exchange failed", CloseCode.REFUSED)
+            raise
+        return conn
+
+    # --- state ------------------------------------------------------------------------------------
+
+    @property
+    def peer(self) -> HandshakeCompleted | None:
+        """Who the peer said it is (None before the hello exchange)."""
+        return self._ready.result() if self._ready.done() and not self._ready.exception() else None
+
+    @property
+    def terminated(self) -> ConnectionTerminated | None:
+        """How the session ended, or None while it lives."""
+        return self._closed.result() if self._closed.done() else None
+
+    @property
+    def active_streams(self) -> int:
+        """Answer streams we are reading plus requests we are serving."""
+        return len(self._answers) + len(self._responders)
+
+    async def wait_ready(self) -> HandshakeCompleted:
+        """Wait for the hello exchange (bounded by the keepalive silence timeout).
+
+        Raises `ConnectionClosedError` if the session ends first.
+        """
+        return await asyncio.shield(self._ready)
+
+    async def wait_closed(self) -> ConnectionTerminated:
+        """Wait until the session ends and return how it ended."""
+        return await asyncio.shield(self._closed)
+
+    def new_request_id(self) -> int:
+        """A request id not yet used by this connection for its own `RunQuery`."""
+        request_id = self._next_request_id
+        self._next_request_id += 1
+        return request_id
+
+    # --- client side ------------------------------------------------------------------------------
+
+    # The timeout is part of the call, not of the caller's scope: it bounds the query's registration.
+    async def query(self, body: ControlBody, timeout: float = 30.0) -> ControlBody:  # noqa: ASYNC109
+        """Send a control query and return the answer body.
+
+        Raises `RemoteQueryError` (the peer's code and message), `RpcTimeoutError` or
+        `ConnectionClosedError`.
+        """
+        await self.wait_ready()
+        query_id = self._endpoint.send_query(body)
+        future: asyncio.Future[ControlBody] = self._loop.create_future()
+        self._queries[query_id] = future
+        self._flush()
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            what = type(body).__name__
+            raise RpcTimeoutError(
+                f"no answer to {what} within {timeout} s; the peer is overloaded or stuck"
+            ) from None
+        finally:
+            self._queries.pop(query_id, None)
+
+    async def run_query(self, request: RunQuery) -> AnswerStream:
+        """Start an inference request; read its answer from the returned `AnswerStream`.
+
+        Bound the whole exchange with ``asyncio.timeout`` (and cancel the stream when it fires).
+        """
+        await self.wait_ready()
+        self._endpoint.send_run_query(request)
+        answer = AnswerStream(request.request_id, self.cancel)
+        self._answers[request.request_id] = answer
+        self._flush()
+        await self._stream.drain()
+        return answer
+
+    def cancel(self, request_id: int, reason: str) -> bool:
+        """Cancel our request; its `AnswerStream` raises `RequestCancelledError`. False if already over."""
+        answer = self._answers.pop(request_id, None)
+        if answer is not None:
+            answer.fail_cancelled(reason)
+        if self.terminated is not None or not self._endpoint.cancel(request_id, reason):
+            return False
+        self._flush()
+        return True
+
+    async def send_payment_update(self, update: PaymentUpdate) -> None:
+        """Send a payment-channel update to the peer."""
+        self._endpoint.send_payment_update(update)
+        await self._send_flush()
+
+    async def send_worker_state(self, state: WorkerState) -> None:
+        """Send the worker's current offer to the peer."""
+        self._endpoint.send_worker_state(state)
+        await self._send_flush()
+
+    async def ping(self) -> None:
+        """Send a keepalive ping now (its round-trip time lands in `rtt`)."""
+        self._endpoint.ping(self._clock())
+        await self._send_flush()
+
+    async def aclose(self, reason: str = "closing", code: CloseCode = CloseCode.NORMAL) -> None:
+        """Send `Close(reason)`, flush, close the stream and stop the tasks (idempotent)."""
+        self._handle(self._endpoint.close(reason, code))
+        if self._close_task is not None:
+            await asyncio.shield(self._close_task)
+
+    # --- the serving side's sending path, used by Responder -----------------------------------------
+
+    async def _send_flush(self) -> None:
+        self._flush()
+        await self._stream.drain()
+
+    def _flush(self) -> None:
+        """Write queued bytes soon (same-iteration messages coalesce), or now if a lot is queued."""
+        if self._endpoint.pending_bytes >= _COALESCE_LIMIT:
+            self._write_out()
+            return
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        self._loop.call_soon(self._write_out)
+
+    def _write_out(self) -> None:
+        self._flush_scheduled = False
+        data = self._endpoint.data_to_send()
+        if data:
+            self._stream.write(data)
+
+    # --- reading and timers (the endpoint decides; we call it at its deadline) -----------------------------
+
+    async def _read_loop(self) -> None:
+        endpoint = self._endpoint
+        while endpoint.terminated is None:
+            try:
+                data = await self._stream.read()
+            except (CocoonError, OSError) as exc:
+                log.info("rpc stream read failed: %s", exc)
+                data = b""
+            self._handle(endpoint.receive_data(data, self._clock()) if data else endpoint.receive_eof())
+
+    def _arm_timer(self) -> None:
+        deadline = self._endpoint.next_deadline()
+        armed = self._timer_deadline
+        # A later deadline needs no re-arming: the armed timer fires early and re-arms then.
+        if deadline is not None and armed is not None and armed <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_deadline = deadline
+        if deadline is not None:
+            self._timer = self._loop.call_later(max(0.0, deadline - self._clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_deadline = None
+        self._handle(self._endpoint.handle_timer(self._clock()))
+
+    def _handle(self, events: list[Event]) -> None:
+        for event in events:
+            self._dispatch(event)
+        self._flush()
+        self._arm_timer()
+
+    def _dispatch(self, event: Event) -> None:
+        match event:
+            case AnswerHead() | AnswerChunk() | AnswerEnd() | AnswerError():
+                answer = self._answers.get(event.request_id)
+                if answer is None:
+                    return  # we cancelled it; a leftover or its final end
+                if answer.feed(event, self._stream_buffer):
+                    if isinstance(event, (AnswerEnd, AnswerError)):
+                        del self._answers[event.request_id]
+                else:
+                    limit = self._stream_buffer
+                    self.cancel(event.request_id, f"reader too slow: {limit} answer parts unread")
+            case RunQuery():
+                self._serve_run_query(event)
+            case Cancel():
+                self._cancel_serving(event)
+            case Query():
+                self._spawn(self._serve_query(event))
+            case QueryAnswer() | QueryError():
+                self._resolve_query(event)
+            case PaymentUpdate():
+                self._call(self._handlers.on_payment, event)
+            case WorkerState():
+                self._call(self._handlers.on_worker_state, event)
+            case PongReceived():
+                self.rtt = event.rtt
+            case HandshakeCompleted():
+                self._ready.set_result(event)
+            case ConnectionTerminated():
+                self._terminate(event)
+
+    # --- queries --------------------------------------------------------------------------------------
+
+    def _resolve_query(self, event: QueryAnswer | QueryError) -> None:
+        future = self._queries.get(event.query_id)
+        if future is None or future.done():
+            return  # the caller timed out; a late answer is harmless
+        if isinstance(event, QueryAnswer):
+            future.set_result(event.body)
+        else:
+            future.set_exception(RemoteQueryError(f"peer refused the query: {event.message}", event.code))
+
+    async def _serve_query(self, query: Query) -> None:
+        handler = self._handlers.on_query
+        try:
+            if handler is None:
+                raise RemoteQueryError("this node answers no control queries", "unsupported")
+            body = await handler(query.body)
+        except RemoteQueryError as exc:
+            self._reply_error(query.query_id, exc.code, str(exc))
+        except CocoonError as exc:
+            self._reply_error(query.query_id, "error", str(exc))
+        except Exception:
+            log.exception("control query handler failed on %s", type(query.body).__name__)
+            self._reply_error(query.query_id, "internal", "the peer failed to handle the query; see its log")
+        else:
+            with contextlib.suppress(ConnectionClosedError):
+                self._endpoint.send_answer(query.query_id, body)
+        self._flush()
+
+    def _reply_error(self, query_id: int, code: str, message: str) -> None:
+        with contextlib.suppress(ConnectionClosedError):
+            self._endpoint.send_query_error(query_id, code, message)
+
+    # --- serving inference streams ------------------------------------------------------------------
+
+    def _serve_run_query(self, request: RunQuery) -> None:
+        responder = Responder(request, self._endpoint, self._flush, self._stream.drain)
+        handler = self._handlers.on_run_query
+        if handler is None:
+            responder.send_error_now(501, "unsupported", "this node does not serve inference requests")
+            return
+        task = self._spawn(self._run_handler(handler, responder))
+        self._responders[request.request_id] = (responder, task)
+
+    async def _run_handler(self, handler: RunQueryHandler, responder: Responder) -> None:
+        request_id = responder.request.request_id
+        try:
+            await handler(responder.request, responder)
+        except asyncio.CancelledError:
+            pass  # the peer cancelled or the connection closed: reported below
+        except Exception:
+            log.exception("inference handler failed on request %d", request_id)
+            responder.send_error_now(500, "internal", "the serving node failed; see its log")
+        finally:
+            self._responders.pop(request_id, None)
+        if responder.cancelled.is_set():
+            responder.send_error_now(499, "cancelled", responder.cancel_reason)
+        else:
+            responder.send_error_now(500, "unfinished", "the serving node ended the answer without a result")
+
+    def _cancel_serving(self, cancel: Cancel) -> None:
+        entry = self._responders.get(cancel.request_id)
+        if entry is None:
+            return
+        responder, task = entry
+        responder.mark_cancelled(cancel.reason)
+        if task is not None:
+            task.cancel()
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _call(self, callback: Callable[[_S], None] | None, arg: _S) -> None:
+        if callback is None:
+            return
+        try:
+            callback(arg)
+        except Exception:
+            log.exception("rpc callback %r failed", callback)
+
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _terminate(self, event: ConnectionTerminated) -> None:
+        if self._closed.done():
+            return
+        self._closed.set_result(event)
+        error = ConnectionClosedError(f"connection closed: {event.reason}")
+        if not self._ready.done():
+            self._ready.set_exception(error)
+            self._ready.exception()  # mark retrieved: nobody may be waiting
+        for future in self._queries.values():
+            if not future.done():
+                future.set_exception(error)
+        for answer in self._answers.values():
+            answer.fail(error)
+        self._answers.clear()
+        for responder, task in self._responders.values():
+            responder.mark_cancelled(f"connection closed: {event.reason}")
+            if task is not None:
+                task.cancel()
+        self._close_task = self._loop.create_task(self._close_transport())
+
+    async def _close_transport(self) -> None:
+        self._write_out()
+        with contextlib.suppress(TimeoutError, CocoonError, OSError):
+            await asyncio.wait_for(self._stream.drain(), _CLOSE_FLUSH_TIMEOUT)
+        with contextlib.suppress(CocoonError, OSError):
+            await self._stream.aclose()
+        current = asyncio.current_task()
+        pending = [t for t in self._tasks if t is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,43 @@
+"""The message codec: the only module that knows messages travel as msgpack.
+
+Swapping the serialization (for example to TON's TL for wire interop with the reference) means
+replacing this module only. Decoding validates types and constraints, so a decoded `Message` is
+well-formed; anything else raises `cocoon.errors.DecodeError`.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from cocoon.errors import DecodeError
+from cocoon.wire.frames import MAX_PAYLOAD, encode_frame
+from cocoon.wire.messages import Message
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(Message)
+
+
+def encode_message(message: Message) -> bytes:
+    """Serialize one message (without a frame header)."""
+    return _encoder.encode(message)
+
+
+def encode_message_frame(message: Message, max_payload: int = MAX_PAYLOAD) -> bytes:
+    """Serialize one message and prefix it with its frame header."""
+    return encode_frame(_encoder.encode(message), max_payload)
+
+
+def decode_message(payload: bytes) -> Message:
+    """Parse one frame payload into a message; raises `DecodeError` on anything malformed.
+
+    Malformed msgpack, an unknown message tag, a wrong field type and a violated constraint (for
+    example a negative token count) all raise `DecodeError`, naming the offending position.
+    """
+    try:
+        return _decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(
+            f"message does not match the protocol ({exc}); the peer runs an incompatible version"
+        ) from exc
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"message is not valid msgpack ({exc}); the peer is misbehaving") from exc

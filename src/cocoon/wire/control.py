@@ -1,0 +1,60 @@
+"""Bodies of control queries (`Query.body`) and their answers (`QueryAnswer.body`).
+
+A control exchange is one request body answered by one answer body (or a `QueryError`). Each body is
+a frozen, array-like msgspec Struct with an integer tag unique within `ControlBody`.
+
+Adding a control message: define its Struct below with the next free tag and add it to `ControlBody`
+(one line). Tags are part of the wire format: never reuse or renumber one. New fields go at the end
+with a default, so older peers (which ignore extra trailing fields) keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+"""An integer that must not be negative (tokens, nanoTON, counts); checked when decoding."""
+
+
+class _Body(msgspec.Struct, frozen=True, array_like=True):
+    """Base of every control body (no fields of its own)."""
+
+
+class GetWorkerTypes(_Body, tag=100, frozen=True):
+    """Ask a proxy which models its workers serve, at what prices and load."""
+
+
+class WorkerType(msgspec.Struct, frozen=True, array_like=True):
+    """One model served behind a proxy: how many workers, their price coefficients and load."""
+
+    model: str
+    workers: NonNegative
+    coefficient_min: NonNegative
+    coefficient_max: NonNegative
+    active_requests: NonNegative = 0
+    max_active_requests: NonNegative = 0
+
+
+class WorkerTypes(_Body, tag=101, frozen=True):
+    """Answer to `GetWorkerTypes`."""
+
+    types: tuple[WorkerType, ...] = ()
+
+
+class GetPaymentStatus(_Body, tag=102, frozen=True):
+    """Ask the counterpart for the current state of our payment channel."""
+
+
+class PaymentStatus(_Body, tag=103, frozen=True):
+    """Answer to `GetPaymentStatus`: the channel's three counters (tokens) and the latest signature."""
+
+    tokens_max: NonNegative
+    committed_to_db: NonNegative
+    committed_to_chain: NonNegative
+    signed_payment: bytes | None = None
+
+
+ControlBody = GetWorkerTypes | WorkerTypes | GetPaymentStatus | PaymentStatus
+"""Every control request and answer body; extend by adding one Struct here."""

@@ -1,0 +1,342 @@
+"""`RpcEndpoint`: the sans-IO state machine of one connection (no sockets, no asyncio, no clock).
+
+Feed it the bytes you read with `receive_data(data, now)` and act on the events it returns; call its
+``send_*`` methods to queue messages and write `data_to_send()` to the transport; call
+`handle_timer(now)` at `next_deadline()`. Bad input never raises: any protocol violation queues a
+`Close` with the reason for the peer and returns `ConnectionTerminated(local=True)`. Misuse of the
+sending API by our own code (answering an unknown query, a chunk before the head) raises
+`ProtocolError`; sending on a closed endpoint raises `ConnectionClosedError`.
+"""
+
+from __future__ import annotations
+
+from cocoon.errors import ConnectionClosedError, DecodeError, ProtocolError
+from cocoon.wire.codec import decode_message, encode_message_frame
+from cocoon.wire.control import ControlBody
+from cocoon.wire.events import ConnectionTerminated, Event, PongReceived
+from cocoon.wire.frames import FrameDecoder
+from cocoon.wire.keepalive import Keepalive
+from cocoon.wire.messages import (
+    AnswerChunk,
+    AnswerEnd,
+    AnswerError,
+    AnswerHead,
+    AnswerPart,
+    Cancel,
+    Close,
+    CloseCode,
+    Hello,
+    HelloAck,
+    Message,
+    PaymentUpdate,
+    Ping,
+    Pong,
+    Query,
+    QueryAnswer,
+    QueryError,
+    RunQuery,
+    Timings,
+    Usage,
+    WorkerState,
+)
+from cocoon.wire.session import EndpointConfig, Handshake, VersionMismatch
+from cocoon.wire.streams import StreamTable
+
+NO_USAGE = Usage()
+NO_TIMINGS = Timings()
+
+
+class RpcEndpoint:
+    """One side of one connection. `initiator` is the side that connected; it speaks first."""
+
+    def __init__(self, config: EndpointConfig, *, initiator: bool, now: float) -> None:
+        self.config = config
+        self._frames = FrameDecoder(config.max_frame)
+        self._out = bytearray()
+        self._keepalive = Keepalive(config.ping_interval, config.silence_timeout, now)
+        self._handshake = Handshake(config, initiator)
+        self._terminated: ConnectionTerminated | None = None
+        self._next_query_id = 1
+        self._next_ping_id = 1
+        self._queries_out: set[int] = set()
+        self._queries_in: set[int] = set()
+        self._pings: dict[int, float] = {}
+        self._requested = StreamTable(config.max_cancelled)  # RunQuery we sent; we receive answers
+        self._serving = StreamTable(config.max_cancelled)  # RunQuery we received; we send answers
+        if initiator:
+            self._queue(self._handshake.hello())
+
+    # --- state ------------------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """True once the handshake completed and until the session ends."""
+        return self._handshake.done and self._terminated is None
+
+    @property
+    def terminated(self) -> ConnectionTerminated | None:
+        """How the session ended, or None while it lives."""
+        return self._terminated
+
+    @property
+    def version(self) -> int | None:
+        """The negotiated protocol version (None before the handshake)."""
+        return self._handshake.version
+
+    def active_requests(self) -> list[int]:
+        """Ids of our `RunQuery` requests whose answers have not finished."""
+        return self._requested.active_ids()
+
+    def serving_requests(self) -> list[int]:
+        """Ids of the peer's `RunQuery` requests we have not finished answering."""
+        return self._serving.active_ids()
+
+    # --- input --------------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        """Process bytes read from the transport; returns the events they complete."""
+        if self._terminated is not None:
+            return []
+        self._keepalive.received(now)
+        try:
+            payloads = self._frames.feed(data)
+        except DecodeError as exc:
+            return [self._fail(str(exc))]
+        events: list[Event] = []
+        for payload in payloads:
+            try:
+                event = self._handle(decode_message(payload), now)
+            except ProtocolError as exc:
+                events.append(self._fail(str(exc)))
+                break
+            if event is not None:
+                events.append(event)
+            if self._terminated is not None:
+                break
+        return events
+
+    def receive_eof(self) -> list[Event]:
+        """The transport ended; returns `ConnectionTerminated` unless the session already ended."""
+        if self._terminated is not None:
+            return []
+        reason = "the peer closed the connection without a Close message; it crashed or was killed"
+        return [self._end(ConnectionTerminated(reason, local=False, code=CloseCode.ABNORMAL))]
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Send a keepalive ping or end a silent session, as due at `now`."""
+        if self._terminated is not None:
+            return []
+        if self._keepalive.expired(now):
+            waited = now - self._keepalive.last_received
+            what = "data" if self._handshake.done else "hello"
+            reason = f"no {what} from the peer for {waited:.1f} s; it is down or the network is broken"
+            return [self._fail(reason, CloseCode.KEEPALIVE_TIMEOUT)]
+        if self._handshake.done and self._keepalive.ping_due(now):
+            self.ping(now)
+        return []
+
+    def next_deadline(self) -> float | None:
+        """When `handle_timer` must next be called (None once the session ended)."""
+        if self._terminated is not None:
+            return None
+        return self._keepalive.next_deadline(pinging=self._handshake.done)
+
+    @property
+    def pending_bytes(self) -> int:
+        """How many bytes are queued for the transport."""
+        return len(self._out)
+
+    def data_to_send(self) -> bytes:
+        """Return (and forget) everything queued for the transport."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    # --- output: session ------------------------------------------------------------------------
+
+    def ping(self, now: float) -> int:
+        """Queue a `Ping`; the `PongReceived` event will carry its round-trip time."""
+        ping_id = self._next_ping_id
+        self._next_ping_id += 1
+        self._send(Ping(ping_id))
+        self._keepalive.pinged(now)
+        self._pings = {k: v for k, v in self._pings.items() if k > ping_id - 8}  # keep a few only
+        self._pings[ping_id] = now
+        return ping_id
+
+    def close(self, reason: str, code: CloseCode = CloseCode.NORMAL) -> list[Event]:
+        """Queue a `Close` and end the session; returns its `ConnectionTerminated` (or nothing)."""
+        if self._terminated is not None:
+            return []
+        return [self._fail(reason, code)]
+
+    # --- output: control queries ------------------------------------------------------------------
+
+    def send_query(self, body: ControlBody) -> int:
+        """Queue a control query; returns its id (answers and errors carry it)."""
+        query_id = self._next_query_id
+        self._next_query_id += 1
+        self._send(Query(query_id, body))
+        self._queries_out.add(query_id)
+        return query_id
+
+    def send_answer(self, query_id: int, body: ControlBody) -> None:
+        """Answer the peer's query `query_id`."""
+        self._take_query(query_id)
+        self._send(QueryAnswer(query_id, body))
+
+    def send_query_error(self, query_id: int, code: str, message: str) -> None:
+        """Fail the peer's query `query_id` with a machine-readable `code` and a human `message`."""
+        self._take_query(query_id)
+        self._send(QueryError(query_id, code, message))
+
+    # --- output: inference stream -------------------------------------------------------------------
+
+    def send_run_query(self, request: RunQuery) -> None:
+        """Start an inference request; its answer parts arrive as events."""
+        self._check_open()
+        violation = self._requested.open(request.request_id)
+        if violation is not None:
+            raise ProtocolError(violation)
+        self._send(request)
+
+    def send_head(self, request_id: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> bool:
+        """Queue the head of our answer; False if the requester cancelled (nothing sent)."""
+        return self.send_part(AnswerHead(request_id, status, headers))
+
+    def send_chunk(self, request_id: int, data: bytes) -> bool:
+        """Queue a piece of our answer body; False if the requester cancelled (nothing sent)."""
+        return self.send_part(AnswerChunk(request_id, data))
+
+    def send_end(
+        self,
+        request_id: int,
+        usage: Usage = NO_USAGE,
+        timings: Timings = NO_TIMINGS,
+        cost: int = 0,
+        receipt: bytes | None = None,
+    ) -> bool:
+        """Finish our answer successfully (allowed after a cancel, to report usage)."""
+        return self.send_part(AnswerEnd(request_id, usage, timings, cost, receipt))
+
+    def send_answer_error(
+        self, request_id: int, status: int, code: str, message: str, usage: Usage | None = None
+    ) -> bool:
+        """Finish our answer with an error (allowed after a cancel, to report usage)."""
+        return self.send_part(AnswerError(request_id, status, code, message, usage))
+
+    def send_part(self, part: AnswerPart) -> bool:
+        """Queue any answer part, checked against the stream rules; False if dropped after a cancel."""
+        self._check_open()
+        deliver, violation = self._serving.advance(part)
+        if violation is not None:
+            raise ProtocolError(f"cannot send {violation}")
+        if deliver:
+            self._send(part)
+        return deliver
+
+    def cancel(self, request_id: int, reason: str) -> bool:
+        """Cancel our request `request_id`; False if it already finished or was cancelled."""
+        self._check_open()
+        if not self._requested.cancel(request_id):
+            return False
+        self._send(Cancel(request_id, reason))
+        return True
+
+    # --- output: state ------------------------------------------------------------------------------
+
+    def send_payment_update(self, update: PaymentUpdate) -> None:
+        """Queue a payment-channel update for the peer."""
+        self._send(update)
+
+    def send_worker_state(self, state: WorkerState) -> None:
+        """Queue the worker's current offer for the peer (a proxy)."""
+        self._send(state)
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    def _queue(self, message: Message) -> None:
+        self._out += encode_message_frame(message, self.config.max_frame)
+
+    def _send(self, message: Message) -> None:
+        self._check_open()
+        self._queue(message)
+
+    def _check_open(self) -> None:
+        if self._terminated is not None:
+            raise ConnectionClosedError(f"connection closed: {self._terminated.reason}")
+        if not self._handshake.done:
+            raise ProtocolError("the hello exchange has not finished; wait for HandshakeCompleted")
+
+    def _take_query(self, query_id: int) -> None:
+        self._check_open()
+        if query_id not in self._queries_in:
+            raise ProtocolError(f"query {query_id} is unknown or already answered")
+        self._queries_in.discard(query_id)
+
+    def _fail(self, reason: str, code: CloseCode = CloseCode.PROTOCOL_ERROR) -> ConnectionTerminated:
+        self._queue(Close(code, reason))
+        return self._end(ConnectionTerminated(reason, local=True, code=code))
+
+    def _end(self, event: ConnectionTerminated) -> ConnectionTerminated:
+        self._terminated = event
+        return event
+
+    # --- handlers: return the event to report (or None) or raise ProtocolError ----------------------
+
+    def _handle(self, message: Message, now: float) -> Event | None:
+        # Ordered by frequency: stream parts are the hot path.
+        match message:
+            case AnswerChunk() | AnswerHead() | AnswerEnd() | AnswerError():
+                return self._on_part(message)
+            case Close():
+                return self._end(ConnectionTerminated(message.reason, local=False, code=message.code))
+            case Hello() | HelloAck():
+                return self._on_hello(message)
+        if not self._handshake.done:
+            raise ProtocolError(f"{type(message).__name__} received before the hello exchange finished")
+        match message:
+            case RunQuery():
+                violation = self._serving.open(message.request_id)
+                if violation is not None:
+                    raise ProtocolError(violation)
+                return message
+            case Cancel():
+                # A cancel for a request we already finished crossed our end on the wire: ignore it.
+                return message if self._serving.cancel(message.request_id) else None
+            case Query():
+                if message.query_id in self._queries_in:
+                    raise ProtocolError(f"Query reuses id {message.query_id}, which is still unanswered")
+                self._queries_in.add(message.query_id)
+                return message
+            case QueryAnswer() | QueryError():
+                if message.query_id not in self._queries_out:
+                    raise ProtocolError(f"{type(message).__name__} for unknown query id {message.query_id}")
+                self._queries_out.discard(message.query_id)
+                return message
+            case Ping():
+                self._queue(Pong(message.ping_id))
+                return None
+            case Pong():
+                sent = self._pings.pop(message.ping_id, None)
+                # An unknown pong id is harmless (an old ping we stopped tracking): ignore it.
+                return None if sent is None else PongReceived(message.ping_id, now - sent)
+            case PaymentUpdate() | WorkerState():
+                return message
+        raise ProtocolError(f"{type(message).__name__} is not handled by this protocol version")
+
+    def _on_hello(self, message: Hello | HelloAck) -> Event:
+        outcome, reply = self._handshake.receive(message)
+        if isinstance(outcome, VersionMismatch):
+            return self._fail(outcome.reason, CloseCode.VERSION_MISMATCH)
+        if reply is not None:
+            self._queue(reply)
+        return outcome
+
+    def _on_part(self, message: AnswerPart) -> Event | None:
+        if not self._handshake.done:
+            raise ProtocolError(f"{type(message).__name__} received before the hello exchange finished")
+        deliver, violation = self._requested.advance(message)
+        if violation is not None:
+            raise ProtocolError(violation)
+        return message if deliver else None

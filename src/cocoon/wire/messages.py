@@ -1,0 +1,224 @@
+"""Every message of our wire protocol, as frozen msgspec Structs in one tagged union, `Message`.
+
+Messages are encoded as msgpack arrays whose first element is the integer tag (see `cocoon.wire.codec`);
+the tag ranges group the families: 1-9 session, 10-19 control queries, 20-29 the inference stream,
+30-39 payments and worker state. Tags are part of the wire format: never reuse or renumber one.
+New fields go at the end with a default so that older peers, which ignore extra trailing fields,
+keep working. Money and tokens are always integers (nanoTON, tokens); durations are integer
+microseconds or milliseconds as the field name says.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from cocoon.wire.control import ControlBody, NonNegative
+
+
+class _Msg(msgspec.Struct, frozen=True, array_like=True):
+    """Base of every top-level message (no fields of its own)."""
+
+
+class Role(enum.StrEnum):
+    """What a node is; sent in the hello exchange so each side knows whom it talks to."""
+
+    CLIENT = "client"
+    PROXY = "proxy"
+    WORKER = "worker"
+
+
+class CloseCode(enum.IntEnum):
+    """Why a session ended (`Close.code`)."""
+
+    NORMAL = 0
+    PROTOCOL_ERROR = 1
+    KEEPALIVE_TIMEOUT = 2
+    VERSION_MISMATCH = 3
+    GOING_AWAY = 4
+    REFUSED = 5
+    ABNORMAL = 6
+    """Never sent: the transport ended without a `Close` frame."""
+
+
+# --- session -------------------------------------------------------------------------------------
+
+
+class Hello(_Msg, tag=1, frozen=True):
+    """First message of the connecting side: the protocol versions it speaks and who it is."""
+
+    min_version: NonNegative
+    max_version: NonNegative
+    role: Role
+    node_id: str
+    software: str
+
+
+class HelloAck(_Msg, tag=2, frozen=True):
+    """The accepting side's answer to `Hello`: the chosen version and who it is."""
+
+    version: NonNegative
+    role: Role
+    node_id: str
+    software: str
+
+
+class Ping(_Msg, tag=3, frozen=True):
+    """Keepalive probe; the peer answers with `Pong` carrying the same id."""
+
+    ping_id: NonNegative
+
+
+class Pong(_Msg, tag=4, frozen=True):
+    """Answer to `Ping`."""
+
+    ping_id: NonNegative
+
+
+class Close(_Msg, tag=5, frozen=True):
+    """Last message of a session; `reason` says what happened and what to do."""
+
+    code: CloseCode
+    reason: str
+
+
+# --- control queries -----------------------------------------------------------------------------
+
+
+class Query(_Msg, tag=10, frozen=True):
+    """A control request; answered by `QueryAnswer` or `QueryError` with the same id."""
+
+    query_id: NonNegative
+    body: ControlBody
+
+
+class QueryAnswer(_Msg, tag=11, frozen=True):
+    """Successful answer to the `Query` with this id."""
+
+    query_id: NonNegative
+    body: ControlBody
+
+
+class QueryError(_Msg, tag=12, frozen=True):
+    """Failed answer to the `Query` with this id; `code` is a short machine-readable identifier."""
+
+    query_id: NonNegative
+    code: str
+    message: str
+
+
+# --- inference stream ----------------------------------------------------------------------------
+
+
+class RunQuery(_Msg, tag=20, frozen=True):
+    """Start one inference request; answered by a stream of `Answer*` messages with the same id.
+
+    `body` is the OpenAI JSON request, `path` the OpenAI endpoint it was sent to. `max_coefficient` is
+    the caller's price ceiling, `coefficient` the chosen worker's price (filled in by the proxy).
+    `timeout_ms` is the budget of this hop; each hop forwards a smaller one.
+    """
+
+    request_id: NonNegative
+    model: str
+    body: bytes
+    max_coefficient: NonNegative
+    max_tokens: NonNegative
+    timeout_ms: NonNegative
+    coefficient: NonNegative | None = None
+    path: str = "/v1/chat/completions"
+    debug: bool = False
+
+
+class AnswerHead(_Msg, tag=21, frozen=True):
+    """First part of an answer: the HTTP status and headers of the engine's response."""
+
+    request_id: NonNegative
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class AnswerChunk(_Msg, tag=22, frozen=True):
+    """A piece of the answer body (for streams, one or more SSE events), relayed as soon as it exists."""
+
+    request_id: NonNegative
+    data: bytes
+
+
+class Usage(msgspec.Struct, frozen=True, array_like=True):
+    """Token counts of one request as the engine reported them."""
+
+    prompt_tokens: NonNegative = 0
+    cached_tokens: NonNegative = 0
+    completion_tokens: NonNegative = 0
+    reasoning_tokens: NonNegative = 0
+
+
+class Timings(msgspec.Struct, frozen=True, array_like=True):
+    """Durations of one request in microseconds, measured by the node that reports them."""
+
+    queue_us: NonNegative = 0
+    first_chunk_us: NonNegative = 0
+    total_us: NonNegative = 0
+
+
+class AnswerEnd(_Msg, tag=23, frozen=True):
+    """Successful end of an answer: usage, timings, the charged cost and an optional signed receipt."""
+
+    request_id: NonNegative
+    usage: Usage = Usage()
+    timings: Timings = Timings()
+    cost: NonNegative = 0
+    receipt: bytes | None = None
+
+
+class AnswerError(_Msg, tag=24, frozen=True):
+    """Failed end of an answer; `status` is the HTTP status to show, `usage` what was consumed so far."""
+
+    request_id: NonNegative
+    status: int
+    code: str
+    message: str
+    usage: Usage | None = None
+
+
+class Cancel(_Msg, tag=25, frozen=True):
+    """The requester no longer wants the answer; the serving side aborts and may send one final end."""
+
+    request_id: NonNegative
+    reason: str
+
+
+# --- payments and worker state -------------------------------------------------------------------
+
+
+class PaymentUpdate(_Msg, tag=30, frozen=True):
+    """The channel counters (tokens) for one counterpart, sent after each charge or commit."""
+
+    counterpart: str
+    tokens_max: NonNegative
+    committed_to_db: NonNegative
+    committed_to_chain: NonNegative
+    signed_payment: bytes | None = None
+    request_id: NonNegative | None = None
+    request_tokens: NonNegative = 0
+
+
+class WorkerState(_Msg, tag=31, frozen=True):
+    """A worker's current offer: enabled or not, model, price coefficient and concurrency."""
+
+    enabled: bool
+    model: str
+    coefficient: NonNegative
+    max_active: NonNegative
+    active: NonNegative
+
+
+SessionMessage = Hello | HelloAck | Ping | Pong | Close
+ControlMessage = Query | QueryAnswer | QueryError
+AnswerPart = AnswerHead | AnswerChunk | AnswerEnd | AnswerError
+StreamMessage = RunQuery | AnswerPart | Cancel
+StateMessage = PaymentUpdate | WorkerState
+
+Message = SessionMessage | ControlMessage | StreamMessage | StateMessage
+"""Every top-level message; the codec decodes exactly this union."""

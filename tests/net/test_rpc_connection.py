@@ -1,0 +1,332 @@
+"""RpcConnection over PlainStream on 127.0.0.1 (port 0): queries, streams, cancel, overflow, close."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from cocoon.errors import (
+    ConnectionClosedError,
+    RemoteQueryError,
+    RequestCancelledError,
+    RpcTimeoutError,
+)
+from cocoon.net.rpc import Handlers, RpcConnection
+from cocoon.net.rpc_stream import Responder
+from cocoon.net.stream import PlainStream
+from cocoon.wire.control import ControlBody, GetPaymentStatus, GetWorkerTypes, WorkerType, WorkerTypes
+from cocoon.wire.messages import (
+    AnswerChunk,
+    AnswerEnd,
+    AnswerError,
+    AnswerHead,
+    CloseCode,
+    PaymentUpdate,
+    Role,
+    RunQuery,
+    Usage,
+    WorkerState,
+)
+from cocoon.wire.session import EndpointConfig
+
+WAIT = 5.0  # every network wait in these tests is bounded by this
+
+
+@asynccontextmanager
+async def plain_streams() -> AsyncIterator[tuple[PlainStream, PlainStream]]:
+    """A connected (client, server) pair of PlainStreams over loopback TCP."""
+    accepted: asyncio.Queue[PlainStream] = asyncio.Queue()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accepted.put(PlainStream(reader, writer))
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    client = PlainStream(reader, writer)
+    served = await asyncio.wait_for(accepted.get(), WAIT)
+    try:
+        yield client, served
+    finally:
+        await client.aclose()
+        await served.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+@asynccontextmanager
+async def rpc_pair(
+    server_handlers: Handlers | None = None,
+    client_handlers: Handlers | None = None,
+    *,
+    stream_buffer: int = 256,
+    ping_interval: float = 10.0,
+) -> AsyncIterator[tuple[RpcConnection, RpcConnection, PlainStream]]:
+    """(client, server, server's raw stream) with the hello exchange done."""
+    async with plain_streams() as (client_stream, server_stream):
+        cfg_client = EndpointConfig(Role.CLIENT, "client-1", ping_interval=ping_interval)
+        cfg_server = EndpointConfig(Role.PROXY, "proxy-1", ping_interval=ping_interval)
+        opening = asyncio.ensure_future(
+            RpcConnection.open(
+                client_stream,
+                cfg_client,
+                initiator=True,
+                handlers=client_handlers,
+                stream_buffer=stream_buffer,
+            )
+        )
+        server = await RpcConnection.open(
+            server_stream, cfg_server, initiator=False, handlers=server_handlers
+        )
+        client = await asyncio.wait_for(opening, WAIT)
+        try:
+            yield client, server, server_stream
+        finally:
+            await asyncio.wait_for(client.aclose("test over"), WAIT)
+            await asyncio.wait_for(server.aclose("test over"), WAIT)
+
+
+def request(request_id: int, body: bytes = b"{}") -> RunQuery:
+    """A RunQuery with plausible limits."""
+    return RunQuery(request_id, "m", body, max_coefficient=1000, max_tokens=100, timeout_ms=5000)
+
+
+async def worker_types(body: ControlBody) -> ControlBody:
+    if isinstance(body, GetWorkerTypes):
+        return WorkerTypes((WorkerType("qwen", workers=2, coefficient_min=900, coefficient_max=1100),))
+    raise RemoteQueryError(f"{type(body).__name__} is not served here", "unsupported_query")
+
+
+async def test_handshake_reports_peer_identity() -> None:
+    async with rpc_pair() as (client, server, _):
+        assert client.peer is not None and client.peer.role is Role.PROXY
+        assert server.peer is not None and server.peer.node_id == "client-1"
+
+
+async def test_query_answer() -> None:
+    async with rpc_pair(Handlers(on_query=worker_types)) as (client, _, _):
+        answer = await client.query(GetWorkerTypes(), timeout=WAIT)
+        assert isinstance(answer, WorkerTypes)
+        assert answer.types[0].model == "qwen" and answer.types[0].workers == 2
+
+
+async def test_query_error_raises_remote_query_error_with_code() -> None:
+    async with rpc_pair(Handlers(on_query=worker_types)) as (client, server, _):
+        with pytest.raises(RemoteQueryError) as info:
+            await client.query(GetPaymentStatus(), timeout=WAIT)
+        assert info.value.code == "unsupported_query"
+        assert "GetPaymentStatus is not served here" in str(info.value)
+        # The side without a handler refuses with "unsupported".
+        with pytest.raises(RemoteQueryError) as info:
+            await server.query(GetWorkerTypes(), timeout=WAIT)
+        assert info.value.code == "unsupported"
+
+
+async def test_query_timeout() -> None:
+    async def never(body: ControlBody) -> ControlBody:
+        await asyncio.sleep(WAIT * 2)
+        raise AssertionError("unreachable")
+
+    async with rpc_pair(Handlers(on_query=never)) as (client, _, _):
+        with pytest.raises(RpcTimeoutError, match="no answer to GetWorkerTypes"):
+            await client.query(GetWorkerTypes(), timeout=0.1)
+
+
+async def test_twenty_interleaved_streams() -> None:
+    order: list[int] = []
+
+    async def serve(req: RunQuery, responder: Responder) -> None:
+        await responder.head(200, (("content-type", "text/event-stream"),))
+        for i in range(10):
+            order.append(req.request_id)
+            await responder.chunk(b"%d:%d;" % (req.request_id, i))
+            await asyncio.sleep(0)  # let the other handlers interleave
+        await responder.end(Usage(prompt_tokens=req.request_id, completion_tokens=10))
+
+    async with rpc_pair(Handlers(on_run_query=serve)) as (client, _, _):
+        streams = [await client.run_query(request(rid)) for rid in range(1, 21)]
+        answers = await asyncio.wait_for(asyncio.gather(*(s.collect() for s in streams)), WAIT)
+    for rid, answer in enumerate(answers, start=1):
+        assert answer.head is not None and answer.head.status == 200
+        assert answer.body == b"".join(b"%d:%d;" % (rid, i) for i in range(10))
+        assert isinstance(answer.final, AnswerEnd) and answer.final.usage.prompt_tokens == rid
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
+    assert switches > 20, "the streams were served one after another, not interleaved"
+
+
+async def test_cancel_reaches_server_handler() -> None:
+    cancelled = asyncio.Event()
+    started = asyncio.Event()
+
+    async def serve(req: RunQuery, responder: Responder) -> None:
+        await responder.head(200)
+        started.set()
+        try:
+            await asyncio.sleep(WAIT * 2)
+        except asyncio.CancelledError:
+            assert responder.cancelled.is_set() and "app went away" in responder.cancel_reason
+            cancelled.set()
+            await responder.end(Usage(completion_tokens=3))  # report usage after the cancel
+            raise
+
+    async with rpc_pair(Handlers(on_run_query=serve)) as (client, server, _):
+        stream = await client.run_query(request(7))
+        assert isinstance(await asyncio.wait_for(anext(stream), WAIT), AnswerHead)
+        await asyncio.wait_for(started.wait(), WAIT)
+        assert stream.cancel("app went away")
+        await asyncio.wait_for(cancelled.wait(), WAIT)
+        with pytest.raises(RequestCancelledError, match="app went away"):
+            await asyncio.wait_for(anext(stream), WAIT)
+        assert not stream.cancel("twice")
+        # The connection is still healthy for other work.
+        with pytest.raises(RemoteQueryError):
+            await client.query(GetWorkerTypes(), timeout=WAIT)
+        assert server.active_streams == 0
+
+
+async def test_slow_reader_overflow_cancels_only_its_request() -> None:
+    handler_saw_cancel = asyncio.Event()
+
+    async def serve(req: RunQuery, responder: Responder) -> None:
+        await responder.head(200)
+        count = 200 if req.body == b"flood" else 5
+        try:
+            for i in range(count):
+                await responder.chunk(b"x%d" % i)
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            handler_saw_cancel.set()
+            raise
+        await responder.end()
+
+    async with rpc_pair(Handlers(on_run_query=serve, on_query=worker_types), stream_buffer=8) as conns:
+        client, _, _ = conns
+        flood = await client.run_query(request(1, b"flood"))
+        calm = await client.run_query(request(2, b"calm"))
+        calm_answer = await asyncio.wait_for(calm.collect(), WAIT)  # never touches `flood`
+        assert calm_answer.body == b"x0x1x2x3x4" and isinstance(calm_answer.final, AnswerEnd)
+        await asyncio.wait_for(handler_saw_cancel.wait(), WAIT)
+        parts = []
+        with pytest.raises(RequestCancelledError, match="reader too slow"):
+            async for part in flood:
+                parts.append(part)
+        assert 1 <= len(parts) <= 8  # what was buffered is still delivered, then the error
+        answer = await client.query(GetWorkerTypes(), timeout=WAIT)  # the shared connection lives on
+        assert isinstance(answer, WorkerTypes)
+
+
+async def test_handler_failures_become_answer_errors() -> None:
+    async def serve(req: RunQuery, responder: Responder) -> None:
+        if req.request_id == 1:
+            raise RuntimeError("boom")
+        await responder.head(200)  # returns without ending the stream
+
+    async with rpc_pair(Handlers(on_run_query=serve)) as (client, _, _):
+        first = await (await client.run_query(request(1))).collect()
+        second = await (await client.run_query(request(2))).collect()
+    assert isinstance(first.final, AnswerError) and first.final.status == 500
+    assert first.final.code == "internal"
+    assert isinstance(second.final, AnswerError) and second.final.code == "unfinished"
+    assert second.head is not None
+
+
+async def test_no_inference_handler_answers_501() -> None:
+    async with rpc_pair() as (client, _, _):
+        answer = await asyncio.wait_for((await client.run_query(request(1))).collect(), WAIT)
+    assert isinstance(answer.final, AnswerError) and answer.final.status == 501
+
+
+async def test_peer_disappearing_fails_pending_work_promptly() -> None:
+    async def stall(body: ControlBody) -> ControlBody:
+        await asyncio.sleep(WAIT * 2)
+        raise AssertionError("unreachable")
+
+    async def stall_stream(req: RunQuery, responder: Responder) -> None:
+        await responder.head(200)
+        await asyncio.sleep(WAIT * 2)
+
+    handlers = Handlers(on_query=stall, on_run_query=stall_stream)
+    async with rpc_pair(handlers) as (client, _, server_stream):
+        stream = await client.run_query(request(3))
+        pending = asyncio.ensure_future(client.query(GetWorkerTypes(), timeout=30))
+        await asyncio.sleep(0.05)
+        await server_stream.aclose()  # the peer vanishes without a Close
+        with pytest.raises(ConnectionClosedError, match="without a Close"):
+            await asyncio.wait_for(pending, 1.0)
+        with pytest.raises(ConnectionClosedError):
+            async with asyncio.timeout(1.0):
+                async for _ in stream:
+                    pass
+        ended = await asyncio.wait_for(client.wait_closed(), 1.0)
+        assert ended.code is CloseCode.ABNORMAL and not ended.local
+        with pytest.raises(ConnectionClosedError):
+            await client.query(GetWorkerTypes(), timeout=1)
+
+
+async def test_clean_close_reaches_peer_with_reason() -> None:
+    async with rpc_pair() as (client, server, _):
+        await client.aclose("maintenance", CloseCode.GOING_AWAY)
+        ended = await asyncio.wait_for(server.wait_closed(), WAIT)
+        assert ended.reason == "maintenance" and ended.code is CloseCode.GOING_AWAY and not ended.local
+        mine = client.terminated
+        assert mine is not None and mine.local
+        await client.aclose("again")  # idempotent
+
+
+async def test_payment_and_worker_state_callbacks() -> None:
+    payments: list[PaymentUpdate] = []
+    states: list[WorkerState] = []
+    got_both = asyncio.Event()
+
+    def on_payment(update: PaymentUpdate) -> None:
+        payments.append(update)
+
+    def on_state(state: WorkerState) -> None:
+        states.append(state)
+        got_both.set()
+
+    update = PaymentUpdate("EQclient", tokens_max=10**12, committed_to_db=5, committed_to_chain=2)
+    state = WorkerState(enabled=True, model="qwen", coefficient=1000, max_active=4, active=1)
+    async with rpc_pair(Handlers(on_payment=on_payment, on_worker_state=on_state)) as (client, _, _):
+        await client.send_payment_update(update)
+        await client.send_worker_state(state)
+        await asyncio.wait_for(got_both.wait(), WAIT)
+    assert payments == [update] and states == [state]
+
+
+async def test_keepalive_pings_measure_rtt() -> None:
+    async with rpc_pair(ping_interval=0.05) as (client, server, _):
+        await asyncio.sleep(0.2)  # idle: whichever side's timer fires first pings, the other answers
+        rtts = [rtt for rtt in (client.rtt, server.rtt) if rtt is not None]
+        assert rtts and all(0 <= rtt < 1 for rtt in rtts)
+        assert server.terminated is None and client.terminated is None
+
+
+async def test_version_mismatch_refuses_connection() -> None:
+    async with plain_streams() as (client_stream, server_stream):
+        new = EndpointConfig(Role.CLIENT, "c", min_version=5, max_version=6)
+        old = EndpointConfig(Role.PROXY, "p")
+        opening = asyncio.ensure_future(RpcConnection.open(client_stream, new, initiator=True))
+        with pytest.raises(ConnectionClosedError, match="no common protocol version"):
+            await RpcConnection.open(server_stream, old, initiator=False, handshake_timeout=WAIT)
+        with pytest.raises(ConnectionClosedError, match="no common protocol version"):
+            await asyncio.wait_for(opening, WAIT)
+
+
+async def test_parts_of_a_finished_stream_are_typed() -> None:
+    async def serve(req: RunQuery, responder: Responder) -> None:
+        await responder.head(201, (("x-a", "1"),))
+        await responder.chunk(b"abc")
+        await responder.end(cost=42, receipt=b"sig")
+
+    async with rpc_pair(Handlers(on_run_query=serve)) as (client, _, _):
+        stream = await client.run_query(request(9))
+        async with stream:
+            parts = [part async for part in stream]
+    assert [type(p) for p in parts] == [AnswerHead, AnswerChunk, AnswerEnd]
+    final = parts[-1]
+    assert isinstance(final, AnswerEnd) and final.cost == 42 and final.receipt == b"sig"
