@@ -119,10 +119,15 @@ def test_certificate_without_quote_rejected(collateral: Collateral) -> None:
 
 
 def test_fake_quote_rejected_by_tdx(collateral: Collateral) -> None:
-    with pytest.raises(QuoteError):
+    with pytest.raises(QuoteError, match="fake quote"):
         TdxPolicy(CollateralStore((collateral,))).verify(
             cert_with(hashlib.sha512(RAW_KEY).digest()), IN_WINDOW
         )
+
+
+def test_malformed_quote_rejected(collateral: Collateral) -> None:
+    with pytest.raises(QuoteError, match="malformed TDX quote: quote: version at offset 0"):
+        TdxPolicy(CollateralStore((collateral,))).verify(cert_with(bytes(100)), IN_WINDOW)
 
 
 def test_store_keeps_newest(collateral: Collateral) -> None:

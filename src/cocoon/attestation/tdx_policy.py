@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cocoon.attestation.claims import REPORT_DATA_SIZE
 from cocoon.attestation.dcap import (
     DEFAULT_ACCEPTED_STATUSES,
     DEFAULT_CACHE_SIZE,
@@ -24,8 +25,9 @@ from cocoon.attestation.dcap import (
     quote_fmspc,
 )
 from cocoon.attestation.policy import Allowlists, AttestationPolicy, QuoteVerdict
+from cocoon.attestation.quote import parse_quote
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID
-from cocoon.errors import CollateralError
+from cocoon.errors import CollateralError, DecodeError, QuoteError
 
 
 class CollateralStore:
@@ -84,6 +86,7 @@ class DcapQuoteVerifier:
         moment = int(now)
         verdict = self.verifier.cached(quote, moment)
         if verdict is None:
+            _require_real_quote(quote)
             verdict = self.verifier.verify(quote, self.store.for_quote(quote, moment), moment)
         return QuoteVerdict(
             measurements=verdict.measurements,
@@ -91,6 +94,19 @@ class DcapQuoteVerifier:
             root_key_id=verdict.root_key_id,
             valid_until=float(verdict.valid_until),
         )
+
+
+def _require_real_quote(quote: bytes) -> None:
+    """Fail early and clearly on fake or malformed quotes, before looking up collateral for them."""
+    if len(quote) == REPORT_DATA_SIZE:
+        raise QuoteError(
+            "the peer sent a fake quote (64 bytes of reportdata); the tdx policy needs a real TDX "
+            "quote (use the fake policy only for development)"
+        )
+    try:
+        parse_quote(quote)
+    except DecodeError as exc:
+        raise QuoteError(f"malformed TDX quote: {exc}") from exc
 
 
 class TdxPolicy(AttestationPolicy):

@@ -1,0 +1,324 @@
+"""`cocoon attest`: inspect and verify TDX quotes and RA-TLS certificates, issue certificates.
+
+    cocoon attest inspect FILE                       fields of a quote or certificate (PEM/DER)
+    cocoon attest verify FILE --collateral JSON      full DCAP verification (or --offline / --pccs URL)
+    cocoon attest gen-cert --provider fake|tdx OUT   new key + RA-TLS certificate (OUT_cert.pem/_key.pem)
+
+Failures are our errors: `cocoon.cli.main` prints them as one ``error:`` line and exits with 1.
+This is the shell: it reads the clock and files and may reach a PCCS; the checks are the pure core's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import dcap_qvl
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cocoon.attestation.certificate import RaTlsCertificate, parse_certificate
+from cocoon.attestation.claims import REPORT_DATA_SIZE, report_data_for
+from cocoon.attestation.dcap import Collateral, DcapVerdict, DcapVerifier, quote_fmspc
+from cocoon.attestation.identity import NodeIdentity
+from cocoon.attestation.policy import Allowlists, QuoteVerdict
+from cocoon.attestation.providers import FakeQuoteProvider, QuoteProvider
+from cocoon.attestation.quote import Quote, parse_quote
+from cocoon.attestation.quote_checks import check_not_debug
+from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, load_pck_chain, verify_quote_offline
+from cocoon.attestation.tdx_policy import CollateralStore, TdxPolicy
+from cocoon.attestation.tdx_provider import DEFAULT_TSM_ROOT, ConfigfsTsmProvider
+from cocoon.errors import CollateralError, ConfigError, DecodeError, QuoteError
+
+PCCS_TIMEOUT_SECONDS = 30.0
+
+
+@click.group()
+def attest() -> None:
+    """Inspect and verify TDX quotes and RA-TLS certificates."""
+
+
+# ---------------------------------------------------------------- input
+
+
+def _load(path: Path) -> tuple[RaTlsCertificate | None, bytes]:
+    """A certificate (PEM or DER) and its quote, or a raw quote file."""
+    data = _read(path)
+    der: bytes | None = None
+    if data.lstrip().startswith(b"-----BEGIN CERTIFICATE-----"):
+        der = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    elif data[:1] == b"\x30":  # a DER SEQUENCE: a quote starts with version 4/5 instead
+        der = data
+    if der is None:
+        return None, data
+    try:
+        not_before = x509.load_der_x509_certificate(der).not_valid_before_utc.timestamp()
+    except ValueError as exc:
+        raise ConfigError(f"{path} looks like a DER certificate but does not parse: {exc}") from exc
+    cert = parse_certificate(der, now=not_before)  # structure only; validity is reported separately
+    if cert.quote is None:
+        return cert, b""
+    return cert, cert.quote
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _parse(raw: bytes) -> Quote:
+    try:
+        return parse_quote(raw)
+    except DecodeError as exc:
+        raise QuoteError(f"not a TDX quote we can read: {exc}") from exc
+
+
+def _parse_time(text: str | None) -> int:
+    """``--at``: Unix seconds or ISO-8601 (``2025-06-19T11:16:03Z``); default: now."""
+    if text is None:
+        return int(time.time())
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"--at {text!r}: use Unix seconds or ISO-8601 like 2025-06-19T11:16:03Z") from exc
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- inspect
+
+
+@attest.command()
+@click.argument("file", type=click.Path(path_type=Path))
+def inspect(file: Path) -> None:
+    """Show the fields of a TDX quote or an RA-TLS certificate (PEM or DER) and its quote."""
+    cert, raw = _load(file)
+    if cert is not None:
+        _show_cert(cert)
+        if not raw:
+            return
+    if len(raw) == REPORT_DATA_SIZE:
+        click.echo(f"fake quote (reportdata only): {raw.hex()}")
+        return
+    _show_quote(_parse(raw))
+
+
+def _show_cert(cert: RaTlsCertificate) -> None:
+    now = time.time()
+    state = "valid now" if cert.not_before <= now <= cert.not_after else "NOT valid now"
+    rows = [
+        ("certificate", "RA-TLS, self-signed Ed25519"),
+        ("public key", cert.public_key.hex()),
+        ("serial", f"{cert.serial:032x}"),
+        ("validity", f"{_iso(cert.not_before)} .. {_iso(cert.not_after)} ({state})"),
+        ("sha256", cert.fingerprint.hex()),
+        ("statement", f"{len(cert.statement)} bytes"),
+        ("quote", f"{len(cert.quote)} bytes" if cert.quote is not None else "none (unattested)"),
+    ]
+    if cert.quote is not None:
+        quoted = cert.quote if len(cert.quote) == REPORT_DATA_SIZE else _report_data(cert.quote)
+        bound = quoted == report_data_for(cert.public_key)
+        rows.append(("quote bound to key", "yes" if bound else "NO (reportdata != SHA-512(key))"))
+    _rows(rows)
+
+
+def _report_data(raw: bytes) -> bytes:
+    try:
+        return parse_quote(raw).measurements.report_data
+    except DecodeError:
+        return b""
+
+
+def _show_quote(q: Quote) -> None:
+    m, b, h = q.measurements, q.body, q.header
+    body = {2: "TDX 1.0", 3: "TDX 1.5"}[b.body_type]
+    padding = len(q.raw) - q.used_size
+    rows = [
+        ("quote", f"TDX v{h.version} ({body} body), {len(q.raw)} bytes ({padding} zero padding)"),
+        ("image hash", m.image_hash.hex()),
+        ("debug TD", "YES (not confidential)" if m.is_debug else "no"),
+        ("td_attributes", m.td_attributes.hex()),
+        ("xfam", b.xfam.hex()),
+        ("mr_td", m.mr_td.hex()),
+        ("mr_config_id", m.mr_config_id.hex()),
+        ("mr_owner", m.mr_owner.hex()),
+        ("mr_owner_config", m.mr_owner_config.hex()),
+        *((f"rtmr{i}", r.hex()) for i, r in enumerate(m.rtmrs)),
+        ("report_data", m.report_data.hex()),
+        ("tee_tcb_svn", b.tee_tcb_svn.hex()),
+        ("mr_seam", b.mr_seam.hex()),
+        ("qe_vendor_id", h.qe_vendor_id.hex()),
+        ("qe mr_enclave", q.signature.qe_report.mr_enclave.hex()),
+        ("qe isv_svn", str(q.signature.qe_report.isv_svn)),
+    ]
+    if b.mr_servicetd is not None and b.tee_tcb_svn2 is not None:
+        rows += [("tee_tcb_svn2", b.tee_tcb_svn2.hex()), ("mr_servicetd", b.mr_servicetd.hex())]
+    rows += _pck_rows(q)
+    _rows(rows)
+
+
+def _pck_rows(q: Quote) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    try:
+        rows.append(("fmspc", quote_fmspc(q.raw)))
+        for cert in load_pck_chain(q.signature.pck_chain_pem):
+            name = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+            label = str(name[0].value) if name else cert.subject.rfc4514_string()
+            rows.append(("pck chain", f"{label} (until {cert.not_valid_after_utc:%Y-%m-%d})"))
+    except QuoteError as exc:
+        rows.append(("pck chain", f"unreadable: {exc}"))
+    return rows
+
+
+def _rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+# ---------------------------------------------------------------- verify
+
+
+@attest.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--collateral", type=click.Path(path_type=Path), help="Saved QuoteCollateralV3 JSON.")
+@click.option("--pccs", metavar="URL", help="Fetch collateral from this PCCS instead.")
+@click.option("--save-collateral", type=click.Path(path_type=Path), help="Write fetched collateral here.")
+@click.option("--offline", is_flag=True, help="Signatures and PCK chain only (no TCB status).")
+@click.option("--at", "at", metavar="TIME", help="Verify at this time (Unix seconds or ISO-8601).")
+@click.option("--accept-status", multiple=True, help="Accepted TCB status (repeatable; default UpToDate).")
+@click.option("--image-hash", multiple=True, help="Allowed image hash, hex (repeatable).")
+@click.option("--mrtd", multiple=True, help="Allowed MRTD, hex (repeatable).")
+def verify(
+    file: Path,
+    collateral: Path | None,
+    pccs: str | None,
+    save_collateral: Path | None,
+    offline: bool,
+    at: str | None,
+    accept_status: tuple[str, ...],
+    image_hash: tuple[str, ...],
+    mrtd: tuple[str, ...],
+) -> None:
+    """Verify a quote (or a certificate's quote and its key binding); exit 1 with the reason if not."""
+    now = _parse_time(at)
+    allow = Allowlists(image_hashes=_hexes(image_hash, 32, "--image-hash"), mr_tds=_hexes(mrtd, 48, "--mrtd"))
+    cert, raw = _load(file)
+    if offline:
+        _verify_offline(raw, now, allow)
+        return
+    loaded = _collateral(raw, collateral, pccs, save_collateral)
+    statuses = frozenset(accept_status) or frozenset({"UpToDate"})
+    if cert is not None:
+        peer = TdxPolicy(CollateralStore((loaded,)), allow, accepted_statuses=statuses).verify(cert, now)
+        click.echo(f"OK certificate accepted by the tdx policy at {_iso(now)}: {peer.describe()}")
+        return
+    verdict = DcapVerifier(accepted_statuses=statuses).verify(raw, loaded, now)
+    check_not_debug(verdict.measurements)
+    allow.check(QuoteVerdict(verdict.measurements, verdict.tcb_status, verdict.root_key_id))
+    _print_verdict(verdict)
+
+
+def _verify_offline(raw: bytes, now: int, allow: Allowlists) -> None:
+    quote = _parse(raw)
+    result = verify_quote_offline(quote, now)
+    check_not_debug(quote.measurements)
+    allow.check(QuoteVerdict(quote.measurements, "unknown", result.root_key_id))
+    click.echo(
+        f"OK offline at {_iso(now)}: quote signature, QE report and PCK chain to Intel's root verify; "
+        f"image hash {quote.measurements.image_hash.hex()} (TCB status needs collateral)"
+    )
+
+
+def _print_verdict(v: DcapVerdict) -> None:
+    root = "Intel SGX Root CA" if v.root_key_id == INTEL_ROOT_KEY_ID else v.root_key_id.hex()
+    advisories = ", ".join(v.advisory_ids) or "none"
+    click.echo(
+        f"OK TCB {v.tcb_status} (advisories: {advisories}) at {_iso(v.verified_at)}; root {root}; "
+        f"image hash {v.measurements.image_hash.hex()}; verdict valid until {_iso(v.valid_until)}"
+    )
+
+
+def _hexes(values: tuple[str, ...], size: int, option: str) -> frozenset[bytes]:
+    out = set()
+    for text in values:
+        try:
+            value = bytes.fromhex(text)
+        except ValueError as exc:
+            raise ConfigError(f"{option} {text!r} is not hex") from exc
+        if len(value) != size:
+            raise ConfigError(f"{option} must be {size} bytes ({2 * size} hex digits), got {len(value)}")
+        out.add(value)
+    return frozenset(out)
+
+
+def _collateral(raw: bytes, path: Path | None, pccs: str | None, save: Path | None) -> Collateral:
+    if (path is None) == (pccs is None):
+        raise ConfigError("give exactly one of --collateral FILE or --pccs URL (or use --offline)")
+    if path is not None:
+        return Collateral.from_json(_read(path).decode("utf-8", "replace"))
+    assert pccs is not None
+    fetched = asyncio.run(PccsFetcher(pccs).fetch(raw))
+    if save is not None:
+        save.write_text(fetched.value.to_json(), encoding="utf-8")
+    return fetched
+
+
+class PccsFetcher:
+    """`CollateralFetcher` from a PCCS (or Intel PCS) URL through dcap-qvl; bounded by a timeout."""
+
+    def __init__(self, url: str, timeout: float = PCCS_TIMEOUT_SECONDS) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    async def fetch(self, quote: bytes) -> Collateral:
+        """Collateral for the quote's FMSPC and QE; CollateralError if the PCCS cannot provide it."""
+        try:
+            value = await asyncio.wait_for(dcap_qvl.get_collateral(self.url, quote), self.timeout)
+        except TimeoutError as exc:
+            raise CollateralError(f"PCCS {self.url} did not answer in {self.timeout:.0f} s; retry") from exc
+        except (ValueError, RuntimeError) as exc:
+            raise CollateralError(f"PCCS {self.url} gave no collateral ({exc}); check the URL") from exc
+        return Collateral.from_dcap(value)
+
+
+# ---------------------------------------------------------------- gen-cert
+
+
+@attest.command("gen-cert")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--provider", type=click.Choice(["fake", "tdx"]), default="fake", show_default=True)
+@click.option("--tsm-root", type=click.Path(path_type=Path), default=DEFAULT_TSM_ROOT, show_default=True)
+def gen_cert(out: Path, provider: str, tsm_root: Path) -> None:
+    """Create a key and an RA-TLS certificate: OUT_cert.pem and OUT_key.pem (mode 0600)."""
+    quotes: QuoteProvider = FakeQuoteProvider() if provider == "fake" else ConfigfsTsmProvider(tsm_root)
+    key = Ed25519PrivateKey.generate()
+    identity = NodeIdentity.create(key, quotes, os.urandom, time.time())
+    cert = identity.certificate
+    cert_path, key_path = Path(f"{out}_cert.pem"), Path(f"{out}_key.pem")
+    pem = x509.load_der_x509_certificate(cert.der).public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    try:
+        cert_path.write_bytes(pem)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key_pem)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}_*.pem: {exc.strerror}") from exc
+    digest = hashlib.sha256(cert.der).hexdigest()
+    click.echo(f"wrote {cert_path} (sha256 {digest}) and {key_path}; quote from provider {quotes.name}")
