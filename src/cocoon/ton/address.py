@@ -17,7 +17,7 @@ _NON_BOUNCEABLE_TAG = 0x51
 _TESTNET_FLAG = 0x80
 
 
-def _crc16(data: bytes) -> int:
+def crc16(data: bytes) -> int:
     """CRC16-XMODEM, the checksum of user-friendly addresses."""
     crc = 0
     for byte in data:
@@ -59,7 +59,7 @@ class Address:
             raw = base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_") + "==")
         except (binascii.Error, ValueError) as exc:
             raise ChainDataError(f"bad address {text!r}; expected raw 0:<hex> or base64 form") from exc
-        if len(raw) != 36 or _crc16(raw[:34]) != int.from_bytes(raw[34:], "big"):
+        if len(raw) != 36 or crc16(raw[:34]) != int.from_bytes(raw[34:], "big"):
             raise ChainDataError(f"bad address {text!r}: wrong length or checksum")
         workchain = raw[1] - 256 if raw[1] > 127 else raw[1]
         return cls(workchain, raw[2:34])
@@ -75,7 +75,7 @@ class Address:
         if testnet:
             tag |= _TESTNET_FLAG
         body = bytes([tag, self.workchain & 0xFF]) + self.hash_part
-        return base64.urlsafe_b64encode(body + _crc16(body).to_bytes(2, "big")).decode()
+        return base64.urlsafe_b64encode(body + crc16(body).to_bytes(2, "big")).decode()
 
     def __str__(self) -> str:
         return self.raw

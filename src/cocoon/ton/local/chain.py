@@ -1,0 +1,242 @@
+"""``LocalChain``: a single-shard TON chain running real transactions on the official emulator.
+
+Messages are processed breadth-first: the inbound message's transaction, then every internal message it
+sent (bounces included, which the emulator creates itself), and so on until the trace is quiet. The
+clock is explicit (``set_time``/``advance``; the core never reads the wall clock) and everything is
+persisted per trace (see :mod:`cocoon.ton.local.store`), so a restarted local network keeps its balances.
+
+Test helpers: :meth:`LocalChain.deploy`, :meth:`LocalChain.send_internal` (from any address, e.g. the
+faucet, which has unlimited funds), :meth:`LocalChain.fund`; and :func:`cocoon.ton.chain.raise_on_failure`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from cocoon.errors import ChainError, ContractError
+from cocoon.ton.address import Address, crc16
+from cocoon.ton.cells import (
+    Cell,
+    begin_cell,
+    cell_from_boc,
+    cell_to_boc,
+    contract_address,
+    external_message,
+    internal_message,
+)
+from cocoon.ton.chain import AccountState, AccountStatus, StackItem, Transaction
+from cocoon.ton.local.emulator import Emulated, Emulator
+from cocoon.ton.local.store import ChainStore
+from cocoon.ton.tlb import account_from_shard_account, message_from_cell, stack_from_cell, stack_to_cell
+from cocoon.ton.tlb import transaction_from_cell as parse_tx
+
+FAUCET = Address(0, bytes.fromhex("fa" * 32))
+"""Source address of faucet transfers; injected messages never debit their source."""
+
+_LT_STEP = 1_000  # room for the out-messages of one transaction (they take lt + 1 ...)
+_EMPTY_ACCOUNT = (
+    begin_cell().store_ref(begin_cell().store_uint(0, 1).end_cell()).store_uint(0, 256 + 64).end_cell()
+)
+
+
+def default_config(*, full: bool = False) -> Cell:
+    """The network config the local chain runs with (global version 12; see netconfig/SOURCE.txt).
+
+    The slim config (params 0-31) is the default: it is all transactions and getters read, and TVM
+    parses the config for every get-method, which is ten times faster with it.
+    """
+    name = "sandbox-default.boc" if full else "sandbox-slim.boc"
+    return cell_from_boc(resources.files("cocoon.ton").joinpath("netconfig", name).read_bytes())
+
+
+def method_id(name: str) -> int:
+    """TVM method id of a get-method name."""
+    return (crc16(name.encode()) & 0xFFFF) | 0x10000
+
+
+class LocalChain:
+    """The local chain (synchronous core; wrap with :class:`~cocoon.ton.local.aio.AsyncLocalChain`)."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        now: int,
+        config: Cell | None = None,
+        trace_limit: int = 10_000,
+    ) -> None:
+        self._store = ChainStore(path)
+        self._config = config if config is not None else default_config()
+        self._emulator = Emulator(self._config)
+        self._accounts: dict[Address, Cell] = {
+            Address.parse(raw): cell_from_boc(boc) for raw, boc in self._store.accounts()
+        }
+        self._now = max(self._store.meta("now", 0), now)
+        self._lt = self._store.meta("lt", 1_000_000)
+        self._trace_limit = trace_limit
+
+    def close(self) -> None:
+        self._emulator.close()
+        self._store.close()
+
+    # ---- clock -----------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        """The chain's unix time: every new transaction is stamped with it."""
+        return self._now
+
+    def set_time(self, now: int) -> None:
+        """Move the clock to ``now`` (never backwards: chain time is monotonic)."""
+        if now < self._now:
+            raise ChainError(f"cannot move the local chain clock back from {self._now} to {now}")
+        self._now = now
+        self._store.commit((), (), {"now": self._now})
+
+    def advance(self, seconds: int) -> None:
+        self.set_time(self._now + seconds)
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> Cell:
+        return self._config
+
+    def account(self, address: Address) -> AccountState:
+        return account_from_shard_account(address, self._accounts.get(address))
+
+    def shard_account_boc(self, address: Address) -> bytes | None:
+        """The raw ``ShardAccount`` BoC (what a liteserver would prove), ``None`` if nonexistent."""
+        cell = self._accounts.get(address)
+        return None if cell is None else cell_to_boc(cell)
+
+    def balance(self, address: Address) -> int:
+        return self.account(address).balance
+
+    def transactions(self, address: Address, *, after_lt: int = 0, limit: int = 100) -> list[Transaction]:
+        """Transactions of ``address`` with lt > ``after_lt``, oldest first."""
+        return [parse_tx(cell_from_boc(b)) for b in self._store.transactions(address.raw, after_lt, limit)]
+
+    def transaction_bocs_before(self, address: Address, before_lt: int | None, limit: int) -> list[bytes]:
+        """Raw transaction BoCs with lt < ``before_lt``, newest first (toncenter-style paging)."""
+        return self._store.transactions_before(address.raw, before_lt, limit)
+
+    def run_get_method(
+        self, address: Address, method: str | int, stack: Sequence[StackItem] = ()
+    ) -> list[StackItem]:
+        """Run a get-method; exit codes other than 0/1 raise :class:`ContractError`."""
+        state = self.account(address)
+        if state.status is not AccountStatus.ACTIVE or state.code is None:
+            raise ChainError(f"cannot run get-method {method!r}: account {address} is {state.status.value}")
+        mid = method if isinstance(method, int) else method_id(method)
+        out = self._emulator.run_get_method(
+            code=state.code,
+            data=state.data if state.data is not None else begin_cell().end_cell(),
+            address=address,
+            balance=state.balance,
+            now=self._now,
+            method_id=mid,
+            stack=stack_to_cell(stack),
+        )
+        if out.exit_code not in (0, 1):
+            raise ContractError(
+                f"get-method {method!r} of {address} failed with exit code {out.exit_code}", out.exit_code
+            )
+        return stack_from_cell(out.stack)
+
+    # ---- writing ---------------------------------------------------------------------------------
+
+    def send_internal(
+        self,
+        src: Address,
+        dest: Address,
+        value: int,
+        body: Cell | None = None,
+        *,
+        bounce: bool = True,
+        state_init: tuple[Cell, Cell] | None = None,
+    ) -> list[Transaction]:
+        """Inject an internal message from ``src`` (not debited) and return the whole trace."""
+        msg = internal_message(
+            src=src,
+            dest=dest,
+            value=value,
+            body=body,
+            bounce=bounce,
+            state_init=state_init,
+            created_lt=self._lt,
+            created_at=self._now,
+        )
+        return self._process(dest, msg)
+
+    def fund(self, address: Address, value: int) -> list[Transaction]:
+        """Faucet: give ``address`` ``value`` nanoTON (non-bounceable, so it also funds new addresses)."""
+        return self.send_internal(FAUCET, address, value, bounce=False)
+
+    def deploy(self, code: Cell, data: Cell, value: int, *, src: Address = FAUCET) -> Address:
+        """Deploy (code, data) with ``value`` attached; ContractError if the first transaction fails."""
+        address = contract_address(code, data)
+        trace = self.send_internal(src, address, value, bounce=False, state_init=(code, data))
+        first = trace[0]
+        if not first.success or first.end_status is not AccountStatus.ACTIVE:
+            code_ = first.failure_code if first.failure_code is not None else -1
+            raise ContractError(f"deploying {address} failed (exit code {code_}); check code and data", code_)
+        return address
+
+    def send_external(self, message: Cell) -> list[Transaction]:
+        """Apply a complete inbound external message; raises ContractError if the contract rejects it."""
+        parsed = message_from_cell(message)
+        if not parsed.external or parsed.dest is None:
+            raise ChainError("send_external expects an inbound external message (ext_in_msg_info)")
+        return self._process(parsed.dest, message)
+
+    def send_external_body(
+        self, dest: Address, body: Cell, state_init: tuple[Cell, Cell] | None = None
+    ) -> list[Transaction]:
+        """Wrap ``body`` in an external message to ``dest`` and apply it."""
+        return self.send_external(external_message(dest, body, state_init))
+
+    def _process(self, first_dest: Address, first_msg: Cell) -> list[Transaction]:
+        queue: deque[tuple[Address, Cell]] = deque([(first_dest, first_msg)])
+        trace: list[Transaction] = []
+        changed: dict[Address, Cell] = {}
+        while queue:
+            if len(trace) >= self._trace_limit:
+                raise ChainError(f"a trace exceeded {self._trace_limit} transactions; a contract loops")
+            dest, msg = queue.popleft()
+            result = self._emulator.run_transaction(
+                self._accounts.get(dest, _EMPTY_ACCOUNT), msg, now=self._now, lt=self._lt
+            )
+            if not isinstance(result, Emulated):
+                if not trace:  # only an external can be rejected without a transaction
+                    raise ContractError(
+                        f"{dest} did not accept the external message (exit code {result.exit_code}); "
+                        f"{result.error or 'check seqno, signature and valid_until'}",
+                        result.exit_code,
+                    )
+                raise ChainError(f"the emulator dropped an internal message to {dest}: {result.error}")
+            tx = parse_tx(result.transaction)
+            self._accounts[dest] = changed[dest] = result.shard_account
+            self._lt = max(self._lt, tx.lt) + _LT_STEP
+            trace.append(tx)
+            for out_cell, out in zip(_out_cells(result.transaction), tx.out_msgs, strict=True):
+                if not out.external and out.dest is not None:
+                    queue.append((out.dest, out_cell))
+        self._store.commit(
+            ((a.raw, cell_to_boc(c)) for a, c in changed.items()),
+            ((tx.account.raw, tx.lt, tx.hash, tx.boc) for tx in trace),
+            {"now": self._now, "lt": self._lt},
+        )
+        return trace
+
+
+def _out_cells(transaction: Cell) -> list[Cell]:
+    """The raw out-message cells of a transaction cell, in order (forwarded to the emulator as they are)."""
+    cs = transaction.refs[0].begin_parse()  # ^[in_msg:(Maybe ^Message) out_msgs:(HashmapE 15 ^Message)]
+    if cs.load_bit():
+        cs.load_ref()
+    msgs = cs.load_dict(15, value_deserializer=lambda v: v.load_ref()) or {}
+    return [msgs[k] for k in sorted(msgs)]
