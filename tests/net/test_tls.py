@@ -20,6 +20,7 @@ from cocoon.attestation.certificate import TDX_QUOTE_OID, TDX_USER_CLAIMS_OID, R
 from cocoon.attestation.claims import report_data_for
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.issue import SUBJECT
+from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import AnyPolicy, FakePolicy, Policy
 from cocoon.attestation.providers import FakeQuoteProvider, StaticQuoteProvider
 from cocoon.errors import CertificateError, ConnectionClosedError, PolicyError, QuoteError
@@ -288,3 +289,37 @@ def test_odd_certificate_helper_adds_only_the_unknown_extension() -> None:
     cert = x509.load_der_x509_certificate(_unknown_critical_extension().certificate.der)
     oids = [e.oid.dotted_string for e in cert.extensions if e.critical]
     assert oids == [TDX_QUOTE_OID.dotted_string, TDX_USER_CLAIMS_OID.dotted_string, "1.2.3.4.5"]
+
+
+async def test_prepare_runs_on_the_peer_certificate_before_the_policy() -> None:
+    order: list[str] = []
+
+    class RecordingPolicy(FakePolicy):
+        def verify(self, cert: RaTlsCertificate, now: float) -> AttestedPeer:
+            order.append("policy")
+            return super().verify(cert, now)
+
+    async def prepare(cert: RaTlsCertificate, now: float) -> None:
+        await asyncio.sleep(0)  # e.g. fetch DCAP collateral for cert.quote
+        order.append(f"prepare {cert.public_key.hex()}")
+
+    server_id = _fake()
+    async with serving(server_id, FakePolicy()) as (_, port):
+        client = await connect_attested(
+            "127.0.0.1", port, _fake(), RecordingPolicy(), handshake_timeout=WAIT, prepare=prepare
+        )
+        await client.aclose()
+    assert order == [f"prepare {server_id.public_key.hex()}", "policy"]
+
+
+async def test_slow_prepare_is_bounded_by_the_handshake_timeout() -> None:
+    async def stuck(cert: RaTlsCertificate, now: float) -> None:
+        await asyncio.sleep(3600)
+
+    async with serving(_fake(), FakePolicy()) as (spy, port):
+        with pytest.raises(ConnectionClosedError, match="did not finish within"):
+            await connect_attested(
+                "127.0.0.1", port, _fake(), FakePolicy(), handshake_timeout=0.2, prepare=stuck
+            )
+        await asyncio.wait_for(spy.finished.wait(), WAIT)
+    assert spy.received == b""

@@ -16,7 +16,7 @@ from types import TracebackType
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
 from cocoon.errors import AttestationError, CocoonError
-from cocoon.net.tls import DEFAULT_HANDSHAKE_TIMEOUT, AttestedStream, NowFn, accept_attested
+from cocoon.net.tls import DEFAULT_HANDSHAKE_TIMEOUT, AttestedStream, NowFn, Prepare, accept_attested
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ class Listener:
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         grace: float = DEFAULT_GRACE,
         name: str = "listener",
+        prepare: Prepare | None = None,
     ) -> None:
+        """``prepare`` is passed to `accept_attested` (e.g. fetch DCAP collateral before the verdict)."""
         self.host = host
         self._requested_port = port
         self.identity = identity
@@ -49,6 +51,7 @@ class Listener:
         self.handshake_timeout = handshake_timeout
         self.grace = grace
         self.name = name
+        self.prepare = prepare
         self.accepted = 0
         """Connections whose peer was accepted."""
         self.refused = 0
@@ -87,6 +90,7 @@ class Listener:
                 self.policy,
                 now_fn=self.now_fn,
                 handshake_timeout=self.handshake_timeout,
+                prepare=self.prepare,
             )
         except CocoonError as exc:
             self.refused += 1

@@ -18,14 +18,14 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
-from cocoon.attestation.certificate import parse_certificate
+from cocoon.attestation.certificate import RaTlsCertificate, parse_certificate
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
@@ -55,6 +55,8 @@ _VERIFY_ERROR_NAMES = {
 }
 
 NowFn = Callable[[], float]
+Prepare = Callable[[RaTlsCertificate, float], Awaitable[None]]
+"""Async step run on the parsed peer certificate before the policy decides (see `establish`)."""
 
 
 @dataclass
@@ -282,12 +284,11 @@ def _handshake_error(conn: SSL.Connection, exc: SSL.Error) -> Exception:
     return ConnectionClosedError(f"TLS handshake failed: {reason}; {hint}")
 
 
-def _check_peer(conn: SSL.Connection, policy: Policy, now: float) -> AttestedPeer:
+def _peer_certificate(conn: SSL.Connection, now: float) -> RaTlsCertificate:
     cert = conn.get_peer_certificate(as_cryptography=True)
     if cert is None:  # VERIFY_FAIL_IF_NO_PEER_CERT makes this unreachable on a completed handshake
         raise CertificateError("peer presented no certificate; RA-TLS requires one on both sides")
-    der = cert.public_bytes(serialization.Encoding.DER)
-    return policy.verify(parse_certificate(der, now), now)
+    return parse_certificate(cert.public_bytes(serialization.Encoding.DER), now)
 
 
 async def establish(
@@ -299,11 +300,15 @@ async def establish(
     server: bool,
     now_fn: NowFn = time.time,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    prepare: Prepare | None = None,
 ) -> AttestedStream:
     """Run the RA-TLS handshake on a connected socket and apply ``policy`` to the peer.
 
-    On any failure the socket is closed and a `CocoonError` raised: `CertificateError`, `QuoteError`
-    or `PolicyError` when the peer's attestation is refused, `ConnectionClosedError` otherwise.
+    ``prepare(cert, now)``, if given, runs after the handshake and before the (synchronous) policy,
+    within the handshake timeout: the place to fetch what the policy needs, e.g. DCAP collateral for
+    the peer's platform. On any failure the socket is closed and a `CocoonError` raised:
+    `CertificateError`, `QuoteError` or `PolicyError` when the peer's attestation is refused,
+    `ConnectionClosedError` otherwise.
     """
     conn = SSL.Connection(_context_for(identity), None)
     conn.set_app_data(_VerifyState())
@@ -317,6 +322,10 @@ async def establish(
         try:
             async with asyncio.timeout(handshake_timeout):
                 await _handshake(conn, reader, writer, counters)
+                handshake_done = True
+                cert = _peer_certificate(conn, now_fn())
+                if prepare is not None:
+                    await prepare(cert, now_fn())
         except TimeoutError:
             raise ConnectionClosedError(
                 f"TLS handshake did not finish within {handshake_timeout:g} s; "
@@ -324,8 +333,7 @@ async def establish(
             ) from None
         except (ConnectionError, OSError) as exc:
             raise ConnectionClosedError(f"connection lost during the TLS handshake: {exc}") from exc
-        handshake_done = True
-        peer = _check_peer(conn, policy, now_fn())
+        peer = policy.verify(cert, now_fn())
     except BaseException as exc:
         if isinstance(exc, AttestationError):
             log.debug("attestation refused: %s", exc)
@@ -342,6 +350,7 @@ async def connect_attested(
     *,
     now_fn: NowFn = time.time,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    prepare: Prepare | None = None,
 ) -> AttestedStream:
     """Connect to ``host:port``, handshake as the TLS client, and return the accepted stream."""
     try:
@@ -354,7 +363,14 @@ async def connect_attested(
     except OSError as exc:
         raise ConnectionClosedError(f"cannot connect to {host}:{port}: {exc}; is the node running?") from exc
     return await establish(
-        reader, writer, identity, policy, server=False, now_fn=now_fn, handshake_timeout=handshake_timeout
+        reader,
+        writer,
+        identity,
+        policy,
+        server=False,
+        now_fn=now_fn,
+        handshake_timeout=handshake_timeout,
+        prepare=prepare,
     )
 
 
@@ -366,8 +382,16 @@ async def accept_attested(
     *,
     now_fn: NowFn = time.time,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    prepare: Prepare | None = None,
 ) -> AttestedStream:
     """Handshake as the TLS server on an accepted connection and return the accepted stream."""
     return await establish(
-        reader, writer, identity, policy, server=True, now_fn=now_fn, handshake_timeout=handshake_timeout
+        reader,
+        writer,
+        identity,
+        policy,
+        server=True,
+        now_fn=now_fn,
+        handshake_timeout=handshake_timeout,
+        prepare=prepare,
     )
