@@ -23,6 +23,8 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     │   └── PolicyError              the attestation is valid but the policy refuses it
     ├── RequestError                 an API request is rejected (carries HTTP status, type, param)
     ├── EngineError                  the inference engine failed or is unreachable
+    │   ├── EngineStatusError        the engine answered with an HTTP error (status, body passed on)
+    │   └── EngineTimeoutError       the engine did not answer within the deadline
     ├── PaymentError                 metering, reservation or payment-channel rule broken
     │   └── InsufficientFundsError   the client cannot cover the reservation
     ├── ChainError                   talking to TON (local chain or real) failed
@@ -145,6 +147,28 @@ class RequestError(CocoonError):
 
 class EngineError(CocoonError):
     """The inference engine failed, rejected the request, or cannot be reached."""
+
+
+class EngineStatusError(EngineError):
+    """The engine answered with an HTTP error; its status and OpenAI error object are kept.
+
+    A 4xx means the engine rejected the request itself: pass ``status`` and ``error`` on to the caller.
+    A 5xx means the engine failed: report an upstream error.
+    """
+
+    def __init__(self, message: str, *, status: int, error: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error: dict[str, object] = dict(error or {"message": message, "type": "engine_error"})
+
+    @property
+    def is_client_error(self) -> bool:
+        """Whether the engine blamed the request (4xx) rather than itself (5xx)."""
+        return 400 <= self.status < 500
+
+
+class EngineTimeoutError(EngineError):
+    """The engine did not connect, answer or send the next chunk within the allowed time."""
 
 
 class PaymentError(CocoonError):

@@ -1,0 +1,186 @@
+"""`EngineClient`: HTTP client for any OpenAI-compatible engine (vLLM, SGLang, llama.cpp, Ollama, fake).
+
+The worker uses it to forward a request and relay the answer as it arrives:
+
+    async with client.stream("/v1/chat/completions", body) as answer:   # raises before the 1st byte
+        async for data in answer:        # bytes as received, cut only at SSE event boundaries
+            relay(data)
+    meter(answer.usage)                  # parsed incrementally from the usage chunk
+
+Closing the stream early (``aclose``, leaving the ``async with``, or cancelling the task) aborts the
+HTTP request, so the engine stops generating. Every failure becomes an `EngineError`: unreachable or
+broken streams as `EngineError`, deadlines as `EngineTimeoutError`, HTTP errors as `EngineStatusError`
+carrying the engine's status and OpenAI error object (a 4xx is passed on to the caller as is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from cocoon.engine.stream import EngineStream, error_from_body
+from cocoon.engine.usage import Usage, usage_from_openai
+from cocoon.errors import EngineError, EngineTimeoutError
+
+_json = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineResponse:
+    """A non-streamed answer: the body as received, its JSON, and the usage it reports."""
+
+    status: int
+    body: bytes
+    data: dict[str, Any]
+    usage: Usage | None
+
+
+class EngineClient:
+    """Talks to one engine at ``base_url`` (the OpenAI base URL, e.g. ``http://127.0.0.1:8000/v1``).
+
+    ``connect_timeout`` bounds connecting; ``idle_timeout`` bounds the wait for each next piece of a
+    response (a hung engine is detected even without a deadline); per-call ``deadline`` bounds the
+    whole call, in seconds. Use ``async with EngineClient(...)`` or call `close`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        connect_timeout: float = 5.0,
+        idle_timeout: float | None = 120.0,
+        max_connections: int = 1000,
+    ) -> None:
+        base = base_url.rstrip("/")
+        self.base_url = base
+        self._root = base.removesuffix("/v1")
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._connect_timeout = connect_timeout
+        self._idle_timeout = idle_timeout
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> EngineClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool (streams still open are aborted)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def url(self, path: str) -> str:
+        """The full URL of ``path`` (``/v1/chat/completions`` or ``chat/completions``)."""
+        if path.startswith("/v1/"):
+            return self._root + path
+        return self._root + "/v1/" + path.lstrip("/")
+
+    def _timeout(self, deadline: float | None) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=deadline, connect=self._connect_timeout, sock_read=self._idle_timeout
+        )
+
+    def _pool(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+        return self._session
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        deadline: float | None,
+        *,
+        sse: bool = False,
+    ) -> aiohttp.ClientResponse:
+        """Send one request and return the response once its head arrived and its status is OK."""
+        url = self.url(path)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if sse:
+            headers["Accept"] = "text/event-stream"
+        data = _json.encode(body) if body is not None else None
+        try:
+            resp = await self._pool().request(
+                method, url, data=data, headers=headers, timeout=self._timeout(deadline)
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise EngineTimeoutError(
+                f"engine at {url} did not answer in time; check that it is up and not overloaded"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise EngineError(
+                f"cannot reach the engine at {url} ({exc}); is it running at that address?"
+            ) from exc
+        if resp.status >= 400:
+            try:
+                raw = await resp.read()
+            except (aiohttp.ClientError, TimeoutError):
+                raw = b""
+            finally:
+                resp.release()
+            raise error_from_body(resp.status, raw, url)
+        return resp
+
+    async def stream(self, path: str, body: dict[str, Any], *, deadline: float | None = None) -> EngineStream:
+        """Start a streamed call; raises before the first byte if the engine refuses or is unreachable.
+
+        The returned `EngineStream` is an async iterator of received bytes (whole SSE events only)
+        and an async context manager that aborts the request on exit if it has not ended.
+        """
+        resp = await self._request("POST", path, body, deadline, sse=True)
+        return EngineStream(resp, self.url(path))
+
+    async def complete(
+        self, path: str, body: dict[str, Any], *, deadline: float | None = None
+    ) -> EngineResponse:
+        """A non-streamed call: the whole answer, parsed, with its usage (if the engine reported it)."""
+        resp = await self._request("POST", path, body, deadline)
+        url = self.url(path)
+        try:
+            raw = await resp.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise EngineTimeoutError(f"engine at {url} stopped answering before the body ended") from exc
+        except aiohttp.ClientError as exc:
+            raise EngineError(f"engine at {url} broke the connection mid-answer ({exc})") from exc
+        finally:
+            resp.release()
+        try:
+            data = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise EngineError(f"engine at {url} answered with a body that is not JSON") from exc
+        if not isinstance(data, dict):
+            raise EngineError(f"engine at {url} answered with JSON that is not an object")
+        usage = usage_from_openai(data["usage"]) if data.get("usage") is not None else None
+        return EngineResponse(status=resp.status, body=raw, data=data, usage=usage)
+
+    async def models(self, *, deadline: float | None = 5.0) -> list[str]:
+        """The model ids the engine serves (``GET /v1/models``)."""
+        resp = await self._request("GET", "/v1/models", None, deadline)
+        try:
+            data = msgspec.json.decode(await resp.read())
+            return [str(m["id"]) for m in data["data"]]
+        except (msgspec.DecodeError, KeyError, TypeError) as exc:
+            raise EngineError(f"{self.url('/v1/models')} did not return an OpenAI model list") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise EngineError(f"engine at {self.base_url} broke the connection listing models") from exc
+        finally:
+            resp.release()
+
+    async def health(self, *, within: float = 2.0) -> list[str]:
+        """Probe the engine: its model ids if it answers ``GET /v1/models`` in time, else `EngineError`."""
+        try:
+            return await asyncio.wait_for(self.models(deadline=within), within)
+        except TimeoutError as exc:
+            raise EngineTimeoutError(
+                f"engine at {self.base_url} did not answer a health probe within {within} s"
+            ) from exc

@@ -1,0 +1,139 @@
+"""What the fake engine answers to a request: deterministic text, token counts and failure plan (pure).
+
+The answer is computed from the request alone, so tests can predict it without asking the engine:
+
+* words = the whitespace-separated words of the *last* chat message (or of the completion prompt),
+  or ``["fake"]`` if there are none;
+* chunk ``i`` (0-based) = ``words[i % len(words)] + " "``, or, with ``chunk_size > 0``, that word and
+  a space repeated and cut to exactly ``chunk_size`` characters;
+* number of chunks = ``config.chunks``, capped by ``max_completion_tokens`` / ``max_tokens`` (one token
+  per chunk); ``finish_reason`` is ``"length"`` when the cap cut the answer, else ``"stop"``;
+* prompt tokens = ``config.prompt_tokens`` or ``ceil(len(all prompt text) / 4)`` (at least 1), where
+  the prompt text is every message's text joined by ``"\\n"``; completion tokens =
+  ``config.completion_tokens`` or the number of chunks sent; cached and reasoning tokens as configured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from cocoon.errors import ConfigError
+from cocoon.payments.pricing import Usage
+
+FAKE_MODEL = "fake-model"
+
+
+@dataclass(frozen=True, slots=True)
+class FakeEngineConfig:
+    """Behaviour of the fake engine. Every field can be overridden per process (CLI) or at run time."""
+
+    model: str = FAKE_MODEL
+    chunks: int = 8
+    chunk_size: int = 0  # characters per chunk; 0 = one prompt word and a space
+    delay_ms: float = 0.0  # pause before each chunk
+    first_delay_ms: float = 0.0  # extra pause before the first chunk (prefill / queueing)
+    prompt_tokens: int | None = None
+    cached_tokens: int = 0
+    completion_tokens: int | None = None
+    reasoning_tokens: int = 0
+    fail_status: int | None = None  # answer every request with this HTTP error status
+    drop_after: int | None = None  # cut the connection after this many content chunks
+    hang_after: int | None = None  # stop sending (connection stays open) after this many chunks
+
+    def __post_init__(self) -> None:
+        for name in ("chunks", "chunk_size", "cached_tokens", "reasoning_tokens"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"fake engine {name} must be >= 0, got {getattr(self, name)}")
+        if self.delay_ms < 0 or self.first_delay_ms < 0:
+            raise ConfigError("fake engine delays must be >= 0 ms")
+        if self.fail_status is not None and not 400 <= self.fail_status <= 599:
+            raise ConfigError(
+                f"fake engine fail_status must be an HTTP error status (400-599), got {self.fail_status}"
+            )
+
+    def replace(self, changes: dict[str, Any]) -> FakeEngineConfig:
+        """A copy with ``changes`` applied; unknown field names are a `ConfigError`."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"unknown fake engine setting(s) {unknown}; known: {sorted(known)}")
+        try:
+            return dataclasses.replace(self, **changes)
+        except TypeError as exc:
+            raise ConfigError(f"bad fake engine setting: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class FakeAnswer:
+    """The planned answer: text pieces (one per chunk/token), finish reason and usage."""
+
+    pieces: tuple[str, ...]
+    finish_reason: str
+    usage: Usage
+
+    @property
+    def text(self) -> str:
+        """The whole answer text."""
+        return "".join(self.pieces)
+
+
+def _text_of(content: Any) -> str:
+    """The text of a message content: a string, or the ``text`` parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def prompt_texts(body: dict[str, Any]) -> list[str]:
+    """The prompt's texts in order: one per chat message, or the completion prompt(s)."""
+    if "messages" in body:
+        return [_text_of(m.get("content")) for m in body["messages"] if isinstance(m, dict)]
+    prompt = body.get("prompt", "")
+    if isinstance(prompt, list):
+        # A list of prompts, or of token ids (ints, or lists of ints): render each one as text.
+        return [
+            p if isinstance(p, str) else " ".join(map(str, p)) if isinstance(p, list) else str(p)
+            for p in prompt
+        ]
+    return [str(prompt)]
+
+
+def requested_cap(body: dict[str, Any]) -> int | None:
+    """The request's generation cap (``max_completion_tokens`` wins over ``max_tokens``), if any."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if value is not None:
+            return int(value)
+    return None
+
+
+def piece(word: str, chunk_size: int) -> str:
+    """One chunk's text for ``word``: the word and a space, or that repeated to ``chunk_size`` chars."""
+    unit = word + " "
+    if chunk_size <= 0:
+        return unit
+    return (unit * (chunk_size // len(unit) + 1))[:chunk_size]
+
+
+def plan_answer(body: dict[str, Any], config: FakeEngineConfig) -> FakeAnswer:
+    """The deterministic answer to ``body`` under ``config`` (see the module docstring)."""
+    texts = prompt_texts(body)
+    words = (texts[-1] if texts else "").split() or ["fake"]
+    cap = requested_cap(body)
+    count = config.chunks if cap is None else min(config.chunks, cap)
+    distinct = [piece(w, config.chunk_size) for w in words]
+    pieces = tuple(distinct[i % len(distinct)] for i in range(count))
+    prompt_chars = len("\n".join(texts))
+    prompt_tokens = max(1, -(-prompt_chars // 4)) if config.prompt_tokens is None else config.prompt_tokens
+    completion = config.completion_tokens if config.completion_tokens is not None else count
+    usage = Usage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion,
+        cached_tokens=min(config.cached_tokens, prompt_tokens),
+        reasoning_tokens=min(config.reasoning_tokens, completion),
+    )
+    return FakeAnswer(pieces=pieces, finish_reason="length" if count < config.chunks else "stop", usage=usage)

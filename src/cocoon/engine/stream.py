@@ -1,0 +1,156 @@
+"""`EngineStream`: one streamed engine answer, relayed as received and metered on the fly.
+
+Each item it yields is the bytes of one network read, trimmed to whole SSE events (a partial event
+waits for its end), so a relay never forwards half an event even if the engine dies mid-stream. The
+same bytes are parsed incrementally to remember the usage chunk (``include_usage``) and to notice the
+``[DONE]`` sentinel and in-stream error events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from cocoon.engine.usage import Usage, usage_from_openai
+from cocoon.errors import DecodeError, EngineError, EngineStatusError, EngineTimeoutError
+from cocoon.wire.sse import SseEvent, SseParser
+
+
+class _Probe(msgspec.Struct):
+    """The only members of a chunk the relay looks at; the rest is skipped by the decoder."""
+
+    usage: Any = None
+    error: Any = None
+
+
+_probe = msgspec.json.Decoder(_Probe)
+
+
+def error_from_body(status: int, raw: bytes, url: str) -> EngineStatusError:
+    """An `EngineStatusError` from an engine's error answer (OpenAI, vLLM and FastAPI shapes)."""
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        data = None
+    error: dict[str, Any] | None = None
+    if isinstance(data, dict):
+        if isinstance(data.get("error"), dict):
+            error = data["error"]
+        elif isinstance(data.get("message"), str):  # vLLM's older {"object": "error", "message": ...}
+            error = {k: data.get(k) for k in ("message", "type", "param", "code")}
+        elif "detail" in data:  # FastAPI's validation errors (llama-cpp-python's server)
+            detail = str(data["detail"])
+            error = {"message": detail, "type": "invalid_request_error", "param": None, "code": None}
+    if error is None:
+        text = raw[:300].decode("utf-8", "replace").strip() or "no body"
+        error = {"message": text, "type": "engine_error", "param": None, "code": None}
+    message = str(error.get("message") or "no message")
+    return EngineStatusError(f"engine at {url} answered HTTP {status}: {message}", status=status, error=error)
+
+
+class EngineStream:
+    """A streamed answer in progress; iterate it for bytes, then read `usage`."""
+
+    def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
+        self._resp = response
+        self._url = url
+        self._reader = response.content.iter_any().__aiter__()
+        self._parser = SseParser()
+        self._closed = False
+        self._failure: EngineError | None = None  # an in-stream error, raised after the events before it
+        self.status = response.status
+        self.usage: Usage | None = None
+        """The usage the engine reported (set when its usage chunk has been received)."""
+        self.events = 0
+        """How many SSE events have been received so far."""
+
+    @property
+    def done(self) -> bool:
+        """Whether the engine ended the stream properly (``data: [DONE]``)."""
+        return self._parser.done
+
+    async def __aenter__(self) -> EngineStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> EngineStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            while not self._closed and self._failure is None:
+                data = await self._read()
+                if data is None:
+                    await self.aclose()
+                    break
+                out = self._consume(self._parser.feed(data))
+                if out:
+                    return out
+            if self._failure is not None:
+                raise self._failure
+        except BaseException:
+            await self.aclose()  # an error, a cancelled task or a consumer that stopped: abort the call
+            raise
+        raise StopAsyncIteration
+
+    async def _read(self) -> bytes | None:
+        """The next bytes from the engine, or None at a proper end of stream."""
+        try:
+            data = await self._reader.__anext__()
+        except StopAsyncIteration:
+            data = b""
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise EngineTimeoutError(f"engine at {self._url} stopped sending mid-stream (timed out)") from exc
+        except aiohttp.ClientError as exc:
+            raise EngineError(f"engine at {self._url} broke the stream mid-answer ({exc})") from exc
+        except DecodeError as exc:
+            raise EngineError(f"engine at {self._url} sent an invalid stream: {exc}") from exc
+        if data:
+            return data
+        self._parser.close()
+        if not self._parser.done:
+            raise EngineError(
+                f"engine at {self._url} ended the stream without [DONE]; the answer is incomplete"
+            )
+        return None
+
+    def _consume(self, events: list[SseEvent]) -> bytes:
+        """Note usage, [DONE] and errors of ``events``; return their raw bytes for relaying."""
+        for event in events:
+            self.events += 1
+            if event.is_done:
+                continue
+            try:
+                probe = _probe.decode(event.data)
+            except msgspec.DecodeError as exc:
+                text = event.data[:100]
+                raise EngineError(f"engine at {self._url} sent an event that is not JSON: {text!r}") from exc
+            if probe.usage is not None:
+                self.usage = usage_from_openai(probe.usage)
+            if probe.error is not None:
+                self._failure = self._stream_error(probe.error)
+                return b"".join(e.raw for e in events[: events.index(event)])
+        return b"".join(event.raw for event in events)
+
+    def _stream_error(self, error: Any) -> EngineStatusError:
+        """The error an engine reported inside the stream (after the HTTP status was already 200)."""
+        if not isinstance(error, dict):
+            error = {"message": str(error), "type": "engine_error", "param": None, "code": None}
+        code = error.get("code")
+        status = code if isinstance(code, int) and 400 <= code <= 599 else 500
+        message = f"engine at {self._url} failed mid-stream: {error.get('message')}"
+        return EngineStatusError(message, status=status, error=error)
+
+    async def aclose(self) -> None:
+        """Stop: release the connection if the answer ended, else abort the HTTP request."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._parser.done and not self._parser.truncated:
+            self._resp.release()  # a finished answer: the connection can be reused
+        else:
+            self._resp.close()  # mid-answer: drop the connection so the engine stops generating

@@ -1,0 +1,59 @@
+"""Reading and writing OpenAI's ``usage`` object (pure).
+
+Metering (spec/economics.md, "Metering one request") needs four numbers: prompt tokens P, cached
+prompt tokens C, completion tokens O and reasoning tokens R. Engines report them in slightly different
+places (``completion_tokens_details.reasoning_tokens`` or a top-level ``reasoning_tokens``), so this is
+the one place that knows those spellings, and the one place that turns an engine's nonsense (negative
+counts, cached > prompt) into an `EngineError` before money is computed from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cocoon.errors import EngineError
+from cocoon.payments.pricing import Usage
+
+__all__ = ["Usage", "usage_from_openai", "usage_to_openai"]
+
+
+def _count(obj: Any, key: str) -> int:
+    """A non-negative integer field of a usage object; absent or null counts as 0."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise EngineError(f"engine reported usage {key}={value!r}; expected a non-negative integer")
+    return value
+
+
+def usage_from_openai(usage: Any) -> Usage:
+    """Read an OpenAI ``usage`` object; raise `EngineError` if it is not one or its counts are invalid."""
+    if not isinstance(usage, dict):
+        raise EngineError(f"engine reported usage {usage!r}; expected an object with token counts")
+    prompt = _count(usage, "prompt_tokens")
+    completion = _count(usage, "completion_tokens")
+    cached = _count(usage.get("prompt_tokens_details"), "cached_tokens")
+    reasoning = _count(usage.get("completion_tokens_details"), "reasoning_tokens") or _count(
+        usage, "reasoning_tokens"
+    )
+    if cached > prompt:
+        raise EngineError(f"engine reported {cached} cached tokens but only {prompt} prompt tokens")
+    if reasoning > completion:
+        raise EngineError(
+            f"engine reported {reasoning} reasoning tokens but only {completion} completion tokens"
+        )
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, reasoning_tokens=reasoning
+    )
+
+
+def usage_to_openai(usage: Usage) -> dict[str, Any]:
+    """The OpenAI ``usage`` object for these counts (with both detail objects)."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
