@@ -18,6 +18,7 @@ from cocoon.errors import (
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.net.stream import PlainStream
+from cocoon.wire.codec import encode_message_frame
 from cocoon.wire.control import ControlBody, GetPaymentStatus, GetWorkerTypes, WorkerType, WorkerTypes
 from cocoon.wire.messages import (
     AnswerChunk,
@@ -25,6 +26,7 @@ from cocoon.wire.messages import (
     AnswerError,
     AnswerHead,
     CloseCode,
+    HelloAck,
     PaymentUpdate,
     Role,
     RunQuery,
@@ -265,6 +267,19 @@ async def test_peer_disappearing_fails_pending_work_promptly() -> None:
         assert ended.code is CloseCode.ABNORMAL and not ended.local
         with pytest.raises(ConnectionClosedError):
             await client.query(GetWorkerTypes(), timeout=1)
+
+
+async def test_silent_peer_is_declared_dead_by_keepalive() -> None:
+    async with plain_streams() as (client_stream, server_stream):
+        config = EndpointConfig(Role.CLIENT, "c", ping_interval=0.05, silence_timeout=0.2)
+        opening = asyncio.ensure_future(RpcConnection.open(client_stream, config, initiator=True))
+        await asyncio.wait_for(server_stream.read(), WAIT)  # the Hello; answer it, then go silent
+        server_stream.write(encode_message_frame(HelloAck(1, Role.PROXY, "mute", "x")))
+        client = await asyncio.wait_for(opening, WAIT)
+        with pytest.raises(ConnectionClosedError, match="no data from the peer"):
+            await client.query(GetWorkerTypes(), timeout=WAIT)
+        ended = client.terminated
+        assert ended is not None and ended.code is CloseCode.KEEPALIVE_TIMEOUT
 
 
 async def test_clean_close_reaches_peer_with_reason() -> None:

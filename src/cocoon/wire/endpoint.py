@@ -97,7 +97,8 @@ class RpcEndpoint:
         """Process bytes read from the transport; returns the events they complete."""
         if self._terminated is not None:
             return []
-        self._keepalive.received(now)
+        if data:
+            self._keepalive.received(now)
         try:
             payloads = self._frames.feed(data)
         except DecodeError as exc:
