@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cocoon.attestation.quote import parse_quote
-from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, verify_quote_offline
-from cocoon.errors import PckChainError, QuoteSignatureError
+from cocoon.attestation.quote import Quote, parse_quote
+from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, load_pck_chain, verify_quote_offline
+from cocoon.errors import DecodeError, PckChainError, QuoteError, QuoteSignatureError
 
 COCOON = "cocoon-tdx-quote.dat"
 NOW = int(datetime(2026, 11, 22, tzinfo=UTC).timestamp())
@@ -93,3 +97,25 @@ def test_pck_expired_rejected(raw: bytes) -> None:
     after_leaf = int(datetime(2033, 1, 1, tzinfo=UTC).timestamp())  # leaf expires 2032-07-20
     with pytest.raises(PckChainError, match="not valid at 2033-01-01"):
         verify_quote_offline(parse_quote(raw), after_leaf)
+
+
+def _der_chain(quote: Quote) -> list[bytes]:
+    return [c.public_bytes(serialization.Encoding.DER) for c in load_pck_chain(quote.signature.pck_chain_pem)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(position=st.integers(0, 4939), mask=st.integers(1, 255))
+def test_any_flip_is_rejected_or_changes_nothing_attested(vectors, position: int, mask: int) -> None:
+    raw = vectors.read(COCOON)
+    original = parse_quote(raw)
+    try:
+        tampered = parse_quote(flipped(raw, position, mask))
+        verify_quote_offline(tampered, NOW)
+    except (DecodeError, QuoteError):
+        return
+    # Accepted: only PEM encoding slack changed (line breaks, trailing NUL, unused base64 bits).
+    assert position >= PEM_START
+    pem = original.signature.pck_chain_pem
+    assert dataclasses.replace(tampered.signature, pck_chain_pem=pem) == original.signature
+    assert dataclasses.replace(tampered, raw=raw, signature=original.signature) == original
+    assert _der_chain(tampered) == _der_chain(original)

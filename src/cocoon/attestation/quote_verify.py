@@ -12,11 +12,12 @@ chain inside the quote can be checked without shipping the root certificate.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -66,10 +67,20 @@ def verify_quote_offline(
 
 
 def load_pck_chain(pem: bytes) -> list[x509.Certificate]:
-    """The certificates of the PEM chain, leaf first (trailing NULs from the QE are ignored)."""
+    """The certificates of the PEM chain, leaf first (trailing NULs from the QE are ignored).
+
+    cryptography parses lazily and reports malformed input through an open set of exception types
+    (ValueError, InvalidVersion, DuplicateExtension, UnsupportedAlgorithm, warnings...), on load or on
+    first access to a field; so every field we use is decoded here, and any failure means "corrupt".
+    """
     try:
-        certs = x509.load_pem_x509_certificates(pem.rstrip(b"\0"))
-    except ValueError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. a malformed name attribute: corrupt, not Intel's
+            certs = x509.load_pem_x509_certificates(pem.rstrip(b"\0"))
+            for cert in certs:
+                _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc)
+                _ = (cert.not_valid_after_utc, cert.public_key())
+    except Exception as exc:
         raise PckChainError(f"PCK certificate chain does not parse ({exc}); the quote is corrupt") from exc
     if len(certs) < 2:
         raise PckChainError(f"PCK chain has {len(certs)} certificate(s), need leaf..root; quote is corrupt")
@@ -104,7 +115,7 @@ def check_pck_chain(chain: list[x509.Certificate], now: int, root_key_ids: froze
             raise PckChainError(f"certificate {issuer.subject.rfc4514_string()!r} is not a CA")
         try:
             cert.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature) as exc:
             raise PckChainError(f"certificate {name!r} is not signed by its issuer in the PCK chain") from exc
     return key_id
 
