@@ -1,0 +1,110 @@
+"""``ToncenterChain``: the :class:`~cocoon.ton.chain.Chain` protocol over a toncenter-style HTTP API.
+
+Talks to ``cocoon chain serve`` (the shared local chain) or to a real toncenter v2 endpoint; the JSON
+is handled by :mod:`cocoon.ton.toncenter`, transactions are parsed from their BoCs like every backend.
+The local network's extras (:meth:`fund`, :meth:`advance_time`) exist only on our server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from cocoon.errors import ChainError
+from cocoon.ton import toncenter as tc
+from cocoon.ton.address import Address
+from cocoon.ton.cells import Cell, cell_to_boc
+from cocoon.ton.chain import AccountState, StackItem, Transaction
+
+PAGE = 100
+_ZERO = Address(0, bytes(32))
+
+
+class ToncenterChain:
+    """Async client of a toncenter v2 API; use as ``async with ToncenterChain(url) as chain``."""
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0) -> None:
+        self._base = base_url.rstrip("/") + "/api/v2/"
+        self._headers = {"X-API-Key": api_key} if api_key else {}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ToncenterChain:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None
+    ) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+        url = self._base + path
+        try:
+            async with self._session.request(method, url, params=params, json=body) as resp:
+                try:
+                    answer = await resp.json(content_type=None)
+                except ValueError as exc:
+                    raise ChainError(
+                        f"{url} answered HTTP {resp.status} without JSON; is it a toncenter API?"
+                    ) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ChainError(
+                f"cannot reach the TON API at {url}: {exc}; is `cocoon chain serve` running?"
+            ) from exc
+        return tc.unwrap(answer)
+
+    async def get_account(self, address: Address) -> AccountState:
+        result = await self._call("GET", "getAddressInformation", params={"address": address.raw})
+        return tc.account_from_json(address, result)
+
+    async def get_transactions(
+        self, address: Address, *, after_lt: int = 0, limit: int = 100
+    ) -> list[Transaction]:
+        """Walks back from the newest transaction to ``after_lt`` (toncenter pages newest first)."""
+        newest_first: list[Transaction] = []
+        params = {"address": address.raw, "limit": str(PAGE), "to_lt": str(after_lt)}
+        while True:
+            page = await self._call("GET", "getTransactions", params=params)
+            txs = [tc.transaction_from_json(address, item) for item in page]
+            if newest_first and txs and txs[0].lt == newest_first[-1].lt:
+                txs = txs[1:]  # the (lt, hash) cursor is inclusive
+            newest_first.extend(tx for tx in txs if tx.lt > after_lt)
+            if len(page) < PAGE or not txs or txs[-1].lt <= after_lt:
+                break
+            params = {**params, "lt": str(txs[-1].lt), "hash": tc.b64(txs[-1].hash)}
+        return newest_first[::-1][:limit]
+
+    async def run_get_method(
+        self, address: Address, method: str, stack: Sequence[StackItem] = ()
+    ) -> list[StackItem]:
+        body = {"address": address.raw, "method": method, "stack": tc.stack_to_json(stack)}
+        result = await self._call("POST", "runGetMethod", body=body)
+        return tc.get_method_result(result, address, method)
+
+    async def send_message(self, message: Cell) -> None:
+        await self._call("POST", "sendBoc", body={"boc": tc.b64(cell_to_boc(message))})
+
+    async def get_time(self) -> int:
+        result = await self._call("GET", "getAddressInformation", params={"address": _ZERO.raw})
+        return int(result["sync_utime"])
+
+    async def fund(self, address: Address, value: int) -> None:
+        """Faucet transfer (our local chain server only)."""
+        await self._call("POST", "local/faucet", body={"address": address.raw, "amount": value})
+
+    async def advance_time(self, seconds: int) -> int:
+        """Move the local chain's clock forward (our server only); returns the new time."""
+        result = await self._call("POST", "local/advanceTime", body={"seconds": seconds})
+        return int(result["now"])
