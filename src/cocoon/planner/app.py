@@ -133,7 +133,7 @@ def _gpu_option(
         assumptions=assumptions,
     )
     if fit is None:
-        why = f"does not fit on {assumptions.max_gpus_per_node} GPUs in {quant.name}"
+        why = f"does not fit on {assumptions.max_gpus_per_node} GPUs in {quant.name}; try another --quant"
         return GpuOption(
             gpu=gpu.name,
             confidential=gpu.confidential,
