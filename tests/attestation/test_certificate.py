@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cocoon.attestation.certificate import (
     MAX_QUOTE_SIZE,
@@ -186,3 +188,9 @@ def test_claims_decode_keeps_trailing_statement() -> None:
     assert claims.statement == b"\x81\xa1v\x01"
     assert claims.encode() == RAW_KEY + b"\x81\xa1v\x01"
     assert claims.report_data == hashlib.sha512(RAW_KEY).digest()
+
+
+@given(statement=st.binary(max_size=512))
+def test_claims_encode_decode_round_trip(statement: bytes) -> None:
+    claims = UserClaims(public_key=RAW_KEY, statement=statement)
+    assert UserClaims.decode(claims.encode()) == claims
