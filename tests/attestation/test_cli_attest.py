@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cocoon.attestation.issue import issue_certificate
+from cocoon.attestation.quote import parse_quote
 from cocoon.cli.main import main
 
 AT = "2025-06-19T11:16:03Z"
@@ -141,3 +142,15 @@ def test_gen_cert_tdx_outside_a_td(capsys, tmp_path: Path) -> None:
         capsys, "gen-cert", tmp_path / "n", "--provider", "tdx", "--tsm-root", tmp_path / "none"
     )
     assert code == 1 and "run inside a TDX guest" in err
+
+
+def test_verify_rtmrs_and_key_binding(capsys, paths) -> None:
+    m = parse_quote(paths["cocoon"].read_bytes()).measurements
+    base = ("verify", paths["cocoon"], "--offline", "--at", "2026-11-22")
+    assert run(capsys, *base, "--rtmrs", ",".join(r.hex() for r in m.rtmrs))[0] == 0
+    code, _, err = run(capsys, *base, "--rtmrs", ",".join(["00" * 48] * 4))
+    assert code == 1 and "RTMR set not allowed" in err
+    code, _, err = run(capsys, *base, "--key", "11" * 32)
+    assert code == 1 and "reportdata is not SHA-512 of the given key" in err
+    code, _, err = run(capsys, *base, "--rtmrs", "00")
+    assert code == 1 and "four comma-separated" in err

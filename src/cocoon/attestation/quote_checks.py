@@ -8,9 +8,9 @@ allowlists live in :class:`cocoon.attestation.policy.Allowlists`. Failures are
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
+from cocoon.attestation.claims import report_data_for
 from cocoon.attestation.measurements import TdMeasurements
 from cocoon.errors import PolicyError
 
@@ -24,15 +24,10 @@ def check_not_debug(m: TdMeasurements) -> None:
         )
 
 
-def expected_report_data(claims: bytes) -> bytes:
-    """The reportdata a quote must carry for these claims: SHA-512(claims)."""
-    return hashlib.sha512(claims).digest()
-
-
-def check_report_data(m: TdMeasurements, claims: bytes) -> None:
-    """The quote must bind the claims (the certificate's key): reportdata == SHA-512(claims)."""
-    if not hmac.compare_digest(m.report_data, expected_report_data(claims)):
+def check_report_data(m: TdMeasurements, public_key: bytes) -> None:
+    """The quote must bind the key: reportdata == SHA-512(claims), the claims being the raw key."""
+    if not hmac.compare_digest(m.report_data, report_data_for(public_key)):
         raise PolicyError(
-            "quote reportdata does not match SHA-512 of the certificate's claims: the quote belongs to "
-            "another key (replayed or stolen quote)"
+            "quote reportdata is not SHA-512 of the given key: the quote belongs to another key "
+            "(replayed or stolen quote)"
         )

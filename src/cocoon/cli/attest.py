@@ -30,7 +30,7 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Allowlists, QuoteVerdict
 from cocoon.attestation.providers import FakeQuoteProvider, QuoteProvider
 from cocoon.attestation.quote import Quote, parse_quote
-from cocoon.attestation.quote_checks import check_not_debug
+from cocoon.attestation.quote_checks import check_not_debug, check_report_data
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, load_pck_chain, verify_quote_offline
 from cocoon.attestation.tdx_policy import CollateralStore, TdxPolicy
 from cocoon.attestation.tdx_provider import DEFAULT_TSM_ROOT, ConfigfsTsmProvider
@@ -202,6 +202,8 @@ def _rows(rows: list[tuple[str, str]]) -> None:
 @click.option("--accept-status", multiple=True, help="Accepted TCB status (repeatable; default UpToDate).")
 @click.option("--image-hash", multiple=True, help="Allowed image hash, hex (repeatable).")
 @click.option("--mrtd", multiple=True, help="Allowed MRTD, hex (repeatable).")
+@click.option("--rtmrs", multiple=True, metavar="R0,R1,R2,R3", help="Allowed RTMR set, hex (repeatable).")
+@click.option("--key", metavar="HEX", help="Ed25519 key (32 bytes hex) the quote's reportdata must bind.")
 def verify(
     file: Path,
     collateral: Path | None,
@@ -212,13 +214,20 @@ def verify(
     accept_status: tuple[str, ...],
     image_hash: tuple[str, ...],
     mrtd: tuple[str, ...],
+    rtmrs: tuple[str, ...],
+    key: str | None,
 ) -> None:
     """Verify a quote (or a certificate's quote and its key binding); exit 1 with the reason if not."""
     now = _parse_time(at)
-    allow = Allowlists(image_hashes=_hexes(image_hash, 32, "--image-hash"), mr_tds=_hexes(mrtd, 48, "--mrtd"))
+    allow = Allowlists(
+        image_hashes=_hexes(image_hash, 32, "--image-hash"),
+        mr_tds=_hexes(mrtd, 48, "--mrtd"),
+        rtmr_sets=frozenset(_rtmr_set(text) for text in rtmrs),
+    )
+    bind = next(iter(_hexes((key,), 32, "--key"))) if key else None
     cert, raw = _load(file)
     if offline:
-        _verify_offline(raw, now, allow)
+        _verify_offline(raw, now, allow, bind)
         return
     loaded = _collateral(raw, collateral, pccs, save_collateral)
     statuses = frozenset(accept_status) or frozenset({"UpToDate"})
@@ -228,14 +237,18 @@ def verify(
         return
     verdict = DcapVerifier(accepted_statuses=statuses).verify(raw, loaded, now)
     check_not_debug(verdict.measurements)
+    if bind is not None:
+        check_report_data(verdict.measurements, bind)
     allow.check(QuoteVerdict(verdict.measurements, verdict.tcb_status, verdict.root_key_id))
     _print_verdict(verdict)
 
 
-def _verify_offline(raw: bytes, now: int, allow: Allowlists) -> None:
+def _verify_offline(raw: bytes, now: int, allow: Allowlists, bind: bytes | None) -> None:
     quote = _parse(raw)
     result = verify_quote_offline(quote, now)
     check_not_debug(quote.measurements)
+    if bind is not None:
+        check_report_data(quote.measurements, bind)
     allow.check(QuoteVerdict(quote.measurements, "unknown", result.root_key_id))
     click.echo(
         f"OK offline at {_iso(now)}: quote signature, QE report and PCK chain to Intel's root verify; "
@@ -263,6 +276,14 @@ def _hexes(values: tuple[str, ...], size: int, option: str) -> frozenset[bytes]:
             raise ConfigError(f"{option} must be {size} bytes ({2 * size} hex digits), got {len(value)}")
         out.add(value)
     return frozenset(out)
+
+
+def _rtmr_set(text: str) -> tuple[bytes, bytes, bytes, bytes]:
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ConfigError(f"--rtmrs needs four comma-separated hex values (RTMR0..3), got {len(parts)}")
+    r0, r1, r2, r3 = (next(iter(_hexes((p,), 48, "--rtmrs"))) for p in parts)
+    return (r0, r1, r2, r3)
 
 
 def _collateral(raw: bytes, path: Path | None, pccs: str | None, save: Path | None) -> Collateral:
