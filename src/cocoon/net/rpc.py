@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 QueryHandler = Callable[[ControlBody], Awaitable[ControlBody]]
 RunQueryHandler = Callable[[RunQuery, Responder], Awaitable[None]]
 _S = TypeVar("_S", PaymentUpdate, WorkerState)
+DEFAULT_STREAM_BUFFER = 1 << 20
+"""Unread bytes one answer stream may buffer before its request is cancelled (see `AnswerStream`)."""
 _COALESCE_LIMIT = 64 * 1024  # above this many queued bytes, write at once instead of batching
 _CLOSE_FLUSH_TIMEOUT = 2.0
 
@@ -84,7 +86,7 @@ class RpcConnection:
         handlers: Handlers | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        stream_buffer: int = 256,
+        stream_buffer: int = DEFAULT_STREAM_BUFFER,
     ) -> None:
         self._stream = stream
         self._endpoint = endpoint
@@ -119,7 +121,7 @@ class RpcConnection:
         handlers: Handlers | None = None,
         handshake_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
-        stream_buffer: int = 256,
+        stream_buffer: int = DEFAULT_STREAM_BUFFER,
     ) -> RpcConnection:
         """Start a session on `stream` and wait for the hello exchange (closing the stream on failure).
 
@@ -313,7 +315,7 @@ class RpcConnection:
                         del self._answers[event.request_id]
                 else:
                     limit = self._stream_buffer
-                    self.cancel(event.request_id, f"reader too slow: {limit} answer parts unread")
+                    self.cancel(event.request_id, f"reader too slow: over {limit} bytes of the answer unread")
             case RunQuery():
                 self._serve_run_query(event)
             case Cancel():

@@ -28,6 +28,9 @@ from cocoon.wire.messages import (
     Usage,
 )
 
+PART_OVERHEAD = 64
+"""Bytes charged per buffered answer part on top of its payload (Python object overhead, roughly)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -43,8 +46,9 @@ class AnswerStream:
 
     Iteration ends after ``AnswerEnd``/``AnswerError`` (both are yielded). If the connection dies it
     raises `ConnectionClosedError`; if the request was cancelled (by `cancel`, or because this reader
-    let more than the buffer limit of parts pile up) it raises `RequestCancelledError`. Parts
-    received before the failure are still yielded first. Leaving ``async with`` early cancels.
+    let more than the connection's per-stream buffer pile up unread) it raises
+    `RequestCancelledError`. Parts received before the failure are still yielded first. Leaving
+    ``async with`` early cancels.
     """
 
     def __init__(self, request_id: int, cancel: Callable[[int, str], bool]) -> None:
@@ -53,6 +57,7 @@ class AnswerStream:
         self.final: AnswerEnd | AnswerError | None = None
         self._cancel = cancel
         self._parts: deque[AnswerPart] = deque()
+        self._buffered = 0  # bytes accounted to the unread parts (see _cost)
         self._error: Exception | None = None
         self._ended = False  # the final part was received (it may still sit in the buffer)
         self._wake = asyncio.Event()
@@ -63,11 +68,13 @@ class AnswerStream:
         return self.final is not None or (self._error is not None and not self._parts)
 
     def feed(self, part: AnswerPart, limit: int) -> bool:
-        """Buffer a received part; False (part dropped) if `limit` unread parts already wait."""
+        """Buffer a received part; False (part dropped) if it would exceed `limit` unread bytes."""
+        cost = _cost(part)
         if isinstance(part, (AnswerEnd, AnswerError)):
             self._ended = True  # the final part is always accepted: it frees the request
-        elif len(self._parts) >= limit:
+        elif self._buffered + cost > limit:
             return False
+        self._buffered += cost
         self._parts.append(part)
         self._wake.set()
         return True
@@ -93,6 +100,7 @@ class AnswerStream:
         while True:
             if self._parts:
                 part = self._parts.popleft()
+                self._buffered -= _cost(part)
                 if isinstance(part, AnswerHead):
                     self.head = part
                 elif isinstance(part, (AnswerEnd, AnswerError)):
@@ -122,6 +130,11 @@ class AnswerStream:
     ) -> None:
         if not self.finished:
             self.cancel("the reader stopped reading" if exc is None else f"the reader failed: {exc!r}")
+
+
+def _cost(part: AnswerPart) -> int:
+    # A fixed overhead per part bounds floods of empty chunks, the payload bounds large ones.
+    return PART_OVERHEAD + len(part.data) if isinstance(part, AnswerChunk) else PART_OVERHEAD
 
 
 class Responder:
