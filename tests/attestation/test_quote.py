@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cocoon.attestation.quote import MAX_QUOTE_SIZE, parse_quote
+from cocoon.attestation.quote_describe import describe_quote
 from cocoon.errors import DecodeError
 
 COCOON = "cocoon-tdx-quote.dat"
@@ -132,3 +133,10 @@ def test_random_corruption_never_escapes_decode_error(vectors, data: st.DataObje
         raw[pos] = data.draw(st.integers(0, 255))
     with contextlib.suppress(DecodeError):  # parsing may succeed (e.g. a flipped measurement byte)
         parse_quote(bytes(raw))
+
+
+def test_describe_v5_tdx15(vectors) -> None:
+    rows = dict(describe_quote(parse_quote(_as_v5(vectors.read(COCOON), 3))))
+    assert rows["quote"].startswith("TDX v5 (TDX 1.5 body)")
+    assert rows["mr_servicetd"] == bytes(range(16, 64)).hex()
+    assert rows["image hash"].startswith("04b3afd9") and rows["debug TD"] == "no"

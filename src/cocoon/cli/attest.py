@@ -25,13 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cocoon.attestation.certificate import RaTlsCertificate, parse_certificate
 from cocoon.attestation.claims import REPORT_DATA_SIZE, report_data_for
-from cocoon.attestation.dcap import Collateral, DcapVerdict, DcapVerifier, quote_fmspc
+from cocoon.attestation.dcap import Collateral, DcapVerdict, DcapVerifier
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Allowlists, QuoteVerdict
 from cocoon.attestation.providers import FakeQuoteProvider, QuoteProvider
 from cocoon.attestation.quote import Quote, parse_quote
 from cocoon.attestation.quote_checks import check_not_debug, check_report_data
-from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, load_pck_chain, verify_quote_offline
+from cocoon.attestation.quote_describe import describe_quote
+from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, verify_quote_offline
 from cocoon.attestation.tdx_policy import CollateralStore, TdxPolicy
 from cocoon.attestation.tdx_provider import DEFAULT_TSM_ROOT, ConfigfsTsmProvider
 from cocoon.errors import CollateralError, ConfigError, DecodeError, QuoteError
@@ -113,7 +114,7 @@ def inspect(file: Path) -> None:
     if len(raw) == REPORT_DATA_SIZE:
         click.echo(f"fake quote (reportdata only): {raw.hex()}")
         return
-    _show_quote(_parse(raw))
+    _rows(describe_quote(_parse(raw)))
 
 
 def _show_cert(cert: RaTlsCertificate) -> None:
@@ -140,47 +141,6 @@ def _report_data(raw: bytes) -> bytes:
         return parse_quote(raw).measurements.report_data
     except DecodeError:
         return b""
-
-
-def _show_quote(q: Quote) -> None:
-    m, b, h = q.measurements, q.body, q.header
-    body = {2: "TDX 1.0", 3: "TDX 1.5"}[b.body_type]
-    padding = len(q.raw) - q.used_size
-    rows = [
-        ("quote", f"TDX v{h.version} ({body} body), {len(q.raw)} bytes ({padding} zero padding)"),
-        ("image hash", m.image_hash.hex()),
-        ("debug TD", "YES (not confidential)" if m.is_debug else "no"),
-        ("td_attributes", m.td_attributes.hex()),
-        ("xfam", b.xfam.hex()),
-        ("mr_td", m.mr_td.hex()),
-        ("mr_config_id", m.mr_config_id.hex()),
-        ("mr_owner", m.mr_owner.hex()),
-        ("mr_owner_config", m.mr_owner_config.hex()),
-        *((f"rtmr{i}", r.hex()) for i, r in enumerate(m.rtmrs)),
-        ("report_data", m.report_data.hex()),
-        ("tee_tcb_svn", b.tee_tcb_svn.hex()),
-        ("mr_seam", b.mr_seam.hex()),
-        ("qe_vendor_id", h.qe_vendor_id.hex()),
-        ("qe mr_enclave", q.signature.qe_report.mr_enclave.hex()),
-        ("qe isv_svn", str(q.signature.qe_report.isv_svn)),
-    ]
-    if b.mr_servicetd is not None and b.tee_tcb_svn2 is not None:
-        rows += [("tee_tcb_svn2", b.tee_tcb_svn2.hex()), ("mr_servicetd", b.mr_servicetd.hex())]
-    rows += _pck_rows(q)
-    _rows(rows)
-
-
-def _pck_rows(q: Quote) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    try:
-        rows.append(("fmspc", quote_fmspc(q.raw)))
-        for cert in load_pck_chain(q.signature.pck_chain_pem):
-            name = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-            label = str(name[0].value) if name else cert.subject.rfc4514_string()
-            rows.append(("pck chain", f"{label} (until {cert.not_valid_after_utc:%Y-%m-%d})"))
-    except QuoteError as exc:
-        rows.append(("pck chain", f"unreadable: {exc}"))
-    return rows
 
 
 def _rows(rows: list[tuple[str, str]]) -> None:
