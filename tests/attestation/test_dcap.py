@@ -61,6 +61,11 @@ def test_library_expiry_is_mapped(quote: bytes, collateral: Collateral) -> None:
         DcapVerifier().verify(quote, wide, TODAY)
 
 
+def test_collateral_from_the_future(quote: bytes, collateral: Collateral) -> None:
+    with pytest.raises(CollateralError, match="collateral is not valid yet"):
+        DcapVerifier().verify(quote, collateral, ISSUE - 7200)
+
+
 def test_status_not_accepted(quote: bytes, collateral: Collateral) -> None:
     verifier = DcapVerifier(accepted_statuses=frozenset({"SWHardeningNeeded"}))
     with pytest.raises(TcbStatusError, match="TCB status UpToDate is not accepted"):

@@ -197,6 +197,10 @@ def _dcap_verify(raw: bytes, collateral: Collateral, now: int) -> Any:
         return dcap_qvl.verify(raw, collateral.value, now)
     except (ValueError, RuntimeError) as exc:
         text = str(exc)
+        if "in the future" in text:
+            raise CollateralError(
+                f"DCAP: collateral is not valid yet ({text}); check the clock or use older collateral"
+            ) from exc
         if "Expired" in text or "expired" in text:
             raise CollateralError(
                 f"DCAP: collateral or certificate expired ({text}); fetch fresh collateral"
