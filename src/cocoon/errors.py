@@ -141,7 +141,12 @@ class RequestError(CocoonError):
     def to_body(self) -> dict[str, object]:
         """The OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
         return {
-            "error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
         }
 
 
