@@ -148,10 +148,11 @@ def stack_from_cell(cell: Cell) -> list[StackItem]:
         items = VmStack.deserialize(cell.begin_parse())
     except Exception as exc:
         raise ChainDataError(f"cannot decode a TVM stack: {exc}") from exc
-    return [_plain(v) for v in items]
+    return [plain_stack_value(v) for v in items]
 
 
-def _plain(value: Any) -> StackItem:
+def plain_stack_value(value: Any) -> StackItem:
+    """A pytoniq stack value -> ours (slices and builders become cells, tuples lists)."""
     if value is None or isinstance(value, int | Cell):
         return value
     if isinstance(value, Slice):
@@ -159,7 +160,7 @@ def _plain(value: Any) -> StackItem:
     if isinstance(value, Builder):
         return value.end_cell()
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_stack_value(v) for v in value]
     raise ChainDataError(f"unsupported TVM stack value {type(value).__name__}")
 
 
