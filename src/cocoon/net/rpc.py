@@ -1,10 +1,10 @@
 """`RpcConnection`: drives a sans-IO `RpcEndpoint` over a `ByteStream` with asyncio.
 
 One task reads the stream into the endpoint and a loop timer fires at the endpoint's next deadline;
-whatever the endpoint queues is written out (small messages sent in the same loop iteration are coalesced into
-one write). On top of that it offers awaitable control queries, inference streams with a bounded
+whatever the endpoint queues is written out (messages queued in the same loop iteration are coalesced
+into one write). On top of that it offers awaitable control queries, inference streams with a bounded
 per-request buffer (a reader that falls behind cancels only its own request, never the shared
-connection), handler callbacks for the serving side, and a clean close.
+connection), handler callbacks for the serving side (`cocoon.net.rpc_serve`), and a clean close.
 
 Typical use::
 
@@ -23,11 +23,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
 
 from cocoon.errors import CocoonError, ConnectionClosedError, RemoteQueryError, RpcTimeoutError
-from cocoon.net.rpc_stream import AnswerStream, Responder
+from cocoon.net.rpc_serve import Handlers, QueryHandler, RunQueryHandler, Serving
+from cocoon.net.rpc_stream import Answer, AnswerStream, Responder
 from cocoon.net.stream import ByteStream
 from cocoon.wire.control import ControlBody
 from cocoon.wire.endpoint import RpcEndpoint
@@ -48,32 +47,23 @@ from cocoon.wire.messages import (
 )
 from cocoon.wire.session import EndpointConfig
 
+__all__ = [
+    "DEFAULT_STREAM_BUFFER",
+    "Answer",
+    "AnswerStream",
+    "Handlers",
+    "QueryHandler",
+    "Responder",
+    "RpcConnection",
+    "RunQueryHandler",
+]
+
 log = logging.getLogger(__name__)
 
-QueryHandler = Callable[[ControlBody], Awaitable[ControlBody]]
-RunQueryHandler = Callable[[RunQuery, Responder], Awaitable[None]]
-_S = TypeVar("_S", PaymentUpdate, WorkerState)
 DEFAULT_STREAM_BUFFER = 1 << 20
 """Unread bytes one answer stream may buffer before its request is cancelled (see `AnswerStream`)."""
 _COALESCE_LIMIT = 64 * 1024  # above this many queued bytes, write at once instead of batching
 _CLOSE_FLUSH_TIMEOUT = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Handlers:
-    """Callbacks for what the peer sends us. Unset handlers answer "unsupported" or drop the message.
-
-    `on_query` returns the answer body or raises `RemoteQueryError(message, code)` (any other
-    `CocoonError` is sent as code "error", anything else as "internal"). `on_run_query` streams its
-    answer through the `Responder`; when the peer cancels, its task is cancelled (it may catch
-    `CancelledError` to send a final `end`/`error` with the usage so far). `on_payment` and
-    `on_worker_state` are plain functions called on the connection's reader task: keep them quick.
-    """
-
-    on_query: QueryHandler | None = None
-    on_run_query: RunQueryHandler | None = None
-    on_payment: Callable[[PaymentUpdate], None] | None = None
-    on_worker_state: Callable[[WorkerState], None] | None = None
 
 
 class RpcConnection:
@@ -90,7 +80,6 @@ class RpcConnection:
     ) -> None:
         self._stream = stream
         self._endpoint = endpoint
-        self._handlers = handlers or Handlers()
         self._clock = clock
         self._stream_buffer = stream_buffer
         loop = asyncio.get_running_loop()
@@ -99,8 +88,8 @@ class RpcConnection:
         self._closed: asyncio.Future[ConnectionTerminated] = loop.create_future()
         self._queries: dict[int, asyncio.Future[ControlBody]] = {}
         self._answers: dict[int, AnswerStream] = {}
-        self._responders: dict[int, tuple[Responder, asyncio.Task[None] | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._serving = Serving(handlers or Handlers(), endpoint, self._flush, stream.drain, self._spawn)
         self._flush_scheduled = False
         self._close_task: asyncio.Task[None] | None = None
         self._next_request_id = 1
@@ -159,7 +148,7 @@ class RpcConnection:
     @property
     def active_streams(self) -> int:
         """Answer streams we are reading plus requests we are serving."""
-        return len(self._answers) + len(self._responders)
+        return len(self._answers) + len(self._serving)
 
     async def wait_ready(self) -> HandshakeCompleted:
         """Wait for the hello exchange (bounded by the keepalive silence timeout).
@@ -246,7 +235,7 @@ class RpcConnection:
         if self._close_task is not None:
             await asyncio.shield(self._close_task)
 
-    # --- the serving side's sending path, used by Responder -----------------------------------------
+    # --- writing: coalesced per loop iteration ---------------------------------------------------------
 
     async def _send_flush(self) -> None:
         self._flush()
@@ -268,7 +257,7 @@ class RpcConnection:
         if data:
             self._stream.write(data)
 
-    # --- reading and timers (the endpoint decides; we call it at its deadline) -----------------------------
+    # --- reading and timers (the endpoint decides; we call it at its deadline) -----------------------
 
     async def _read_loop(self) -> None:
         endpoint = self._endpoint
@@ -317,17 +306,17 @@ class RpcConnection:
                     limit = self._stream_buffer
                     self.cancel(event.request_id, f"reader too slow: over {limit} bytes of the answer unread")
             case RunQuery():
-                self._serve_run_query(event)
+                self._serving.run_query(event)
             case Cancel():
-                self._cancel_serving(event)
+                self._serving.cancel(event)
             case Query():
-                self._spawn(self._serve_query(event))
+                self._serving.query(event)
             case QueryAnswer() | QueryError():
                 self._resolve_query(event)
             case PaymentUpdate():
-                self._call(self._handlers.on_payment, event)
+                self._serving.payment(event)
             case WorkerState():
-                self._call(self._handlers.on_worker_state, event)
+                self._serving.worker_state(event)
             case PongReceived():
                 self.rtt = event.rtt
             case HandshakeCompleted():
@@ -346,73 +335,7 @@ class RpcConnection:
         else:
             future.set_exception(RemoteQueryError(f"peer refused the query: {event.message}", event.code))
 
-    async def _serve_query(self, query: Query) -> None:
-        handler = self._handlers.on_query
-        try:
-            if handler is None:
-                raise RemoteQueryError("this node answers no control queries", "unsupported")
-            body = await handler(query.body)
-        except RemoteQueryError as exc:
-            self._reply_error(query.query_id, exc.code, str(exc))
-        except CocoonError as exc:
-            self._reply_error(query.query_id, "error", str(exc))
-        except Exception:
-            log.exception("control query handler failed on %s", type(query.body).__name__)
-            self._reply_error(query.query_id, "internal", "the peer failed to handle the query; see its log")
-        else:
-            with contextlib.suppress(ConnectionClosedError):
-                self._endpoint.send_answer(query.query_id, body)
-        self._flush()
-
-    def _reply_error(self, query_id: int, code: str, message: str) -> None:
-        with contextlib.suppress(ConnectionClosedError):
-            self._endpoint.send_query_error(query_id, code, message)
-
-    # --- serving inference streams ------------------------------------------------------------------
-
-    def _serve_run_query(self, request: RunQuery) -> None:
-        responder = Responder(request, self._endpoint, self._flush, self._stream.drain)
-        handler = self._handlers.on_run_query
-        if handler is None:
-            responder.send_error_now(501, "unsupported", "this node does not serve inference requests")
-            return
-        task = self._spawn(self._run_handler(handler, responder))
-        self._responders[request.request_id] = (responder, task)
-
-    async def _run_handler(self, handler: RunQueryHandler, responder: Responder) -> None:
-        request_id = responder.request.request_id
-        try:
-            await handler(responder.request, responder)
-        except asyncio.CancelledError:
-            pass  # the peer cancelled or the connection closed: reported below
-        except Exception:
-            log.exception("inference handler failed on request %d", request_id)
-            responder.send_error_now(500, "internal", "the serving node failed; see its log")
-        finally:
-            self._responders.pop(request_id, None)
-        if responder.cancelled.is_set():
-            responder.send_error_now(499, "cancelled", responder.cancel_reason)
-        else:
-            responder.send_error_now(500, "unfinished", "the serving node ended the answer without a result")
-
-    def _cancel_serving(self, cancel: Cancel) -> None:
-        entry = self._responders.get(cancel.request_id)
-        if entry is None:
-            return
-        responder, task = entry
-        responder.mark_cancelled(cancel.reason)
-        if task is not None:
-            task.cancel()
-
     # --- helpers ------------------------------------------------------------------------------------
-
-    def _call(self, callback: Callable[[_S], None] | None, arg: _S) -> None:
-        if callback is None:
-            return
-        try:
-            callback(arg)
-        except Exception:
-            log.exception("rpc callback %r failed", callback)
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -434,10 +357,7 @@ class RpcConnection:
         for answer in self._answers.values():
             answer.fail(error)
         self._answers.clear()
-        for responder, task in self._responders.values():
-            responder.mark_cancelled(f"connection closed: {event.reason}")
-            if task is not None:
-                task.cancel()
+        self._serving.stop(f"connection closed: {event.reason}")
         self._close_task = self._loop.create_task(self._close_transport())
 
     async def _close_transport(self) -> None:

@@ -49,8 +49,11 @@ class PlainStream:
             self._writer.write(data)
 
     async def drain(self) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
+        # A plain try, not contextlib.suppress: this runs once per message sent and is cheaper.
+        try:  # noqa: SIM105
             await self._writer.drain()
+        except OSError:  # ConnectionError included; the reader side reports the loss
+            pass
 
     async def aclose(self) -> None:
         if self._writer.is_closing():

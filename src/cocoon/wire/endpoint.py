@@ -233,7 +233,7 @@ class RpcEndpoint:
         if violation is not None:
             raise ProtocolError(f"cannot send {violation}")
         if deliver:
-            self._send(part)
+            self._queue(part)  # _check_open already ran
         return deliver
 
     def cancel(self, request_id: int, reason: str) -> bool:

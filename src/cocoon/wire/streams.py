@@ -15,16 +15,16 @@ from collections import OrderedDict
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
 
 
-class StreamState(enum.Enum):
-    """Where one request's answer is."""
+class StreamState(enum.IntEnum):
+    """Where one request's answer is (an IntEnum: hashing it is on the hot path)."""
 
-    OPEN = "open"
+    OPEN = 1
     """`RunQuery` seen, nothing answered yet."""
-    HEADED = "headed"
+    HEADED = 2
     """`AnswerHead` seen; chunks may follow."""
-    CANCELLED = "cancelled"
+    CANCELLED = 3
     """The requester cancelled; leftovers are dropped, a final end is still accepted."""
-    DONE = "done"
+    DONE = 4
     """Finished; the request id is forgotten."""
 
 
@@ -91,7 +91,7 @@ class StreamTable:
             return False, f"{kind.__name__} for unknown request id {request_id}"
         new_state = TRANSITIONS.get((state, kind))
         if new_state is None:
-            why = _WHY.get((state, kind), f"after the stream reached {state.value}")
+            why = _WHY.get((state, kind), f"after the stream reached {state.name.lower()}")
             return False, f"{kind.__name__} for request id {request_id} {why}"
         if new_state is StreamState.DONE:
             self._forget(request_id)
