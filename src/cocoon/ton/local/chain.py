@@ -37,7 +37,8 @@ FAUCET = Address(0, bytes.fromhex("fa" * 32))
 """Source address of faucet transfers; injected messages never debit their source."""
 
 _LT_STEP = 1_000  # room for the out-messages of one transaction (they take lt + 1 ...)
-_EMPTY_ACCOUNT = (
+# A ShardAccount holding account_none: the emulator takes the new account's address from the message.
+_EMPTY_ACCOUNT = cell_to_boc(
     begin_cell().store_ref(begin_cell().store_uint(0, 1).end_cell()).store_uint(0, 256 + 64).end_cell()
 )
 
@@ -71,9 +72,8 @@ class LocalChain:
         self._store = ChainStore(path)
         self._config = config if config is not None else default_config()
         self._emulator = Emulator(self._config)
-        self._accounts: dict[Address, Cell] = {
-            Address.parse(raw): cell_from_boc(boc) for raw, boc in self._store.accounts()
-        }
+        # ShardAccount BoCs, kept encoded: the emulator takes and returns them so.
+        self._accounts = {Address.parse(raw): boc for raw, boc in self._store.accounts()}
         self._now = max(self._store.meta("now", 0), now)
         self._lt = self._store.meta("lt", 1_000_000)
         self._trace_limit = trace_limit
@@ -106,12 +106,12 @@ class LocalChain:
         return self._config
 
     def account(self, address: Address) -> AccountState:
-        return account_from_shard_account(address, self._accounts.get(address))
+        boc = self._accounts.get(address)
+        return account_from_shard_account(address, None if boc is None else cell_from_boc(boc))
 
     def shard_account_boc(self, address: Address) -> bytes | None:
         """The raw ``ShardAccount`` BoC (what a liteserver would prove), ``None`` if nonexistent."""
-        cell = self._accounts.get(address)
-        return None if cell is None else cell_to_boc(cell)
+        return self._accounts.get(address)
 
     def balance(self, address: Address) -> int:
         return self.account(address).balance
@@ -202,7 +202,7 @@ class LocalChain:
     def _process(self, first_dest: Address, first_msg: Cell) -> list[Transaction]:
         queue: deque[tuple[Address, Cell]] = deque([(first_dest, first_msg)])
         trace: list[Transaction] = []
-        changed: dict[Address, Cell] = {}
+        changed: dict[Address, bytes] = {}
         while queue:
             if len(trace) >= self._trace_limit:
                 raise ChainError(f"a trace exceeded {self._trace_limit} transactions; a contract loops")
@@ -226,7 +226,7 @@ class LocalChain:
                 if not out.external and out.dest is not None:
                     queue.append((out.dest, out_cell))
         self._store.commit(
-            ((a.raw, cell_to_boc(c)) for a, c in changed.items()),
+            ((a.raw, boc) for a, boc in changed.items()),
             ((tx.account.raw, tx.lt, tx.hash, tx.boc) for tx in trace),
             {"now": self._now, "lt": self._lt},
         )

@@ -48,9 +48,9 @@ def _seed(lt: int) -> bytes:
 
 @dataclass(frozen=True)
 class Emulated:
-    """Result of one emulated transaction: the new ``ShardAccount`` and the transaction cell."""
+    """Result of one emulated transaction: the new ``ShardAccount`` BoC and the transaction cell."""
 
-    shard_account: Cell
+    shard_account: bytes
     transaction: Cell
 
 
@@ -98,11 +98,11 @@ class Emulator:
         eng.transaction_emulator_set_unixtime(em, now)
         eng.transaction_emulator_set_lt(em, lt)
         eng.transaction_emulator_set_rand_seed(em, _seed(lt))
-        raw = eng.lib.transaction_emulator_emulate_transaction(em, _b64(shard_account), _b64(message))
-        result = json.loads(raw)
+        account_b64 = base64.b64encode(shard_account)
+        result = json.loads(eng.lib.transaction_emulator_emulate_transaction(em, account_b64, _b64(message)))
         if result.get("success"):
             return Emulated(
-                shard_account=cell_from_boc(base64.b64decode(result["shard_account"])),
+                shard_account=base64.b64decode(result["shard_account"]),
                 transaction=cell_from_boc(base64.b64decode(result["transaction"])),
             )
         if "vm_exit_code" in result or result.get("external_not_accepted"):
