@@ -18,9 +18,11 @@ from cocoon.ton.cells import Cell, begin_cell, cell_from_boc, external_message, 
 from cocoon.ton.chain import AccountStatus, Chain, first_failure, raise_on_failure
 from cocoon.ton.data import WalletData, address_of, wallet_state_init
 from cocoon.ton.local import FAUCET, AsyncLocalChain, LocalChain
+from cocoon.ton.messages import SaveState
 from cocoon.ton.ops import TON, ExitCode
 from cocoon.ton.signed import public_key_of
 from cocoon.ton.wallet import WalletTransfer, wallet_external
+from cocoon.ton.watch import TxCursor, poll
 
 T0 = 1_700_000_000
 PROBE = cell_from_boc((Path(__file__).parent / "fixtures" / "probe.boc").read_bytes())
@@ -195,3 +197,30 @@ async def test_async_wrapper_implements_chain(chain: LocalChain, probe: Address)
     txs = await async_chain.get_transactions(probe, after_lt=0)
     assert txs[-1].in_msg is not None and txs[-1].in_msg.external
     assert await async_chain.get_time() == T0
+
+
+def test_one_nanoton_note_is_recorded_with_compute_skipped(chain: LocalChain, probe: Address) -> None:
+    note = SaveState.make(query_id=1, seqno=5, session_hash=b"h" * 32)
+    trace = chain.send_internal(FAUCET, probe, 1, note.to_cell())
+    assert len(trace) == 1 and trace[0].compute_skipped and trace[0].success
+    recorded = chain.transactions(probe)[-1].in_msg
+    assert recorded is not None and recorded.parsed == note
+
+
+def test_second_process_cannot_open_the_same_chain(tmp_path: Path) -> None:
+    first = LocalChain(tmp_path / "chain.db", now=T0)
+    with pytest.raises(ChainError, match="another process"):
+        LocalChain(tmp_path / "chain.db", now=T0)
+    first.close()
+    LocalChain(tmp_path / "chain.db", now=T0).close()  # the lock is released on close
+
+
+async def test_watch_cursor_sees_each_transaction_once(chain: LocalChain) -> None:
+    cursor = TxCursor(ALICE)
+    async_chain = AsyncLocalChain(chain)
+    assert await poll(async_chain, cursor) == []
+    lts = [chain.fund(ALICE, n + 1)[0].lt for n in range(5)]
+    assert [tx.lt for tx in await poll(async_chain, cursor, page=2)] == lts
+    assert await poll(async_chain, cursor) == [] and cursor.last_lt == lts[-1]
+    chain.fund(ALICE, 9)
+    assert [tx.in_msg.value for tx in await poll(async_chain, cursor) if tx.in_msg] == [9]

@@ -143,3 +143,15 @@ class Chain(Protocol):
     async def get_time(self) -> int:
         """The chain's current unix time (the local chain's clock, or the last block's time)."""
         ...
+
+
+class LocalControl(Protocol):
+    """Extras of the local network (``AsyncLocalChain``, ``ToncenterChain`` on ``cocoon chain serve``)."""
+
+    async def fund(self, address: Address, value: int) -> None:
+        """Faucet: credit ``value`` nanoTON to ``address`` (non-bounceable, works for new addresses)."""
+        ...
+
+    async def advance_time(self, seconds: int) -> int:
+        """Move the chain clock forward; returns the new unix time."""
+        ...

@@ -7,6 +7,8 @@ everything in memory (tests).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,8 +30,10 @@ class ChainStore:
 
     def __init__(self, path: Path | None) -> None:
         target = ":memory:" if path is None else str(path)
+        self._lock_fd: int | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock(path.with_suffix(path.suffix + ".lock"))
         try:
             self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -40,6 +44,9 @@ class ChainStore:
 
     def close(self) -> None:
         self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     def accounts(self) -> Iterator[tuple[str, bytes]]:
         """Every (raw address, ShardAccount BoC)."""
@@ -86,3 +93,17 @@ class ChainStore:
 
     def transaction_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0])
+
+
+def _lock(path: Path) -> int:
+    """Hold an exclusive lock for the chain's lifetime: two processes on one chain would fork it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise ChainError(
+            f"another process already runs the local chain stored next to {path}; "
+            "connect to its `cocoon chain serve` API instead of opening the files"
+        ) from exc
+    return fd
