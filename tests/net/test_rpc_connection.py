@@ -1,4 +1,5 @@
-"""RpcConnection over PlainStream on 127.0.0.1 (port 0): queries, streams, cancel, overflow, close."""
+"""RpcConnection over PlainStream on 127.0.0.1 (port 0) and over the in-memory stream pair:
+queries, interleaved streams, cancel, slow-reader overflow, peer loss, keepalive, clean close."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from cocoon.errors import (
 )
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
-from cocoon.net.stream import PlainStream
+from cocoon.net.stream import ByteStream, PlainStream, memory_stream_pair
 from cocoon.wire.codec import encode_message_frame
 from cocoon.wire.control import ControlBody, GetPaymentStatus, GetWorkerTypes, WorkerType, WorkerTypes
 from cocoon.wire.messages import (
@@ -61,15 +62,37 @@ async def plain_streams() -> AsyncIterator[tuple[PlainStream, PlainStream]]:
 
 
 @asynccontextmanager
+async def memory_streams() -> AsyncIterator[tuple[ByteStream, ByteStream]]:
+    """A connected (client, server) pair of in-memory streams."""
+    client, server = memory_stream_pair(limit=64 * 1024)
+    try:
+        yield client, server
+    finally:
+        await client.aclose()
+        await server.aclose()
+
+
+TRANSPORTS = {"plain": plain_streams, "memory": memory_streams}
+
+
+@pytest.fixture(params=sorted(TRANSPORTS))
+def transport(request: pytest.FixtureRequest) -> str:
+    """Runs a test over each transport."""
+    return str(request.param)
+
+
+@asynccontextmanager
 async def rpc_pair(
     server_handlers: Handlers | None = None,
     client_handlers: Handlers | None = None,
     *,
     stream_buffer: int = 1 << 20,
     ping_interval: float = 10.0,
-) -> AsyncIterator[tuple[RpcConnection, RpcConnection, PlainStream]]:
+    transport: str = "plain",
+) -> AsyncIterator[tuple[RpcConnection, RpcConnection, ByteStream]]:
     """(client, server, server's raw stream) with the hello exchange done."""
-    async with plain_streams() as (client_stream, server_stream):
+    streams = TRANSPORTS[transport]()
+    async with streams as (client_stream, server_stream):
         cfg_client = EndpointConfig(Role.CLIENT, "client-1", ping_interval=ping_interval)
         cfg_server = EndpointConfig(Role.PROXY, "proxy-1", ping_interval=ping_interval)
         opening = asyncio.ensure_future(
@@ -109,8 +132,8 @@ async def test_handshake_reports_peer_identity() -> None:
         assert server.peer is not None and server.peer.node_id == "client-1"
 
 
-async def test_query_answer() -> None:
-    async with rpc_pair(Handlers(on_query=worker_types)) as (client, _, _):
+async def test_query_answer(transport: str) -> None:
+    async with rpc_pair(Handlers(on_query=worker_types), transport=transport) as (client, _, _):
         answer = await client.query(GetWorkerTypes(), timeout=WAIT)
         assert isinstance(answer, WorkerTypes)
         assert answer.types[0].model == "qwen" and answer.types[0].workers == 2
@@ -138,7 +161,7 @@ async def test_query_timeout() -> None:
             await client.query(GetWorkerTypes(), timeout=0.1)
 
 
-async def test_twenty_interleaved_streams() -> None:
+async def test_twenty_interleaved_streams(transport: str) -> None:
     order: list[int] = []
 
     async def serve(req: RunQuery, responder: Responder) -> None:
@@ -149,7 +172,7 @@ async def test_twenty_interleaved_streams() -> None:
             await asyncio.sleep(0)  # let the other handlers interleave
         await responder.end(Usage(prompt_tokens=req.request_id, completion_tokens=10))
 
-    async with rpc_pair(Handlers(on_run_query=serve)) as (client, _, _):
+    async with rpc_pair(Handlers(on_run_query=serve), transport=transport) as (client, _, _):
         streams = [await client.run_query(request(rid)) for rid in range(1, 21)]
         answers = await asyncio.wait_for(asyncio.gather(*(s.collect() for s in streams)), WAIT)
     for rid, answer in enumerate(answers, start=1):
@@ -160,7 +183,7 @@ async def test_twenty_interleaved_streams() -> None:
     assert switches > 20, "the streams were served one after another, not interleaved"
 
 
-async def test_cancel_reaches_server_handler() -> None:
+async def test_cancel_reaches_server_handler(transport: str) -> None:
     cancelled = asyncio.Event()
     started = asyncio.Event()
 
@@ -175,7 +198,7 @@ async def test_cancel_reaches_server_handler() -> None:
             await responder.end(Usage(completion_tokens=3))  # report usage after the cancel
             raise
 
-    async with rpc_pair(Handlers(on_run_query=serve)) as (client, server, _):
+    async with rpc_pair(Handlers(on_run_query=serve), transport=transport) as (client, server, _):
         stream = await client.run_query(request(7))
         assert isinstance(await asyncio.wait_for(anext(stream), WAIT), AnswerHead)
         await asyncio.wait_for(started.wait(), WAIT)
@@ -190,7 +213,7 @@ async def test_cancel_reaches_server_handler() -> None:
         assert server.active_streams == 0
 
 
-async def test_slow_reader_overflow_cancels_only_its_request() -> None:
+async def test_slow_reader_overflow_cancels_only_its_request(transport: str) -> None:
     handler_saw_cancel = asyncio.Event()
 
     async def serve(req: RunQuery, responder: Responder) -> None:
@@ -205,7 +228,9 @@ async def test_slow_reader_overflow_cancels_only_its_request() -> None:
             raise
         await responder.end()
 
-    async with rpc_pair(Handlers(on_run_query=serve, on_query=worker_types), stream_buffer=1024) as conns:
+    async with rpc_pair(
+        Handlers(on_run_query=serve, on_query=worker_types), stream_buffer=1024, transport=transport
+    ) as conns:
         client, _, _ = conns
         flood = await client.run_query(request(1, b"flood"))
         calm = await client.run_query(request(2, b"calm"))
@@ -242,7 +267,7 @@ async def test_no_inference_handler_answers_501() -> None:
     assert isinstance(answer.final, AnswerError) and answer.final.status == 501
 
 
-async def test_peer_disappearing_fails_pending_work_promptly() -> None:
+async def test_peer_disappearing_fails_pending_work_promptly(transport: str) -> None:
     async def stall(body: ControlBody) -> ControlBody:
         await asyncio.sleep(WAIT * 2)
         raise AssertionError("unreachable")
@@ -252,7 +277,7 @@ async def test_peer_disappearing_fails_pending_work_promptly() -> None:
         await asyncio.sleep(WAIT * 2)
 
     handlers = Handlers(on_query=stall, on_run_query=stall_stream)
-    async with rpc_pair(handlers) as (client, _, server_stream):
+    async with rpc_pair(handlers, transport=transport) as (client, _, server_stream):
         stream = await client.run_query(request(3))
         pending = asyncio.ensure_future(client.query(GetWorkerTypes(), timeout=30))
         await asyncio.sleep(0.05)
@@ -282,8 +307,8 @@ async def test_silent_peer_is_declared_dead_by_keepalive() -> None:
         assert ended is not None and ended.code is CloseCode.KEEPALIVE_TIMEOUT
 
 
-async def test_clean_close_reaches_peer_with_reason() -> None:
-    async with rpc_pair() as (client, server, _):
+async def test_clean_close_reaches_peer_with_reason(transport: str) -> None:
+    async with rpc_pair(transport=transport) as (client, server, _):
         await client.aclose("maintenance", CloseCode.GOING_AWAY)
         ended = await asyncio.wait_for(server.wait_closed(), WAIT)
         assert ended.reason == "maintenance" and ended.code is CloseCode.GOING_AWAY and not ended.local
@@ -313,8 +338,8 @@ async def test_payment_and_worker_state_callbacks() -> None:
     assert payments == [update] and states == [state]
 
 
-async def test_keepalive_pings_measure_rtt() -> None:
-    async with rpc_pair(ping_interval=0.05) as (client, server, _):
+async def test_keepalive_pings_measure_rtt(transport: str) -> None:
+    async with rpc_pair(ping_interval=0.05, transport=transport) as (client, server, _):
         await asyncio.sleep(0.2)  # idle: whichever side's timer fires first pings, the other answers
         rtts = [rtt for rtt in (client.rtt, server.rtt) if rtt is not None]
         assert rtts and all(0 <= rtt < 1 for rtt in rtts)

@@ -1,7 +1,8 @@
-"""The byte-stream interface the RPC layer runs over, and a plain TCP implementation of it.
+"""The byte-stream interface the RPC layer runs over, a plain TCP implementation and an in-memory one.
 
-`AttestedStream` (mutual RA-TLS) and `PlainStream` (unencrypted, for tests and benchmarks) both satisfy
-`ByteStream`, so `RpcConnection` does not know or care which one it drives.
+`AttestedStream` (mutual RA-TLS), `PlainStream` (unencrypted TCP, for tests and benchmarks) and
+`MemoryStream` (a connected pair inside one event loop, a test double) all satisfy `ByteStream`, so
+`RpcConnection` does not know or care which one it drives.
 """
 
 from __future__ import annotations
@@ -61,3 +62,64 @@ class PlainStream:
         self._writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self._writer.wait_closed()
+
+
+class MemoryStream:
+    """One end of an in-memory `ByteStream` pair (see `memory_stream_pair`), with back-pressure.
+
+    `write` appends to the peer's inbox; `drain` waits while the peer has more than `limit` unread
+    bytes; `aclose` is seen by the peer as end of stream once it read what was written before.
+    """
+
+    def __init__(self, limit: int = 1 << 20) -> None:
+        self._limit = limit
+        self._inbox = bytearray()
+        self._eof = False  # the peer closed: no more bytes will arrive
+        self._closed = False
+        self._readable = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._peer: MemoryStream | None = None
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        while not self._inbox and not self._eof and not self._closed:
+            self._readable.clear()
+            await self._readable.wait()
+        data = bytes(self._inbox[:max_bytes])
+        del self._inbox[:max_bytes]
+        if len(self._inbox) <= self._limit:
+            self._drained.set()
+        return data
+
+    def write(self, data: bytes) -> None:
+        peer = self._peer
+        if self._closed or peer is None or peer._closed:
+            return
+        peer._inbox += data
+        peer._readable.set()
+        if len(peer._inbox) > peer._limit:
+            peer._drained.clear()
+
+    async def drain(self) -> None:
+        peer = self._peer
+        while peer is not None and not self._closed and not peer._closed and not peer._drained.is_set():
+            await peer._drained.wait()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._readable.set()
+        self._drained.set()
+        if self._peer is not None:
+            self._peer._eof = True
+            self._peer._readable.set()
+            self._peer._drained.set()  # releases our own writers waiting in drain
+
+
+def memory_stream_pair(limit: int = 1 << 20) -> tuple[MemoryStream, MemoryStream]:
+    """Two connected in-memory streams; each buffers at most about `limit` unread bytes."""
+    first, second = MemoryStream(limit), MemoryStream(limit)
+    first._peer, second._peer = second, first
+    first._drained.set()
+    second._drained.set()
+    return first, second

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import msgspec
 
-from cocoon.errors import DecodeError
-from cocoon.wire.frames import MAX_PAYLOAD, encode_frame
+from cocoon.errors import DecodeError, ProtocolError
+from cocoon.wire.frames import HEADER_SIZE, MAX_PAYLOAD, encode_frame
 from cocoon.wire.messages import Message
 
 _encoder = msgspec.msgpack.Encoder()
+_EMPTY_HEADER = bytes(HEADER_SIZE)
 _decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(Message)
 
 
@@ -25,6 +26,24 @@ def encode_message(message: Message) -> bytes:
 def encode_message_frame(message: Message, max_payload: int = MAX_PAYLOAD) -> bytes:
     """Serialize one message and prefix it with its frame header."""
     return encode_frame(_encoder.encode(message), max_payload)
+
+
+def encode_message_into(message: Message, buffer: bytearray, max_payload: int = MAX_PAYLOAD) -> None:
+    """Append one framed message to `buffer` without intermediate copies.
+
+    Raises `ProtocolError` (leaving `buffer` as it was) if the message exceeds `max_payload`.
+    """
+    start = len(buffer)
+    buffer += _EMPTY_HEADER
+    _encoder.encode_into(message, buffer, start + HEADER_SIZE)
+    size = len(buffer) - start - HEADER_SIZE
+    if size > max_payload:
+        del buffer[start:]
+        raise ProtocolError(
+            f"{type(message).__name__} of {size} bytes exceeds the {max_payload}-byte frame limit; "
+            "split the data into smaller messages"
+        )
+    buffer[start : start + HEADER_SIZE] = size.to_bytes(HEADER_SIZE, "big")
 
 
 def decode_message(payload: bytes) -> Message:

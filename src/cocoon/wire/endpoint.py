@@ -11,7 +11,7 @@ sending API by our own code (answering an unknown query, a chunk before the head
 from __future__ import annotations
 
 from cocoon.errors import ConnectionClosedError, DecodeError, ProtocolError
-from cocoon.wire.codec import decode_message, encode_message_frame
+from cocoon.wire.codec import decode_message, encode_message_into
 from cocoon.wire.control import ControlBody
 from cocoon.wire.events import ConnectionTerminated, Event, PongReceived
 from cocoon.wire.frames import FrameDecoder
@@ -257,7 +257,7 @@ class RpcEndpoint:
     # --- internals ------------------------------------------------------------------------------------
 
     def _queue(self, message: Message) -> None:
-        self._out += encode_message_frame(message, self.config.max_frame)
+        encode_message_into(message, self._out, self.config.max_frame)
 
     def _send(self, message: Message) -> None:
         self._check_open()

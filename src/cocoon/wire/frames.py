@@ -49,23 +49,34 @@ class FrameDecoder:
         if self._error is not None:
             raise self._error
         buffer = self._buffer
+        if not buffer:
+            # Fast path: split `data` in place and keep only its incomplete tail (one copy per payload).
+            payloads, pos = self._split(data)
+            buffer += memoryview(data)[pos:]
+            return payloads
         buffer += data
-        payloads: list[bytes] = []
-        pos = 0
-        end = len(buffer)
-        while end - pos >= HEADER_SIZE:
-            size = int.from_bytes(buffer[pos : pos + HEADER_SIZE], "big")
-            if size > self._max_payload:
-                self._error = DecodeError(
-                    f"frame header announces {size} bytes, above the {self._max_payload}-byte limit; "
-                    "the peer is not speaking this protocol or is misbehaving"
-                )
-                raise self._error
-            start = pos + HEADER_SIZE
-            if end - start < size:
-                break
-            payloads.append(bytes(buffer[start : start + size]))
-            pos = start + size
+        payloads, pos = self._split(buffer)
         if pos:
             del buffer[:pos]
         return payloads
+
+    def _split(self, source: bytes | bytearray) -> tuple[list[bytes], int]:
+        """Complete payloads at the start of `source` and the offset just past the last one."""
+        payloads: list[bytes] = []
+        pos = 0
+        end = len(source)
+        with memoryview(source) as view:  # slicing a view copies once; slicing a bytearray twice
+            while end - pos >= HEADER_SIZE:
+                size = int.from_bytes(view[pos : pos + HEADER_SIZE], "big")
+                if size > self._max_payload:
+                    self._error = DecodeError(
+                        f"frame header announces {size} bytes, above the {self._max_payload}-byte "
+                        "limit; the peer is not speaking this protocol or is misbehaving"
+                    )
+                    raise self._error
+                start = pos + HEADER_SIZE
+                if end - start < size:
+                    break
+                payloads.append(bytes(view[start : start + size]))
+                pos = start + size
+        return payloads, pos
