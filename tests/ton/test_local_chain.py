@@ -224,3 +224,12 @@ async def test_watch_cursor_sees_each_transaction_once(chain: LocalChain) -> Non
     assert await poll(async_chain, cursor) == [] and cursor.last_lt == lts[-1]
     chain.fund(ALICE, 9)
     assert [tx.in_msg.value for tx in await poll(async_chain, cursor) if tx.in_msg] == [9]
+
+
+def test_bounce_from_an_address_without_code_is_a_failure(chain: LocalChain) -> None:
+    trace = chain.send_internal(ALICE, NOWHERE, TON, op(3, (1, 64)), bounce=True)
+    assert trace[0].compute_skipped and trace[0].bounced_back
+    with pytest.raises(ContractError) as err:
+        raise_on_failure(trace)
+    assert err.value.exit_code == -1
+    assert chain.fund(NOWHERE, TON)[0].success  # non-bounceable: the value stays, no failure

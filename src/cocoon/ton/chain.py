@@ -78,6 +78,8 @@ class Transaction:
     """TVM exit code of the compute phase; ``None`` if it was skipped."""
     action_result_code: int | None
     aborted: bool
+    bounced_back: bool
+    """The inbound message was bounced to its sender (failed compute, or no code at the destination)."""
     gas_used: int
     total_fees: int
     end_status: AccountStatus
@@ -85,12 +87,14 @@ class Transaction:
 
     @property
     def failure_code(self) -> int | None:
-        """The first failing code: compute exit code (not 0/1) or action result code; else ``None``."""
+        """Why the transaction failed, or ``None``: the compute exit code (not 0/1), else the action
+        result code, else -1 if the message bounced without running code (the destination has none).
+        A 1-nanoTON note whose compute phase is skipped for lack of gas is *not* a failure."""
         if self.exit_code is not None and self.exit_code not in (0, 1):
             return self.exit_code
         if self.action_result_code not in (None, 0):
             return self.action_result_code
-        if self.aborted and not self.compute_skipped:
+        if self.bounced_back:
             return -1
         return None
 
@@ -109,11 +113,11 @@ def raise_on_failure(trace: Sequence[Transaction]) -> Sequence[Transaction]:
     failed = first_failure(trace)
     if failed is not None:
         code = failed.failure_code if failed.failure_code is not None else -1
-        raise ContractError(
-            f"contract {failed.account} rejected the message (exit code {code}); "
-            "see spec/contracts.md for the meaning of the code",
-            exit_code=code,
-        )
+        if code == -1:
+            why = "it has no code (not deployed yet?), so the message bounced"
+        else:
+            why = f"exit code {code}; see spec/contracts.md for its meaning"
+        raise ContractError(f"contract {failed.account} rejected the message: {why}", exit_code=code)
     return trace
 
 

@@ -97,6 +97,7 @@ def transaction_from_cell(cell: Cell) -> Transaction:
         exit_code=None if skipped else int(compute.exit_code),
         action_result_code=None if action is None else int(action.result_code),
         aborted=bool(descr.aborted),
+        bounced_back=descr.bounce is not None and descr.bounce.type_ == "ok",
         gas_used=0 if skipped else int(compute.gas_used),
         total_fees=int(tx.total_fees.grams),
         end_status=_TX_STATUS[tx.end_status.type_],
