@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 
@@ -62,9 +62,9 @@ async def plain_streams() -> AsyncIterator[tuple[PlainStream, PlainStream]]:
 
 
 @asynccontextmanager
-async def memory_streams() -> AsyncIterator[tuple[ByteStream, ByteStream]]:
-    """A connected (client, server) pair of in-memory streams."""
-    client, server = memory_stream_pair(limit=64 * 1024)
+async def memory_streams(limit: int = 64 * 1024) -> AsyncIterator[tuple[ByteStream, ByteStream]]:
+    """A connected (client, server) pair of in-memory streams buffering up to `limit` bytes."""
+    client, server = memory_stream_pair(limit)
     try:
         yield client, server
     finally:
@@ -72,10 +72,15 @@ async def memory_streams() -> AsyncIterator[tuple[ByteStream, ByteStream]]:
         await server.aclose()
 
 
-TRANSPORTS = {"plain": plain_streams, "memory": memory_streams}
+TRANSPORTS: dict[str, Callable[[], AbstractAsyncContextManager[tuple[ByteStream, ByteStream]]]] = {
+    "plain": plain_streams,
+    "memory": memory_streams,
+    # A deep pipe: the sender can queue megabytes before the receiving side gets to run.
+    "memory-deep": lambda: memory_streams(8 << 20),
+}
 
 
-@pytest.fixture(params=sorted(TRANSPORTS))
+@pytest.fixture(params=["memory", "plain"])
 def transport(request: pytest.FixtureRequest) -> str:
     """Runs a test over each transport."""
     return str(request.param)
@@ -244,6 +249,19 @@ async def test_slow_reader_overflow_cancels_only_its_request(transport: str) -> 
         assert 1 <= len(parts) <= 1024 // 64  # what was buffered is still delivered, then the error
         answer = await client.query(GetWorkerTypes(), timeout=WAIT)  # the shared connection lives on
         assert isinstance(answer, WorkerTypes)
+
+
+@pytest.mark.parametrize("pipe", ["plain", "memory-deep"])
+async def test_a_reader_that_keeps_up_is_never_cancelled_by_bursts(pipe: str) -> None:
+    async def burst(req: RunQuery, responder: Responder) -> None:
+        await responder.head(200)
+        for _ in range(3000):  # far more than the buffer, sent as fast as the connection takes it
+            await responder.chunk(b"y" * 100)
+        await responder.end()
+
+    async with rpc_pair(Handlers(on_run_query=burst), stream_buffer=256 * 1024, transport=pipe) as conns:
+        answer = await asyncio.wait_for((await conns[0].run_query(request(1))).collect(), WAIT)
+    assert len(answer.body) == 300_000 and isinstance(answer.final, AnswerEnd)
 
 
 async def test_handler_failures_become_answer_errors() -> None:

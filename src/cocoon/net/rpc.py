@@ -61,7 +61,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_STREAM_BUFFER = 1 << 20
-"""Unread bytes one answer stream may buffer before its request is cancelled (see `AnswerStream`)."""
+"""Unread bytes one answer stream may buffer before its request is cancelled (see `AnswerStream`).
+
+Payload bytes plus 64 per part are counted. One 64 KiB read can carry about 100 KiB of accounted
+small parts, so keep the limit well above that (a few hundred KiB at least)."""
 _COALESCE_LIMIT = 64 * 1024  # above this many queued bytes, write at once instead of batching
 _CLOSE_FLUSH_TIMEOUT = 2.0
 
