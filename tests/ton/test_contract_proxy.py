@@ -154,3 +154,12 @@ def test_unknown_op_and_strict_parsing(net: Net) -> None:
     body = m.ExtProxyPayoutRequest(query_id=1, excess_to=None).to_cell()
     padded = begin_cell().store_cell(body).store_uint(1, 1).end_cell()
     assert failure(send(net, padded)) == ExitCode.MSG_FORMAT_MISMATCH
+
+
+def test_signed_close_complete_checks_signature_and_target_before_time(net: Net) -> None:
+    assert failure(signed(net, CLOSE)) is None
+    net.chain.advance(PROXY_DELAY)
+    assert failure(signed(net, COMPLETE, secret=b"\x03" * 32)) == ExitCode.BAD_SIGNATURE
+    assert failure(signed(net, COMPLETE, target=addr("another-proxy"))) == ExitCode.EXPECTED_MY_ADDRESS
+    assert failure(signed(net, CLOSE, query_id=9)) == ExitCode.CLOSED  # a second close request: wrong state
+    assert proxy(net).state == 1
