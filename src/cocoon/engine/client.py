@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import msgspec
@@ -25,6 +25,9 @@ import msgspec
 from cocoon.engine.stream import EngineStream, error_from_body
 from cocoon.engine.usage import Usage, usage_from_openai
 from cocoon.errors import EngineError, EngineTimeoutError
+
+if TYPE_CHECKING:
+    from cocoon.engine.protocol import Engine
 
 _json = msgspec.json.Encoder()
 
@@ -184,3 +187,9 @@ class EngineClient:
             raise EngineTimeoutError(
                 f"engine at {self.base_url} did not answer a health probe within {within} s"
             ) from exc
+
+
+if TYPE_CHECKING:  # mypy proves that EngineClient implements the Engine protocol
+
+    def _is_an_engine(client: EngineClient) -> Engine:
+        return client

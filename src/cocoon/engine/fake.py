@@ -18,113 +18,51 @@ writes, so the fake engine is never the bottleneck of a benchmark.
 from __future__ import annotations
 
 import asyncio
-import collections
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from cocoon.engine.fake_answer import FakeAnswer, FakeEngineConfig, plan_answer
-from cocoon.engine.fake_format import CHAT, COMPLETION, StreamFormat, error_body, full_response
+from cocoon.engine.fake_format import CHAT, COMPLETION, StreamFormat, full_response
+from cocoon.engine.fake_state import (
+    STATE,
+    FakeEngineState,
+    error_response,
+    json_response,
+    request_config,
+    reset_stats,
+    set_config,
+    stats,
+)
 from cocoon.errors import ConfigError
 
 _BATCH_BYTES = 32 * 1024
-_HEADER_OVERRIDES = {
-    "X-Fake-Fail": "fail_status",
-    "X-Fake-Drop-After": "drop_after",
-    "X-Fake-Hang-After": "hang_after",
-    "X-Fake-Chunks": "chunks",
-    "X-Fake-Delay-Ms": "delay_ms",
-}
-
-
-@dataclass
-class FakeEngineState:
-    """Mutable run-time state of one fake engine: its current settings and what it has seen."""
-
-    config: FakeEngineConfig
-    requests: int = 0
-    by_path: collections.Counter[str] = field(default_factory=collections.Counter)
-    last_body: Any = None
-    active: int = 0
-    completed: int = 0
-    aborted: int = 0  # the caller went away (or was cancelled) before the answer ended
-    dropped: int = 0  # connections cut on purpose (drop_after)
-    _seq: int = 0
-
-    def next_id(self, kind: str) -> str:
-        """A fresh response id in OpenAI's style."""
-        self._seq += 1
-        return f"{'chatcmpl' if kind == CHAT else 'cmpl'}-fake-{self._seq}"
-
-    def reset(self) -> None:
-        """Zero the statistics (the settings stay)."""
-        self.requests = self.active = self.completed = self.aborted = self.dropped = 0
-        self.by_path.clear()
-        self.last_body = None
-
-    def stats(self) -> dict[str, Any]:
-        """The JSON served at ``GET /fake/stats``."""
-        return {
-            "requests": self.requests,
-            "by_path": dict(self.by_path),
-            "last_body": self.last_body,
-            "active": self.active,
-            "completed": self.completed,
-            "aborted": self.aborted,
-            "dropped": self.dropped,
-            "config": dataclasses.asdict(self.config),
-        }
-
-
-STATE = web.AppKey("fake_engine_state", FakeEngineState)
-
-
-def _json_response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(body=body, status=status, content_type="application/json")
-
-
-def _error(status: int, message: str, *, param: str | None = None, code: Any = None) -> web.Response:
-    error_type = "invalid_request_error" if status < 500 else "server_error"
-    return _json_response(error_body(message, error_type=error_type, param=param, code=code), status)
-
-
-def _request_config(config: FakeEngineConfig, headers: Any) -> FakeEngineConfig:
-    changes: dict[str, Any] = {}
-    for header, name in _HEADER_OVERRIDES.items():
-        value = headers.get(header)
-        if value is not None:
-            try:
-                changes[name] = float(value) if name == "delay_ms" else int(value)
-            except ValueError as exc:
-                raise ConfigError(f"header {header} must be a number, got {value!r}") from exc
-    return config.replace(changes) if changes else config
 
 
 def _validate(body: Any, kind: str, model: str) -> web.Response | None:
     """An error response if ``body`` is not a request a real engine would accept, else None."""
     if not isinstance(body, dict):
-        return _error(400, "request body must be a JSON object")
+        return error_response(400, "request body must be a JSON object")
     if not isinstance(body.get("model"), str):
-        return _error(400, "'model' is required and must be a string", param="model")
+        return error_response(400, "'model' is required and must be a string", param="model")
     if body["model"] != model:
         message = f"The model `{body['model']}` does not exist."
-        return _error(404, message, param="model", code="model_not_found")
+        return error_response(404, message, param="model", code="model_not_found")
     if kind == CHAT and (not isinstance(body.get("messages"), list) or not body["messages"]):
-        return _error(400, "'messages' must be a non-empty list", param="messages")
+        return error_response(400, "'messages' must be a non-empty list", param="messages")
     if kind == COMPLETION and not isinstance(body.get("prompt"), str | list):
-        return _error(400, "'prompt' is required (a string or a list)", param="prompt")
+        return error_response(400, "'prompt' is required (a string or a list)", param="prompt")
     for key in ("max_tokens", "max_completion_tokens"):
         value = body.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            return _error(400, f"'{key}' must be an integer >= 1, got {value!r}", param=key)
+            return error_response(400, f"'{key}' must be an integer >= 1, got {value!r}", param=key)
     if not isinstance(body.get("stream", False), bool | None):
-        return _error(400, "'stream' must be a boolean", param="stream")
+        return error_response(400, "'stream' must be a boolean", param="stream")
     return None
 
 
@@ -187,14 +125,16 @@ async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
     try:
         body = msgspec.json.decode(await request.read())
     except msgspec.DecodeError:
-        return _error(400, "request body is not valid JSON")
+        return error_response(400, "request body is not valid JSON")
     state.last_body = body
     try:
-        config = _request_config(state.config, request.headers)
+        config = request_config(state.config, request.headers)
     except ConfigError as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     if config.fail_status is not None:
-        return _error(config.fail_status, f"fake engine failure (configured status {config.fail_status})")
+        return error_response(
+            config.fail_status, f"fake engine failure (configured status {config.fail_status})"
+        )
     invalid = _validate(body, kind, config.model)
     if invalid is not None:
         return invalid
@@ -226,7 +166,7 @@ async def _whole(
         _cut(request)
         return web.Response(status=500)  # never reaches the caller: the connection is gone
     request_id = state.next_id(kind)
-    return _json_response(
+    return json_response(
         full_response(kind, answer, request_id=request_id, model=config.model, created=int(time.time()))
     )
 
@@ -247,27 +187,6 @@ async def _models(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [model]})
 
 
-async def _stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STATE].stats())
-
-
-async def _set_config(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    try:
-        changes = msgspec.json.decode(await request.read())
-        if not isinstance(changes, dict):
-            raise ConfigError("POST /fake/config takes a JSON object of settings")
-        state.config = state.config.replace(changes)
-    except (msgspec.DecodeError, ConfigError) as exc:
-        return _error(400, str(exc))
-    return web.json_response(dataclasses.asdict(state.config))
-
-
-async def _reset(request: web.Request) -> web.Response:
-    request.app[STATE].reset()
-    return web.json_response({"ok": True})
-
-
 def make_fake_engine_app(config: FakeEngineConfig | None = None) -> web.Application:
     """The fake engine as an aiohttp application (``app[STATE]`` is its live state)."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -275,9 +194,9 @@ def make_fake_engine_app(config: FakeEngineConfig | None = None) -> web.Applicat
     app.router.add_get("/v1/models", _models)
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_post("/v1/completions", _completions)
-    app.router.add_get("/fake/stats", _stats)
-    app.router.add_post("/fake/config", _set_config)
-    app.router.add_post("/fake/reset", _reset)
+    app.router.add_get("/fake/stats", stats)
+    app.router.add_post("/fake/config", set_config)
+    app.router.add_post("/fake/reset", reset_stats)
     return app
 
 

@@ -1,0 +1,69 @@
+"""The `Engine` edge: what the worker needs from an inference engine, as a `typing.Protocol`.
+
+`cocoon.engine.client.EngineClient` is the implementation (any OpenAI-compatible HTTP engine); the
+fake engine (`cocoon.engine.fake`) is a real HTTP server behind the same client, so tests exercise
+the same code path as production. A service depends on these protocols, never on aiohttp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from cocoon.engine.usage import Usage
+
+
+class AnswerStream(Protocol):
+    """A streamed answer: async-iterate it for bytes (whole SSE events), then read `usage`."""
+
+    usage: Usage | None
+    events: int
+
+    @property
+    def done(self) -> bool:
+        """Whether the engine ended the stream properly (``data: [DONE]``)."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None:
+        """Stop early: abort the engine call so it stops generating."""
+        ...
+
+
+class CompleteAnswer(Protocol):
+    """A non-streamed answer."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+
+class Engine(Protocol):
+    """An OpenAI-compatible engine the worker forwards requests to."""
+
+    async def stream(self, path: str, body: dict[str, Any], *, deadline: float | None = None) -> AnswerStream:
+        """Start a streamed call; raises `EngineError` before the first byte if it cannot start."""
+        ...
+
+    async def complete(
+        self, path: str, body: dict[str, Any], *, deadline: float | None = None
+    ) -> CompleteAnswer:
+        """A non-streamed call."""
+        ...
+
+    async def health(self, *, within: float = 2.0) -> list[str]:
+        """The model ids the engine serves, or `EngineError` if it does not answer in time."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
