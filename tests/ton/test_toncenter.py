@@ -158,3 +158,12 @@ async def test_cli_serve_persists_across_restart(tmp_path: Path) -> None:
             assert await api.get_time() == T0 + 7
     finally:
         await stop(proc)
+
+
+async def test_config_params_match_the_local_config(local: LocalChain, api: ToncenterChain) -> None:
+    gas = await api.get_config_param(21)  # basechain gas prices
+    assert gas == local.get_config_param(21) and gas is not None
+    version = (await api.get_config_param(8)).begin_parse()
+    assert version.load_uint(8) == 0xC4 and version.load_uint(32) == 12  # global version 12
+    with pytest.raises(ChainError, match="not set"):
+        await api.get_config_param(999)

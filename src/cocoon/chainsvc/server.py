@@ -18,7 +18,7 @@ from aiohttp import web
 from cocoon.errors import ChainDataError, ChainError, ContractError
 from cocoon.ton import toncenter as tc
 from cocoon.ton.address import Address
-from cocoon.ton.cells import cell_from_boc
+from cocoon.ton.cells import cell_from_boc, cell_to_boc
 from cocoon.ton.chain import raise_on_failure
 from cocoon.ton.local import LocalChain
 
@@ -84,6 +84,17 @@ async def _transactions(request: web.Request) -> web.Response:
     return _json(tc.ok([tc.transaction_json(tx) for tx in txs if tx.lt > to_lt]))
 
 
+async def _config_param(request: web.Request) -> web.Response:
+    chain = request.app[CHAIN_KEY]
+    index = int(request.query.get("config_id", "-1"))
+    cell = chain.get_config_param(index)
+    if cell is None:
+        raise _BadRequest(f"config param {index} is not set")
+    return _json(
+        tc.ok({"@type": "configInfo", "config": {"@type": "tvm.cell", "bytes": tc.b64(cell_to_boc(cell))}})
+    )
+
+
 async def _run_get_method(request: web.Request) -> web.Response:
     chain = request.app[CHAIN_KEY]
     body = await _body(request)
@@ -144,6 +155,7 @@ def create_app(chain: LocalChain, *, wall_clock: Callable[[], float] | None = No
     app[CHAIN_KEY] = chain
     app.router.add_get("/api/v2/getAddressInformation", _account)
     app.router.add_get("/api/v2/getTransactions", _transactions)
+    app.router.add_get("/api/v2/getConfigParam", _config_param)
     app.router.add_post("/api/v2/runGetMethod", _run_get_method)
     app.router.add_post("/api/v2/sendBoc", _send_boc)
     app.router.add_post("/api/v2/local/faucet", _faucet)

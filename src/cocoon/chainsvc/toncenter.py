@@ -13,10 +13,10 @@ from typing import Any
 
 import aiohttp
 
-from cocoon.errors import ChainError
+from cocoon.errors import ChainDataError, ChainError
 from cocoon.ton import toncenter as tc
 from cocoon.ton.address import Address
-from cocoon.ton.cells import Cell, cell_to_boc
+from cocoon.ton.cells import Cell, cell_from_boc, cell_to_boc
 from cocoon.ton.chain import AccountState, StackItem, Transaction
 
 PAGE = 100
@@ -99,6 +99,14 @@ class ToncenterChain:
     async def get_time(self) -> int:
         result = await self._call("GET", "getAddressInformation", params={"address": _ZERO.raw})
         return int(result["sync_utime"])
+
+    async def get_config_param(self, index: int) -> Cell:
+        """Network config parameter ``index`` (toncenter's ``getConfigParam``)."""
+        result = await self._call("GET", "getConfigParam", params={"config_id": str(index)})
+        try:
+            return cell_from_boc(tc.unb64(result["config"]["bytes"]))
+        except (KeyError, TypeError) as exc:
+            raise ChainDataError(f"unexpected getConfigParam answer: {result!r:.200}") from exc
 
     async def fund(self, address: Address, value: int) -> None:
         """Faucet transfer (our local chain server only)."""

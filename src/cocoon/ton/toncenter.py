@@ -7,6 +7,7 @@ Endpoints (all under ``/api/v2``; answers are ``{"ok": true, "result": ...}`` or
   base64 BoCs, ``last_transaction_id``, ``state``, ``sync_utime`` = the chain's current time);
 - ``GET  getTransactions?address=&limit=&lt=&hash=&to_lt=`` -> newest first, from (lt, hash) inclusive
   down to ``to_lt`` exclusive; each item carries the transaction BoC in ``data``;
+- ``GET  getConfigParam?config_id=`` -> ``{"config": {"bytes": b64}}``;
 - ``POST runGetMethod {"address", "method", "stack"}`` -> ``{"exit_code", "gas_used", "stack"}``;
   stack entries ``["num", "0x.."]``, ``["cell", {"bytes": b64}]``, ``["null", null]``,
   ``["tuple", {"elements": [...]}]``;

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from pytoniq_core.boc.hashmap import HashMap
+
 from cocoon.errors import ChainError, ContractError
 from cocoon.ton.address import Address, crc16
 from cocoon.ton.cells import (
@@ -77,6 +79,7 @@ class LocalChain:
         self._now = max(self._store.meta("now", 0), now)
         self._lt = self._store.meta("lt", 1_000_000)
         self._trace_limit = trace_limit
+        self._config_params: dict[int, Cell] | None = None
 
     def close(self) -> None:
         self._emulator.close()
@@ -103,7 +106,15 @@ class LocalChain:
 
     @property
     def config(self) -> Cell:
+        """The whole network config (the root of ``HashmapE 32 ^Cell``)."""
         return self._config
+
+    def get_config_param(self, index: int) -> Cell | None:
+        """Config parameter ``index`` (e.g. 20/21 gas prices, 24/25 message prices), ``None`` if absent."""
+        if self._config_params is None:
+            params = HashMap.parse(self._config.begin_parse(), 32) or {}
+            self._config_params = {int(k): v.load_ref() for k, v in params.items()}
+        return self._config_params.get(index)
 
     def account(self, address: Address) -> AccountState:
         boc = self._accounts.get(address)
