@@ -33,7 +33,7 @@ class ChainStore:
         self._lock_fd: int | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = _lock(path.with_suffix(path.suffix + ".lock"))
+            self._lock_fd = _lock(path)
         try:
             self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -95,15 +95,15 @@ class ChainStore:
         return int(self._db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0])
 
 
-def _lock(path: Path) -> int:
+def _lock(db: Path) -> int:
     """Hold an exclusive lock for the chain's lifetime: two processes on one chain would fork it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(db.with_name(db.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
         os.close(fd)
         raise ChainError(
-            f"another process already runs the local chain stored next to {path}; "
+            f"another process already runs the local chain stored in {db}; "
             "connect to its `cocoon chain serve` API instead of opening the files"
         ) from exc
     return fd
