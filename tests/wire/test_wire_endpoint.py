@@ -73,6 +73,23 @@ def test_no_common_version_closes_with_version_mismatch() -> None:
     assert remote == ConnectionTerminated(ended.reason, local=False, code=CloseCode.VERSION_MISMATCH)
 
 
+@pytest.mark.parametrize("refusing_side", ["acceptor", "initiator"])
+def test_unaccepted_peer_role_is_refused(refusing_side: str) -> None:
+    workers_only = EndpointConfig(Role.PROXY, "p", accept_roles=frozenset({Role.WORKER}))
+    proxies_only = EndpointConfig(Role.CLIENT, "c", accept_roles=frozenset({Role.PROXY, Role.WORKER}))
+    if refusing_side == "acceptor":
+        pair = Pair(EndpointConfig(Role.CLIENT, "c"), workers_only)
+        [ended] = pair.to_proxy()
+        expected = "this endpoint accepts worker peers, not a client"
+    else:
+        pair = Pair(proxies_only, EndpointConfig(Role.CLIENT, "another client"))
+        pair.to_proxy()
+        [ended] = pair.to_client()
+        expected = "this endpoint accepts proxy, worker peers, not a client"
+    assert isinstance(ended, ConnectionTerminated) and ended.code is CloseCode.REFUSED
+    assert ended.local and expected in ended.reason
+
+
 def test_sending_before_the_handshake_is_refused() -> None:
     pair = Pair()
     with pytest.raises(ProtocolError, match="hello exchange has not finished"):

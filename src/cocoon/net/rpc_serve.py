@@ -113,6 +113,8 @@ class Serving:
             await handler(responder.request, responder)
         except asyncio.CancelledError:
             pass  # we cancelled it (the peer cancelled, or the connection closed): reported below
+        except ConnectionClosedError as exc:
+            log.info("request %d: connection lost while answering: %s", request_id, exc)
         except Exception:
             log.exception("inference handler failed on request %d", request_id)
             responder.send_error_now(500, "internal", "the serving node failed; see its log")

@@ -39,7 +39,7 @@ from cocoon.wire.messages import (
     Usage,
     WorkerState,
 )
-from cocoon.wire.session import EndpointConfig, Handshake, VersionMismatch
+from cocoon.wire.session import EndpointConfig, Handshake, HandshakeRefused
 from cocoon.wire.streams import StreamTable
 
 NO_USAGE = Usage()
@@ -328,8 +328,8 @@ class RpcEndpoint:
 
     def _on_hello(self, message: Hello | HelloAck) -> Event:
         outcome, reply = self._handshake.receive(message)
-        if isinstance(outcome, VersionMismatch):
-            return self._fail(outcome.reason, CloseCode.VERSION_MISMATCH)
+        if isinstance(outcome, HandshakeRefused):
+            return self._fail(outcome.reason, outcome.code)
         if reply is not None:
             self._queue(reply)
         return outcome

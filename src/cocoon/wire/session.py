@@ -2,7 +2,9 @@
 
 The connecting side sends `Hello(min_version, max_version, role, node_id, software)`; the accepting
 side picks the highest version both speak and answers `HelloAck(version, ...)`, or closes with
-`VERSION_MISMATCH` when the ranges do not overlap. Nothing but `Close` may precede the exchange.
+`VERSION_MISMATCH` when the ranges do not overlap. Either side closes with `REFUSED` when the peer's
+role is not in its `accept_roles` (a client dialing the proxy's worker port, say). Nothing but
+`Close` may precede the exchange.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from cocoon.errors import ConfigError, ProtocolError
 from cocoon.wire.events import HandshakeCompleted
 from cocoon.wire.frames import MAX_PAYLOAD
-from cocoon.wire.messages import Hello, HelloAck, Role
+from cocoon.wire.messages import CloseCode, Hello, HelloAck, Role
 
 PROTOCOL_VERSION = 1
 """The newest protocol version this code speaks."""
@@ -31,13 +33,16 @@ class EndpointConfig:
     silence_timeout: float = 30.0
     max_frame: int = MAX_PAYLOAD
     max_cancelled: int = 1024
+    accept_roles: frozenset[Role] = frozenset()
+    """Peer roles allowed to complete the hello exchange (empty: any)."""
 
 
 @dataclass(frozen=True, slots=True)
-class VersionMismatch:
-    """The two sides share no protocol version; `reason` names both ranges."""
+class HandshakeRefused:
+    """The hello exchange failed: no common version, or a peer role this endpoint does not accept."""
 
     reason: str
+    code: CloseCode
 
 
 def choose_version(ours: tuple[int, int], theirs: tuple[int, int]) -> int | None:
@@ -73,7 +78,7 @@ class Handshake:
 
     def receive(
         self, message: Hello | HelloAck
-    ) -> tuple[HandshakeCompleted | VersionMismatch, HelloAck | None]:
+    ) -> tuple[HandshakeCompleted | HandshakeRefused, HelloAck | None]:
         """Process the peer's hello message: the outcome and the reply to send (if any).
 
         Raises `ProtocolError` when the message is out of place (a second hello, an ack to the
@@ -85,24 +90,31 @@ class Handshake:
         expected = HelloAck if self._initiator else Hello
         if not isinstance(message, expected):
             raise ProtocolError(f"{name} received where {expected.__name__} was expected")
+        accepted = self._config.accept_roles
+        if accepted and message.role not in accepted:
+            allowed = ", ".join(sorted(role.value for role in accepted))
+            reason = f"this endpoint accepts {allowed} peers, not a {message.role.value}; check the address"
+            return HandshakeRefused(reason, CloseCode.REFUSED), None
         ours = (self._config.min_version, self._config.max_version)
         if isinstance(message, Hello):
             return self._accept(message, ours)
         if not ours[0] <= message.version <= ours[1]:
-            return VersionMismatch(f"peer chose protocol version {message.version}, we speak {ours}"), None
+            reason = f"peer chose protocol version {message.version}, we speak {ours[0]}..{ours[1]}"
+            return HandshakeRefused(reason, CloseCode.VERSION_MISMATCH), None
         self.version = message.version
         return HandshakeCompleted(message.version, message.role, message.node_id, message.software), None
 
     def _accept(
         self, hello: Hello, ours: tuple[int, int]
-    ) -> tuple[HandshakeCompleted | VersionMismatch, HelloAck | None]:
+    ) -> tuple[HandshakeCompleted | HandshakeRefused, HelloAck | None]:
         theirs = (hello.min_version, hello.max_version)
         version = choose_version(ours, theirs)
         if version is None:
-            return VersionMismatch(
+            reason = (
                 f"no common protocol version: we speak {ours[0]}..{ours[1]}, "
                 f"the peer {theirs[0]}..{theirs[1]}; upgrade the older side"
-            ), None
+            )
+            return HandshakeRefused(reason, CloseCode.VERSION_MISMATCH), None
         self.version = version
         c = self._config
         ack = HelloAck(version, c.role, c.node_id, c.software)
