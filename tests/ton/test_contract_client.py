@@ -135,6 +135,9 @@ def test_withdraw_returns_the_balance_above_the_stake(net: Net) -> None:
     withdraw = m.OwnerClientWithdraw(query_id=1, excess_to=None)
     assert failure(owner_op(net, withdraw)) == ExitCode.LOW_BALANCE
     top_up(net, 3 * TON)
+    assert failure(owner_op(net, withdraw, value=TON // 20)) == ExitCode.LOW_MSG_VALUE
+    refund = m.OwnerClientRequestRefund(query_id=1, excess_to=None)
+    assert failure(owner_op(net, refund, value=TON // 20)) == ExitCode.LOW_MSG_VALUE
     trace = owner_op(net, withdraw)
     assert failure(trace) is None
     assert paid_to(trace, net.client_owner) == 2 * TON
