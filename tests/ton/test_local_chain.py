@@ -21,7 +21,7 @@ from cocoon.ton.local import FAUCET, AsyncLocalChain, LocalChain
 from cocoon.ton.messages import SaveState
 from cocoon.ton.ops import TON, ExitCode
 from cocoon.ton.signed import public_key_of
-from cocoon.ton.wallet import WalletTransfer, wallet_external
+from cocoon.ton.wallet import WalletTransfer, transfer, wallet_external
 from cocoon.ton.watch import TxCursor, poll
 
 T0 = 1_700_000_000
@@ -233,3 +233,16 @@ def test_bounce_from_an_address_without_code_is_a_failure(chain: LocalChain) -> 
         raise_on_failure(trace)
     assert err.value.exit_code == -1
     assert chain.fund(NOWHERE, TON)[0].success  # non-bounceable: the value stays, no failure
+
+
+def test_wallet_deploys_a_contract_with_a_transfer(chain: LocalChain) -> None:
+    secret = os.urandom(32)
+    wallet, init = _wallet(chain, secret)
+    chain.fund(wallet, 5 * TON)
+    probe_init = (PROBE, probe_data(counter=3))
+    target = address_of(probe_init)
+    deploy = transfer(target, TON // 2, bounce=False, state_init=probe_init)
+    ext = wallet_external(secret, wallet, seqno=0, valid_until=T0 + 60, transfers=[deploy], state_init=init)
+    raise_on_failure(chain.send_external(ext))
+    assert chain.account(target).status is AccountStatus.ACTIVE
+    assert chain.run_get_method(target, "counter") == [3]

@@ -11,9 +11,14 @@ Modules (import what you need; nothing here loads the emulator until ``cocoon.to
 - ``messages``  one struct per message body; ``signed`` proxy-signed requests; ``wallet`` externals;
 - ``parse``     inbound body -> typed struct (for transaction watchers);
 - ``chain``     the async ``Chain`` protocol and its data types (accounts, transactions, stack);
+- ``tlb``       transactions / shard accounts / TVM stacks from BoCs (shared by every backend);
+- ``watch``     ``TxCursor`` and ``poll``: follow an account's transactions exactly once;
 - ``local``     ``LocalChain``: real transactions on the official emulator (pytvm), persisted;
-- ``toncenter`` HTTP adapter for a toncenter-style API (ours from ``cocoon chain serve`` or a real one);
-- ``lite``      liteserver adapter (pytoniq) for production.
+- ``toncenter`` the toncenter v2 JSON shapes (sans-IO), used by our server and the HTTP adapter;
+- ``lite``      liteserver answers (pytoniq objects) -> our structs.
+
+The asyncio adapters (``ToncenterChain``, ``LiteChain``) and the ``cocoon chain serve`` server live in
+``cocoon.chainsvc``: the pure core opens no sockets.
 """
 
 from cocoon.ton.address import Address

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from cocoon.errors import ChainDataError
 from cocoon.ton.address import Address
-from cocoon.ton.cells import Cell, begin_cell, external_message
+from cocoon.ton.cells import Cell, begin_cell, external_message, internal_message
 from cocoon.ton.codec import expect_end
 from cocoon.ton.signed import sign_cell
 
@@ -28,6 +28,25 @@ class WalletTransfer:
 
     mode: int
     message: Cell
+
+
+def transfer(
+    dest: Address,
+    value: int,
+    body: Cell | None = None,
+    *,
+    bounce: bool = True,
+    state_init: tuple[Cell, Cell] | None = None,
+    mode: int = 3,
+) -> WalletTransfer:
+    """One wallet transfer (mode 3: pay fees separately, ignore errors, as node wallets send).
+
+    Deploying a contract: ``transfer(address_of(init), DEPLOY_VALUE, bounce=False, state_init=init)``.
+    """
+    message = internal_message(
+        src=None, dest=dest, value=value, body=body, bounce=bounce, state_init=state_init
+    )
+    return WalletTransfer(mode, message)
 
 
 @dataclass(frozen=True)
