@@ -246,3 +246,17 @@ def test_wallet_deploys_a_contract_with_a_transfer(chain: LocalChain) -> None:
     raise_on_failure(chain.send_external(ext))
     assert chain.account(target).status is AccountStatus.ACTIVE
     assert chain.run_get_method(target, "counter") == [3]
+
+
+def test_a_failed_trace_changes_nothing(tmp_path: Path) -> None:
+    chain = LocalChain(tmp_path / "chain.db", now=T0, trace_limit=1)
+    probe = chain.deploy(PROBE, probe_data(), TON)
+    before = (chain.account(probe), chain.transactions(probe))
+    with pytest.raises(ChainError, match="exceeded 1 transactions"):
+        chain.send_internal(ALICE, probe, TON, op(1))  # the echo needs a second transaction
+    assert (chain.account(probe), chain.transactions(probe)) == before
+    assert chain.account(ALICE).status is AccountStatus.NONEXIST
+    chain.close()
+    reopened = LocalChain(tmp_path / "chain.db", now=T0)
+    assert (reopened.account(probe), reopened.transactions(probe)) == before
+    reopened.close()

@@ -96,6 +96,8 @@ class LocalChain:
         """Move the clock to ``now`` (never backwards: chain time is monotonic)."""
         if now < self._now:
             raise ChainError(f"cannot move the local chain clock back from {self._now} to {now}")
+        if now == self._now:
+            return
         self._now = now
         self._store.commit((), (), {"now": self._now})
 
@@ -211,16 +213,17 @@ class LocalChain:
         return self.send_external(external_message(dest, body, state_init))
 
     def _process(self, first_dest: Address, first_msg: Cell) -> list[Transaction]:
+        """Run a message and everything it causes; all-or-nothing in memory and on disk."""
         queue: deque[tuple[Address, Cell]] = deque([(first_dest, first_msg)])
         trace: list[Transaction] = []
-        changed: dict[Address, bytes] = {}
+        changed: dict[Address, bytes] = {}  # applied to self._accounts only once the trace is stored
+        lt = self._lt
         while queue:
             if len(trace) >= self._trace_limit:
                 raise ChainError(f"a trace exceeded {self._trace_limit} transactions; a contract loops")
             dest, msg = queue.popleft()
-            result = self._emulator.run_transaction(
-                self._accounts.get(dest, _EMPTY_ACCOUNT), msg, now=self._now, lt=self._lt
-            )
+            account = changed.get(dest) or self._accounts.get(dest, _EMPTY_ACCOUNT)
+            result = self._emulator.run_transaction(account, msg, now=self._now, lt=lt)
             if not isinstance(result, Emulated):
                 if not trace:  # only an external can be rejected without a transaction
                     raise ContractError(
@@ -230,8 +233,8 @@ class LocalChain:
                     )
                 raise ChainError(f"the emulator dropped an internal message to {dest}: {result.error}")
             tx = parse_tx(result.transaction)
-            self._accounts[dest] = changed[dest] = result.shard_account
-            self._lt = max(self._lt, tx.lt) + _LT_STEP
+            changed[dest] = result.shard_account
+            lt = max(lt, tx.lt) + _LT_STEP
             trace.append(tx)
             for out_cell, out in zip(_out_cells(result.transaction), tx.out_msgs, strict=True):
                 if not out.external and out.dest is not None:
@@ -239,8 +242,10 @@ class LocalChain:
         self._store.commit(
             ((a.raw, boc) for a, boc in changed.items()),
             ((tx.account.raw, tx.lt, tx.hash, tx.boc) for tx in trace),
-            {"now": self._now, "lt": self._lt},
+            {"now": self._now, "lt": lt},
         )
+        self._accounts.update(changed)
+        self._lt = lt
         return trace
 
 
