@@ -1,10 +1,10 @@
 """`RpcConnection`: drives a sans-IO `RpcEndpoint` over a `ByteStream` with asyncio.
 
-One task reads the stream into the endpoint and a loop timer fires at the endpoint's next deadline;
-whatever the endpoint queues is written out (messages queued in the same loop iteration are coalesced
-into one write). On top of that it offers awaitable control queries, inference streams with a bounded
-per-request buffer (a reader that falls behind cancels only its own request, never the shared
-connection), handler callbacks for the serving side (`cocoon.net.rpc_serve`), and a clean close.
+The byte and timer plumbing lives in `cocoon.net.rpc_driver`, the serving side (our handlers) in
+`cocoon.net.rpc_serve`, the two ends of an answer stream in `cocoon.net.rpc_stream`. This module
+ties them into one object: awaitable control queries, inference streams with a bounded per-request
+buffer (a reader that falls behind cancels only its own request, never the shared connection),
+one-way state messages, keepalive round-trip times and a clean close.
 
 Typical use::
 
@@ -19,12 +19,12 @@ Typical use::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from cocoon.errors import CocoonError, ConnectionClosedError, RemoteQueryError, RpcTimeoutError
+from cocoon.errors import ConnectionClosedError, RemoteQueryError, RpcTimeoutError
+from cocoon.net.rpc_driver import EndpointDriver
 from cocoon.net.rpc_serve import Handlers, QueryHandler, RunQueryHandler, Serving
 from cocoon.net.rpc_stream import Answer, AnswerStream, Responder
 from cocoon.net.stream import ByteStream
@@ -65,7 +65,6 @@ DEFAULT_STREAM_BUFFER = 1 << 20
 
 Payload bytes plus 64 per part are counted. One 64 KiB read can carry about 100 KiB of accounted
 small parts, so keep the limit well above that (a few hundred KiB at least)."""
-_COALESCE_LIMIT = 64 * 1024  # above this many queued bytes, write at once instead of batching
 _CLOSE_FLUSH_TIMEOUT = 2.0
 
 
@@ -81,27 +80,21 @@ class RpcConnection:
         clock: Callable[[], float] = time.monotonic,
         stream_buffer: int = DEFAULT_STREAM_BUFFER,
     ) -> None:
-        self._stream = stream
         self._endpoint = endpoint
-        self._clock = clock
         self._stream_buffer = stream_buffer
-        loop = asyncio.get_running_loop()
-        self._loop = loop
-        self._ready: asyncio.Future[HandshakeCompleted] = loop.create_future()
-        self._closed: asyncio.Future[ConnectionTerminated] = loop.create_future()
+        self._loop = asyncio.get_running_loop()
+        self._ready: asyncio.Future[HandshakeCompleted] = self._loop.create_future()
+        self._closed: asyncio.Future[ConnectionTerminated] = self._loop.create_future()
         self._queries: dict[int, asyncio.Future[ControlBody]] = {}
         self._answers: dict[int, AnswerStream] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._serving = Serving(handlers or Handlers(), endpoint, self._flush, stream.drain, self._spawn)
-        self._flush_scheduled = False
         self._close_task: asyncio.Task[None] | None = None
         self._next_request_id = 1
         self.rtt: float | None = None
         """The last measured keepalive round-trip time in seconds."""
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_deadline: float | None = None
-        self._spawn(self._read_loop())
-        self._handle([])  # send the initiator's Hello, arm the first timer
+        self._io = EndpointDriver(stream, endpoint, self._dispatch_all, clock)
+        self._serving = Serving(handlers or Handlers(), endpoint, self._io.flush, stream.drain, self._spawn)
+        self._io.start()
 
     @classmethod
     async def open(
@@ -183,7 +176,7 @@ class RpcConnection:
         query_id = self._endpoint.send_query(body)
         future: asyncio.Future[ControlBody] = self._loop.create_future()
         self._queries[query_id] = future
-        self._flush()
+        self._io.flush()
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
@@ -203,8 +196,7 @@ class RpcConnection:
         self._endpoint.send_run_query(request)
         answer = AnswerStream(request.request_id, self.cancel)
         self._answers[request.request_id] = answer
-        self._flush()
-        await self._stream.drain()
+        await self._io.send()
         return answer
 
     def cancel(self, request_id: int, reason: str) -> bool:
@@ -214,90 +206,35 @@ class RpcConnection:
             answer.fail_cancelled(reason)
         if self.terminated is not None or not self._endpoint.cancel(request_id, reason):
             return False
-        self._flush()
+        self._io.flush()
         return True
 
     async def send_payment_update(self, update: PaymentUpdate) -> None:
         """Send a payment-channel update to the peer."""
         self._endpoint.send_payment_update(update)
-        await self._send_flush()
+        await self._io.send()
 
     async def send_worker_state(self, state: WorkerState) -> None:
         """Send the worker's current offer to the peer."""
         self._endpoint.send_worker_state(state)
-        await self._send_flush()
+        await self._io.send()
 
     async def ping(self) -> None:
         """Send a keepalive ping now (its round-trip time lands in `rtt`)."""
-        self._endpoint.ping(self._clock())
-        await self._send_flush()
+        self._endpoint.ping(self._io.now())
+        await self._io.send()
 
     async def aclose(self, reason: str = "closing", code: CloseCode = CloseCode.NORMAL) -> None:
         """Send `Close(reason)`, flush, close the stream and stop the tasks (idempotent)."""
-        self._handle(self._endpoint.close(reason, code))
+        self._io.handle(self._endpoint.close(reason, code))
         if self._close_task is not None:
             await asyncio.shield(self._close_task)
 
-    # --- writing: coalesced per loop iteration ---------------------------------------------------------
+    # --- events from the endpoint ---------------------------------------------------------------------
 
-    async def _send_flush(self) -> None:
-        self._flush()
-        await self._stream.drain()
-
-    def _flush(self) -> None:
-        """Write queued bytes soon (same-iteration messages coalesce), or now if a lot is queued."""
-        if self._endpoint.pending_bytes >= _COALESCE_LIMIT:
-            self._write_out()
-            return
-        if self._flush_scheduled:
-            return
-        self._flush_scheduled = True
-        self._loop.call_soon(self._write_out)
-
-    def _write_out(self) -> None:
-        self._flush_scheduled = False
-        data = self._endpoint.data_to_send()
-        if data:
-            self._stream.write(data)
-
-    # --- reading and timers (the endpoint decides; we call it at its deadline) -----------------------
-
-    async def _read_loop(self) -> None:
-        endpoint = self._endpoint
-        while endpoint.terminated is None:
-            try:
-                data = await self._stream.read()
-            except (CocoonError, OSError) as exc:
-                log.info("rpc stream read failed: %s", exc)
-                data = b""
-            self._handle(endpoint.receive_data(data, self._clock()) if data else endpoint.receive_eof())
-            # A read that finds data buffered does not suspend; yield so that answer readers run
-            # between reads and are not judged "too slow" merely because we never let them run.
-            await asyncio.sleep(0)
-
-    def _arm_timer(self) -> None:
-        deadline = self._endpoint.next_deadline()
-        armed = self._timer_deadline
-        # A later deadline needs no re-arming: the armed timer fires early and re-arms then.
-        if deadline is not None and armed is not None and armed <= deadline:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_deadline = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_later(max(0.0, deadline - self._clock()), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_deadline = None
-        self._handle(self._endpoint.handle_timer(self._clock()))
-
-    def _handle(self, events: list[Event]) -> None:
+    def _dispatch_all(self, events: list[Event]) -> None:
         for event in events:
             self._dispatch(event)
-        self._flush()
-        self._arm_timer()
 
     def _dispatch(self, event: Event) -> None:
         match event:
@@ -364,16 +301,11 @@ class RpcConnection:
             answer.fail(error)
         self._answers.clear()
         self._serving.stop(f"connection closed: {event.reason}")
-        self._close_task = self._loop.create_task(self._close_transport())
+        self._close_task = self._loop.create_task(self._shutdown())
 
-    async def _close_transport(self) -> None:
-        self._write_out()
-        with contextlib.suppress(TimeoutError, CocoonError, OSError):
-            await asyncio.wait_for(self._stream.drain(), _CLOSE_FLUSH_TIMEOUT)
-        with contextlib.suppress(CocoonError, OSError):
-            await self._stream.aclose()
-        current = asyncio.current_task()
-        pending = [t for t in self._tasks if t is not current]
-        for task in pending:
+    async def _shutdown(self) -> None:
+        await self._io.shutdown(_CLOSE_FLUSH_TIMEOUT)
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
