@@ -12,6 +12,7 @@ available here), so it is imported only when this engine starts.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import socket
 import time
@@ -44,12 +45,8 @@ class BuiltinSettings:
 
 
 def llama_available() -> bool:
-    """Whether llama-cpp-python (and its server extra) can be imported."""
-    try:
-        import llama_cpp.server.app  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether llama-cpp-python and its server's dependencies are installed (without importing them)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("llama_cpp", "uvicorn", "fastapi"))
 
 
 def resolve_model(settings: BuiltinSettings) -> tuple[Path, ModelIdentity]:
@@ -119,6 +116,8 @@ async def serve(
     on_ready: Callable[[ReadyInfo], None] = lambda _info: None,
 ) -> None:
     """Load the model and serve it until cancelled or interrupted (SIGINT/SIGTERM)."""
+    if not llama_available():
+        raise EngineError(LLAMA_INSTALL_HINT)
     import uvicorn  # part of the engine extra, like llama_cpp
 
     sock = bind_socket(settings.host, settings.port)
