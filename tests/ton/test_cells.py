@@ -16,6 +16,7 @@ from cocoon.ton.cells import begin_cell, cell_hash, contract_address, internal_m
 from cocoon.ton.data import (
     ClientData,
     ProxyData,
+    ProxyEndpoints,
     RootData,
     RootRegistry,
     WalletData,
@@ -27,7 +28,7 @@ from cocoon.ton.data import (
 )
 from cocoon.ton.ops import Op
 from cocoon.ton.params import PARAMS_STRUCT_VERSION, CodeMask, Params, make_params, params_cell
-from cocoon.ton.parse import BODY_TYPES, TextCommand, UnknownBody, parse_body
+from cocoon.ton.parse import BODY_TYPES, Bounced, TextCommand, UnknownBody, parse_body, parse_bounced
 from cocoon.ton.signed import SignedPayload, public_key_of, sign_request
 from cocoon.ton.wallet import WalletExternal, WalletTransfer
 
@@ -202,3 +203,26 @@ def test_wallet_external_signature_covers_unsigned_part() -> None:
 def test_change_params_round_trips_any_values(price: int, delay: int, stake: int) -> None:
     body = m.ChangeParams(2**64 - 1, price, price, delay, delay, stake, stake)
     assert m.ChangeParams.from_cell(body.to_cell()) == body
+
+
+def test_bounced_body_gives_original_op_and_query_id() -> None:
+    original = m.ExtClientTopUp(77, 10**9, A).to_cell()
+    bounced = (
+        begin_cell().store_uint(0xFFFFFFFF, 32).store_bits(original.begin_parse().load_bits(256)).end_cell()
+    )
+    assert parse_bounced(bounced) == Bounced(Op.EXT_CLIENT_TOP_UP, 77)
+    assert isinstance(parse_bounced(text_cell("x")), UnknownBody)
+
+
+@pytest.mark.parametrize(
+    ("text", "workers", "clients"),
+    [("1.2.3.4:11001", "1.2.3.4:11001", "1.2.3.4:11001"), ("1.1.1.1:1 2.2.2.2:2", "1.1.1.1:1", "2.2.2.2:2")],
+)
+def test_proxy_endpoints_parse_and_print(text: str, workers: str, clients: str) -> None:
+    endpoints = ProxyEndpoints.parse(text)
+    assert (endpoints.workers, endpoints.clients, str(endpoints)) == (workers, clients, text)
+
+
+def test_proxy_endpoints_reject_three_parts() -> None:
+    with pytest.raises(ChainDataError):
+        ProxyEndpoints.parse("a:1 b:2 c:3")

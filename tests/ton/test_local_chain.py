@@ -20,6 +20,7 @@ from cocoon.ton.data import WalletData, address_of, wallet_state_init
 from cocoon.ton.local import FAUCET, AsyncLocalChain, LocalChain
 from cocoon.ton.messages import SaveState
 from cocoon.ton.ops import TON, ExitCode
+from cocoon.ton.parse import Bounced
 from cocoon.ton.signed import public_key_of
 from cocoon.ton.wallet import WalletTransfer, transfer, wallet_external
 from cocoon.ton.watch import TxCursor, poll
@@ -93,7 +94,9 @@ def test_throw_bounces_value_back_and_trace_reports_exit_code(chain: LocalChain,
     assert [tx.account for tx in trace] == [probe, ALICE]
     assert trace[0].exit_code == 777 and not trace[0].success
     bounce = trace[1].in_msg
-    assert bounce is not None and bounce.bounced and bounce.parsed is None
+    assert (
+        bounce is not None and bounce.bounced and bounce.parsed == Bounced(2, None)
+    )  # probe has no query_id
     assert 0 < TON - chain.balance(ALICE) < TON // 100
     failed = first_failure(trace)
     assert failed is not None and failed.account == probe

@@ -44,7 +44,8 @@ class AccountState:
 
 @dataclass(frozen=True)
 class Message:
-    """A message inside a transaction; ``parsed`` is the typed body (or ``None`` if empty)."""
+    """A message inside a transaction; ``parsed`` is the typed body (``None`` if empty; a bounced
+    message's is :class:`~cocoon.ton.parse.Bounced` with the original op and query_id)."""
 
     src: Address | None
     dest: Address | None

@@ -65,6 +65,28 @@ ProxyDict = Annotated[dict[int, str], _ProxyDict()]
 
 
 @dataclass(frozen=True)
+class ProxyEndpoints:
+    """Where a registered proxy listens: ``"ip:port"`` or ``"ip_for_workers:port ip_for_clients:port"``."""
+
+    workers: str
+    clients: str
+
+    @classmethod
+    def parse(cls, text: str) -> ProxyEndpoints:
+        parts = text.split()
+        if len(parts) == 1:
+            return cls(parts[0], parts[0])
+        if len(parts) == 2:
+            return cls(parts[0], parts[1])
+        raise ChainDataError(
+            f"proxy address {text!r}: expected 'ip:port' or 'workers_ip:port clients_ip:port'"
+        )
+
+    def __str__(self) -> str:
+        return self.workers if self.workers == self.clients else f"{self.workers} {self.clients}"
+
+
+@dataclass(frozen=True)
 class RootRegistry(Struct):
     """The root's referenced registry cell (keep this exact field order)."""
 

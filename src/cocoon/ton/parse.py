@@ -32,7 +32,17 @@ class UnknownBody:
     reason: str
 
 
-ParsedBody = Body | TextCommand | UnknownBody
+@dataclass(frozen=True)
+class Bounced:
+    """A bounced message's body: ``0xffffffff`` then the start of what we sent (op and query_id)."""
+
+    op: int | None
+    query_id: int | None
+
+
+ParsedBody = Body | TextCommand | UnknownBody | Bounced
+
+BOUNCE_PREFIX = 0xFFFFFFFF
 
 _BODIES: tuple[type[Body], ...] = (
     m.Excesses,
@@ -102,3 +112,13 @@ def _parse_note(body: Cell) -> Body:
         return m.SaveState.from_cell(body)
     except ChainDataError:
         return m.DoNotProcess.from_cell(body)
+
+
+def parse_bounced(body: Cell) -> Bounced | UnknownBody:
+    """The op and query_id of the original message inside a bounced body (when they fit)."""
+    cs = body.begin_parse()
+    if cs.remaining_bits < 32 or cs.load_uint(32) != BOUNCE_PREFIX:
+        return UnknownBody(None, "bounced body without the 0xffffffff prefix")
+    op = cs.load_uint(32) if cs.remaining_bits >= 32 else None
+    query_id = cs.load_uint(64) if op is not None and cs.remaining_bits >= 64 else None
+    return Bounced(op, query_id)

@@ -22,7 +22,7 @@ from cocoon.errors import ChainDataError
 from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_from_boc, cell_hash, cell_to_boc, from_pt_address
 from cocoon.ton.chain import AccountState, AccountStatus, Message, StackItem, Transaction
-from cocoon.ton.parse import parse_body
+from cocoon.ton.parse import parse_body, parse_bounced
 
 _ACCOUNT_STATUS = {
     "account_active": AccountStatus.ACTIVE,
@@ -51,7 +51,7 @@ def message_from_tlb(msg: Any) -> Message:
             bounced=bool(info.bounced),
             external=False,
             created_lt=int(info.created_lt),
-            parsed=None if info.bounced else parse_body(body),
+            parsed=parse_bounced(body) if info.bounced else parse_body(body),
         )
     internal_dest = msg.is_external
     return Message(
