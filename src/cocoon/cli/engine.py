@@ -98,3 +98,19 @@ def fake(host: str, port: int, **settings: object) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@engine.command("model-id")
+@click.option(
+    "--model-path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A GGUF file (default: the built-in SmolLM2-135M-Instruct).",
+)
+@click.option("--model-name", default=None, help="Name part of the model id for --model-path.")
+def model_id(model_path: Path | None, model_name: str | None) -> None:
+    """Print the model id (name@revision:sha256-of-weights) that `serve` would use."""
+    from cocoon.engine.builtin import BuiltinSettings, resolve_model
+
+    _path, identity = resolve_model(BuiltinSettings(model_path=model_path, model_name=model_name))
+    click.echo(identity.id)
