@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from cocoon.errors import ConnectionClosedError, ProtocolError, RequestCancelledError
-from cocoon.wire.endpoint import NO_TIMINGS, NO_USAGE, RpcEndpoint
+from cocoon.wire.endpoint import RpcEndpoint
 from cocoon.wire.messages import (
+    NO_TIMINGS,
+    NO_USAGE,
     AnswerChunk,
     AnswerEnd,
     AnswerError,

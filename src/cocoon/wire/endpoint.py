@@ -17,6 +17,8 @@ from cocoon.wire.events import ConnectionTerminated, Event, PongReceived
 from cocoon.wire.frames import FrameDecoder
 from cocoon.wire.keepalive import Keepalive
 from cocoon.wire.messages import (
+    NO_TIMINGS,
+    NO_USAGE,
     AnswerChunk,
     AnswerEnd,
     AnswerError,
@@ -39,11 +41,8 @@ from cocoon.wire.messages import (
     Usage,
     WorkerState,
 )
+from cocoon.wire.mux import Multiplexer
 from cocoon.wire.session import EndpointConfig, Handshake, HandshakeRefused
-from cocoon.wire.streams import StreamTable
-
-NO_USAGE = Usage()
-NO_TIMINGS = Timings()
 
 
 class RpcEndpoint:
@@ -56,13 +55,9 @@ class RpcEndpoint:
         self._keepalive = Keepalive(config.ping_interval, config.silence_timeout, now)
         self._handshake = Handshake(config, initiator)
         self._terminated: ConnectionTerminated | None = None
-        self._next_query_id = 1
         self._next_ping_id = 1
-        self._queries_out: set[int] = set()
-        self._queries_in: set[int] = set()
         self._pings: dict[int, float] = {}
-        self._requested = StreamTable(config.max_cancelled)  # RunQuery we sent; we receive answers
-        self._serving = StreamTable(config.max_cancelled)  # RunQuery we received; we send answers
+        self._mux = Multiplexer(config.max_cancelled)
         if initiator:
             self._queue(self._handshake.hello())
 
@@ -85,11 +80,11 @@ class RpcEndpoint:
 
     def active_requests(self) -> list[int]:
         """Ids of our `RunQuery` requests whose answers have not finished."""
-        return self._requested.active_ids()
+        return self._mux.requested.active_ids()
 
     def serving_requests(self) -> list[int]:
         """Ids of the peer's `RunQuery` requests we have not finished answering."""
-        return self._serving.active_ids()
+        return self._mux.serving.active_ids()
 
     # --- input --------------------------------------------------------------------------------------
 
@@ -175,31 +170,30 @@ class RpcEndpoint:
 
     def send_query(self, body: ControlBody) -> int:
         """Queue a control query; returns its id (answers and errors carry it)."""
-        query_id = self._next_query_id
-        self._next_query_id += 1
-        self._send(Query(query_id, body))
-        self._queries_out.add(query_id)
+        self._check_open()
+        query_id = self._mux.query_sent()
+        self._queue(Query(query_id, body))
         return query_id
 
     def send_answer(self, query_id: int, body: ControlBody) -> None:
         """Answer the peer's query `query_id`."""
-        self._take_query(query_id)
-        self._send(QueryAnswer(query_id, body))
+        self._check_open()
+        self._mux.answering(query_id)
+        self._queue(QueryAnswer(query_id, body))
 
     def send_query_error(self, query_id: int, code: str, message: str) -> None:
         """Fail the peer's query `query_id` with a machine-readable `code` and a human `message`."""
-        self._take_query(query_id)
-        self._send(QueryError(query_id, code, message))
+        self._check_open()
+        self._mux.answering(query_id)
+        self._queue(QueryError(query_id, code, message))
 
     # --- output: inference stream -------------------------------------------------------------------
 
     def send_run_query(self, request: RunQuery) -> None:
         """Start an inference request; its answer parts arrive as events."""
         self._check_open()
-        violation = self._requested.open(request.request_id)
-        if violation is not None:
-            raise ProtocolError(violation)
-        self._send(request)
+        self._mux.request_sent(request.request_id)
+        self._queue(request)
 
     def send_head(self, request_id: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> bool:
         """Queue the head of our answer; False if the requester cancelled (nothing sent)."""
@@ -229,19 +223,17 @@ class RpcEndpoint:
     def send_part(self, part: AnswerPart) -> bool:
         """Queue any answer part, checked against the stream rules; False if dropped after a cancel."""
         self._check_open()
-        deliver, violation = self._serving.advance(part)
-        if violation is not None:
-            raise ProtocolError(f"cannot send {violation}")
+        deliver = self._mux.part_sending(part)
         if deliver:
-            self._queue(part)  # _check_open already ran
+            self._queue(part)
         return deliver
 
     def cancel(self, request_id: int, reason: str) -> bool:
         """Cancel our request `request_id`; False if it already finished or was cancelled."""
         self._check_open()
-        if not self._requested.cancel(request_id):
+        if not self._mux.requested.cancel(request_id):
             return False
-        self._send(Cancel(request_id, reason))
+        self._queue(Cancel(request_id, reason))
         return True
 
     # --- output: state ------------------------------------------------------------------------------
@@ -269,12 +261,6 @@ class RpcEndpoint:
         if not self._handshake.done:
             raise ProtocolError("the hello exchange has not finished; wait for HandshakeCompleted")
 
-    def _take_query(self, query_id: int) -> None:
-        self._check_open()
-        if query_id not in self._queries_in:
-            raise ProtocolError(f"query {query_id} is unknown or already answered")
-        self._queries_in.discard(query_id)
-
     def _fail(self, reason: str, code: CloseCode = CloseCode.PROTOCOL_ERROR) -> ConnectionTerminated:
         self._queue(Close(code, reason))
         return self._end(ConnectionTerminated(reason, local=True, code=code))
@@ -298,22 +284,16 @@ class RpcEndpoint:
             raise ProtocolError(f"{type(message).__name__} received before the hello exchange finished")
         match message:
             case RunQuery():
-                violation = self._serving.open(message.request_id)
-                if violation is not None:
-                    raise ProtocolError(violation)
+                self._mux.request_received(message.request_id)
                 return message
             case Cancel():
                 # A cancel for a request we already finished crossed our end on the wire: ignore it.
-                return message if self._serving.cancel(message.request_id) else None
+                return message if self._mux.serving.cancel(message.request_id) else None
             case Query():
-                if message.query_id in self._queries_in:
-                    raise ProtocolError(f"Query reuses id {message.query_id}, which is still unanswered")
-                self._queries_in.add(message.query_id)
+                self._mux.query_received(message.query_id)
                 return message
             case QueryAnswer() | QueryError():
-                if message.query_id not in self._queries_out:
-                    raise ProtocolError(f"{type(message).__name__} for unknown query id {message.query_id}")
-                self._queries_out.discard(message.query_id)
+                self._mux.answer_received(type(message).__name__, message.query_id)
                 return message
             case Ping():
                 self._queue(Pong(message.ping_id))
@@ -337,7 +317,4 @@ class RpcEndpoint:
     def _on_part(self, message: AnswerPart) -> Event | None:
         if not self._handshake.done:
             raise ProtocolError(f"{type(message).__name__} received before the hello exchange finished")
-        deliver, violation = self._requested.advance(message)
-        if violation is not None:
-            raise ProtocolError(violation)
-        return message if deliver else None
+        return message if self._mux.part_received(message) else None

@@ -162,12 +162,18 @@ class Timings(msgspec.Struct, frozen=True, array_like=True):
     total_us: NonNegative = 0
 
 
+NO_USAGE = Usage()
+"""Usage with every count zero (the default)."""
+NO_TIMINGS = Timings()
+"""Timings with every duration zero (the default)."""
+
+
 class AnswerEnd(_Msg, tag=23, frozen=True):
     """Successful end of an answer: usage, timings, the charged cost and an optional signed receipt."""
 
     request_id: NonNegative
-    usage: Usage = Usage()
-    timings: Timings = Timings()
+    usage: Usage = NO_USAGE
+    timings: Timings = NO_TIMINGS
     cost: NonNegative = 0
     receipt: bytes | None = None
 
