@@ -12,6 +12,7 @@ import pytest
 
 from cocoon.errors import (
     ConnectionClosedError,
+    InsufficientFundsError,
     RemoteQueryError,
     RequestCancelledError,
     RpcTimeoutError,
@@ -154,6 +155,23 @@ async def test_query_error_raises_remote_query_error_with_code() -> None:
         with pytest.raises(RemoteQueryError) as info:
             await server.query(GetWorkerTypes(), timeout=WAIT)
         assert info.value.code == "unsupported"
+
+
+async def test_query_handler_failures_are_mapped_to_codes(caplog: pytest.LogCaptureFixture) -> None:
+    async def failing(body: ControlBody) -> ControlBody:
+        if isinstance(body, GetWorkerTypes):
+            raise InsufficientFundsError("balance 5 is below the reservation 9; top up the client contract")
+        raise RuntimeError("bug")
+
+    async with rpc_pair(Handlers(on_query=failing)) as (client, _, _):
+        with pytest.raises(RemoteQueryError, match="top up the client contract") as info:
+            await client.query(GetWorkerTypes(), timeout=WAIT)
+        assert info.value.code == "error"
+        with pytest.raises(RemoteQueryError, match="see its log") as info:
+            await client.query(GetPaymentStatus(), timeout=WAIT)
+        assert info.value.code == "internal"
+        assert "bug" not in str(info.value)  # internals stay on the serving side
+    assert any("control query handler failed" in r.getMessage() for r in caplog.records)
 
 
 async def test_query_timeout() -> None:
