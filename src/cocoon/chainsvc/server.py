@@ -21,6 +21,7 @@ from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_from_boc, cell_to_boc
 from cocoon.ton.chain import raise_on_failure
 from cocoon.ton.local import LocalChain
+from cocoon.ton.tlb import transaction_from_boc
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CHAIN_KEY = web.AppKey("chain", LocalChain)
@@ -80,7 +81,7 @@ async def _transactions(request: web.Request) -> web.Response:
     start_lt = int(q["lt"]) + 1 if q.get("lt") else None  # toncenter's lt bound is inclusive
     to_lt = int(q.get("to_lt", "0"))
     bocs = chain.transaction_bocs_before(address, start_lt, limit)
-    txs = [tc.transaction_from_json(address, {"data": tc.b64(b)}) for b in bocs]
+    txs = [transaction_from_boc(b, workchain=address.workchain) for b in bocs]
     return _json(tc.ok([tc.transaction_json(tx) for tx in txs if tx.lt > to_lt]))
 
 
