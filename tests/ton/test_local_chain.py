@@ -93,6 +93,7 @@ def test_throw_bounces_value_back_and_trace_reports_exit_code(chain: LocalChain,
     trace = chain.send_internal(ALICE, probe, TON, op(2, (777, 16)), bounce=True)
     assert [tx.account for tx in trace] == [probe, ALICE]
     assert trace[0].exit_code == 777 and not trace[0].success
+    assert "exit code 777" in chain.last_vm_logs[0] and len(chain.last_vm_logs) == len(trace)
     bounce = trace[1].in_msg
     assert (
         bounce is not None and bounce.bounced and bounce.parsed == Bounced(2, None)

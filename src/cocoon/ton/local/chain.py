@@ -80,6 +80,8 @@ class LocalChain:
         self._lt = self._store.meta("lt", 1_000_000)
         self._trace_limit = trace_limit
         self._config_params: dict[int, Cell] | None = None
+        self.last_vm_logs: list[str] = []
+        """TVM logs (tail) of the last trace's transactions, in trace order: for debugging contracts."""
 
     def close(self) -> None:
         self._emulator.close()
@@ -216,6 +218,7 @@ class LocalChain:
         """Run a message and everything it causes; all-or-nothing in memory and on disk."""
         queue: deque[tuple[Address, Cell]] = deque([(first_dest, first_msg)])
         trace: list[Transaction] = []
+        logs: list[str] = []
         changed: dict[Address, bytes] = {}  # applied to self._accounts only once the trace is stored
         lt = self._lt
         while queue:
@@ -225,6 +228,7 @@ class LocalChain:
             account = changed.get(dest) or self._accounts.get(dest, _EMPTY_ACCOUNT)
             result = self._emulator.run_transaction(account, msg, now=self._now, lt=lt)
             if not isinstance(result, Emulated):
+                self.last_vm_logs = [*logs, result.vm_log]
                 if not trace:  # only an external can be rejected without a transaction
                     raise ContractError(
                         f"{dest} did not accept the external message (exit code {result.exit_code}); "
@@ -236,6 +240,7 @@ class LocalChain:
             changed[dest] = result.shard_account
             lt = max(lt, tx.lt) + _LT_STEP
             trace.append(tx)
+            logs.append(result.vm_log)
             for out_cell, out in zip(_out_cells(result.transaction), tx.out_msgs, strict=True):
                 if not out.external and out.dest is not None:
                     queue.append((out.dest, out_cell))
@@ -246,6 +251,7 @@ class LocalChain:
         )
         self._accounts.update(changed)
         self._lt = lt
+        self.last_vm_logs = logs
         return trace
 
 

@@ -52,6 +52,7 @@ class Emulated:
 
     shard_account: bytes
     transaction: Cell
+    vm_log: str
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Emulator:
             return Emulated(
                 shard_account=base64.b64decode(result["shard_account"]),
                 transaction=cell_from_boc(base64.b64decode(result["transaction"])),
+                vm_log=str(result.get("vm_log", "")),
             )
         if "vm_exit_code" in result or result.get("external_not_accepted"):
             return Rejected(
