@@ -236,6 +236,24 @@ async def test_cancel_reaches_server_handler(transport: str) -> None:
         assert server.active_streams == 0
 
 
+async def test_cancel_arriving_with_the_request_still_cleans_up() -> None:
+    started: list[int] = []
+
+    async def serve(req: RunQuery, responder: Responder) -> None:
+        started.append(req.request_id)
+        await responder.head(200)
+
+    async with rpc_pair(Handlers(on_run_query=serve)) as (client, server, _):
+        stream = await client.run_query(request(5))
+        stream.cancel("changed my mind")  # same loop iteration: both frames arrive in one read
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if server.active_streams == 0:
+                break
+        assert server.active_streams == 0 and started == []
+        assert client.terminated is None and server.terminated is None
+
+
 async def test_slow_reader_overflow_cancels_only_its_request(transport: str) -> None:
     handler_saw_cancel = asyncio.Event()
 

@@ -106,20 +106,22 @@ class Serving:
             return
         task = self._spawn(self._serve(handler, responder))
         self._running[request.request_id] = (responder, task)
+        # A done callback, not a finally: it also runs when the task is cancelled before it started
+        # (a Cancel that arrived in the same read as its RunQuery).
+        task.add_done_callback(lambda _: self._finish(responder))
 
     async def _serve(self, handler: RunQueryHandler, responder: Responder) -> None:
-        request_id = responder.request.request_id
         try:
             await handler(responder.request, responder)
-        except asyncio.CancelledError:
-            pass  # we cancelled it (the peer cancelled, or the connection closed): reported below
         except ConnectionClosedError as exc:
-            log.info("request %d: connection lost while answering: %s", request_id, exc)
+            log.info("request %d: connection lost while answering: %s", responder.request.request_id, exc)
         except Exception:
-            log.exception("inference handler failed on request %d", request_id)
+            log.exception("inference handler failed on request %d", responder.request.request_id)
             responder.send_error_now(500, "internal", "the serving node failed; see its log")
-        finally:
-            self._running.pop(request_id, None)
+        # CancelledError propagates: we cancelled the task ourselves and _finish reports it.
+
+    def _finish(self, responder: Responder) -> None:
+        self._running.pop(responder.request.request_id, None)
         if responder.cancelled.is_set():
             responder.send_error_now(499, "cancelled", responder.cancel_reason)
         else:
