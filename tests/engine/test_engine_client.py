@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
@@ -168,34 +169,68 @@ async def test_cancelling_the_task_aborts_the_engine_call(
     await _until(lambda: fake.state.aborted == 1)
 
 
-async def test_error_event_mid_stream_is_raised_after_earlier_events() -> None:
+@asynccontextmanager
+async def odd_engine(*writes: bytes) -> AsyncIterator[EngineClient]:
+    """An engine that answers every chat request 200 with exactly ``writes`` and then ends the body."""
+
     async def handler(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        await resp.write(
-            b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n'
-            b'data: {"error": {"message": "KV cache full", "type": "server_error", "code": 503}}\n\n'
-        )
+        for data in writes:
+            await resp.write(data)
+        await resp.write_eof()
         return resp
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", handler)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
-        async with EngineClient(f"http://127.0.0.1:{port}/v1") as odd:
-            answer = await odd.stream("/v1/chat/completions", BODY)
-            received = []
-            with pytest.raises(EngineStatusError, match="KV cache full") as caught:
-                async for data in answer:
-                    received.append(data)
-            assert contents(b"".join(received)) == ["a"]
-            assert caught.value.status == 503
+        async with EngineClient(f"http://127.0.0.1:{runner.addresses[0][1]}/v1") as client:
+            yield client
     finally:
         await runner.cleanup()
+
+
+async def test_error_event_mid_stream_is_raised_after_earlier_events() -> None:
+    async with odd_engine(
+        b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n'
+        b'data: {"error": {"message": "KV cache full", "type": "server_error", "code": 503}}\n\n'
+    ) as odd:
+        answer = await odd.stream("/v1/chat/completions", BODY)
+        received = []
+        with pytest.raises(EngineStatusError, match="KV cache full") as caught:
+            async for data in answer:
+                received.append(data)
+        assert contents(b"".join(received)) == ["a"]
+        assert caught.value.status == 503
+
+
+async def test_clean_end_without_done_is_an_incomplete_answer() -> None:
+    async with odd_engine(b'data: {"choices": []}\n\n') as odd:
+        answer = await odd.stream("/v1/chat/completions", BODY)
+        with pytest.raises(EngineError, match=r"without \[DONE\]"):
+            async for _ in answer:
+                pass
+
+
+async def test_cr_line_endings_and_a_final_lone_cr() -> None:
+    usage = b'{"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}'
+    async with odd_engine(b"data: " + usage + b"\r\r", b"data: [DONE]\r\r") as odd:
+        async with await odd.stream("/v1/chat/completions", BODY) as answer:
+            received = b"".join([data async for data in answer])
+        assert answer.done and received.endswith(b"[DONE]\r\r")
+        assert answer.usage is not None
+        assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (4, 2)
+
+
+async def test_garbage_instead_of_sse_is_an_engine_error() -> None:
+    async with odd_engine(b"data: not json\n\n") as odd:
+        answer = await odd.stream("/v1/chat/completions", BODY)
+        with pytest.raises(EngineError, match="not JSON"):
+            async for _ in answer:
+                pass
 
 
 async def _until(condition: Callable[[], bool], within: float = 2.0) -> None:

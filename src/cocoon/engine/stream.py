@@ -59,6 +59,7 @@ class EngineStream:
         self._reader = response.content.iter_any().__aiter__()
         self._parser = SseParser()
         self._closed = False
+        self._ended = False
         self._failure: EngineError | None = None  # an in-stream error, raised after the events before it
         self.status = response.status
         self.usage: Usage | None = None
@@ -82,41 +83,45 @@ class EngineStream:
 
     async def __anext__(self) -> bytes:
         try:
-            while not self._closed and self._failure is None:
+            while not self._closed and self._failure is None and not self._ended:
                 data = await self._read()
-                if data is None:
-                    await self.aclose()
-                    break
-                out = self._consume(self._parser.feed(data))
+                out = self._consume(self._parse(data) if data else self._finish())
                 if out:
                     return out
             if self._failure is not None:
                 raise self._failure
+            await self.aclose()
         except BaseException:
             await self.aclose()  # an error, a cancelled task or a consumer that stopped: abort the call
             raise
         raise StopAsyncIteration
 
-    async def _read(self) -> bytes | None:
-        """The next bytes from the engine, or None at a proper end of stream."""
+    async def _read(self) -> bytes:
+        """The next bytes from the engine; ``b""`` at the end of the body."""
         try:
-            data = await self._reader.__anext__()
+            return await self._reader.__anext__()
         except StopAsyncIteration:
-            data = b""
+            return b""
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise EngineTimeoutError(f"engine at {self._url} stopped sending mid-stream (timed out)") from exc
         except aiohttp.ClientError as exc:
             raise EngineError(f"engine at {self._url} broke the stream mid-answer ({exc})") from exc
-        except DecodeError as exc:
-            raise EngineError(f"engine at {self._url} sent an invalid stream: {exc}") from exc
-        if data:
-            return data
-        self._parser.close()
+
+    def _finish(self) -> list[SseEvent]:
+        """End of body: the last events (if a lone CR ended them); an error unless [DONE] was seen."""
+        self._ended = True
+        events = self._parser.close()
         if not self._parser.done:
             raise EngineError(
                 f"engine at {self._url} ended the stream without [DONE]; the answer is incomplete"
             )
-        return None
+        return events
+
+    def _parse(self, data: bytes) -> list[SseEvent]:
+        try:
+            return self._parser.feed(data)
+        except DecodeError as exc:
+            raise EngineError(f"engine at {self._url} sent an invalid stream: {exc}") from exc
 
     def _consume(self, events: list[SseEvent]) -> bytes:
         """Note usage, [DONE] and errors of ``events``; return their raw bytes for relaying."""
