@@ -415,7 +415,7 @@ async def test_parts_of_a_finished_stream_are_typed() -> None:
     async def serve(req: RunQuery, responder: Responder) -> None:
         await responder.head(201, (("x-a", "1"),))
         await responder.chunk(b"abc")
-        await responder.end(cost=42, receipt=b"sig")
+        await responder.end(adjusted_tokens=7, cost=42, receipt=b"sig")
 
     async with rpc_pair(Handlers(on_run_query=serve)) as (client, _, _):
         stream = await client.run_query(request(9))
@@ -423,4 +423,5 @@ async def test_parts_of_a_finished_stream_are_typed() -> None:
             parts = [part async for part in stream]
     assert [type(p) for p in parts] == [AnswerHead, AnswerChunk, AnswerEnd]
     final = parts[-1]
-    assert isinstance(final, AnswerEnd) and final.cost == 42 and final.receipt == b"sig"
+    assert isinstance(final, AnswerEnd) and final.receipt == b"sig"
+    assert (final.adjusted_tokens, final.cost) == (7, 42)

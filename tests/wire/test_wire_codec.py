@@ -51,7 +51,7 @@ SAMPLES: list[Message] = [
     RunQuery(5, "Qwen/Qwen3-0.6B", b'{"messages": []}', 1500, 4096, 120_000, 1000, "/v1/completions", True),
     AnswerHead(5, 200, (("content-type", "text/event-stream"), ("x-a", "1"))),
     AnswerChunk(5, b"data: {}\n\n"),
-    AnswerEnd(5, Usage(10, 2, 30, 4), Timings(5, 200, 3000), 123_456_789, b"receipt"),
+    AnswerEnd(5, Usage(10, 2, 30, 4), Timings(5, 200, 3000), 1500, 30_000, b"receipt"),
     AnswerError(6, 504, "timeout", "worker: timeout", Usage(completion_tokens=7)),
     Cancel(6, "the app disconnected"),
     PaymentUpdate("EQowner", 10**15, 10**12, 10**9, b"sig", 5, 44),

@@ -179,12 +179,14 @@ class Responder:
         self,
         usage: Usage = NO_USAGE,
         timings: Timings = NO_TIMINGS,
+        adjusted_tokens: int = 0,
         cost: int = 0,
         receipt: bytes | None = None,
     ) -> bool:
         """Finish successfully with the usage (allowed after a cancel, to report what was consumed)."""
         self._finished = True
-        sent = self._endpoint.send_end(self.request.request_id, usage, timings, cost, receipt)
+        request_id = self.request.request_id
+        sent = self._endpoint.send_end(request_id, usage, timings, adjusted_tokens, cost, receipt)
         return await self._after(sent)
 
     async def error(self, status: int, code: str, message: str, usage: Usage | None = None) -> bool:

@@ -208,11 +208,12 @@ class RpcEndpoint:
         request_id: int,
         usage: Usage = NO_USAGE,
         timings: Timings = NO_TIMINGS,
+        adjusted_tokens: int = 0,
         cost: int = 0,
         receipt: bytes | None = None,
     ) -> bool:
         """Finish our answer successfully (allowed after a cancel, to report usage)."""
-        return self.send_part(AnswerEnd(request_id, usage, timings, cost, receipt))
+        return self.send_part(AnswerEnd(request_id, usage, timings, adjusted_tokens, cost, receipt))
 
     def send_answer_error(
         self, request_id: int, status: int, code: str, message: str, usage: Usage | None = None

@@ -169,11 +169,16 @@ NO_TIMINGS = Timings()
 
 
 class AnswerEnd(_Msg, tag=23, frozen=True):
-    """Successful end of an answer: usage, timings, the charged cost and an optional signed receipt."""
+    """Successful end of an answer: usage, timings, what was charged and an optional signed receipt.
+
+    `adjusted_tokens` are the tokens charged after the coefficient and multipliers, `cost` the
+    nanoTON charged to the client (spec/economics.md); both are 0 until the proxy fills them in.
+    """
 
     request_id: NonNegative
     usage: Usage = NO_USAGE
     timings: Timings = NO_TIMINGS
+    adjusted_tokens: NonNegative = 0
     cost: NonNegative = 0
     receipt: bytes | None = None
 
