@@ -19,7 +19,7 @@ from pytoniq_core.tlb.transaction import Transaction as TlbTransaction
 from pytoniq_core.tlb.vm_stack import VmStack
 
 from cocoon.errors import ChainDataError
-from cocoon.ton.address import Address
+from cocoon.ton.address import Address, crc16
 from cocoon.ton.cells import cell_from_boc, cell_hash, cell_to_boc, from_pt_address
 from cocoon.ton.chain import AccountState, AccountStatus, Message, StackItem, Transaction
 from cocoon.ton.parse import parse_body, parse_bounced
@@ -136,6 +136,11 @@ def account_from_shard_account(address: Address, cell: Cell | None) -> AccountSt
         last_lt=last_lt,
         last_hash=last_hash,
     )
+
+
+def method_id(name: str) -> int:
+    """TVM method id of a get-method name."""
+    return (crc16(name.encode()) & 0xFFFF) | 0x10000
 
 
 def stack_to_cell(stack: Sequence[StackItem]) -> Cell:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from pytoniq_core.boc.hashmap import HashMap
 
 from cocoon.errors import ChainError, ContractError
-from cocoon.ton.address import Address, crc16
+from cocoon.ton.address import Address
 from cocoon.ton.cells import (
     Cell,
     begin_cell,
@@ -31,8 +30,15 @@ from cocoon.ton.cells import (
 )
 from cocoon.ton.chain import AccountState, AccountStatus, StackItem, Transaction
 from cocoon.ton.local.emulator import Emulated, Emulator
+from cocoon.ton.local.netconfig import default_config
 from cocoon.ton.local.store import ChainStore
-from cocoon.ton.tlb import account_from_shard_account, message_from_cell, stack_from_cell, stack_to_cell
+from cocoon.ton.tlb import (
+    account_from_shard_account,
+    message_from_cell,
+    method_id,
+    stack_from_cell,
+    stack_to_cell,
+)
 from cocoon.ton.tlb import transaction_from_cell as parse_tx
 
 FAUCET = Address(0, bytes.fromhex("fa" * 32))
@@ -43,21 +49,6 @@ _LT_STEP = 1_000  # room for the out-messages of one transaction (they take lt +
 _EMPTY_ACCOUNT = cell_to_boc(
     begin_cell().store_ref(begin_cell().store_uint(0, 1).end_cell()).store_uint(0, 256 + 64).end_cell()
 )
-
-
-def default_config(*, full: bool = False) -> Cell:
-    """The network config the local chain runs with (global version 12; see netconfig/SOURCE.txt).
-
-    The slim config (params 0-31) is the default: it is all transactions and getters read, and TVM
-    parses the config for every get-method, which is ten times faster with it.
-    """
-    name = "sandbox-default.boc" if full else "sandbox-slim.boc"
-    return cell_from_boc(resources.files("cocoon.ton").joinpath("netconfig", name).read_bytes())
-
-
-def method_id(name: str) -> int:
-    """TVM method id of a get-method name."""
-    return (crc16(name.encode()) & 0xFFFF) | 0x10000
 
 
 class LocalChain:
