@@ -371,6 +371,14 @@ async def test_clean_close_reaches_peer_with_reason(transport: str) -> None:
         await client.aclose("again")  # idempotent
 
 
+async def test_async_with_closes_the_connection() -> None:
+    async with rpc_pair() as (client, server, _):
+        async with client:
+            pass
+        ended = await asyncio.wait_for(server.wait_closed(), WAIT)
+        assert ended.reason == "closing" and not ended.local
+
+
 async def test_payment_and_worker_state_callbacks() -> None:
     payments: list[PaymentUpdate] = []
     states: list[WorkerState] = []

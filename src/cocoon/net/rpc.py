@@ -69,7 +69,12 @@ _CLOSE_FLUSH_TIMEOUT = 2.0
 
 
 class RpcConnection:
-    """One multiplexed RPC session over a byte stream (see the module docstring)."""
+    """One multiplexed RPC session over a byte stream (see the module docstring).
+
+    Construction starts reading at once (inside a running event loop); prefer `open`, which also
+    waits for the hello exchange. `stream_buffer` bounds each answer stream we read (see
+    `DEFAULT_STREAM_BUFFER`). ``async with conn:`` closes it on exit.
+    """
 
     def __init__(
         self,
@@ -128,6 +133,12 @@ class RpcConnection:
             await conn.aclose("hello exchange failed", CloseCode.REFUSED)
             raise
         return conn
+
+    async def __aenter__(self) -> RpcConnection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose("closing" if exc_info[0] is None else f"local failure: {exc_info[1]!r}")
 
     # --- state ------------------------------------------------------------------------------------
 
