@@ -20,13 +20,15 @@ from cocoon.errors import (
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.net.stream import ByteStream, PlainStream, memory_stream_pair
-from cocoon.wire.codec import encode_message_frame
+from cocoon.wire.codec import decode_message, encode_message_frame
 from cocoon.wire.control import ControlBody, GetPaymentStatus, GetWorkerTypes, WorkerType, WorkerTypes
+from cocoon.wire.frames import FrameDecoder
 from cocoon.wire.messages import (
     AnswerChunk,
     AnswerEnd,
     AnswerError,
     AnswerHead,
+    Close,
     CloseCode,
     HelloAck,
     PaymentUpdate,
@@ -359,6 +361,26 @@ async def test_silent_peer_is_declared_dead_by_keepalive() -> None:
             await client.query(GetWorkerTypes(), timeout=WAIT)
         ended = client.terminated
         assert ended is not None and ended.code is CloseCode.KEEPALIVE_TIMEOUT
+
+
+async def test_protocol_violation_sends_close_with_reason_then_closes() -> None:
+    async with plain_streams() as (client_stream, server_stream):
+        config = EndpointConfig(Role.CLIENT, "c")
+        opening = asyncio.ensure_future(RpcConnection.open(client_stream, config, initiator=True))
+        await asyncio.wait_for(server_stream.read(), WAIT)  # the Hello
+        server_stream.write(encode_message_frame(HelloAck(1, Role.PROXY, "rogue", "x")))
+        client = await asyncio.wait_for(opening, WAIT)
+        server_stream.write(encode_message_frame(AnswerChunk(77, b"never asked for")))
+        received = b""
+        async with asyncio.timeout(WAIT):
+            while chunk := await server_stream.read():
+                received += chunk  # until the client closes its side
+        [payload] = FrameDecoder().feed(received)
+        close = decode_message(payload)
+        assert isinstance(close, Close) and close.code is CloseCode.PROTOCOL_ERROR
+        assert "AnswerChunk for unknown request id 77" in close.reason
+        ended = client.terminated
+        assert ended is not None and ended.local and ended.reason == close.reason
 
 
 async def test_clean_close_reaches_peer_with_reason(transport: str) -> None:
