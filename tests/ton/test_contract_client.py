@@ -142,6 +142,12 @@ def test_withdraw_returns_the_balance_above_the_stake(net: Net) -> None:
     assert failure(trace) is None
     assert paid_to(trace, net.client_owner) == 2 * TON
     assert client(net).balance == TON
+    # The proxy's node reads the refund it paid from its contract's transaction list.
+    forwarded = tx_of(trace, net.proxy).in_msg.parsed
+    assert isinstance(forwarded, m.ClientProxyRequest)
+    refund = m.payload_of(forwarded)
+    assert isinstance(refund, m.ClientRefundGrantedPayload)
+    assert refund.coins == 2 * TON
 
 
 def test_close_state_machine_normal_closing_closed(net: Net) -> None:
@@ -181,7 +187,7 @@ def test_grant_refund_charges_closes_and_refunds_the_rest(net: Net) -> None:
 
 def test_client_request_from_a_non_client_is_refused_by_the_proxy(net: Net) -> None:
     snapshot = m.ClientStateSnapshot(state=0, balance=0, stake=0, tokens_used=0, secret_hash=0)
-    payload = m.ClientRefundGrantedPayload(coins=TON).to_cell()
+    payload = m.ClientRefundGrantedPayload(coins=TON, excess_to=net.stranger).to_cell()
     forged = m.ClientProxyRequest(query_id=1, owner=net.client_owner, client=snapshot, payload=payload)
     trace = net.send(net.stranger, net.proxy, TON // 2, forged.to_cell())
     assert failure(trace) == ExitCode.CONTRACT_ADDRESS_MISMATCH

@@ -57,12 +57,14 @@ class ClientRegisterPayload(Body):
 class ClientRefundGrantedPayload(Body):
     OP: ClassVar[int] = Op.CLIENT_PROXY_REFUND_GRANTED
     coins: Coins
+    excess_to: Addr  # where the proxy sends the change (reference format; spec lists only coins)
 
 
 @dataclass(frozen=True)
 class ClientRefundForcePayload(Body):
     OP: ClassVar[int] = Op.CLIENT_PROXY_REFUND_FORCE
     coins: Coins
+    excess_to: Addr  # where the proxy sends the change (reference format; spec lists only coins)
 
 
 @dataclass(frozen=True)
