@@ -182,11 +182,14 @@ class Responder:
         adjusted_tokens: int = 0,
         cost: int = 0,
         receipt: bytes | None = None,
+        prompt_cost: int = 0,
     ) -> bool:
         """Finish successfully with the usage (allowed after a cancel, to report what was consumed)."""
         self._finished = True
         request_id = self.request.request_id
-        sent = self._endpoint.send_end(request_id, usage, timings, adjusted_tokens, cost, receipt)
+        sent = self._endpoint.send_end(
+            request_id, usage, timings, adjusted_tokens, cost, receipt, prompt_cost
+        )
         return await self._after(sent)
 
     async def error(self, status: int, code: str, message: str, usage: Usage | None = None) -> bool:

@@ -211,9 +211,11 @@ class RpcEndpoint:
         adjusted_tokens: int = 0,
         cost: int = 0,
         receipt: bytes | None = None,
+        prompt_cost: int = 0,
     ) -> bool:
         """Finish our answer successfully (allowed after a cancel, to report usage)."""
-        return self.send_part(AnswerEnd(request_id, usage, timings, adjusted_tokens, cost, receipt))
+        end = AnswerEnd(request_id, usage, timings, adjusted_tokens, cost, receipt, prompt_cost)
+        return self.send_part(end)
 
     def send_answer_error(
         self, request_id: int, status: int, code: str, message: str, usage: Usage | None = None

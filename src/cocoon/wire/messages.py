@@ -181,6 +181,8 @@ class AnswerEnd(_Msg, tag=23, frozen=True):
     adjusted_tokens: NonNegative = 0
     cost: NonNegative = 0
     receipt: bytes | None = None
+    prompt_cost: NonNegative = 0
+    """nanoTON of `cost` for prompt (incl. cached) tokens; the rest is for completion tokens."""
 
 
 class AnswerError(_Msg, tag=24, frozen=True):
@@ -223,6 +225,8 @@ class WorkerState(_Msg, tag=31, frozen=True):
     coefficient: NonNegative
     max_active: NonNegative
     active: NonNegative
+    owner: str = ""
+    """The TON address that earns this worker's fees."""
 
 
 SessionMessage = Hello | HelloAck | Ping | Pong | Close
