@@ -2,19 +2,172 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
 import click
+
+from cocoon.errors import CocoonError
+
+DEFAULT_DATA_DIR = Path("~/.cocoon/localnet")
 
 
 @click.command()
-def up() -> None:
-    """Start a local network: chain, proxy, two workers, a client; answer one real request.
+@click.option(
+    "--engine",
+    type=click.Choice(["builtin", "fake"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: SmolLM2-135M-Instruct on llama.cpp (CPU); fake: the deterministic test engine.",
+)
+@click.option(
+    "--engine-url", default=None, help="Use a running OpenAI-compatible engine instead of starting one."
+)
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 16), help="Number of workers."
+)
+@click.option(
+    "--instance", default=0, show_default=True, type=click.IntRange(0, 50), help="Shift every port by 10*N."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Configs, keys, ledger and logs.",
+)
+@click.option("--once", is_flag=True, help="Answer the demo request, then stop everything.")
+@click.option("--no-demo", is_flag=True, help="Do not send the demo request.")
+def up(
+    engine: str,
+    engine_url: str | None,
+    workers: int,
+    instance: int,
+    data_dir: Path,
+    once: bool,
+    no_demo: bool,
+) -> None:
+    """Start a local network (proxy, workers, engine, client) and answer one real request.
 
-    Not wired yet: the services land with the "End-to-end network" issue. Until then this command
-    only says what it will do.
+    Every node is a separate process on 127.0.0.1; Ctrl-C stops them all. The OpenAI base URL is
+    printed when the network is ready.
     """
-    click.echo(
-        "cocoon up will start, on 127.0.0.1: a local TON chain (13000) running our contracts, a proxy\n"
-        "(11001 workers, 11002 clients), two workers serving SmolLM2-135M-Instruct through llama.cpp,\n"
-        "and a funded client with the OpenAI API at http://127.0.0.1:10000/v1; then it sends one real\n"
-        "request and prints the answer, tokens and cost. The services are not built yet."
+    from cocoon.localnet.up import LocalNetPlan
+
+    plan = LocalNetPlan(
+        data_dir=data_dir.expanduser(),
+        engine="fake" if engine == "fake" else "builtin",
+        engine_url=engine_url,
+        workers=workers,
+        base_port=10 * instance,
     )
+    try:
+        asyncio.run(_run(plan, demo=not no_demo, once=once))
+    except CocoonError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+async def _run(plan: object, *, demo: bool, once: bool) -> None:
+    from rich.console import Console
+
+    from cocoon.localnet.up import LocalNet, LocalNetPlan, demo_request
+
+    assert isinstance(plan, LocalNetPlan)
+    console = Console(highlight=False, soft_wrap=True)
+    net = LocalNet(plan, lambda line: console.print(f"[dim]{line}[/dim]"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    try:
+        models = await _until(stop, net.start())
+        if models is None:
+            return
+        model = models[0]["id"]
+        console.print(
+            f"\n[bold green]network ready[/bold green] in {time.monotonic() - started:.1f} s: "
+            f"{len(models[0]['workers'])} workers serving [bold]{model}[/bold]"
+        )
+        if demo:
+            answer = await _until(stop, demo_request(plan.openai_base_url, model))
+            if answer is None:
+                return
+            usage = answer.usage
+            console.print(f"\n[bold]demo request[/bold] ({answer.seconds:.2f} s): {answer.text.strip()!r}")
+            console.print(
+                f"tokens: prompt {usage.get('prompt_tokens')}, completion {usage.get('completion_tokens')}, "
+                f"adjusted {usage.get('adjusted_tokens')}; cost {usage.get('total_cost')} nanoTON"
+            )
+        _print_usage(console, plan.openai_base_url, model)
+        if once:
+            return
+        await _show_status(console, net, stop)
+    finally:
+        console.print("[dim]stopping the local network...[/dim]")
+        await net.stop()
+        console.print("[dim]stopped.[/dim]")
+
+
+async def _until(stop: asyncio.Event, work: object) -> object | None:
+    """Run `work` unless Ctrl-C comes first."""
+    task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    waiter = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    return None
+
+
+def _print_usage(console: object, base_url: str, model: str) -> None:
+    from rich.console import Console
+
+    assert isinstance(console, Console)
+    console.print(
+        f"\nOpenAI base URL: [bold]{base_url}[/bold]  (status: {base_url.removesuffix('/v1')}/jsonstats)"
+    )
+    console.print("Try it:\n")
+    console.print(
+        f"  curl -s {base_url}/chat/completions -H 'Content-Type: application/json' \\\n"
+        f'    -d \'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello!"}}]}}\'\n',
+        markup=False,
+    )
+    console.print(
+        "  from openai import OpenAI\n"
+        f'  client = OpenAI(base_url="{base_url}", api_key="unused")\n'
+        f'  print(client.chat.completions.create(model="{model}", '
+        'messages=[{"role": "user", "content": "Hello!"}]).choices[0].message.content)\n',
+        markup=False,
+    )
+    console.print("Press Ctrl-C to stop.")
+
+
+async def _show_status(console: object, net: object, stop: asyncio.Event) -> None:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    from cocoon.localnet.up import LocalNet
+
+    assert isinstance(console, Console) and isinstance(net, LocalNet)
+
+    def table() -> Table:
+        t = Table(title="local network", expand=False)
+        for col in ("service", "pid", "state", "url"):
+            t.add_column(col)
+        for row in net.status_rows():
+            t.add_row(*row)
+        return t
+
+    with Live(table(), console=console, refresh_per_second=1, transient=False) as live:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except TimeoutError:
+                live.update(table())

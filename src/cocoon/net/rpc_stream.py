@@ -161,14 +161,21 @@ class Responder:
         self._flush = flush
         self._drain = drain
         self._finished = False
+        self._head_sent = False
 
     @property
     def finished(self) -> bool:
         """True once `end` or `error` was called."""
         return self._finished
 
+    @property
+    def head_sent(self) -> bool:
+        """True once `head` was called: part of the answer may have reached the requester."""
+        return self._head_sent
+
     async def head(self, status: int, headers: tuple[tuple[str, str], ...] = ()) -> bool:
         """Send the HTTP status and headers; must come first."""
+        self._head_sent = True
         return await self._after(self._endpoint.send_head(self.request.request_id, status, headers))
 
     async def chunk(self, data: bytes) -> bool:

@@ -26,6 +26,14 @@ class GetWorkerTypes(_Body, tag=100, frozen=True):
     """Ask a proxy which models its workers serve, at what prices and load."""
 
 
+class WorkerLoad(msgspec.Struct, frozen=True, array_like=True):
+    """One worker behind a proxy: its price coefficient and how busy it is."""
+
+    coefficient: NonNegative
+    active: NonNegative
+    max_active: NonNegative
+
+
 class WorkerType(msgspec.Struct, frozen=True, array_like=True):
     """One model served behind a proxy: how many workers, their price coefficients and load."""
 
@@ -35,6 +43,7 @@ class WorkerType(msgspec.Struct, frozen=True, array_like=True):
     coefficient_max: NonNegative
     active_requests: NonNegative = 0
     max_active_requests: NonNegative = 0
+    worker_loads: tuple[WorkerLoad, ...] = ()
 
 
 class WorkerTypes(_Body, tag=101, frozen=True):
@@ -54,6 +63,8 @@ class PaymentStatus(_Body, tag=103, frozen=True):
     committed_to_db: NonNegative
     committed_to_chain: NonNegative
     signed_payment: bytes | None = None
+    balance_nano: int = 0
+    """What the counterpart may still spend, in nanoTON (negative if overdrawn)."""
 
 
 ControlBody = GetWorkerTypes | WorkerTypes | GetPaymentStatus | PaymentStatus

@@ -1,0 +1,231 @@
+"""The client daemon's HTTP server: the OpenAI-compatible API of spec/openai-api.md plus status pages.
+
+The network side is injected as an `InferenceBackend`, so this module only speaks HTTP: validate,
+start the request, render its answer parts, and cancel the request end to end when the caller goes
+away (the app runs with handler cancellation, so a disconnect cancels the handler task).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from cocoon.api.validation import DEFAULT_LIMITS, Limits, ValidatedRequest, validate_request
+from cocoon.client.openai_out import (
+    DONE_EVENT,
+    add_cost_to_usage,
+    error_event,
+    error_from_answer,
+    is_usage_chunk,
+    sse_event,
+)
+from cocoon.client.stats import ClientStats
+from cocoon.errors import RequestError
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
+
+_UPSTREAM_GONE = RequestError(
+    "The network ended the answer without finishing it; retry the request.",
+    status=502,
+    error_type="upstream_error",
+    code="upstream_error",
+)
+
+
+class AnswerStream(Protocol):
+    """The parts of one answer as they arrive; `cancel` tells the network to stop."""
+
+    def __aiter__(self) -> AsyncIterator[AnswerPart]: ...
+
+    async def cancel(self, reason: str) -> None: ...
+
+
+class InferenceBackend(Protocol):
+    """What the HTTP layer needs from the network."""
+
+    async def run(self, request: ValidatedRequest, request_id: int) -> AnswerStream:
+        """Send the request into the network; raise `RequestError` if it cannot even start."""
+        ...
+
+    async def models(self) -> list[dict[str, Any]]:
+        """The models the network can serve now, in OpenAI list-item shape plus worker details."""
+        ...
+
+    async def status(self) -> dict[str, Any]:
+        """Connection and balance facts for /jsonstats."""
+        ...
+
+
+API_KEY: web.AppKey[ClientApi] = web.AppKey("api")
+
+
+def json_error(error: RequestError) -> web.Response:
+    return web.json_response(error.to_body(), status=error.status, headers=error.headers)
+
+
+class ClientApi:
+    """Request handlers bound to one backend."""
+
+    def __init__(self, backend: InferenceBackend, limits: Limits, stats: ClientStats) -> None:
+        self.backend = backend
+        self.limits = limits
+        self.stats = stats
+
+    async def inference(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        try:
+            raw = await request.content.read(self.limits.max_body_bytes + 1)
+            validated = validate_request(request.path, raw, self.limits)
+        except RequestError as error:
+            self.stats.rejected += 1
+            return json_error(error)
+        request_id = secrets.randbits(63)
+        self.stats.started += 1
+        try:
+            stream = await self.backend.run(validated, request_id)
+        except RequestError as error:
+            self.stats.failed += 1
+            return json_error(error)
+        try:
+            response = await self._answer(request, validated, request_id, stream)
+        except BaseException:
+            # The caller went away (handler cancelled) or we failed: stop the work end to end.
+            await stream.cancel("the caller disconnected")
+            self.stats.cancelled += 1
+            raise
+        self.stats.observe_latency(time.monotonic() - started)
+        return response
+
+    async def _answer(
+        self, request: web.Request, validated: ValidatedRequest, request_id: int, stream: AnswerStream
+    ) -> web.StreamResponse:
+        parts = aiter(stream)
+        first = await anext(parts, None)
+        if isinstance(first, AnswerError) or first is None:
+            self.stats.failed += 1
+            return json_error(error_from_answer(first) if first else _UPSTREAM_GONE)
+        assert isinstance(first, AnswerHead)
+        headers = {k: v for k, v in first.headers if k.lower().startswith("x-cocoon-")}
+        headers["X-Cocoon-Request-Id"] = f"{request_id:016x}"
+        if first.status != 200 or not validated.stream:
+            return await self._whole(first, parts, headers, validated)
+        return await self._stream(request, parts, headers, validated)
+
+    async def _whole(
+        self,
+        head: AnswerHead,
+        parts: AsyncIterator[AnswerPart],
+        headers: dict[str, str],
+        validated: ValidatedRequest,
+    ) -> web.Response:
+        body = bytearray()
+        async for part in parts:
+            if isinstance(part, AnswerChunk):
+                body += part.data
+            elif isinstance(part, AnswerEnd):
+                self.stats.finished(part)
+                payload = bytes(body)
+                if head.status == 200:
+                    payload = add_cost_to_usage(payload, part)
+                content_type = dict((k.lower(), v) for k, v in head.headers).get(
+                    "content-type", "application/json"
+                )
+                return web.Response(
+                    body=payload, status=head.status, headers={**headers, "Content-Type": content_type}
+                )
+            elif isinstance(part, AnswerError):
+                self.stats.failed += 1
+                return json_error(error_from_answer(part))
+        self.stats.failed += 1
+        return json_error(_UPSTREAM_GONE)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        parts: AsyncIterator[AnswerPart],
+        headers: dict[str, str],
+        validated: ValidatedRequest,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        usage_chunk: bytes | None = None
+        async for part in parts:
+            if isinstance(part, AnswerChunk):
+                if is_usage_chunk(part.data):
+                    usage_chunk = part.data
+                else:
+                    await response.write(sse_event(part.data))
+            elif isinstance(part, AnswerEnd):
+                self.stats.finished(part)
+                if usage_chunk is not None and validated.caller_wants_usage:
+                    await response.write(sse_event(add_cost_to_usage(usage_chunk, part)))
+                break
+            elif isinstance(part, AnswerError):
+                self.stats.failed += 1
+                await response.write(error_event(error_from_answer(part)))
+                break
+        else:
+            self.stats.failed += 1
+            await response.write(error_event(_UPSTREAM_GONE))
+        await response.write(DONE_EVENT)
+        await response.write_eof()
+        return response
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": await self.backend.models()})
+
+    async def jsonstats(self, request: web.Request) -> web.Response:
+        return web.json_response({"client": self.stats.snapshot(), **(await self.backend.status())})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.stats.prometheus(), content_type="text/plain")
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        error = RequestError(
+            f"Unknown endpoint {request.method} {request.path}.", status=404, code="unknown_url"
+        )
+        return json_error(error)
+
+
+@web.middleware
+async def _openai_404(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return json_error(RequestError(f"Unknown endpoint {request.path}.", status=404, code="unknown_url"))
+    except web.HTTPMethodNotAllowed:
+        error = RequestError(f"Method {request.method} is not allowed on {request.path}.", status=405)
+        return json_error(error)
+
+
+def make_client_app(
+    backend: InferenceBackend,
+    limits: Limits = DEFAULT_LIMITS,
+    stats: ClientStats | None = None,
+    dashboard: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+) -> web.Application:
+    """The aiohttp application of the client daemon (run it with ``handler_cancellation=True``)."""
+    api = ClientApi(backend, limits, stats or ClientStats())
+    # Our own body limit gives a clean 413 with an OpenAI body; aiohttp's must not trigger first.
+    app = web.Application(client_max_size=limits.max_body_bytes * 2 + 1024, middlewares=[_openai_404])
+    app.router.add_post("/v1/chat/completions", api.inference)
+    app.router.add_post("/v1/completions", api.inference)
+    app.router.add_get("/v1/models", api.models)
+    app.router.add_get("/jsonstats", api.jsonstats)
+    app.router.add_get("/metrics", api.metrics)
+    app.router.add_get("/healthz", api.healthz)
+    if dashboard is not None:
+        app.router.add_get("/", dashboard)
+        app.router.add_get("/stats", dashboard)
+    app[API_KEY] = api
+    return app

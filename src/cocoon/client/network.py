@@ -1,0 +1,182 @@
+"""The client daemon's side of the network: attested connections to proxies, requests through them.
+
+One connection per proxy is kept open and re-opened with capped backoff. A request goes to the
+connected proxy with the fewest requests in flight. Its answer is read under the caller's deadline;
+a connection that dies mid-answer, or a deadline that passes, becomes a final `AnswerError`, so the
+HTTP layer always ends what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cocoon.api.validation import ValidatedRequest
+from cocoon.attestation.identity import NodeIdentity
+from cocoon.attestation.policy import Policy
+from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledError, RequestError
+from cocoon.net.node import parse_host_port, refresh_certificates
+from cocoon.net.rpc import AnswerStream as RpcAnswerStream
+from cocoon.net.rpc import RpcConnection
+from cocoon.net.tls import connect_attested
+from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
+from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
+from cocoon.wire.session import EndpointConfig
+
+log = logging.getLogger(__name__)
+
+HOP_DEADLINE_SHARE = 0.95
+BACKOFF_START_S = 0.2
+BACKOFF_MAX_S = 5.0
+
+
+class NetworkAnswer:
+    """One answer read from a proxy, ended by an `AnswerEnd` or an `AnswerError` whatever happens."""
+
+    def __init__(self, stream: RpcAnswerStream, timeout_s: float, proxy: str) -> None:
+        self._stream = stream
+        self._timeout_s = timeout_s
+        self._proxy = proxy
+
+    async def __aiter__(self) -> AsyncIterator[AnswerPart]:
+        request_id = self._stream.request_id
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                async for part in self._stream:
+                    yield part
+                    if isinstance(part, AnswerEnd | AnswerError):
+                        return
+        except TimeoutError:
+            self._stream.cancel("deadline passed")
+            yield AnswerError(request_id, 504, "timeout", f"no complete answer within {self._timeout_s:g} s")
+        except (ConnectionClosedError, RequestCancelledError) as exc:
+            yield AnswerError(
+                request_id, 502, "upstream_error", f"proxy {self._proxy} connection lost: {exc}"
+            )
+
+    async def cancel(self, reason: str) -> None:
+        self._stream.cancel(reason)
+
+
+class ProxyPool:
+    """Connections to the configured proxies; implements the HTTP layer's `InferenceBackend`."""
+
+    def __init__(self, proxies: list[str], identity: NodeIdentity, policy: Policy) -> None:
+        self.proxies = proxies
+        self.identity = identity
+        self.policy = policy
+        self.client_id = identity.public_key.hex()
+        self.connections: dict[str, RpcConnection] = {}
+        self.last_error: dict[str, str] = {}
+
+    async def run_forever(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            for proxy in self.proxies:
+                tasks.create_task(self._proxy_loop(proxy))
+            tasks.create_task(refresh_certificates(self.identity))
+
+    async def _proxy_loop(self, address: str) -> None:
+        host, port = parse_host_port(address)
+        backoff = BACKOFF_START_S
+        while True:
+            try:
+                stream = await connect_attested(host, port, self.identity, self.policy)
+                config = EndpointConfig(
+                    Role.CLIENT, self.client_id[:16], accept_roles=frozenset({Role.PROXY})
+                )
+                conn = await RpcConnection.open(stream, config, initiator=True)
+            except CocoonError as exc:
+                self.last_error[address] = str(exc)
+                log.warning("cannot connect to proxy %s: %s; retrying in %.1f s", address, exc, backoff)
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            backoff = BACKOFF_START_S
+            self.connections[address] = conn
+            self.last_error.pop(address, None)
+            log.info("connected to proxy %s (%s)", address, stream.peer.describe())
+            try:
+                ended = await conn.wait_closed()
+                self.last_error[address] = ended.reason
+                log.warning("proxy %s connection ended: %s; reconnecting", address, ended.reason)
+            finally:
+                self.connections.pop(address, None)
+                await conn.aclose("client reconnecting")
+
+    def _pick(self) -> tuple[str, RpcConnection]:
+        if not self.connections:
+            detail = "; ".join(f"{p}: {e}" for p, e in self.last_error.items()) or "still connecting"
+            raise RequestError(
+                f"the client is not connected to any proxy ({detail}); check that a proxy runs at "
+                f"{', '.join(self.proxies)}",
+                status=502,
+                error_type="upstream_error",
+                code="upstream_error",
+            )
+        return min(self.connections.items(), key=lambda item: item[1].active_streams)
+
+    async def run(self, request: ValidatedRequest, request_id: int) -> NetworkAnswer:
+        address, conn = self._pick()
+        query = RunQuery(
+            request_id=request_id,
+            model=request.model,
+            body=request.engine_body_bytes(),
+            max_coefficient=request.max_coefficient,
+            max_tokens=request.max_tokens,
+            timeout_ms=int(request.timeout_s * 1000 * HOP_DEADLINE_SHARE),
+            path=request.path,
+            debug=request.enable_debug,
+        )
+        try:
+            stream = await conn.run_query(query)
+        except ConnectionClosedError as exc:
+            raise RequestError(
+                f"the connection to proxy {address} closed: {exc}", status=502, error_type="upstream_error"
+            ) from exc
+        return NetworkAnswer(stream, request.timeout_s, address)
+
+    async def models(self) -> list[dict[str, Any]]:
+        merged: dict[str, dict[str, Any]] = {}
+        for address, conn in list(self.connections.items()):
+            with contextlib.suppress(CocoonError):
+                answer = await conn.query(GetWorkerTypes(), timeout=10)
+                if not isinstance(answer, WorkerTypes):
+                    continue
+                for t in answer.types:
+                    item = merged.setdefault(
+                        t.model,
+                        {"id": t.model, "object": "model", "created": 0, "owned_by": "cocoon", "workers": []},
+                    )
+                    item["workers"].extend(
+                        {
+                            "proxy": address,
+                            "coefficient": w.coefficient,
+                            "active": w.active,
+                            "max_active": w.max_active,
+                        }
+                        for w in t.worker_loads
+                    )
+        return list(merged.values())
+
+    async def status(self) -> dict[str, Any]:
+        proxies: dict[str, Any] = {}
+        for address in self.proxies:
+            conn = self.connections.get(address)
+            entry: dict[str, Any] = {
+                "connected": conn is not None,
+                "last_error": self.last_error.get(address),
+            }
+            if conn is not None:
+                entry["rtt_s"] = conn.rtt
+                entry["in_flight"] = conn.active_streams
+                with contextlib.suppress(CocoonError):
+                    status = await conn.query(GetPaymentStatus(), timeout=5)
+                    if isinstance(status, PaymentStatus):
+                        entry["balance_nano"] = status.balance_nano
+                        entry["tokens_charged"] = status.committed_to_db
+            proxies[address] = entry
+        return {"client_id": self.client_id, "proxies": proxies}

@@ -1,0 +1,84 @@
+"""Turning the network's answer parts into what an OpenAI caller expects (pure helpers).
+
+- Streamed answers: each `AnswerChunk` carries one SSE event's data (a JSON chunk). The engine's usage
+  chunk (``choices: []`` with ``usage``) is held back until the proxy's `AnswerEnd` brings the cost, then
+  sent with the cost fields, and only if the caller asked for usage. The stream always ends with
+  ``data: [DONE]``, also after an error event.
+- Non-streamed answers: the JSON body gets the cost fields in ``usage`` and, when present, the receipt.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from cocoon.errors import RequestError
+from cocoon.wire.messages import AnswerEnd, AnswerError
+
+DONE_EVENT = b"data: [DONE]\n\n"
+
+# Network error codes (spec/openai-api.md) -> the parameter they concern, for the error body.
+_ERROR_PARAM = {"model_not_found": "model", "price_too_low": "max_coefficient", "insufficient_funds": None}
+
+
+def sse_event(data: bytes) -> bytes:
+    """Frame one JSON payload as an SSE event."""
+    return b"data: " + data + b"\n\n"
+
+
+def error_from_answer(error: AnswerError) -> RequestError:
+    """The OpenAI-style error for a network `AnswerError` (type and code are the network code)."""
+    headers = {"Retry-After": "1"} if error.code == "no_capacity" else None
+    return RequestError(
+        error.message,
+        status=error.status,
+        error_type=error.code,
+        param=_ERROR_PARAM.get(error.code),
+        code=error.code,
+        headers=headers,
+    )
+
+
+def error_event(error: RequestError) -> bytes:
+    """An error after the stream started: a final SSE event with the OpenAI error body."""
+    return sse_event(json.dumps(error.to_body()).encode())
+
+
+def is_usage_chunk(payload: bytes) -> bool:
+    """True for the engine's final usage-only chunk of a stream."""
+    if b'"usage"' not in payload:
+        return False
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(chunk, dict) and chunk.get("usage") is not None and not chunk.get("choices")
+
+
+def cost_fields(end: AnswerEnd) -> dict[str, int]:
+    """The nanoTON cost fields we add to ``usage`` (spec/openai-api.md, response additions)."""
+    return {
+        "prompt_total_cost": end.prompt_cost,
+        "completion_total_cost": end.cost - end.prompt_cost,
+        "total_cost": end.cost,
+        "adjusted_tokens": end.adjusted_tokens,
+    }
+
+
+def add_cost_to_usage(payload: bytes, end: AnswerEnd, debug: dict[str, Any] | None = None) -> bytes:
+    """Return the JSON `payload` with cost fields merged into its ``usage`` and the receipt attached."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(doc, dict):
+        return payload
+    usage = doc.get("usage")
+    if isinstance(usage, dict):
+        usage.update(cost_fields(end))
+    if end.receipt is not None:
+        doc["receipt"] = base64.b64encode(end.receipt).decode()
+    if debug is not None:
+        doc["debug"] = debug
+    return json.dumps(doc, separators=(",", ":")).encode()

@@ -1,0 +1,83 @@
+"""Counters of the client daemon, for /jsonstats, /metrics and the dashboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cocoon.wire.messages import AnswerEnd
+
+_LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class ClientStats:
+    """Request counts, tokens and money spent since start (money in int nanoTON)."""
+
+    started: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    adjusted_tokens: int = 0
+    spent_nano: int = 0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(_LATENCY_BUCKETS_S) + 1))
+    latency_sum_s: float = 0.0
+
+    def finished(self, end: AnswerEnd) -> None:
+        self.succeeded += 1
+        self.prompt_tokens += end.usage.prompt_tokens
+        self.completion_tokens += end.usage.completion_tokens
+        self.adjusted_tokens += end.adjusted_tokens
+        self.spent_nano += end.cost
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latency_sum_s += seconds
+        for i, bound in enumerate(_LATENCY_BUCKETS_S):
+            if seconds <= bound:
+                self.latency_buckets[i] += 1
+                return
+        self.latency_buckets[-1] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": {
+                "started": self.started,
+                "succeeded": self.succeeded,
+                "failed": self.failed,
+                "rejected": self.rejected,
+                "cancelled": self.cancelled,
+            },
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.completion_tokens,
+                "adjusted": self.adjusted_tokens,
+            },
+            "spent_nano": self.spent_nano,
+        }
+
+    def prometheus(self) -> str:
+        lines = [
+            "# TYPE cocoon_client_requests_total counter",
+            *(
+                f'cocoon_client_requests_total{{outcome="{k}"}} {v}'
+                for k, v in self.snapshot()["requests"].items()
+            ),
+            "# TYPE cocoon_client_tokens_total counter",
+            f'cocoon_client_tokens_total{{kind="prompt"}} {self.prompt_tokens}',
+            f'cocoon_client_tokens_total{{kind="completion"}} {self.completion_tokens}',
+            f'cocoon_client_tokens_total{{kind="adjusted"}} {self.adjusted_tokens}',
+            "# TYPE cocoon_client_spent_nanoton_total counter",
+            f"cocoon_client_spent_nanoton_total {self.spent_nano}",
+            "# TYPE cocoon_client_request_seconds histogram",
+        ]
+        cumulative = 0
+        for bound, count in zip((*_LATENCY_BUCKETS_S, float("inf")), self.latency_buckets, strict=True):
+            cumulative += count
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            lines.append(f'cocoon_client_request_seconds_bucket{{le="{le}"}} {cumulative}')
+        lines.append(f"cocoon_client_request_seconds_sum {self.latency_sum_s}")
+        lines.append(f"cocoon_client_request_seconds_count {cumulative}")
+        return "\n".join(lines) + "\n"

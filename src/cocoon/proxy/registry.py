@@ -1,0 +1,115 @@
+"""The proxy's registry of connected workers and what it has measured about each.
+
+A worker is known by the key of its attested connection; its offer (model, coefficient, capacity,
+owner) comes from its `WorkerState` messages. The proxy counts in-flight requests itself and keeps a
+decayed mean latency and success rate per worker, which the pure `choose_worker` turns into routing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from cocoon.net.rpc import RpcConnection
+from cocoon.proxy.selection import WorkerCandidate
+from cocoon.wire.control import WorkerLoad, WorkerType
+from cocoon.wire.messages import WorkerState
+
+DECAY = 0.8
+"""Weight of the past in the decayed latency and success averages (higher = slower to change)."""
+
+
+@dataclass
+class WorkerLink:
+    """One connected worker."""
+
+    worker_id: str
+    conn: RpcConnection
+    image_hash: str
+    state: WorkerState | None = None
+    active: int = 0
+    served: int = 0
+    failed: int = 0
+    latency_s: float = 1.0
+    success_rate: float = 1.0
+
+    def candidate(self) -> WorkerCandidate | None:
+        state = self.state
+        if state is None:
+            return None
+        return WorkerCandidate(
+            worker_id=self.worker_id,
+            model=state.model,
+            coefficient=state.coefficient,
+            max_active=state.max_active,
+            active=self.active,
+            enabled=state.enabled,
+            expected_latency_s=self.latency_s,
+            success_rate=self.success_rate,
+        )
+
+    def observe(self, ok: bool, seconds: float | None) -> None:
+        """Fold one finished request into the decayed averages."""
+        if ok:
+            self.served += 1
+        else:
+            self.failed += 1
+        self.success_rate = DECAY * self.success_rate + (1 - DECAY) * (1.0 if ok else 0.0)
+        if seconds is not None:
+            self.latency_s = DECAY * self.latency_s + (1 - DECAY) * seconds
+
+
+@dataclass
+class WorkerRegistry:
+    """All connected workers; `capacity_changed` wakes requests queued for a free slot."""
+
+    links: dict[str, WorkerLink] = field(default_factory=dict)
+    capacity_changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def add(self, link: WorkerLink) -> None:
+        old = self.links.get(link.worker_id)
+        if old is not None and old.conn is not link.conn:
+            # A reconnect of the same worker replaces the stale link; keep what we measured.
+            link.latency_s, link.success_rate = old.latency_s, old.success_rate
+        self.links[link.worker_id] = link
+
+    def remove(self, link: WorkerLink) -> None:
+        if self.links.get(link.worker_id) is link:
+            del self.links[link.worker_id]
+
+    def candidates(self) -> list[WorkerCandidate]:
+        return [c for link in self.links.values() if (c := link.candidate()) is not None]
+
+    def __iter__(self) -> Iterator[WorkerLink]:
+        return iter(list(self.links.values()))
+
+    async def notify(self) -> None:
+        async with self.capacity_changed:
+            self.capacity_changed.notify_all()
+
+    def worker_types(self) -> list[WorkerType]:
+        """Per model: worker count, coefficient range and load (for /v1/models)."""
+        by_model: dict[str, list[WorkerLink]] = {}
+        for link in self.links.values():
+            if link.state is not None and link.state.enabled:
+                by_model.setdefault(link.state.model, []).append(link)
+        types = []
+        for model, links in sorted(by_model.items()):
+            coefficients = [lk.state.coefficient for lk in links if lk.state is not None]
+            types.append(
+                WorkerType(
+                    model=model,
+                    workers=len(links),
+                    coefficient_min=min(coefficients),
+                    coefficient_max=max(coefficients),
+                    active_requests=sum(lk.active for lk in links),
+                    max_active_requests=sum(lk.state.max_active for lk in links if lk.state is not None),
+                    worker_loads=tuple(
+                        WorkerLoad(lk.state.coefficient, lk.active, lk.state.max_active)
+                        for lk in links
+                        if lk.state is not None
+                    ),
+                )
+            )
+        return types

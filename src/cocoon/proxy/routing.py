@@ -1,0 +1,235 @@
+"""One client request through the proxy: reserve, choose a worker, relay, meter, charge.
+
+Failure rules (DESIGN.md): a worker that fails before the first chunk is retried on another worker
+(bounded); after the first chunk the client gets an error and pays only for what the worker reported
+as delivered; if no worker has a free slot the request waits in a bounded queue; a cancelled client
+request cancels the worker side (leaving the worker's answer stream cancels it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from cocoon.errors import ConnectionClosedError, InsufficientFundsError, RequestCancelledError
+from cocoon.net.rpc_stream import AnswerStream, Responder
+from cocoon.payments.pricing import Usage as MeteredUsage
+from cocoon.proxy.accounts import ClientBook, Settlement
+from cocoon.proxy.registry import WorkerLink, WorkerRegistry
+from cocoon.proxy.selection import Chosen, NoCapacity, NoSuchModel, PriceTooLow, choose_worker
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery, Usage
+
+log = logging.getLogger(__name__)
+
+HOP_DEADLINE_SHARE = 0.95
+
+
+@dataclass
+class RoutingCounters:
+    routed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    refused_funds: int = 0
+    refused_model: int = 0
+    refused_price: int = 0
+    refused_capacity: int = 0
+    cancelled: int = 0
+    charged_nano: int = 0
+
+
+class _RetryElsewhere(Exception):
+    """The worker failed before its first chunk: try another one."""
+
+
+class Router:
+    """Routes client requests to workers and settles them in the ledger."""
+
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        book: ClientBook,
+        proxy_id: str,
+        *,
+        max_retries: int = 2,
+        queue_timeout_s: float = 5.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.registry = registry
+        self.book = book
+        self.proxy_id = proxy_id
+        self.max_retries = max_retries
+        self.queue_timeout_s = queue_timeout_s
+        self.rng = rng or random.Random()
+        self.counters = RoutingCounters()
+        self._next_id = 0
+
+    async def handle(self, client_id: str, request: RunQuery, responder: Responder) -> None:
+        """The `on_run_query` handler of a client connection."""
+        self._next_id += 1
+        key = f"{client_id}:{request.request_id}:{self._next_id}"
+        try:
+            self.book.reserve(key, client_id, request.max_tokens, len(request.body), request.max_coefficient)
+        except InsufficientFundsError as exc:
+            self.counters.refused_funds += 1
+            await responder.error(402, "insufficient_funds", str(exc))
+            return
+        self.counters.routed += 1
+        try:
+            await self._dispatch(key, request, responder)
+        except asyncio.CancelledError:
+            self.counters.cancelled += 1
+            raise
+        finally:
+            self.book.release(key)  # no-op once settled
+
+    async def _dispatch(self, key: str, request: RunQuery, responder: Responder) -> None:
+        tried: set[str] = set()
+        deadline = time.monotonic() + request.timeout_ms / 1000 if request.timeout_ms else None
+        while True:
+            link = await self._choose(request, responder, tried, deadline)
+            if link is None:
+                return
+            tried.add(link.worker_id)
+            try:
+                await self._run_on(link, key, request, responder)
+                return
+            except _RetryElsewhere as why:
+                if len(tried) > self.max_retries:
+                    self.counters.failed += 1
+                    await responder.error(502, "upstream_error", f"{len(tried)} workers failed; last: {why}")
+                    return
+                self.counters.retried += 1
+                log.info("retrying request on another worker: %s", why)
+
+    async def _choose(
+        self, request: RunQuery, responder: Responder, tried: set[str], deadline: float | None
+    ) -> WorkerLink | None:
+        """A worker with a free slot, waiting in the queue if all are busy; None after answering an error."""
+        queue_until = time.monotonic() + self.queue_timeout_s
+        if deadline is not None:
+            queue_until = min(queue_until, deadline)
+        while True:
+            choice = choose_worker(
+                self.registry.candidates(), request.model, request.max_coefficient, self.rng, tried
+            )
+            match choice:
+                case Chosen(worker):
+                    return self.registry.links[worker.worker_id]
+                case NoSuchModel() if tried:
+                    self.counters.failed += 1
+                    await responder.error(502, "upstream_error", "every worker for this model failed")
+                case NoSuchModel(model):
+                    self.counters.refused_model += 1
+                    await responder.error(404, "model_not_found", f"no worker serves model {model!r} now")
+                case PriceTooLow(cheapest):
+                    self.counters.refused_price += 1
+                    message = (
+                        f"every worker for {request.model!r} asks more than max_coefficient "
+                        f"{request.max_coefficient}; the cheapest coefficient available is {cheapest}"
+                    )
+                    await responder.error(400, "price_too_low", message)
+                case NoCapacity():
+                    remaining = queue_until - time.monotonic()
+                    if remaining > 0:
+                        await self._wait_for_capacity(remaining)
+                        continue
+                    self.counters.refused_capacity += 1
+                    await responder.error(503, "no_capacity", "all workers for this model are busy; retry")
+            return None
+
+    async def _wait_for_capacity(self, within: float) -> None:
+        cond = self.registry.capacity_changed
+        async with cond:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cond.wait(), within)
+
+    async def _run_on(self, link: WorkerLink, key: str, request: RunQuery, responder: Responder) -> None:
+        assert link.state is not None
+        coefficient = link.state.coefficient
+        forwarded = RunQuery(
+            request_id=link.conn.new_request_id(),
+            model=request.model,
+            body=request.body,
+            max_coefficient=request.max_coefficient,
+            max_tokens=request.max_tokens,
+            timeout_ms=int(request.timeout_ms * HOP_DEADLINE_SHARE),
+            coefficient=coefficient,
+            path=request.path,
+            debug=request.debug,
+        )
+        link.active += 1
+        started = time.monotonic()
+        ok = False
+        try:
+            stream = await link.conn.run_query(forwarded)
+            async with stream:
+                ok = await self._relay(link, key, stream, responder, coefficient)
+        except (ConnectionClosedError, RequestCancelledError) as exc:
+            if responder.finished:
+                return
+            if not _started(responder):
+                raise _RetryElsewhere(f"worker {link.worker_id} connection lost: {exc}") from exc
+            self.counters.failed += 1
+            await responder.error(502, "upstream_error", f"worker {link.worker_id} disconnected mid-answer")
+        finally:
+            link.active -= 1
+            link.observe(ok, time.monotonic() - started if ok else None)
+            await self.registry.notify()
+
+    async def _relay(
+        self, link: WorkerLink, key: str, stream: AnswerStream, responder: Responder, coefficient: int
+    ) -> bool:
+        async for part in stream:
+            match part:
+                case AnswerHead(status=status, headers=headers):
+                    headers = (
+                        *headers,
+                        ("x-cocoon-worker", link.worker_id),
+                        ("x-cocoon-proxy", self.proxy_id),
+                    )
+                    await responder.head(status, headers)
+                case AnswerChunk(data=data):
+                    await responder.chunk(data)
+                case AnswerEnd(usage=usage, timings=timings, receipt=receipt):
+                    settled = self._settle(link, key, usage, coefficient)
+                    self.counters.succeeded += 1
+                    await responder.end(
+                        usage,
+                        timings,
+                        settled.adjusted_tokens,
+                        settled.cost_nano,
+                        receipt,
+                        settled.prompt_cost_nano,
+                    )
+                    return True
+                case AnswerError(status=status, code=code, message=message, usage=usage):
+                    if not _started(responder) and status >= 500:
+                        raise _RetryElsewhere(f"worker {link.worker_id}: {message}")
+                    if usage is not None:
+                        self._settle(link, key, usage, coefficient)  # pay for what was delivered
+                    self.counters.failed += 1
+                    await responder.error(status, code, message, usage)
+                    return False
+        return False
+
+    def _settle(self, link: WorkerLink, key: str, usage: Usage, coefficient: int) -> Settlement:
+        assert link.state is not None
+        metered = MeteredUsage(
+            prompt_tokens=usage.prompt_tokens,
+            cached_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=min(usage.reasoning_tokens, usage.completion_tokens),
+        )
+        settled = self.book.settle(key, metered, coefficient, link.worker_id, link.state.owner, time.time())
+        self.counters.charged_nano += settled.cost_nano
+        return settled
+
+
+def _started(responder: Responder) -> bool:
+    """Whether anything of the answer reached the client (then no retry is possible)."""
+    return responder.head_sent

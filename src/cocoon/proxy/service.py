@@ -1,0 +1,208 @@
+"""The proxy process: attested listeners for workers and clients, the router, the ledger, stats.
+
+Workers connect to the worker port (policy from config, `fake` locally, `tdx` in production) and
+declare their offer with `WorkerState`; clients connect to the client port (policy `any` by default,
+as in the reference network) and are known by the key of their certificate. Until settlement on chain
+lands, a client's credit is `local_client_credit_nano`, granted the first time it connects.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from cocoon.attestation.identity import NodeIdentity
+from cocoon.attestation.policy import Policy
+from cocoon.errors import RemoteQueryError
+from cocoon.net.listener import Listener
+from cocoon.net.node import refresh_certificates
+from cocoon.net.rpc import Handlers, RpcConnection
+from cocoon.net.rpc_stream import Responder
+from cocoon.net.tls import AttestedStream
+from cocoon.payments.params import NetworkParams
+from cocoon.proxy.accounts import ClientBook
+from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.registry import WorkerLink, WorkerRegistry
+from cocoon.proxy.routing import Router
+from cocoon.roles import ProxyConfig
+from cocoon.wire.control import ControlBody, GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
+from cocoon.wire.messages import Role, RunQuery, WorkerState
+from cocoon.wire.session import EndpointConfig
+
+log = logging.getLogger(__name__)
+
+
+class ProxyService:
+    """Everything the proxy does, wired together; `start` binds the listeners."""
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        identity: NodeIdentity,
+        worker_policy: Policy,
+        client_policy: Policy,
+        ledger: Ledger,
+    ) -> None:
+        self.config = config
+        self.identity = identity
+        self.proxy_id = identity.public_key.hex()[:16]
+        self.params = NetworkParams(
+            price_per_token=config.price_per_token, worker_fee_per_token=config.worker_fee_per_token
+        )
+        self.ledger = ledger
+        self.registry = WorkerRegistry()
+        self.book = ClientBook(ledger, self.params)
+        self.router = Router(
+            self.registry,
+            self.book,
+            self.proxy_id,
+            max_retries=config.max_retries,
+            queue_timeout_s=config.queue_timeout_s,
+        )
+        self.clients: dict[str, int] = {}  # client id -> live connections
+        self.started_at = time.time()
+        self.worker_listener = Listener(
+            config.host, config.worker_port, identity, worker_policy, self._on_worker, name="proxy/workers"
+        )
+        self.client_listener = Listener(
+            config.host, config.client_port, identity, client_policy, self._on_client, name="proxy/clients"
+        )
+
+    async def start(self) -> None:
+        await self.worker_listener.start()
+        await self.client_listener.start()
+
+    async def aclose(self) -> None:
+        await self.client_listener.aclose()
+        await self.worker_listener.aclose()
+
+    async def refresh(self) -> None:
+        await refresh_certificates(self.identity)
+
+    # --- workers ----------------------------------------------------------------------------------
+
+    async def _on_worker(self, stream: AttestedStream) -> None:
+        worker_id = stream.peer.public_key.hex()[:16]
+        image = stream.peer.image_hash.hex() if stream.peer.image_hash else "unattested"
+        link: WorkerLink | None = None
+
+        def on_state(state: WorkerState) -> None:
+            nonlocal link
+            if link is None:
+                return
+            first = link.state is None
+            link.state = state
+            if first:
+                self.registry.add(link)
+                log.info(
+                    "worker %s joined: %s at %d (image %s)", worker_id, state.model, state.coefficient, image
+                )
+
+        config = EndpointConfig(Role.PROXY, self.proxy_id, accept_roles=frozenset({Role.WORKER}))
+        conn = await RpcConnection.open(
+            stream, config, initiator=False, handlers=Handlers(on_worker_state=on_state)
+        )
+        link = WorkerLink(worker_id, conn, image)
+        try:
+            ended = await conn.wait_closed()
+            log.info("worker %s left: %s", worker_id, ended.reason)
+        finally:
+            self.registry.remove(link)
+            await conn.aclose("proxy closing")
+            await self.registry.notify()
+
+    # --- clients ----------------------------------------------------------------------------------
+
+    async def _on_client(self, stream: AttestedStream) -> None:
+        client_id = stream.peer.public_key.hex()
+        self.ledger.ensure_client(client_id, self.config.local_client_credit_nano)
+
+        async def run(request: RunQuery, responder: Responder) -> None:
+            await self.router.handle(client_id, request, responder)
+
+        async def query(body: ControlBody) -> ControlBody:
+            return self._client_query(client_id, body)
+
+        config = EndpointConfig(Role.PROXY, self.proxy_id, accept_roles=frozenset({Role.CLIENT}))
+        handlers = Handlers(on_query=query, on_run_query=run)
+        conn = await RpcConnection.open(stream, config, initiator=False, handlers=handlers)
+        self.clients[client_id] = self.clients.get(client_id, 0) + 1
+        try:
+            await conn.wait_closed()
+        finally:
+            self.clients[client_id] -= 1
+            await conn.aclose("proxy closing")
+
+    def _client_query(self, client_id: str, body: ControlBody) -> ControlBody:
+        if isinstance(body, GetWorkerTypes):
+            return WorkerTypes(tuple(self.registry.worker_types()))
+        if isinstance(body, GetPaymentStatus):
+            account = self.ledger.client(client_id)
+            return PaymentStatus(
+                tokens_max=account.charged_tokens,
+                committed_to_db=account.charged_tokens,
+                committed_to_chain=0,
+                balance_nano=account.remaining_nano,
+            )
+        raise RemoteQueryError(f"the proxy does not answer {type(body).__name__}", "unsupported")
+
+    # --- stats ------------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "proxy_id": self.proxy_id,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "params": {
+                "price_per_token": self.params.price_per_token,
+                "worker_fee": self.params.worker_fee_per_token,
+            },
+            "workers": [
+                {
+                    "worker_id": link.worker_id,
+                    "model": link.state.model if link.state else None,
+                    "coefficient": link.state.coefficient if link.state else None,
+                    "enabled": link.state.enabled if link.state else False,
+                    "active": link.active,
+                    "served": link.served,
+                    "failed": link.failed,
+                    "latency_s": round(link.latency_s, 4),
+                    "success_rate": round(link.success_rate, 4),
+                    "image_hash": link.image_hash,
+                }
+                for link in self.registry
+            ],
+            "clients": {cid: {"connections": n} for cid, n in self.clients.items()},
+            "routing": asdict(self.router.counters),
+            "ledger": {
+                "clients": [asdict(a) | {"remaining_nano": a.remaining_nano} for a in self.ledger.clients()],
+                "workers": [asdict(w) for w in self.ledger.workers()],
+            },
+            "listeners": {
+                "workers": {"port": self.worker_listener.port, "refused": self.worker_listener.refused},
+                "clients": {"port": self.client_listener.port, "refused": self.client_listener.refused},
+            },
+        }
+
+
+def make_stats_app(service: ProxyService) -> web.Application:
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "workers": len(service.registry.links)})
+
+    async def jsonstats(request: web.Request) -> web.Response:
+        return web.json_response(service.stats())
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/jsonstats", jsonstats)
+    return app
+
+
+def ledger_path(data_dir: str) -> Path:
+    base = Path(data_dir).expanduser() if data_dir else Path("~/.cocoon/proxy-0").expanduser()
+    base.mkdir(parents=True, exist_ok=True)
+    return base / "state.db"

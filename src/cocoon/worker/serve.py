@@ -1,0 +1,174 @@
+"""Serving one request from a proxy: validate, call the engine, relay every chunk at once, meter.
+
+The worker validates again what the client validated (it protects its engine), caps generation at the
+request's `max_tokens`, always streams with ``include_usage`` so usage is exact, relays each engine
+read (whole SSE events) the moment it arrives, and ends with the usage and its timings. When the proxy
+cancels, this task is cancelled and leaving the engine stream's context aborts the engine call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from cocoon.api.validation import Limits, ValidatedRequest, validate_request
+from cocoon.engine.protocol import Engine
+from cocoon.engine.usage import Usage as EngineUsage
+from cocoon.errors import EngineError, EngineStatusError, RequestError
+from cocoon.net.rpc_stream import Responder
+from cocoon.wire.messages import RunQuery, Timings, Usage
+
+log = logging.getLogger(__name__)
+
+HOP_DEADLINE_SHARE = 0.95
+"""Each hop gives the next one this share of its own time budget, so the inner hop fails first."""
+
+
+def wire_usage(usage: EngineUsage | None) -> Usage:
+    if usage is None:
+        return Usage()
+    return Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
+
+
+@dataclass
+class WorkerCounters:
+    served: int = 0
+    failed: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    unmetered: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+class RequestServer:
+    """Serves `RunQuery`s against one engine for one model."""
+
+    def __init__(self, engine: Engine, model: str, limits: Limits, worker_id: str) -> None:
+        self.engine = engine
+        self.model = model
+        self.limits = limits
+        self.worker_id = worker_id
+        self.counters = WorkerCounters()
+        self.active = 0
+        self.engine_up = True
+
+    async def serve(self, request: RunQuery, responder: Responder, max_active: int) -> None:
+        """The `on_run_query` handler for one proxy connection."""
+        if not self.engine_up:
+            self.counters.rejected += 1
+            await responder.error(503, "engine_down", f"worker {self.worker_id}: its engine is not answering")
+            return
+        if self.active >= max_active:
+            self.counters.rejected += 1
+            await responder.error(503, "no_capacity", f"worker {self.worker_id}: all {max_active} slots busy")
+            return
+        try:
+            validated = self._validate(request)
+        except RequestError as error:
+            self.counters.rejected += 1
+            await responder.error(error.status, error.code or error.error_type, error.message)
+            return
+        self.active += 1
+        try:
+            await self._run(request, validated, responder)
+        except BaseException:
+            self.counters.cancelled += 1
+            raise
+        finally:
+            self.active -= 1
+
+    def _validate(self, request: RunQuery) -> ValidatedRequest:
+        validated = validate_request(request.path, request.body, self.limits)
+        if validated.model != self.model:
+            raise RequestError(
+                f"this worker serves {self.model!r}, not {validated.model!r}",
+                status=404,
+                code="model_not_found",
+            )
+        # Never generate more than the proxy reserved for.
+        validated.engine_body["max_tokens"] = min(
+            validated.max_tokens, request.max_tokens or validated.max_tokens
+        )
+        return validated
+
+    async def _run(self, request: RunQuery, validated: ValidatedRequest, responder: Responder) -> None:
+        started = time.monotonic()
+        deadline = request.timeout_ms / 1000 * HOP_DEADLINE_SHARE if request.timeout_ms else None
+        headers = (("content-type", "text/event-stream" if validated.stream else "application/json"),)
+        try:
+            if validated.stream:
+                await self._relay_stream(request, validated, responder, headers, started, deadline)
+            else:
+                await self._relay_whole(request, validated, responder, headers, started, deadline)
+        except EngineError as error:
+            self.counters.failed += 1
+            if responder.finished:
+                return
+            if isinstance(error, EngineStatusError) and error.is_client_error:
+                # The engine refused the request itself (its 4xx): pass its status and message through.
+                body = json.dumps({"error": error.error}).encode()
+                if await responder.head(error.status, (("content-type", "application/json"),)):
+                    await responder.chunk(body)
+                    await responder.end()
+                return
+            log.warning("engine failed: %s", error)
+            await responder.error(502, "upstream_error", f"worker {self.worker_id}: {error}")
+
+    async def _relay_stream(
+        self,
+        request: RunQuery,
+        validated: ValidatedRequest,
+        responder: Responder,
+        headers: tuple[tuple[str, str], ...],
+        started: float,
+        deadline: float | None,
+    ) -> None:
+        stream = await self.engine.stream(validated.path, validated.engine_body, deadline=deadline)
+        first_us = 0
+        try:
+            await responder.head(200, headers)
+            async for data in stream:
+                if not first_us:
+                    first_us = int((time.monotonic() - started) * 1e6)
+                if not await responder.chunk(data):
+                    return  # the proxy cancelled
+        finally:
+            await stream.aclose()  # aborts the engine call unless the answer ended
+        usage = self._meter(stream.usage)
+        timings = Timings(0, first_us, int((time.monotonic() - started) * 1e6))
+        if not stream.done:
+            self.counters.failed += 1
+            await responder.error(502, "upstream_error", "the engine ended the stream before [DONE]", usage)
+            return
+        self.counters.served += 1
+        await responder.end(usage, timings)
+
+    async def _relay_whole(
+        self,
+        request: RunQuery,
+        validated: ValidatedRequest,
+        responder: Responder,
+        headers: tuple[tuple[str, str], ...],
+        started: float,
+        deadline: float | None,
+    ) -> None:
+        answer = await self.engine.complete(validated.path, validated.engine_body, deadline=deadline)
+        elapsed = int((time.monotonic() - started) * 1e6)
+        usage = self._meter(answer.usage)
+        if await responder.head(answer.status, headers):
+            await responder.chunk(answer.body)
+            self.counters.served += 1
+            await responder.end(usage, Timings(0, elapsed, elapsed))
+
+    def _meter(self, usage: EngineUsage | None) -> Usage:
+        if usage is None:
+            self.counters.unmetered += 1
+            log.warning("the engine reported no usage: this answer cannot be charged")
+        result = wire_usage(usage)
+        self.counters.prompt_tokens += result.prompt_tokens
+        self.counters.completion_tokens += result.completion_tokens
+        return result

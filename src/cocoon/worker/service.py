@@ -1,0 +1,193 @@
+"""The worker process: connections out to proxies, engine health, and a small stats server.
+
+For each configured proxy it keeps one attested connection, reconnecting with capped exponential
+backoff; after the hello exchange it declares its offer (`WorkerState`: model, coefficient, capacity,
+owner address) and serves `RunQuery`s. A health probe of the engine runs every few seconds; when the
+engine goes down or comes back, every proxy is told at once so no request is routed to a dead engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from typing import Any
+
+from aiohttp import web
+
+from cocoon.api.validation import Limits
+from cocoon.attestation.identity import NodeIdentity
+from cocoon.attestation.policy import Policy
+from cocoon.engine.protocol import Engine
+from cocoon.errors import CocoonError, EngineError
+from cocoon.net.node import parse_host_port, refresh_certificates
+from cocoon.net.rpc import Handlers, RpcConnection
+from cocoon.net.rpc_stream import Responder
+from cocoon.net.tls import connect_attested
+from cocoon.roles import WorkerConfig
+from cocoon.wire.messages import Role, RunQuery, WorkerState
+from cocoon.wire.session import EndpointConfig
+from cocoon.worker.serve import RequestServer
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_S = 0.2
+BACKOFF_MAX_S = 5.0
+
+
+class WorkerService:
+    """Runs one worker until cancelled."""
+
+    def __init__(self, config: WorkerConfig, engine: Engine, identity: NodeIdentity, policy: Policy) -> None:
+        self.config = config
+        self.engine = engine
+        self.identity = identity
+        self.policy = policy
+        self.worker_id = identity.public_key.hex()[:16]
+        self.model = config.model
+        self.server: RequestServer | None = None
+        self.connections: dict[str, RpcConnection] = {}
+        self.connects = 0
+        self.started_at = time.time()
+
+    async def resolve_model(self) -> str:
+        """The model to serve: the configured one (checked against the engine) or the engine's first."""
+        models = await self.engine.health(within=10.0)
+        if self.model:
+            if self.model not in models:
+                raise CocoonError(
+                    f"the engine at {self.config.engine_url} serves {models}, not {self.model!r}; "
+                    "fix `model` in the worker config or leave it empty to take the engine's"
+                )
+            return self.model
+        if not models:
+            raise CocoonError(f"the engine at {self.config.engine_url} lists no model")
+        return models[0]
+
+    def state(self) -> WorkerState:
+        server = self.server
+        return WorkerState(
+            enabled=bool(server and server.engine_up),
+            model=self.model,
+            coefficient=self.config.coefficient,
+            max_active=self.config.max_active,
+            active=server.active if server else 0,
+            owner=self.config.owner_address,
+        )
+
+    async def wait_for_engine(self) -> str:
+        """Resolve the model, waiting for the engine to come up (it may start after the worker)."""
+        backoff = BACKOFF_START_S
+        while True:
+            try:
+                return await self.resolve_model()
+            except EngineError as exc:
+                log.warning("waiting for the engine: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def run(self) -> None:
+        """Resolve the model, then keep every proxy connection and the health probe running."""
+        self.model = await self.wait_for_engine()
+        limits = Limits(max_tokens_limit=self.config.max_tokens_limit)
+        self.server = RequestServer(self.engine, self.model, limits, self.worker_id)
+        log.info(
+            "worker %s serving %s at coefficient %d", self.worker_id, self.model, self.config.coefficient
+        )
+        async with asyncio.TaskGroup() as tasks:
+            for proxy in self.config.proxies:
+                tasks.create_task(self._proxy_loop(proxy))
+            tasks.create_task(self._health_loop())
+            tasks.create_task(refresh_certificates(self.identity))
+
+    async def _serve(self, request: RunQuery, responder: Responder) -> None:
+        assert self.server is not None
+        await self.server.serve(request, responder, self.config.max_active)
+
+    async def _proxy_loop(self, address: str) -> None:
+        host, port = parse_host_port(address)
+        backoff = BACKOFF_START_S
+        while True:
+            try:
+                stream = await connect_attested(host, port, self.identity, self.policy)
+                conn = await RpcConnection.open(
+                    stream,
+                    EndpointConfig(Role.WORKER, self.worker_id, accept_roles=frozenset({Role.PROXY})),
+                    initiator=True,
+                    handlers=Handlers(on_run_query=self._serve),
+                )
+            except CocoonError as exc:
+                log.warning("cannot connect to proxy %s: %s; retrying in %.1f s", address, exc, backoff)
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            backoff = BACKOFF_START_S
+            self.connects += 1
+            self.connections[address] = conn
+            log.info("connected to proxy %s (%s)", address, stream.peer.describe())
+            try:
+                await conn.send_worker_state(self.state())
+                ended = await conn.wait_closed()
+                log.warning("proxy %s connection ended: %s; reconnecting", address, ended.reason)
+            except CocoonError as exc:
+                log.warning("proxy %s connection failed: %s; reconnecting", address, exc)
+            finally:
+                self.connections.pop(address, None)
+                await conn.aclose("worker reconnecting")
+
+    async def _health_loop(self) -> None:
+        assert self.server is not None
+        while True:
+            await asyncio.sleep(self.config.health_interval_s)
+            try:
+                await self.engine.health(within=min(5.0, self.config.health_interval_s))
+                up = True
+            except EngineError as exc:
+                up = False
+                if self.server.engine_up:
+                    log.warning("engine went down: %s", exc)
+            if up != self.server.engine_up:
+                self.server.engine_up = up
+                log.info("engine is %s: telling %d proxies", "up" if up else "down", len(self.connections))
+                await self.broadcast_state()
+
+    async def broadcast_state(self) -> None:
+        state = self.state()
+        for conn in list(self.connections.values()):
+            with contextlib.suppress(CocoonError):
+                await conn.send_worker_state(state)
+
+    def stats(self) -> dict[str, Any]:
+        server = self.server
+        counters = server.counters if server else None
+        return {
+            "worker_id": self.worker_id,
+            "model": self.model,
+            "coefficient": self.config.coefficient,
+            "owner": self.config.owner_address,
+            "engine_url": self.config.engine_url,
+            "engine_up": bool(server and server.engine_up),
+            "active": server.active if server else 0,
+            "max_active": self.config.max_active,
+            "proxies": {addr: {"connected": True, "rtt": c.rtt} for addr, c in self.connections.items()},
+            "connects": self.connects,
+            "requests": vars(counters) if counters else {},
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }
+
+
+def make_stats_app(service: WorkerService) -> web.Application:
+    """/healthz and /jsonstats of the worker."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "connected": len(service.connections)})
+
+    async def jsonstats(request: web.Request) -> web.Response:
+        return web.json_response(service.stats())
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/jsonstats", jsonstats)
+    return app
