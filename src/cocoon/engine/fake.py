@@ -27,8 +27,15 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from cocoon.engine.fake_answer import FakeAnswer, FakeEngineConfig, plan_answer
-from cocoon.engine.fake_format import CHAT, COMPLETION, StreamFormat, full_response
+from cocoon.engine.fake_answer import (
+    CHAT,
+    COMPLETION,
+    FakeAnswer,
+    FakeEngineConfig,
+    check_request,
+    plan_answer,
+)
+from cocoon.engine.fake_format import StreamFormat, full_response
 from cocoon.engine.fake_state import (
     STATE,
     FakeEngineState,
@@ -42,28 +49,6 @@ from cocoon.engine.fake_state import (
 from cocoon.errors import ConfigError
 
 _BATCH_BYTES = 32 * 1024
-
-
-def _validate(body: Any, kind: str, model: str) -> web.Response | None:
-    """An error response if ``body`` is not a request a real engine would accept, else None."""
-    if not isinstance(body, dict):
-        return error_response(400, "request body must be a JSON object")
-    if not isinstance(body.get("model"), str):
-        return error_response(400, "'model' is required and must be a string", param="model")
-    if body["model"] != model:
-        message = f"The model `{body['model']}` does not exist."
-        return error_response(404, message, param="model", code="model_not_found")
-    if kind == CHAT and (not isinstance(body.get("messages"), list) or not body["messages"]):
-        return error_response(400, "'messages' must be a non-empty list", param="messages")
-    if kind == COMPLETION and not isinstance(body.get("prompt"), str | list):
-        return error_response(400, "'prompt' is required (a string or a list)", param="prompt")
-    for key in ("max_tokens", "max_completion_tokens"):
-        value = body.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            return error_response(400, f"'{key}' must be an integer >= 1, got {value!r}", param=key)
-    if not isinstance(body.get("stream", False), bool | None):
-        return error_response(400, "'stream' must be a boolean", param="stream")
-    return None
 
 
 async def _sleep_ms(ms: float) -> None:
@@ -135,9 +120,9 @@ async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
         return error_response(
             config.fail_status, f"fake engine failure (configured status {config.fail_status})"
         )
-    invalid = _validate(body, kind, config.model)
-    if invalid is not None:
-        return invalid
+    refused = check_request(body, kind, config.model)
+    if refused is not None:
+        return error_response(refused.status, refused.message, param=refused.param, code=refused.code)
     answer = plan_answer(body, config)
     state.active += 1
     try:

@@ -23,6 +23,8 @@ from cocoon.errors import ConfigError
 from cocoon.payments.pricing import Usage
 
 FAKE_MODEL = "fake-model"
+CHAT = "chat"
+COMPLETION = "completion"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +139,34 @@ def plan_answer(body: dict[str, Any], config: FakeEngineConfig) -> FakeAnswer:
         reasoning_tokens=min(config.reasoning_tokens, completion),
     )
     return FakeAnswer(pieces=pieces, finish_reason="length" if count < config.chunks else "stop", usage=usage)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an engine refuses a request: HTTP status and the OpenAI error fields."""
+
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+def check_request(body: Any, kind: str, model: str) -> Rejection | None:
+    """The refusal a real engine would give ``body`` (a ``CHAT`` or ``COMPLETION`` request), or None."""
+    if not isinstance(body, dict):
+        return Rejection(400, "request body must be a JSON object")
+    if not isinstance(body.get("model"), str):
+        return Rejection(400, "'model' is required and must be a string", "model")
+    if body["model"] != model:
+        return Rejection(404, f"The model `{body['model']}` does not exist.", "model", "model_not_found")
+    if kind == CHAT and (not isinstance(body.get("messages"), list) or not body["messages"]):
+        return Rejection(400, "'messages' must be a non-empty list", "messages")
+    if kind == COMPLETION and not isinstance(body.get("prompt"), str | list):
+        return Rejection(400, "'prompt' is required (a string or a list)", "prompt")
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            return Rejection(400, f"'{key}' must be an integer >= 1, got {value!r}", key)
+    if not isinstance(body.get("stream", False), bool | None):
+        return Rejection(400, "'stream' must be a boolean", "stream")
+    return None

@@ -13,14 +13,11 @@ from typing import Any
 
 import msgspec
 
-from cocoon.engine.fake_answer import FakeAnswer
+from cocoon.engine.fake_answer import CHAT, FakeAnswer
 from cocoon.engine.usage import usage_to_openai
 from cocoon.wire.sse import DONE_EVENT
 
 _json = msgspec.json.Encoder()
-
-CHAT = "chat"
-COMPLETION = "completion"
 
 
 def _sse(obj: dict[str, Any]) -> bytes:

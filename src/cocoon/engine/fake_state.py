@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from cocoon.engine.fake_answer import FakeEngineConfig
-from cocoon.engine.fake_format import CHAT, error_body
+from cocoon.engine.fake_answer import CHAT, FakeEngineConfig
+from cocoon.engine.fake_format import error_body
 from cocoon.errors import ConfigError
 
 _HEADER_OVERRIDES = {

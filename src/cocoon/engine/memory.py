@@ -1,0 +1,203 @@
+"""`MemoryEngine`: the fake engine without sockets, behind the same `Engine` protocol as `EngineClient`.
+
+For service tests below the socket level (DESIGN.md testing ladder, step 2): a worker can be driven
+with exactly the bytes the HTTP fake engine would send (same `plan_answer`, same `StreamFormat`), the
+same errors `EngineClient` would raise (`EngineStatusError` for refusals and ``fail_status``,
+`EngineError` for ``drop_after``, a silent stall for ``hang_after``, `EngineTimeoutError` past the
+deadline), and the same bookkeeping of calls, completed and aborted answers, without aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from cocoon.engine.client import EngineResponse
+from cocoon.engine.fake_answer import (
+    CHAT,
+    COMPLETION,
+    FakeAnswer,
+    FakeEngineConfig,
+    check_request,
+    plan_answer,
+)
+from cocoon.engine.fake_format import StreamFormat, full_response
+from cocoon.engine.usage import Usage
+from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
+
+if TYPE_CHECKING:
+    from cocoon.engine.protocol import Engine
+
+_KINDS = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETION}
+_URL = "memory://engine"
+
+Step = tuple[int | None, bytes]  # (content chunk index, or None for the opening/closing events; bytes)
+
+
+class MemoryAnswerStream:
+    """A streamed answer from `MemoryEngine`: its SSE events one by one, paced like the fake engine."""
+
+    def __init__(
+        self,
+        engine: MemoryEngine,
+        steps: list[Step],
+        usage: Usage | None,
+        config: FakeEngineConfig,
+        end: float | None,
+    ) -> None:
+        self._engine = engine
+        self._steps = steps
+        self._final_usage = usage
+        self._config = config
+        self._end = end  # time.monotonic() deadline
+        self._next = 0
+        self._closed = False
+        self.usage: Usage | None = None
+        self.events = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether the whole answer, ending in ``[DONE]``, has been delivered."""
+        return self._next == len(self._steps)
+
+    def __aiter__(self) -> MemoryAnswerStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._closed or self.done:
+            raise StopAsyncIteration
+        index, data = self._steps[self._next]
+        try:
+            if self._next == 0:
+                await self._sleep(self._config.first_delay_ms)
+            if index is not None:
+                await self._before_content(index)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._next += 1
+        self.events += data.count(b"\n\n")
+        if self.done:
+            self.usage = self._final_usage
+            self._engine.completed += 1
+        return data
+
+    async def _before_content(self, index: int) -> None:
+        if index == self._config.hang_after:
+            await self._sleep(None)
+        if index == self._config.drop_after:
+            self._engine.dropped += 1
+            raise EngineError(f"engine at {_URL} broke the stream mid-answer (drop_after={index})")
+        await self._sleep(self._config.delay_ms)
+
+    async def _sleep(self, ms: float | None) -> None:
+        """Pause ``ms`` (None: forever), but never past the deadline."""
+        now = time.monotonic()
+        wake = None if ms is None else now + ms / 1000
+        if self._end is not None and (wake is None or wake > self._end):
+            await asyncio.sleep(max(0.0, self._end - now))
+            raise EngineTimeoutError(f"engine at {_URL} did not finish before the deadline")
+        if wake is None:
+            await asyncio.Event().wait()
+        elif ms:
+            await asyncio.sleep(ms / 1000)
+
+    async def aclose(self) -> None:
+        """Stop early; counted as an aborted call unless the answer was complete."""
+        if not self._closed and not self.done:
+            self._engine.aborted += 1
+        self._closed = True
+
+    async def __aenter__(self) -> MemoryAnswerStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class MemoryEngine:
+    """An in-process `Engine` that answers like the fake HTTP engine under ``config``."""
+
+    def __init__(self, config: FakeEngineConfig | None = None) -> None:
+        self.config = config or FakeEngineConfig()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.completed = 0
+        self.aborted = 0
+        self.dropped = 0
+        self._seq = 0
+
+    def _plan(self, path: str, body: dict[str, Any]) -> tuple[str, FakeAnswer]:
+        path = path if path.startswith("/v1/") else "/v1/" + path.lstrip("/")
+        self.calls.append((path, body))
+        kind = _KINDS.get(path)
+        if kind is None:
+            raise EngineStatusError(f"engine at {_URL} answered HTTP 404: no route {path}", status=404)
+        status = self.config.fail_status
+        if status is not None:
+            message = f"fake engine failure (configured status {status})"
+            raise EngineStatusError(f"engine at {_URL} answered HTTP {status}: {message}", status=status)
+        refused = check_request(body, kind, self.config.model)
+        if refused is not None:
+            error: dict[str, object] = {
+                "message": refused.message,
+                "type": "invalid_request_error",
+                "param": refused.param,
+                "code": refused.code,
+            }
+            message = f"engine at {_URL} answered HTTP {refused.status}: {refused.message}"
+            raise EngineStatusError(message, status=refused.status, error=error)
+        return kind, plan_answer(body, self.config)
+
+    def _request_id(self, kind: str) -> str:
+        self._seq += 1
+        return f"{'chatcmpl' if kind == CHAT else 'cmpl'}-memory-{self._seq}"
+
+    async def stream(
+        self, path: str, body: dict[str, Any], *, deadline: float | None = None
+    ) -> MemoryAnswerStream:
+        """Start a streamed answer (the refusals are raised here, before any byte)."""
+        kind, answer = self._plan(path, body)
+        options = body.get("stream_options")
+        include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+        fmt = StreamFormat(
+            kind,
+            request_id=self._request_id(kind),
+            model=self.config.model,
+            created=int(time.time()),
+            include_usage=include_usage,
+        )
+        steps: list[Step] = [(None, fmt.first())] if kind == CHAT else []
+        steps += [(i, fmt.content(text)) for i, text in enumerate(answer.pieces)]
+        steps.append((None, fmt.finish(answer)))
+        end = None if deadline is None else time.monotonic() + deadline
+        return MemoryAnswerStream(self, steps, answer.usage if include_usage else None, self.config, end)
+
+    async def complete(
+        self, path: str, body: dict[str, Any], *, deadline: float | None = None
+    ) -> EngineResponse:
+        """A whole answer, after the time the fake engine would take to generate it."""
+        kind, answer = self._plan(path, body)
+        steps: list[Step] = [(i, b"") for i in range(len(answer.pieces))] + [(None, b"")]
+        end = None if deadline is None else time.monotonic() + deadline
+        async for _ in MemoryAnswerStream(self, steps, None, self.config, end):
+            pass  # paces, drops, hangs and times out exactly like a stream
+        raw = full_response(
+            kind, answer, request_id=self._request_id(kind), model=self.config.model, created=int(time.time())
+        )
+        return EngineResponse(status=200, body=raw, data=msgspec.json.decode(raw), usage=answer.usage)
+
+    async def health(self, *, within: float = 2.0) -> list[str]:
+        """The one model this engine serves."""
+        return [self.config.model]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+if TYPE_CHECKING:  # mypy proves that MemoryEngine implements the Engine protocol
+
+    def _is_an_engine(engine: MemoryEngine) -> Engine:
+        return engine

@@ -1,0 +1,83 @@
+"""MemoryEngine gives the same bytes, usage and failures as the fake HTTP engine read by EngineClient."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from cocoon.engine.client import EngineClient
+from cocoon.engine.fake import RunningFakeEngine
+from cocoon.engine.fake_answer import FakeEngineConfig
+from cocoon.engine.memory import MemoryEngine
+from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
+
+BODY = {
+    "model": "fake-model",
+    "messages": [{"role": "user", "content": "one two three"}],
+    "stream": True,
+    "stream_options": {"include_usage": True},
+    "max_tokens": 5,
+}
+
+
+def normalized(data: bytes) -> bytes:
+    """Ids and timestamps differ between engines; everything else must not."""
+    data = re.sub(rb'"id":"[^"]+"', b'"id":"X"', data)
+    return re.sub(rb'"created":\d+', b'"created":0', data)
+
+
+async def test_same_stream_as_the_http_fake(fake: RunningFakeEngine) -> None:
+    fake.state.config = fake.state.config.replace({"cached_tokens": 2})
+    memory = MemoryEngine(FakeEngineConfig(cached_tokens=2))
+    async with (
+        EngineClient(fake.base_url) as client,
+        await client.stream("/v1/chat/completions", BODY) as http,
+    ):
+        over_http = b"".join([data async for data in http])
+    async with await memory.stream("chat/completions", BODY) as local:
+        in_memory = b"".join([data async for data in local])
+    assert normalized(in_memory) == normalized(over_http)
+    assert local.usage == http.usage and local.usage is not None
+    assert local.events == http.events and local.done
+    assert (memory.completed, memory.aborted) == (1, 0)
+    assert memory.calls == [("/v1/chat/completions", BODY)]
+
+
+async def test_complete_and_refusals() -> None:
+    memory = MemoryEngine()
+    answer = await memory.complete(
+        "/v1/completions", {"model": "fake-model", "prompt": "a b", "max_tokens": 3}
+    )
+    assert answer.data["choices"][0]["text"] == "a b a "
+    assert answer.usage is not None and answer.usage.completion_tokens == 3
+    with pytest.raises(EngineStatusError) as caught:
+        await memory.stream("/v1/chat/completions", {**BODY, "model": "other"})
+    assert caught.value.status == 404 and caught.value.error["code"] == "model_not_found"
+    memory.config = memory.config.replace({"fail_status": 500})
+    with pytest.raises(EngineStatusError, match="HTTP 500"):
+        await memory.complete("/v1/completions", {"model": "fake-model", "prompt": "x"})
+
+
+async def test_drop_hang_deadline_and_abort() -> None:
+    memory = MemoryEngine(FakeEngineConfig(drop_after=2))
+    received = []
+    with pytest.raises(EngineError, match="broke the stream"):
+        async for data in await memory.stream("/v1/chat/completions", BODY):
+            received.append(data)
+    assert len(received) == 3  # the role event and two content events
+    assert (memory.dropped, memory.aborted) == (1, 1)
+
+    memory.config = FakeEngineConfig(hang_after=1)
+    stream = await memory.stream("/v1/chat/completions", BODY, deadline=0.1)
+    with pytest.raises(EngineTimeoutError):
+        async for _ in stream:
+            pass
+
+    memory.config = FakeEngineConfig(hang_after=0)
+    stream = await memory.stream("/v1/chat/completions", BODY)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(stream.__anext__(), 0.05)  # the role event comes at once...
+        await asyncio.wait_for(stream.__anext__(), 0.05)  # ...then nothing
+    assert memory.aborted == 3
