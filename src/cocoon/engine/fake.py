@@ -125,12 +125,14 @@ async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
         return error_response(refused.status, refused.message, param=refused.param, code=refused.code)
     answer = plan_answer(body, config)
     state.active += 1
+    dropped_before = state.dropped
     try:
         if body.get("stream"):
             resp = await _stream(request, kind, body, answer, config)
         else:
             resp = await _whole(request, kind, answer, config)
-        state.completed += 1
+        if state.dropped == dropped_before:  # a cut connection is not a completed answer
+            state.completed += 1
         return resp
     except (asyncio.CancelledError, ConnectionError):
         state.aborted += 1
@@ -173,7 +175,11 @@ async def _models(request: web.Request) -> web.Response:
 
 
 def make_fake_engine_app(config: FakeEngineConfig | None = None) -> web.Application:
-    """The fake engine as an aiohttp application (``app[STATE]`` is its live state)."""
+    """The fake engine as an aiohttp application (``app[STATE]`` is its live state).
+
+    Run it with ``handler_cancellation=True`` (as `start_fake_engine` does) so that a caller who
+    disconnects is counted as ``aborted`` at once, not only at the next write.
+    """
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = FakeEngineState(config=config or FakeEngineConfig())
     app.router.add_get("/v1/models", _models)
