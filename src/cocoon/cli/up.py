@@ -27,7 +27,7 @@ DEFAULT_DATA_DIR = Path("~/.cocoon/localnet")
     "--engine-url", default=None, help="Use a running OpenAI-compatible engine instead of starting one."
 )
 @click.option(
-    "--workers", default=2, show_default=True, type=click.IntRange(1, 16), help="Number of workers."
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 9), help="Number of workers (1-9)."
 )
 @click.option(
     "--instance", default=0, show_default=True, type=click.IntRange(0, 50), help="Shift every port by 10*N."

@@ -26,6 +26,7 @@ from cocoon.client.openai_out import (
 from cocoon.client.stats import ClientStats
 from cocoon.errors import RequestError
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
+from cocoon.wire.sse import SseParser
 
 _UPSTREAM_GONE = RequestError(
     "The network ended the answer without finishing it; retry the request.",
@@ -62,6 +63,21 @@ class InferenceBackend(Protocol):
 API_KEY: web.AppKey[ClientApi] = web.AppKey("api")
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, or a 413 `RequestError` as soon as it is known to exceed `limit`."""
+    too_large = RequestError(
+        f"Request body exceeds the limit of {limit} bytes.", status=413, code="request_too_large"
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
 def json_error(error: RequestError) -> web.Response:
     return web.json_response(error.to_body(), status=error.status, headers=error.headers)
 
@@ -77,7 +93,7 @@ class ClientApi:
     async def inference(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
         try:
-            raw = await request.content.read(self.limits.max_body_bytes + 1)
+            raw = await read_body(request, self.limits.max_body_bytes)
             validated = validate_request(request.path, raw, self.limits)
         except RequestError as error:
             self.stats.rejected += 1
@@ -154,12 +170,22 @@ class ClientApi:
         )
         await response.prepare(request)
         usage_chunk: bytes | None = None
+        events = SseParser()
         async for part in parts:
             if isinstance(part, AnswerChunk):
-                if is_usage_chunk(part.data):
-                    usage_chunk = part.data
-                else:
-                    await response.write(sse_event(part.data))
+                # Chunks carry the engine's SSE bytes; relay each event as it completes, but hold the
+                # usage chunk for the cost and drop the engine's [DONE] (ours always comes last).
+                out = bytearray()
+                for event in events.feed(part.data):
+                    payload = event.data.encode()
+                    if event.is_done:
+                        continue
+                    if is_usage_chunk(payload):
+                        usage_chunk = payload
+                    else:
+                        out += sse_event(payload)
+                if out:
+                    await response.write(bytes(out))
             elif isinstance(part, AnswerEnd):
                 self.stats.finished(part)
                 if usage_chunk is not None and validated.caller_wants_usage:

@@ -94,7 +94,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         worker = WorkerConfig(
             proxies=[f"127.0.0.1:{proxy.worker_port}"],
             engine_url=engine_url,
-            http_port=12000 + b + 10 * (i - 1),
+            http_port=12000 + b + (i - 1),
             data_dir=str(plan.data_dir / f"worker-{i}"),
         )
         specs.append(_node(f"worker-{i}", cfg_dir, worker, worker.http_port, role="worker"))

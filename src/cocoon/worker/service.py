@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from typing import Any
@@ -164,6 +165,7 @@ class WorkerService:
         counters = server.counters if server else None
         return {
             "worker_id": self.worker_id,
+            "pid": os.getpid(),
             "model": self.model,
             "coefficient": self.config.coefficient,
             "owner": self.config.owner_address,

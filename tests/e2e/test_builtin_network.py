@@ -1,0 +1,59 @@
+"""The whole path on the real model: SmolLM2-135M-Instruct on llama.cpp behind two workers."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+
+import openai
+import pytest
+from netproc import RunningNet, start_net, stop_net
+
+pytestmark = pytest.mark.slow
+
+if importlib.util.find_spec("llama_cpp") is None:
+    pytest.skip(
+        "llama-cpp-python is not installed: run `make engine` (make test installs it)",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNet]:
+    running = start_net(tmp_path_factory.mktemp("builtin"), engine="builtin")
+    yield running
+    assert stop_net(running) == 0, running.output()
+
+
+def test_real_model_answers_through_the_network(net: RunningNet) -> None:
+    api = openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=120)
+    assert net.model.startswith("SmolLM2-135M-Instruct")
+    before = net.charged_nano()
+    answer = api.chat.completions.create(
+        model=net.model,
+        messages=[{"role": "user", "content": "Name one colour of the sky."}],
+        max_tokens=16,
+    )
+    text = answer.choices[0].message.content
+    assert text and text.strip()
+    usage = answer.usage
+    assert usage is not None and usage.prompt_tokens > 0 and 0 < usage.completion_tokens <= 16
+    cost = (usage.model_extra or {})["total_cost"]
+    assert cost == (usage.prompt_tokens + usage.completion_tokens) * 20
+    assert net.charged_nano() - before == cost
+
+
+def test_real_model_streams_with_usage(net: RunningNet) -> None:
+    api = openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=120)
+    chunks = list(
+        api.chat.completions.create(
+            model=net.model,
+            messages=[{"role": "user", "content": "Say hello."}],
+            max_tokens=8,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens <= 8
