@@ -75,8 +75,8 @@ def test_utf8_split_inside_a_character() -> None:
     assert events[0].data == "héllo ✓"
 
 
-def test_overlong_line_is_a_decode_error() -> None:
-    parser = SseParser(max_line=16)
+def test_overlong_event_is_a_decode_error() -> None:
+    parser = SseParser(max_event=16)
     with pytest.raises(DecodeError, match="longer than 16"):
         parser.feed(b"data: " + b"x" * 32)
 

@@ -48,15 +48,19 @@ class SseEvent:
 class SseParser:
     """Incremental parser: `feed` bytes in any split, get the events they complete.
 
-    ``max_line`` bounds one line (and so the buffer): a peer that never ends a line cannot make us
-    buffer without limit; exceeding it raises `DecodeError`.
+    ``max_event`` bounds one event (and so the buffer): a peer that never ends a line or an event
+    cannot make us buffer without limit; exceeding it raises `DecodeError`.
     """
 
-    def __init__(self, max_line: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, max_event: int = 4 * 1024 * 1024) -> None:
+        # _buf holds the raw bytes of the event being parsed (from _event_start), then unparsed bytes
+        # (from _scan): an event's raw bytes are sliced out once, when it is dispatched.
         self._buf = bytearray()
-        self._max_line = max_line
+        self._event_start = 0
+        self._scan = 0
+        self._max_event = max_event
         self._started = False  # the optional UTF-8 BOM is only stripped at the very start
-        self._raw = bytearray()
+        self._cr = False  # whether any CR was fed: until then lines can only end in LF (fast path)
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -71,17 +75,17 @@ class SseParser:
     @property
     def truncated(self) -> bool:
         """Whether bytes of an unfinished line or event are pending (at end of stream: a cut stream)."""
-        return bool(self._buf) or bool(self._raw)
+        return len(self._buf) > self._event_start
 
     def feed(self, data: bytes) -> list[SseEvent]:
         """Consume ``data`` and return the events it completes, in order."""
         self._buf += data
+        self._cr = self._cr or b"\r" in data
         if not self._started:
             if len(self._buf) < len(_BOM) and _BOM.startswith(bytes(self._buf)):
                 return []
             if self._buf.startswith(_BOM):
-                del self._buf[: len(_BOM)]
-                self._raw += _BOM
+                self._scan = len(_BOM)  # part of the first event's raw bytes, not of its first line
             self._started = True
         return self._drain_lines(final=False)
 
@@ -89,40 +93,50 @@ class SseParser:
         """Signal end of stream: a trailing lone ``\\r`` ends its line; an unfinished event is dropped."""
         return self._drain_lines(final=True)
 
+    def _line_end(self, pos: int, final: bool, has_cr: bool) -> tuple[int, int] | None:
+        """(start, end) of the next line terminator at or after ``pos``, or None if none is complete."""
+        buf = self._buf
+        if not has_cr:  # the common case (LF-only streams): no regex needed
+            i = buf.find(b"\n", pos)
+            return None if i < 0 else (i, i + 1)
+        match = _LINE_END.search(buf, pos)
+        if match is None:
+            return None
+        # A "\r" as the very last byte may be the first half of "\r\n": wait for the next feed.
+        if match.group() == b"\r" and match.end() == len(buf) and not final:
+            return None
+        return match.start(), match.end()
+
     def _drain_lines(self, *, final: bool) -> list[SseEvent]:
         events: list[SseEvent] = []
         buf = self._buf
-        pos = 0
-        while True:
-            match = _LINE_END.search(buf, pos)
-            if match is None:
-                break
-            # A "\r" as the very last byte may be the first half of "\r\n": wait for the next feed.
-            if match.group() == b"\r" and match.end() == len(buf) and not final:
-                break
-            line = bytes(buf[pos : match.start()])
-            self._raw += buf[pos : match.end()]
-            pos = match.end()
-            event = self._process_line(line)
+        while (found := self._line_end(self._scan, final, self._cr)) is not None:
+            start, end = found
+            line = bytes(buf[self._scan : start])
+            self._scan = end
+            if line:
+                self._process_line(line)
+                continue
+            event = self._dispatch(bytes(buf[self._event_start : end]))
+            self._event_start = end
             if event is not None:
                 events.append(event)
-        del buf[:pos]
-        if len(buf) > self._max_line:
+        del buf[: self._event_start]
+        self._scan -= self._event_start
+        self._event_start = 0
+        if len(buf) > self._max_event:
             raise DecodeError(
-                f"SSE line longer than {self._max_line} bytes; the engine's stream is not valid SSE"
+                f"SSE event longer than {self._max_event} bytes; the engine's stream is not valid SSE"
             )
         return events
 
-    def _process_line(self, line: bytes) -> SseEvent | None:
-        if not line:
-            return self._dispatch()
+    def _process_line(self, line: bytes) -> None:
         if line.startswith(b":"):
-            return None
+            return
         name, sep, value = line.partition(b":")
         if sep and value.startswith(b" "):
             value = value[1:]
         self._apply_field(name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
-        return None
 
     def _apply_field(self, name: str, value: str) -> None:
         if name == "data":
@@ -136,9 +150,7 @@ class SseParser:
             self._retry = int(value)
         # Any other field name is ignored, as the standard requires.
 
-    def _dispatch(self) -> SseEvent | None:
-        raw = bytes(self._raw)
-        self._raw.clear()
+    def _dispatch(self, raw: bytes) -> SseEvent | None:
         data, event = self._data, self._event
         self._data, self._event = [], ""
         if not data:
