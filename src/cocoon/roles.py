@@ -37,8 +37,12 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     http_port: int = 12000
     health_interval_s: float = 5.0
     max_tokens_limit: int = 32_768
+    # Hardware for the preflight check (cocoon plan gpu): empty/0 skips it.
     gpu: str = ""
+    gpu_count: int = 1
     vram_gb: float = 0.0
+    quant: str = ""  # e.g. bf16, fp8, q4; empty: the model's native format
+    model_family: str = ""  # catalog name when the served model id is not one (e.g. Qwen3-8B)
 
 
 class ProxyConfig(_Config, frozen=True, kw_only=True):

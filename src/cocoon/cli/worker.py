@@ -27,6 +27,8 @@ def worker() -> None:
 @click.option("--owner-address", help="TON address that earns this worker's fees.")
 @click.option("--http-port", type=int, help="Port of /healthz and /jsonstats.")
 @click.option("--data-dir", help="Where the node key lives.")
+@click.option("--gpu", help="GPU model for the preflight check (e.g. 'H100 80GB'; see `cocoon plan gpus`).")
+@click.option("--vram-gb", type=float, help="VRAM per GPU in GB for the preflight check.")
 def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> None:
     """Connect to proxies and serve their requests through the engine."""
     overrides = dict(flags, proxies=list(proxies) or None)

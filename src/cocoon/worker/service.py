@@ -30,6 +30,7 @@ from cocoon.net.tls import connect_attested
 from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
+from cocoon.worker.preflight import preflight
 from cocoon.worker.serve import RequestServer
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class WorkerService:
     async def run(self) -> None:
         """Resolve the model, then keep every proxy connection and the health probe running."""
         self.model = await self.wait_for_engine()
+        preflight(self.config, self.model)
         limits = Limits(max_tokens_limit=self.config.max_tokens_limit)
         self.server = RequestServer(self.engine, self.model, limits, self.worker_id)
         log.info(
