@@ -20,13 +20,17 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     │   │   ├── PckChainError        the PCK certificate chain is broken, expired or not Intel's
     │   │   ├── CollateralError      DCAP collateral is missing, malformed or expired
     │   │   └── TcbStatusError       the platform's TCB status is not an accepted one
-    │   └── PolicyError              the attestation is valid but the policy refuses it
+    │   ├── PolicyError              the attestation is valid but the policy refuses it
+    │   ├── StatementError           a signed claims statement is missing, malformed, stale or forged
+    │   └── ReceiptError             a signed answer receipt is malformed or does not match the answer
     ├── RequestError                 an API request is rejected (carries HTTP status, type, param)
     ├── EngineError                  the inference engine failed or is unreachable
     │   ├── EngineStatusError        the engine answered with an HTTP error (status, body passed on)
     │   └── EngineTimeoutError       the engine did not answer within the deadline
     ├── PaymentError                 metering, reservation or payment-channel rule broken
-    │   └── InsufficientFundsError   the client cannot cover the reservation
+    │   ├── InsufficientFundsError   the client cannot cover the reservation
+    │   │   └── WalletFundsError     a node wallet holds too little TON (says how much to send, where)
+    │   └── StateRollbackError       payment state went backwards (restored old database, clone)
     ├── ChainError                   talking to TON (local chain or real) failed
     │   ├── ContractError            a contract rejected a message (carries its exit code)
     │   └── ChainDataError           a cell/BoC from the chain does not have the layout we expect
@@ -113,6 +117,14 @@ class PolicyError(AttestationError):
     """The attestation is genuine but the configured policy does not allow it."""
 
 
+class StatementError(AttestationError):
+    """A peer's signed claims statement is missing, malformed, too old, or not signed by its key."""
+
+
+class ReceiptError(AttestationError):
+    """A signed answer receipt is malformed, not signed by the attested key, or its hashes differ."""
+
+
 class RequestError(CocoonError):
     """An inference request is rejected; rendered as an OpenAI error body with `status`.
 
@@ -182,6 +194,21 @@ class PaymentError(CocoonError):
 
 class InsufficientFundsError(PaymentError):
     """The client's balance or stake cannot cover the reservation for a request."""
+
+
+class WalletFundsError(InsufficientFundsError):
+    """A node wallet holds too little TON to start or to send; the message names the amount to send and
+    the wallet's address (user-friendly form)."""
+
+    def __init__(self, message: str, *, address: str, missing_nano: int) -> None:
+        super().__init__(message)
+        self.address = address
+        self.missing_nano = missing_nano
+
+
+class StateRollbackError(PaymentError):
+    """Payment state went backwards: a counter decreased, or the chain shows a commit this proxy never
+    wrote (it runs on a restored older database, or a clone runs with the same key)."""
 
 
 class ChainError(CocoonError):
