@@ -1,0 +1,61 @@
+"""A worker whose engine goes down tells its proxy at once, and tells it again when the engine is back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from cocoon.engine.client import EngineClient
+from cocoon.engine.fake import start_fake_engine
+from cocoon.net.node import make_identity, make_policy
+from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.service import ProxyService
+from cocoon.roles import ProxyConfig, WorkerConfig
+from cocoon.worker.service import WorkerService
+
+
+async def wait_for(predicate: Callable[[], object], within: float = 10.0) -> None:
+    """Poll state owned by other tasks (no event to wait on from outside the services)."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def test_engine_down_and_back_reaches_the_proxy(tmp_path: Path) -> None:
+    engine = await start_fake_engine()
+    port = int(engine.url.rsplit(":", 1)[1])
+    ledger = Ledger(tmp_path / "state.db")
+    proxy = ProxyService(
+        ProxyConfig(worker_port=0, client_port=0),
+        make_identity("", "fake"),
+        make_policy("fake"),
+        make_policy("any"),
+        ledger,
+    )
+    await proxy.start()
+    config = WorkerConfig(
+        proxies=[f"127.0.0.1:{proxy.worker_listener.port}"], engine_url=engine.url, health_interval_s=0.1
+    )
+    async with EngineClient(engine.url) as client:
+        worker = WorkerService(config, client, make_identity("", "fake"), make_policy("fake"))
+        task = asyncio.create_task(worker.run())
+        try:
+            await wait_for(lambda: any(link.state and link.state.enabled for link in proxy.registry))
+            (link,) = list(proxy.registry)
+
+            await engine.close()
+            await wait_for(lambda: link.state is not None and not link.state.enabled)
+            assert proxy.registry.worker_types() == []  # a disabled worker is not offered
+
+            engine = await start_fake_engine(port=port)
+            await wait_for(lambda: link.state is not None and link.state.enabled)
+            assert [t.workers for t in proxy.registry.worker_types()] == [1]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await proxy.aclose()
+            await engine.close()
+            ledger.close()
