@@ -1,0 +1,114 @@
+"""The root owner's operations: deploy the root, allow hashes, register proxies, change fees.
+
+Each operation is one message from the owner's wallet (any :class:`~cocoon.wallet.MessageSender`);
+:class:`RootOwner` then waits until the root's ``version`` moves, so a returned snapshot already
+shows the change. Several operations can go in one wallet external: :meth:`RootOwner.apply` takes many.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cocoon.registry.reader import read_registry, wait_for_version
+from cocoon.registry.snapshot import RegistrySnapshot, image_hash_int, model_hash
+from cocoon.ton import messages as m
+from cocoon.ton.address import Address
+from cocoon.ton.artifacts import contract_code
+from cocoon.ton.chain import AccountStatus, Chain
+from cocoon.ton.codec import Body
+from cocoon.ton.data import ProxyEndpoints, address_of, root_state_init
+from cocoon.ton.ops import TON
+from cocoon.ton.params import Params, make_params
+from cocoon.wallet.sender import MessageSender, OutMessage
+
+ROOT_DEPLOY_VALUE = TON // 10
+"""Attached to the root's deployment (it holds no funds; the rest pays its storage for years)."""
+OWNER_OP_VALUE = TON // 10
+"""Attached to an owner operation (the root keeps 0.01 TON and returns the rest as excesses)."""
+
+_query_ids = itertools.count(int(time.time() * 1000) % 2**40)
+
+
+def next_query_id() -> int:
+    """A fresh query id (unique per process, time-based across restarts)."""
+    return next(_query_ids)
+
+
+def local_params(**overrides: Any) -> Params:
+    """Params with our compiled proxy/worker/client codes and the local-network defaults; ``overrides``
+    are :func:`cocoon.ton.params.make_params` keywords (``price_per_token=...``)."""
+    return make_params(
+        proxy_code=contract_code("proxy"),
+        worker_code=contract_code("worker"),
+        client_code=contract_code("client"),
+        **overrides,
+    )
+
+
+def root_address(owner: Address, params: Params) -> Address:
+    """Where the root of ``owner`` with ``params`` lives (deployed or not)."""
+    return address_of(root_state_init(contract_code("root"), owner, params))
+
+
+def allow_worker_image(image_hash: bytes) -> Body:
+    return m.AddWorkerType(query_id=next_query_id(), hash=image_hash_int(image_hash))
+
+
+def allow_proxy_image(image_hash: bytes) -> Body:
+    return m.AddProxyType(query_id=next_query_id(), hash=image_hash_int(image_hash))
+
+
+def allow_model(model: str) -> Body:
+    return m.AddModelType(query_id=next_query_id(), hash=model_hash(model))
+
+
+def register_proxy(endpoints: ProxyEndpoints) -> Body:
+    return m.RegisterProxy(query_id=next_query_id(), desc=str(endpoints))
+
+
+def set_fees(price_per_token: int, worker_fee_per_token: int) -> Body:
+    if not 0 <= worker_fee_per_token <= price_per_token:
+        raise ValueError(f"worker fee {worker_fee_per_token} must be within 0..price {price_per_token}")
+    return m.ChangeFees(
+        query_id=next_query_id(), price_per_token=price_per_token, worker_fee_per_token=worker_fee_per_token
+    )
+
+
+class RootOwner:
+    """Owner operations on the root at ``root``, sent through ``sender`` (the owner's wallet)."""
+
+    def __init__(
+        self, chain: Chain, sender: MessageSender, root: Address, *, timeout_s: float = 60.0
+    ) -> None:
+        self.chain = chain
+        self.sender = sender
+        self.root = root
+        self.timeout_s = timeout_s
+
+    @classmethod
+    async def deploy(
+        cls, chain: Chain, sender: MessageSender, params: Params, *, timeout_s: float = 60.0
+    ) -> RootOwner:
+        """Deploy a root owned by ``sender.address`` (no-op if it already exists) and return its owner."""
+        init = root_state_init(contract_code("root"), sender.address, params)
+        root = address_of(init)
+        owner = cls(chain, sender, root, timeout_s=timeout_s)
+        if (await chain.get_account(root)).status is not AccountStatus.ACTIVE:
+            await sender.send(root, ROOT_DEPLOY_VALUE, state_init=init, bounce=False)
+            await wait_for_version(chain, root, -1, timeout_s=timeout_s)
+        return owner
+
+    async def snapshot(self) -> RegistrySnapshot:
+        return await read_registry(self.chain, self.root)
+
+    async def apply(self, bodies: Sequence[Body]) -> RegistrySnapshot:
+        """Send ``bodies`` (batched by the wallet) and wait until the root has applied all of them."""
+        before = (await self.snapshot()).version
+        await self.sender.send_many([OutMessage(self.root, OWNER_OP_VALUE, b.to_cell()) for b in bodies])
+        return await self._wait(before + len(bodies) - 1)
+
+    async def _wait(self, above: int) -> RegistrySnapshot:
+        return await wait_for_version(self.chain, self.root, above, timeout_s=self.timeout_s)
