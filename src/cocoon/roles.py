@@ -70,3 +70,48 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     http_port: int = 10000
     max_body_bytes: int = 4 * 1024 * 1024
     default_max_tokens: int = 1000
+
+
+ROLE_CONFIGS: dict[str, type[_Config]] = {
+    "client": ClientConfig,
+    "proxy": ProxyConfig,
+    "worker": WorkerConfig,
+}
+
+_HELP = {
+    "host": "Address the node's listeners bind to.",
+    "data_dir": "Directory of the node key, database and state (empty: a default or an ephemeral key).",
+    "quote_provider": "How this node proves its image: 'fake' (development) or 'tdx' (inside a TDX guest).",
+    "log_level": "debug, info, warning or error.",
+    "proxies": "Proxies to connect to, as host:port.",
+    "proxy_policy": "What a proxy must prove: 'tdx' (production), 'fake' (local networks) or 'any'.",
+    "owner_address": "TON address that owns this node (earns the worker's fees / pays for the client).",
+    "engine_url": "OpenAI-compatible engine this worker fronts (vLLM, SGLang, llama.cpp, Ollama...).",
+    "model": "Model id to serve; empty takes the engine's first model.",
+    "coefficient": "Price coefficient: 1000 = 1.0x the network price.",
+    "max_active": "Requests served at the same time.",
+    "http_port": "Port of the node's HTTP endpoints (/healthz, /jsonstats; the client's OpenAI API).",
+    "health_interval_s": "Seconds between engine health probes.",
+    "max_tokens_limit": "Largest max_tokens this node accepts.",
+    "gpu": "GPU model for the preflight check (see `cocoon plan gpus`); empty skips it.",
+    "gpu_count": "Number of GPUs the engine uses.",
+    "vram_gb": "VRAM per GPU in GB for the preflight check; 0 takes the catalog figure of `gpu`.",
+    "quant": "Weights format for the preflight (bf16, fp8, q4...); empty: the model's native format.",
+    "model_family": "Catalog name of the served model when its id is not one (e.g. Qwen3-8B).",
+    "worker_port": "RA-TLS port for workers.",
+    "client_port": "RA-TLS port for clients.",
+    "worker_policy": "What a worker must prove: 'tdx' in production, 'fake' for local networks.",
+    "client_policy": "What a client must prove: 'any' (clients are not attested).",
+    "price_per_token": "nanoTON a client pays per adjusted token (until read from the root contract).",
+    "worker_fee_per_token": "nanoTON a worker earns per adjusted token (until read from the root contract).",
+    "local_client_credit_nano": "Off-chain credit given to a new client (local networks without a chain).",
+    "max_retries": "Other workers tried when a worker fails before its first chunk.",
+    "queue_timeout_s": "Seconds a request waits for a free worker before 503 no_capacity.",
+    "max_body_bytes": "Largest request body accepted (413 above).",
+    "default_max_tokens": "max_tokens injected when a request has none (sizes the reservation).",
+}
+
+
+def field_help(name: str) -> str:
+    """One line saying what a configuration key means (empty if undocumented)."""
+    return _HELP.get(name, "")
