@@ -228,7 +228,8 @@ def test_unknown_endpoint_is_an_openai_404(net: RunningNet) -> None:
     assert answer["error"]["message"]
 
 
-def test_status_pages(net: RunningNet) -> None:
+def test_status_pages(api: openai.OpenAI, net: RunningNet) -> None:
+    api.chat.completions.create(model=net.model, messages=MESSAGES, max_tokens=3)  # type: ignore[arg-type]
     stats = get_json(net.base_url.removesuffix("/v1") + "/jsonstats")
     assert stats["client"]["requests"]["succeeded"] >= 1
     (proxy,) = stats["proxies"].values()
@@ -236,3 +237,7 @@ def test_status_pages(net: RunningNet) -> None:
     with urllib.request.urlopen(net.base_url.removesuffix("/v1") + "/metrics", timeout=10) as resp:
         metrics = resp.read().decode()
     assert 'cocoon_client_requests_total{outcome="succeeded"}' in metrics
+    with urllib.request.urlopen(net.base_url.removesuffix("/v1") + "/", timeout=10) as resp:
+        page = resp.read().decode()
+        assert resp.headers["Content-Type"].startswith("text/html")
+    assert net.model in page and "connected" in page and net.base_url in page

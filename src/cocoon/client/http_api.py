@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from cocoon.api.validation import DEFAULT_LIMITS, Limits, ValidatedRequest, validate_request
+from cocoon.client.dashboard import make_dashboard
 from cocoon.client.openai_out import (
     DONE_EVENT,
     add_cost_to_usage,
@@ -205,8 +206,12 @@ class ClientApi:
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": await self.backend.models()})
 
+    async def facts(self) -> dict[str, Any]:
+        """Everything /jsonstats and the dashboard show."""
+        return {"client": self.stats.snapshot(), **(await self.backend.status())}
+
     async def jsonstats(self, request: web.Request) -> web.Response:
-        return web.json_response({"client": self.stats.snapshot(), **(await self.backend.status())})
+        return web.json_response(await self.facts())
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=self.stats.prometheus(), content_type="text/plain")
@@ -238,7 +243,6 @@ def make_client_app(
     backend: InferenceBackend,
     limits: Limits = DEFAULT_LIMITS,
     stats: ClientStats | None = None,
-    dashboard: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
 ) -> web.Application:
     """The aiohttp application of the client daemon (run it with ``handler_cancellation=True``)."""
     api = ClientApi(backend, limits, stats or ClientStats())
@@ -250,8 +254,8 @@ def make_client_app(
     app.router.add_get("/jsonstats", api.jsonstats)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_get("/healthz", api.healthz)
-    if dashboard is not None:
-        app.router.add_get("/", dashboard)
-        app.router.add_get("/stats", dashboard)
+    dashboard = make_dashboard(api.facts, backend.models)
+    app.router.add_get("/", dashboard)
+    app.router.add_get("/stats", dashboard)
     app[API_KEY] = api
     return app

@@ -1,0 +1,110 @@
+"""The client daemon's HTML dashboard (`GET /` and `/stats`): what an app developer wants at a glance.
+
+Server-rendered from the same facts as /jsonstats (no JavaScript, refreshes itself every 5 s), so it
+works in any browser and in a terminal browser alike.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from cocoon.payments.params import format_ton
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1f24;background:#f6f8fa}
+h1{font-size:1.4rem;margin:0 0 .2rem} .sub{color:#57606a;margin-bottom:1.5rem}
+.cards{display:flex;gap:1rem;flex-wrap:wrap;margin-bottom:1.5rem}
+.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:.8rem 1.2rem;min-width:9rem}
+.card .v{font-size:1.5rem;font-weight:600} .card .k{color:#57606a;font-size:.85rem}
+table{border-collapse:collapse;background:#fff;margin-bottom:1.5rem;min-width:40rem}
+th,td{border:1px solid #d0d7de;padding:.35rem .7rem;text-align:left;font-size:.9rem}
+th{background:#eef1f4} .ok{color:#1a7f37;font-weight:600} .bad{color:#cf222e;font-weight:600}
+code{background:#eef1f4;padding:.1rem .3rem;border-radius:4px}
+"""
+
+
+def _card(label: str, value: str) -> str:
+    value_html, label_html = html.escape(value), html.escape(label)
+    return f'<div class="card"><div class="v">{value_html}</div><div class="k">{label_html}</div></div>'
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body or '<tr><td colspan=9>none</td></tr>'}</table>"
+
+
+def render_dashboard(stats: dict[str, Any], models: list[dict[str, Any]], base_url: str) -> str:
+    """The dashboard page for the given /jsonstats facts and /v1/models list."""
+    client = stats.get("client", {})
+    requests = client.get("requests", {})
+    tokens = client.get("tokens", {})
+    cards = "".join(
+        [
+            _card("requests answered", str(requests.get("succeeded", 0))),
+            _card("failed / rejected", f"{requests.get('failed', 0)} / {requests.get('rejected', 0)}"),
+            _card("adjusted tokens", f"{tokens.get('adjusted', 0):,}"),
+            _card("spent (TON)", format_ton(int(client.get("spent_nano", 0)))),
+        ]
+    )
+    proxy_rows = []
+    for address, proxy in stats.get("proxies", {}).items():
+        state = (
+            '<span class="ok">connected</span>' if proxy.get("connected") else '<span class="bad">down</span>'
+        )
+        balance = proxy.get("balance_nano")
+        rtt = proxy.get("rtt_s")
+        proxy_rows.append(
+            [
+                html.escape(address),
+                state,
+                "" if rtt is None else f"{rtt * 1000:.1f} ms",
+                str(proxy.get("in_flight", "")),
+                "" if balance is None else html.escape(format_ton(int(balance))),
+                html.escape(str(proxy.get("last_error") or "")),
+            ]
+        )
+    model_rows = []
+    for model in models:
+        workers = model.get("workers", [])
+        coefficients = sorted({w.get("coefficient", 0) for w in workers})
+        load = sum(w.get("active", 0) for w in workers)
+        capacity = sum(w.get("max_active", 0) for w in workers)
+        model_rows.append(
+            [
+                f"<code>{html.escape(str(model.get('id')))}</code>",
+                str(len(workers)),
+                ", ".join(f"{c / 1000:g}x" for c in coefficients),
+                f"{load} / {capacity}",
+            ]
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><meta http-equiv='refresh' content='5'>"
+        f"<title>cocoon client</title><style>{_STYLE}</style></head><body>"
+        "<h1>cocoon client</h1>"
+        f"<div class='sub'>OpenAI base URL <code>{html.escape(base_url)}</code> &middot; "
+        f"client <code>{html.escape(str(stats.get('client_id', ''))[:16])}</code></div>"
+        f"<div class='cards'>{cards}</div>"
+        "<h2>Models</h2>"
+        + _table(["model", "workers", "price coefficients", "active / capacity"], model_rows)
+        + "<h2>Proxies</h2>"
+        + _table(["proxy", "state", "rtt", "in flight", "balance (TON)", "last error"], proxy_rows)
+        + "</body></html>"
+    )
+
+
+def make_dashboard(
+    stats: Callable[[], Awaitable[dict[str, Any]]], models: Callable[[], Awaitable[list[dict[str, Any]]]]
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An aiohttp handler rendering the dashboard from the two async fact sources."""
+
+    async def dashboard(request: web.Request) -> web.StreamResponse:
+        base_url = f"http://{request.host}/v1"
+        page = render_dashboard(await stats(), await models(), base_url)
+        return web.Response(text=page, content_type="text/html")
+
+    return dashboard
