@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("cocoon.cli.plan", "plan", "Estimate what app traffic costs or what a GPU earns."),
     "attest": ("cocoon.cli.attest", "attest", "Inspect and verify TDX quotes and RA-TLS certificates."),
     "chain": ("cocoon.cli.chain", "chain", "Run or query the local TON chain."),
+    "wallet": ("cocoon.cli.wallet", "wallet", "Create a node wallet key, show its address and balance."),
+    "root": ("cocoon.cli.root", "root", "Deploy the root contract (registry) and run owner operations."),
     "init": ("cocoon.cli.init", "init", "Write a commented example configuration for a node."),
     "client": ("cocoon.cli.client", "client", "Run a client daemon: the OpenAI API, paid in TON."),
     "proxy": ("cocoon.cli.proxy", "proxy", "Run a proxy: route, meter and settle requests."),

@@ -1,0 +1,137 @@
+"""The root contract driven from a node wallet and read back after every owner operation."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import pytest
+
+from cocoon.errors import ChainError
+from cocoon.registry import (
+    RegistrySnapshot,
+    RegistryWatcher,
+    RootOwner,
+    allow_model,
+    allow_proxy_image,
+    allow_worker_image,
+    local_params,
+    model_hash,
+    read_registry,
+    register_proxy,
+    root_address,
+    set_fees,
+)
+from cocoon.ton.address import Address
+from cocoon.ton.cells import cell_hash
+from cocoon.ton.data import ProxyEndpoints
+from cocoon.ton.local import AsyncLocalChain, LocalChain
+from cocoon.ton.ops import TON, ExitCode
+from cocoon.wallet import NodeWallet, WalletKey, WalletTimings
+
+START = 1_750_000_000
+FAST = WalletTimings(
+    resend_interval_s=0.05, poll_interval_s=0.01, inclusion_timeout_s=5.0, batch_window_s=0.0
+)
+IMAGE = hashlib.sha256(b"worker image").digest()
+PROXY_IMAGE = hashlib.sha256(b"proxy image").digest()
+MODEL = "SmolLM2-135M-Instruct@main:abc"
+
+
+@pytest.fixture
+def chain() -> AsyncLocalChain:
+    return AsyncLocalChain(LocalChain(None, now=START))
+
+
+def funded_wallet(chain: AsyncLocalChain, seed: bytes = b"\x21" * 32) -> NodeWallet:
+    key = WalletKey(seed)
+    chain.chain.fund(key.address, 10 * TON)
+    return NodeWallet(chain, key, FAST)
+
+
+@pytest.fixture
+async def owner(chain: AsyncLocalChain) -> RootOwner:
+    wallet = funded_wallet(chain)
+    return await RootOwner.deploy(chain, wallet, local_params(price_per_token=20, worker_fee_per_token=19))
+
+
+async def test_deploy_gives_an_empty_registry_at_the_computed_address(
+    chain: AsyncLocalChain, owner: RootOwner
+) -> None:
+    params = local_params(price_per_token=20, worker_fee_per_token=19)
+    assert owner.root == root_address(owner.sender.address, params)
+    snap = await read_registry(chain, owner.root)
+    assert (snap.version, snap.owner, snap.proxies, snap.last_proxy_seqno) == (0, owner.sender.address, {}, 0)
+    assert snap.worker_hashes == snap.proxy_hashes == snap.model_hashes == frozenset()
+    assert (snap.params.price_per_token, snap.params.worker_fee_per_token) == (20, 19)
+    assert cell_hash(snap.chain_params.worker_code) == cell_hash(params.worker_code)
+    again = await RootOwner.deploy(chain, owner.sender, params)  # idempotent: already deployed
+    assert again.root == owner.root and (await read_registry(chain, owner.root)).version == 0
+
+
+async def test_each_owner_operation_bumps_the_version_and_shows(owner: RootOwner) -> None:
+    snap = await owner.apply([allow_worker_image(IMAGE)])
+    assert snap.version == 1 and snap.worker_image_allowed(IMAGE)
+    assert not snap.proxy_image_allowed(IMAGE)
+    snap = await owner.apply([allow_proxy_image(PROXY_IMAGE)])
+    assert snap.version == 2 and snap.proxy_image_allowed(PROXY_IMAGE)
+    snap = await owner.apply([allow_model(MODEL)])
+    assert snap.version == 3 and snap.model_allowed(MODEL) and not snap.model_allowed("other")
+    assert snap.model_hashes == {model_hash(MODEL)}
+    snap = await owner.apply([register_proxy(ProxyEndpoints("127.0.0.1:11001", "127.0.0.1:11002"))])
+    assert snap.version == 4 and snap.last_proxy_seqno == 1
+    assert snap.proxy_endpoints("worker") == ["127.0.0.1:11001"]
+    assert snap.proxy_endpoints("client") == ["127.0.0.1:11002"]
+    before = snap.params_version
+    snap = await owner.apply([set_fees(30, 27)])
+    assert snap.version == 5 and snap.params_version == before + 1
+    assert (snap.params.price_per_token, snap.params.worker_fee_per_token) == (30, 27)
+    assert snap.params.params_version == snap.params_version
+
+
+async def test_several_operations_in_one_external(owner: RootOwner) -> None:
+    wallet = owner.sender
+    assert isinstance(wallet, NodeWallet)
+    sent = wallet.externals_sent
+    snap = await owner.apply(
+        [
+            allow_worker_image(IMAGE),
+            allow_proxy_image(PROXY_IMAGE),
+            allow_model(MODEL),
+            register_proxy(ProxyEndpoints.parse("10.0.0.1:5000")),
+        ]
+    )
+    assert wallet.externals_sent == sent + 1
+    assert snap.version == 4 and snap.proxies[1] == ProxyEndpoints("10.0.0.1:5000", "10.0.0.1:5000")
+
+
+async def test_only_the_owner_can_change_the_root(chain: AsyncLocalChain, owner: RootOwner) -> None:
+    stranger = funded_wallet(chain, b"\x22" * 32)
+    trace_before = len(chain.chain.transactions(owner.root))
+    await stranger.send(owner.root, TON // 10, allow_model(MODEL).to_cell())
+    failed = chain.chain.transactions(owner.root)[trace_before:]
+    assert [tx.failure_code for tx in failed] == [ExitCode.EXPECTED_MESSAGE_FROM_OWNER]
+    assert (await read_registry(chain, owner.root)).version == 0
+
+
+async def test_reading_a_missing_root_says_what_to_do(chain: AsyncLocalChain) -> None:
+    with pytest.raises(ChainError, match="cocoon root deploy"):
+        await read_registry(chain, Address(0, b"\x01" * 32))
+    with pytest.raises(ValueError, match="worker fee"):
+        set_fees(10, 11)
+
+
+async def test_watcher_calls_back_on_version_change_only(chain: AsyncLocalChain, owner: RootOwner) -> None:
+    seen: asyncio.Queue[RegistrySnapshot] = asyncio.Queue()
+    watcher = RegistryWatcher(chain, owner.root, seen.put_nowait, interval_s=0.01)
+    task = asyncio.create_task(watcher.run())
+    try:
+        assert (await asyncio.wait_for(seen.get(), 2)).version == 0
+        await asyncio.sleep(0.05)  # several polls at the same version: no new callback
+        assert seen.empty()
+        await owner.apply([set_fees(40, 38)])
+        changed = await asyncio.wait_for(seen.get(), 2)
+        assert changed.version == 1 and changed.params.price_per_token == 40
+        assert watcher.current == changed
+    finally:
+        task.cancel()
