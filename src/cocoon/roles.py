@@ -22,6 +22,10 @@ class _Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     data_dir: str = ""
     quote_provider: QuoteProviderName = "fake"
     log_level: str = "info"
+    # TON chain (node wallet, root registry): empty chain_url = no chain (off-chain credit only).
+    chain_url: str = ""
+    root_address: str = ""
+    wallet_key: str = ""
 
 
 class WorkerConfig(_Config, frozen=True, kw_only=True):
@@ -83,6 +87,9 @@ _HELP = {
     "data_dir": "Directory of the node key, database and state (empty: a default or an ephemeral key).",
     "quote_provider": "How this node proves its image: 'fake' (development) or 'tdx' (inside a TDX guest).",
     "log_level": "debug, info, warning or error.",
+    "chain_url": "Toncenter-style TON API (`cocoon chain serve` locally); empty runs without a chain.",
+    "root_address": "The network's root contract (registry of prices, images, models and proxies).",
+    "wallet_key": "Node wallet key file (`cocoon wallet new`); empty: <data_dir>/wallet.key.",
     "proxies": "Proxies to connect to, as host:port.",
     "proxy_policy": "What a proxy must prove: 'tdx' (production), 'fake' (local networks) or 'any'.",
     "owner_address": "TON address that owns this node (earns the worker's fees / pays for the client).",
