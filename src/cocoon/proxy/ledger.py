@@ -38,7 +38,22 @@ CREATE TABLE IF NOT EXISTS requests (
     worker_earned_nano INTEGER NOT NULL,
     finished_at REAL NOT NULL
 );
+-- Payment channels (cocoon.payments.channel) keyed by the counterpart's owner address: running is
+-- tokens_max (updated in each request's transaction, so a crash loses nothing acknowledged), stamped
+-- the value persisted at local seqno stamped_seqno (committed_to_db); see proxy/commit_store.py.
+CREATE TABLE IF NOT EXISTS channels (
+    kind TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    running_tokens INTEGER NOT NULL DEFAULT 0,
+    stamped_tokens INTEGER NOT NULL DEFAULT 0,
+    stamped_seqno INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, owner)
+);
+CREATE TABLE IF NOT EXISTS commit_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_notes (seqno INTEGER PRIMARY KEY, session_hash BLOB NOT NULL);
 """
+
+CLIENT_CHANNEL, WORKER_CHANNEL = "client", "worker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +87,8 @@ class RequestCharge:
     adjusted_tokens: int
     client_cost_nano: int
     worker_earned_nano: int
+    client_owner: str = ""
+    """The client's owner address when it pays on chain (its payment channel); empty otherwise."""
 
 
 class Ledger:
@@ -160,6 +177,13 @@ class Ledger:
                 " earned_tokens = earned_tokens + excluded.earned_tokens, owner = excluded.owner",
                 (charge.worker_id, charge.worker_owner, charge.worker_earned_nano, charge.adjusted_tokens),
             )
+            for kind, owner in ((CLIENT_CHANNEL, charge.client_owner), (WORKER_CHANNEL, charge.worker_owner)):
+                if owner:
+                    self._db.execute(
+                        "INSERT INTO channels (kind, owner, running_tokens) VALUES (?, ?, ?)"
+                        " ON CONFLICT(kind, owner) DO UPDATE SET running_tokens = running_tokens + ?",
+                        (kind, owner, charge.adjusted_tokens, charge.adjusted_tokens),
+                    )
         return True
 
     def request(self, request_id: str) -> RequestCharge | None:
@@ -169,6 +193,15 @@ class Ledger:
             (request_id,),
         ).fetchone()
         return None if row is None else RequestCharge(*row)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The database connection (for the commit store, which shares the file and transactions)."""
+        return self._db
+
+    def transaction(self) -> _Transaction:
+        """``with ledger.transaction(): ...``: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+        return _Transaction(self._db)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
