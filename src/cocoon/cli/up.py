@@ -93,6 +93,8 @@ async def _run(plan: object, *, demo: bool, once: bool) -> None:
             f"\n[bold green]network ready[/bold green] in {time.monotonic() - started:.1f} s: "
             f"{len(models[0]['workers'])} workers serving [bold]{model}[/bold]"
         )
+        if net.chain is not None:
+            console.print(f"local chain {plan.chain_url}, root contract {net.chain.root.root.friendly()}")
         if demo:
             answer = await _until(stop, demo_request(plan.openai_base_url, model))
             if answer is None:
@@ -161,13 +163,16 @@ async def _show_status(console: object, net: object, stop: asyncio.Event) -> Non
         t = Table(title="local network", expand=False)
         for col in ("service", "pid", "state", "url"):
             t.add_column(col)
+        t.add_column("wallet TON", justify="right")
         for row in net.status_rows():
             t.add_row(*row)
         return t
 
+    await net.refresh_balances()
     with Live(table(), console=console, refresh_per_second=1, transient=False) as live:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), 1.0)
             except TimeoutError:
+                await net.refresh_balances()
                 live.update(table())

@@ -1,6 +1,8 @@
 """`cocoon up`: a whole local network on this machine, answering a real request.
 
-Layout (DESIGN.md ports): engine 8000, proxy 11000/11001/11002, workers 12000 + 10*i, client 10000.
+Layout (DESIGN.md ports): chain 13000, engine 8000, proxy 11000/11001/11002, workers 12000 + 10*i,
+client 10000. The chain starts first; before the proxy starts, :mod:`cocoon.localnet.chain` funds every
+node's wallet and deploys the root (see there).
 Every node is its own process started through the `cocoon` command with a generated TOML config in
 `<data-dir>/config/`; logs go to `<data-dir>/logs/`. Ctrl-C stops everything (no orphans).
 """
@@ -15,15 +17,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import aiohttp
 
+from cocoon.attestation.measurements import FAKE_IMAGE_HASH
 from cocoon.config import to_toml
-from cocoon.errors import CocoonError, ConfigError
+from cocoon.errors import ChainError, CocoonError, ConfigError
+from cocoon.localnet.chain import ChainPlan, ChainReady, default_funding, prepare_chain, wallet_balances
+from cocoon.localnet.chain import wallet_key_path as _wallet_key
 from cocoon.localnet.supervisor import ServiceSpec, Supervisor
-from cocoon.payments.params import NANO_PER_TON
+from cocoon.payments.params import NANO_PER_TON, format_ton
+from cocoon.registry import local_params
 from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
+from cocoon.ton.data import ProxyEndpoints
 
 EngineKind = Literal["builtin", "fake"]
 DEMO_PROMPT = "In one sentence, what is the TON blockchain?"
@@ -43,6 +50,27 @@ class LocalNetPlan:
     @property
     def engine_port(self) -> int:
         return 8000 + self.base_port
+
+    @property
+    def chain_port(self) -> int:
+        return 13000 + self.base_port
+
+    @property
+    def chain_url(self) -> str:
+        return f"http://127.0.0.1:{self.chain_port}"
+
+    def chain_plan(self) -> ChainPlan:
+        """Keys, balances and registry entries the chain must hold before the nodes start."""
+        nodes = ["proxy", *(f"worker-{i}" for i in range(1, self.workers + 1)), "client"]
+        b = self.base_port
+        return ChainPlan(
+            url=self.chain_url,
+            data_dir=self.data_dir,
+            funding=default_funding(nodes, self.client_credit_ton),
+            proxy=ProxyEndpoints(f"127.0.0.1:{11001 + b}", f"127.0.0.1:{11002 + b}"),
+            image_hash=FAKE_IMAGE_HASH,
+            params=local_params(),
+        )
 
     @property
     def client_port(self) -> int:
@@ -73,7 +101,8 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
     cfg_dir = plan.data_dir / "config"
     cfg_dir.mkdir(parents=True, exist_ok=True)
     b = plan.base_port
-    specs: list[ServiceSpec] = []
+    chain = plan.chain_plan()
+    specs: list[ServiceSpec] = [_chain_spec(plan)]
     engine_url = plan.engine_url
     if engine_url is None:
         _check_port_free(plan.engine_port, "engine")
@@ -88,6 +117,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         http_port=11000 + b,
         data_dir=str(plan.data_dir / "proxy"),
         local_client_credit_nano=plan.client_credit_ton * NANO_PER_TON,
+        **_chain_fields(plan, chain, "proxy"),
     )
     specs.append(_node("proxy", cfg_dir, proxy, proxy.http_port))
     for i in range(1, plan.workers + 1):
@@ -96,18 +126,45 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
             engine_url=engine_url,
             http_port=12000 + b + (i - 1),
             data_dir=str(plan.data_dir / f"worker-{i}"),
+            **_chain_fields(plan, chain, f"worker-{i}"),
         )
         specs.append(_node(f"worker-{i}", cfg_dir, worker, worker.http_port, role="worker"))
     client = ClientConfig(
         proxies=[f"127.0.0.1:{proxy.client_port}"],
         http_port=plan.client_port,
         data_dir=str(plan.data_dir / "client"),
+        **_chain_fields(plan, chain, "client"),
     )
     specs.append(_node("client", cfg_dir, client, client.http_port))
-    for spec in specs[1 if plan.engine_url is None else 0 :]:
-        assert spec.health_url is not None
-        _check_port_free(int(spec.health_url.split(":")[2].split("/")[0]), spec.name)
+    for spec in specs:
+        if spec.name != "engine":
+            assert spec.health_url is not None
+            _check_port_free(int(spec.health_url.split(":")[2].split("/")[0]), spec.name)
     return specs
+
+
+def _chain_spec(plan: LocalNetPlan) -> ServiceSpec:
+    """`cocoon chain serve` on the wall clock, its accounts under the local network's data dir."""
+    argv = _cocoon(
+        "chain", "serve", "--port", str(plan.chain_port), "--data-dir", str(plan.data_dir / "chain")
+    )
+    health = f"{plan.chain_url}/api/v2/getAddressInformation?address=0:{'0' * 64}"
+    return ServiceSpec("chain", argv, health, ready_timeout_s=60.0)
+
+
+class _ChainFields(TypedDict):
+    chain_url: str
+    root_address: str
+    wallet_key: str
+
+
+def _chain_fields(plan: LocalNetPlan, chain: ChainPlan, node: str) -> _ChainFields:
+    """The config fields that point a node at the local chain, the root and its wallet key."""
+    return {
+        "chain_url": plan.chain_url,
+        "root_address": chain.root.raw,
+        "wallet_key": str(_wallet_key(plan.data_dir, node)),
+    }
 
 
 def _node(
@@ -173,10 +230,14 @@ class LocalNet:
         self.plan = plan
         self.say = say
         self.supervisor = Supervisor(plan.data_dir / "logs")
+        self.chain: ChainReady | None = None
+        self.balances: dict[str, int] = {}
 
     async def start(self) -> list[dict[str, Any]]:
         # In dependency order, each ready before the next starts, so a failure names its culprit.
         for spec in service_specs(self.plan):
+            if spec.name == "proxy":
+                await self._prepare_chain()
             self.say(f"starting {spec.name:<9} {' '.join(spec.argv[3:])}")
             t0 = time.monotonic()
             await self.supervisor.start(spec)
@@ -184,12 +245,46 @@ class LocalNet:
             self.say(f"ready    {spec.name:<9} ({time.monotonic() - t0:.1f} s)")
         return await wait_for_workers(self.plan.openai_base_url, self.plan.workers, timeout_s=60)
 
+    async def _prepare_chain(self) -> None:
+        """Fund the wallets, deploy the root and register the proxy and the served models."""
+        models = await engine_models(self._engine_url())
+        self.chain = await prepare_chain(self.plan.chain_plan(), models)
+        self.say(
+            f"chain    root {self.chain.root.root.raw} v{self.chain.root.version}, "
+            f"{len(self.chain.wallets)} wallets funded ({self.chain.seconds:.1f} s)"
+        )
+
+    def _engine_url(self) -> str:
+        return self.plan.engine_url or f"http://127.0.0.1:{self.plan.engine_port}"
+
+    async def refresh_balances(self) -> None:
+        """Read every node wallet's balance for the status table (keeps the last values on failure)."""
+        if self.chain is not None:
+            with contextlib.suppress(ChainError):
+                self.balances = await wallet_balances(self.plan.chain_url, self.chain.wallets)
+
     async def stop(self) -> None:
         await self.supervisor.stop_all()
 
-    def status_rows(self) -> list[tuple[str, str, str, str]]:
+    def status_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(service, pid, state, url, wallet balance in TON) per service."""
         rows = []
         for name, state in self.supervisor.services.items():
-            url = state.spec.health_url or ""
-            rows.append((name, str(state.process.pid), state.state, url.removesuffix("/healthz")))
+            url = (state.spec.health_url or "").split("/api/")[0].removesuffix("/healthz")
+            balance = self.balances.get(name)
+            shown = format_ton(balance) if balance is not None else ""
+            rows.append((name, str(state.process.pid), state.state, url, shown))
         return rows
+
+
+async def engine_models(engine_url: str) -> list[str]:
+    """Model ids the engine serves (the root must allow them before workers announce them)."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.get(f"{engine_url}/v1/models") as resp,
+        ):
+            body = await resp.json()
+        return [str(m["id"]) for m in body.get("data", [])]
+    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+        raise CocoonError(f"cannot list the engine's models at {engine_url}/v1/models: {exc}") from exc
