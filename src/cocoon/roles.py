@@ -47,6 +47,9 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     vram_gb: float = 0.0
     quant: str = ""  # e.g. bf16, fp8, q4; empty: the model's native format
     model_family: str = ""  # catalog name when the served model id is not one (e.g. Qwen3-8B)
+    # Attestation (cocoon.worker.attest): GPU evidence signed into the statement; proxies accepted.
+    gpu_evidence_file: str = ""
+    allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
 
 
 class ProxyConfig(_Config, frozen=True, kw_only=True):
@@ -63,6 +66,10 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     local_client_credit_nano: int = 0
     max_retries: int = 2
     queue_timeout_s: float = 5.0
+    # Allowlists (hex; empty = any) until the root contract feeds them (cocoon.proxy.admission).
+    allowed_worker_image_hashes: list[str] = msgspec.field(default_factory=list)
+    allowed_worker_mrtds: list[str] = msgspec.field(default_factory=list)
+    allowed_model_hashes: list[str] = msgspec.field(default_factory=list)
 
 
 class ClientConfig(_Config, frozen=True, kw_only=True):
@@ -74,6 +81,10 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     http_port: int = 10000
     max_body_bytes: int = 4 * 1024 * 1024
     default_max_tokens: int = 1000
+    # Attestation (cocoon.client.receipts): statement freshness bound, proxies accepted, receipt files.
+    max_statement_age_s: float = 0.0
+    allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
+    receipts_dir: str = ""
 
 
 ROLE_CONFIGS: dict[str, type[_Config]] = {
@@ -116,6 +127,13 @@ _HELP = {
     "queue_timeout_s": "Seconds a request waits for a free worker before 503 no_capacity.",
     "max_body_bytes": "Largest request body accepted (413 above).",
     "default_max_tokens": "max_tokens injected when a request has none (sizes the reservation).",
+    "gpu_evidence_file": "Saved GPU attestation report (JSON) whose digest the worker signs; empty: none.",
+    "allowed_proxy_image_hashes": "Proxy image hashes (hex) this node accepts; empty accepts any image.",
+    "allowed_worker_image_hashes": "Worker image hashes (hex) the proxy admits; empty admits any image.",
+    "allowed_worker_mrtds": "Worker MRTDs (hex, 48 bytes) the proxy admits; empty admits any.",
+    "allowed_model_hashes": "Model hashes (hex) a worker may attest; empty admits any model.",
+    "max_statement_age_s": "Refuse a proxy/worker whose signed statement is older (seconds); 0: no bound.",
+    "receipts_dir": "Write each verified receipt with its request/response bytes here; empty: memory only.",
 }
 
 

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from cocoon.errors import ChainError
+from cocoon.errors import ChainError, ContractError
 from cocoon.registry import (
     RegistrySnapshot,
     RegistryWatcher,
@@ -22,6 +22,7 @@ from cocoon.registry import (
     root_address,
     set_fees,
 )
+from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_hash
 from cocoon.ton.data import ProxyEndpoints
@@ -105,12 +106,16 @@ async def test_several_operations_in_one_external(owner: RootOwner) -> None:
     assert snap.version == 4 and snap.proxies[1] == ProxyEndpoints("10.0.0.1:5000", "10.0.0.1:5000")
 
 
-async def test_only_the_owner_can_change_the_root(chain: AsyncLocalChain, owner: RootOwner) -> None:
-    stranger = funded_wallet(chain, b"\x22" * 32)
-    trace_before = len(chain.chain.transactions(owner.root))
-    await stranger.send(owner.root, TON // 10, allow_model(MODEL).to_cell())
-    failed = chain.chain.transactions(owner.root)[trace_before:]
-    assert [tx.failure_code for tx in failed] == [ExitCode.EXPECTED_MESSAGE_FROM_OWNER]
+async def test_rejected_operations_raise_with_the_root_exit_code(
+    chain: AsyncLocalChain, owner: RootOwner
+) -> None:
+    stranger = RootOwner(chain, funded_wallet(chain, b"\x22" * 32), owner.root, timeout_s=5)
+    with pytest.raises(ContractError, match="not the root's owner") as info:
+        await stranger.apply([allow_model(MODEL)])
+    assert info.value.exit_code == ExitCode.EXPECTED_MESSAGE_FROM_OWNER
+    with pytest.raises(ContractError, match="no registered proxy") as info:
+        await owner.apply([m.UpdateProxy(query_id=1, seqno=9, desc="127.0.0.1:1")])
+    assert info.value.exit_code == ExitCode.UNKNOWN_PROXY_TYPE
     assert (await read_registry(chain, owner.root)).version == 0
 
 

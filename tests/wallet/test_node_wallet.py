@@ -8,12 +8,12 @@ import hashlib
 
 import pytest
 
-from cocoon.errors import ChainError, WalletFundsError
+from cocoon.errors import ChainError, ContractError, WalletFundsError
 from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell, text_cell
-from cocoon.ton.chain import AccountStatus
+from cocoon.ton.chain import AccountState, AccountStatus
 from cocoon.ton.local import AsyncLocalChain, LocalChain
-from cocoon.ton.ops import TON
+from cocoon.ton.ops import TON, ExitCode
 from cocoon.ton.wallet import WalletExternal
 from cocoon.wallet import NodeWallet, OutMessage, WalletKey, WalletTimings
 from cocoon.wallet.node import START_MINIMUM
@@ -174,3 +174,30 @@ async def test_close_fails_queued_messages(local: LocalChain) -> None:
     await wallet.close()
     with pytest.raises(ChainError, match="closed"):
         await asyncio.wait_for(task, 1)
+
+
+async def test_a_flaky_api_does_not_fail_the_send(local: LocalChain) -> None:
+    class Flaky(LossyChain):
+        reads = 0
+
+        async def get_account(self, address: Address) -> AccountState:
+            self.reads += 1
+            if self.reads == 2:  # the first poll after sending
+                raise ChainError("cannot reach the TON API (simulated)")
+            return await super().get_account(address)
+
+    chain = Flaky(local)
+    wallet = wallet_on(chain, fund=3 * TON)
+    await wallet.send(PAYEE, TON // 10, bounce=False)
+    assert chain.reads > 2 and payee_values(local) == [TON // 10]
+
+
+async def test_a_blocked_wallet_says_how_to_unblock(local: LocalChain) -> None:
+    chain = LossyChain(local)
+    wallet = wallet_on(chain, fund=3 * TON)
+    await wallet.deploy()
+    assert await wallet.seqno() == 1
+    local.send_internal(addr("owner"), wallet.address, TON // 10, text_cell("b"))
+    with pytest.raises(ContractError, match=r"blocked by its owner.*'u'") as info:
+        await wallet.send(PAYEE, TON // 10)
+    assert info.value.exit_code == ExitCode.WALLET_BLOCKED

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -17,6 +18,7 @@ from cocoon.attestation.certificate import RaTlsCertificate
 from cocoon.attestation.claims import report_data_for
 from cocoon.attestation.issue import SERIAL_BYTES, issue_certificate, serial_from_bytes
 from cocoon.attestation.providers import QuoteProvider
+from cocoon.attestation.statement import Statement, sign_statement
 
 REFRESH_AFTER_SECONDS = 3600.0
 
@@ -31,12 +33,18 @@ class NodeIdentity:
         random_bytes: Callable[[int], bytes],
         *,
         statement: bytes = b"",
+        claims: Statement | None = None,
         refresh_after: float = REFRESH_AFTER_SECONDS,
     ) -> None:
-        """``provider=None`` issues unattested certificates (accepted only by the ``any`` policy)."""
+        """``provider=None`` issues unattested certificates (accepted only by the ``any`` policy).
+
+        ``claims``, when set, is signed afresh into every certificate with ``issued_at`` = the issue
+        time (it replaces the fixed ``statement`` bytes).
+        """
         self.private_key = private_key
         self.provider = provider
         self.statement = statement
+        self.claims = claims
         self.refresh_after = refresh_after
         self._random_bytes = random_bytes
         self._certificate: RaTlsCertificate | None = None
@@ -50,9 +58,10 @@ class NodeIdentity:
         now: float,
         *,
         statement: bytes = b"",
+        claims: Statement | None = None,
     ) -> NodeIdentity:
         """An identity with its first certificate already issued at ``now``."""
-        identity = cls(private_key, provider, random_bytes, statement=statement)
+        identity = cls(private_key, provider, random_bytes, statement=statement, claims=claims)
         identity.issue(now)
         return identity
 
@@ -75,9 +84,11 @@ class NodeIdentity:
         if self.provider is not None:
             quote = self.provider.quote(report_data_for(self.public_key))
         serial = serial_from_bytes(self._random_bytes(SERIAL_BYTES))
-        cert = issue_certificate(
-            self.private_key, quote=quote, now=now, serial=serial, statement=self.statement
-        )
+        statement = self.statement
+        if self.claims is not None:
+            fresh = msgspec.structs.replace(self.claims, issued_at=int(now))
+            statement = sign_statement(fresh, self.private_key)
+        cert = issue_certificate(self.private_key, quote=quote, now=now, serial=serial, statement=statement)
         self._certificate = cert
         return cert
 

@@ -31,19 +31,25 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
 
 async def _main(config: ClientConfig) -> None:
     from cocoon.api.validation import Limits
+    from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
     from cocoon.client.http_api import make_client_app
     from cocoon.client.network import ProxyPool
-    from cocoon.net.node import make_identity, make_policy
+    from cocoon.client.receipts import ReceiptBook
+    from cocoon.net.node import hex_set, make_identity, make_policy
 
-    pool = ProxyPool(
-        config.proxies,
-        make_identity(config.data_dir, config.quote_provider),
-        make_policy(config.proxy_policy),
+    proxy_images = hex_set(config.allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
+    policy = StatementPolicy(
+        make_policy(config.proxy_policy, proxy_images),
+        StatementRequirements(max_age_s=config.max_statement_age_s),
+    )
+    pool = ProxyPool(config.proxies, make_identity(config.data_dir, config.quote_provider), policy)
+    receipts = ReceiptBook(
+        max_statement_age_s=config.max_statement_age_s,
+        directory=config.receipts_dir,
     )
     limits = Limits(max_body_bytes=config.max_body_bytes, default_max_tokens=config.default_max_tokens)
-    runner = await serve_http(
-        make_client_app(pool, limits), config.host, config.http_port, cancel_on_disconnect=True
-    )
+    app = make_client_app(pool, limits, receipts=receipts)
+    runner = await serve_http(app, config.host, config.http_port, cancel_on_disconnect=True)
     try:
         await pool.run_forever()
     finally:

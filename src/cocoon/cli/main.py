@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "engine": ("cocoon.cli.engine", "engine", "Run an inference engine (built-in model or fake)."),
     "plan": ("cocoon.cli.plan", "plan", "Estimate what app traffic costs or what a GPU earns."),
     "attest": ("cocoon.cli.attest", "attest", "Inspect and verify TDX quotes and RA-TLS certificates."),
+    "receipt": ("cocoon.cli.receipt", "receipt", "Verify a worker's signed answer receipt offline."),
     "chain": ("cocoon.cli.chain", "chain", "Run or query the local TON chain."),
     "wallet": ("cocoon.cli.wallet", "wallet", "Create a node wallet key, show its address and balance."),
     "root": ("cocoon.cli.root", "root", "Deploy the root contract (registry) and run owner operations."),

@@ -33,15 +33,18 @@ def run(config_path: Path | None, **flags: object) -> None:
 async def _main(config: ProxyConfig) -> None:
     import asyncio
 
-    from cocoon.net.node import make_identity, make_policy
+    from cocoon.net.node import config_claims, make_identity, make_policy
+    from cocoon.proxy.admission import ConfigAllowlist, WorkerAdmission
     from cocoon.proxy.ledger import Ledger
     from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
 
-    ledger = Ledger(ledger_path(config.data_dir))
-    identity = make_identity(config.data_dir, config.quote_provider)
-    service = ProxyService(
-        config, identity, make_policy(config.worker_policy), make_policy(config.client_policy), ledger
+    allowlist = ConfigAllowlist(
+        config.allowed_worker_image_hashes, config.allowed_worker_mrtds, config.allowed_model_hashes
     )
+    worker_policy = WorkerAdmission(make_policy(config.worker_policy), allowlist)
+    ledger = Ledger(ledger_path(config.data_dir))
+    identity = make_identity(config.data_dir, config.quote_provider, claims=config_claims(config))
+    service = ProxyService(config, identity, worker_policy, make_policy(config.client_policy), ledger)
     await service.start()
     runner = await serve_http(make_stats_app(service), config.host, config.http_port)
     try:

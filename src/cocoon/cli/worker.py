@@ -39,15 +39,17 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
 
 async def _main(config: WorkerConfig) -> None:
     from cocoon.engine.client import EngineClient
-    from cocoon.net.node import make_identity, make_policy
+    from cocoon.net.node import hex_set, make_identity, make_policy
     from cocoon.worker.service import WorkerService, make_stats_app
+
+    proxy_images = hex_set(config.allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
 
     async with EngineClient(config.engine_url) as engine:
         service = WorkerService(
             config,
             engine,
             make_identity(config.data_dir, config.quote_provider),
-            make_policy(config.proxy_policy),
+            make_policy(config.proxy_policy, proxy_images),
         )
         runner = await serve_http(make_stats_app(service), config.host, config.http_port)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -24,8 +25,9 @@ from cocoon.client.openai_out import (
     is_usage_chunk,
     sse_event,
 )
+from cocoon.client.receipts import ReceiptBook, ReceiptCheck, worker_refused
 from cocoon.client.stats import ClientStats
-from cocoon.errors import RequestError
+from cocoon.errors import RequestError, StatementError
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
 from cocoon.wire.sse import SseParser
 
@@ -86,10 +88,13 @@ def json_error(error: RequestError) -> web.Response:
 class ClientApi:
     """Request handlers bound to one backend."""
 
-    def __init__(self, backend: InferenceBackend, limits: Limits, stats: ClientStats) -> None:
+    def __init__(
+        self, backend: InferenceBackend, limits: Limits, stats: ClientStats, receipts: ReceiptBook
+    ) -> None:
         self.backend = backend
         self.limits = limits
         self.stats = stats
+        self.receipts = receipts
 
     async def inference(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
@@ -125,11 +130,19 @@ class ClientApi:
             self.stats.failed += 1
             return json_error(error_from_answer(first) if first else _UPSTREAM_GONE)
         assert isinstance(first, AnswerHead)
+        check = self.receipts.start(f"{request_id:016x}", validated.engine_body_bytes(), validated.model)
+        try:
+            self.receipts.head(check, first.headers)
+        except StatementError as exc:
+            await stream.cancel(f"worker refused: {exc}")
+            self.stats.failed += 1
+            return json_error(worker_refused(exc))
+        parts = self.receipts.follow(parts, check)
         headers = {k: v for k, v in first.headers if k.lower().startswith("x-cocoon-")}
         headers["X-Cocoon-Request-Id"] = f"{request_id:016x}"
         if first.status != 200 or not validated.stream:
-            return await self._whole(first, parts, headers, validated)
-        return await self._stream(request, parts, headers, validated)
+            return await self._whole(first, parts, headers, validated, check)
+        return await self._stream(request, parts, headers, validated, check)
 
     async def _whole(
         self,
@@ -137,6 +150,7 @@ class ClientApi:
         parts: AsyncIterator[AnswerPart],
         headers: dict[str, str],
         validated: ValidatedRequest,
+        check: ReceiptCheck,
     ) -> web.Response:
         body = bytearray()
         async for part in parts:
@@ -146,7 +160,7 @@ class ClientApi:
                 self.stats.finished(part)
                 payload = bytes(body)
                 if head.status == 200:
-                    payload = add_cost_to_usage(payload, part)
+                    payload = add_cost_to_usage(payload, part, receipt=check.verified)
                 content_type = dict((k.lower(), v) for k, v in head.headers).get(
                     "content-type", "application/json"
                 )
@@ -165,6 +179,7 @@ class ClientApi:
         parts: AsyncIterator[AnswerPart],
         headers: dict[str, str],
         validated: ValidatedRequest,
+        check: ReceiptCheck,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -190,7 +205,8 @@ class ClientApi:
             elif isinstance(part, AnswerEnd):
                 self.stats.finished(part)
                 if usage_chunk is not None and validated.caller_wants_usage:
-                    await response.write(sse_event(add_cost_to_usage(usage_chunk, part)))
+                    final = add_cost_to_usage(usage_chunk, part, receipt=check.verified)
+                    await response.write(sse_event(final))
                 break
             elif isinstance(part, AnswerError):
                 self.stats.failed += 1
@@ -203,12 +219,27 @@ class ClientApi:
         await response.write_eof()
         return response
 
+    async def receipt(self, request: web.Request) -> web.Response:
+        """``GET /v1/receipts/{request_id}``: a recent verified receipt (request id = X-Cocoon-Request-Id)."""
+        request_id = request.match_info["request_id"]
+        found = self.receipts.get(request_id)
+        if found is None:
+            error = RequestError(
+                f"No verified receipt for request {request_id!r}: unknown, too old (only the last "
+                f"{self.receipts.capacity} are kept) or its receipt did not verify.",
+                status=404,
+                code="receipt_not_found",
+            )
+            return json_error(error)
+        return web.json_response(found)
+
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": await self.backend.models()})
 
     async def facts(self) -> dict[str, Any]:
         """Everything /jsonstats and the dashboard show."""
-        return {"client": self.stats.snapshot(), **(await self.backend.status())}
+        client = {**self.stats.snapshot(), "receipts": asdict(self.receipts.counters)}
+        return {"client": client, **(await self.backend.status())}
 
     async def jsonstats(self, request: web.Request) -> web.Response:
         return web.json_response(await self.facts())
@@ -243,14 +274,16 @@ def make_client_app(
     backend: InferenceBackend,
     limits: Limits = DEFAULT_LIMITS,
     stats: ClientStats | None = None,
+    receipts: ReceiptBook | None = None,
 ) -> web.Application:
     """The aiohttp application of the client daemon (run it with ``handler_cancellation=True``)."""
-    api = ClientApi(backend, limits, stats or ClientStats())
+    api = ClientApi(backend, limits, stats or ClientStats(), receipts or ReceiptBook())
     # Our own body limit gives a clean 413 with an OpenAI body; aiohttp's must not trigger first.
     app = web.Application(client_max_size=limits.max_body_bytes * 2 + 1024, middlewares=[_openai_404])
     app.router.add_post("/v1/chat/completions", api.inference)
     app.router.add_post("/v1/completions", api.inference)
     app.router.add_get("/v1/models", api.models)
+    app.router.add_get("/v1/receipts/{request_id}", api.receipt)
     app.router.add_get("/jsonstats", api.jsonstats)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_get("/healthz", api.healthz)

@@ -130,6 +130,7 @@ class ProxyPool:
             timeout_ms=int(request.timeout_s * 1000 * HOP_DEADLINE_SHARE),
             path=request.path,
             debug=request.enable_debug,
+            client_request_id=f"{request_id:016x}",  # the X-Cocoon-Request-Id the receipt must name
         )
         try:
             stream = await conn.run_query(query)

@@ -4,12 +4,11 @@
   chunk (``choices: []`` with ``usage``) is held back until the proxy's `AnswerEnd` brings the cost, then
   sent with the cost fields, and only if the caller asked for usage. The stream always ends with
   ``data: [DONE]``, also after an error event.
-- Non-streamed answers: the JSON body gets the cost fields in ``usage`` and, when present, the receipt.
+- Non-streamed answers: the JSON body gets the cost fields in ``usage`` and, when verified, the receipt.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -66,8 +65,16 @@ def cost_fields(end: AnswerEnd) -> dict[str, int]:
     }
 
 
-def add_cost_to_usage(payload: bytes, end: AnswerEnd, debug: dict[str, Any] | None = None) -> bytes:
-    """Return the JSON `payload` with cost fields merged into its ``usage`` and the receipt attached."""
+def add_cost_to_usage(
+    payload: bytes,
+    end: AnswerEnd,
+    debug: dict[str, Any] | None = None,
+    receipt: dict[str, Any] | None = None,
+) -> bytes:
+    """Return the JSON `payload` with cost fields merged into its ``usage`` and ``receipt`` attached.
+
+    ``receipt`` is the client-verified receipt's JSON form; an unverified one is never attached.
+    """
     try:
         doc = json.loads(payload)
     except ValueError:
@@ -77,8 +84,8 @@ def add_cost_to_usage(payload: bytes, end: AnswerEnd, debug: dict[str, Any] | No
     usage = doc.get("usage")
     if isinstance(usage, dict):
         usage.update(cost_fields(end))
-    if end.receipt is not None:
-        doc["receipt"] = base64.b64encode(end.receipt).decode()
+    if receipt is not None:
+        doc["receipt"] = receipt
     if debug is not None:
         doc["debug"] = debug
     return json.dumps(doc, separators=(",", ":")).encode()

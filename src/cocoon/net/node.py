@@ -9,17 +9,21 @@ they expire by `refresh_certificates` (live connections keep their certificate).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import AnyPolicy, FakePolicy, Policy
 from cocoon.attestation.providers import FakeQuoteProvider, QuoteProvider
+from cocoon.attestation.statement import Statement, make_statement
 from cocoon.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -57,14 +61,41 @@ def quote_provider(name: str) -> QuoteProvider:
     raise ConfigError(f"unknown quote provider {name!r}; use 'fake' (development) or 'tdx' (inside a TD)")
 
 
-def make_identity(data_dir: str, provider_name: str, now: float | None = None) -> NodeIdentity:
-    """The node's RA-TLS identity with a fresh certificate."""
+def make_identity(
+    data_dir: str, provider_name: str, now: float | None = None, *, claims: Statement | None = None
+) -> NodeIdentity:
+    """The node's RA-TLS identity with a fresh certificate (signing ``claims`` into it when given)."""
     return NodeIdentity.create(
         load_or_create_key(data_dir),
         quote_provider(provider_name),
         os.urandom,
         time.time() if now is None else now,
+        claims=claims,
     )
+
+
+def config_hash(config: msgspec.Struct) -> bytes:
+    """SHA-256 of a role config's canonical JSON (fields in declaration order), for statements."""
+    return hashlib.sha256(msgspec.json.encode(config)).digest()
+
+
+def config_claims(config: msgspec.Struct) -> Statement:
+    """The statement of a node that serves no model (proxies): its config hash, re-dated at each issue."""
+    return make_statement(0, config_hash=config_hash(config))
+
+
+def hex_set(values: Sequence[str], size: int, key: str) -> frozenset[bytes]:
+    """Hex strings of ``size`` bytes from config key ``key`` as a set; `ConfigError` names a bad value."""
+    out = set()
+    for value in values:
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = b""
+        if len(raw) != size:
+            raise ConfigError(f"{key}: {value!r} is not {size} bytes of hex ({2 * size} hex digits)")
+        out.add(raw)
+    return frozenset(out)
 
 
 def make_policy(name: str, allowed_image_hashes: frozenset[bytes] = frozenset()) -> Policy:

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from cocoon.attestation.peer import AttestedPeer
 from cocoon.net.rpc import RpcConnection
 from cocoon.proxy.selection import WorkerCandidate
 from cocoon.wire.control import WorkerLoad, WorkerType
@@ -28,6 +29,8 @@ class WorkerLink:
     conn: RpcConnection
     image_hash: str
     state: WorkerState | None = None
+    attested: AttestedPeer | None = None
+    """What the worker's certificate attested (its key and signed statement), told to clients."""
     active: int = 0
     served: int = 0
     failed: int = 0

@@ -19,6 +19,7 @@ from cocoon.errors import ConnectionClosedError, InsufficientFundsError, Request
 from cocoon.net.rpc_stream import AnswerStream, Responder
 from cocoon.payments.pricing import Usage as MeteredUsage
 from cocoon.proxy.accounts import ClientBook, Settlement
+from cocoon.proxy.admission import worker_attestation_headers
 from cocoon.proxy.registry import WorkerLink, WorkerRegistry
 from cocoon.proxy.selection import Chosen, NoCapacity, NoSuchModel, PriceTooLow, choose_worker
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery, Usage
@@ -161,6 +162,7 @@ class Router:
             coefficient=coefficient,
             path=request.path,
             debug=request.debug,
+            client_request_id=request.client_request_id,
         )
         link.active += 1
         started = time.monotonic()
@@ -191,6 +193,7 @@ class Router:
                         *headers,
                         ("x-cocoon-worker", link.worker_id),
                         ("x-cocoon-proxy", self.proxy_id),
+                        *worker_attestation_headers(link.attested),
                     )
                     await responder.head(status, headers)
                 case AnswerChunk(data=data):

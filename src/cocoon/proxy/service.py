@@ -26,6 +26,7 @@ from cocoon.net.rpc_stream import Responder
 from cocoon.net.tls import AttestedStream
 from cocoon.payments.params import NetworkParams
 from cocoon.proxy.accounts import ClientBook
+from cocoon.proxy.admission import state_refusal
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.registry import WorkerLink, WorkerRegistry
 from cocoon.proxy.routing import Router
@@ -95,6 +96,9 @@ class ProxyService:
             nonlocal link
             if link is None:
                 return
+            if (why := state_refusal(link.attested, state)) is not None:
+                log.warning("worker %s refused: %s", worker_id, why)
+                return  # never registered: no request is routed to it
             first = link.state is None
             link.state = state
             if first:
@@ -107,7 +111,7 @@ class ProxyService:
         conn = await RpcConnection.open(
             stream, config, initiator=False, handlers=Handlers(on_worker_state=on_state)
         )
-        link = WorkerLink(worker_id, conn, image)
+        link = WorkerLink(worker_id, conn, image, attested=stream.peer)
         try:
             ended = await conn.wait_closed()
             log.info("worker %s left: %s", worker_id, ended.reason)

@@ -7,11 +7,13 @@ shows the change. Several operations can go in one wallet external: :meth:`RootO
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from cocoon.errors import ChainError, ContractError
 from cocoon.registry.reader import read_registry, wait_for_version
 from cocoon.registry.snapshot import RegistrySnapshot, image_hash_int, model_hash
 from cocoon.ton import messages as m
@@ -20,7 +22,7 @@ from cocoon.ton.artifacts import contract_code
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.codec import Body
 from cocoon.ton.data import ProxyEndpoints, address_of, root_state_init
-from cocoon.ton.ops import TON
+from cocoon.ton.ops import TON, ExitCode
 from cocoon.ton.params import Params, make_params
 from cocoon.wallet.sender import MessageSender, OutMessage
 
@@ -29,6 +31,11 @@ ROOT_DEPLOY_VALUE = TON // 10
 OWNER_OP_VALUE = TON // 10
 """Attached to an owner operation (the root keeps 0.01 TON and returns the rest as excesses)."""
 
+_MEANINGS: dict[int, str] = {
+    ExitCode.EXPECTED_MESSAGE_FROM_OWNER: "the sending wallet is not the root's owner",
+    ExitCode.UNKNOWN_PROXY_TYPE: "no registered proxy has that seqno",
+    ExitCode.UNKNOWN_OP: "the root does not know this operation",
+}
 _query_ids = itertools.count(int(time.time() * 1000) % 2**40)
 
 
@@ -105,10 +112,31 @@ class RootOwner:
         return await read_registry(self.chain, self.root)
 
     async def apply(self, bodies: Sequence[Body]) -> RegistrySnapshot:
-        """Send ``bodies`` (batched by the wallet) and wait until the root has applied all of them."""
-        before = (await self.snapshot()).version
+        """Send ``bodies`` (batched by the wallet) and wait until the root has applied all of them;
+        ContractError (with the root's exit code) if it rejected one."""
+        before = await self.snapshot()
+        after_lt = (await self.chain.get_account(self.root)).last_lt
         await self.sender.send_many([OutMessage(self.root, OWNER_OP_VALUE, b.to_cell()) for b in bodies])
-        return await self._wait(before + len(bodies) - 1)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            snapshot = await self.snapshot()
+            if snapshot.version >= before.version + len(bodies):
+                return snapshot
+            await self._raise_if_rejected(after_lt)
+            if time.monotonic() >= deadline:
+                raise ChainError(
+                    f"root {self.root.raw} is still at version {snapshot.version} {self.timeout_s:.0f} s "
+                    f"after {len(bodies)} owner operation(s) were sent; is the chain advancing?"
+                )
+            await asyncio.sleep(0.2)
 
-    async def _wait(self, above: int) -> RegistrySnapshot:
-        return await wait_for_version(self.chain, self.root, above, timeout_s=self.timeout_s)
+    async def _raise_if_rejected(self, after_lt: int) -> None:
+        """ContractError if one of our messages to the root since ``after_lt`` failed there."""
+        for tx in await self.chain.get_transactions(self.root, after_lt=after_lt):
+            if tx.in_msg is not None and tx.in_msg.src == self.sender.address and not tx.success:
+                code = tx.failure_code if tx.failure_code is not None else -1
+                meaning = _MEANINGS.get(code, "see spec/contracts.md")
+                raise ContractError(
+                    f"root {self.root.raw} rejected an owner operation: exit code {code} ({meaning})",
+                    code,
+                )

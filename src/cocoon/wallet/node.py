@@ -66,6 +66,7 @@ class NodeWallet:
         self._address = key.address
         self._queue: list[_Pending] = []
         self._worker: asyncio.Task[None] | None = None
+        self._seqno_lock = asyncio.Lock()  # one external in flight at a time: they share the seqno
         self.externals_sent = 0
         """Externals handed to the chain, resends included (for tests and stats)."""
 
@@ -131,8 +132,9 @@ class NodeWallet:
 
     async def deploy(self) -> None:
         """Deploy the wallet now (an external with no messages) if it is not deployed yet."""
-        if await self.seqno() is None:
-            await self._deliver([])
+        async with self._seqno_lock:
+            if await self.seqno() is None:
+                await self._deliver([])
 
     async def close(self) -> None:
         """Stop the sender task; queued messages fail with ChainError."""
@@ -148,7 +150,8 @@ class NodeWallet:
             await asyncio.sleep(self.timings.batch_window_s)
             batch, self._queue = self._queue[:MAX_MESSAGES], self._queue[MAX_MESSAGES:]
             try:
-                await self._deliver([p.message for p in batch])
+                async with self._seqno_lock:
+                    await self._deliver([p.message for p in batch])
             except asyncio.CancelledError:
                 self._fail(batch, ChainError("the node wallet was closed while sending this message"))
                 raise
@@ -199,14 +202,19 @@ class NodeWallet:
         """Resend ``external`` until included (True) or expired (False: sign it again)."""
         next_send = 0.0
         while time.monotonic() < give_up:
-            if time.monotonic() >= next_send:
-                if await self.chain.get_time() >= valid_until:
-                    return False
-                await self._submit(external)
-                next_send = time.monotonic() + self.timings.resend_interval_s
-            current = await self.seqno()
-            if current is not None and current > seqno:
-                return True
+            try:
+                if time.monotonic() >= next_send:
+                    if await self.chain.get_time() >= valid_until:
+                        return False
+                    next_send = time.monotonic() + self.timings.resend_interval_s
+                    await self._submit(external)
+                current = await self.seqno()
+                if current is not None and current > seqno:
+                    return True
+            except ContractError:
+                raise
+            except ChainError as exc:  # the API hiccuped: the external may still land, keep asking
+                log.warning("wallet %s: %s (retrying)", self._address.raw, exc)
             await asyncio.sleep(self.timings.poll_interval_s)
         return False
 
@@ -218,6 +226,12 @@ class NodeWallet:
         except ContractError as exc:
             if exc.exit_code == ExitCode.WALLET_LOW_BALANCE:
                 raise self._funds_error(await self.balance(), WALLET_MIN_BALANCE, "cannot send") from exc
+            if exc.exit_code == ExitCode.WALLET_BLOCKED:
+                raise ContractError(
+                    f"node wallet {self.friendly_address} is blocked by its owner; the owner unblocks "
+                    "it by sending it the text comment 'u'",
+                    exc.exit_code,
+                ) from exc
             if exc.exit_code in (ExitCode.WALLET_SEQNO, ExitCode.WALLET_EXPIRED):
                 # already applied (a resend of an included external) or expired: the poll decides
                 log.debug("wallet %s: external rejected (%s)", self._address.raw, exc)

@@ -128,6 +128,8 @@ class RunQuery(_Msg, tag=20, frozen=True):
     coefficient: NonNegative | None = None
     path: str = "/v1/chat/completions"
     debug: bool = False
+    client_request_id: str = ""
+    """The client's request id (its ``X-Cocoon-Request-Id``), forwarded unchanged; receipts name it."""
 
 
 class AnswerHead(_Msg, tag=21, frozen=True):

@@ -8,6 +8,7 @@ cancels, this task is cancelled and leaving the engine stream's context aborts t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -19,6 +20,7 @@ from cocoon.engine.usage import Usage as EngineUsage
 from cocoon.errors import EngineError, EngineStatusError, RequestError
 from cocoon.net.rpc_stream import Responder
 from cocoon.wire.messages import RunQuery, Timings, Usage
+from cocoon.worker.attest import ReceiptSigner
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,11 @@ class WorkerCounters:
 class RequestServer:
     """Serves `RunQuery`s against one engine for one model."""
 
-    def __init__(self, engine: Engine, model: str, limits: Limits, worker_id: str) -> None:
+    def __init__(
+        self, engine: Engine, model: str, limits: Limits, worker_id: str, signer: ReceiptSigner | None = None
+    ) -> None:
         self.engine = engine
+        self.signer = signer
         self.model = model
         self.limits = limits
         self.worker_id = worker_id
@@ -129,11 +134,13 @@ class RequestServer:
     ) -> None:
         stream = await self.engine.stream(validated.path, validated.engine_body, deadline=deadline)
         first_us = 0
+        delivered = hashlib.sha256()  # the receipt covers exactly the bytes relayed
         try:
             await responder.head(200, headers)
             async for data in stream:
                 if not first_us:
                     first_us = int((time.monotonic() - started) * 1e6)
+                delivered.update(data)
                 if not await responder.chunk(data):
                     return  # the proxy cancelled
         finally:
@@ -145,7 +152,7 @@ class RequestServer:
             await responder.error(502, "upstream_error", "the engine ended the stream before [DONE]", usage)
             return
         self.counters.served += 1
-        await responder.end(usage, timings)
+        await responder.end(usage, timings, receipt=self._receipt(request, delivered.digest(), usage))
 
     async def _relay_whole(
         self,
@@ -162,7 +169,11 @@ class RequestServer:
         if await responder.head(answer.status, headers):
             await responder.chunk(answer.body)
             self.counters.served += 1
-            await responder.end(usage, Timings(0, elapsed, elapsed))
+            receipt = self._receipt(request, hashlib.sha256(answer.body).digest(), usage)
+            await responder.end(usage, Timings(0, elapsed, elapsed), receipt=receipt)
+
+    def _receipt(self, request: RunQuery, response_sha256: bytes, usage: Usage) -> bytes | None:
+        return self.signer.sign(request, response_sha256, usage) if self.signer else None
 
     def _meter(self, usage: EngineUsage | None) -> Usage:
         if usage is None:

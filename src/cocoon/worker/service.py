@@ -30,6 +30,7 @@ from cocoon.net.tls import connect_attested
 from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
+from cocoon.worker.attest import attest_worker
 from cocoon.worker.preflight import preflight
 from cocoon.worker.serve import RequestServer
 
@@ -95,7 +96,8 @@ class WorkerService:
         self.model = await self.wait_for_engine()
         preflight(self.config, self.model)
         limits = Limits(max_tokens_limit=self.config.max_tokens_limit)
-        self.server = RequestServer(self.engine, self.model, limits, self.worker_id)
+        signer = attest_worker(self.identity, self.config, self.model)  # statement + receipts
+        self.server = RequestServer(self.engine, self.model, limits, self.worker_id, signer)
         log.info(
             "worker %s serving %s at coefficient %d", self.worker_id, self.model, self.config.coefficient
         )

@@ -1,0 +1,136 @@
+"""Signed answer receipts: a worker's signature, with its attested key, over what it answered (pure).
+
+A receipt names the request (the client's request id, SHA-256 of the request body as the worker
+received it) and the answer (SHA-256 of the response bytes as delivered, the model, token counts, the
+coefficient). "Response bytes as delivered" are the concatenation of the worker's `AnswerChunk`
+payloads in order: for streams, the engine's SSE bytes exactly as relayed; for whole answers, the
+engine's JSON body. Proxies relay chunks unchanged, so the client hashes the same bytes it received.
+
+Canonical encoding: the msgpack array of `Receipt` (msgspec encodes a Struct deterministically), signed
+as ``RECEIPT_DOMAIN || body``. The JSON form (`to_json`) lists the fields with hashes, signer and
+signature in hex; `from_json` rebuilds the Struct, so the same canonical bytes verify offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cocoon.attestation.signed import RECEIPT_DOMAIN, sign, verify
+from cocoon.errors import ReceiptError
+
+RECEIPT_VERSION = 1
+_HEX_FIELDS = ("request_sha256", "response_sha256")
+
+
+class Receipt(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """The signed facts about one answer."""
+
+    version: int
+    request_id: str
+    """The client's request id (its ``X-Cocoon-Request-Id``), forwarded unchanged by the proxy."""
+    request_sha256: bytes
+    response_sha256: bytes
+    model_id: str
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    coefficient: int
+    issued_at: int
+
+
+class _Wire(msgspec.Struct, frozen=True, array_like=True):
+    receipt: Receipt
+    signer: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReceipt:
+    """A receipt with its signer's raw Ed25519 key and the signature."""
+
+    receipt: Receipt
+    signer: bytes
+    signature: bytes
+
+    def body(self) -> bytes:
+        """The canonical bytes the signature covers (without the domain prefix)."""
+        return msgspec.msgpack.encode(self.receipt)
+
+    def encode(self) -> bytes:
+        """Wire form (`AnswerEnd.receipt`)."""
+        return msgspec.msgpack.encode(_Wire(self.receipt, self.signer, self.signature))
+
+    @classmethod
+    def decode(cls, data: bytes) -> SignedReceipt:
+        """Parse the wire form; raise `ReceiptError` if it is not a receipt."""
+        try:
+            wire = msgspec.msgpack.decode(data, type=_Wire)
+        except msgspec.DecodeError as exc:
+            raise ReceiptError(f"receipt does not decode: {exc}") from exc
+        return cls(wire.receipt, wire.signer, wire.signature)
+
+    def verify(self, expected_signer: bytes | None = None) -> Receipt:
+        """Check the signature (and that the signer is the expected key); return the receipt."""
+        if expected_signer is not None and self.signer != expected_signer:
+            raise ReceiptError(
+                f"receipt is signed by key {self.signer.hex()[:16]}…, not by the attested worker key "
+                f"{expected_signer.hex()[:16]}… of this answer's path"
+            )
+        if self.receipt.version != RECEIPT_VERSION:
+            raise ReceiptError(f"receipt version {self.receipt.version} is not supported")
+        verify(self.signer, RECEIPT_DOMAIN, self.body(), self.signature, ReceiptError, "receipt")
+        return self.receipt
+
+    def to_json(self) -> dict[str, Any]:
+        """The receipt for apps and files: its fields, then ``signer`` and ``signature`` in hex."""
+        doc: dict[str, Any] = dict(zip(_names(), msgspec.to_builtins(self.receipt), strict=True))
+        for name in _HEX_FIELDS:
+            doc[name] = getattr(self.receipt, name).hex()
+        doc["signer"] = self.signer.hex()
+        doc["signature"] = self.signature.hex()
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Any) -> SignedReceipt:
+        """Rebuild from `to_json` output; raise `ReceiptError` naming a missing or malformed field."""
+        if not isinstance(doc, dict):
+            raise ReceiptError("a receipt must be a JSON object")
+        try:
+            fields = {name: doc[name] for name in _names()}
+            for name in _HEX_FIELDS:
+                fields[name] = bytes.fromhex(fields[name])
+            receipt = msgspec.convert([fields[name] for name in _names()], Receipt)
+            return cls(receipt, bytes.fromhex(doc["signer"]), bytes.fromhex(doc["signature"]))
+        except KeyError as exc:
+            raise ReceiptError(f"receipt is missing the field {exc.args[0]!r}") from exc
+        except (TypeError, ValueError, msgspec.ValidationError) as exc:
+            raise ReceiptError(f"receipt has a malformed field: {exc}") from exc
+
+
+def _names() -> tuple[str, ...]:
+    return tuple(f.name for f in msgspec.structs.fields(Receipt))
+
+
+def sign_receipt(receipt: Receipt, private_key: Ed25519PrivateKey) -> SignedReceipt:
+    """Sign ``receipt`` with the node's certificate key."""
+    signer = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    body = msgspec.msgpack.encode(receipt)
+    return SignedReceipt(receipt, signer, sign(private_key, RECEIPT_DOMAIN, body))
+
+
+def check_hashes(receipt: Receipt, *, request: bytes | None = None, response: bytes | None = None) -> None:
+    """Raise `ReceiptError` if the given request body or response bytes do not hash to the receipt's."""
+    if request is not None and hashlib.sha256(request).digest() != receipt.request_sha256:
+        raise ReceiptError("the request body does not match the receipt's request_sha256")
+    if response is not None and hashlib.sha256(response).digest() != receipt.response_sha256:
+        raise ReceiptError(
+            "the response bytes do not match the receipt's response_sha256: the answer was altered "
+            "(or these are not the bytes the worker delivered)"
+        )

@@ -1,0 +1,127 @@
+"""The signed claims statement: attested facts a node's certificate key signs (ours, spec/attestation.md).
+
+It travels in the certificate's claims extension after the 32-byte key. The quote binds only the key
+(reportdata = SHA-512 of the key, as in the reference), and the key signs the statement, so the chain
+"measured image -> key -> statement" makes every field as trustworthy as the image that signed it:
+the model it serves, a hash of its configuration, its GPU evidence, and when it said so.
+
+Encoding: msgpack ``[body, signature]`` where ``body`` is the msgpack array of `Statement` and the
+signature is Ed25519 over ``STATEMENT_DOMAIN || body`` (see `cocoon.attestation.signed`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cocoon.attestation.gpu import GpuEvidence
+from cocoon.attestation.signed import STATEMENT_DOMAIN, sign, verify
+from cocoon.errors import StatementError
+
+STATEMENT_VERSION = 1
+MAX_STATEMENT_SIZE = 4096
+CLOCK_SKEW_S = 300
+"""A statement may claim to be this much in the future (clocks of two machines differ)."""
+
+
+class Statement(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """What a node attests about itself; hashes are raw 32-byte SHA-256 digests (empty = not claimed)."""
+
+    version: int
+    issued_at: int
+    """Unix seconds when the key signed it (each certificate issue signs a fresh one)."""
+    model_id: str = ""
+    model_hash: bytes = b""
+    config_hash: bytes = b""
+    gpu_evidence_sha256: bytes = b""
+    gpu_model: str = ""
+    gpu_vram_mb: int = 0
+
+    def describe(self) -> str:
+        """One line for logs."""
+        model = f"model {self.model_id} ({self.model_hash.hex()[:16]}…)" if self.model_id else "no model"
+        gpu = f"gpu {self.gpu_model} {self.gpu_vram_mb} MB" if self.gpu_model else "no gpu evidence"
+        return f"statement v{self.version} issued {self.issued_at}: {model}, {gpu}"
+
+
+class _Signed(msgspec.Struct, frozen=True, array_like=True):
+    body: bytes
+    signature: bytes
+
+
+def make_statement(
+    issued_at: int,
+    *,
+    model_id: str = "",
+    model_hash: bytes = b"",
+    config_hash: bytes = b"",
+    gpu: GpuEvidence | None = None,
+) -> Statement:
+    """A statement of the current version with the GPU fields taken from ``gpu`` when there is one."""
+    return Statement(
+        version=STATEMENT_VERSION,
+        issued_at=issued_at,
+        model_id=model_id,
+        model_hash=model_hash,
+        config_hash=config_hash,
+        gpu_evidence_sha256=gpu.sha256 if gpu else b"",
+        gpu_model=gpu.model if gpu else "",
+        gpu_vram_mb=gpu.vram_mb if gpu else 0,
+    )
+
+
+def sign_statement(statement: Statement, private_key: Ed25519PrivateKey) -> bytes:
+    """The bytes to put after the key in the claims extension."""
+    body = msgspec.msgpack.encode(statement)
+    return msgspec.msgpack.encode(_Signed(body, sign(private_key, STATEMENT_DOMAIN, body)))
+
+
+def verify_statement(data: bytes, public_key: bytes) -> Statement:
+    """Decode statement bytes and check they were signed by ``public_key``; raise `StatementError`."""
+    if not data:
+        raise StatementError("the peer's certificate carries no signed statement; it must run a cocoon node")
+    if len(data) > MAX_STATEMENT_SIZE:
+        raise StatementError(f"statement is {len(data)} bytes, above the {MAX_STATEMENT_SIZE}-byte limit")
+    try:
+        signed = msgspec.msgpack.decode(data, type=_Signed)
+    except msgspec.DecodeError as exc:
+        raise StatementError(f"statement is not a signed cocoon statement: {exc}") from exc
+    verify(public_key, STATEMENT_DOMAIN, signed.body, signed.signature, StatementError, "claims statement")
+    try:
+        statement = msgspec.msgpack.decode(signed.body, type=Statement)
+    except msgspec.DecodeError as exc:
+        raise StatementError(f"statement body does not decode: {exc}") from exc
+    if statement.version != STATEMENT_VERSION:
+        raise StatementError(
+            f"statement version {statement.version} is not supported (this node reads {STATEMENT_VERSION}); "
+            "upgrade one of the nodes"
+        )
+    return statement
+
+
+def check_fresh(statement: Statement, now: float, max_age_s: float) -> None:
+    """Raise `StatementError` if older than ``max_age_s`` (0 = no bound) or dated in the future."""
+    if statement.issued_at > now + CLOCK_SKEW_S:
+        raise StatementError(
+            f"statement is issued at {statement.issued_at}, {statement.issued_at - now:.0f} s in the future; "
+            "check both clocks"
+        )
+    age = now - statement.issued_at
+    if max_age_s > 0 and age > max_age_s:
+        raise StatementError(
+            f"statement is {age:.0f} s old, older than the allowed {max_age_s:g} s; the peer must "
+            "re-issue its certificate (or raise max_statement_age_s)"
+        )
+
+
+def model_hash(model_id: str) -> bytes:
+    """The weights' SHA-256 when the model id names it (``name@rev:sha256``), else SHA-256 of the id."""
+    _, colon, digest = model_id.rpartition(":")
+    if colon and len(digest) == 64:
+        try:
+            return bytes.fromhex(digest)
+        except ValueError:
+            pass  # not hex: the id merely contains a colon
+    return hashlib.sha256(model_id.encode()).digest()

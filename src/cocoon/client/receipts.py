@@ -1,0 +1,200 @@
+"""The client's side of signed receipts: verify each answer's receipt and keep the recent ones.
+
+Per answer, `ReceiptCheck` takes the worker's attested key and statement from the head (the proxy
+adds them; see `cocoon.proxy.admission` for the trust chain), hashes every `AnswerChunk` payload
+exactly as received (before any re-framing), and at the end verifies the receipt: signed by that key,
+naming this request id, the SHA-256 of the request body this client sent and of the bytes received,
+and the model asked for. A verified receipt is exposed to the app (`receipt` in the body or final
+usage chunk, and ``GET /v1/receipts/{request_id}``); a failure is logged and counted, never exposed.
+
+With ``directory`` set, each verified receipt is also written as ``<request_id>.json`` next to the
+exact signed request and response bytes (``.request``, ``.response``) for ``cocoon receipt verify``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cocoon.attestation.receipt import SignedReceipt
+from cocoon.attestation.statement import Statement, check_fresh, verify_statement
+from cocoon.errors import ReceiptError, RequestError, StatementError
+from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerPart
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAPACITY = 10_000
+
+
+@dataclass
+class ReceiptCounters:
+    verified: int = 0
+    failed: int = 0
+    missing: int = 0
+
+
+class ReceiptCheck:
+    """Follows one answer from head to end and verifies its receipt."""
+
+    def __init__(self, request_id: str, request_body: bytes, model: str) -> None:
+        self.request_id = request_id
+        self.request_body = request_body
+        self.model = model
+        self.worker_key: bytes | None = None
+        self.statement: Statement | None = None
+        self._hash = hashlib.sha256()
+        self._keep: bytearray | None = None
+        self.verified: dict[str, Any] | None = None
+        """The receipt's JSON form once verified (what the app is shown)."""
+
+    def head(self, headers: tuple[tuple[str, str], ...], now: float, max_age_s: float) -> None:
+        """Read the worker's attested key and statement; `StatementError` if stale or forged."""
+        values = {k.lower(): v for k, v in headers}
+        key_hex = values.get(WORKER_KEY)
+        try:
+            self.worker_key = bytes.fromhex(key_hex) if key_hex else None
+            raw = base64.b64decode(values[WORKER_STATEMENT], validate=True)
+        except KeyError:
+            raw = b""
+        except (ValueError, binascii.Error) as exc:
+            raise StatementError(f"the proxy sent a malformed worker key or statement: {exc}") from exc
+        if self.worker_key is not None and (raw or max_age_s > 0):
+            self.statement = verify_statement(raw, self.worker_key)
+            check_fresh(self.statement, now, max_age_s)
+        elif max_age_s > 0:
+            raise StatementError("the proxy did not say which attested worker answers; cannot bound its age")
+
+    def keep_bytes(self) -> None:
+        """Also keep the received bytes (for writing them next to the receipt)."""
+        self._keep = bytearray()
+
+    def chunk(self, data: bytes) -> None:
+        """Fold one received chunk payload into the response hash."""
+        self._hash.update(data)
+        if self._keep is not None:
+            self._keep += data
+
+    @property
+    def response(self) -> bytes:
+        return bytes(self._keep or b"")
+
+    def end(self, end: AnswerEnd) -> SignedReceipt:
+        """The verified receipt of this answer, or `ReceiptError` saying what does not match."""
+        if end.receipt is None:
+            raise ReceiptError("the answer carries no receipt (the worker does not sign receipts)")
+        if self.worker_key is None:
+            raise ReceiptError("no attested worker key was given for this answer's path")
+        signed = SignedReceipt.decode(end.receipt)
+        receipt = signed.verify(self.worker_key)
+        if receipt.request_id != self.request_id:
+            raise ReceiptError(f"receipt names request {receipt.request_id!r}, not {self.request_id!r}")
+        if receipt.request_sha256 != hashlib.sha256(self.request_body).digest():
+            raise ReceiptError("receipt's request_sha256 is not the hash of the request this client sent")
+        if receipt.response_sha256 != self._hash.digest():
+            raise ReceiptError("receipt's response_sha256 is not the hash of the bytes received")
+        if receipt.model_id != self.model:
+            raise ReceiptError(f"receipt is for model {receipt.model_id!r}, not {self.model!r}")
+        if (receipt.prompt_tokens, receipt.completion_tokens) != (
+            end.usage.prompt_tokens,
+            end.usage.completion_tokens,
+        ):
+            raise ReceiptError("receipt's token counts differ from the usage the proxy charged")
+        return signed
+
+
+class ReceiptBook:
+    """Verifies answers' receipts and keeps the last ``capacity`` verified ones by request id."""
+
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        *,
+        max_statement_age_s: float = 0.0,
+        directory: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.capacity = capacity
+        self.max_statement_age_s = max_statement_age_s
+        self.directory = Path(directory).expanduser() if directory else None
+        """Where verified receipts are written with their exact bytes (None = memory only)."""
+        self.clock = clock
+        self.counters = ReceiptCounters()
+        self._store: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def start(self, request_id: str, request_body: bytes, model: str) -> ReceiptCheck:
+        """A check for one answer (call `ReceiptCheck.head` with the answer's head next)."""
+        check = ReceiptCheck(request_id, request_body, model)
+        if self.directory is not None:
+            check.keep_bytes()
+        return check
+
+    def head(self, check: ReceiptCheck, headers: tuple[tuple[str, str], ...]) -> None:
+        """`ReceiptCheck.head` with this book's clock and freshness bound."""
+        check.head(headers, self.clock(), self.max_statement_age_s)
+
+    def finish(self, check: ReceiptCheck, end: AnswerEnd) -> dict[str, Any] | None:
+        """Verify the answer's receipt; return its JSON form when valid (stored), else None (counted)."""
+        try:
+            signed = check.end(end)
+        except ReceiptError as exc:
+            if end.receipt is None:
+                self.counters.missing += 1
+            else:
+                self.counters.failed += 1
+            log.warning("receipt of request %s not accepted: %s", check.request_id, exc)
+            return None
+        self.counters.verified += 1
+        doc = signed.to_json()
+        self._store[check.request_id] = doc
+        while len(self._store) > self.capacity:
+            self._store.popitem(last=False)
+        return doc
+
+    async def follow(
+        self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
+    ) -> AsyncIterator[AnswerPart]:
+        """Pass ``parts`` through, hashing chunks; at the end, `finish` sets ``check.verified``."""
+        async for part in parts:
+            if isinstance(part, AnswerChunk):
+                check.chunk(part.data)
+            elif isinstance(part, AnswerEnd):
+                check.verified = self.finish(check, part)
+                if check.verified is not None and self.directory is not None:
+                    await asyncio.to_thread(self._write, check, check.verified)
+            yield part
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        """The verified receipt of a recent request, or None."""
+        return self._store.get(request_id)
+
+    def _write(self, check: ReceiptCheck, doc: dict[str, Any]) -> None:
+        assert self.directory is not None
+        base = self.directory / check.request_id
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            base.with_suffix(".request").write_bytes(check.request_body)
+            base.with_suffix(".response").write_bytes(check.response)
+            base.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
+        except OSError as exc:
+            log.warning("cannot write receipt %s to %s: %s", check.request_id, self.directory, exc)
+
+
+def worker_refused(exc: StatementError) -> RequestError:
+    """The 502 an app gets when the answering worker's statement is refused (nothing was generated)."""
+    return RequestError(
+        f"The answering worker was refused: {exc}",
+        status=502,
+        error_type="upstream_error",
+        code="worker_not_attested",
+    )

@@ -1,0 +1,128 @@
+"""Which workers the proxy admits, and what it tells clients about the worker that answered.
+
+Allowlists come from one `AllowlistSource` (`ConfigAllowlist` reads the proxy config; the root
+contract's lists replace it once the registry is wired): worker image hashes and MRTDs are checked by
+the TLS policy during the handshake, model hashes by the worker's signed statement. The source is
+read at every handshake, so a new list applies to the next connection.
+
+Trust chain for receipts (what a client verifies "against the attested key it saw on that path"):
+the client attested its proxy (its policy); the proxy attested the worker's certificate, whose quote
+binds the worker's key; the proxy forwards that key (``x-cocoon-worker-key``) and the statement the
+key signed (``x-cocoon-worker-statement``) in the answer's head. The worker signs each receipt with
+that key, so a receipt that verifies under it was made inside the attested worker image.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from cocoon.attestation.certificate import RaTlsCertificate
+from cocoon.attestation.peer import AttestedPeer
+from cocoon.attestation.policy import AttestationPolicy, Policy
+from cocoon.attestation.statement import verify_statement
+from cocoon.attestation.statement_policy import StatementRequirements
+from cocoon.errors import ConfigError, PolicyError, StatementError
+from cocoon.net.node import hex_set
+from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
+from cocoon.wire.messages import WorkerState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAllowlist:
+    """What the network allows now; an empty set allows anything (as the reference does)."""
+
+    worker_image_hashes: frozenset[bytes] = frozenset()
+    worker_mr_tds: frozenset[bytes] = frozenset()
+    model_hashes: frozenset[bytes] = frozenset()
+
+
+class AllowlistSource(Protocol):
+    """Where the allowlists come from (config today, the root contract later)."""
+
+    def current(self) -> NetworkAllowlist:
+        """The lists to apply to the next handshake."""
+        ...
+
+
+class ConfigAllowlist:
+    """Allowlists from hex strings in the proxy config."""
+
+    def __init__(
+        self, image_hashes: Sequence[str], mr_tds: Sequence[str] = (), model_hashes: Sequence[str] = ()
+    ) -> None:
+        self._lists = NetworkAllowlist(
+            worker_image_hashes=hex_set(image_hashes, 32, "allowed_worker_image_hashes"),
+            worker_mr_tds=hex_set(mr_tds, 48, "allowed_worker_mrtds"),
+            model_hashes=hex_set(model_hashes, 32, "allowed_model_hashes"),
+        )
+
+    def current(self) -> NetworkAllowlist:
+        return self._lists
+
+
+class WorkerAdmission:
+    """The proxy's worker policy: ``base`` with the source's lists, then the statement checks."""
+
+    def __init__(self, base: Policy, source: AllowlistSource, max_statement_age_s: float = 0.0) -> None:
+        lists = source.current()
+        if not isinstance(base, AttestationPolicy) and (lists.worker_image_hashes or lists.worker_mr_tds):
+            raise ConfigError(
+                f"worker image-hash/MRTD allowlists need an attesting worker policy, not {base.name!r}; "
+                "set worker_policy to fake or tdx"
+            )
+        self.base = base
+        self.source = source
+        self.max_statement_age_s = max_statement_age_s
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    def verify(self, cert: RaTlsCertificate, now: float) -> AttestedPeer:
+        """Accept the worker's certificate or raise an `AttestationError` saying why."""
+        lists = self.source.current()
+        base = self.base
+        if isinstance(base, AttestationPolicy):
+            wanted = replace(
+                base.allowlists, image_hashes=lists.worker_image_hashes, mr_tds=lists.worker_mr_tds
+            )
+            if wanted != base.allowlists:
+                base.allowlists = wanted
+        elif lists.worker_image_hashes or lists.worker_mr_tds:
+            raise PolicyError(f"policy {base.name} cannot check the worker image allowlists; refusing")
+        peer = base.verify(cert, now)
+        requirements = StatementRequirements(
+            max_age_s=self.max_statement_age_s, model_hashes=lists.model_hashes
+        )
+        if cert.statement or requirements.demands_statement:
+            requirements.check(verify_statement(cert.statement, cert.public_key), now)
+        return peer
+
+
+def state_refusal(peer: AttestedPeer | None, state: WorkerState) -> str | None:
+    """Why a worker's declared offer contradicts its signed statement (None when it does not)."""
+    if peer is None or not peer.statement:
+        return None
+    try:
+        statement = verify_statement(peer.statement, peer.public_key)
+    except StatementError as exc:  # the policy verified it already; kept for a clear message anyway
+        return str(exc)
+    if statement.model_id and statement.model_id != state.model:
+        return f"declares model {state.model!r} but its attested statement names {statement.model_id!r}"
+    return None
+
+
+def worker_attestation_headers(peer: AttestedPeer | None) -> tuple[tuple[str, str], ...]:
+    """Head headers that tell the client which attested key answered and what that key stated."""
+    if peer is None:
+        return ()
+    headers = [(WORKER_KEY, peer.public_key.hex())]
+    if peer.statement:
+        headers.append((WORKER_STATEMENT, base64.b64encode(peer.statement).decode()))
+    return tuple(headers)

@@ -1,0 +1,79 @@
+"""What a worker attests: its signed statement (model, config, GPU) and a signed receipt per answer.
+
+Once the served model is known, the statement is signed into every certificate the worker presents
+(re-signed at each hourly re-issue, so ``issued_at`` stays fresh). `ReceiptSigner` signs each answer
+with the same attested key; the hashes cover the request body as received (`RunQuery.body`) and the
+response bytes as delivered (the concatenation of the `AnswerChunk` payloads the worker sent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cocoon.attestation.gpu import GpuEvidenceSource, LocalGpuEvidence, NoGpuEvidence
+from cocoon.attestation.identity import NodeIdentity
+from cocoon.attestation.receipt import RECEIPT_VERSION, Receipt, sign_receipt
+from cocoon.attestation.statement import Statement, make_statement, model_hash
+from cocoon.errors import ConfigError
+from cocoon.net.node import config_hash
+from cocoon.roles import WorkerConfig
+from cocoon.wire.messages import RunQuery, Usage
+
+
+def gpu_evidence_source(config: WorkerConfig) -> GpuEvidenceSource:
+    """The configured GPU evidence (a saved local report), or none."""
+    if not config.gpu_evidence_file:
+        return NoGpuEvidence()
+    path = Path(config.gpu_evidence_file).expanduser()
+    try:
+        return LocalGpuEvidence(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read gpu_evidence_file {path}: {exc}; fix the path or leave it empty"
+        ) from exc
+
+
+def worker_claims(config: WorkerConfig, model: str, gpu: GpuEvidenceSource) -> Statement:
+    """The statement to sign into the certificates (``issued_at`` is set at each issue)."""
+    return make_statement(
+        0, model_id=model, model_hash=model_hash(model), config_hash=config_hash(config), gpu=gpu.evidence()
+    )
+
+
+class ReceiptSigner:
+    """Signs receipts for answers of one model at one coefficient with the node's key."""
+
+    def __init__(
+        self, identity: NodeIdentity, model: str, coefficient: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.identity = identity
+        self.model = model
+        self.coefficient = coefficient
+        self.clock = clock
+
+    def sign(self, request: RunQuery, response_sha256: bytes, usage: Usage) -> bytes:
+        """The wire form of the receipt for one answer."""
+        receipt = Receipt(
+            version=RECEIPT_VERSION,
+            request_id=request.client_request_id,
+            request_sha256=hashlib.sha256(request.body).digest(),
+            response_sha256=response_sha256,
+            model_id=self.model,
+            prompt_tokens=usage.prompt_tokens,
+            cached_tokens=usage.cached_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            coefficient=self.coefficient,
+            issued_at=int(self.clock()),
+        )
+        return sign_receipt(receipt, self.identity.private_key).encode()
+
+
+def attest_worker(identity: NodeIdentity, config: WorkerConfig, model: str) -> ReceiptSigner:
+    """Sign the worker's statement into a fresh certificate and return its receipt signer."""
+    identity.claims = worker_claims(config, model, gpu_evidence_source(config))
+    identity.issue(time.time())
+    return ReceiptSigner(identity, model, config.coefficient)

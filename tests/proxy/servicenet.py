@@ -1,0 +1,62 @@
+"""In-process proxy + worker + fake engine on port 0, for service-level tests of the proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cocoon.attestation.policy import Policy
+from cocoon.engine.client import EngineClient
+from cocoon.engine.fake import start_fake_engine
+from cocoon.net.node import make_identity, make_policy
+from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.service import ProxyService
+from cocoon.roles import ProxyConfig, WorkerConfig
+from cocoon.worker.service import WorkerService
+
+
+async def wait_for(predicate: Callable[[], object], within: float = 10.0) -> None:
+    """Poll state owned by other tasks (no event to wait on from outside the services)."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+@dataclass
+class ServiceNet:
+    proxy: ProxyService
+    worker: WorkerService
+
+
+@asynccontextmanager
+async def service_net(tmp_path: Path, worker_policy: Policy | None = None) -> AsyncIterator[ServiceNet]:
+    """A running proxy (worker policy as given, default fake) and one worker connecting to it."""
+    engine = await start_fake_engine()
+    ledger = Ledger(tmp_path / "state.db")
+    proxy = ProxyService(
+        ProxyConfig(worker_port=0, client_port=0, local_client_credit_nano=10**12),
+        make_identity("", "fake"),
+        worker_policy or make_policy("fake"),
+        make_policy("any"),
+        ledger,
+    )
+    await proxy.start()
+    config = WorkerConfig(proxies=[f"127.0.0.1:{proxy.worker_listener.port}"], engine_url=engine.url)
+    try:
+        async with EngineClient(engine.url) as client:
+            worker = WorkerService(config, client, make_identity("", "fake"), make_policy("fake"))
+            task = asyncio.create_task(worker.run())
+            try:
+                yield ServiceNet(proxy, worker)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    finally:
+        await proxy.aclose()
+        await engine.close()
+        ledger.close()

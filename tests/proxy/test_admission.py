@@ -1,0 +1,84 @@
+"""The proxy admits workers by image hash (TLS policy) and attested model (signed statement)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from servicenet import service_net, wait_for
+
+from cocoon.attestation.measurements import FAKE_IMAGE_HASH
+from cocoon.attestation.peer import AttestedPeer
+from cocoon.attestation.statement import make_statement, sign_statement, verify_statement
+from cocoon.engine.fake_answer import FAKE_MODEL
+from cocoon.errors import ConfigError
+from cocoon.net.node import make_policy
+from cocoon.proxy.admission import ConfigAllowlist, WorkerAdmission, state_refusal, worker_attestation_headers
+from cocoon.wire.messages import WorkerState
+
+OTHER = "ab" * 32
+
+
+def _refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+
+
+async def test_a_worker_with_a_disallowed_image_hash_is_refused_with_the_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    policy = WorkerAdmission(make_policy("fake"), ConfigAllowlist([OTHER]))
+    async with service_net(tmp_path, policy) as net:
+        await wait_for(lambda: net.proxy.worker_listener.refused >= 1)
+        assert not net.proxy.registry.links
+    expected = f"proxy/workers: peer refused: image hash {FAKE_IMAGE_HASH.hex()} not allowed"
+    assert any(expected in line for line in _refusals(caplog)), _refusals(caplog)
+
+
+async def test_a_worker_whose_attested_model_is_not_allowed_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    policy = WorkerAdmission(
+        make_policy("fake"), ConfigAllowlist([FAKE_IMAGE_HASH.hex()], model_hashes=[OTHER])
+    )
+    async with service_net(tmp_path, policy) as net:
+        await wait_for(lambda: net.proxy.worker_listener.refused >= 1)
+        assert not net.proxy.registry.links
+    assert any(f"peer refused: model {FAKE_MODEL} (hash" in line for line in _refusals(caplog))
+
+
+async def test_an_allowed_worker_joins_and_its_key_and_statement_reach_the_head(tmp_path: Path) -> None:
+    model_hash = hashlib.sha256(FAKE_MODEL.encode()).hexdigest()
+    policy = WorkerAdmission(
+        make_policy("fake"), ConfigAllowlist([FAKE_IMAGE_HASH.hex()], model_hashes=[model_hash])
+    )
+    async with service_net(tmp_path, policy) as net:
+        await wait_for(lambda: any(link.state for link in net.proxy.registry))
+        (link,) = list(net.proxy.registry)
+        headers = dict(worker_attestation_headers(link.attested))
+        assert headers["x-cocoon-worker-key"] == net.worker.identity.public_key.hex()
+        assert link.attested is not None
+        statement = verify_statement(link.attested.statement, net.worker.identity.public_key)
+        assert (statement.model_id, statement.model_hash.hex()) == (FAKE_MODEL, model_hash)
+        assert net.proxy.worker_listener.refused == 0
+
+
+def test_image_allowlists_need_an_attesting_policy() -> None:
+    with pytest.raises(ConfigError, match="set worker_policy to fake or tdx"):
+        WorkerAdmission(make_policy("any"), ConfigAllowlist([OTHER]))
+    with pytest.raises(ConfigError, match="allowed_model_hashes: 'xy' is not 32 bytes of hex"):
+        ConfigAllowlist([], model_hashes=["xy"])
+
+
+def test_a_declared_model_that_contradicts_the_statement_is_refused() -> None:
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes_raw()
+    statement = sign_statement(make_statement(1, model_id="attested-model"), key)
+    peer = AttestedPeer(raw, "fake", None, None, None, statement=statement)
+    assert state_refusal(peer, WorkerState(True, "attested-model", 1000, 1, 0)) is None
+    why = state_refusal(peer, WorkerState(True, "other-model", 1000, 1, 0))
+    assert why is not None and "names 'attested-model'" in why
