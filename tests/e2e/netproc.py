@@ -108,14 +108,26 @@ class RunningNet:
         return log.read_text(errors="replace") if log.exists() else ""
 
 
-def start_net(data_dir: Path, *, engine: str = "fake", workers: int = 2) -> RunningNet:
-    """Start `cocoon up --no-demo` and wait until every worker is registered."""
+def start_net(
+    data_dir: Path, *, engine: str = "fake", workers: int = 2, env: dict[str, str] | None = None
+) -> RunningNet:
+    """Start `cocoon up --no-demo` and wait until every worker is registered.
+
+    ``env`` is added to the environment of `cocoon up` and so of every node (e.g. ``COCOON_<KEY>``
+    settings, which each role reads when the key is one of its own).
+    """
     instance = free_instance(workers)
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "cocoon.cli.main", "up", "--engine", engine, "--workers", str(workers)]
     argv += ["--instance", str(instance), "--data-dir", str(data_dir), "--no-demo"]
     with (data_dir / "up.log").open("wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
     net = RunningNet(process, instance, data_dir, workers)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
