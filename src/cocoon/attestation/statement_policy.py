@@ -55,7 +55,17 @@ class StatementPolicy:
     def verify(self, cert: RaTlsCertificate, now: float) -> AttestedPeer:
         """Run the inner policy, then the statement checks."""
         peer = self.inner.verify(cert, now)
-        # A statement that is present must verify even when none is required: a forged one is an attack.
-        if cert.statement or self.requirements.demands_statement:
-            self.requirements.check(verify_statement(cert.statement, cert.public_key), now)
+        check_certificate_statement(cert, self.requirements, now)
         return peer
+
+
+def check_certificate_statement(
+    cert: RaTlsCertificate, requirements: StatementRequirements, now: float
+) -> None:
+    """Check the statement in ``cert`` against ``requirements``.
+
+    A statement that is present must verify even when none is required (a forged one is an attack);
+    an absent one fails only when the requirements demand one (reference nodes carry none).
+    """
+    if cert.statement or requirements.demands_statement:
+        requirements.check(verify_statement(cert.statement, cert.public_key), now)

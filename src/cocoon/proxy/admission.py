@@ -15,7 +15,6 @@ that key, so a receipt that verifies under it was made inside the attested worke
 from __future__ import annotations
 
 import base64
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -24,13 +23,11 @@ from cocoon.attestation.certificate import RaTlsCertificate
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import AttestationPolicy, Policy
 from cocoon.attestation.statement import verify_statement
-from cocoon.attestation.statement_policy import StatementRequirements
+from cocoon.attestation.statement_policy import StatementRequirements, check_certificate_statement
 from cocoon.errors import ConfigError, PolicyError, StatementError
 from cocoon.net.node import hex_set
 from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
 from cocoon.wire.messages import WorkerState
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +97,7 @@ class WorkerAdmission:
         requirements = StatementRequirements(
             max_age_s=self.max_statement_age_s, model_hashes=lists.model_hashes
         )
-        if cert.statement or requirements.demands_statement:
-            requirements.check(verify_statement(cert.statement, cert.public_key), now)
+        check_certificate_statement(cert, requirements, now)
         return peer
 
 
