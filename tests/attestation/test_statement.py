@@ -23,6 +23,7 @@ from cocoon.attestation.statement import (
 )
 from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
 from cocoon.errors import ConfigError, PolicyError, StatementError
+from cocoon.registry.snapshot import model_hash as registry_model_hash
 
 NOW = 1_750_000_000
 
@@ -91,11 +92,11 @@ def test_freshness_bound() -> None:
         check_fresh(statement, NOW - 3600, 0)
 
 
-def test_model_hash_uses_the_weights_digest_when_the_id_names_it() -> None:
+def test_model_hash_is_the_registry_hash_of_the_full_id() -> None:
     digest = "ab" * 32
-    assert model_hash(f"SmolLM2@main:{digest}") == bytes.fromhex(digest)
-    assert model_hash("fake-model") == hashlib.sha256(b"fake-model").digest()
-    assert model_hash("a:b") == hashlib.sha256(b"a:b").digest()
+    model_id = f"SmolLM2@main:{digest}"
+    assert model_hash(model_id) == hashlib.sha256(model_id.encode()).digest()
+    assert int.from_bytes(model_hash(model_id), "big") == registry_model_hash(model_id)
 
 
 def test_local_gpu_evidence_is_digested_whole() -> None:

@@ -12,11 +12,21 @@ from servicenet import service_net, wait_for
 
 from cocoon.attestation.measurements import FAKE_IMAGE_HASH
 from cocoon.attestation.peer import AttestedPeer
-from cocoon.attestation.statement import make_statement, sign_statement, verify_statement
+from cocoon.attestation.statement import make_statement, model_hash, sign_statement, verify_statement
 from cocoon.engine.fake_answer import FAKE_MODEL
 from cocoon.errors import ConfigError
 from cocoon.net.node import make_policy
-from cocoon.proxy.admission import ConfigAllowlist, WorkerAdmission, state_refusal, worker_attestation_headers
+from cocoon.proxy.admission import (
+    ConfigAllowlist,
+    RegistryAllowlist,
+    WorkerAdmission,
+    state_refusal,
+    worker_attestation_headers,
+)
+from cocoon.registry.owner import local_params
+from cocoon.registry.snapshot import RegistrySnapshot, image_hash_int
+from cocoon.registry.snapshot import model_hash as registry_model_hash
+from cocoon.ton.address import Address
 from cocoon.wire.messages import WorkerState
 
 OTHER = "ab" * 32
@@ -82,3 +92,29 @@ def test_a_declared_model_that_contradicts_the_statement_is_refused() -> None:
     assert state_refusal(peer, WorkerState(True, "attested-model", 1000, 1, 0)) is None
     why = state_refusal(peer, WorkerState(True, "other-model", 1000, 1, 0))
     assert why is not None and "names 'attested-model'" in why
+
+
+def test_registry_allowlist_follows_the_root_snapshots() -> None:
+    params = local_params(price_per_token=20, worker_fee_per_token=19)
+    root = Address(0, b"\x01" * 32)
+
+    def snapshot(version: int, images: set[bytes], models: set[str]) -> RegistrySnapshot:
+        return RegistrySnapshot(
+            root=root,
+            owner=None,
+            version=version,
+            chain_params=params,
+            proxies={},
+            last_proxy_seqno=0,
+            proxy_hashes=frozenset(),
+            worker_hashes=frozenset(image_hash_int(h) for h in images),
+            model_hashes=frozenset(registry_model_hash(m) for m in models),
+        )
+
+    source = RegistryAllowlist(snapshot(1, {FAKE_IMAGE_HASH}, {FAKE_MODEL}))
+    lists = source.current()
+    # The root's uint256 keys become the digests the policy and the statement carry.
+    assert lists.worker_image_hashes == {FAKE_IMAGE_HASH}
+    assert lists.model_hashes == {model_hash(FAKE_MODEL)}
+    source.update(snapshot(2, {b"\xab" * 32}, set()))
+    assert source.current().worker_image_hashes == {b"\xab" * 32} and not source.current().model_hashes

@@ -117,11 +117,9 @@ def check_fresh(statement: Statement, now: float, max_age_s: float) -> None:
 
 
 def model_hash(model_id: str) -> bytes:
-    """The weights' SHA-256 when the model id names it (``name@rev:sha256``), else SHA-256 of the id."""
-    _, colon, digest = model_id.rpartition(":")
-    if colon and len(digest) == 64:
-        try:
-            return bytes.fromhex(digest)
-        except ValueError:
-            pass  # not hex: the id merely contains a colon
+    """SHA-256 of the full model id string, as the root contract's model registry holds it.
+
+    Ids of the form ``name@revision:sha256-of-weights`` carry the weights' digest, so this hash binds
+    the weights too (spec/contracts.md: model hash = sha256 of the full model string).
+    """
     return hashlib.sha256(model_id.encode()).digest()

@@ -1,9 +1,10 @@
 """Which workers the proxy admits, and what it tells clients about the worker that answered.
 
-Allowlists come from one `AllowlistSource` (`ConfigAllowlist` reads the proxy config; the root
-contract's lists replace it once the registry is wired): worker image hashes and MRTDs are checked by
-the TLS policy during the handshake, model hashes by the worker's signed statement. The source is
-read at every handshake, so a new list applies to the next connection.
+Allowlists come from one `AllowlistSource`: `ConfigAllowlist` reads the proxy config,
+`RegistryAllowlist` the root contract's hash sets (updated with each registry snapshot). Worker
+image hashes and MRTDs are checked by the TLS policy during the handshake, model hashes by the
+worker's signed statement. The source is read at every handshake, so a new list applies to the next
+connection.
 
 Trust chain for receipts (what a client verifies "against the attested key it saw on that path"):
 the client attested its proxy (its policy); the proxy attested the worker's certificate, whose quote
@@ -26,6 +27,7 @@ from cocoon.attestation.statement import verify_statement
 from cocoon.attestation.statement_policy import StatementRequirements, check_certificate_statement
 from cocoon.errors import ConfigError, PolicyError, StatementError
 from cocoon.net.node import hex_set
+from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
 from cocoon.wire.messages import WorkerState
 
@@ -61,6 +63,28 @@ class ConfigAllowlist:
 
     def current(self) -> NetworkAllowlist:
         return self._lists
+
+
+class RegistryAllowlist:
+    """Allowlists from the root contract: call `update` with each new registry snapshot."""
+
+    def __init__(self, snapshot: RegistrySnapshot) -> None:
+        self._lists = allowlist_from_registry(snapshot)
+
+    def update(self, snapshot: RegistrySnapshot) -> None:
+        """Apply a new root version; the next handshake uses it."""
+        self._lists = allowlist_from_registry(snapshot)
+
+    def current(self) -> NetworkAllowlist:
+        return self._lists
+
+
+def allowlist_from_registry(snapshot: RegistrySnapshot) -> NetworkAllowlist:
+    """The root's worker image hashes and model hashes (uint256 keys) as 32-byte digests."""
+    return NetworkAllowlist(
+        worker_image_hashes=frozenset(h.to_bytes(32, "big") for h in snapshot.worker_hashes),
+        model_hashes=frozenset(h.to_bytes(32, "big") for h in snapshot.model_hashes),
+    )
 
 
 class WorkerAdmission:
