@@ -66,6 +66,15 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     local_client_credit_nano: int = 0
     max_retries: int = 2
     queue_timeout_s: float = 5.0
+    # Settlement on chain (with chain_url): the proxy contract's owner (empty: the node wallet),
+    # how often counters are stamped / committed on chain / settled, and when money moves (nanoTON).
+    owner_address: str = ""
+    flush_interval_s: float = 1.0
+    commit_interval_s: float = 45.0
+    settle_interval_s: float = 5.0
+    charge_threshold_nano: int = 1_000_000_000
+    payout_threshold_nano: int = 10_000_000_000
+    withdraw_threshold_nano: int = 10_000_000_000
     # Allowlists (hex; empty = any) until the root contract feeds them (cocoon.proxy.admission).
     allowed_worker_image_hashes: list[str] = msgspec.field(default_factory=list)
     allowed_worker_mrtds: list[str] = msgspec.field(default_factory=list)
@@ -123,6 +132,12 @@ _HELP = {
     "price_per_token": "nanoTON a client pays per adjusted token (until read from the root contract).",
     "worker_fee_per_token": "nanoTON a worker earns per adjusted token (until read from the root contract).",
     "local_client_credit_nano": "Off-chain credit given to a new client (local networks without a chain).",
+    "flush_interval_s": "Seconds between stamps of the payment counters in the proxy's database.",
+    "commit_interval_s": "Seconds between save-state notes that commit the counters on chain.",
+    "settle_interval_s": "Seconds between checks whether a client must be charged or a worker paid.",
+    "charge_threshold_nano": "The proxy charges a client on chain once this much usage is committed.",
+    "payout_threshold_nano": "The proxy pays a worker (or a worker cashes out) at this many earnings.",
+    "withdraw_threshold_nano": "The proxy withdraws its commission once its contract holds this much.",
     "max_retries": "Other workers tried when a worker fails before its first chunk.",
     "queue_timeout_s": "Seconds a request waits for a free worker before 503 no_capacity.",
     "max_body_bytes": "Largest request body accepted (413 above).",

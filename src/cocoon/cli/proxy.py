@@ -32,9 +32,11 @@ def run(config_path: Path | None, **flags: object) -> None:
 
 async def _main(config: ProxyConfig) -> None:
     import asyncio
+    import contextlib
 
     from cocoon.net.node import config_claims, make_identity, make_policy
     from cocoon.proxy.admission import ConfigAllowlist, WorkerAdmission
+    from cocoon.proxy.chain_link import open_chain_link
     from cocoon.proxy.ledger import Ledger
     from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
 
@@ -44,12 +46,23 @@ async def _main(config: ProxyConfig) -> None:
     worker_policy = WorkerAdmission(make_policy(config.worker_policy), allowlist)
     ledger = Ledger(ledger_path(config.data_dir))
     identity = make_identity(config.data_dir, config.quote_provider, claims=config_claims(config))
-    service = ProxyService(config, identity, worker_policy, make_policy(config.client_policy), ledger)
+    stack = contextlib.AsyncExitStack()
+    try:
+        chain = await open_chain_link(config, ledger, stack) if config.chain_url else None
+    except BaseException:
+        await stack.aclose()
+        ledger.close()
+        raise
+    service = ProxyService(config, identity, worker_policy, make_policy(config.client_policy), ledger, chain)
     await service.start()
     runner = await serve_http(make_stats_app(service), config.host, config.http_port)
     try:
-        await service.refresh()
+        if chain is None:
+            await service.refresh()
+        else:
+            await asyncio.gather(service.refresh(), chain.run(service.registry))
     finally:
         await runner.cleanup()
         await asyncio.shield(service.aclose())
+        await asyncio.shield(stack.aclose())
         ledger.close()

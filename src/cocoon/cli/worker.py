@@ -37,19 +37,51 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
     run_until_signal(_main(config))
 
 
+@worker.command()
+@click.option(
+    "--http", "http_url", default="http://127.0.0.1:12000", show_default=True, help="The worker's HTTP."
+)
+def payout(http_url: str) -> None:
+    """Cash out now: submit the latest signed payout of every proxy to this worker's contracts."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{http_url.rstrip('/')}/payout", method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as resp:
+            answer = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(f"the worker refused: {exc.read().decode(errors='replace')}") from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the worker at {http_url} ({exc}); is it running?") from exc
+    click.echo(f"submitted {answer['submitted']} payout(s)")
+    for proxy, channel in answer.get("channels", {}).items():
+        click.echo(
+            f"  proxy contract {proxy}: paid {channel['paid_tokens']} of {channel['signed_tokens']} tokens"
+        )
+
+
 async def _main(config: WorkerConfig) -> None:
+    import contextlib
+
     from cocoon.engine.client import EngineClient
     from cocoon.net.node import hex_set, make_identity, make_policy
+    from cocoon.registry.nodes import with_root_proxies
+    from cocoon.worker.payouts import open_payouts
     from cocoon.worker.service import WorkerService, make_stats_app
 
+    config = await with_root_proxies(config, "worker")  # on a chain, the root lists the proxies
     proxy_images = hex_set(config.allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
 
-    async with EngineClient(config.engine_url) as engine:
+    async with EngineClient(config.engine_url) as engine, contextlib.AsyncExitStack() as stack:
+        payouts = await open_payouts(config, stack) if config.chain_url else None
         service = WorkerService(
             config,
             engine,
             make_identity(config.data_dir, config.quote_provider),
             make_policy(config.proxy_policy, proxy_images),
+            payouts,
         )
         runner = await serve_http(make_stats_app(service), config.host, config.http_port)
         try:

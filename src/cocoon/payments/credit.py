@@ -27,6 +27,8 @@ class ClientContractView:
     sc_tokens_used: int
     state: int = 0
     """0 normal, 1 closing, 2 closed: only a normal contract gets credit."""
+    secret_hash: int = 0
+    """sha256 of the secret a client shows to prove the contract is its own."""
 
 
 def available_tokens(view: ClientContractView, tokens_used: int, reserved: int, params: NetworkParams) -> int:

@@ -10,6 +10,7 @@ crash no request is in flight, so there is nothing to keep.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from cocoon.errors import InsufficientFundsError, PaymentError
 from cocoon.payments.params import NetworkParams
@@ -36,12 +37,30 @@ class Settlement:
     capped: bool
 
 
-class ClientBook:
-    """Per-client available credit = ledger remaining / price - reserved (in adjusted tokens)."""
+class ChainCredit(Protocol):
+    """Credit from the chain (:class:`cocoon.proxy.chain_link.ChainLink`) for clients that pay on it."""
 
-    def __init__(self, ledger: Ledger, params: NetworkParams) -> None:
+    def owner_of(self, client_id: str) -> str | None:
+        """The owner address of the client contract paying for ``client_id`` (None: off-chain credit)."""
+        ...
+
+    def available(self, owner: str, reserved: int) -> int:
+        """Adjusted tokens the client contract of ``owner`` may still reserve, net of ``reserved``."""
+        ...
+
+    def on_recorded(self, client_owner: str, worker_owner: str, tokens: int) -> None:
+        """A request of ``tokens`` was durably recorded in the ledger's channels."""
+        ...
+
+
+class ClientBook:
+    """Per-client available credit in adjusted tokens: from the client's contract on chain when it
+    registered one (``chain``), else ledger remaining / price - reserved (off-chain credit)."""
+
+    def __init__(self, ledger: Ledger, params: NetworkParams, chain: ChainCredit | None = None) -> None:
         self.ledger = ledger
         self.params = params
+        self.chain = chain
         self._reservations: dict[str, Reservation] = {}
         self._reserved_by_client: dict[str, int] = {}
 
@@ -49,6 +68,9 @@ class ClientBook:
         return self._reserved_by_client.get(client_id, 0)
 
     def available_tokens(self, client_id: str) -> int:
+        owner = self.chain.owner_of(client_id) if self.chain else None
+        if self.chain and owner:
+            return self.chain.available(owner, self.reserved_tokens(client_id))
         remaining = self.ledger.client(client_id).remaining_nano
         return remaining // self.params.price_per_token - self.reserved_tokens(client_id)
 
@@ -116,7 +138,9 @@ class ClientBook:
             adjusted_tokens=total,
             client_cost_nano=settlement.cost_nano,
             worker_earned_nano=settlement.worker_earned_nano,
+            client_owner=(self.chain.owner_of(reservation.client_id) or "") if self.chain else "",
         )
-        self.ledger.record(charge, finished_at=now)
+        if self.ledger.record(charge, finished_at=now) and self.chain:
+            self.chain.on_recorded(charge.client_owner, worker_owner, total)
         self.release(request_id)
         return settlement

@@ -24,9 +24,9 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from cocoon.errors import ChainError, StateRollbackError
+from cocoon.errors import ChainError, CocoonError, StateRollbackError
 from cocoon.payments.channel import Channel, Counters
 from cocoon.payments.commit import CommitPipeline, Note
 from cocoon.payments.credit import ClientContractView, available_tokens
@@ -95,8 +95,8 @@ class SettlementCounters:
     charges_sent: int = 0
     payouts_sent: int = 0
     withdrawals_sent: int = 0
+    refunds_granted: int = 0
     flushes: int = 0
-    charged_tokens: dict[str, int] = field(default_factory=dict)
 
 
 class ProxySettlement:
@@ -142,6 +142,8 @@ class ProxySettlement:
         self.counters = SettlementCounters()
         self._last_flush = self._last_settle = -1e18
         self._signed: dict[ChannelKey, tuple[int, bytes]] = {}
+        self._granted: dict[str, float] = {}  # client owner -> when its grant_refund was sent
+        self._commit_wanted = False
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -190,8 +192,8 @@ class ProxySettlement:
         while self.refused is None:
             try:
                 await self.tick()
-            except ChainError as exc:
-                log.warning("settlement: chain unavailable (%s); retrying", exc)
+            except CocoonError as exc:  # chain unreachable, wallet short of TON: retry next tick
+                log.warning("settlement: %s; retrying", exc)
             await asyncio.sleep(self.config.tick_s)
 
     async def tick(self, *, force: bool = False) -> None:
@@ -205,7 +207,8 @@ class ProxySettlement:
         if force or now - self._last_flush >= self.config.flush_interval_s:
             self.flush()
             self._last_flush = now
-        note = self.pipeline.note_due(now, force=force)
+        note = self.pipeline.note_due(now, force=force or self._commit_wanted)
+        self._commit_wanted = False
         if note is not None:
             self.store.add_pending(note)
             await self._send_note(note)
@@ -248,7 +251,7 @@ class ProxySettlement:
         if state.status is not AccountStatus.ACTIVE or state.data is None:
             return None
         data = ClientData.from_cell(state.data)
-        view = ClientContractView(data.balance, data.stake, data.tokens_used, data.state)
+        view = ClientContractView(data.balance, data.stake, data.tokens_used, data.state, data.secret_hash)
         self._update_client(owner.raw, view)
         return view
 
@@ -264,9 +267,12 @@ class ProxySettlement:
         self._signed[(kind, owner)] = (tokens, boc)
         return boc
 
-    def _signed_cell(self, kind: str, owner: str, tokens: int) -> Cell:
+    def _signed_cell(self, kind: str, owner: str, tokens: int, op: int | None = None) -> Cell:
         target = self._target(kind, owner).address
-        op = Op.EXT_CLIENT_CHARGE_SIGNED if kind == CLIENT_CHANNEL else Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED
+        if op is None:
+            op = (
+                Op.EXT_CLIENT_CHARGE_SIGNED if kind == CLIENT_CHANNEL else Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED
+            )
         request = sign_request(
             self.secret_key,
             op,
@@ -309,7 +315,9 @@ class ProxySettlement:
         if isinstance(body, m.ClientProxyRequest) and body.owner is not None:
             if msg.src == self.client_contract(body.owner):
                 snap = body.client
-                view = ClientContractView(snap.balance, snap.stake, snap.tokens_used, snap.state)
+                view = ClientContractView(
+                    snap.balance, snap.stake, snap.tokens_used, snap.state, snap.secret_hash
+                )
                 self._update_client(body.owner.raw, view)
         elif (
             isinstance(body, m.WorkerProxyRequest)
@@ -326,6 +334,8 @@ class ProxySettlement:
         # Notes may be read out of order with a direct read: the contract's tokens_used never drops.
         if old is None or view.sc_tokens_used >= old.sc_tokens_used:
             self.clients[owner] = view
+        if view.state == 1:
+            self.channel(CLIENT_CHANNEL, owner)  # a client closing before any request still gets its refund
         target = self._target(CLIENT_CHANNEL, owner)
         target.on_chain = max(target.on_chain, view.sc_tokens_used)
         target.active = True
@@ -364,9 +374,14 @@ class ProxySettlement:
         """Charge clients, pay workers and withdraw the commission where ``thresholds`` are met."""
         now = self.clock()
         messages: list[OutMessage] = []
-        for (kind, owner), ch in self.channels.items():
+        for (kind, owner), ch in list(self.channels.items()):
             target = self._target(kind, owner)
             if not target.active and not await self._load_target(kind, owner):
+                continue
+            view = self.clients.get(owner) if kind == CLIENT_CHANNEL else None
+            if view is not None and view.state != 0:
+                closing = self._close_client(owner, ch, view.state, now)
+                messages.extend([closing] if closing else [])
                 continue
             if target.in_flight and (
                 target.on_chain >= target.in_flight[0] or now - target.in_flight[1] > INFLIGHT_TIMEOUT_S
@@ -387,6 +402,20 @@ class ProxySettlement:
         if messages:
             await self.sender.send_many(messages)
         await self.withdraw(thresholds)
+
+    def _close_client(self, owner: str, ch: Channel, state: int, now: float) -> OutMessage | None:
+        """A client asked to close: once all its usage is chain-committed, sign the final charge
+        (``grant_refund``), which closes the contract and refunds the rest at once."""
+        if state != 1 or now - self._granted.get(owner, -1e18) < INFLIGHT_TIMEOUT_S:
+            return None
+        if ch.committed_to_chain < ch.tokens_max:
+            self._commit_wanted = True  # the next tick sends a note without waiting for the interval
+            return None
+        self._granted[owner] = now
+        self.counters.refunds_granted += 1
+        op = Op.EXT_CLIENT_GRANT_REFUND_SIGNED
+        body = self._signed_cell(CLIENT_CHANNEL, owner, ch.committed_to_chain, op)
+        return OutMessage(self._target(CLIENT_CHANNEL, owner).address, PAY_VALUE, body)
 
     async def withdraw(self, thresholds: Thresholds) -> None:
         """Ask the proxy contract to send its commission to the owner when it reaches the threshold."""

@@ -9,6 +9,7 @@ lands, a client's credit is `local_client_credit_nano`, granted the first time i
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,11 +28,21 @@ from cocoon.net.tls import AttestedStream
 from cocoon.payments.params import NetworkParams
 from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.admission import state_refusal
+from cocoon.proxy.chain_link import ChainLink
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.registry import WorkerLink, WorkerRegistry
 from cocoon.proxy.routing import Router
 from cocoon.roles import ProxyConfig
-from cocoon.wire.control import ControlBody, GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
+from cocoon.wire.control import (
+    ControlBody,
+    GetPaymentStatus,
+    GetProxyInfo,
+    GetWorkerTypes,
+    PaymentStatus,
+    ProxyInfo,
+    RegisterClient,
+    WorkerTypes,
+)
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
 
@@ -48,16 +59,22 @@ class ProxyService:
         worker_policy: Policy,
         client_policy: Policy,
         ledger: Ledger,
+        chain: ChainLink | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
         self.proxy_id = identity.public_key.hex()[:16]
-        self.params = NetworkParams(
-            price_per_token=config.price_per_token, worker_fee_per_token=config.worker_fee_per_token
+        self.chain = chain  # settlement on chain; None: off-chain credit (local_client_credit_nano)
+        self.params = (
+            chain.settlement.params
+            if chain
+            else NetworkParams(
+                price_per_token=config.price_per_token, worker_fee_per_token=config.worker_fee_per_token
+            )
         )
         self.ledger = ledger
         self.registry = WorkerRegistry()
-        self.book = ClientBook(ledger, self.params)
+        self.book = ClientBook(ledger, self.params, chain)
         self.router = Router(
             self.registry,
             self.book,
@@ -108,9 +125,15 @@ class ProxyService:
                 )
 
         config = EndpointConfig(Role.PROXY, self.proxy_id, accept_roles=frozenset({Role.WORKER}))
-        conn = await RpcConnection.open(
-            stream, config, initiator=False, handlers=Handlers(on_worker_state=on_state)
-        )
+
+        async def worker_query(body: ControlBody) -> ControlBody:
+            if isinstance(body, GetProxyInfo):  # where this proxy pays: its contract (empty: no chain)
+                s = self.chain.settlement if self.chain else None
+                return ProxyInfo(s.contract.raw if s else "", s.params.params_version if s else 0)
+            raise RemoteQueryError(f"the proxy does not answer {type(body).__name__}", "unsupported")
+
+        handlers = Handlers(on_worker_state=on_state, on_query=worker_query)
+        conn = await RpcConnection.open(stream, config, initiator=False, handlers=handlers)
         link = WorkerLink(worker_id, conn, image, attested=stream.peer)
         try:
             ended = await conn.wait_closed()
@@ -126,10 +149,20 @@ class ProxyService:
         client_id = stream.peer.public_key.hex()
         self.ledger.ensure_client(client_id, self.config.local_client_credit_nano)
 
+        conn: RpcConnection | None = None
+
         async def run(request: RunQuery, responder: Responder) -> None:
+            if self.chain is not None and (why := self.chain.refusal) is not None:
+                await responder.error(503, "proxy_unavailable", why)
+                return
             await self.router.handle(client_id, request, responder)
 
         async def query(body: ControlBody) -> ControlBody:
+            if self.chain is not None:
+                if isinstance(body, RegisterClient):
+                    return await self.chain.register_client(client_id, body, conn)
+                if isinstance(body, GetPaymentStatus) and (status := self.chain.payment_status(client_id)):
+                    return status
             return self._client_query(client_id, body)
 
         config = EndpointConfig(Role.PROXY, self.proxy_id, accept_roles=frozenset({Role.CLIENT}))
@@ -140,6 +173,8 @@ class ProxyService:
             await conn.wait_closed()
         finally:
             self.clients[client_id] -= 1
+            if self.chain is not None:
+                self.chain.forget_client(client_id, conn)
             await conn.aclose("proxy closing")
 
     def _client_query(self, client_id: str, body: ControlBody) -> ControlBody:
@@ -160,6 +195,8 @@ class ProxyService:
     def stats(self) -> dict[str, Any]:
         return {
             "proxy_id": self.proxy_id,
+            "pid": os.getpid(),
+            "chain": self.chain.stats() if self.chain else None,
             "uptime_s": round(time.time() - self.started_at, 1),
             "params": {
                 "price_per_token": self.params.price_per_token,
@@ -195,14 +232,25 @@ class ProxyService:
 
 def make_stats_app(service: ProxyService) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
+        if service.chain is not None and service.chain.settlement.refused:
+            return web.json_response({"ok": False, "refused": service.chain.settlement.refused}, status=503)
         return web.json_response({"ok": True, "workers": len(service.registry.links)})
 
     async def jsonstats(request: web.Request) -> web.Response:
         return web.json_response(service.stats())
 
+    async def force_settle(request: web.Request) -> web.Response:
+        # Operator request: commit on chain now, then charge every client, pay every worker, withdraw.
+        if service.chain is None:
+            return web.json_response({"error": "this proxy runs without a chain"}, status=409)
+        await service.chain.settlement.force()
+        return web.json_response(service.chain.stats())
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/jsonstats", jsonstats)
+    app.router.add_post("/request/charge", force_settle)
+    app.router.add_post("/request/payout", force_settle)
     return app
 
 

@@ -67,5 +67,45 @@ class PaymentStatus(_Body, tag=103, frozen=True):
     """What the counterpart may still spend, in nanoTON (negative if overdrawn)."""
 
 
-ControlBody = GetWorkerTypes | WorkerTypes | GetPaymentStatus | PaymentStatus
+class RegisterClient(_Body, tag=104, frozen=True):
+    """A client tells a proxy which client contract pays for it: its owner address, and the secret
+    whose sha256 the contract holds (``secret_hash``), so nobody can spend someone else's contract."""
+
+    owner: str
+    secret: bytes
+
+
+class ClientRegistered(_Body, tag=105, frozen=True):
+    """Answer to `RegisterClient`: the proxy contract, the client contract the proxy computed for this
+    owner, and what the proxy knows of it (``deployed`` false: deploy and top it up first)."""
+
+    proxy_contract: str
+    client_contract: str
+    deployed: bool
+    balance_nano: int = 0
+    stake_nano: int = 0
+    tokens_used: NonNegative = 0
+
+
+class GetProxyInfo(_Body, tag=106, frozen=True):
+    """Ask a proxy where it settles: its proxy contract (its key is the one its certificate attests)."""
+
+
+class ProxyInfo(_Body, tag=107, frozen=True):
+    """Answer to `GetProxyInfo`; empty ``proxy_contract``: the proxy runs without a chain."""
+
+    proxy_contract: str
+    params_version: NonNegative = 0
+
+
+ControlBody = (
+    GetWorkerTypes
+    | WorkerTypes
+    | GetPaymentStatus
+    | PaymentStatus
+    | RegisterClient
+    | ClientRegistered
+    | GetProxyInfo
+    | ProxyInfo
+)
 """Every control request and answer body; extend by adding one Struct here."""

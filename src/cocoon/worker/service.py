@@ -31,6 +31,7 @@ from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
 from cocoon.worker.attest import attest_worker
+from cocoon.worker.payouts import PayoutLink, WorkerPayouts
 from cocoon.worker.preflight import preflight
 from cocoon.worker.serve import RequestServer
 
@@ -43,8 +44,16 @@ BACKOFF_MAX_S = 5.0
 class WorkerService:
     """Runs one worker until cancelled."""
 
-    def __init__(self, config: WorkerConfig, engine: Engine, identity: NodeIdentity, policy: Policy) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        engine: Engine,
+        identity: NodeIdentity,
+        policy: Policy,
+        payouts: WorkerPayouts | None = None,
+    ) -> None:
         self.config = config
+        self.payouts = payouts  # payment channels on chain; None: no chain configured
         self.engine = engine
         self.identity = identity
         self.policy = policy
@@ -77,7 +86,7 @@ class WorkerService:
             coefficient=self.config.coefficient,
             max_active=self.config.max_active,
             active=server.active if server else 0,
-            owner=self.config.owner_address,
+            owner=self.payouts.owner.raw if self.payouts else self.config.owner_address,
         )
 
     async def wait_for_engine(self) -> str:
@@ -106,6 +115,9 @@ class WorkerService:
                 tasks.create_task(self._proxy_loop(proxy))
             tasks.create_task(self._health_loop())
             tasks.create_task(refresh_certificates(self.identity))
+            if self.payouts is not None:
+                server = self.server
+                tasks.create_task(self.payouts.run(idle=lambda: server.active == 0))
 
     async def _serve(self, request: RunQuery, responder: Responder) -> None:
         assert self.server is not None
@@ -115,14 +127,19 @@ class WorkerService:
         host, port = parse_host_port(address)
         backoff = BACKOFF_START_S
         while True:
+            if self.payouts is not None and address in self.payouts.dropped:
+                return  # its payment numbers went backwards or did not verify: never again
+            link = PayoutLink(self.payouts, address) if self.payouts else None
             try:
                 stream = await connect_attested(host, port, self.identity, self.policy)
                 conn = await RpcConnection.open(
                     stream,
                     EndpointConfig(Role.WORKER, self.worker_id, accept_roles=frozenset({Role.PROXY})),
                     initiator=True,
-                    handlers=Handlers(on_run_query=self._serve),
+                    handlers=Handlers(on_run_query=self._serve, on_payment=link.on_payment if link else None),
                 )
+                if link is not None:
+                    await link.join(conn, stream.peer.public_key)
             except CocoonError as exc:
                 log.warning("cannot connect to proxy %s: %s; retrying in %.1f s", address, exc, backoff)
                 await asyncio.sleep(backoff * (0.5 + random.random()))
@@ -181,6 +198,7 @@ class WorkerService:
             "connects": self.connects,
             "requests": vars(counters) if counters else {},
             "uptime_s": round(time.time() - self.started_at, 1),
+            "payouts": self.payouts.stats() if self.payouts else None,
         }
 
 
@@ -193,7 +211,15 @@ def make_stats_app(service: WorkerService) -> web.Application:
     async def jsonstats(request: web.Request) -> web.Response:
         return web.json_response(service.stats())
 
+    async def payout(request: web.Request) -> web.Response:
+        # `cocoon worker payout`: submit every unclaimed signed payout now.
+        if service.payouts is None:
+            return web.json_response({"error": "this worker runs without a chain"}, status=409)
+        sent = await service.payouts.cash_out(force=True)
+        return web.json_response({"submitted": sent, **service.payouts.stats()})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/jsonstats", jsonstats)
+    app.router.add_post("/payout", payout)
     return app

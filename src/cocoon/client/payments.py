@@ -1,0 +1,234 @@
+"""The client's side of its payment channels: one client contract per proxy, top-ups, self-charges, close.
+
+Per proxy the client deploys its client contract (owner = its node wallet; proxy contract from the
+proxy, whose key is the one its certificate attests and which the proxy contract's data must hold),
+stakes the network minimum (the contract's ``stake``), sets ``secret_hash`` = sha256 of a secret derived
+from its wallet key, tops up one stake, and registers with the proxy (``RegisterClient``), which then
+extends credit from the contract's state. From then on, every ``maintain_interval_s``:
+
+- top up one stake when paid - used < stake / 2 (:func:`~cocoon.payments.thresholds.client_top_up_nano`);
+- submit the proxy's latest signed charge itself when the proxy-reported, chain-committed usage is
+  more than half a stake above what the contract charged (the proxy should have done it).
+
+Payment updates are checked like the worker does: no counter may go down, a signed charge must verify
+with the proxy key, target our contract and sign the chain-committed total; a failing proxy is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from cocoon.errors import CocoonError, PaymentError
+from cocoon.net.rpc import RpcConnection
+from cocoon.payments.channel import Counters, check_progress
+from cocoon.payments.thresholds import client_should_self_charge, client_top_up_nano
+from cocoon.registry.snapshot import network_params
+from cocoon.ton import messages as m
+from cocoon.ton.address import Address
+from cocoon.ton.cells import cell_from_boc
+from cocoon.ton.chain import AccountStatus, Chain
+from cocoon.ton.data import ClientData, ProxyData, address_of, client_state_init
+from cocoon.ton.ops import CLIENT_DEPLOY_VALUE, COMMISSION_ESTIMATE, TON
+from cocoon.ton.params import Params
+from cocoon.ton.signed import ClientChargeSigned
+from cocoon.wallet.sender import MessageSender
+from cocoon.wire.control import ClientRegistered, GetProxyInfo, ProxyInfo, RegisterClient
+from cocoon.wire.messages import PaymentUpdate
+
+log = logging.getLogger(__name__)
+
+OP_VALUE = TON // 5
+"""TON attached to owner operations (register, withdraw, close); the excess comes back."""
+CHARGE_VALUE = 7 * TON // 10
+
+
+@dataclass
+class ClientChannel:
+    """The client's view of its channel with one proxy."""
+
+    proxy_contract: Address
+    proxy_key: bytes
+    contract: Address
+    last: Counters | None = None
+    signed: bytes | None = None
+    signed_tokens: int = 0
+    data: ClientData | None = None
+
+
+class ClientPayments:
+    """Client contracts and their upkeep for every proxy of one client daemon."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        sender: MessageSender,
+        chain_params: Params,
+        wallet_secret: bytes,
+        *,
+        auto_top_up: bool = True,
+        top_up_nano: int = 0,
+    ) -> None:
+        self.chain, self.sender = chain, sender
+        self.chain_params = chain_params
+        self.params = network_params(chain_params)
+        self._wallet_secret = wallet_secret
+        self.auto_top_up = auto_top_up
+        self.top_up_nano = top_up_nano or chain_params.min_client_stake
+        self.channels: dict[str, ClientChannel] = {}  # by proxy contract (raw)
+        self.dropped: dict[str, str] = {}
+        self.counters = {"top_ups": 0, "self_charges": 0}
+
+    @property
+    def owner(self) -> Address:
+        return self.sender.address
+
+    def secret_for(self, proxy_contract: Address) -> bytes:
+        """The secret shown to one proxy (derived, so nothing more needs to be stored)."""
+        return hashlib.sha256(
+            b"cocoon-client-secret" + self._wallet_secret + proxy_contract.hash_part
+        ).digest()
+
+    def _secret_hash(self, proxy_contract: Address) -> int:
+        return int.from_bytes(hashlib.sha256(self.secret_for(proxy_contract)).digest(), "big")
+
+    async def join(self, conn: RpcConnection, proxy_key: bytes) -> ClientChannel:
+        """Find the proxy's contract, open ours if needed (deploy, stake, secret, one top-up), register."""
+        info = await conn.query(GetProxyInfo(), timeout=30)
+        if not isinstance(info, ProxyInfo) or not info.proxy_contract:
+            raise PaymentError("the proxy does not settle on chain; use one that does or run without a chain")
+        channel = await self.open(Address.parse(info.proxy_contract), proxy_key)
+        secret = self.secret_for(channel.proxy_contract)
+        answer = await conn.query(RegisterClient(self.owner.raw, secret), timeout=30)
+        if not isinstance(answer, ClientRegistered) or answer.client_contract != channel.contract.raw:
+            raise PaymentError(f"the proxy computed another client contract than ours ({channel.contract})")
+        if not answer.deployed:
+            raise PaymentError(f"the proxy does not see our client contract {channel.contract} yet; retrying")
+        return channel
+
+    async def open(self, proxy_contract: Address, proxy_key: bytes) -> ClientChannel:
+        """Our client contract for ``proxy_contract``: deployed, secret set and topped up."""
+        state = await self.chain.get_account(proxy_contract)
+        key = int.from_bytes(proxy_key, "big")
+        if state.data is None or ProxyData.from_cell(state.data).proxy_public_key != key:
+            raise PaymentError(
+                f"proxy contract {proxy_contract} is missing or holds another key than the proxy's"
+            )
+        init = client_state_init(self.owner, proxy_contract, key, self.chain_params)
+        channel = self.channels.get(proxy_contract.raw)
+        if channel is None:
+            channel = ClientChannel(proxy_contract, proxy_key, address_of(init))
+            self.channels[proxy_contract.raw] = channel
+        if (await self.chain.get_account(channel.contract)).status is not AccountStatus.ACTIVE:
+            log.info("deploying client contract %s for proxy contract %s", channel.contract, proxy_contract)
+            await self.sender.send(channel.contract, CLIENT_DEPLOY_VALUE, state_init=init, bounce=False)
+        data = await self.refresh(channel)
+        if data is not None and data.secret_hash != self._secret_hash(proxy_contract):
+            body = m.OwnerClientChangeSecretHashAndTopUp(
+                query_id=1,
+                amount=self.top_up_nano,
+                secret_hash=self._secret_hash(proxy_contract),
+                excess_to=self.owner,
+            )
+            await self.sender.send(channel.contract, self.top_up_nano + OP_VALUE, body.to_cell())
+            self.counters["top_ups"] += 1
+            await self.refresh(channel)
+        return channel
+
+    async def refresh(self, channel: ClientChannel) -> ClientData | None:
+        state = await self.chain.get_account(channel.contract)
+        channel.data = None if state.data is None else ClientData.from_cell(state.data)
+        return channel.data
+
+    def on_update(self, proxy_contract: str, update: PaymentUpdate) -> None:
+        """Check one payment update (raise :class:`PaymentError` if the proxy must be dropped)."""
+        channel = self.channels.get(proxy_contract)
+        if channel is None:
+            return
+        current = Counters(update.tokens_max, update.committed_to_db, update.committed_to_chain)
+        check_progress(channel.last, current, who=f"proxy contract {proxy_contract}")
+        channel.last = current
+        if update.signed_payment is None or update.committed_to_chain <= channel.signed_tokens:
+            return
+        request = _parse_charge(update.signed_payment)
+        payload = request.signed_payload()
+        if not request.verify(channel.proxy_key) or payload.expected_address != channel.contract:
+            raise PaymentError(f"proxy contract {proxy_contract} sent a charge not valid for our contract")
+        if payload.new_tokens != update.committed_to_chain:
+            raise PaymentError(f"proxy contract {proxy_contract} signed a total it did not report")
+        channel.signed, channel.signed_tokens = update.signed_payment, update.committed_to_chain
+
+    async def maintain(self) -> None:
+        """One round of upkeep over every channel: top up, self-charge."""
+        for channel in list(self.channels.values()):
+            data = await self.refresh(channel)
+            if data is None or data.state != 0:
+                continue
+            used = channel.last.tokens_max if channel.last else data.tokens_used
+            amount = client_top_up_nano(
+                data.balance, max(used - data.tokens_used, 0), data.stake, self.params
+            )
+            if self.auto_top_up and amount:
+                await self.top_up(channel, max(amount, self.top_up_nano))
+            if channel.signed and client_should_self_charge(
+                channel.signed_tokens, data.tokens_used, data.stake, self.params
+            ):
+                request = dataclasses.replace(_parse_charge(channel.signed), send_excesses_to=self.owner)
+                await self.sender.send(channel.contract, CHARGE_VALUE, request.to_cell())
+                self.counters["self_charges"] += 1
+
+    async def run(self, interval_s: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.maintain()
+            except CocoonError as exc:
+                log.warning("client contract upkeep failed: %s; retrying", exc)
+
+    # --- owner operations (also behind `cocoon client topup|withdraw|close`) ----------------------
+
+    async def top_up(self, channel: ClientChannel, amount: int) -> None:
+        body = m.ExtClientTopUp(query_id=1, amount=amount, excess_to=self.owner).to_cell()
+        await self.sender.send(channel.contract, amount + OP_VALUE, body)
+        self.counters["top_ups"] += 1
+
+    async def withdraw(self, channel: ClientChannel) -> None:
+        """Take back everything above the stake at once."""
+        body = m.OwnerClientWithdraw(query_id=1, excess_to=self.owner).to_cell()
+        await self.sender.send(channel.contract, OP_VALUE, body)
+
+    async def close(self, channel: ClientChannel) -> None:
+        """Ask to close: the proxy answers with a signed final charge that refunds the rest at once;
+        if it does not, call again after ``client_delay_before_close`` to close by force."""
+        body = m.OwnerClientRequestRefund(query_id=1, excess_to=self.owner).to_cell()
+        await self.sender.send(channel.contract, max(OP_VALUE, COMMISSION_ESTIMATE), body)
+
+    def stats(self) -> dict[str, Any]:
+        price = self.params.price_per_token
+        out: dict[str, Any] = {"wallet": self.owner.raw, **self.counters, "dropped": dict(self.dropped)}
+        out["channels"] = {
+            key: {
+                "contract": ch.contract.raw,
+                "balance_nano": ch.data.balance if ch.data else None,
+                "stake_nano": ch.data.stake if ch.data else None,
+                "charged_tokens": ch.data.tokens_used if ch.data else None,
+                "state": ch.data.state if ch.data else None,
+                "counters": dataclasses.asdict(ch.last) if ch.last else None,
+                "uncharged_nano": (ch.last.tokens_max - ch.data.tokens_used) * price
+                if ch.last and ch.data
+                else 0,
+            }
+            for key, ch in self.channels.items()
+        }
+        return out
+
+
+def _parse_charge(boc: bytes) -> ClientChargeSigned:
+    try:
+        return ClientChargeSigned.from_cell(cell_from_boc(boc))
+    except CocoonError as exc:
+        raise PaymentError(f"a signed charge does not decode: {exc}") from exc

@@ -1,0 +1,281 @@
+"""The worker's side of its payment channels: one worker contract per proxy, signed payouts, cash-out.
+
+Per proxy the worker deploys its worker contract (owner = its node wallet; the proxy contract and key
+come from the proxy: the key is the one its certificate attests, and the proxy contract's data on chain
+must hold that key). Every :class:`PaymentUpdate` is checked: none of the three counters may go down
+(:func:`cocoon.payments.channel.check_progress`) and a signed payout must verify with the proxy's key,
+target this worker's contract and sign exactly the chain-committed total. A proxy that fails either
+check is dropped for good. The latest signed payout per proxy contract is kept on disk
+(``<data_dir>/payouts.json``) and submitted to the worker contract at the threshold, when idle, or
+on ``cocoon worker payout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cocoon.errors import CocoonError, ConfigError, PaymentError
+from cocoon.net.rpc import RpcConnection
+from cocoon.payments.channel import Counters, check_progress
+from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds, worker_should_cash_out
+from cocoon.registry.snapshot import network_params
+from cocoon.roles import WorkerConfig
+from cocoon.ton import messages as m
+from cocoon.ton.address import Address
+from cocoon.ton.cells import cell_from_boc
+from cocoon.ton.chain import AccountStatus, Chain
+from cocoon.ton.data import ProxyData, WorkerData, address_of, worker_state_init
+from cocoon.ton.ops import DEPLOY_VALUE, TON
+from cocoon.ton.params import Params
+from cocoon.ton.signed import WorkerPayoutSigned
+from cocoon.wallet.sender import MessageSender
+from cocoon.wire.control import GetProxyInfo, ProxyInfo
+from cocoon.wire.messages import PaymentUpdate
+
+log = logging.getLogger(__name__)
+
+CASH_OUT_VALUE = TON // 2
+REGISTER_VALUE = TON // 5
+
+
+@dataclass
+class ProxyChannel:
+    """What the worker knows of its channel with one proxy."""
+
+    proxy_contract: Address
+    proxy_key: bytes
+    contract: Address
+    last: Counters | None = None
+    signed: bytes | None = None
+    signed_tokens: int = 0
+    paid_tokens: int = 0
+    dropped: str | None = None
+
+
+class WorkerPayouts:
+    """Worker contracts, checked payment updates and cash-outs for every proxy of one worker."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        sender: MessageSender,
+        chain_params: Params,
+        *,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        state_path: Path | None = None,
+    ) -> None:
+        self.chain, self.sender = chain, sender
+        self.chain_params = chain_params
+        self.params = network_params(chain_params)
+        self.thresholds = thresholds
+        self.state_path = state_path
+        self.channels: dict[str, ProxyChannel] = {}  # by proxy contract (raw)
+        self.dropped: dict[str, str] = {}  # proxy host:port -> why
+        self.cashed_out = 0
+
+    @property
+    def owner(self) -> Address:
+        return self.sender.address
+
+    async def attach(self, proxy_contract: Address, proxy_key: bytes) -> ProxyChannel:
+        """Check the proxy contract holds ``proxy_key``; deploy and register our worker contract."""
+        state = await self.chain.get_account(proxy_contract)
+        if state.status is not AccountStatus.ACTIVE or state.data is None:
+            raise PaymentError(
+                f"proxy contract {proxy_contract} is not deployed; is the proxy settling on chain?"
+            )
+        key = int.from_bytes(proxy_key, "big")
+        if ProxyData.from_cell(state.data).proxy_public_key != key:
+            raise PaymentError(f"proxy contract {proxy_contract} holds another key than the attested proxy")
+        init = worker_state_init(self.owner, proxy_contract, key, self.chain_params)
+        contract = address_of(init)
+        channel = self.channels.get(proxy_contract.raw)
+        if channel is None:
+            channel = self.channels[proxy_contract.raw] = ProxyChannel(proxy_contract, proxy_key, contract)
+            self._load_saved(channel)
+        mine = await self.chain.get_account(contract)
+        if mine.status is not AccountStatus.ACTIVE:
+            log.info("deploying worker contract %s for proxy contract %s", contract, proxy_contract)
+            await self.sender.send(contract, DEPLOY_VALUE, state_init=init, bounce=False)
+            body = m.OwnerWorkerRegister(query_id=1, excess_to=self.owner).to_cell()
+            await self.sender.send(contract, REGISTER_VALUE, body)
+        await self._refresh_paid(channel)
+        return channel
+
+    def on_update(self, proxy_contract: str, update: PaymentUpdate) -> None:
+        """Check one payment update (raise :class:`PaymentError` if the proxy must be dropped)."""
+        channel = self.channels.get(proxy_contract)
+        if channel is None:
+            return
+        current = Counters(update.tokens_max, update.committed_to_db, update.committed_to_chain)
+        check_progress(channel.last, current, who=f"proxy contract {proxy_contract}")
+        channel.last = current
+        if update.signed_payment is None or update.committed_to_chain <= channel.signed_tokens:
+            return
+        request = _parse_payout(update.signed_payment)
+        payload = request.signed_payload()
+        if not request.verify(channel.proxy_key) or payload.expected_address != channel.contract:
+            raise PaymentError(f"proxy contract {proxy_contract} sent a payout not valid for our contract")
+        if payload.new_tokens != update.committed_to_chain:
+            raise PaymentError(
+                f"proxy contract {proxy_contract} signed {payload.new_tokens} tokens but reported "
+                f"{update.committed_to_chain} chain-committed"
+            )
+        channel.signed, channel.signed_tokens = update.signed_payment, update.committed_to_chain
+        self._save()
+
+    def drop(self, proxy: str, why: str) -> None:
+        log.error("dropping proxy %s: %s", proxy, why)
+        self.dropped[proxy] = why
+
+    async def cash_out(self, *, force: bool = False, idle: bool = False) -> int:
+        """Submit the latest signed payout of every channel that meets the threshold (all if ``force``)."""
+        sent = 0
+        for channel in self.channels.values():
+            if channel.signed is None:
+                continue
+            await self._refresh_paid(channel)
+            due = channel.signed_tokens > channel.paid_tokens and (
+                force
+                or worker_should_cash_out(
+                    channel.signed_tokens, channel.paid_tokens, self.params, self.thresholds, idle=idle
+                )
+            )
+            if not due:
+                continue
+            request = dataclasses.replace(_parse_payout(channel.signed), send_excesses_to=self.owner)
+            await self.sender.send(channel.contract, CASH_OUT_VALUE, request.to_cell())
+            await self._refresh_paid(channel)
+            sent += 1
+        self.cashed_out += sent
+        return sent
+
+    async def run(self, idle: Callable[[], bool], interval_s: float = 15.0) -> None:
+        """Cash out on the thresholds every ``interval_s`` (the idle threshold when ``idle()``)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.cash_out(idle=idle())
+            except CocoonError as exc:
+                log.warning("cash-out failed: %s; retrying later", exc)
+
+    async def _refresh_paid(self, channel: ProxyChannel) -> None:
+        state = await self.chain.get_account(channel.contract)
+        if state.status is AccountStatus.ACTIVE and state.data is not None:
+            channel.paid_tokens = WorkerData.from_cell(state.data).tokens
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "wallet": self.owner.raw,
+            "cashed_out": self.cashed_out,
+            "dropped": dict(self.dropped),
+            "channels": {
+                key: {
+                    "contract": ch.contract.raw,
+                    "counters": dataclasses.asdict(ch.last) if ch.last else None,
+                    "signed_tokens": ch.signed_tokens,
+                    "paid_tokens": ch.paid_tokens,
+                    "unclaimed_nano": (ch.signed_tokens - ch.paid_tokens) * self.params.worker_fee_per_token,
+                }
+                for key, ch in self.channels.items()
+            },
+        }
+
+    # --- the latest signed payouts on disk --------------------------------------------------------
+
+    def _load_saved(self, channel: ProxyChannel) -> None:
+        if self.state_path is None or not self.state_path.exists():
+            return
+        saved = json.loads(self.state_path.read_text()).get(channel.proxy_contract.raw)
+        if saved:
+            channel.signed, channel.signed_tokens = bytes.fromhex(saved["boc"]), int(saved["tokens"])
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        doc = {
+            key: {"tokens": ch.signed_tokens, "boc": ch.signed.hex()}
+            for key, ch in self.channels.items()
+            if ch.signed is not None
+        }
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, self.state_path)
+
+
+def _parse_payout(boc: bytes) -> WorkerPayoutSigned:
+    try:
+        return WorkerPayoutSigned.from_cell(cell_from_boc(boc))
+    except CocoonError as exc:
+        raise PaymentError(f"a signed payout does not decode: {exc}") from exc
+
+
+class PayoutLink:
+    """One connection to a proxy, seen from the payouts: learn its contract, check its updates."""
+
+    def __init__(self, payouts: WorkerPayouts, proxy: str) -> None:
+        self.payouts = payouts
+        self.proxy = proxy
+        self.proxy_contract: str | None = None
+        self.conn: RpcConnection | None = None
+
+    async def join(self, conn: RpcConnection, proxy_key: bytes) -> None:
+        """Ask the proxy for its contract and attach our worker contract to it (before serving)."""
+        self.conn = conn
+        try:
+            info = await conn.query(GetProxyInfo(), timeout=30)
+            if not isinstance(info, ProxyInfo) or not info.proxy_contract:
+                raise PaymentError(f"proxy {self.proxy} does not settle on chain; it cannot pay this worker")
+            channel = await self.payouts.attach(Address.parse(info.proxy_contract), proxy_key)
+        except BaseException:
+            await conn.aclose("cannot settle with this proxy")
+            raise
+        self.proxy_contract = channel.proxy_contract.raw
+
+    def on_payment(self, update: PaymentUpdate) -> None:
+        """``Handlers.on_payment``: a bad update drops the proxy and closes the connection."""
+        if self.proxy_contract is None:
+            return
+        try:
+            self.payouts.on_update(self.proxy_contract, update)
+        except PaymentError as exc:
+            self.payouts.drop(self.proxy, str(exc))
+            if self.conn is not None:
+                task = asyncio.get_running_loop().create_task(self.conn.aclose(f"dropped: {exc}"))
+                _CLOSING.add(task)
+                task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _paths(config: WorkerConfig) -> tuple[Path, Path]:
+    """(data dir, wallet key file) of a worker."""
+    data_dir = Path(config.data_dir or ".").expanduser()
+    return data_dir, Path(config.wallet_key).expanduser() if config.wallet_key else data_dir / "wallet.key"
+
+
+async def open_payouts(config: WorkerConfig, stack: AsyncExitStack) -> WorkerPayouts:
+    """Chain, node wallet (funded) and the root's params for a worker with ``chain_url`` set."""
+    from cocoon.chainsvc.toncenter import ToncenterChain
+    from cocoon.registry.reader import read_registry
+    from cocoon.wallet import NodeWallet, WalletTimings, load_or_create_key_file
+
+    if not config.root_address:
+        raise ConfigError("root_address is required with chain_url: the root holds the network params")
+    chain = await stack.enter_async_context(ToncenterChain(config.chain_url))
+    data_dir, key_path = _paths(config)
+    wallet = NodeWallet(chain, load_or_create_key_file(key_path), WalletTimings(poll_interval_s=0.1))
+    stack.push_async_callback(wallet.close)
+    await wallet.ensure_funded()
+    snapshot = await read_registry(chain, Address.parse(config.root_address))
+    return WorkerPayouts(chain, wallet, snapshot.chain_params, state_path=data_dir / "payouts.json")
