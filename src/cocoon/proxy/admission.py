@@ -138,11 +138,19 @@ def state_refusal(peer: AttestedPeer | None, state: WorkerState) -> str | None:
     return None
 
 
-def worker_attestation_headers(peer: AttestedPeer | None) -> tuple[tuple[str, str], ...]:
-    """Head headers that tell the client which attested key answered and what that key stated."""
+def worker_attestation_headers(
+    peer: AttestedPeer | None, head: tuple[tuple[str, str], ...] = ()
+) -> tuple[tuple[str, str], ...]:
+    """Head headers that tell the client which attested key answered and what that key stated.
+
+    The key is always the one this proxy attested. The worker's own head may already carry its current
+    statement (fresher than the handshake's on a long-lived connection); otherwise the handshake's is
+    added. Either way the client checks it against the key.
+    """
     if peer is None:
         return ()
     headers = [(WORKER_KEY, peer.public_key.hex())]
-    if peer.statement:
+    has_statement = any(name.lower() == WORKER_STATEMENT for name, _ in head)
+    if peer.statement and not has_statement:
         headers.append((WORKER_STATEMENT, base64.b64encode(peer.statement).decode()))
     return tuple(headers)

@@ -193,7 +193,7 @@ class Router:
                         *headers,
                         ("x-cocoon-worker", link.worker_id),
                         ("x-cocoon-proxy", self.proxy_id),
-                        *worker_attestation_headers(link.attested),
+                        *worker_attestation_headers(link.attested, headers),
                     )
                     await responder.head(status, headers)
                 case AnswerChunk(data=data):

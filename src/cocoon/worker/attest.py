@@ -8,6 +8,7 @@ response bytes as delivered (the concatenation of the `AnswerChunk` payloads the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from cocoon.attestation.statement import Statement, make_statement, model_hash
 from cocoon.errors import ConfigError
 from cocoon.net.node import config_hash
 from cocoon.roles import WorkerConfig
+from cocoon.wire.headers import WORKER_STATEMENT
 from cocoon.wire.messages import RunQuery, Usage
 
 
@@ -53,6 +55,15 @@ class ReceiptSigner:
         self.model = model
         self.coefficient = coefficient
         self.clock = clock
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Head header with the statement of the certificate presented now (fresh after each re-issue).
+
+        The proxy's handshake saw an older certificate on a long-lived connection; this one is signed
+        by the same attested key, so the client can bound its age (`max_statement_age_s`).
+        """
+        statement = self.identity.certificate.statement
+        return ((WORKER_STATEMENT, base64.b64encode(statement).decode()),) if statement else ()
 
     def sign(self, request: RunQuery, response_sha256: bytes, usage: Usage) -> bytes:
         """The wire form of the receipt for one answer."""

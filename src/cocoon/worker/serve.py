@@ -103,7 +103,10 @@ class RequestServer:
     async def _run(self, request: RunQuery, validated: ValidatedRequest, responder: Responder) -> None:
         started = time.monotonic()
         deadline = request.timeout_ms / 1000 * HOP_DEADLINE_SHARE if request.timeout_ms else None
-        headers = (("content-type", "text/event-stream" if validated.stream else "application/json"),)
+        headers = (
+            ("content-type", "text/event-stream" if validated.stream else "application/json"),
+            *(self.signer.headers() if self.signer else ()),
+        )
         try:
             if validated.stream:
                 await self._relay_stream(request, validated, responder, headers, started, deadline)
