@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -60,20 +59,13 @@ class ReceiptCheck:
 
     def head(self, headers: tuple[tuple[str, str], ...], now: float, max_age_s: float) -> None:
         """Read the worker's attested key and statement; `StatementError` if stale or forged."""
-        values = {k.lower(): v for k, v in headers}
-        key_hex = values.get(WORKER_KEY)
-        try:
-            self.worker_key = bytes.fromhex(key_hex) if key_hex else None
-            raw = base64.b64decode(values[WORKER_STATEMENT], validate=True)
-        except KeyError:
-            raw = b""
-        except (ValueError, binascii.Error) as exc:
-            raise StatementError(f"the proxy sent a malformed worker key or statement: {exc}") from exc
-        if self.worker_key is not None and (raw or max_age_s > 0):
-            self.statement = verify_statement(raw, self.worker_key)
-            check_fresh(self.statement, now, max_age_s)
-        elif max_age_s > 0:
-            raise StatementError("the proxy did not say which attested worker answers; cannot bound its age")
+        self.worker_key, raw = _attestation_headers(headers)
+        if not raw and max_age_s <= 0:
+            return  # nothing stated and nothing required (a worker that predates statements)
+        if self.worker_key is None:
+            raise StatementError("the proxy did not say which attested worker answers; cannot check it")
+        self.statement = verify_statement(raw, self.worker_key)
+        check_fresh(self.statement, now, max_age_s)
 
     def keep_bytes(self) -> None:
         """Also keep the received bytes (for writing them next to the receipt)."""
@@ -111,6 +103,17 @@ class ReceiptCheck:
         ):
             raise ReceiptError("receipt's token counts differ from the usage the proxy charged")
         return signed
+
+
+def _attestation_headers(headers: tuple[tuple[str, str], ...]) -> tuple[bytes | None, bytes]:
+    """(worker key, statement bytes) from a head; the last value of a repeated header wins."""
+    values = {k.lower(): v for k, v in headers}
+    try:
+        key = bytes.fromhex(values[WORKER_KEY]) if WORKER_KEY in values else None
+        raw = base64.b64decode(values.get(WORKER_STATEMENT, ""), validate=True)
+    except ValueError as exc:  # bad hex or base64 (binascii.Error is a ValueError)
+        raise StatementError(f"the proxy sent a malformed worker key or statement: {exc}") from exc
+    return key, raw
 
 
 class ReceiptBook:
