@@ -14,21 +14,17 @@ Rewrites applied to the body that reaches the engine:
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from cocoon.api.schema import OURS, REQUIRED, SCHEMAS, Endpoint
 from cocoon.errors import RequestError
-
-Endpoint = Literal["chat", "completions"]
 
 ENDPOINTS: dict[str, Endpoint] = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
 DEFAULT_MAX_TOKENS = 1000
 DEFAULT_MAX_COEFFICIENT = 4000
-MAX_COEFFICIENT_LIMIT = 10**9 - 1
 DEFAULT_TIMEOUT_S = 120.0
-MAX_TIMEOUT_S = 3600.0
 DEFAULT_MAX_TOKENS_LIMIT = 1_000_000
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -64,162 +60,6 @@ class ValidatedRequest:
     def engine_body_bytes(self) -> bytes:
         """The engine body as compact JSON bytes."""
         return json.dumps(self.engine_body, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-# ---- value checkers: each returns None when the value is fine, else what was expected ----------------
-
-Checker = Callable[[Any], str | None]
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
-
-
-def integer(lo: int | None = None, hi: int | None = None) -> Checker:
-    def check(v: Any) -> str | None:
-        if not _is_int(v):
-            return "an integer"
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            return f"an integer between {lo} and {hi}" if hi is not None else f"an integer >= {lo}"
-        return None
-
-    return check
-
-
-def number(lo: float | None = None, hi: float | None = None) -> Checker:
-    def check(v: Any) -> str | None:
-        if not _is_number(v):
-            return "a number"
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            return f"a number between {lo} and {hi}" if hi is not None else f"a number >= {lo}"
-        return None
-
-    return check
-
-
-def _type(name: str, pred: Callable[[Any], bool]) -> Checker:
-    return lambda v: None if pred(v) else name
-
-
-boolean = _type("a boolean", lambda v: isinstance(v, bool))
-string = _type("a string", lambda v: isinstance(v, str))
-obj = _type("an object", lambda v: isinstance(v, dict))
-array = _type("an array", lambda v: isinstance(v, list))
-anything: Checker = lambda v: None  # noqa: E731 - free-form fields the engine validates itself
-
-
-def nullable(inner: Checker) -> Checker:
-    return lambda v: None if v is None else inner(v)
-
-
-def one_of(*choices: str) -> Checker:
-    return lambda v: None if v in choices else "one of " + ", ".join(repr(c) for c in choices)
-
-
-def _stop(v: Any) -> str | None:
-    if v is None or isinstance(v, str):
-        return None
-    if isinstance(v, list) and all(isinstance(s, str) for s in v) and len(v) <= 16:
-        return None
-    return "a string or an array of at most 16 strings"
-
-
-def _messages(v: Any) -> str | None:
-    if not isinstance(v, list) or not v:
-        return "a non-empty array of messages"
-    for m in v:
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-            return "an array of objects, each with a string 'role'"
-    return None
-
-
-def _prompt(v: Any) -> str | None:
-    if isinstance(v, str):
-        return None
-    if isinstance(v, list) and v:
-        if all(isinstance(p, str) for p in v) or all(_is_int(t) for t in v):
-            return None
-        if all(isinstance(p, list) and all(_is_int(t) for t in p) for p in v):
-            return None
-    return "a string, an array of strings, or an array of token ids"
-
-
-def _stream_options(v: Any) -> str | None:
-    if not isinstance(v, dict):
-        return "an object"
-    for key, val in v.items():
-        if key not in ("include_usage", "include_obfuscation", "continuous_usage_stats") or not isinstance(
-            val, bool
-        ):
-            return "an object with boolean 'include_usage'"
-    return None
-
-
-def _logit_bias(v: Any) -> str | None:
-    if isinstance(v, dict) and all(_is_number(b) for b in v.values()):
-        return None
-    return "an object mapping token ids to numbers"
-
-
-# Parameters both endpoints accept (vLLM's set, spec/openai-api.md), then each endpoint's own.
-_COMMON: dict[str, Checker] = {
-    "model": string,
-    "frequency_penalty": nullable(number(-2.0, 2.0)),
-    "presence_penalty": nullable(number(-2.0, 2.0)),
-    "repetition_penalty": nullable(number(0.0, 10.0)),
-    "logit_bias": nullable(_logit_bias),
-    "max_tokens": nullable(integer(1)),
-    "n": nullable(integer(1, 128)),
-    "seed": nullable(integer()),
-    "stop": _stop,
-    "stream": nullable(boolean),
-    "stream_options": nullable(_stream_options),
-    "temperature": nullable(number(0.0, 2.0)),
-    "top_p": nullable(number(0.0, 1.0)),
-    "top_k": nullable(integer(-1)),
-    "min_p": nullable(number(0.0, 1.0)),
-    "min_tokens": nullable(integer(0)),
-    "user": nullable(string),
-    "skip_special_tokens": nullable(boolean),
-    # ours, removed before the engine sees the body
-    "max_coefficient": integer(0, MAX_COEFFICIENT_LIMIT),
-    "timeout": number(0.001, MAX_TIMEOUT_S),
-    "enable_debug": boolean,
-    "request_guid": string,
-}
-_CHAT: dict[str, Checker] = {
-    **_COMMON,
-    "messages": _messages,
-    "max_completion_tokens": nullable(integer(1)),
-    "tools": nullable(array),
-    "tool_choice": nullable(anything),
-    "parallel_tool_calls": nullable(boolean),
-    "response_format": nullable(obj),
-    "logprobs": nullable(boolean),
-    "top_logprobs": nullable(integer(0, 20)),
-    "reasoning_effort": nullable(one_of("minimal", "low", "medium", "high")),
-    "verbosity": nullable(one_of("low", "medium", "high")),
-    "chat_template_kwargs": nullable(obj),
-    "prediction": nullable(obj),
-}
-_COMPLETIONS: dict[str, Checker] = {
-    **_COMMON,
-    "prompt": _prompt,
-    "best_of": nullable(integer(1, 128)),
-    "echo": nullable(boolean),
-    "logprobs": nullable(integer(0, 20)),
-    "suffix": nullable(string),
-}
-_SCHEMAS: dict[Endpoint, dict[str, Checker]] = {"chat": _CHAT, "completions": _COMPLETIONS}
-_REQUIRED: dict[Endpoint, tuple[str, ...]] = {
-    "chat": ("model", "messages"),
-    "completions": ("model", "prompt"),
-}
-_OURS = ("max_coefficient", "timeout", "enable_debug", "request_guid")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -269,8 +109,8 @@ def validate_request(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> 
 
 
 def _check_fields(endpoint: Endpoint, body: Mapping[str, Any]) -> None:
-    schema = _SCHEMAS[endpoint]
-    for key in _REQUIRED[endpoint]:
+    schema = SCHEMAS[endpoint]
+    for key in REQUIRED[endpoint]:
         if key not in body:
             raise RequestError(f"Missing required parameter: '{key}'.", param=key)
     for key, value in body.items():
@@ -285,7 +125,7 @@ def _check_fields(endpoint: Endpoint, body: Mapping[str, Any]) -> None:
 
 
 def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits) -> ValidatedRequest:
-    engine = {k: v for k, v in body.items() if k not in _OURS}
+    engine = {k: v for k, v in body.items() if k not in OURS}
     cap_key = "max_completion_tokens" if engine.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = engine.pop("max_completion_tokens", None) or engine.get("max_tokens")
     if max_tokens is None:
