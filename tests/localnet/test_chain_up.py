@@ -45,6 +45,10 @@ def _node_config(data_dir: Path, node: str) -> tuple[dict[str, object], int]:
     return config, Path(str(config["wallet_key"])).stat().st_mode & 0o777
 
 
+def _log(data_dir: Path, node: str) -> str:
+    return (data_dir / "logs" / f"{node}.log").read_text()
+
+
 async def test_up_prepares_the_chain_and_shows_balances(tmp_path: Path) -> None:
     instance = _free_instance()
     plan = LocalNetPlan(data_dir=tmp_path, engine="fake", engine_url=None, workers=1, base_port=10 * instance)
@@ -66,6 +70,9 @@ async def test_up_prepares_the_chain_and_shows_balances(tmp_path: Path) -> None:
             assert config["chain_url"] == plan.chain_url
             assert Address.parse(config["root_address"]) == root.root
             assert key_mode == 0o600
+
+        for node in ("worker-1", "client"):  # they took their proxies from the root
+            assert f"proxies from root {root.root.raw}" in _log(tmp_path, node)
 
         await net.refresh_balances()
         rows = {row[0]: row for row in net.status_rows()}

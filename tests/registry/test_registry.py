@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from cocoon.errors import ChainError, ContractError
+from cocoon.errors import ChainError, ConfigError, ContractError
 from cocoon.registry import (
     RegistrySnapshot,
     RegistryWatcher,
@@ -22,6 +22,8 @@ from cocoon.registry import (
     root_address,
     set_fees,
 )
+from cocoon.registry.nodes import root_proxies, with_root_proxies
+from cocoon.roles import WorkerConfig
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_hash
@@ -117,6 +119,17 @@ async def test_rejected_operations_raise_with_the_root_exit_code(
         await owner.apply([m.UpdateProxy(query_id=1, seqno=9, desc="127.0.0.1:1")])
     assert info.value.exit_code == ExitCode.UNKNOWN_PROXY_TYPE
     assert (await read_registry(chain, owner.root)).version == 0
+
+
+async def test_nodes_take_their_proxies_from_the_root(chain: AsyncLocalChain, owner: RootOwner) -> None:
+    with pytest.raises(ConfigError, match=r"no proxies yet.*register-proxy"):
+        await root_proxies(chain, owner.root, "worker")
+    await owner.apply([register_proxy(ProxyEndpoints("10.0.0.1:1", "10.0.0.1:2"))])
+    await owner.apply([register_proxy(ProxyEndpoints.parse("10.0.0.2:1"))])
+    assert await root_proxies(chain, owner.root, "worker") == ["10.0.0.1:1", "10.0.0.2:1"]
+    assert await root_proxies(chain, owner.root, "client") == ["10.0.0.1:2", "10.0.0.2:1"]
+    unchained = WorkerConfig(proxies=["x:1"])
+    assert await with_root_proxies(unchained, "worker") is unchained
 
 
 async def test_reading_a_missing_root_says_what_to_do(chain: AsyncLocalChain) -> None:

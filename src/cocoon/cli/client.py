@@ -36,7 +36,9 @@ async def _main(config: ClientConfig) -> None:
     from cocoon.client.network import ProxyPool
     from cocoon.client.receipts import ReceiptBook
     from cocoon.net.node import hex_set, make_identity, make_policy
+    from cocoon.registry.nodes import with_root_proxies
 
+    config = await with_root_proxies(config, "client")  # on a chain, the root lists the proxies
     proxy_images = hex_set(config.allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
     policy = StatementPolicy(
         make_policy(config.proxy_policy, proxy_images),
