@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -86,5 +87,10 @@ async def test_up_prepares_the_chain_and_shows_balances(tmp_path: Path) -> None:
         assert again.root.version == root.version and again.root.root == root.root
         async with ToncenterChain(plan.chain_url) as chain:
             assert (await read_registry(chain, root.root)).proxies == root.proxies
+
+        # the same data dir on other ports: the stale registration is replaced
+        moved = ProxyEndpoints("127.0.0.1:1", "127.0.0.1:2")
+        third = await prepare_chain(replace(plan.chain_plan(), proxy=moved), ["fake-model"])
+        assert third.root.proxies == {2: moved}
     finally:
         await net.stop()

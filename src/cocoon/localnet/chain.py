@@ -30,6 +30,7 @@ from cocoon.registry import (
     model_hash,
     register_proxy,
     root_address,
+    unregister_proxy,
 )
 from cocoon.registry.snapshot import image_hash_int
 from cocoon.ton.address import Address
@@ -106,6 +107,8 @@ def _missing_ops(snap: RegistrySnapshot, plan: ChainPlan, models: Sequence[str])
     if image_hash_int(plan.image_hash) not in snap.proxy_hashes:
         ops.append(allow_proxy_image(plan.image_hash))
     ops.extend(allow_model(m) for m in models if model_hash(m) not in snap.model_hashes)
+    # the local network has one proxy: endpoints of an earlier run on other ports are stale
+    ops.extend(unregister_proxy(seqno) for seqno, ep in snap.proxies.items() if ep != plan.proxy)
     if plan.proxy not in snap.proxies.values():
         ops.append(register_proxy(plan.proxy))
     return ops

@@ -6,7 +6,10 @@
   every version change);
 - ``owner``    :class:`RootOwner` (deploy, then owner operations through a node wallet) and the
   operation builders ``allow_worker_image``, ``allow_proxy_image``, ``allow_model``,
-  ``register_proxy``, ``set_fees``; ``local_params`` / ``root_address`` for the local network.
+  ``register_proxy``, ``unregister_proxy``, ``set_fees``; ``local_params`` / ``root_address`` for
+  the local network;
+- ``nodes``    :func:`~cocoon.registry.nodes.with_root_proxies`: workers and clients on a chain take
+  their proxies from the root.
 """
 
 from cocoon.registry.owner import (
@@ -18,6 +21,7 @@ from cocoon.registry.owner import (
     register_proxy,
     root_address,
     set_fees,
+    unregister_proxy,
 )
 from cocoon.registry.reader import RegistryWatcher, read_registry, wait_for_version
 from cocoon.registry.snapshot import RegistrySnapshot, model_hash, network_params
@@ -36,5 +40,6 @@ __all__ = [
     "register_proxy",
     "root_address",
     "set_fees",
+    "unregister_proxy",
     "wait_for_version",
 ]

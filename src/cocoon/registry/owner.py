@@ -76,6 +76,10 @@ def register_proxy(endpoints: ProxyEndpoints) -> Body:
     return m.RegisterProxy(query_id=next_query_id(), desc=str(endpoints))
 
 
+def unregister_proxy(seqno: int) -> Body:
+    return m.UnregisterProxy(query_id=next_query_id(), seqno=seqno)
+
+
 def set_fees(price_per_token: int, worker_fee_per_token: int) -> Body:
     if not 0 <= worker_fee_per_token <= price_per_token:
         raise ValueError(f"worker fee {worker_fee_per_token} must be within 0..price {price_per_token}")
