@@ -28,7 +28,7 @@ def _port_free(port: int) -> bool:
 
 
 def free_instance(workers: int) -> int:
-    """An instance number whose ports (engine, proxy, workers, client) are all free."""
+    """An instance number whose ports (engine, chain, proxy, workers, client) are all free."""
     for instance in range(20, 60):
         b = 10 * instance
         ports = [
@@ -37,6 +37,7 @@ def free_instance(workers: int) -> int:
             11000 + b,
             11001 + b,
             11002 + b,
+            13000 + b,  # the local chain
             *(12000 + b + i for i in range(workers)),
         ]
         if all(_port_free(p) for p in ports):
