@@ -92,6 +92,10 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     default_max_tokens: int = 1000
     # Attestation (cocoon.client.receipts): statement freshness bound, proxies accepted, receipt files.
     max_statement_age_s: float = 0.0
+    # Payment on chain (with chain_url): add one stake (or top_up_nano) whenever paid - used falls
+    # below half the stake.
+    auto_top_up: bool = True
+    top_up_nano: int = 0
     allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
     receipts_dir: str = ""
 
@@ -138,6 +142,8 @@ _HELP = {
     "charge_threshold_nano": "The proxy charges a client on chain once this much usage is committed.",
     "payout_threshold_nano": "The proxy pays a worker (or a worker cashes out) at this many earnings.",
     "withdraw_threshold_nano": "The proxy withdraws its commission once its contract holds this much.",
+    "auto_top_up": "Top the client contract up automatically when its balance runs low (chain only).",
+    "top_up_nano": "nanoTON added per automatic top-up; 0 adds one stake.",
     "max_retries": "Other workers tried when a worker fails before its first chunk.",
     "queue_timeout_s": "Seconds a request waits for a free worker before 503 no_capacity.",
     "max_body_bytes": "Largest request body accepted (413 above).",

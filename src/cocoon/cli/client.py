@@ -30,10 +30,13 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
 
 
 async def _main(config: ClientConfig) -> None:
+    import contextlib
+
     from cocoon.api.validation import Limits
     from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
     from cocoon.client.http_api import make_client_app
     from cocoon.client.network import ProxyPool
+    from cocoon.client.payments import add_payment_routes, open_payments
     from cocoon.client.receipts import ReceiptBook
     from cocoon.net.node import hex_set, make_identity, make_policy
     from cocoon.registry.nodes import with_root_proxies
@@ -44,15 +47,94 @@ async def _main(config: ClientConfig) -> None:
         make_policy(config.proxy_policy, proxy_images),
         StatementRequirements(max_age_s=config.max_statement_age_s),
     )
-    pool = ProxyPool(config.proxies, make_identity(config.data_dir, config.quote_provider), policy)
-    receipts = ReceiptBook(
-        max_statement_age_s=config.max_statement_age_s,
-        directory=config.receipts_dir,
-    )
-    limits = Limits(max_body_bytes=config.max_body_bytes, default_max_tokens=config.default_max_tokens)
-    app = make_client_app(pool, limits, receipts=receipts)
-    runner = await serve_http(app, config.host, config.http_port, cancel_on_disconnect=True)
-    try:
+    async with contextlib.AsyncExitStack() as stack:  # closes the chain and wallet on every exit
+        payments = await open_payments(config, stack) if config.chain_url else None
+        identity = make_identity(config.data_dir, config.quote_provider)
+        pool = ProxyPool(config.proxies, identity, policy, payments)
+        receipts = ReceiptBook(
+            max_statement_age_s=config.max_statement_age_s,
+            directory=config.receipts_dir,
+        )
+        limits = Limits(max_body_bytes=config.max_body_bytes, default_max_tokens=config.default_max_tokens)
+        app = make_client_app(pool, limits, receipts=receipts)
+        if payments is not None:
+            add_payment_routes(app, payments)
+        runner = await serve_http(app, config.host, config.http_port, cancel_on_disconnect=True)
+        stack.push_async_callback(runner.cleanup)
         await pool.run_forever()
-    finally:
-        await runner.cleanup()
+
+
+# --- the client contracts (talk to the running daemon, which owns the node wallet) -----------------
+
+_HTTP = click.option(
+    "--http", "http_url", default="http://127.0.0.1:10000", show_default=True, help="The client daemon."
+)
+
+
+def _payments(http_url: str, action: str | None = None, body: dict[str, object] | None = None) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from cocoon.ton.ops import format_ton
+
+    url = f"{http_url.rstrip('/')}/payments" + (f"/{action}" if action else "")
+    data = json.dumps(body or {}).encode() if action else None
+    request = urllib.request.Request(url, data=data, method="POST" if action else "GET")
+    request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as resp:
+            answer = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(
+            f"the client daemon refused: {exc.read().decode(errors='replace')}"
+        ) from exc
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot reach the client daemon at {http_url} ({exc}); is it running?"
+        ) from exc
+    click.echo(f"wallet {answer['wallet']}")
+    for proxy, ch in answer["channels"].items():
+        state = {0: "open", 1: "closing", 2: "closed"}.get(ch["state"], "not deployed")
+        money = {k: format_ton(ch[k] or 0) for k in ("balance_nano", "stake_nano", "uncharged_nano")}
+        click.echo(
+            f"proxy contract {proxy}\n  client contract {ch['contract']} ({state})\n"
+            f"  balance {money['balance_nano']} TON, stake {money['stake_nano']} TON, "
+            f"charged {ch['charged_tokens']} tokens, not yet charged {money['uncharged_nano']} TON"
+        )
+
+
+@client.command()
+@_HTTP
+def balance(http_url: str) -> None:
+    """Show each client contract: balance, stake, what was charged and what is not yet."""
+    _payments(http_url)
+
+
+@client.command()
+@click.argument("ton")
+@_HTTP
+def topup(ton: str, http_url: str) -> None:
+    """Add TON to every client contract; decimals allowed, e.g. 2.5"""
+    from cocoon.ton.ops import parse_ton
+
+    try:
+        nano = parse_ton(ton)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    _payments(http_url, "topup", {"nano": nano})
+
+
+@client.command()
+@_HTTP
+def withdraw(http_url: str) -> None:
+    """Take back everything above the stake at once."""
+    _payments(http_url, "withdraw")
+
+
+@client.command()
+@_HTTP
+def close(http_url: str) -> None:
+    """Close the client contracts: the proxy signs a final charge and the rest comes back at once.
+    If the proxy does not answer, run it again after the network's client close delay (forced)."""
+    _payments(http_url, "close")

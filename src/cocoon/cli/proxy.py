@@ -46,23 +46,17 @@ async def _main(config: ProxyConfig) -> None:
     worker_policy = WorkerAdmission(make_policy(config.worker_policy), allowlist)
     ledger = Ledger(ledger_path(config.data_dir))
     identity = make_identity(config.data_dir, config.quote_provider, claims=config_claims(config))
-    stack = contextlib.AsyncExitStack()
-    try:
+    async with contextlib.AsyncExitStack() as stack:  # unwinds in reverse: HTTP, service, chain, ledger
+        stack.callback(ledger.close)
         chain = await open_chain_link(config, ledger, stack) if config.chain_url else None
-    except BaseException:
-        await stack.aclose()
-        ledger.close()
-        raise
-    service = ProxyService(config, identity, worker_policy, make_policy(config.client_policy), ledger, chain)
-    await service.start()
-    runner = await serve_http(make_stats_app(service), config.host, config.http_port)
-    try:
+        service = ProxyService(
+            config, identity, worker_policy, make_policy(config.client_policy), ledger, chain
+        )
+        await service.start()
+        stack.push_async_callback(service.aclose)
+        runner = await serve_http(make_stats_app(service), config.host, config.http_port)
+        stack.push_async_callback(runner.cleanup)
         if chain is None:
             await service.refresh()
         else:
             await asyncio.gather(service.refresh(), chain.run(service.registry))
-    finally:
-        await runner.cleanup()
-        await asyncio.shield(service.aclose())
-        await asyncio.shield(stack.aclose())
-        ledger.close()

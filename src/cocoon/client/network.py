@@ -18,10 +18,11 @@ from typing import Any
 from cocoon.api.validation import ValidatedRequest
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
+from cocoon.client.payments import ClientLink, ClientPayments
 from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledError, RequestError
 from cocoon.net.node import parse_host_port, refresh_certificates
 from cocoon.net.rpc import AnswerStream as RpcAnswerStream
-from cocoon.net.rpc import RpcConnection
+from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.tls import connect_attested
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
@@ -65,7 +66,14 @@ class NetworkAnswer:
 class ProxyPool:
     """Connections to the configured proxies; implements the HTTP layer's `InferenceBackend`."""
 
-    def __init__(self, proxies: list[str], identity: NodeIdentity, policy: Policy) -> None:
+    def __init__(
+        self,
+        proxies: list[str],
+        identity: NodeIdentity,
+        policy: Policy,
+        payments: ClientPayments | None = None,
+    ) -> None:
+        self.payments = payments  # client contracts on chain; None: the proxy's off-chain credit
         self.proxies = proxies
         self.identity = identity
         self.policy = policy
@@ -78,17 +86,25 @@ class ProxyPool:
             for proxy in self.proxies:
                 tasks.create_task(self._proxy_loop(proxy))
             tasks.create_task(refresh_certificates(self.identity))
+            if self.payments is not None:
+                tasks.create_task(self.payments.run())
 
     async def _proxy_loop(self, address: str) -> None:
         host, port = parse_host_port(address)
         backoff = BACKOFF_START_S
         while True:
+            if self.payments is not None and address in self.payments.dropped:
+                return  # its payment numbers went backwards or did not verify: never again
+            link = ClientLink(self.payments, address) if self.payments else None
             try:
                 stream = await connect_attested(host, port, self.identity, self.policy)
                 config = EndpointConfig(
                     Role.CLIENT, self.client_id[:16], accept_roles=frozenset({Role.PROXY})
                 )
-                conn = await RpcConnection.open(stream, config, initiator=True)
+                handlers = Handlers(on_payment=link.on_payment) if link else None
+                conn = await RpcConnection.open(stream, config, initiator=True, handlers=handlers)
+                if link is not None:
+                    await _join(link, conn, stream.peer.public_key)
             except CocoonError as exc:
                 self.last_error[address] = str(exc)
                 log.warning("cannot connect to proxy %s: %s; retrying in %.1f s", address, exc, backoff)
@@ -180,4 +196,14 @@ class ProxyPool:
                         entry["balance_nano"] = status.balance_nano
                         entry["tokens_charged"] = status.committed_to_db
             proxies[address] = entry
-        return {"client_id": self.client_id, "proxies": proxies}
+        payments = self.payments.stats() if self.payments else None
+        return {"client_id": self.client_id, "proxies": proxies, "payments": payments}
+
+
+async def _join(link: ClientLink, conn: RpcConnection, proxy_key: bytes) -> None:
+    """Open and register our client contract with this proxy before sending it requests."""
+    try:
+        await link.join(conn, proxy_key)
+    except BaseException:
+        await conn.aclose("cannot pay through this proxy")
+        raise

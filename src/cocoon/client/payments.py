@@ -20,14 +20,19 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from cocoon.errors import CocoonError, PaymentError
+from aiohttp import web
+
+from cocoon.errors import CocoonError, ConfigError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.channel import Counters, check_progress
 from cocoon.payments.thresholds import client_should_self_charge, client_top_up_nano
 from cocoon.registry.snapshot import network_params
+from cocoon.roles import ClientConfig
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_from_boc
@@ -232,3 +237,91 @@ def _parse_charge(boc: bytes) -> ClientChargeSigned:
         return ClientChargeSigned.from_cell(cell_from_boc(boc))
     except CocoonError as exc:
         raise PaymentError(f"a signed charge does not decode: {exc}") from exc
+
+
+class ClientLink:
+    """One connection to a proxy, seen from the payments: open and register, check its updates."""
+
+    def __init__(self, payments: ClientPayments, proxy: str) -> None:
+        self.payments = payments
+        self.proxy = proxy
+        self.proxy_contract: str | None = None
+        self.conn: RpcConnection | None = None
+
+    async def join(self, conn: RpcConnection, proxy_key: bytes) -> None:
+        self.conn = conn
+        channel = await self.payments.join(conn, proxy_key)
+        self.proxy_contract = channel.proxy_contract.raw
+
+    def on_payment(self, update: PaymentUpdate) -> None:
+        """``Handlers.on_payment``: a bad update drops the proxy and closes the connection."""
+        if self.proxy_contract is None:
+            return
+        try:
+            self.payments.on_update(self.proxy_contract, update)
+        except PaymentError as exc:
+            log.error("dropping proxy %s: %s", self.proxy, exc)
+            self.payments.dropped[self.proxy] = str(exc)
+            if self.conn is not None:
+                task = asyncio.get_running_loop().create_task(self.conn.aclose(f"dropped: {exc}"))
+                _CLOSING.add(task)
+                task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def add_payment_routes(app: web.Application, payments: ClientPayments) -> None:
+    """``GET /payments`` and ``POST /payments/{topup,withdraw,close}`` (``cocoon client ...``)."""
+
+    async def show(request: web.Request) -> web.Response:
+        for channel in list(payments.channels.values()):
+            await payments.refresh(channel)
+        return web.json_response(payments.stats())
+
+    async def act(request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        body = await request.json() if request.can_read_body else {}
+        for channel in list(payments.channels.values()):
+            if action == "topup":
+                await payments.top_up(channel, int(body.get("nano") or payments.top_up_nano))
+            elif action == "withdraw":
+                await payments.withdraw(channel)
+            elif action == "close":
+                await payments.close(channel)
+            else:
+                return web.json_response({"error": f"unknown action {action!r}"}, status=404)
+            await payments.refresh(channel)
+        return web.json_response(payments.stats())
+
+    app.router.add_get("/payments", show)
+    app.router.add_post("/payments/{action}", act)
+
+
+async def open_payments(config: ClientConfig, stack: AsyncExitStack) -> ClientPayments:
+    """Chain, node wallet (funded) and the root's params for a client with ``chain_url`` set."""
+    from cocoon.chainsvc.toncenter import ToncenterChain
+    from cocoon.registry.reader import read_registry
+    from cocoon.wallet import NodeWallet, WalletTimings, load_or_create_key_file
+
+    if not config.root_address:
+        raise ConfigError("root_address is required with chain_url: the root holds the network params")
+    chain = await stack.enter_async_context(ToncenterChain(config.chain_url))
+    key = load_or_create_key_file(_key_path(config))
+    wallet = NodeWallet(chain, key, WalletTimings(poll_interval_s=0.1))
+    stack.push_async_callback(wallet.close)
+    await wallet.ensure_funded()
+    snapshot = await read_registry(chain, Address.parse(config.root_address))
+    return ClientPayments(
+        chain,
+        wallet,
+        snapshot.chain_params,
+        key.secret_key,
+        auto_top_up=config.auto_top_up,
+        top_up_nano=config.top_up_nano,
+    )
+
+
+def _key_path(config: ClientConfig) -> Path:
+    data_dir = Path(config.data_dir or ".").expanduser()
+    return Path(config.wallet_key).expanduser() if config.wallet_key else data_dir / "wallet.key"

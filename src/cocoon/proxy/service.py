@@ -127,9 +127,8 @@ class ProxyService:
         config = EndpointConfig(Role.PROXY, self.proxy_id, accept_roles=frozenset({Role.WORKER}))
 
         async def worker_query(body: ControlBody) -> ControlBody:
-            if isinstance(body, GetProxyInfo):  # where this proxy pays: its contract (empty: no chain)
-                s = self.chain.settlement if self.chain else None
-                return ProxyInfo(s.contract.raw if s else "", s.params.params_version if s else 0)
+            if isinstance(body, GetProxyInfo):
+                return self._proxy_info()
             raise RemoteQueryError(f"the proxy does not answer {type(body).__name__}", "unsupported")
 
         handlers = Handlers(on_worker_state=on_state, on_query=worker_query)
@@ -158,6 +157,8 @@ class ProxyService:
             await self.router.handle(client_id, request, responder)
 
         async def query(body: ControlBody) -> ControlBody:
+            if isinstance(body, GetProxyInfo):
+                return self._proxy_info()
             if self.chain is not None:
                 if isinstance(body, RegisterClient):
                     return await self.chain.register_client(client_id, body, conn)
@@ -176,6 +177,11 @@ class ProxyService:
             if self.chain is not None:
                 self.chain.forget_client(client_id, conn)
             await conn.aclose("proxy closing")
+
+    def _proxy_info(self) -> ProxyInfo:
+        """Where this proxy settles: its contract (empty without a chain)."""
+        s = self.chain.settlement if self.chain else None
+        return ProxyInfo(s.contract.raw if s else "", s.params.params_version if s else 0)
 
     def _client_query(self, client_id: str, body: ControlBody) -> ControlBody:
         if isinstance(body, GetWorkerTypes):
