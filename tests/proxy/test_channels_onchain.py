@@ -135,3 +135,19 @@ async def test_close_refunds_exactly_the_remaining_balance(parties: Parties) -> 
     refunded = parties.client_sender.paid_to(CLIENT_WALLET) + parties.world.sender.paid_to(CLIENT_WALLET)
     assert refunded == 3 * TON - total * PRICE  # the proxy's signed grant_refund paid the rest
     assert parties.settlement.counters.refunds_granted == 1
+
+
+async def test_forced_close_after_the_delay_when_the_proxy_does_not_answer(parties: Parties) -> None:
+    contract = parties.settlement.contract.raw
+    channel = parties.client.channels[contract]
+    await parties.client.close(channel)  # balance 1 TON = stake: nothing comes back at once
+    data = ClientData.from_cell(parties.world.local.account(channel.contract).data)
+    assert data.state == 1 and parties.client_sender.paid_to(CLIENT_WALLET) == 0
+    # the proxy never grants the refund (it is down); after client_delay_before_close the client
+    # closes again and the rest is paid from the proxy contract's stake
+    await parties.client.close(channel)
+    assert ClientData.from_cell(parties.world.local.account(channel.contract).data).state == 1  # too early
+    parties.world.local.advance(parties.world.params.client_delay_before_close)
+    await parties.client.close(channel)
+    data = ClientData.from_cell(parties.world.local.account(channel.contract).data)
+    assert data.state == 2 and parties.client_sender.paid_to(CLIENT_WALLET) == TON
