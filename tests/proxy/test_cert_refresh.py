@@ -65,7 +65,7 @@ async def test_reissued_certificate_is_used_for_new_connections_while_old_ones_k
             # Both the pre-refresh client connection and the pre-refresh worker connection still serve.
             assert (await _ask(old_conn)).usage.completion_tokens > 0
             assert (await _ask(new_conn)).usage.completion_tokens > 0
-            assert net.worker.connects == 1
+            assert net.worker.links.connects == 1
 
 
 async def test_a_worker_head_carries_its_current_statement_after_a_reissue(tmp_path: Path) -> None:

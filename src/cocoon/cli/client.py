@@ -30,6 +30,7 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
 
 
 async def _main(config: ClientConfig) -> None:
+    import asyncio
     import contextlib
 
     from cocoon.api.validation import Limits
@@ -39,7 +40,7 @@ async def _main(config: ClientConfig) -> None:
     from cocoon.client.payments import add_payment_routes, open_payments
     from cocoon.client.receipts import ReceiptBook
     from cocoon.net.node import hex_set, make_identity, make_policy
-    from cocoon.registry.nodes import with_root_proxies
+    from cocoon.registry.nodes import follow_root, proxies_follower, with_root_proxies
 
     config = await with_root_proxies(config, "client")  # on a chain, the root lists the proxies
     proxy_images = hex_set(config.allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
@@ -61,7 +62,9 @@ async def _main(config: ClientConfig) -> None:
             add_payment_routes(app, payments)
         runner = await serve_http(app, config.host, config.http_port, cancel_on_disconnect=True)
         stack.push_async_callback(runner.cleanup)
-        await pool.run_forever()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(pool.run_forever())
+            tasks.create_task(follow_root(config, proxies_follower(pool.links, "client")))
 
 
 # --- the client contracts (talk to the running daemon, which owns the node wallet) -----------------

@@ -33,16 +33,41 @@ def run(config_path: Path | None, **flags: object) -> None:
 async def _main(config: ProxyConfig) -> None:
     import asyncio
     import contextlib
+    import logging
 
     from cocoon.net.node import config_claims, make_identity, make_policy
-    from cocoon.proxy.admission import ConfigAllowlist, WorkerAdmission
+    from cocoon.proxy.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
     from cocoon.proxy.chain_link import open_chain_link
     from cocoon.proxy.ledger import Ledger
     from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
+    from cocoon.registry.nodes import follow_root, read_root
+    from cocoon.registry.snapshot import RegistrySnapshot
 
-    allowlist = ConfigAllowlist(
+    log = logging.getLogger("cocoon.proxy")
+
+    allowlist: AllowlistSource = ConfigAllowlist(
         config.allowed_worker_image_hashes, config.allowed_worker_mrtds, config.allowed_model_hashes
     )
+    on_registry = None
+    configured = (
+        config.allowed_worker_image_hashes or config.allowed_worker_mrtds or config.allowed_model_hashes
+    )
+    if config.chain_url and not configured:
+        # On a chain the root's hash sets admit workers, read before the first handshake and followed.
+        first = await read_root(config)
+        registry_list = RegistryAllowlist(first)
+        allowlist = registry_list
+
+        def on_registry(snapshot: RegistrySnapshot) -> None:
+            registry_list.update(snapshot)
+            if snapshot.params_version != first.params_version:
+                log.warning(
+                    "the root's params changed (version %d -> %d): this proxy's contract keeps the old "
+                    "prices; close it and restart to deploy one under the new params",
+                    first.params_version,
+                    snapshot.params_version,
+                )
+
     worker_policy = WorkerAdmission(make_policy(config.worker_policy), allowlist)
     ledger = Ledger(ledger_path(config.data_dir))
     identity = make_identity(config.data_dir, config.quote_provider, claims=config_claims(config))
@@ -56,7 +81,9 @@ async def _main(config: ProxyConfig) -> None:
         stack.push_async_callback(service.aclose)
         runner = await serve_http(make_stats_app(service), config.host, config.http_port)
         stack.push_async_callback(runner.cleanup)
-        if chain is None:
-            await service.refresh()
-        else:
-            await asyncio.gather(service.refresh(), chain.run(service.registry))
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(service.refresh())
+            if chain is not None:
+                tasks.create_task(chain.run(service.registry))
+            if on_registry is not None:
+                tasks.create_task(follow_root(config, on_registry))

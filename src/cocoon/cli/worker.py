@@ -63,11 +63,12 @@ def payout(http_url: str) -> None:
 
 
 async def _main(config: WorkerConfig) -> None:
+    import asyncio
     import contextlib
 
     from cocoon.engine.client import EngineClient
     from cocoon.net.node import hex_set, make_identity, make_policy
-    from cocoon.registry.nodes import with_root_proxies
+    from cocoon.registry.nodes import follow_root, proxies_follower, with_root_proxies
     from cocoon.worker.payouts import open_payouts
     from cocoon.worker.service import WorkerService, make_stats_app
 
@@ -85,6 +86,8 @@ async def _main(config: WorkerConfig) -> None:
         )
         runner = await serve_http(make_stats_app(service), config.host, config.http_port)
         try:
-            await service.run()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(service.run())
+                tasks.create_task(follow_root(config, proxies_follower(service.links, "worker")))
         finally:
             await runner.cleanup()

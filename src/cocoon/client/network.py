@@ -1,9 +1,9 @@
 """The client daemon's side of the network: attested connections to proxies, requests through them.
 
-One connection per proxy is kept open and re-opened with capped backoff. A request goes to the
-connected proxy with the fewest requests in flight. Its answer is read under the caller's deadline;
-a connection that dies mid-answer, or a deadline that passes, becomes a final `AnswerError`, so the
-HTTP layer always ends what it started.
+One connection per proxy is kept open and re-opened with capped backoff (`cocoon.net.proxy_links`);
+the proxy set may change at run time. A request goes to the connected proxy with the fewest requests
+in flight. Its answer is read under the caller's deadline; a connection that dies mid-answer, or a
+deadline that passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator
 from typing import Any
 
 from cocoon.api.validation import ValidatedRequest
 from cocoon.attestation.identity import NodeIdentity
+from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.client.payments import ClientLink, ClientPayments
 from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledError, RequestError
-from cocoon.net.node import parse_host_port, refresh_certificates
+from cocoon.net.node import refresh_certificates
+from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import AnswerStream as RpcAnswerStream
 from cocoon.net.rpc import Handlers, RpcConnection
-from cocoon.net.tls import connect_attested
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
 from cocoon.wire.session import EndpointConfig
@@ -31,8 +31,6 @@ from cocoon.wire.session import EndpointConfig
 log = logging.getLogger(__name__)
 
 HOP_DEADLINE_SHARE = 0.95
-BACKOFF_START_S = 0.2
-BACKOFF_MAX_S = 5.0
 
 
 class NetworkAnswer:
@@ -78,57 +76,41 @@ class ProxyPool:
         self.identity = identity
         self.policy = policy
         self.client_id = identity.public_key.hex()
-        self.connections: dict[str, RpcConnection] = {}
-        self.last_error: dict[str, str] = {}
+        self.links = ProxyLinks(
+            identity,
+            policy,
+            EndpointConfig(Role.CLIENT, self.client_id[:16], accept_roles=frozenset({Role.PROXY})),
+            self._session,
+            # A proxy whose payment numbers went backwards or did not verify is never used again.
+            give_up=lambda address: payments is not None and address in payments.dropped,
+            role="client",
+        )
+
+    @property
+    def connections(self) -> dict[str, RpcConnection]:
+        """Live proxy connections by address."""
+        return self.links.connections
+
+    @property
+    def last_error(self) -> dict[str, str]:
+        return self.links.last_error
+
+    def _session(self, address: str) -> _ProxySession:
+        return _ProxySession(ClientLink(self.payments, address) if self.payments else None)
 
     async def run_forever(self) -> None:
         async with asyncio.TaskGroup() as tasks:
-            for proxy in self.proxies:
-                tasks.create_task(self._proxy_loop(proxy))
+            tasks.create_task(self.links.run(self.proxies))
             tasks.create_task(refresh_certificates(self.identity))
             if self.payments is not None:
                 tasks.create_task(self.payments.run())
-
-    async def _proxy_loop(self, address: str) -> None:
-        host, port = parse_host_port(address)
-        backoff = BACKOFF_START_S
-        while True:
-            if self.payments is not None and address in self.payments.dropped:
-                return  # its payment numbers went backwards or did not verify: never again
-            link = ClientLink(self.payments, address) if self.payments else None
-            try:
-                stream = await connect_attested(host, port, self.identity, self.policy)
-                config = EndpointConfig(
-                    Role.CLIENT, self.client_id[:16], accept_roles=frozenset({Role.PROXY})
-                )
-                handlers = Handlers(on_payment=link.on_payment) if link else None
-                conn = await RpcConnection.open(stream, config, initiator=True, handlers=handlers)
-                if link is not None:
-                    await _join(link, conn, stream.peer.public_key)
-            except CocoonError as exc:
-                self.last_error[address] = str(exc)
-                log.warning("cannot connect to proxy %s: %s; retrying in %.1f s", address, exc, backoff)
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-                continue
-            backoff = BACKOFF_START_S
-            self.connections[address] = conn
-            self.last_error.pop(address, None)
-            log.info("connected to proxy %s (%s)", address, stream.peer.describe())
-            try:
-                ended = await conn.wait_closed()
-                self.last_error[address] = ended.reason
-                log.warning("proxy %s connection ended: %s; reconnecting", address, ended.reason)
-            finally:
-                self.connections.pop(address, None)
-                await conn.aclose("client reconnecting")
 
     def _pick(self) -> tuple[str, RpcConnection]:
         if not self.connections:
             detail = "; ".join(f"{p}: {e}" for p, e in self.last_error.items()) or "still connecting"
             raise RequestError(
                 f"the client is not connected to any proxy ({detail}); check that a proxy runs at "
-                f"{', '.join(self.proxies)}",
+                f"{', '.join(self.links.addresses or self.proxies)}",
                 status=502,
                 error_type="upstream_error",
                 code="upstream_error",
@@ -181,7 +163,7 @@ class ProxyPool:
 
     async def status(self) -> dict[str, Any]:
         proxies: dict[str, Any] = {}
-        for address in self.proxies:
+        for address in self.links.addresses or self.proxies:
             conn = self.connections.get(address)
             entry: dict[str, Any] = {
                 "connected": conn is not None,
@@ -200,10 +182,13 @@ class ProxyPool:
         return {"client_id": self.client_id, "proxies": proxies, "payments": payments}
 
 
-async def _join(link: ClientLink, conn: RpcConnection, proxy_key: bytes) -> None:
-    """Open and register our client contract with this proxy before sending it requests."""
-    try:
-        await link.join(conn, proxy_key)
-    except BaseException:
-        await conn.aclose("cannot pay through this proxy")
-        raise
+class _ProxySession:
+    """One connection attempt to a proxy: receive its payment updates, register our client contract."""
+
+    def __init__(self, link: ClientLink | None) -> None:
+        self.link = link
+        self.handlers = Handlers(on_payment=link.on_payment if link is not None else None)
+
+    async def opened(self, conn: RpcConnection, peer: AttestedPeer) -> None:
+        if self.link is not None:
+            await self.link.join(conn, peer.public_key)

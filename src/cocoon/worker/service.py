@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 from typing import Any
 
@@ -20,13 +19,14 @@ from aiohttp import web
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
+from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.engine.protocol import Engine
 from cocoon.errors import CocoonError, EngineError
-from cocoon.net.node import parse_host_port, refresh_certificates
+from cocoon.net.node import refresh_certificates
+from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
-from cocoon.net.tls import connect_attested
 from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
@@ -37,8 +37,8 @@ from cocoon.worker.serve import RequestServer
 
 log = logging.getLogger(__name__)
 
-BACKOFF_START_S = 0.2
-BACKOFF_MAX_S = 5.0
+ENGINE_BACKOFF_START_S = 0.2
+ENGINE_BACKOFF_MAX_S = 5.0
 
 
 class WorkerService:
@@ -60,9 +60,21 @@ class WorkerService:
         self.worker_id = identity.public_key.hex()[:16]
         self.model = config.model
         self.server: RequestServer | None = None
-        self.connections: dict[str, RpcConnection] = {}
-        self.connects = 0
+        self.links = ProxyLinks(
+            identity,
+            policy,
+            EndpointConfig(Role.WORKER, self.worker_id, accept_roles=frozenset({Role.PROXY})),
+            self._session,
+            # A proxy whose payment numbers went backwards or did not verify is never used again.
+            give_up=lambda address: payouts is not None and address in payouts.dropped,
+            role="worker",
+        )
         self.started_at = time.time()
+
+    @property
+    def connections(self) -> dict[str, RpcConnection]:
+        """Live proxy connections by address."""
+        return self.links.connections
 
     async def resolve_model(self) -> str:
         """The model to serve: the configured one (checked against the engine) or the engine's first."""
@@ -91,14 +103,14 @@ class WorkerService:
 
     async def wait_for_engine(self) -> str:
         """Resolve the model, waiting for the engine to come up (it may start after the worker)."""
-        backoff = BACKOFF_START_S
+        backoff = ENGINE_BACKOFF_START_S
         while True:
             try:
                 return await self.resolve_model()
             except EngineError as exc:
                 log.warning("waiting for the engine: %s", exc)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                backoff = min(backoff * 2, ENGINE_BACKOFF_MAX_S)
 
     async def run(self) -> None:
         """Resolve the model, then keep every proxy connection and the health probe running."""
@@ -111,8 +123,7 @@ class WorkerService:
             "worker %s serving %s at coefficient %d", self.worker_id, self.model, self.config.coefficient
         )
         async with asyncio.TaskGroup() as tasks:
-            for proxy in self.config.proxies:
-                tasks.create_task(self._proxy_loop(proxy))
+            tasks.create_task(self.links.run(self.config.proxies))
             tasks.create_task(self._health_loop())
             tasks.create_task(refresh_certificates(self.identity))
             if self.payouts is not None:
@@ -123,41 +134,9 @@ class WorkerService:
         assert self.server is not None
         await self.server.serve(request, responder, self.config.max_active)
 
-    async def _proxy_loop(self, address: str) -> None:
-        host, port = parse_host_port(address)
-        backoff = BACKOFF_START_S
-        while True:
-            if self.payouts is not None and address in self.payouts.dropped:
-                return  # its payment numbers went backwards or did not verify: never again
-            link = PayoutLink(self.payouts, address) if self.payouts else None
-            try:
-                stream = await connect_attested(host, port, self.identity, self.policy)
-                conn = await RpcConnection.open(
-                    stream,
-                    EndpointConfig(Role.WORKER, self.worker_id, accept_roles=frozenset({Role.PROXY})),
-                    initiator=True,
-                    handlers=Handlers(on_run_query=self._serve, on_payment=link.on_payment if link else None),
-                )
-                if link is not None:
-                    await link.join(conn, stream.peer.public_key)
-            except CocoonError as exc:
-                log.warning("cannot connect to proxy %s: %s; retrying in %.1f s", address, exc, backoff)
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-                continue
-            backoff = BACKOFF_START_S
-            self.connects += 1
-            self.connections[address] = conn
-            log.info("connected to proxy %s (%s)", address, stream.peer.describe())
-            try:
-                await conn.send_worker_state(self.state())
-                ended = await conn.wait_closed()
-                log.warning("proxy %s connection ended: %s; reconnecting", address, ended.reason)
-            except CocoonError as exc:
-                log.warning("proxy %s connection failed: %s; reconnecting", address, exc)
-            finally:
-                self.connections.pop(address, None)
-                await conn.aclose("worker reconnecting")
+    def _session(self, address: str) -> _ProxySession:
+        link = PayoutLink(self.payouts, address) if self.payouts else None
+        return _ProxySession(self, link)
 
     async def _health_loop(self) -> None:
         assert self.server is not None
@@ -195,7 +174,7 @@ class WorkerService:
             "active": server.active if server else 0,
             "max_active": self.config.max_active,
             "proxies": {addr: {"connected": True, "rtt": c.rtt} for addr, c in self.connections.items()},
-            "connects": self.connects,
+            "connects": self.links.connects,
             "requests": vars(counters) if counters else {},
             "uptime_s": round(time.time() - self.started_at, 1),
             "payouts": self.payouts.stats() if self.payouts else None,
@@ -223,3 +202,19 @@ def make_stats_app(service: WorkerService) -> web.Application:
     app.router.add_get("/jsonstats", jsonstats)
     app.router.add_post("/payout", payout)
     return app
+
+
+class _ProxySession:
+    """One connection attempt of the worker to a proxy: serve its queries, join its payment channel."""
+
+    def __init__(self, service: WorkerService, link: PayoutLink | None) -> None:
+        self.service = service
+        self.link = link
+        self.handlers = Handlers(
+            on_run_query=service._serve, on_payment=link.on_payment if link is not None else None
+        )
+
+    async def opened(self, conn: RpcConnection, peer: AttestedPeer) -> None:
+        if self.link is not None:
+            await self.link.join(conn, peer.public_key)
+        await conn.send_worker_state(self.service.state())
