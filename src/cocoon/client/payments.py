@@ -29,13 +29,12 @@ from aiohttp import web
 
 from cocoon.errors import CocoonError, ConfigError, PaymentError
 from cocoon.net.rpc import RpcConnection
-from cocoon.payments.channel import Counters, check_progress
+from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
 from cocoon.payments.thresholds import client_should_self_charge, client_top_up_nano
 from cocoon.registry.snapshot import network_params
 from cocoon.roles import ClientConfig
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
-from cocoon.ton.cells import cell_from_boc
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, ProxyData, address_of, client_state_init
 from cocoon.ton.ops import CLIENT_DEPLOY_VALUE, COMMISSION_ESTIMATE, TON
@@ -53,15 +52,9 @@ CHARGE_VALUE = 7 * TON // 10
 
 
 @dataclass
-class ClientChannel:
+class ClientChannel(ChannelView):
     """The client's view of its channel with one proxy."""
 
-    proxy_contract: Address
-    proxy_key: bytes
-    contract: Address
-    last: Counters | None = None
-    signed: bytes | None = None
-    signed_tokens: int = 0
     data: ClientData | None = None
 
 
@@ -152,20 +145,8 @@ class ClientPayments:
     def on_update(self, proxy_contract: str, update: PaymentUpdate) -> None:
         """Check one payment update (raise :class:`PaymentError` if the proxy must be dropped)."""
         channel = self.channels.get(proxy_contract)
-        if channel is None:
-            return
-        current = Counters(update.tokens_max, update.committed_to_db, update.committed_to_chain)
-        check_progress(channel.last, current, who=f"proxy contract {proxy_contract}")
-        channel.last = current
-        if update.signed_payment is None or update.committed_to_chain <= channel.signed_tokens:
-            return
-        request = _parse_charge(update.signed_payment)
-        payload = request.signed_payload()
-        if not request.verify(channel.proxy_key) or payload.expected_address != channel.contract:
-            raise PaymentError(f"proxy contract {proxy_contract} sent a charge not valid for our contract")
-        if payload.new_tokens != update.committed_to_chain:
-            raise PaymentError(f"proxy contract {proxy_contract} signed a total it did not report")
-        channel.signed, channel.signed_tokens = update.signed_payment, update.committed_to_chain
+        if channel is not None:
+            accept_update(channel, update, ClientChargeSigned)
 
     async def maintain(self) -> None:
         """One round of upkeep over every channel: top up, self-charge."""
@@ -182,7 +163,9 @@ class ClientPayments:
             if channel.signed and client_should_self_charge(
                 channel.signed_tokens, data.tokens_used, data.stake, self.params
             ):
-                request = dataclasses.replace(_parse_charge(channel.signed), send_excesses_to=self.owner)
+                request = dataclasses.replace(
+                    parse_signed(ClientChargeSigned, channel.signed), send_excesses_to=self.owner
+                )
                 await self.sender.send(channel.contract, CHARGE_VALUE, request.to_cell())
                 self.counters["self_charges"] += 1
 
@@ -232,13 +215,6 @@ class ClientPayments:
         return out
 
 
-def _parse_charge(boc: bytes) -> ClientChargeSigned:
-    try:
-        return ClientChargeSigned.from_cell(cell_from_boc(boc))
-    except CocoonError as exc:
-        raise PaymentError(f"a signed charge does not decode: {exc}") from exc
-
-
 class ClientLink:
     """One connection to a proxy, seen from the payments: open and register, check its updates."""
 
@@ -263,12 +239,7 @@ class ClientLink:
             log.error("dropping proxy %s: %s", self.proxy, exc)
             self.payments.dropped[self.proxy] = str(exc)
             if self.conn is not None:
-                task = asyncio.get_running_loop().create_task(self.conn.aclose(f"dropped: {exc}"))
-                _CLOSING.add(task)
-                task.add_done_callback(_CLOSING.discard)
-
-
-_CLOSING: set[asyncio.Task[None]] = set()
+                self.conn.close_soon(f"dropped: {exc}")
 
 
 def add_payment_routes(app: web.Application, payments: ClientPayments) -> None:

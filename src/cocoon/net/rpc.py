@@ -235,6 +235,10 @@ class RpcConnection:
         self._endpoint.ping(self._io.now())
         await self._io.send()
 
+    def close_soon(self, reason: str, code: CloseCode = CloseCode.NORMAL) -> None:
+        """Start closing from synchronous code (a callback); `wait_closed` tells when it is done."""
+        self._io.handle(self._endpoint.close(reason, code))
+
     async def aclose(self, reason: str = "closing", code: CloseCode = CloseCode.NORMAL) -> None:
         """Send `Close(reason)`, flush, close the stream and stop the tasks (idempotent)."""
         self._io.handle(self._endpoint.close(reason, code))

@@ -25,13 +25,12 @@ from typing import Any
 
 from cocoon.errors import CocoonError, ConfigError, PaymentError
 from cocoon.net.rpc import RpcConnection
-from cocoon.payments.channel import Counters, check_progress
+from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds, worker_should_cash_out
 from cocoon.registry.snapshot import network_params
 from cocoon.roles import WorkerConfig
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
-from cocoon.ton.cells import cell_from_boc
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ProxyData, WorkerData, address_of, worker_state_init
 from cocoon.ton.ops import DEPLOY_VALUE, TON
@@ -48,15 +47,9 @@ REGISTER_VALUE = TON // 5
 
 
 @dataclass
-class ProxyChannel:
+class ProxyChannel(ChannelView):
     """What the worker knows of its channel with one proxy."""
 
-    proxy_contract: Address
-    proxy_key: bytes
-    contract: Address
-    last: Counters | None = None
-    signed: bytes | None = None
-    signed_tokens: int = 0
     paid_tokens: int = 0
     dropped: str | None = None
 
@@ -114,24 +107,8 @@ class WorkerPayouts:
     def on_update(self, proxy_contract: str, update: PaymentUpdate) -> None:
         """Check one payment update (raise :class:`PaymentError` if the proxy must be dropped)."""
         channel = self.channels.get(proxy_contract)
-        if channel is None:
-            return
-        current = Counters(update.tokens_max, update.committed_to_db, update.committed_to_chain)
-        check_progress(channel.last, current, who=f"proxy contract {proxy_contract}")
-        channel.last = current
-        if update.signed_payment is None or update.committed_to_chain <= channel.signed_tokens:
-            return
-        request = _parse_payout(update.signed_payment)
-        payload = request.signed_payload()
-        if not request.verify(channel.proxy_key) or payload.expected_address != channel.contract:
-            raise PaymentError(f"proxy contract {proxy_contract} sent a payout not valid for our contract")
-        if payload.new_tokens != update.committed_to_chain:
-            raise PaymentError(
-                f"proxy contract {proxy_contract} signed {payload.new_tokens} tokens but reported "
-                f"{update.committed_to_chain} chain-committed"
-            )
-        channel.signed, channel.signed_tokens = update.signed_payment, update.committed_to_chain
-        self._save()
+        if channel is not None and accept_update(channel, update, WorkerPayoutSigned):
+            self._save()
 
     def drop(self, proxy: str, why: str) -> None:
         log.error("dropping proxy %s: %s", proxy, why)
@@ -152,7 +129,9 @@ class WorkerPayouts:
             )
             if not due:
                 continue
-            request = dataclasses.replace(_parse_payout(channel.signed), send_excesses_to=self.owner)
+            request = dataclasses.replace(
+                parse_signed(WorkerPayoutSigned, channel.signed), send_excesses_to=self.owner
+            )
             await self.sender.send(channel.contract, CASH_OUT_VALUE, request.to_cell())
             await self._refresh_paid(channel)
             sent += 1
@@ -212,13 +191,6 @@ class WorkerPayouts:
         os.replace(tmp, self.state_path)
 
 
-def _parse_payout(boc: bytes) -> WorkerPayoutSigned:
-    try:
-        return WorkerPayoutSigned.from_cell(cell_from_boc(boc))
-    except CocoonError as exc:
-        raise PaymentError(f"a signed payout does not decode: {exc}") from exc
-
-
 class PayoutLink:
     """One connection to a proxy, seen from the payouts: learn its contract, check its updates."""
 
@@ -250,12 +222,7 @@ class PayoutLink:
         except PaymentError as exc:
             self.payouts.drop(self.proxy, str(exc))
             if self.conn is not None:
-                task = asyncio.get_running_loop().create_task(self.conn.aclose(f"dropped: {exc}"))
-                _CLOSING.add(task)
-                task.add_done_callback(_CLOSING.discard)
-
-
-_CLOSING: set[asyncio.Task[None]] = set()
+                self.conn.close_soon(f"dropped: {exc}")
 
 
 def _paths(config: WorkerConfig) -> tuple[Path, Path]:

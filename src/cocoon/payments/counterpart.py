@@ -1,0 +1,66 @@
+"""The counterpart's side of a payment channel: a client or a worker checking what its proxy reports.
+
+Every `PaymentUpdate` carries the proxy's three counters and, when the chain-committed total grew, a
+signed cumulative payment (a charge for a client, a payout for a worker). The counterpart accepts it
+only if no counter went down, the signature is the proxy's (the key its certificate attests), the
+payment targets the counterpart's own contract, and it signs exactly the reported chain-committed total.
+Any failure means the proxy lost or forged state: the caller drops that proxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cocoon.errors import CocoonError, PaymentError
+from cocoon.payments.channel import Counters, check_progress
+from cocoon.ton.address import Address
+from cocoon.ton.cells import cell_from_boc
+from cocoon.ton.signed import SignedRequest
+from cocoon.wire.messages import PaymentUpdate
+
+S = TypeVar("S", bound=SignedRequest)
+
+
+@dataclass
+class ChannelView:
+    """What a counterpart knows of its channel with one proxy."""
+
+    proxy_contract: Address
+    proxy_key: bytes
+    contract: Address
+    last: Counters | None = None
+    signed: bytes | None = None
+    signed_tokens: int = 0
+
+
+def parse_signed(kind: type[S], boc: bytes) -> S:
+    """Decode a signed payment of ``kind`` (PaymentError if it does not decode)."""
+    try:
+        return kind.from_cell(cell_from_boc(boc))
+    except CocoonError as exc:
+        raise PaymentError(f"a signed {kind.__name__} does not decode: {exc}") from exc
+
+
+def accept_update(channel: ChannelView, update: PaymentUpdate, kind: type[SignedRequest]) -> bool:
+    """Check one update against ``channel`` and keep a newer signed payment; True when one was kept.
+
+    Raises `PaymentError` (or its `StateRollbackError`) when the proxy must be dropped.
+    """
+    who = f"proxy contract {channel.proxy_contract.raw}"
+    current = Counters(update.tokens_max, update.committed_to_db, update.committed_to_chain)
+    check_progress(channel.last, current, who=who)
+    channel.last = current
+    if update.signed_payment is None or update.committed_to_chain <= channel.signed_tokens:
+        return False
+    request = parse_signed(kind, update.signed_payment)
+    payload = request.signed_payload()
+    if not request.verify(channel.proxy_key) or payload.expected_address != channel.contract:
+        raise PaymentError(f"{who} sent a {kind.__name__} not valid for our contract {channel.contract}")
+    if payload.new_tokens != update.committed_to_chain:
+        raise PaymentError(
+            f"{who} signed {payload.new_tokens} tokens but reported {update.committed_to_chain} "
+            "chain-committed"
+        )
+    channel.signed, channel.signed_tokens = update.signed_payment, update.committed_to_chain
+    return True
