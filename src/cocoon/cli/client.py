@@ -40,14 +40,12 @@ async def _main(config: ClientConfig) -> None:
     from cocoon.client.payments import add_payment_routes, open_payments
     from cocoon.client.receipts import ReceiptBook
     from cocoon.net.node import hex_set, make_identity, make_policy
-    from cocoon.registry.nodes import follow_root, proxies_follower, with_root_proxies
+    from cocoon.registry.nodes import follow_root, root_follower, with_root_proxies
 
     config = await with_root_proxies(config, "client")  # on a chain, the root lists the proxies
     proxy_images = hex_set(config.allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
-    policy = StatementPolicy(
-        make_policy(config.proxy_policy, proxy_images),
-        StatementRequirements(max_age_s=config.max_statement_age_s),
-    )
+    proxy_policy = make_policy(config.proxy_policy, proxy_images)
+    policy = StatementPolicy(proxy_policy, StatementRequirements(max_age_s=config.max_statement_age_s))
     async with contextlib.AsyncExitStack() as stack:  # closes the chain and wallet on every exit
         payments = await open_payments(config, stack) if config.chain_url else None
         identity = make_identity(config.data_dir, config.quote_provider)
@@ -62,9 +60,11 @@ async def _main(config: ClientConfig) -> None:
             add_payment_routes(app, payments)
         runner = await serve_http(app, config.host, config.http_port, cancel_on_disconnect=True)
         stack.push_async_callback(runner.cleanup)
+        follower = await root_follower(config, "client", pool.links, proxy_policy)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(pool.run_forever())
-            tasks.create_task(follow_root(config, proxies_follower(pool.links, "client")))
+            if follower is not None:
+                tasks.create_task(follow_root(config, follower))
 
 
 # --- the client contracts (talk to the running daemon, which owns the node wallet) -----------------

@@ -68,7 +68,7 @@ async def _main(config: WorkerConfig) -> None:
 
     from cocoon.engine.client import EngineClient
     from cocoon.net.node import hex_set, make_identity, make_policy
-    from cocoon.registry.nodes import follow_root, proxies_follower, with_root_proxies
+    from cocoon.registry.nodes import follow_root, root_follower, with_root_proxies
     from cocoon.worker.payouts import open_payouts
     from cocoon.worker.service import WorkerService, make_stats_app
 
@@ -84,10 +84,12 @@ async def _main(config: WorkerConfig) -> None:
             make_policy(config.proxy_policy, proxy_images),
             payouts,
         )
+        follower = await root_follower(config, "worker", service.links, service.policy)
         runner = await serve_http(make_stats_app(service), config.host, config.http_port)
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(service.run())
-                tasks.create_task(follow_root(config, proxies_follower(service.links, "worker")))
+                if follower is not None:
+                    tasks.create_task(follow_root(config, follower))
         finally:
             await runner.cleanup()

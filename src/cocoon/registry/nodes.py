@@ -7,12 +7,14 @@ root; the ``proxies`` config key is only for nodes without a chain.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
 import msgspec
 
+from cocoon.attestation.policy import AttestationPolicy, Policy
 from cocoon.errors import ChainDataError, ConfigError
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.registry.reader import RegistryWatcher, read_registry
@@ -100,3 +102,46 @@ def proxies_follower(
             log.warning("root version %d lists no proxies; keeping the current ones", snapshot.version)
 
     return on_change
+
+
+def proxy_images_follower(policy: Policy) -> Callable[[RegistrySnapshot], None]:
+    """An ``on_change`` that makes ``policy`` accept exactly the proxy images the root allows.
+
+    For workers and clients whose config lists no proxy image hashes of its own. A policy that checks
+    no attestation (``any``) has nothing to follow.
+    """
+
+    def on_change(snapshot: RegistrySnapshot) -> None:
+        if isinstance(policy, AttestationPolicy):
+            images = frozenset(h.to_bytes(32, "big") for h in snapshot.proxy_hashes)
+            policy.allowlists = dataclasses.replace(policy.allowlists, image_hashes=images)
+
+    return on_change
+
+
+def all_of(*callbacks: Callable[[RegistrySnapshot], None]) -> Callable[[RegistrySnapshot], None]:
+    """One ``on_change`` calling each of ``callbacks`` in order."""
+
+    def on_change(snapshot: RegistrySnapshot) -> None:
+        for callback in callbacks:
+            callback(snapshot)
+
+    return on_change
+
+
+async def root_follower(
+    config: WorkerConfig | ClientConfig,
+    role: Literal["worker", "client"],
+    links: ProxyLinks,
+    proxy_policy: Policy,
+) -> Callable[[RegistrySnapshot], None] | None:
+    """What a worker or client follows in its root: the proxy list and, unless its config pins its
+    own, the allowed proxy images (applied now, before the first connection). None without a chain."""
+    if not (config.chain_url and config.root_address):
+        return None
+    followers = [proxies_follower(links, role)]
+    if not config.allowed_proxy_image_hashes:
+        images = proxy_images_follower(proxy_policy)
+        images(await read_root(config))
+        followers.append(images)
+    return all_of(*followers)
