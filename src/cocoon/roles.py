@@ -78,6 +78,7 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     # Allowlists (hex; empty = any) until the root contract feeds them (cocoon.proxy.admission).
     allowed_worker_image_hashes: list[str] = msgspec.field(default_factory=list)
     allowed_worker_mrtds: list[str] = msgspec.field(default_factory=list)
+    allowed_worker_rtmrs: list[str] = msgspec.field(default_factory=list)
     allowed_model_hashes: list[str] = msgspec.field(default_factory=list)
 
 
@@ -152,6 +153,7 @@ _HELP = {
     "allowed_proxy_image_hashes": "Proxy image hashes (hex) this node accepts; empty accepts any image.",
     "allowed_worker_image_hashes": "Worker image hashes (hex) the proxy admits; empty admits any image.",
     "allowed_worker_mrtds": "Worker MRTDs (hex, 48 bytes) the proxy admits; empty admits any.",
+    "allowed_worker_rtmrs": "Worker RTMR sets the proxy admits ('rtmr0:rtmr1:rtmr2:rtmr3', hex); empty: any.",
     "allowed_model_hashes": "Model hashes (hex) a worker may attest; empty admits any model.",
     "max_statement_age_s": "Refuse a proxy/worker whose signed statement is older (seconds); 0: no bound.",
     "receipts_dir": "Write each verified receipt with its request/response bytes here; empty: memory only.",

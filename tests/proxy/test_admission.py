@@ -118,3 +118,23 @@ def test_registry_allowlist_follows_the_root_snapshots() -> None:
     assert lists.model_hashes == {model_hash(FAKE_MODEL)}
     source.update(snapshot(2, {b"\xab" * 32}, set()))
     assert source.current().worker_image_hashes == {b"\xab" * 32} and not source.current().model_hashes
+
+
+def test_rtmr_sets_from_config_admit_only_the_listed_boot_chains() -> None:
+    import time
+
+    from cocoon.errors import PolicyError
+    from cocoon.net.node import make_identity
+
+    zero = ":".join(["00" * 48] * 4)  # fake quotes measure all-zero RTMRs
+    other = ":".join(["11" * 48] * 4)
+    cert = make_identity("", "fake").certificate
+    refused = WorkerAdmission(make_policy("fake"), ConfigAllowlist([], rtmr_sets=[other]))
+    with pytest.raises(PolicyError, match="RTMR set not allowed"):
+        refused.verify(cert, time.time())
+    admitted = WorkerAdmission(make_policy("fake"), ConfigAllowlist([], rtmr_sets=[other, zero]))
+    assert admitted.verify(cert, time.time()).is_attested
+    with pytest.raises(ConfigError, match="rtmr0:rtmr1:rtmr2:rtmr3"):
+        ConfigAllowlist([], rtmr_sets=["00" * 48])
+    with pytest.raises(ConfigError, match="attesting worker policy"):
+        WorkerAdmission(make_policy("any"), ConfigAllowlist([], rtmr_sets=[zero]))

@@ -46,11 +46,17 @@ async def _main(config: ProxyConfig) -> None:
     log = logging.getLogger("cocoon.proxy")
 
     allowlist: AllowlistSource = ConfigAllowlist(
-        config.allowed_worker_image_hashes, config.allowed_worker_mrtds, config.allowed_model_hashes
+        config.allowed_worker_image_hashes,
+        config.allowed_worker_mrtds,
+        config.allowed_model_hashes,
+        config.allowed_worker_rtmrs,
     )
     on_registry = None
     configured = (
-        config.allowed_worker_image_hashes or config.allowed_worker_mrtds or config.allowed_model_hashes
+        config.allowed_worker_image_hashes
+        or config.allowed_worker_mrtds
+        or config.allowed_model_hashes
+        or config.allowed_worker_rtmrs
     )
     if config.chain_url and not configured:
         # On a chain the root's hash sets admit workers, read before the first handshake and followed.

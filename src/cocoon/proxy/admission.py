@@ -39,6 +39,12 @@ class NetworkAllowlist:
     worker_image_hashes: frozenset[bytes] = frozenset()
     worker_mr_tds: frozenset[bytes] = frozenset()
     model_hashes: frozenset[bytes] = frozenset()
+    worker_rtmr_sets: frozenset[tuple[bytes, bytes, bytes, bytes]] = frozenset()
+
+    @property
+    def checks_measurements(self) -> bool:
+        """Whether any list needs an attesting policy (a verified quote) to be checked."""
+        return bool(self.worker_image_hashes or self.worker_mr_tds or self.worker_rtmr_sets)
 
 
 class AllowlistSource(Protocol):
@@ -53,16 +59,36 @@ class ConfigAllowlist:
     """Allowlists from hex strings in the proxy config."""
 
     def __init__(
-        self, image_hashes: Sequence[str], mr_tds: Sequence[str] = (), model_hashes: Sequence[str] = ()
+        self,
+        image_hashes: Sequence[str],
+        mr_tds: Sequence[str] = (),
+        model_hashes: Sequence[str] = (),
+        rtmr_sets: Sequence[str] = (),
     ) -> None:
         self._lists = NetworkAllowlist(
             worker_image_hashes=hex_set(image_hashes, 32, "allowed_worker_image_hashes"),
             worker_mr_tds=hex_set(mr_tds, 48, "allowed_worker_mrtds"),
             model_hashes=hex_set(model_hashes, 32, "allowed_model_hashes"),
+            worker_rtmr_sets=frozenset(rtmr_set(text) for text in rtmr_sets),
         )
 
     def current(self) -> NetworkAllowlist:
         return self._lists
+
+
+def rtmr_set(text: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """``"rtmr0:rtmr1:rtmr2:rtmr3"`` (each 96 hex digits) as four 48-byte values."""
+    parts = text.split(":")
+    try:
+        values = tuple(bytes.fromhex(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or any(len(v) != 48 for v in values):
+        raise ConfigError(
+            f"allowed_worker_rtmrs entry {text[:40]!r}... must be rtmr0:rtmr1:rtmr2:rtmr3, "
+            "each 96 hex digits (48 bytes)"
+        )
+    return values[0], values[1], values[2], values[3]
 
 
 class RegistryAllowlist:
@@ -92,9 +118,9 @@ class WorkerAdmission:
 
     def __init__(self, base: Policy, source: AllowlistSource, max_statement_age_s: float = 0.0) -> None:
         lists = source.current()
-        if not isinstance(base, AttestationPolicy) and (lists.worker_image_hashes or lists.worker_mr_tds):
+        if not isinstance(base, AttestationPolicy) and lists.checks_measurements:
             raise ConfigError(
-                f"worker image-hash/MRTD allowlists need an attesting worker policy, not {base.name!r}; "
+                f"worker image-hash/MRTD/RTMR allowlists need an attesting worker policy, not {base.name!r}; "
                 "set worker_policy to fake or tdx"
             )
         self.base = base
@@ -111,11 +137,14 @@ class WorkerAdmission:
         base = self.base
         if isinstance(base, AttestationPolicy):
             wanted = replace(
-                base.allowlists, image_hashes=lists.worker_image_hashes, mr_tds=lists.worker_mr_tds
+                base.allowlists,
+                image_hashes=lists.worker_image_hashes,
+                mr_tds=lists.worker_mr_tds,
+                rtmr_sets=lists.worker_rtmr_sets,
             )
             if wanted != base.allowlists:
                 base.allowlists = wanted
-        elif lists.worker_image_hashes or lists.worker_mr_tds:
+        elif lists.checks_measurements:
             raise PolicyError(f"policy {base.name} cannot check the worker image allowlists; refusing")
         peer = base.verify(cert, now)
         requirements = StatementRequirements(
