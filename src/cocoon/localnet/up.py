@@ -87,6 +87,8 @@ def _cocoon(*args: str) -> list[str]:
 
 def _check_port_free(port: int, what: str) -> None:
     with socket.socket() as sock:
+        # As our servers do: connections of a network stopped a moment ago (TIME_WAIT) must not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
