@@ -49,3 +49,27 @@ def test_negative_amounts_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PaymentError):
         ledger.add_credit("client-1", 0)
     assert ledger.add_credit("client-1", 5).credit_nano == 5
+
+
+def test_make_durable_writes_the_wal_through_to_the_database_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "state.db"
+    ledger = Ledger(path)
+    ledger.ensure_client("client-1", 10**9)
+    ledger.record(charge("r1", 100), finished_at=1.0)
+
+    def in_main_file() -> int:
+        # immutable=1 reads the database file alone, ignoring the WAL: only checkpointed rows show.
+        raw = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+        try:
+            return int(raw.execute("SELECT count(*) FROM requests").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0  # the table itself is still only in the WAL
+        finally:
+            raw.close()
+
+    assert in_main_file() == 0
+    ledger.make_durable()
+    assert in_main_file() == 1
+    ledger.close()

@@ -97,11 +97,18 @@ class Ledger:
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # NORMAL in WAL mode: a committed transaction survives a crash of the process (SIGKILL) at once;
+        # only a power loss may drop the latest ones. What the chain will reference (a save-state note)
+        # is made durable first with `make_durable`, so a power loss can never orphan a note.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
+
+    def make_durable(self) -> None:
+        """Write everything committed so far through to disk (fsync), e.g. before the chain refers to it."""
+        self._db.execute("PRAGMA wal_checkpoint(FULL)")
 
     def ensure_client(self, client_id: str, credit_nano: int) -> ClientAccount:
         """Open an account with `credit_nano` if it has none yet; an existing account is kept as is."""

@@ -366,6 +366,7 @@ class ProxySettlement:
         return seqno
 
     async def _send_note(self, note: Note) -> None:
+        self.ledger.make_durable()  # the seqno the note names must outlive a power loss
         body = m.SaveState.make(_qid(), note.seqno, note.session_hash).to_cell()
         await self.sender.send(self.contract, 1, body, bounce=False)
         self.counters.notes_sent += 1
