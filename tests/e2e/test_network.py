@@ -8,8 +8,11 @@ a worker or costs anything.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -241,3 +244,41 @@ def test_status_pages(api: openai.OpenAI, net: RunningNet) -> None:
         page = resp.read().decode()
         assert resp.headers["Content-Type"].startswith("text/html")
     assert net.model in page and "connected" in page and net.base_url in page
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_dashboard_in_a_real_browser(api: openai.OpenAI, net: RunningNet, tmp_path: Path) -> None:
+    """Debian's headless Chromium renders the client's dashboard with the live network's facts."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed: `make browser` (as root) installs it")
+    api.chat.completions.create(model=net.model, messages=MESSAGES, max_tokens=3)  # type: ignore[arg-type]
+    url = net.base_url.removesuffix("/v1") + "/"
+    argv = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(
+        [*argv, "--dump-dom", url], capture_output=True, text=True, timeout=90, check=True
+    ).stdout
+    assert "<h1>cocoon client</h1>" in dom
+    assert net.model in dom and ">connected<" in dom and net.base_url in dom
+    shot = tmp_path / "dashboard.png"
+    subprocess.run(
+        [*argv, f"--screenshot={shot}", "--window-size=1100,700", url],
+        capture_output=True,
+        timeout=90,
+        check=True,
+    )
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (1100, 700)
