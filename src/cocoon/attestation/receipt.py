@@ -13,6 +13,7 @@ signature in hex; `from_json` rebuilds the Struct, so the same canonical bytes v
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,9 @@ class SignedReceipt:
             raise ReceiptError(f"receipt has a malformed field: {exc}") from exc
 
 
+@functools.cache
 def _names() -> tuple[str, ...]:
+    # Cached: msgspec resolves the annotations on every `fields` call, a hot spot per answer.
     return tuple(f.name for f in msgspec.structs.fields(Receipt))
 
 
