@@ -10,6 +10,8 @@ from typing import Literal
 
 import msgspec
 
+from cocoon.payments.thresholds import DEFAULT_THRESHOLDS
+
 QuoteProviderName = Literal["fake", "tdx"]
 PolicyName = Literal["any", "fake", "tdx"]
 
@@ -41,6 +43,9 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     http_port: int = 12000
     health_interval_s: float = 5.0
     max_tokens_limit: int = 32_768
+    # When the worker cashes out its signed payouts itself (nanoTON of unclaimed earnings).
+    cash_out_threshold_nano: int = DEFAULT_THRESHOLDS.worker_payout_nano
+    idle_cash_out_threshold_nano: int = DEFAULT_THRESHOLDS.worker_idle_payout_nano
     # Hardware for the preflight check (cocoon plan gpu): empty/0 skips it.
     gpu: str = ""
     gpu_count: int = 1
@@ -72,10 +77,10 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     flush_interval_s: float = 1.0
     commit_interval_s: float = 45.0
     settle_interval_s: float = 5.0
-    charge_threshold_nano: int = 1_000_000_000
-    payout_threshold_nano: int = 10_000_000_000
-    withdraw_threshold_nano: int = 10_000_000_000
-    # Allowlists (hex; empty = any) until the root contract feeds them (cocoon.proxy.admission).
+    charge_threshold_nano: int = DEFAULT_THRESHOLDS.charge_nano
+    payout_threshold_nano: int = DEFAULT_THRESHOLDS.payout_nano
+    withdraw_threshold_nano: int = DEFAULT_THRESHOLDS.withdraw_nano
+    # Allowlists (hex; empty = any). On a chain, empty lists mean: follow the root contract's.
     allowed_worker_image_hashes: list[str] = msgspec.field(default_factory=list)
     allowed_worker_mrtds: list[str] = msgspec.field(default_factory=list)
     allowed_worker_rtmrs: list[str] = msgspec.field(default_factory=list)
@@ -125,6 +130,8 @@ _HELP = {
     "http_port": "Port of the node's HTTP endpoints (/healthz, /jsonstats; the client's OpenAI API).",
     "health_interval_s": "Seconds between engine health probes.",
     "max_tokens_limit": "Largest max_tokens this node accepts.",
+    "cash_out_threshold_nano": "The worker submits its signed payout once unclaimed earnings reach this.",
+    "idle_cash_out_threshold_nano": "...or, while it serves nothing, once they reach this smaller amount.",
     "gpu": "GPU model for the preflight check (see `cocoon plan gpus`); empty skips it.",
     "gpu_count": "Number of GPUs the engine uses.",
     "vram_gb": "VRAM per GPU in GB for the preflight check; 0 takes the catalog figure of `gpu`.",

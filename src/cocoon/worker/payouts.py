@@ -245,4 +245,10 @@ async def open_payouts(config: WorkerConfig, stack: AsyncExitStack) -> WorkerPay
     stack.push_async_callback(wallet.close)
     await wallet.ensure_funded()
     snapshot = await read_registry(chain, Address.parse(config.root_address))
-    return WorkerPayouts(chain, wallet, snapshot.chain_params, state_path=data_dir / "payouts.json")
+    thresholds = Thresholds(
+        worker_payout_nano=config.cash_out_threshold_nano,
+        worker_idle_payout_nano=config.idle_cash_out_threshold_nano,
+    )
+    return WorkerPayouts(
+        chain, wallet, snapshot.chain_params, thresholds=thresholds, state_path=data_dir / "payouts.json"
+    )
