@@ -140,3 +140,28 @@ async def test_graceful_shutdown_waits_then_closes_and_cancels() -> None:
     for client in clients.values():
         await client.aclose()
     silent_writer.close()
+
+
+async def test_half_open_connections_beyond_the_cap_are_closed_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with Listener("127.0.0.1", 0, _fake(), FakePolicy(), echo, max_handshakes=2) as listener:
+        # Two connections that never start TLS hold both handshake slots.
+        stalled = [await asyncio.open_connection("127.0.0.1", listener.port) for _ in range(2)]
+        await eventually(lambda: len(listener._handshakes) == 2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        async with asyncio.timeout(WAIT):
+            assert await reader.read() == b""  # closed without a handshake
+        writer.close()
+        assert listener.refused == 1
+        assert "2 handshakes in progress" in caplog.text
+        for _, w in stalled:
+            w.close()
+        await eventually(lambda: not listener._handshakes)
+        # With the slots free again, a real peer gets in.
+        client = await _connect(listener.port)
+        client.write(b"ok")
+        async with asyncio.timeout(WAIT):
+            assert await client.read() == b"ok"
+        await client.aclose()

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AttestedStream], Awaitable[None]]
 DEFAULT_GRACE = 5.0
+DEFAULT_MAX_HANDSHAKES = 256
 
 
 class Listener:
@@ -40,6 +41,7 @@ class Listener:
         grace: float = DEFAULT_GRACE,
         name: str = "listener",
         prepare: Prepare | None = None,
+        max_handshakes: int = DEFAULT_MAX_HANDSHAKES,
     ) -> None:
         """``prepare`` is passed to `accept_attested` (e.g. fetch DCAP collateral before the verdict)."""
         self.host = host
@@ -52,6 +54,8 @@ class Listener:
         self.grace = grace
         self.name = name
         self.prepare = prepare
+        self.max_handshakes = max_handshakes
+        """Handshakes in progress at once; more connections are closed at once (counted as refused)."""
         self.accepted = 0
         """Connections whose peer was accepted."""
         self.refused = 0
@@ -81,6 +85,14 @@ class Listener:
         task = asyncio.current_task()
         assert task is not None
         peername = writer.get_extra_info("peername")
+        if len(self._handshakes) >= self.max_handshakes:
+            # A flood of half-open connections must not eat the CPU or starve established peers.
+            self.refused += 1
+            log.warning(
+                "%s: %d handshakes in progress; refusing %s", self.name, len(self._handshakes), peername
+            )
+            writer.close()
+            return
         self._handshakes.add(task)
         try:
             stream = await accept_attested(
