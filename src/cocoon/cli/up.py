@@ -75,6 +75,7 @@ async def _run(plan: object, *, demo: bool, once: bool) -> None:
     from rich.console import Console
 
     from cocoon.localnet.up import LocalNet, LocalNetPlan, demo_request
+    from cocoon.payments.params import format_ton
 
     assert isinstance(plan, LocalNetPlan)
     console = Console(highlight=False, soft_wrap=True)
@@ -103,9 +104,10 @@ async def _run(plan: object, *, demo: bool, once: bool) -> None:
             console.print(f"\n[bold]demo request[/bold] ({answer.seconds:.2f} s): {answer.text.strip()!r}")
             console.print(
                 f"tokens: prompt {usage.get('prompt_tokens')}, completion {usage.get('completion_tokens')}, "
-                f"adjusted {usage.get('adjusted_tokens')}; cost {usage.get('total_cost')} nanoTON"
+                f"adjusted {usage.get('adjusted_tokens')}; cost {usage.get('total_cost')} nanoTON "
+                f"({format_ton(int(usage.get('total_cost') or 0))} TON)"
             )
-        _print_usage(console, plan.openai_base_url, model)
+        _print_usage(console, plan.openai_base_url, model, once=once)
         if once:
             return
         await _show_status(console, net, stop)
@@ -127,13 +129,11 @@ async def _until(stop: asyncio.Event, work: object) -> object | None:
     return None
 
 
-def _print_usage(console: object, base_url: str, model: str) -> None:
+def _print_usage(console: object, base_url: str, model: str, *, once: bool) -> None:
     from rich.console import Console
 
     assert isinstance(console, Console)
-    console.print(
-        f"\nOpenAI base URL: [bold]{base_url}[/bold]  (status: {base_url.removesuffix('/v1')}/jsonstats)"
-    )
+    console.print(f"\nOpenAI base URL: [bold]{base_url}[/bold]   dashboard: {base_url.removesuffix('/v1')}/")
     console.print("Try it:\n")
     console.print(
         f"  curl -s {base_url}/chat/completions -H 'Content-Type: application/json' \\\n"
@@ -147,7 +147,8 @@ def _print_usage(console: object, base_url: str, model: str) -> None:
         'messages=[{"role": "user", "content": "Hello!"}]).choices[0].message.content)\n',
         markup=False,
     )
-    console.print("Press Ctrl-C to stop.")
+    if not once:
+        console.print("Press Ctrl-C to stop.")
 
 
 async def _show_status(console: object, net: object, stop: asyncio.Event) -> None:
