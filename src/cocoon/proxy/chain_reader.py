@@ -1,0 +1,83 @@
+"""Reading the proxy contract's transactions into the settlement's state.
+
+Three kinds of incoming message matter:
+
+* save-state notes from the proxy's own wallet confirm seqnos: the channels stamped under a seqno
+  become chain-committed; a note the database never issued raises :class:`StateRollbackError`;
+* ``client_proxy_request`` / ``worker_proxy_request`` (sent by every client and worker op, also as
+  1-nanoTON notes whose compute phase is skipped, so the sender is checked here by recomputing its
+  contract address) update what the proxy knows of each client and worker contract.
+
+The cursor is persisted together with the seqnos seen, so a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from cocoon.payments.channel import Channel
+from cocoon.payments.commit import CommitPipeline, Note
+from cocoon.payments.credit import ClientContractView
+from cocoon.proxy.commit_store import ChannelKey, CommitStore
+from cocoon.proxy.counterparts import Counterparts
+from cocoon.proxy.ledger import WORKER_CHANNEL
+from cocoon.ton import messages as m
+from cocoon.ton.chain import Chain, Transaction
+from cocoon.ton.watch import TxCursor, poll
+from cocoon.wallet.sender import MessageSender
+
+
+class ChainReader:
+    """Applies the proxy contract's new transactions to the pipeline, channels and counterparts."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        cursor: TxCursor,
+        store: CommitStore,
+        pipeline: CommitPipeline,
+        channels: dict[ChannelKey, Channel],
+        counterparts: Counterparts,
+        sender: MessageSender,
+    ) -> None:
+        self.chain, self.cursor, self.store = chain, cursor, store
+        self.pipeline, self.channels, self.counterparts = pipeline, channels, counterparts
+        self.sender = sender  # its address is the only one whose save-state notes count
+
+    async def read(self) -> None:
+        """Process the new transactions and persist the cursor with the notes seen.
+
+        Raises :class:`StateRollbackError` (nothing persisted) on a note the database never issued.
+        """
+        txs = await poll(self.chain, self.cursor)
+        seen: list[int] = []
+        for tx in txs:
+            seqno = self._on_transaction(tx)
+            if seqno is not None:
+                seen.append(seqno)
+        if txs:
+            self.store.observed(self.cursor.last_lt, seen)
+
+    def _on_transaction(self, tx: Transaction) -> int | None:
+        msg = tx.in_msg
+        if msg is None or msg.src is None or msg.external:
+            return None
+        body = msg.parsed
+        if isinstance(body, m.SaveState) and msg.src == self.sender.address:
+            seqno = self.pipeline.observe(Note(body.seqno, body.session_hash))
+            if seqno is not None:
+                for ch in self.channels.values():
+                    ch.commit_chain(seqno)
+            return seqno
+        if isinstance(body, m.ClientProxyRequest) and body.owner is not None:
+            if msg.src == self.counterparts.client_contract(body.owner):
+                snap = body.client
+                view = ClientContractView(
+                    snap.balance, snap.stake, snap.tokens_used, snap.state, snap.secret_hash
+                )
+                self.counterparts.update_client(body.owner.raw, view)
+        elif (
+            isinstance(body, m.WorkerProxyRequest)
+            and body.owner is not None
+            and msg.src == self.counterparts.worker_contract(body.owner)
+        ):
+            self.counterparts.update_worker(WORKER_CHANNEL, body.owner.raw, body.tokens)
+        return None

@@ -1,0 +1,116 @@
+"""What the proxy knows of its counterpart contracts: each client's and worker's contract on chain.
+
+A client or worker contract reports its state to the proxy contract with every operation (see
+:mod:`cocoon.proxy.chain_reader`); a counterpart not heard from yet is read directly. For each one
+:class:`Counterparts` keeps a :class:`Target`: the contract's address, the cumulative total it has
+recorded on chain and the signed payment in flight to it. Client contracts also keep their full
+:class:`~cocoon.payments.credit.ClientContractView`, from which the proxy decides how much a client
+may still spend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cocoon.payments.channel import Channel
+from cocoon.payments.credit import ClientContractView
+from cocoon.proxy.commit_store import ChannelKey
+from cocoon.proxy.ledger import CLIENT_CHANNEL
+from cocoon.ton.address import Address
+from cocoon.ton.chain import AccountStatus, Chain
+from cocoon.ton.data import ClientData, WorkerData, address_of, client_state_init, worker_state_init
+from cocoon.ton.params import Params
+
+
+@dataclass
+class Target:
+    """One counterpart contract: its address and the total it has recorded on chain."""
+
+    address: Address
+    on_chain: int = 0
+    active: bool = False
+    in_flight: tuple[int, float] | None = None  # (tokens sent, when)
+
+
+class Counterparts:
+    """The client and worker contracts of one proxy contract, as last seen on chain.
+
+    ``channels`` is the settlement's own channel table (shared, not copied): a client that asks to
+    close before its first request still gets a channel, so that its refund is granted.
+    """
+
+    def __init__(
+        self,
+        chain: Chain,
+        contract: Address,
+        public_key: int,
+        chain_params: Params,
+        channels: dict[ChannelKey, Channel],
+    ) -> None:
+        self.chain = chain
+        self.contract = contract
+        self.public_key = public_key
+        self.chain_params = chain_params
+        self.channels = channels
+        self.clients: dict[str, ClientContractView] = {}
+        self.targets: dict[ChannelKey, Target] = {}
+
+    def client_contract(self, owner: Address) -> Address:
+        """The address of ``owner``'s client contract with this proxy."""
+        return address_of(client_state_init(owner, self.contract, self.public_key, self.chain_params))
+
+    def worker_contract(self, owner: Address) -> Address:
+        """The address of ``owner``'s worker contract with this proxy."""
+        return address_of(worker_state_init(owner, self.contract, self.public_key, self.chain_params))
+
+    def target(self, kind: str, owner: str) -> Target:
+        """The counterpart of channel ``(kind, owner)`` (created, not yet active, on first use)."""
+        key = (kind, owner)
+        target = self.targets.get(key)
+        if target is None:
+            address = Address.parse(owner)
+            contract = (
+                self.client_contract(address) if kind == CLIENT_CHANNEL else self.worker_contract(address)
+            )
+            target = self.targets[key] = Target(contract)
+        return target
+
+    def update_client(self, owner: str, view: ClientContractView) -> None:
+        """A client contract reported its state (forwarded note or direct read)."""
+        old = self.clients.get(owner)
+        # Notes may be read out of order with a direct read: the contract's tokens_used never drops.
+        if old is None or view.sc_tokens_used >= old.sc_tokens_used:
+            self.clients[owner] = view
+        if view.state == 1:
+            # a client closing before any request still gets its refund
+            self.channels.setdefault((CLIENT_CHANNEL, owner), Channel())
+        target = self.target(CLIENT_CHANNEL, owner)
+        target.on_chain = max(target.on_chain, view.sc_tokens_used)
+        target.active = True
+
+    def update_worker(self, kind: str, owner: str, tokens: int) -> None:
+        """A worker contract reported the cumulative ``tokens`` it has been paid for."""
+        target = self.target(kind, owner)
+        target.on_chain = max(target.on_chain, tokens)
+        target.active = True
+
+    async def register_client(self, owner: Address) -> ClientContractView | None:
+        """Learn a client's contract state from the chain (``None`` if it is not deployed yet)."""
+        state = await self.chain.get_account(self.client_contract(owner))
+        if state.status is not AccountStatus.ACTIVE or state.data is None:
+            return None
+        data = ClientData.from_cell(state.data)
+        view = ClientContractView(data.balance, data.stake, data.tokens_used, data.state, data.secret_hash)
+        self.update_client(owner.raw, view)
+        return view
+
+    async def load(self, kind: str, owner: str) -> bool:
+        """Read a counterpart contract not heard from yet; whether it is deployed."""
+        if kind == CLIENT_CHANNEL:
+            return await self.register_client(Address.parse(owner)) is not None
+        target = self.target(kind, owner)
+        state = await self.chain.get_account(target.address)
+        if state.status is not AccountStatus.ACTIVE or state.data is None:
+            return False
+        self.update_worker(kind, owner, WorkerData.from_cell(state.data).tokens)
+        return True

@@ -1,0 +1,132 @@
+"""The settle actions: charging clients, paying workers, granting refunds, withdrawing the commission.
+
+Each action sends a proxy-signed request for a chain-committed cumulative total (see
+:mod:`cocoon.proxy.payment_signer`) when the thresholds of :mod:`cocoon.payments.thresholds` are met.
+One request per counterpart is in flight at a time: the next waits until the contract reports the
+total or :data:`INFLIGHT_TIMEOUT_S` passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cocoon.payments.channel import Channel
+from cocoon.payments.params import NetworkParams
+from cocoon.payments.thresholds import (
+    Thresholds,
+    proxy_should_charge,
+    proxy_should_pay,
+    proxy_should_withdraw,
+)
+from cocoon.proxy.commit_store import ChannelKey
+from cocoon.proxy.counterparts import Counterparts
+from cocoon.proxy.ledger import CLIENT_CHANNEL
+from cocoon.proxy.payment_signer import PaymentSigner, new_query_id
+from cocoon.ton import messages as m
+from cocoon.ton.address import Address
+from cocoon.ton.chain import Chain
+from cocoon.ton.data import ProxyData
+from cocoon.ton.ops import TON, Op
+from cocoon.wallet.sender import MessageSender, OutMessage
+
+PAY_VALUE = 7 * TON // 10
+"""TON attached to a signed charge or payout (the excess returns to the wallet)."""
+WITHDRAW_VALUE = TON // 5
+INFLIGHT_TIMEOUT_S = 60.0
+
+
+@dataclass
+class SettlementCounters:
+    """Messages the settlement has sent and flushes it has made, for the status page and tests."""
+
+    notes_sent: int = 0
+    charges_sent: int = 0
+    payouts_sent: int = 0
+    withdrawals_sent: int = 0
+    refunds_granted: int = 0
+    flushes: int = 0
+
+
+class Settler:
+    """Sends the charges, payouts, refund grants and commission withdrawals that are due."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        sender: MessageSender,
+        contract: Address,
+        channels: dict[ChannelKey, Channel],
+        counterparts: Counterparts,
+        signer: PaymentSigner,
+        params: NetworkParams,
+        counters: SettlementCounters,
+        clock: Callable[[], float],
+    ) -> None:
+        self.chain, self.sender, self.contract = chain, sender, contract
+        self.channels, self.counterparts, self.signer = channels, counterparts, signer
+        self.params, self.counters, self.clock = params, counters, clock
+        self.commit_wanted = False
+        """Set when a closing client waits for its usage to be committed: send a note now."""
+        self._granted: dict[str, float] = {}  # client owner -> when its grant_refund was sent
+
+    async def settle(self, thresholds: Thresholds) -> None:
+        """Charge clients, pay workers and withdraw the commission where ``thresholds`` are met."""
+        now = self.clock()
+        messages: list[OutMessage] = []
+        for (kind, owner), ch in list(self.channels.items()):
+            target = self.counterparts.target(kind, owner)
+            if not target.active and not await self.counterparts.load(kind, owner):
+                continue
+            view = self.counterparts.clients.get(owner) if kind == CLIENT_CHANNEL else None
+            if view is not None and view.state != 0:
+                closing = self._close_client(owner, ch, view.state, now)
+                messages.extend([closing] if closing else [])
+                continue
+            if target.in_flight and (
+                target.on_chain >= target.in_flight[0] or now - target.in_flight[1] > INFLIGHT_TIMEOUT_S
+            ):
+                target.in_flight = None
+            if target.in_flight:
+                continue
+            due = proxy_should_charge if kind == CLIENT_CHANNEL else proxy_should_pay
+            if not due(ch.committed_to_chain, target.on_chain, self.params, thresholds):
+                continue
+            body = self.signer.cell(kind, owner, ch.committed_to_chain)
+            messages.append(OutMessage(target.address, PAY_VALUE, body))
+            target.in_flight = (ch.committed_to_chain, now)
+            if kind == CLIENT_CHANNEL:
+                self.counters.charges_sent += 1
+            else:
+                self.counters.payouts_sent += 1
+        if messages:
+            await self.sender.send_many(messages)
+        await self.withdraw(thresholds)
+
+    def _close_client(self, owner: str, ch: Channel, state: int, now: float) -> OutMessage | None:
+        """A client asked to close: once all its usage is chain-committed, sign the final charge
+        (``grant_refund``), which closes the contract and refunds the rest at once."""
+        if state != 1 or now - self._granted.get(owner, -1e18) < INFLIGHT_TIMEOUT_S:
+            return None
+        if ch.committed_to_chain < ch.tokens_max:
+            self.commit_wanted = True  # the next tick sends a note without waiting for the interval
+            return None
+        self._granted[owner] = now
+        self.counters.refunds_granted += 1
+        op = Op.EXT_CLIENT_GRANT_REFUND_SIGNED
+        body = self.signer.cell(CLIENT_CHANNEL, owner, ch.committed_to_chain, op)
+        return OutMessage(self.counterparts.target(CLIENT_CHANNEL, owner).address, PAY_VALUE, body)
+
+    async def withdraw(self, thresholds: Thresholds) -> None:
+        """Ask the proxy contract to send its commission to the owner when it reaches the threshold."""
+        if proxy_should_withdraw(await self.withdrawable(), thresholds):
+            body = m.ExtProxyPayoutRequest(query_id=new_query_id(), excess_to=self.sender.address).to_cell()
+            await self.sender.send(self.contract, WITHDRAW_VALUE, body)
+            self.counters.withdrawals_sent += 1
+
+    async def withdrawable(self) -> int:
+        """The commission the proxy contract holds for its owner (its ``balance`` field)."""
+        state = await self.chain.get_account(self.contract)
+        if state.data is None:
+            return 0
+        return ProxyData.from_cell(state.data).balance
