@@ -1,6 +1,7 @@
 """`RpcConnection`: drives a sans-IO `RpcEndpoint` over a `ByteStream` with asyncio.
 
-The byte and timer plumbing lives in `cocoon.net.rpc_driver`, the serving side (our handlers) in
+The byte and timer plumbing lives in `cocoon.net.rpc_driver`, the requesting side (our queries and
+the answers we read) in `cocoon.net.rpc_request`, the serving side (our handlers) in
 `cocoon.net.rpc_serve`, the two ends of an answer stream in `cocoon.net.rpc_stream`. This module
 ties them into one object: awaitable control queries, inference streams with a bounded per-request
 buffer (a reader that falls behind cancels only its own request, never the shared connection),
@@ -23,8 +24,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from cocoon.errors import ConnectionClosedError, RemoteQueryError, RpcTimeoutError
+from cocoon.errors import ConnectionClosedError, RpcTimeoutError
 from cocoon.net.rpc_driver import EndpointDriver
+from cocoon.net.rpc_request import Requesting
 from cocoon.net.rpc_serve import Handlers, QueryHandler, RunQueryHandler, Serving
 from cocoon.net.rpc_stream import Answer, AnswerStream, Responder
 from cocoon.net.stream import ByteStream
@@ -86,18 +88,17 @@ class RpcConnection:
         stream_buffer: int = DEFAULT_STREAM_BUFFER,
     ) -> None:
         self._endpoint = endpoint
-        self._stream_buffer = stream_buffer
         self._loop = asyncio.get_running_loop()
         self._ready: asyncio.Future[HandshakeCompleted] = self._loop.create_future()
         self._closed: asyncio.Future[ConnectionTerminated] = self._loop.create_future()
-        self._queries: dict[int, asyncio.Future[ControlBody]] = {}
-        self._answers: dict[int, AnswerStream] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._close_task: asyncio.Task[None] | None = None
-        self._next_request_id = 1
         self.rtt: float | None = None
         """The last measured keepalive round-trip time in seconds."""
         self._io = EndpointDriver(stream, endpoint, self._dispatch_all, clock)
+        self._requesting = Requesting(
+            endpoint, self._io.flush, self._io.send, self._closed.done, stream_buffer
+        )
         self._serving = Serving(handlers or Handlers(), endpoint, self._io.flush, stream.drain, self._spawn)
         self._io.start()
 
@@ -155,7 +156,7 @@ class RpcConnection:
     @property
     def active_streams(self) -> int:
         """Answer streams we are reading plus requests we are serving."""
-        return len(self._answers) + len(self._serving)
+        return len(self._requesting) + len(self._serving)
 
     async def wait_ready(self) -> HandshakeCompleted:
         """Wait for the hello exchange (bounded by the keepalive silence timeout).
@@ -170,9 +171,7 @@ class RpcConnection:
 
     def new_request_id(self) -> int:
         """A request id not yet used by this connection for its own `RunQuery`."""
-        request_id = self._next_request_id
-        self._next_request_id += 1
-        return request_id
+        return self._requesting.new_request_id()
 
     # --- client side ------------------------------------------------------------------------------
 
@@ -184,19 +183,7 @@ class RpcConnection:
         `ConnectionClosedError`.
         """
         await self.wait_ready()
-        query_id = self._endpoint.send_query(body)
-        future: asyncio.Future[ControlBody] = self._loop.create_future()
-        self._queries[query_id] = future
-        self._io.flush()
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            what = type(body).__name__
-            raise RpcTimeoutError(
-                f"no answer to {what} within {timeout} s; the peer is overloaded or stuck"
-            ) from None
-        finally:
-            self._queries.pop(query_id, None)
+        return await self._requesting.query(body, timeout)
 
     async def run_query(self, request: RunQuery) -> AnswerStream:
         """Start an inference request; read its answer from the returned `AnswerStream`.
@@ -204,21 +191,11 @@ class RpcConnection:
         Bound the whole exchange with ``asyncio.timeout`` (and cancel the stream when it fires).
         """
         await self.wait_ready()
-        self._endpoint.send_run_query(request)
-        answer = AnswerStream(request.request_id, self.cancel)
-        self._answers[request.request_id] = answer
-        await self._io.send()
-        return answer
+        return await self._requesting.run_query(request)
 
     def cancel(self, request_id: int, reason: str) -> bool:
         """Cancel our request; its `AnswerStream` raises `RequestCancelledError`. False if already over."""
-        answer = self._answers.pop(request_id, None)
-        if answer is not None:
-            answer.fail_cancelled(reason)
-        if self.terminated is not None or not self._endpoint.cancel(request_id, reason):
-            return False
-        self._io.flush()
-        return True
+        return self._requesting.cancel(request_id, reason)
 
     async def send_payment_update(self, update: PaymentUpdate) -> None:
         """Send a payment-channel update to the peer."""
@@ -254,15 +231,7 @@ class RpcConnection:
     def _dispatch(self, event: Event) -> None:
         match event:
             case AnswerHead() | AnswerChunk() | AnswerEnd() | AnswerError():
-                answer = self._answers.get(event.request_id)
-                if answer is None:
-                    return  # we cancelled it; a leftover or its final end
-                if answer.feed(event, self._stream_buffer):
-                    if isinstance(event, (AnswerEnd, AnswerError)):
-                        del self._answers[event.request_id]
-                else:
-                    limit = self._stream_buffer
-                    self.cancel(event.request_id, f"reader too slow: over {limit} bytes of the answer unread")
+                self._requesting.answer_part(event)
             case RunQuery():
                 self._serving.run_query(event)
             case Cancel():
@@ -270,7 +239,7 @@ class RpcConnection:
             case Query():
                 self._serving.query(event)
             case QueryAnswer() | QueryError():
-                self._resolve_query(event)
+                self._requesting.query_answered(event)
             case PaymentUpdate():
                 self._serving.payment(event)
             case WorkerState():
@@ -281,17 +250,6 @@ class RpcConnection:
                 self._ready.set_result(event)
             case ConnectionTerminated():
                 self._terminate(event)
-
-    # --- queries --------------------------------------------------------------------------------------
-
-    def _resolve_query(self, event: QueryAnswer | QueryError) -> None:
-        future = self._queries.get(event.query_id)
-        if future is None or future.done():
-            return  # the caller timed out; a late answer is harmless
-        if isinstance(event, QueryAnswer):
-            future.set_result(event.body)
-        else:
-            future.set_exception(RemoteQueryError(f"peer refused the query: {event.message}", event.code))
 
     # --- helpers ------------------------------------------------------------------------------------
 
@@ -309,12 +267,7 @@ class RpcConnection:
         if not self._ready.done():
             self._ready.set_exception(error)
             self._ready.exception()  # mark retrieved: nobody may be waiting
-        for future in self._queries.values():
-            if not future.done():
-                future.set_exception(error)
-        for answer in self._answers.values():
-            answer.fail(error)
-        self._answers.clear()
+        self._requesting.fail_all(error)
         self._serving.stop(f"connection closed: {event.reason}")
         self._close_task = self._loop.create_task(self._shutdown())
 
