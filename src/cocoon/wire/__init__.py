@@ -3,7 +3,8 @@
 Modules, bottom up: `frames` (length prefix), `messages` and `control` (the Structs), `codec` (the
 only module that knows msgpack), `session` (hello exchange, `EndpointConfig`), `keepalive`,
 `streams` (per-request answer rules as a transition table), `mux` (which query and request ids are
-live), `events`, and `endpoint` (`RpcEndpoint`, tying them together).
+live), `events`, `endpoint_send` (what our code may send) and `endpoint` (`RpcEndpoint`, tying
+them together).
 The names most callers need are re-exported here.
 """
 

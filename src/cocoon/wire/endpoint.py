@@ -6,19 +6,20 @@ Feed it the bytes you read with `receive_data(data, now)` and act on the events 
 `Close` with the reason for the peer and returns `ConnectionTerminated(local=True)`. Misuse of the
 sending API by our own code (answering an unknown query, a chunk before the head) raises
 `ProtocolError`; sending on a closed endpoint raises `ConnectionClosedError`.
+
+The ``send_*`` methods and `cancel` are inherited from `EndpointSender` (`cocoon.wire.endpoint_send`);
+this module is the session: bytes in, events out, the hello exchange, keepalive and termination.
 """
 
 from __future__ import annotations
 
 from cocoon.errors import ConnectionClosedError, DecodeError, ProtocolError
 from cocoon.wire.codec import decode_message, encode_message_into
-from cocoon.wire.control import ControlBody
+from cocoon.wire.endpoint_send import EndpointSender
 from cocoon.wire.events import ConnectionTerminated, Event, PongReceived
 from cocoon.wire.frames import FrameDecoder
 from cocoon.wire.keepalive import Keepalive
 from cocoon.wire.messages import (
-    NO_TIMINGS,
-    NO_USAGE,
     AnswerChunk,
     AnswerEnd,
     AnswerError,
@@ -37,15 +38,13 @@ from cocoon.wire.messages import (
     QueryAnswer,
     QueryError,
     RunQuery,
-    Timings,
-    Usage,
     WorkerState,
 )
 from cocoon.wire.mux import Multiplexer
 from cocoon.wire.session import EndpointConfig, Handshake, HandshakeRefused
 
 
-class RpcEndpoint:
+class RpcEndpoint(EndpointSender):
     """One side of one connection. `initiator` is the side that connected; it speaks first."""
 
     def __init__(self, config: EndpointConfig, *, initiator: bool, now: float) -> None:
@@ -166,97 +165,10 @@ class RpcEndpoint:
             return []
         return [self._fail(reason, code)]
 
-    # --- output: control queries ------------------------------------------------------------------
-
-    def send_query(self, body: ControlBody) -> int:
-        """Queue a control query; returns its id (answers and errors carry it)."""
-        self._check_open()
-        query_id = self._mux.query_sent()
-        self._queue(Query(query_id, body))
-        return query_id
-
-    def send_answer(self, query_id: int, body: ControlBody) -> None:
-        """Answer the peer's query `query_id`."""
-        self._check_open()
-        self._mux.answering(query_id)
-        self._queue(QueryAnswer(query_id, body))
-
-    def send_query_error(self, query_id: int, code: str, message: str) -> None:
-        """Fail the peer's query `query_id` with a machine-readable `code` and a human `message`."""
-        self._check_open()
-        self._mux.answering(query_id)
-        self._queue(QueryError(query_id, code, message))
-
-    # --- output: inference stream -------------------------------------------------------------------
-
-    def send_run_query(self, request: RunQuery) -> None:
-        """Start an inference request; its answer parts arrive as events."""
-        self._check_open()
-        self._mux.request_sent(request.request_id)
-        self._queue(request)
-
-    def send_head(self, request_id: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> bool:
-        """Queue the head of our answer; False if the requester cancelled (nothing sent)."""
-        return self.send_part(AnswerHead(request_id, status, headers))
-
-    def send_chunk(self, request_id: int, data: bytes) -> bool:
-        """Queue a piece of our answer body; False if the requester cancelled (nothing sent)."""
-        return self.send_part(AnswerChunk(request_id, data))
-
-    def send_end(
-        self,
-        request_id: int,
-        usage: Usage = NO_USAGE,
-        timings: Timings = NO_TIMINGS,
-        adjusted_tokens: int = 0,
-        cost: int = 0,
-        receipt: bytes | None = None,
-        prompt_cost: int = 0,
-    ) -> bool:
-        """Finish our answer successfully (allowed after a cancel, to report usage)."""
-        end = AnswerEnd(request_id, usage, timings, adjusted_tokens, cost, receipt, prompt_cost)
-        return self.send_part(end)
-
-    def send_answer_error(
-        self, request_id: int, status: int, code: str, message: str, usage: Usage | None = None
-    ) -> bool:
-        """Finish our answer with an error (allowed after a cancel, to report usage)."""
-        return self.send_part(AnswerError(request_id, status, code, message, usage))
-
-    def send_part(self, part: AnswerPart) -> bool:
-        """Queue any answer part, checked against the stream rules; False if dropped after a cancel."""
-        self._check_open()
-        deliver = self._mux.part_sending(part)
-        if deliver:
-            self._queue(part)
-        return deliver
-
-    def cancel(self, request_id: int, reason: str) -> bool:
-        """Cancel our request `request_id`; False if it already finished or was cancelled."""
-        self._check_open()
-        if not self._mux.requested.cancel(request_id):
-            return False
-        self._queue(Cancel(request_id, reason))
-        return True
-
-    # --- output: state ------------------------------------------------------------------------------
-
-    def send_payment_update(self, update: PaymentUpdate) -> None:
-        """Queue a payment-channel update for the peer."""
-        self._send(update)
-
-    def send_worker_state(self, state: WorkerState) -> None:
-        """Queue the worker's current offer for the peer (a proxy)."""
-        self._send(state)
-
     # --- internals ------------------------------------------------------------------------------------
 
     def _queue(self, message: Message) -> None:
         encode_message_into(message, self._out, self.config.max_frame)
-
-    def _send(self, message: Message) -> None:
-        self._check_open()
-        self._queue(message)
 
     def _check_open(self) -> None:
         if self._terminated is not None:
