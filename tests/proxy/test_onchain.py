@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cocoon.errors import StateRollbackError
+from cocoon.errors import ChainError, StateRollbackError
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger, RequestCharge
 from cocoon.proxy.onchain import ProxySettlement, SettlementConfig
 from cocoon.ton import data
@@ -270,3 +270,28 @@ async def test_a_clone_with_the_same_key_is_refused(world: World, tmp_path: Path
     assert not s.ready
     with pytest.raises(StateRollbackError):
         await s.force()
+
+
+class NotesLost(FaucetSender):
+    """Delivers everything but the 1-nanoTON save-state notes (as if the chain never took them)."""
+
+    async def send(
+        self,
+        dest: Address,
+        value: int,
+        body: Cell | None = None,
+        *,
+        state_init: tuple[Cell, Cell] | None = None,
+        bounce: bool = True,
+    ) -> None:
+        if value > 1:
+            await super().send(dest, value, body, state_init=state_init, bounce=bounce)
+
+
+async def test_a_start_note_that_never_lands_is_a_clear_chain_error(world: World) -> None:
+    world.sender = NotesLost(world.local, PROXY_WALLET)
+    s = world.settlement(Ledger(world.db))
+    await s.start()
+    with pytest.raises(ChainError, match=r"start note did not appear on chain within 0\.3 s"):
+        await s.wait_ready(0.3)
+    assert not s.ready

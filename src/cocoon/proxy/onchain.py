@@ -156,12 +156,18 @@ class ProxySettlement:
 
     async def wait_ready(self, timeout_s: float) -> None:
         """Tick until the start note is seen; ChainError if it is not within ``timeout_s``."""
-        async with asyncio.timeout(timeout_s):
-            while not self.ready:
-                await self.tick()
-                if self.refused:
-                    raise StateRollbackError(self.refused)
-                await asyncio.sleep(self.config.tick_s)
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not self.ready:
+                    await self.tick()
+                    if self.refused:
+                        raise StateRollbackError(self.refused)
+                    await asyncio.sleep(self.config.tick_s)
+        except TimeoutError:
+            raise ChainError(
+                f"the proxy's start note did not appear on chain within {timeout_s:g} s; check that the "
+                "chain is reachable and the proxy's wallet can pay, then restart"
+            ) from None
 
     async def run(self) -> None:
         """Tick forever (until cancelled); a refusal stops the loop and leaves ``refused`` set."""
