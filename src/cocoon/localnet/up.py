@@ -245,7 +245,7 @@ class LocalNet:
             await self.supervisor.start(spec)
             await self.supervisor.wait_ready(spec.name)
             self.say(f"ready    {spec.name:<9} ({time.monotonic() - t0:.1f} s)")
-        return await wait_for_workers(self.plan.openai_base_url, self.plan.workers, timeout_s=60)
+        return await wait_for_workers(self.plan.openai_base_url, self.plan.workers, timeout_s=120)
 
     async def _prepare_chain(self) -> None:
         """Fund the wallets, deploy the root and register the proxy and the served models."""
