@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cocoon.attestation.identity import NodeIdentity
-from cocoon.attestation.issue import issue_certificate
+from cocoon.attestation.issue import CLOCK_SKEW_S, issue_certificate
 from cocoon.attestation.policy import FakePolicy
 from cocoon.attestation.providers import FakeQuoteProvider, StaticQuoteProvider
 from cocoon.errors import QuoteError
@@ -44,7 +44,7 @@ def test_identity_issues_fresh_certificates_for_the_same_key() -> None:
     assert identity.needs_refresh(NOW + 3600)
     second = identity.issue(NOW + 3600)
     assert identity.certificate is second
-    assert second.serial == 2 and second.not_before == int(NOW + 3600)
+    assert second.serial == 2 and second.not_before == int(NOW + 3600) - CLOCK_SKEW_S
     assert second.public_key == first.public_key
 
 

@@ -22,7 +22,7 @@ from cocoon.attestation.certificate import (
     parse_certificate,
 )
 from cocoon.attestation.claims import UserClaims, report_data_for
-from cocoon.attestation.issue import SUBJECT, issue_certificate, serial_from_bytes
+from cocoon.attestation.issue import CLOCK_SKEW_S, SUBJECT, issue_certificate, serial_from_bytes
 from cocoon.errors import CertificateError
 
 NOW = 1_763_000_000.0
@@ -67,7 +67,7 @@ def test_round_trip_keeps_key_quote_claims_and_times() -> None:
     assert cert.quote == FAKE_QUOTE
     assert cert.claims == UserClaims(public_key=RAW_KEY, statement=b"signed facts")
     assert cert.statement == b"signed facts"
-    assert cert.not_before == int(NOW)
+    assert cert.not_before == int(NOW) - CLOCK_SKEW_S  # backdated for peers whose clocks run behind
     assert cert.not_after - cert.not_before == VALIDITY_SECONDS == 86_400
     assert cert.serial == SERIAL
     assert cert.fingerprint == hashlib.sha256(cert.der).digest()
@@ -120,15 +120,19 @@ def test_certificate_without_quote_parses_with_none() -> None:
     assert cert.claims is not None
 
 
+START = NOW - CLOCK_SKEW_S  # issued at NOW, valid from CLOCK_SKEW_S earlier, for VALIDITY_SECONDS
+
+
 @pytest.mark.parametrize(
     ("now", "message"),
-    [(NOW - 1, "not yet valid"), (NOW + VALIDITY_SECONDS + 1, "expired")],
+    [(START - 1, "not yet valid"), (START + VALIDITY_SECONDS + 1, "expired")],
 )
 def test_validity_window_is_enforced(now: float, message: str) -> None:
     der = _issue()
     with pytest.raises(CertificateError, match=message):
         parse_certificate(der, now=now)
-    parse_certificate(der, now=NOW + VALIDITY_SECONDS)  # the last second is still valid
+    parse_certificate(der, now=START)  # the first second is valid
+    parse_certificate(der, now=START + VALIDITY_SECONDS)  # the last second is still valid
 
 
 def test_unknown_critical_extension_is_refused_but_noncritical_is_ignored() -> None:

@@ -323,3 +323,13 @@ async def test_slow_prepare_is_bounded_by_the_handshake_timeout() -> None:
             )
         await asyncio.wait_for(spy.finished.wait(), WAIT)
     assert spy.received == b""
+
+
+async def test_a_peer_whose_clock_runs_a_minute_ahead_is_accepted() -> None:
+    """Certificates are backdated by CLOCK_SKEW_S, so a small skew between peers does not break TLS."""
+    ahead = _identity(FakeQuoteProvider(), issued_at=time.time() + 60)
+    async with serving(ahead, FakePolicy()) as (spy, port):
+        client = await connect_attested("127.0.0.1", port, _fake(), FakePolicy(), handshake_timeout=WAIT)
+        assert client.peer.public_key == ahead.public_key
+        await client.aclose()
+        await asyncio.wait_for(spy.finished.wait(), WAIT)

@@ -48,6 +48,7 @@ class NodeIdentity:
         self.refresh_after = refresh_after
         self._random_bytes = random_bytes
         self._certificate: RaTlsCertificate | None = None
+        self._issued_at = 0.0
 
     @classmethod
     def create(
@@ -90,6 +91,7 @@ class NodeIdentity:
             statement = sign_statement(fresh, self.private_key)
         cert = issue_certificate(self.private_key, quote=quote, now=now, serial=serial, statement=statement)
         self._certificate = cert
+        self._issued_at = now
         return cert
 
     def install(self, cert: RaTlsCertificate) -> None:
@@ -97,9 +99,10 @@ class NodeIdentity:
         if cert.public_key != self.public_key:
             raise ValueError("the certificate is for a different key than this identity's private key")
         self._certificate = cert
+        self._issued_at = float(cert.not_before)  # refresh early rather than late
 
     def needs_refresh(self, now: float) -> bool:
         """True once the current certificate is older than ``refresh_after`` (or there is none)."""
         if self._certificate is None:
             return True
-        return now - self._certificate.not_before >= self.refresh_after
+        return now - self._issued_at >= self.refresh_after

@@ -49,6 +49,10 @@ SUBJECT_ALT_NAMES = x509.SubjectAlternativeName(
 )
 
 
+CLOCK_SKEW_S = 300
+"""How far before its issue time a certificate's validity starts (clock skew between peers)."""
+
+
 def serial_from_bytes(random_bytes: bytes) -> int:
     """A positive certificate serial from 16 random bytes (X.509 forbids zero)."""
     if len(random_bytes) != SERIAL_BYTES:
@@ -76,7 +80,9 @@ def issue_certificate(
         raise ValueError("serial must be a positive 128-bit number")
     public_key = private_key.public_key()
     raw_key = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    not_before = int(now)
+    # Backdated a little: a peer whose clock runs behind ours must not see a fresh certificate as
+    # "not yet valid" (the validity window keeps its length of VALIDITY_SECONDS).
+    not_before = int(now) - CLOCK_SKEW_S
     builder = (
         x509.CertificateBuilder()
         .subject_name(SUBJECT)
@@ -92,7 +98,7 @@ def issue_certificate(
     builder = builder.add_extension(x509.UnrecognizedExtension(TDX_USER_CLAIMS_OID, claims), critical=True)
     builder = _add_standard_extensions(builder, public_key)
     der = builder.sign(private_key, algorithm=None).public_bytes(serialization.Encoding.DER)
-    return parse_certificate(der, now=not_before)
+    return parse_certificate(der, now=int(now))
 
 
 def _add_standard_extensions(
