@@ -43,6 +43,16 @@ def test_real_model_answers_through_the_network(net: RunningNet) -> None:
     assert net.charged_nano() - before == cost
 
 
+def test_the_short_model_name_works_too(net: RunningNet) -> None:
+    """Nobody types weights hashes: the name part of the served model id is enough."""
+    api = openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=120)
+    short = net.model.split("@", 1)[0]
+    answer = api.chat.completions.create(
+        model=short, messages=[{"role": "user", "content": "Say hi."}], max_tokens=4
+    )
+    assert answer.choices[0].message.content  # without resolution the proxy answers 404 model_not_found
+
+
 def test_real_model_streams_with_usage(net: RunningNet) -> None:
     api = openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=120)
     chunks = list(

@@ -7,6 +7,7 @@ away (the app runs with handler cancellation, so a disconnect cancels the handle
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from cocoon.api.validation import DEFAULT_LIMITS, Limits, ValidatedRequest, validate_request
 from cocoon.client.dashboard import make_dashboard
+from cocoon.client.model_names import resolve_model
 from cocoon.client.openai_out import (
     DONE_EVENT,
     add_cost_to_usage,
@@ -30,6 +32,9 @@ from cocoon.client.stats import ClientStats
 from cocoon.errors import RequestError, StatementError
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
 from cocoon.wire.sse import SseParser
+
+MODELS_TTL_S = 2.0
+"""How long the list of served models is reused to resolve short model names."""
 
 _UPSTREAM_GONE = RequestError(
     "The network ended the answer without finishing it; retry the request.",
@@ -95,6 +100,8 @@ class ClientApi:
         self.limits = limits
         self.stats = stats
         self.receipts = receipts
+        self._model_list: list[str] = []
+        self._models_at = -MODELS_TTL_S
 
     async def inference(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
@@ -104,6 +111,11 @@ class ClientApi:
         except RequestError as error:
             self.stats.rejected += 1
             return json_error(error)
+        if "@" not in validated.model:
+            full = resolve_model(validated.model, await self._model_ids())
+            if full != validated.model:
+                body = {**validated.engine_body, "model": full}
+                validated = dataclasses.replace(validated, model=full, engine_body=body)
         request_id = secrets.randbits(63)
         self.stats.started += 1
         try:
@@ -120,6 +132,14 @@ class ClientApi:
             raise
         self.stats.observe_latency(time.monotonic() - started)
         return response
+
+    async def _model_ids(self) -> list[str]:
+        """The model ids served now, asked of the network at most every MODELS_TTL_S seconds."""
+        now = time.monotonic()
+        if now - self._models_at > MODELS_TTL_S:
+            self._model_list = [str(m["id"]) for m in await self.backend.models()]
+            self._models_at = now
+        return self._model_list
 
     async def _answer(
         self, request: web.Request, validated: ValidatedRequest, request_id: int, stream: AnswerStream
