@@ -107,7 +107,7 @@ async def _run(plan: object, *, demo: bool, once: bool) -> None:
                 f"adjusted {usage.get('adjusted_tokens')}; cost {usage.get('total_cost')} nanoTON "
                 f"({format_ton(int(usage.get('total_cost') or 0))} TON)"
             )
-        _print_usage(console, plan.openai_base_url, model, once=once)
+        _print_usage(console, plan.openai_base_url, model.split("@", 1)[0], once=once)  # short names resolve
         if once:
             return
         await _show_status(console, net, stop)
