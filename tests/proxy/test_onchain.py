@@ -24,7 +24,7 @@ from cocoon.ton.local import AsyncLocalChain, LocalChain
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.params import Params, make_params
 from cocoon.ton.signed import public_key_of
-from cocoon.wallet.sender import OutMessage
+from cocoon.wallet.sender import BatchSender, OutMessage
 
 START = 1_750_000_000
 SECRET = b"\x05" * 32
@@ -40,35 +40,20 @@ PROXY_OWNER, PROXY_WALLET = addr("proxy-owner"), addr("proxy-wallet")
 CLIENT_OWNER, WORKER_OWNER = addr("client-owner"), addr("worker-owner")
 
 
-class FaucetSender:
+class FaucetSender(BatchSender):
     """A ``MessageSender`` test double: injects each message from a fixed address (not debited)."""
 
     def __init__(self, chain: LocalChain, address: Address) -> None:
+        super().__init__(address)
         self.chain = chain
-        self._address = address
         self.traces: list[list[Transaction]] = []
-
-    @property
-    def address(self) -> Address:
-        return self._address
-
-    async def send(
-        self,
-        dest: Address,
-        value: int,
-        body: Cell | None = None,
-        *,
-        state_init: tuple[Cell, Cell] | None = None,
-        bounce: bool = True,
-    ) -> None:
-        trace = self.chain.send_internal(
-            self._address, dest, value, body, bounce=bounce, state_init=state_init
-        )
-        self.traces.append(trace)
 
     async def send_many(self, messages: Sequence[OutMessage]) -> None:
         for msg in messages:
-            await self.send(msg.dest, msg.value, msg.body, state_init=msg.state_init, bounce=msg.bounce)
+            trace = self.chain.send_internal(
+                self.address, msg.dest, msg.value, msg.body, bounce=msg.bounce, state_init=msg.state_init
+            )
+            self.traces.append(trace)
 
     def paid_to(self, dest: Address) -> int:
         """nanoTON of every ``payout`` message to ``dest`` in the traces so far."""
@@ -275,17 +260,8 @@ async def test_a_clone_with_the_same_key_is_refused(world: World, tmp_path: Path
 class NotesLost(FaucetSender):
     """Delivers everything but the 1-nanoTON save-state notes (as if the chain never took them)."""
 
-    async def send(
-        self,
-        dest: Address,
-        value: int,
-        body: Cell | None = None,
-        *,
-        state_init: tuple[Cell, Cell] | None = None,
-        bounce: bool = True,
-    ) -> None:
-        if value > 1:
-            await super().send(dest, value, body, state_init=state_init, bounce=bounce)
+    async def send_many(self, messages: Sequence[OutMessage]) -> None:
+        await super().send_many([msg for msg in messages if msg.value > 1])
 
 
 async def test_a_start_note_that_never_lands_is_a_clear_chain_error(world: World) -> None:

@@ -21,14 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cocoon.errors import ChainError, ContractError, WalletFundsError
-from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountState, AccountStatus, Chain
 from cocoon.ton.data import WalletData
 from cocoon.ton.ops import TON, WALLET_MIN_BALANCE, ExitCode, format_ton
 from cocoon.ton.wallet import MAX_MESSAGES, wallet_external
 from cocoon.wallet.keyfile import WalletKey
-from cocoon.wallet.sender import OutMessage
+from cocoon.wallet.sender import BatchSender, OutMessage
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +55,19 @@ class _Pending:
     done: asyncio.Future[None]
 
 
-class NodeWallet:
+class NodeWallet(BatchSender):
     """Implements :class:`~cocoon.wallet.sender.MessageSender` from the wallet of ``key``."""
 
     def __init__(self, chain: Chain, key: WalletKey, timings: WalletTimings = WalletTimings()) -> None:
+        super().__init__(key.address)
         self.chain = chain
         self.key = key
         self.timings = timings
-        self._address = key.address
         self._queue: list[_Pending] = []
         self._worker: asyncio.Task[None] | None = None
         self._seqno_lock = asyncio.Lock()  # one external in flight at a time: they share the seqno
         self.externals_sent = 0
         """Externals handed to the chain, resends included (for tests and stats)."""
-
-    @property
-    def address(self) -> Address:
-        return self._address
 
     @property
     def friendly_address(self) -> str:
@@ -109,17 +104,6 @@ class NodeWallet:
         )
 
     # ---- sending ---------------------------------------------------------------------------------
-
-    async def send(
-        self,
-        dest: Address,
-        value: int,
-        body: Cell | None = None,
-        *,
-        state_init: tuple[Cell, Cell] | None = None,
-        bounce: bool = True,
-    ) -> None:
-        await self.send_many([OutMessage(dest, value, body, state_init, bounce)])
 
     async def send_many(self, messages: Sequence[OutMessage]) -> None:
         loop = asyncio.get_running_loop()

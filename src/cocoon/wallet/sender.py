@@ -22,6 +22,7 @@ Money is ``int`` nanoTON. Node wallets send with mode 3 (pay fees separately, ig
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -75,12 +76,11 @@ class MessageSender(Protocol):
         ...
 
 
-class RecordingSender:
-    """A ``MessageSender`` test double: records messages instead of sending them (no chain at all)."""
+class BatchSender(ABC):
+    """Base of senders that send everything through `send_many`: `send` is one message of a batch."""
 
     def __init__(self, address: Address) -> None:
         self._address = address
-        self.sent: list[OutMessage] = []
 
     @property
     def address(self) -> Address:
@@ -95,7 +95,19 @@ class RecordingSender:
         state_init: tuple[Cell, Cell] | None = None,
         bounce: bool = True,
     ) -> None:
-        self.sent.append(OutMessage(dest, value, body, state_init, bounce))
+        await self.send_many([OutMessage(dest, value, body, state_init, bounce)])
+
+    @abstractmethod
+    async def send_many(self, messages: Sequence[OutMessage]) -> None:
+        """Send ``messages``; see the module docstring for what callers may rely on."""
+
+
+class RecordingSender(BatchSender):
+    """A ``MessageSender`` test double: records messages instead of sending them (no chain at all)."""
+
+    def __init__(self, address: Address) -> None:
+        super().__init__(address)
+        self.sent: list[OutMessage] = []
 
     async def send_many(self, messages: Sequence[OutMessage]) -> None:
         self.sent.extend(messages)
