@@ -1,0 +1,65 @@
+"""Time as a collaborator: services read the clock through a :class:`Clock` passed in, never ``time.*``.
+
+Two readings, never mixed:
+
+- :meth:`Clock.monotonic`: seconds on a clock that never steps back, for durations and timeouts
+  (``started = clock.monotonic()`` ... ``clock.monotonic() - started``);
+- :meth:`Clock.time`: wall-clock seconds since the Unix epoch, for what other machines read
+  (certificate validity, ``created`` fields, ledger timestamps, uptime shown to people).
+
+:data:`SYSTEM_CLOCK` is the real one; :class:`FakeClock` is the test double: it stands still until a
+test moves it with :meth:`FakeClock.advance`, so time-dependent behaviour is tested without sleeping.
+This module is the only place of the services that reads the system clock.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Where a service reads the time."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never steps back (for durations and deadlines)."""
+        ...
+
+    def time(self) -> float:
+        """Wall-clock seconds since the Unix epoch (for timestamps other machines read)."""
+        ...
+
+
+class SystemClock:
+    """The machine's clocks."""
+
+    def monotonic(self) -> float:
+        return _time.monotonic()
+
+    def time(self) -> float:
+        return _time.time()
+
+
+SYSTEM_CLOCK: Clock = SystemClock()
+"""The real clock: the default of every service that takes a ``clock``."""
+
+
+class FakeClock:
+    """A clock that moves only when told to: both readings advance together by :meth:`advance`."""
+
+    def __init__(self, wall: float = 1_700_000_000.0, monotonic: float = 1_000.0) -> None:
+        self._wall = wall
+        self._monotonic = monotonic
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def time(self) -> float:
+        return self._wall
+
+    def advance(self, seconds: float) -> None:
+        """Move both readings forward by ``seconds`` (never backwards: a monotonic clock cannot)."""
+        if seconds < 0:
+            raise ValueError(f"a clock cannot go back ({seconds} s)")
+        self._wall += seconds
+        self._monotonic += seconds
