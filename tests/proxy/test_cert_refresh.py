@@ -12,9 +12,10 @@ from servicenet import service_net, wait_for
 
 from cocoon.attestation.statement import verify_statement
 from cocoon.engine.fake_answer import FAKE_MODEL
-from cocoon.net.node import make_identity, make_policy, refresh_certificates
 from cocoon.net.rpc import RpcConnection
 from cocoon.net.tls import connect_attested
+from cocoon.node.identity import make_identity, refresh_certificates
+from cocoon.node.policy import make_policy
 from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
 from cocoon.wire.messages import AnswerEnd, AnswerHead, AnswerPart, Role, RunQuery
 from cocoon.wire.session import EndpointConfig

@@ -9,8 +9,9 @@ import pytest
 
 from cocoon.attestation.measurements import FAKE_IMAGE_HASH
 from cocoon.errors import PolicyError
-from cocoon.net.node import make_identity, make_policy
-from cocoon.registry.nodes import all_of, proxy_images_follower
+from cocoon.node.identity import make_identity
+from cocoon.node.policy import make_policy
+from cocoon.node.root import all_of, proxy_images_follower
 
 
 @dataclass

@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from cocoon.errors import ChainError, ConfigError, ContractError
+from cocoon.node.root import root_proxies, with_root_proxies
 from cocoon.registry import (
     RegistrySnapshot,
     RegistryWatcher,
@@ -22,7 +23,6 @@ from cocoon.registry import (
     root_address,
     set_fees,
 )
-from cocoon.registry.nodes import root_proxies, with_root_proxies
 from cocoon.roles import WorkerConfig
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
@@ -129,7 +129,7 @@ async def test_nodes_take_their_proxies_from_the_root(chain: AsyncLocalChain, ow
     assert await root_proxies(chain, owner.root, "worker") == ["10.0.0.1:1", "10.0.0.2:1"]
     assert await root_proxies(chain, owner.root, "client") == ["10.0.0.1:2", "10.0.0.2:1"]
     unchained = WorkerConfig(proxies=["x:1"])
-    assert await with_root_proxies(unchained, "worker") is unchained
+    assert with_root_proxies(unchained, "worker", None) is unchained
 
 
 async def test_reading_a_missing_root_says_what_to_do(chain: AsyncLocalChain) -> None:

@@ -14,7 +14,7 @@ from cocoon.attestation.providers import FakeQuoteProvider
 from cocoon.attestation.receipt import SignedReceipt
 from cocoon.attestation.statement import model_hash, verify_statement
 from cocoon.errors import ConfigError
-from cocoon.net.node import config_hash
+from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import RunQuery, Usage
 from cocoon.worker.attest import attest_worker

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cocoon.cli.service_runner import load_role_config, run_until_signal, serve_http, setup_logging
+from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, setup_logging
 from cocoon.roles import ClientConfig
 
 
@@ -26,45 +26,9 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
     """Serve the OpenAI API and send requests into the network."""
     config = load_role_config(ClientConfig, config_path, dict(flags, proxies=list(proxies) or None))
     setup_logging(config.log_level, "client")
-    run_until_signal(_main(config))
+    from cocoon.client.build import build_client
 
-
-async def _main(config: ClientConfig) -> None:
-    import asyncio
-    import contextlib
-
-    from cocoon.api.validation import Limits
-    from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
-    from cocoon.client.http_api import make_client_app
-    from cocoon.client.network import ProxyPool
-    from cocoon.client.payments import add_payment_routes, open_payments
-    from cocoon.client.receipts import ReceiptBook
-    from cocoon.net.node import hex_set, make_identity, make_policy
-    from cocoon.registry.nodes import follow_root, root_follower, with_root_proxies
-
-    config = await with_root_proxies(config, "client")  # on a chain, the root lists the proxies
-    proxy_images = hex_set(config.allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
-    proxy_policy = make_policy(config.proxy_policy, proxy_images)
-    policy = StatementPolicy(proxy_policy, StatementRequirements(max_age_s=config.max_statement_age_s))
-    async with contextlib.AsyncExitStack() as stack:  # closes the chain and wallet on every exit
-        payments = await open_payments(config, stack) if config.chain_url else None
-        identity = make_identity(config.data_dir, config.quote_provider)
-        pool = ProxyPool(config.proxies, identity, policy, payments)
-        receipts = ReceiptBook(
-            max_statement_age_s=config.max_statement_age_s,
-            directory=config.receipts_dir,
-        )
-        limits = Limits(max_body_bytes=config.max_body_bytes, default_max_tokens=config.default_max_tokens)
-        app = make_client_app(pool, limits, receipts=receipts)
-        if payments is not None:
-            add_payment_routes(app, payments)
-        runner = await serve_http(app, config.host, config.http_port, cancel_on_disconnect=True)
-        stack.push_async_callback(runner.cleanup)
-        follower = await root_follower(config, "client", pool.links, proxy_policy)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(pool.run_forever())
-            if follower is not None:
-                tasks.create_task(follow_root(config, follower))
+    run_until_signal(run_node(build_client(config)))
 
 
 # --- the client contracts (talk to the running daemon, which owns the node wallet) -----------------

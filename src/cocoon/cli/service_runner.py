@@ -1,4 +1,4 @@
-"""Running a long-lived node process: logging, config loading, HTTP servers, clean stop on signals."""
+"""Running a long-lived node process: logging, config loading, a built node, clean stop on signals."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import msgspec
-from aiohttp import web
 
 from cocoon.config import load_config
-from cocoon.errors import CocoonError, ConfigError
+from cocoon.errors import CocoonError
+from cocoon.node.running import RunningNode
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -33,20 +34,10 @@ def load_role_config(cls: type[T], path: Path | None, overrides: dict[str, Any])
     return load_config(cls, path, overrides=overrides)
 
 
-async def serve_http(
-    app: web.Application, host: str, port: int, *, cancel_on_disconnect: bool = False
-) -> web.AppRunner:
-    """Start an aiohttp app; `cancel_on_disconnect` cancels a handler when its caller goes away."""
-    runner = web.AppRunner(app, handler_cancellation=cancel_on_disconnect, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror}; is another node running?"
-        ) from exc
-    return runner
+async def run_node(built: AbstractAsyncContextManager[RunningNode[Any]]) -> None:
+    """Enter a role's builder and run the node it yields until cancelled; then close what it opened."""
+    async with built as node:
+        await node.run()
 
 
 def run_until_signal(main: Coroutine[Any, Any, None]) -> None:

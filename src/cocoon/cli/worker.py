@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cocoon.cli.service_runner import load_role_config, run_until_signal, serve_http, setup_logging
+from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, setup_logging
 from cocoon.roles import WorkerConfig
 
 
@@ -34,7 +34,9 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
     overrides = dict(flags, proxies=list(proxies) or None)
     config = load_role_config(WorkerConfig, config_path, overrides)
     setup_logging(config.log_level, "worker")
-    run_until_signal(_main(config))
+    from cocoon.worker.build import build_worker
+
+    run_until_signal(run_node(build_worker(config)))
 
 
 @worker.command()
@@ -60,36 +62,3 @@ def payout(http_url: str) -> None:
         click.echo(
             f"  proxy contract {proxy}: paid {channel['paid_tokens']} of {channel['signed_tokens']} tokens"
         )
-
-
-async def _main(config: WorkerConfig) -> None:
-    import asyncio
-    import contextlib
-
-    from cocoon.engine.client import EngineClient
-    from cocoon.net.node import hex_set, make_identity, make_policy
-    from cocoon.registry.nodes import follow_root, root_follower, with_root_proxies
-    from cocoon.worker.payouts import open_payouts
-    from cocoon.worker.service import WorkerService, make_stats_app
-
-    config = await with_root_proxies(config, "worker")  # on a chain, the root lists the proxies
-    proxy_images = hex_set(config.allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
-
-    async with EngineClient(config.engine_url) as engine, contextlib.AsyncExitStack() as stack:
-        payouts = await open_payouts(config, stack) if config.chain_url else None
-        service = WorkerService(
-            config,
-            engine,
-            make_identity(config.data_dir, config.quote_provider),
-            make_policy(config.proxy_policy, proxy_images),
-            payouts,
-        )
-        follower = await root_follower(config, "worker", service.links, service.policy)
-        runner = await serve_http(make_stats_app(service), config.host, config.http_port)
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(service.run())
-                if follower is not None:
-                    tasks.create_task(follow_root(config, follower))
-        finally:
-            await runner.cleanup()

@@ -20,10 +20,10 @@ from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.client.payments import ClientLink, ClientPayments
 from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledError, RequestError
-from cocoon.net.node import refresh_certificates
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import AnswerStream as RpcAnswerStream
 from cocoon.net.rpc import Handlers, RpcConnection
+from cocoon.node.identity import refresh_certificates
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
 from cocoon.wire.session import EndpointConfig

@@ -20,19 +20,16 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from cocoon.errors import CocoonError, ConfigError, PaymentError
+from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
 from cocoon.payments.thresholds import client_should_self_charge, client_top_up_nano
 from cocoon.registry.snapshot import network_params
-from cocoon.roles import ClientConfig
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.chain import AccountStatus, Chain
@@ -267,32 +264,3 @@ def add_payment_routes(app: web.Application, payments: ClientPayments) -> None:
 
     app.router.add_get("/payments", show)
     app.router.add_post("/payments/{action}", act)
-
-
-async def open_payments(config: ClientConfig, stack: AsyncExitStack) -> ClientPayments:
-    """Chain, node wallet (funded) and the root's params for a client with ``chain_url`` set."""
-    from cocoon.chainsvc.toncenter import ToncenterChain
-    from cocoon.registry.reader import read_registry
-    from cocoon.wallet import NodeWallet, WalletTimings, load_or_create_key_file
-
-    if not config.root_address:
-        raise ConfigError("root_address is required with chain_url: the root holds the network params")
-    chain = await stack.enter_async_context(ToncenterChain(config.chain_url))
-    key = load_or_create_key_file(_key_path(config))
-    wallet = NodeWallet(chain, key, WalletTimings(poll_interval_s=0.1))
-    stack.push_async_callback(wallet.close)
-    await wallet.ensure_funded()
-    snapshot = await read_registry(chain, Address.parse(config.root_address))
-    return ClientPayments(
-        chain,
-        wallet,
-        snapshot.chain_params,
-        key.secret_key,
-        auto_top_up=config.auto_top_up,
-        top_up_nano=config.top_up_nano,
-    )
-
-
-def _key_path(config: ClientConfig) -> Path:
-    data_dir = Path(config.data_dir or ".").expanduser()
-    return Path(config.wallet_key).expanduser() if config.wallet_key else data_dir / "wallet.key"

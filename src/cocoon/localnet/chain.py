@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cocoon.chainsvc.toncenter import ToncenterChain
+from cocoon.node.keys import wallet_key_path
 from cocoon.registry import (
     RegistrySnapshot,
     RootOwner,
@@ -41,13 +42,13 @@ from cocoon.ton.params import Params
 from cocoon.wallet import NodeWallet, WalletKey, WalletTimings, load_or_create_key_file
 
 ROOT_OWNER = "root-owner"
-KEY_FILE = "wallet.key"
 LOCAL_TIMINGS = WalletTimings(resend_interval_s=2.0, poll_interval_s=0.05, inclusion_timeout_s=30.0)
 """The local chain includes an external as it receives it: poll briskly."""
 
 
-def wallet_key_path(data_dir: Path, node: str) -> Path:
-    return data_dir / node / KEY_FILE
+def node_wallet_key(data_dir: Path, node: str) -> Path:
+    """Where the local network keeps ``node``'s wallet key: in that node's own data dir."""
+    return wallet_key_path(data_dir / node)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class ChainPlan:
 
     def key(self, node: str) -> WalletKey:
         """The node's wallet key (created on first use, 0600)."""
-        return load_or_create_key_file(wallet_key_path(self.data_dir, node))
+        return load_or_create_key_file(node_wallet_key(self.data_dir, node))
 
     @property
     def root(self) -> Address:

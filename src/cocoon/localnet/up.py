@@ -24,8 +24,14 @@ import aiohttp
 from cocoon.attestation.measurements import FAKE_IMAGE_HASH
 from cocoon.config import to_toml
 from cocoon.errors import ChainError, CocoonError, ConfigError
-from cocoon.localnet.chain import ChainPlan, ChainReady, default_funding, prepare_chain, wallet_balances
-from cocoon.localnet.chain import wallet_key_path as _wallet_key
+from cocoon.localnet.chain import (
+    ChainPlan,
+    ChainReady,
+    default_funding,
+    node_wallet_key,
+    prepare_chain,
+    wallet_balances,
+)
 from cocoon.localnet.supervisor import ServiceSpec, Supervisor
 from cocoon.payments.params import NANO_PER_TON, format_ton
 from cocoon.registry import local_params
@@ -165,7 +171,7 @@ def _chain_fields(plan: LocalNetPlan, chain: ChainPlan, node: str) -> _ChainFiel
     return {
         "chain_url": plan.chain_url,
         "root_address": chain.root.raw,
-        "wallet_key": str(_wallet_key(plan.data_dir, node)),
+        "wallet_key": str(node_wallet_key(plan.data_dir, node)),
     }
 
 

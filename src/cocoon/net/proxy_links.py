@@ -20,7 +20,7 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.errors import CocoonError
-from cocoon.net.node import parse_host_port
+from cocoon.net.address import parse_host_port
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.tls import connect_attested
 from cocoon.wire.session import EndpointConfig

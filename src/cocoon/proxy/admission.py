@@ -26,7 +26,7 @@ from cocoon.attestation.policy import AttestationPolicy, Policy
 from cocoon.attestation.statement import verify_statement
 from cocoon.attestation.statement_policy import StatementRequirements, check_certificate_statement
 from cocoon.errors import ConfigError, PolicyError, StatementError
-from cocoon.net.node import hex_set
+from cocoon.node.policy import hex_set
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
 from cocoon.wire.messages import WorkerState

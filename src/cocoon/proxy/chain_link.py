@@ -7,7 +7,7 @@
   state, per the spec formula) and counts every recorded request in the channels;
 - it pushes :class:`PaymentUpdate` (three counters + the latest signed payment) to connected workers
   and clients whenever their channel moves;
-- :func:`open_settlement` builds the settlement from a node's config (chain URL, wallet key, root).
+- :func:`open_settlement` builds the settlement on a node's chain (:func:`cocoon.node.chain.open_node_chain`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from cocoon.errors import CocoonError, ConfigError, RemoteQueryError
+from cocoon.errors import CocoonError, RemoteQueryError
 from cocoon.net.rpc import RpcConnection
+from cocoon.node.chain import NodeChain
+from cocoon.node.keys import node_seed
 from cocoon.payments.channel import Counters
 from cocoon.payments.thresholds import Thresholds
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
@@ -184,11 +184,6 @@ class ChainLink:
         }
 
 
-def wallet_key_path(config: ProxyConfig) -> Path:
-    """The node wallet's key file: ``wallet_key``, else ``<data_dir>/wallet.key``."""
-    return Path(config.wallet_key or Path(config.data_dir or ".") / "wallet.key").expanduser()
-
-
 def settlement_config(config: ProxyConfig) -> SettlementConfig:
     return SettlementConfig(
         flush_interval_s=config.flush_interval_s,
@@ -202,57 +197,30 @@ def settlement_config(config: ProxyConfig) -> SettlementConfig:
     )
 
 
-def node_secret(data_dir: str) -> bytes:
-    """The proxy's Ed25519 seed: its node key, so the key clients see attested signs its payments."""
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
-    from cocoon.net.node import load_or_create_key
-
-    key = load_or_create_key(data_dir)
-    return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-
-
-async def open_chain_link(config: ProxyConfig, ledger: Ledger, stack: AsyncExitStack) -> ChainLink:
-    """:func:`open_settlement` with the node key, wrapped for the service."""
-    if not config.data_dir:
-        raise ConfigError("a proxy settling on chain needs data_dir: its key fixes its proxy contract")
-    return ChainLink(await open_settlement(config, ledger, node_secret(config.data_dir), stack))
+async def open_chain_link(config: ProxyConfig, ledger: Ledger, node: NodeChain) -> ChainLink:
+    """:func:`open_settlement` signing with the node key, wrapped for the service."""
+    return ChainLink(await open_settlement(config, ledger, node_seed(config.data_dir), node))
 
 
 async def open_settlement(
-    config: ProxyConfig, ledger: Ledger, secret_key: bytes, stack: AsyncExitStack
+    config: ProxyConfig, ledger: Ledger, secret_key: bytes, node: NodeChain
 ) -> ProxySettlement:
-    """Chain, node wallet (funded), root params and the settlement of this proxy; started and ready.
+    """The settlement of this proxy on ``node``'s chain; started and ready.
 
     Raises :class:`~cocoon.errors.StateRollbackError` if the chain shows this database is not the latest.
     """
-    from cocoon.chainsvc.toncenter import ToncenterChain
-    from cocoon.registry.reader import read_registry
-    from cocoon.wallet import NodeWallet, WalletTimings, load_or_create_key_file
-
-    if not config.root_address:
-        raise ConfigError(
-            "root_address is required with chain_url: the root contract holds the network params"
-        )
-    chain = await stack.enter_async_context(ToncenterChain(config.chain_url))
-    wallet = NodeWallet(
-        chain, load_or_create_key_file(wallet_key_path(config)), WalletTimings(poll_interval_s=0.1)
-    )
-    stack.push_async_callback(wallet.close)
-    await wallet.ensure_funded()
-    snapshot = await read_registry(chain, Address.parse(config.root_address))
-    owner = Address.parse(config.owner_address) if config.owner_address else wallet.address
+    owner = Address.parse(config.owner_address) if config.owner_address else node.wallet.address
     settlement = ProxySettlement(
-        chain,
-        wallet,
+        node.chain,
+        node.wallet,
         ledger,
         secret_key,
         owner,
-        snapshot.root,
-        snapshot.chain_params,
+        node.root,
+        node.registry.chain_params,
         settlement_config(config),
     )
     await settlement.start()
     await settlement.wait_ready(timeout_s=60)
-    log.info("settlement ready: proxy contract %s, wallet %s", settlement.contract, wallet.address)
+    log.info("settlement ready: proxy contract %s, wallet %s", settlement.contract, node.wallet.address)
     return settlement

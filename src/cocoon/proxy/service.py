@@ -21,10 +21,10 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
 from cocoon.errors import RemoteQueryError
 from cocoon.net.listener import Listener
-from cocoon.net.node import refresh_certificates
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.net.tls import AttestedStream
+from cocoon.node.identity import refresh_certificates
 from cocoon.payments.params import NetworkParams
 from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.admission import state_refusal

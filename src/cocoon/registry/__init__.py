@@ -7,9 +7,9 @@
 - ``owner``    :class:`RootOwner` (deploy, then owner operations through a node wallet) and the
   operation builders ``allow_worker_image``, ``allow_proxy_image``, ``allow_model``,
   ``register_proxy``, ``unregister_proxy``, ``set_fees``; ``local_params`` / ``root_address`` for
-  the local network;
-- ``nodes``    :func:`~cocoon.registry.nodes.with_root_proxies`: workers and clients on a chain take
-  their proxies from the root.
+  the local network.
+
+How a node follows the root at run time (proxy lists, allowed images) is :mod:`cocoon.node.root`.
 """
 
 from cocoon.registry.owner import (

@@ -19,7 +19,7 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.receipt import RECEIPT_VERSION, Receipt, sign_receipt
 from cocoon.attestation.statement import Statement, make_statement, model_hash
 from cocoon.errors import ConfigError
-from cocoon.net.node import config_hash
+from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
 from cocoon.wire.headers import WORKER_STATEMENT
 from cocoon.wire.messages import RunQuery, Usage

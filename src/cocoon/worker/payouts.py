@@ -18,17 +18,15 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cocoon.errors import CocoonError, ConfigError, PaymentError
+from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds, worker_should_cash_out
 from cocoon.registry.snapshot import network_params
-from cocoon.roles import WorkerConfig
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.chain import AccountStatus, Chain
@@ -223,32 +221,3 @@ class PayoutLink:
             self.payouts.drop(self.proxy, str(exc))
             if self.conn is not None:
                 self.conn.close_soon(f"dropped: {exc}")
-
-
-def _paths(config: WorkerConfig) -> tuple[Path, Path]:
-    """(data dir, wallet key file) of a worker."""
-    data_dir = Path(config.data_dir or ".").expanduser()
-    return data_dir, Path(config.wallet_key).expanduser() if config.wallet_key else data_dir / "wallet.key"
-
-
-async def open_payouts(config: WorkerConfig, stack: AsyncExitStack) -> WorkerPayouts:
-    """Chain, node wallet (funded) and the root's params for a worker with ``chain_url`` set."""
-    from cocoon.chainsvc.toncenter import ToncenterChain
-    from cocoon.registry.reader import read_registry
-    from cocoon.wallet import NodeWallet, WalletTimings, load_or_create_key_file
-
-    if not config.root_address:
-        raise ConfigError("root_address is required with chain_url: the root holds the network params")
-    chain = await stack.enter_async_context(ToncenterChain(config.chain_url))
-    data_dir, key_path = _paths(config)
-    wallet = NodeWallet(chain, load_or_create_key_file(key_path), WalletTimings(poll_interval_s=0.1))
-    stack.push_async_callback(wallet.close)
-    await wallet.ensure_funded()
-    snapshot = await read_registry(chain, Address.parse(config.root_address))
-    thresholds = Thresholds(
-        worker_payout_nano=config.cash_out_threshold_nano,
-        worker_idle_payout_nano=config.idle_cash_out_threshold_nano,
-    )
-    return WorkerPayouts(
-        chain, wallet, snapshot.chain_params, thresholds=thresholds, state_path=data_dir / "payouts.json"
-    )

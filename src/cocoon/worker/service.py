@@ -23,10 +23,10 @@ from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.engine.protocol import Engine
 from cocoon.errors import CocoonError, EngineError
-from cocoon.net.node import refresh_certificates
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
+from cocoon.node.identity import refresh_certificates
 from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig

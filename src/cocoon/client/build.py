@@ -1,0 +1,87 @@
+"""The client daemon's composition root: every collaborator of a client is made and joined here, once.
+
+:func:`build_client` opens the chain side (with ``chain_url``: node wallet, root registry, client
+contracts per proxy), the RA-TLS identity, the proxy policy (attestation plus signed statements),
+the proxy pool, the receipt book and the OpenAI HTTP API, and yields a
+:class:`~cocoon.node.running.RunningNode` whose ``run()`` keeps the proxy connections until
+cancelled. ``cocoon client run`` calls it; tests call it with :class:`ClientDeps` fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from cocoon.api.validation import Limits
+from cocoon.attestation.providers import QuoteProvider
+from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
+from cocoon.client.http_api import make_client_app
+from cocoon.client.network import ProxyPool
+from cocoon.client.payments import ClientPayments, add_payment_routes
+from cocoon.client.receipts import ReceiptBook
+from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.node.chain import NodeChain, open_node_chain
+from cocoon.node.http import bound_port, serve_http
+from cocoon.node.identity import make_identity
+from cocoon.node.policy import proxy_policy
+from cocoon.node.root import follow_root, root_follower, with_root_proxies
+from cocoon.node.running import RunningNode
+from cocoon.roles import ClientConfig
+from cocoon.ton.chain import Chain
+
+
+@dataclass(frozen=True)
+class ClientDeps:
+    """What a client's builder takes from outside instead of making it from the config (tests).
+
+    ``None`` means: the real one the config names (chain at ``chain_url``, the quote provider of
+    ``quote_provider``).
+    """
+
+    chain: Chain | None = None
+    quote_provider: QuoteProvider | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+
+def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
+    """The client's contracts on ``node``'s chain, topped up as the config says."""
+    return ClientPayments(
+        node.chain,
+        node.wallet,
+        node.registry.chain_params,
+        node.wallet.key.secret_key,
+        auto_top_up=config.auto_top_up,
+        top_up_nano=config.top_up_nano,
+    )
+
+
+@asynccontextmanager
+async def build_client(
+    config: ClientConfig, deps: ClientDeps = ClientDeps()
+) -> AsyncIterator[RunningNode[ProxyPool]]:
+    """A client daemon built from ``config``, its API listening; everything it opened closes when the
+    ``async with`` ends."""
+    async with AsyncExitStack() as stack:
+        node = await open_node_chain(config, stack, chain=deps.chain) if config.chain_url else None
+        config = with_root_proxies(config, "client", node)  # on a chain, the root lists the proxies
+        attested = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
+        policy = StatementPolicy(attested, StatementRequirements(max_age_s=config.max_statement_age_s))
+        payments = client_payments(config, node) if node is not None else None
+        identity = make_identity(
+            config.data_dir, config.quote_provider, clock=deps.clock, provider=deps.quote_provider
+        )
+        pool = ProxyPool(config.proxies, identity, policy, payments)
+        receipts = ReceiptBook(max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir)
+        limits = Limits(max_body_bytes=config.max_body_bytes, default_max_tokens=config.default_max_tokens)
+        app = make_client_app(pool, limits, receipts=receipts)
+        if payments is not None:
+            add_payment_routes(app, payments)
+        running = RunningNode(pool, 0, [pool.run_forever])
+        if node is not None:
+            follower = root_follower(config, "client", pool.links, attested, node)
+            running.jobs.append(lambda: follow_root(node, follower))
+        runner = await serve_http(app, config.host, config.http_port, cancel_on_disconnect=True)
+        stack.push_async_callback(runner.cleanup)
+        running.http_port = bound_port(runner)
+        yield running

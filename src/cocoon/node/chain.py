@@ -1,0 +1,82 @@
+"""The chain side of a node's start, written once for every role.
+
+:func:`open_node_chain` runs the bootstrap of a node with ``chain_url`` set: the chain adapter, the
+root's registry (read first: a wrong ``root_address`` fails before any wallet work), the wallet key
+file, the node wallet and its funding check. Workers, clients and proxies build their payment side
+from the :class:`NodeChain` it returns; everything it opened closes with the caller's exit stack.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from cocoon.errors import ChainDataError, ConfigError
+from cocoon.node.keys import wallet_key_path
+from cocoon.registry.reader import read_registry
+from cocoon.registry.snapshot import RegistrySnapshot
+from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
+from cocoon.ton.address import Address
+from cocoon.ton.chain import Chain
+from cocoon.wallet import NodeWallet, WalletTimings, load_or_create_key_file
+
+NodeConfig = WorkerConfig | ClientConfig | ProxyConfig
+
+NODE_WALLET_TIMINGS = WalletTimings(poll_interval_s=0.1)
+"""How a node's wallet waits for its messages: poll every 0.1 s, the rest as WalletTimings says."""
+
+
+@dataclass(frozen=True)
+class NodeChain:
+    """What a node on a chain has once started: the chain, its funded wallet and the root it follows."""
+
+    chain: Chain
+    wallet: NodeWallet
+    """The node wallet (its key: ``wallet.key``)."""
+    root: Address
+    registry: RegistrySnapshot
+    """The root's registry as read at start (prices, allowed hashes, proxies)."""
+
+
+def root_of(config: NodeConfig) -> Address:
+    """The root contract address of a node's config (ConfigError if it is missing or not one)."""
+    if not config.root_address:
+        raise ConfigError(
+            "root_address is required with chain_url: the root contract holds the network params"
+        )
+    try:
+        return Address.parse(config.root_address)
+    except ChainDataError as exc:
+        raise ConfigError(f"root_address {config.root_address!r} is not a TON address") from exc
+
+
+async def open_chain(config: NodeConfig, stack: AsyncExitStack) -> Chain:
+    """The chain adapter of ``chain_url`` (a toncenter-style API), closed with ``stack``."""
+    from cocoon.chainsvc.toncenter import ToncenterChain
+
+    return await stack.enter_async_context(ToncenterChain(config.chain_url))
+
+
+async def open_node_chain(
+    config: NodeConfig,
+    stack: AsyncExitStack,
+    *,
+    chain: Chain | None = None,
+    timings: WalletTimings = NODE_WALLET_TIMINGS,
+) -> NodeChain:
+    """Chain, root registry, wallet key and funded node wallet of a node with ``chain_url`` set.
+
+    ``chain`` replaces the adapter ``chain_url`` names (tests pass the in-process local chain).
+    Raises `ConfigError` for a missing/bad root address, `ChainError` if no root lives there and
+    `WalletFundsError` (saying how much to send where) if the wallet holds too little to start.
+    """
+    root = root_of(config)
+    if chain is None:
+        chain = await open_chain(config, stack)
+    registry = await read_registry(chain, root)
+    wallet = NodeWallet(
+        chain, load_or_create_key_file(wallet_key_path(config.data_dir, config.wallet_key)), timings
+    )
+    stack.push_async_callback(wallet.close)
+    await wallet.ensure_funded()
+    return NodeChain(chain, wallet, root, registry)

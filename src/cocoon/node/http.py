@@ -1,0 +1,30 @@
+"""The HTTP server every node runs (stats, health; the client's OpenAI API)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cocoon.errors import ConfigError
+
+
+async def serve_http(
+    app: web.Application, host: str, port: int, *, cancel_on_disconnect: bool = False
+) -> web.AppRunner:
+    """Start an aiohttp app; `cancel_on_disconnect` cancels a handler when its caller goes away."""
+    runner = web.AppRunner(app, handler_cancellation=cancel_on_disconnect, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; is another node running?"
+        ) from exc
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port the runner's first site listens on (the real one when the config asked for port 0)."""
+    for address in runner.addresses:
+        return int(address[1])
+    raise ConfigError("the HTTP server listens nowhere")

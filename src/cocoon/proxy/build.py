@@ -1,0 +1,109 @@
+"""The proxy's composition root: every collaborator of a proxy is made and joined here, once.
+
+:func:`build_proxy` opens the ledger, the chain side (with ``chain_url``: node wallet, root registry,
+the proxy contract's settlement, ready before the first client), the worker admission (the config's
+allowlists, or the root's, followed), the RA-TLS identity and both listeners, starts the stats HTTP
+server and yields a :class:`~cocoon.node.running.RunningNode`. ``cocoon proxy run`` calls it; tests
+call it with :class:`ProxyDeps` fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from cocoon.attestation.providers import QuoteProvider
+from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.node.chain import NodeChain, open_node_chain
+from cocoon.node.http import bound_port, serve_http
+from cocoon.node.identity import config_claims, make_identity
+from cocoon.node.policy import make_policy
+from cocoon.node.root import OnChange, follow_root
+from cocoon.node.running import RunningNode
+from cocoon.proxy.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
+from cocoon.proxy.chain_link import open_chain_link
+from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
+from cocoon.registry.snapshot import RegistrySnapshot
+from cocoon.roles import ProxyConfig
+from cocoon.ton.chain import Chain
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProxyDeps:
+    """What a proxy's builder takes from outside instead of making it from the config (tests).
+
+    ``None`` means: the real one the config names (chain at ``chain_url``, the quote provider of
+    ``quote_provider``).
+    """
+
+    chain: Chain | None = None
+    quote_provider: QuoteProvider | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+
+def worker_allowlist(config: ProxyConfig, node: NodeChain | None) -> tuple[AllowlistSource, OnChange | None]:
+    """Which workers the proxy admits: its config's allowlists when it lists any, else (on a chain)
+    the root's hash sets, read at start and followed through the returned ``on_change``."""
+    lists = (
+        config.allowed_worker_image_hashes,
+        config.allowed_worker_mrtds,
+        config.allowed_model_hashes,
+        config.allowed_worker_rtmrs,
+    )
+    if node is None or any(lists):
+        return ConfigAllowlist(*lists), None
+    first = node.registry
+    from_root = RegistryAllowlist(first)
+
+    def on_change(snapshot: RegistrySnapshot) -> None:
+        from_root.update(snapshot)
+        if snapshot.params_version != first.params_version:
+            log.warning(
+                "the root's params changed (version %d -> %d): this proxy's contract keeps the old "
+                "prices; close it and restart to deploy one under the new params",
+                first.params_version,
+                snapshot.params_version,
+            )
+
+    return from_root, on_change
+
+
+@asynccontextmanager
+async def build_proxy(
+    config: ProxyConfig, deps: ProxyDeps = ProxyDeps()
+) -> AsyncIterator[RunningNode[ProxyService]]:
+    """A proxy built from ``config``, listening; everything it opened closes when the ``async with``
+    ends, in reverse: HTTP, listeners, settlement and wallet, chain, ledger."""
+    async with AsyncExitStack() as stack:
+        ledger = Ledger(ledger_path(config.data_dir))
+        stack.callback(ledger.close)
+        node = await open_node_chain(config, stack, chain=deps.chain) if config.chain_url else None
+        allowlist, on_registry = worker_allowlist(config, node)
+        worker_policy = WorkerAdmission(make_policy(config.worker_policy), allowlist)
+        identity = make_identity(
+            config.data_dir,
+            config.quote_provider,
+            claims=config_claims(config),
+            clock=deps.clock,
+            provider=deps.quote_provider,
+        )
+        chain_link = await open_chain_link(config, ledger, node) if node is not None else None
+        service = ProxyService(
+            config, identity, worker_policy, make_policy(config.client_policy), ledger, chain_link
+        )
+        await service.start()
+        stack.push_async_callback(service.aclose)
+        running = RunningNode(service, 0, [service.refresh])
+        if chain_link is not None:
+            running.jobs.append(lambda: chain_link.run(service.registry))
+        if node is not None and on_registry is not None:
+            running.jobs.append(lambda: follow_root(node, on_registry))
+        runner = await serve_http(make_stats_app(service), config.host, config.http_port)
+        stack.push_async_callback(runner.cleanup)
+        running.http_port = bound_port(runner)
+        yield running

@@ -1,0 +1,93 @@
+"""The worker's composition root: every collaborator of a worker is made and joined here, once.
+
+:func:`build_worker` opens the engine client, the chain side (with ``chain_url``: node wallet, root
+registry, worker contracts per proxy), the RA-TLS identity and the proxy policy, starts the stats
+HTTP server and yields a :class:`~cocoon.node.running.RunningNode` whose ``run()`` serves until
+cancelled. ``cocoon worker run`` calls it; tests call it with :class:`WorkerDeps` fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cocoon.attestation.providers import QuoteProvider
+from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.engine.protocol import Engine
+from cocoon.node.chain import NodeChain, open_node_chain
+from cocoon.node.http import bound_port, serve_http
+from cocoon.node.identity import make_identity
+from cocoon.node.policy import proxy_policy
+from cocoon.node.root import follow_root, root_follower, with_root_proxies
+from cocoon.node.running import RunningNode
+from cocoon.payments.thresholds import Thresholds
+from cocoon.roles import WorkerConfig
+from cocoon.ton.chain import Chain
+from cocoon.worker.payouts import WorkerPayouts
+from cocoon.worker.service import WorkerService, make_stats_app
+
+PAYOUTS_FILE = "payouts.json"
+
+
+@dataclass(frozen=True)
+class WorkerDeps:
+    """What a worker's builder takes from outside instead of making it from the config (tests).
+
+    ``None`` means: the real one the config names (engine at ``engine_url``, chain at ``chain_url``,
+    the quote provider of ``quote_provider``).
+    """
+
+    engine: Engine | None = None
+    chain: Chain | None = None
+    quote_provider: QuoteProvider | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+
+def worker_payouts(config: WorkerConfig, node: NodeChain) -> WorkerPayouts:
+    """The worker's payment channels on ``node``'s chain, at the config's cash-out thresholds."""
+    thresholds = Thresholds(
+        worker_payout_nano=config.cash_out_threshold_nano,
+        worker_idle_payout_nano=config.idle_cash_out_threshold_nano,
+    )
+    return WorkerPayouts(
+        node.chain,
+        node.wallet,
+        node.registry.chain_params,
+        thresholds=thresholds,
+        state_path=Path(config.data_dir or ".").expanduser() / PAYOUTS_FILE,
+    )
+
+
+async def _engine(config: WorkerConfig, deps: WorkerDeps, stack: AsyncExitStack) -> Engine:
+    if deps.engine is not None:
+        return deps.engine
+    from cocoon.engine.client import EngineClient
+
+    return await stack.enter_async_context(EngineClient(config.engine_url))
+
+
+@asynccontextmanager
+async def build_worker(
+    config: WorkerConfig, deps: WorkerDeps = WorkerDeps()
+) -> AsyncIterator[RunningNode[WorkerService]]:
+    """A worker built from ``config``; everything it opened closes when the ``async with`` ends."""
+    async with AsyncExitStack() as stack:
+        node = await open_node_chain(config, stack, chain=deps.chain) if config.chain_url else None
+        config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
+        policy = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
+        identity = make_identity(
+            config.data_dir, config.quote_provider, clock=deps.clock, provider=deps.quote_provider
+        )
+        engine = await _engine(config, deps, stack)
+        payouts = worker_payouts(config, node) if node is not None else None
+        service = WorkerService(config, engine, identity, policy, payouts)
+        running = RunningNode(service, 0, [service.run])
+        if node is not None:
+            follower = root_follower(config, "worker", service.links, policy, node)
+            running.jobs.append(lambda: follow_root(node, follower))
+        runner = await serve_http(make_stats_app(service), config.host, config.http_port)
+        stack.push_async_callback(runner.cleanup)
+        running.http_port = bound_port(runner)
+        yield running
