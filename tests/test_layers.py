@@ -34,6 +34,8 @@ LAYERS: dict[str, int] = {
     "planner": CORE,
     "ton": CORE,
     "wire": CORE,
+    "tl": CORE,  # to come: the reference network's TL codec
+    "e2e": CORE,  # to come: spec/e2e.md's envelopes and frames
     "errors": CORE,
     "config": CORE,  # TOML + environment -> frozen structs: reads a file, never the clock
     "roles": CORE,  # each role's config struct: data that every layer reads
