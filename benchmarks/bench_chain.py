@@ -23,13 +23,13 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestServer
 
+from cocoon.chainsvc.local import FAUCET, LocalChain
 from cocoon.chainsvc.server import create_app
 from cocoon.chainsvc.toncenter import ToncenterChain
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
 from cocoon.ton.cells import begin_cell, cell_from_boc, internal_message
 from cocoon.ton.data import address_of, wallet_state_init
-from cocoon.ton.local import FAUCET, LocalChain
 from cocoon.ton.signed import public_key_of
 from cocoon.ton.wallet import WalletTransfer, wallet_external
 

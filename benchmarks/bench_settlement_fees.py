@@ -21,6 +21,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.client.payments import ClientPayments
 from cocoon.payments.params import format_ton
 from cocoon.payments.thresholds import Thresholds
@@ -30,7 +31,6 @@ from cocoon.registry import local_params
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
 from cocoon.ton.data import root_state_init
-from cocoon.ton.local import AsyncLocalChain, LocalChain
 from cocoon.ton.ops import TON
 from cocoon.ton.signed import public_key_of
 from cocoon.wallet import NodeWallet, WalletKey, WalletTimings

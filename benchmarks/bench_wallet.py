@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 from cocoon.attestation.measurements import FAKE_IMAGE_HASH
+from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.chainsvc.service import READY_PREFIX
 from cocoon.localnet.chain import ChainPlan, default_funding, prepare_chain
 from cocoon.payments.params import format_ton
 from cocoon.registry import local_params
 from cocoon.ton.address import Address
 from cocoon.ton.data import ProxyEndpoints
-from cocoon.ton.local import AsyncLocalChain, LocalChain
 from cocoon.ton.ops import TON
 from cocoon.wallet import NodeWallet, OutMessage, WalletKey, WalletTimings
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cocoon.chainsvc.local import LocalChain
 from cocoon.ton import data
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
 from cocoon.ton.cells import Cell, internal_message
 from cocoon.ton.chain import Transaction
-from cocoon.ton.local import LocalChain
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.params import make_params
 from cocoon.ton.signed import public_key_of, sign_request

@@ -1,11 +1,13 @@
 """COCOON in Python: confidential, decentralized AI inference paid in TON.
 
-Layers (imports point down only), see DESIGN.md:
+Layers (imports point down only), see DESIGN.md; ``tests/test_layers.py`` checks them:
 
-    cli/ dashboard/                              what people touch
-    client/ proxy/ worker/ engine/ localnet/     services (asyncio)
-    net/                                         attested TLS streams, RPC connections
-    wire/ attestation/ payments/ ton/ planner/   pure core: no asyncio, no sockets, no clock reads
+    cli/                                              what people touch
+    client/ proxy/ worker/ engine/ localnet/          services (asyncio)
+    node/ registry/ wallet/ chainsvc/                 what every node needs
+    net/  clock.py                                    asyncio shell
+    wire/ attestation/ payments/ ton/ planner/ api/   pure core: no asyncio, no sockets, no clock reads
+    errors.py config.py roles.py
 """
 
 __version__ = "0.1.0"

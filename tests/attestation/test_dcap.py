@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cocoon.attestation.dcap import Collateral, DcapVerifier, quote_fmspc, verify_fetching
+from cocoon.attestation.dcap import Collateral, DcapVerifier, quote_fmspc
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID
 from cocoon.errors import CollateralError, QuoteError, QuoteSignatureError, TcbStatusError
 
@@ -107,20 +107,3 @@ def test_malformed_quote_is_quote_error(collateral: Collateral) -> None:
 def test_bad_collateral_json() -> None:
     with pytest.raises(CollateralError, match="collateral JSON does not load"):
         Collateral.from_json('{"tcb_info": 1}')
-
-
-class _Fetcher:
-    def __init__(self, collateral: Collateral) -> None:
-        self.collateral = collateral
-        self.calls = 0
-
-    async def fetch(self, quote: bytes) -> Collateral:
-        self.calls += 1
-        return self.collateral
-
-
-async def test_verify_fetching_fetches_once(quote: bytes, collateral: Collateral) -> None:
-    verifier, fetcher = DcapVerifier(), _Fetcher(collateral)
-    a = await verify_fetching(verifier, quote, fetcher, IN_WINDOW)
-    b = await verify_fetching(verifier, quote, fetcher, IN_WINDOW + 60)
-    assert a is b and fetcher.calls == 1

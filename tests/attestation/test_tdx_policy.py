@@ -19,7 +19,7 @@ from cocoon.attestation.dcap import Collateral
 from cocoon.attestation.issue import issue_certificate
 from cocoon.attestation.policy import Allowlists, QuoteVerdict, QuoteVerifier
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID
-from cocoon.attestation.tdx_policy import CollateralStore, DcapQuoteVerifier, TdxPolicy, ensure_collateral
+from cocoon.attestation.tdx_policy import CollateralStore, DcapQuoteVerifier, TdxPolicy
 from cocoon.errors import CollateralError, PckChainError, PolicyError, QuoteError
 
 IN_WINDOW = int(datetime(2025, 6, 19, 11, 16, 3, tzinfo=UTC).timestamp())
@@ -138,18 +138,9 @@ def test_store_keeps_newest(collateral: Collateral) -> None:
     assert store.get("00906ED50000", IN_WINDOW) is None
 
 
-class _Fetcher:
-    def __init__(self, collateral: Collateral) -> None:
-        self.collateral, self.calls = collateral, 0
-
-    async def fetch(self, quote: bytes) -> Collateral:
-        self.calls += 1
-        return self.collateral
-
-
-async def test_ensure_collateral_fetches_only_when_needed(quote: bytes, collateral: Collateral) -> None:
-    store, fetcher = CollateralStore(), _Fetcher(collateral)
-    await ensure_collateral(store, fetcher, quote, IN_WINDOW)
-    await ensure_collateral(store, fetcher, quote, IN_WINDOW + 60)
-    assert fetcher.calls == 1
-    assert store.for_quote(quote, IN_WINDOW) is collateral
+def test_store_says_when_collateral_is_needed(quote: bytes, collateral: Collateral) -> None:
+    store = CollateralStore()
+    assert store.needs_collateral(quote, IN_WINDOW)
+    store.put(collateral)
+    assert not store.needs_collateral(quote, IN_WINDOW)
+    assert store.needs_collateral(quote, collateral.next_update)

@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 from netproc import RunningNet, get_json
 
 from cocoon.chainsvc.toncenter import ToncenterChain
+from cocoon.chainsvc.watch import poll
 from cocoon.ton.address import Address
 from cocoon.ton.chain import Chain, Transaction
 from cocoon.ton.data import ClientData, ProxyData, WorkerData
 from cocoon.ton.ops import Op
-from cocoon.ton.watch import TxCursor, poll
+from cocoon.ton.watch import TxCursor
 
 T = TypeVar("T")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.errors import ChainError, ConfigError, WalletFundsError
 from cocoon.node.chain import open_node_chain
 from cocoon.node.keys import wallet_key_path
@@ -16,7 +17,6 @@ from cocoon.registry import RootOwner, local_params, register_proxy
 from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
 from cocoon.ton.address import Address
 from cocoon.ton.data import ProxyEndpoints
-from cocoon.ton.local import AsyncLocalChain, LocalChain
 from cocoon.ton.ops import TON
 from cocoon.wallet import NodeWallet, WalletKey, WalletTimings, load_or_create_key_file
 
@@ -56,7 +56,7 @@ async def test_every_role_starts_on_the_chain_through_the_same_bootstrap(
         assert node.registry.params.price_per_token == 20
 
 
-async def test_the_wallet_key_setting_wins_over_the_data_dir(tmp_path: Path) -> None:
+def test_the_wallet_key_setting_wins_over_the_data_dir(tmp_path: Path) -> None:
     assert wallet_key_path(str(tmp_path)) == tmp_path / "wallet.key"
     assert wallet_key_path(str(tmp_path), "~/elsewhere.key") == Path("~/elsewhere.key").expanduser()
     assert wallet_key_path("") == Path("wallet.key")

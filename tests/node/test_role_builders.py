@@ -99,9 +99,11 @@ async def test_a_second_proxy_on_a_taken_port_says_so(tmp_path: Path) -> None:
             async with build_proxy(taken):
                 pass
         # The failed build closed its listeners: the first proxy still serves.
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{first.http_port}/healthz") as resp:
-                assert resp.status == 200
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{first.http_port}/healthz") as resp,
+        ):
+            assert resp.status == 200
 
 
 @pytest.mark.parametrize("role", ["worker", "proxy", "client"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.errors import ChainError, StateRollbackError
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger, RequestCharge
 from cocoon.proxy.onchain import ProxySettlement, SettlementConfig
@@ -20,7 +21,6 @@ from cocoon.ton.artifacts import contract_code
 from cocoon.ton.cells import Cell
 from cocoon.ton.chain import Transaction
 from cocoon.ton.data import ClientData, ProxyData, WorkerData
-from cocoon.ton.local import AsyncLocalChain, LocalChain
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.params import Params, make_params
 from cocoon.ton.signed import public_key_of

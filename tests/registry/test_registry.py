@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.errors import ChainError, ConfigError, ContractError
 from cocoon.node.root import root_proxies, with_root_proxies
 from cocoon.registry import (
@@ -28,7 +29,6 @@ from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_hash
 from cocoon.ton.data import ProxyEndpoints
-from cocoon.ton.local import AsyncLocalChain, LocalChain
 from cocoon.ton.ops import TON, ExitCode
 from cocoon.wallet import NodeWallet, WalletKey, WalletTimings
 

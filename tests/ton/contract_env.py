@@ -11,12 +11,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cocoon.chainsvc.local import LocalChain
 from cocoon.ton import data
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
 from cocoon.ton.cells import Cell, load_address
 from cocoon.ton.chain import Message, Transaction, first_failure
-from cocoon.ton.local import LocalChain
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.params import Params, make_params
 from cocoon.ton.signed import public_key_of, sign_request

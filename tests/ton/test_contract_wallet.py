@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from contract_env import START, addr, as_address, failure, messages_to
 
+from cocoon.chainsvc.local import LocalChain
 from cocoon.errors import ContractError
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
@@ -15,7 +16,6 @@ from cocoon.ton.artifacts import contract_code
 from cocoon.ton.cells import internal_message, text_cell
 from cocoon.ton.chain import Transaction
 from cocoon.ton.data import WalletData, address_of, wallet_state_init
-from cocoon.ton.local import LocalChain
 from cocoon.ton.ops import TON, ExitCode
 from cocoon.ton.signed import public_key_of
 from cocoon.ton.wallet import WalletTransfer, wallet_external

@@ -11,19 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from cocoon.chainsvc.local import FAUCET, AsyncLocalChain, LocalChain
+from cocoon.chainsvc.watch import poll
 from cocoon.errors import ChainError, ContractError
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
 from cocoon.ton.cells import Cell, begin_cell, cell_from_boc, external_message, internal_message
 from cocoon.ton.chain import AccountStatus, Chain, first_failure, raise_on_failure
 from cocoon.ton.data import WalletData, address_of, wallet_state_init
-from cocoon.ton.local import FAUCET, AsyncLocalChain, LocalChain
 from cocoon.ton.messages import SaveState
 from cocoon.ton.ops import TON, ExitCode
 from cocoon.ton.parse import Bounced
 from cocoon.ton.signed import public_key_of
 from cocoon.ton.wallet import WalletTransfer, transfer, wallet_external
-from cocoon.ton.watch import TxCursor, poll
+from cocoon.ton.watch import TxCursor
 
 T0 = 1_700_000_000
 PROBE = cell_from_boc((Path(__file__).parent / "fixtures" / "probe.boc").read_bytes())

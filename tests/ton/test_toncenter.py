@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from cocoon.chainsvc.local import LocalChain
 from cocoon.chainsvc.server import create_app
 from cocoon.chainsvc.service import READY_PREFIX
 from cocoon.chainsvc.toncenter import ToncenterChain
@@ -19,7 +20,6 @@ from cocoon.ton import toncenter as tc
 from cocoon.ton.address import Address
 from cocoon.ton.cells import begin_cell, cell_from_boc, external_message, text_cell
 from cocoon.ton.chain import AccountStatus, Chain
-from cocoon.ton.local import LocalChain
 
 T0 = 1_700_000_000
 PROBE = cell_from_boc((Path(__file__).parent / "fixtures" / "probe.boc").read_bytes())

@@ -8,11 +8,11 @@ import hashlib
 
 import pytest
 
+from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.errors import ChainError, ContractError, WalletFundsError
 from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell, text_cell
 from cocoon.ton.chain import AccountState, AccountStatus
-from cocoon.ton.local import AsyncLocalChain, LocalChain
 from cocoon.ton.ops import TON, ExitCode
 from cocoon.ton.wallet import WalletExternal
 from cocoon.wallet import NodeWallet, OutMessage, WalletKey, WalletTimings

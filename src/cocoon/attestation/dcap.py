@@ -9,9 +9,10 @@ Verdicts are cached by SHA-256(quote) until the earliest ``nextUpdate`` of the c
 info, QE identity, both CRLs) or the PCK leaf's expiry, whichever comes first: unlike the reference,
 which caches forever, a revoked platform stops being accepted once fresh collateral is due.
 
-Collateral comes from a JSON file saved earlier (:meth:`Collateral.from_json`) or from a fetcher
-injected by the service shell (:class:`CollateralFetcher`); this module never opens a socket and
-never reads the clock: ``now`` (Unix seconds) is always passed in.
+Collateral comes from a JSON file saved earlier (:meth:`Collateral.from_json`) or is fetched by the
+shell (:mod:`cocoon.net.collateral`: a PCCS, ``verify_fetching`` when :meth:`DcapVerifier.cached`
+has no verdict); this module never opens a socket and never reads the clock: ``now`` (Unix seconds)
+is always passed in.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import dcap_qvl
 from cryptography import x509
@@ -81,14 +82,6 @@ def quote_fmspc(quote: bytes) -> str:
         return str(dcap_qvl.parse_quote(quote).fmspc()).upper()
     except ValueError as exc:
         raise QuoteError(f"cannot read the FMSPC from the quote's PCK certificate ({exc})") from exc
-
-
-class CollateralFetcher(Protocol):
-    """Gets collateral for a quote (e.g. from a PCCS); implemented in the service shell."""
-
-    async def fetch(self, quote: bytes) -> Collateral:
-        """Collateral that covers ``quote``'s platform (FMSPC) and QE."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,16 +172,6 @@ class DcapVerifier:
             verified_at=now,
             valid_until=min(collateral.next_update, offline.pck_not_after),
         )
-
-
-async def verify_fetching(
-    verifier: DcapVerifier, quote: bytes, fetcher: CollateralFetcher, now: int
-) -> DcapVerdict:
-    """Use a cached verdict if one holds, else fetch collateral and verify (for the service shell)."""
-    hit = verifier.cached(quote, now)
-    if hit is not None:
-        return hit
-    return verifier.verify(quote, await fetcher.fetch(quote), now)
 
 
 def _dcap_verify(raw: bytes, collateral: Collateral, now: int) -> Any:

@@ -6,9 +6,10 @@ not debug, reportdata binding, allowlists); this module supplies the quote verif
 verdicts until the collateral's next update.
 
 Policy verification is synchronous (it runs inside the TLS handshake's decision), so collateral must
-already be in the store. The service shell keeps it filled: from a saved JSON file at start-up and,
-for a platform it has not seen, with :func:`ensure_collateral` and a fetcher (e.g. a PCCS) before the
-handshake's verdict is needed. A missing or expired entry fails with a `CollateralError` that says so.
+already be in the store. The shell keeps it filled: from a saved JSON file at start-up and, for a
+platform :meth:`CollateralStore.needs_collateral` says is missing or stale, with
+:func:`cocoon.net.collateral.ensure_collateral` and a fetcher (e.g. a PCCS) before the handshake's
+verdict is needed. A missing or expired entry fails with a `CollateralError` that says so.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from cocoon.attestation.dcap import (
     DEFAULT_ACCEPTED_STATUSES,
     DEFAULT_CACHE_SIZE,
     Collateral,
-    CollateralFetcher,
     DcapVerifier,
     quote_fmspc,
 )
@@ -51,6 +51,10 @@ class CollateralStore:
             return None
         return collateral
 
+    def needs_collateral(self, quote: bytes, now: int) -> bool:
+        """True if the store has no current collateral for the quote's platform (missing or stale)."""
+        return self.get(quote_fmspc(quote), now) is None
+
     def for_quote(self, quote: bytes, now: int) -> Collateral:
         """Current collateral for the quote's platform, or CollateralError saying what to fetch."""
         fmspc = quote_fmspc(quote)
@@ -62,14 +66,6 @@ class CollateralStore:
                 "(or load a saved collateral JSON) and retry"
             )
         return collateral
-
-
-async def ensure_collateral(
-    store: CollateralStore, fetcher: CollateralFetcher, quote: bytes, now: int
-) -> None:
-    """Fetch collateral for ``quote``'s platform unless the store has a current one (service shell)."""
-    if store.get(quote_fmspc(quote), now) is None:
-        store.put(await fetcher.fetch(quote))
 
 
 class DcapQuoteVerifier:

@@ -1,7 +1,7 @@
 """``cocoon chain serve``: the local chain over a toncenter-style HTTP API, so processes share one chain.
 
 The JSON shapes live in :mod:`cocoon.ton.toncenter`; this module only routes requests to a
-:class:`~cocoon.ton.local.LocalChain`. Clock modes: ``wall`` (before each request the chain's time moves
+:class:`~cocoon.chainsvc.local.LocalChain`. Clock modes: ``wall`` (before each request the chain's time moves
 up to the wall clock; what a local network wants) and ``manual`` (time moves only through
 ``POST /api/v2/local/advanceTime``; what tests want). The wall clock is read here, in the shell.
 """
@@ -15,12 +15,12 @@ from typing import Any
 
 from aiohttp import web
 
+from cocoon.chainsvc.local import LocalChain
 from cocoon.errors import ChainDataError, ChainError, ContractError
 from cocoon.ton import toncenter as tc
 from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_from_boc, cell_to_boc
 from cocoon.ton.chain import raise_on_failure
-from cocoon.ton.local import LocalChain
 from cocoon.ton.tlb import transaction_from_boc
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cocoon.chainsvc.local import LocalChain
 from cocoon.chainsvc.server import create_app, wall_time
 from cocoon.errors import ChainError
-from cocoon.ton.local import LocalChain
 
 READY_PREFIX = "chain ready at "
 """First line ``cocoon chain serve`` prints on stdout once it accepts requests (then the base URL)."""

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-import dcap_qvl
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,9 +34,8 @@ from cocoon.attestation.quote_describe import describe_quote
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, verify_quote_offline
 from cocoon.attestation.tdx_policy import CollateralStore, TdxPolicy
 from cocoon.attestation.tdx_provider import DEFAULT_TSM_ROOT, ConfigfsTsmProvider
-from cocoon.errors import CollateralError, ConfigError, DecodeError, QuoteError
-
-PCCS_TIMEOUT_SECONDS = 30.0
+from cocoon.errors import ConfigError, DecodeError, QuoteError
+from cocoon.net.collateral import PccsFetcher
 
 
 @click.group()
@@ -256,24 +254,6 @@ def _collateral(raw: bytes, path: Path | None, pccs: str | None, save: Path | No
     if save is not None:
         save.write_text(fetched.value.to_json(), encoding="utf-8")
     return fetched
-
-
-class PccsFetcher:
-    """`CollateralFetcher` from a PCCS (or Intel PCS) URL through dcap-qvl; bounded by a timeout."""
-
-    def __init__(self, url: str, timeout: float = PCCS_TIMEOUT_SECONDS) -> None:
-        self.url = url
-        self.timeout = timeout
-
-    async def fetch(self, quote: bytes) -> Collateral:
-        """Collateral for the quote's FMSPC and QE; CollateralError if the PCCS cannot provide it."""
-        try:
-            value = await asyncio.wait_for(dcap_qvl.get_collateral(self.url, quote), self.timeout)
-        except TimeoutError as exc:
-            raise CollateralError(f"PCCS {self.url} did not answer in {self.timeout:.0f} s; retry") from exc
-        except (ValueError, RuntimeError) as exc:
-            raise CollateralError(f"PCCS {self.url} gave no collateral ({exc}); check the URL") from exc
-        return Collateral.from_dcap(value)
 
 
 # ---------------------------------------------------------------- gen-cert

@@ -6,11 +6,15 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from cocoon.errors import CocoonError
+
+T = TypeVar("T")
 
 DEFAULT_DATA_DIR = Path("~/.cocoon/localnet")
 
@@ -117,9 +121,9 @@ async def _run(plan: object, *, demo: bool, once: bool) -> None:
         console.print("[dim]stopped.[/dim]")
 
 
-async def _until(stop: asyncio.Event, work: object) -> object | None:
+async def _until(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
     """Run `work` unless Ctrl-C comes first."""
-    task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(work)
     waiter = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()

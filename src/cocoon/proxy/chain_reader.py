@@ -13,6 +13,7 @@ The cursor is persisted together with the seqnos seen, so a restart resumes wher
 
 from __future__ import annotations
 
+from cocoon.chainsvc.watch import poll
 from cocoon.payments.channel import Channel
 from cocoon.payments.commit import CommitPipeline, Note
 from cocoon.payments.credit import ClientContractView
@@ -21,7 +22,7 @@ from cocoon.proxy.counterparts import Counterparts
 from cocoon.proxy.ledger import WORKER_CHANNEL
 from cocoon.ton import messages as m
 from cocoon.ton.chain import Chain, Transaction
-from cocoon.ton.watch import TxCursor, poll
+from cocoon.ton.watch import TxCursor
 from cocoon.wallet.sender import MessageSender
 
 

@@ -25,7 +25,7 @@ from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.net.tls import AttestedStream
 from cocoon.node.identity import refresh_certificates
-from cocoon.payments.params import NetworkParams
+from cocoon.payments.params import Nano, NetworkParams
 from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.admission import state_refusal
 from cocoon.proxy.chain_link import ChainLink
@@ -69,7 +69,8 @@ class ProxyService:
             chain.settlement.params
             if chain
             else NetworkParams(
-                price_per_token=config.price_per_token, worker_fee_per_token=config.worker_fee_per_token
+                price_per_token=Nano(config.price_per_token),
+                worker_fee_per_token=Nano(config.worker_fee_per_token),
             )
         )
         self.ledger = ledger

@@ -1,9 +1,10 @@
 """The ``Chain`` interface every TON backend implements, and the data it returns.
 
-Backends: :class:`cocoon.ton.local.AsyncLocalChain` (in-process emulator), :class:`cocoon.ton.toncenter.
-ToncenterChain` (HTTP; our ``cocoon chain serve`` or a real toncenter), :class:`cocoon.ton.lite.LiteChain`
-(liteservers). All return the same frozen structs, parsed from the same BoCs by :mod:`cocoon.ton.tlb`.
-Money is ``int`` nanoTON. Services are async, so the protocol is async.
+Backends (all in the shell, :mod:`cocoon.chainsvc`): :class:`~cocoon.chainsvc.local.AsyncLocalChain`
+(in-process emulator), :class:`~cocoon.chainsvc.toncenter.ToncenterChain` (HTTP; our ``cocoon chain
+serve`` or a real toncenter), :class:`~cocoon.chainsvc.lite.LiteChain` (liteservers). All return the
+same frozen structs, parsed from the same BoCs by :mod:`cocoon.ton.tlb`. Money is ``int`` nanoTON.
+Services are async, so the protocol is async.
 """
 
 from __future__ import annotations

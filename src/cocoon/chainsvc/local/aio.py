@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cocoon.chainsvc.local.chain import LocalChain
 from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountState, StackItem, Transaction
-from cocoon.ton.local.chain import LocalChain
 
 
 class AsyncLocalChain:

@@ -3,7 +3,7 @@
 Messages are processed breadth-first: the inbound message's transaction, then every internal message it
 sent (bounces included, which the emulator creates itself), and so on until the trace is quiet. The
 clock is explicit (``set_time``/``advance``; the core never reads the wall clock) and everything is
-persisted per trace (see :mod:`cocoon.ton.local.store`), so a restarted local network keeps its balances.
+persisted per trace (see :mod:`cocoon.chainsvc.local.store`), so a restarted local network keeps its balances.
 
 Test helpers: :meth:`LocalChain.deploy`, :meth:`LocalChain.send_internal` (from any address, e.g. the
 faucet, which has unlimited funds), :meth:`LocalChain.fund`; and :func:`cocoon.ton.chain.raise_on_failure`.
@@ -17,6 +17,9 @@ from pathlib import Path
 
 from pytoniq_core.boc.hashmap import HashMap
 
+from cocoon.chainsvc.local.emulator import Emulated, Emulator
+from cocoon.chainsvc.local.netconfig import default_config
+from cocoon.chainsvc.local.store import ChainStore
 from cocoon.errors import ChainError, ContractError
 from cocoon.ton.address import Address
 from cocoon.ton.cells import (
@@ -29,9 +32,6 @@ from cocoon.ton.cells import (
     internal_message,
 )
 from cocoon.ton.chain import AccountState, AccountStatus, StackItem, Transaction
-from cocoon.ton.local.emulator import Emulated, Emulator
-from cocoon.ton.local.netconfig import default_config
-from cocoon.ton.local.store import ChainStore
 from cocoon.ton.tlb import (
     account_from_shard_account,
     message_from_cell,
@@ -52,7 +52,7 @@ _EMPTY_ACCOUNT = cell_to_boc(
 
 
 class LocalChain:
-    """The local chain (synchronous core; wrap with :class:`~cocoon.ton.local.aio.AsyncLocalChain`)."""
+    """The local chain (synchronous core; wrap with :class:`~cocoon.chainsvc.local.aio.AsyncLocalChain`)."""
 
     def __init__(
         self,
