@@ -70,7 +70,7 @@ async def test_drop_hang_deadline_and_abort() -> None:
     assert (memory.dropped, memory.aborted) == (1, 1)
 
     memory.config = FakeEngineConfig(hang_after=1)
-    stream = await memory.stream("/v1/chat/completions", BODY, deadline=0.1)
+    stream = await memory.stream("/v1/chat/completions", BODY, timeout_s=0.1)
     with pytest.raises(EngineTimeoutError):
         async for _ in stream:
             pass

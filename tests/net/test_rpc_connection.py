@@ -20,6 +20,7 @@ from cocoon.errors import (
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.net.stream import ByteStream, PlainStream, memory_stream_pair
+from cocoon.usage import Usage
 from cocoon.wire.codec import decode_message, encode_message_frame
 from cocoon.wire.control import ControlBody, GetPaymentStatus, GetWorkerTypes, WorkerType, WorkerTypes
 from cocoon.wire.frames import FrameDecoder
@@ -34,7 +35,6 @@ from cocoon.wire.messages import (
     PaymentUpdate,
     Role,
     RunQuery,
-    Usage,
     WorkerState,
 )
 from cocoon.wire.session import EndpointConfig

@@ -10,7 +10,6 @@ from cocoon.errors import PaymentError
 from cocoon.payments import (
     DEFAULT_PARAMS,
     NetworkParams,
-    Usage,
     adjusted_tokens,
     client_cost,
     format_ton,
@@ -18,6 +17,7 @@ from cocoon.payments import (
     reservation_tokens,
     worker_earnings,
 )
+from cocoon.usage import Usage
 
 
 def test_spec_worked_example() -> None:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cocoon.errors import DecodeError
+from cocoon.usage import Usage
 from cocoon.wire.codec import decode_message, encode_message, encode_message_frame
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerType, WorkerTypes
 from cocoon.wire.frames import FrameDecoder
@@ -33,7 +34,6 @@ from cocoon.wire.messages import (
     Role,
     RunQuery,
     Timings,
-    Usage,
     WorkerState,
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cocoon.errors import ConnectionClosedError, ProtocolError
+from cocoon.usage import Usage
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.endpoint import RpcEndpoint
 from cocoon.wire.events import ConnectionTerminated, Event, HandshakeCompleted
@@ -21,7 +22,6 @@ from cocoon.wire.messages import (
     QueryError,
     Role,
     RunQuery,
-    Usage,
     WorkerState,
 )
 from cocoon.wire.session import EndpointConfig

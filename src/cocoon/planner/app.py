@@ -13,12 +13,13 @@ from fractions import Fraction
 import msgspec
 
 from cocoon.payments.params import NetworkParams
-from cocoon.payments.pricing import AdjustedTokens, Usage, adjusted_tokens, client_cost
+from cocoon.payments.pricing import AdjustedTokens, adjusted_tokens, client_cost
 from cocoon.planner.assumptions import Assumptions
 from cocoon.planner.catalog import Catalog, GpuSpec, ModelSpec, Quantization
 from cocoon.planner.inputs import AppInputs
 from cocoon.planner.memory import smallest_fitting_node
 from cocoon.planner.throughput import estimate_throughput, replica_seconds_per_request
+from cocoon.usage import Usage
 
 SECONDS_PER_DAY = 86_400
 STAKE_WINDOW_SECONDS = 600  # spec/economics.md: a stake should cover about 10 minutes of usage

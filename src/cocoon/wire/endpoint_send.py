@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.control import ControlBody
 from cocoon.wire.messages import (
     NO_TIMINGS,
-    NO_USAGE,
     AnswerChunk,
     AnswerEnd,
     AnswerError,
@@ -30,7 +30,6 @@ from cocoon.wire.messages import (
     QueryError,
     RunQuery,
     Timings,
-    Usage,
     WorkerState,
 )
 from cocoon.wire.mux import Multiplexer
