@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from cocoon.errors import ConnectionClosedError, RpcTimeoutError
+from cocoon.errors import ConnectionClosedError, PeerClosedError, RpcTimeoutError
 from cocoon.net.rpc_driver import EndpointDriver
 from cocoon.net.rpc_request import Requesting
 from cocoon.net.rpc_serve import Handlers, QueryHandler, RunQueryHandler, Serving
@@ -263,7 +263,7 @@ class RpcConnection:
         if self._closed.done():
             return
         self._closed.set_result(event)
-        error = ConnectionClosedError(f"connection closed: {event.reason}")
+        error = _closed_error(event)
         if not self._ready.done():
             self._ready.set_exception(error)
             self._ready.exception()  # mark retrieved: nobody may be waiting
@@ -277,3 +277,10 @@ class RpcConnection:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _closed_error(event: ConnectionTerminated) -> ConnectionClosedError:
+    """What pending calls raise: `PeerClosedError` when the peer ended the session with a ``Close``."""
+    if not event.local and event.code != CloseCode.ABNORMAL:
+        return PeerClosedError(f"connection closed by the peer: {event.reason}")
+    return ConnectionClosedError(f"connection closed: {event.reason}")
