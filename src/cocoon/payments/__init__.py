@@ -4,7 +4,15 @@
 adjusted tokens and nanoTON with the exact integer formula of spec/economics.md.
 """
 
-from cocoon.payments.params import DEFAULT_PARAMS, NANO_PER_TON, Nano, NetworkParams, Tokens, format_ton
+from cocoon.payments.params import (
+    DEFAULT_PARAMS,
+    NANO_PER_TON,
+    Nano,
+    NetworkParams,
+    Tokens,
+    format_ton,
+    parse_ton,
+)
 from cocoon.payments.pricing import (
     AdjustedTokens,
     adjusted_tokens,
@@ -24,6 +32,7 @@ __all__ = [
     "adjusted_tokens",
     "client_cost",
     "format_ton",
+    "parse_ton",
     "proxy_commission",
     "reservation_tokens",
     "worker_earnings",
