@@ -59,17 +59,17 @@ def adjusted_tokens(usage: Usage, coefficient: int, params: NetworkParams) -> Ad
     )
 
 
-def client_cost(tokens: int, params: NetworkParams) -> Nano:
+def client_cost(tokens: Tokens, params: NetworkParams) -> Nano:
     """nanoTON a client pays for ``tokens`` adjusted tokens."""
     return Nano(tokens * params.price_per_token)
 
 
-def worker_earnings(tokens: int, params: NetworkParams) -> Nano:
+def worker_earnings(tokens: Tokens, params: NetworkParams) -> Nano:
     """nanoTON a worker earns for ``tokens`` adjusted tokens."""
     return Nano(tokens * params.worker_fee_per_token)
 
 
-def proxy_commission(tokens: int, params: NetworkParams) -> Nano:
+def proxy_commission(tokens: Tokens, params: NetworkParams) -> Nano:
     """nanoTON the proxy keeps for ``tokens`` adjusted tokens (price minus worker fee)."""
     return Nano(tokens * (params.price_per_token - params.worker_fee_per_token))
 

@@ -39,13 +39,32 @@ class GpuOption(msgspec.Struct, frozen=True, kw_only=True):
     note: str
 
 
+class DailyUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """A day's token counts as the plan reports them: an object with named fields (`Usage`, which
+    meters them, is a wire array)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+
+    @classmethod
+    def of(cls, usage: Usage) -> DailyUsage:
+        return cls(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )
+
+
 class AppPlan(msgspec.Struct, frozen=True, kw_only=True):
     """Everything `cocoon plan app` answers; money in int nanoTON."""
 
     inputs: AppInputs
     model: str
     quant: str
-    usage_per_day: Usage
+    usage_per_day: DailyUsage
     adjusted_per_day: AdjustedTokens
     price_per_token: int
     cost_per_day_nanoton: int
@@ -99,7 +118,7 @@ def plan_app(inputs: AppInputs, catalog: Catalog, params: NetworkParams, assumpt
         inputs=inputs,
         model=model.name,
         quant=quant.name,
-        usage_per_day=usage,
+        usage_per_day=DailyUsage.of(usage),
         adjusted_per_day=adjusted,
         price_per_token=params.price_per_token,
         cost_per_day_nanoton=per_day,

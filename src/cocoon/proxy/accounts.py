@@ -74,7 +74,7 @@ class ClientBook:
         """Adjusted tokens the client may still reserve (negative: over-reserved)."""
         owner = self.chain.owner_of(client_id) if self.chain else None
         if self.chain and owner:
-            return self.chain.available(owner, self.reserved_tokens(client_id))
+            return Tokens(self.chain.available(owner, self.reserved_tokens(client_id)))
         remaining = self.ledger.client(client_id).remaining_nano
         return Tokens(remaining // self.params.price_per_token - self.reserved_tokens(client_id))
 

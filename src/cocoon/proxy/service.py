@@ -25,7 +25,7 @@ from cocoon.net.node import refresh_certificates
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.net.tls import AttestedStream
-from cocoon.payments.params import NetworkParams
+from cocoon.payments.params import Nano, NetworkParams
 from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.admission import state_refusal
 from cocoon.proxy.chain_link import ChainLink
@@ -69,7 +69,8 @@ class ProxyService:
             chain.settlement.params
             if chain
             else NetworkParams(
-                price_per_token=config.price_per_token, worker_fee_per_token=config.worker_fee_per_token
+                price_per_token=Nano(config.price_per_token),
+                worker_fee_per_token=Nano(config.worker_fee_per_token),
             )
         )
         self.ledger = ledger
@@ -151,7 +152,7 @@ class ProxyService:
 
     async def _on_client(self, stream: AttestedStream) -> None:
         client_id = stream.peer.public_key.hex()
-        self.ledger.ensure_client(client_id, self.config.local_client_credit_nano)
+        self.ledger.ensure_client(client_id, Nano(self.config.local_client_credit_nano))
 
         conn: RpcConnection | None = None
 
