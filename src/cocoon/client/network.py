@@ -2,8 +2,8 @@
 
 One connection per proxy is kept open and re-opened with capped backoff (`cocoon.net.proxy_links`);
 the proxy set may change at run time. A request goes to the connected proxy with the fewest requests
-in flight. Its answer is read under the caller's deadline; a connection that dies mid-answer, or a
-deadline that passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
+in flight. Its answer is read within the caller's timeout; a connection that dies mid-answer, or a
+timeout that passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
 """
 
 from __future__ import annotations
