@@ -5,10 +5,12 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
 
     CocoonError
     ├── ConfigError                  bad configuration or command-line input
-    ├── ProtocolError                our wire protocol was violated
-    │   ├── DecodeError              bytes that do not decode (local side detected it)
-    │   └── RemoteProtocolError      the peer told us we violated it / closed with a reason
-    ├── ConnectionClosedError        the connection is gone (peer closed, timeout, reset)
+    ├── ProtocolError                our wire protocol was violated (h11's meaning of the two kinds)
+    │   ├── RemoteProtocolError      what the peer sent violates it (we detected it in its bytes)
+    │   │   └── DecodeError          bytes that do not decode (a frame, message, SSE stream, quote)
+    │   └── LocalProtocolError       what we were about to send violates it (a bug on our side)
+    ├── ConnectionClosedError        the connection is gone (timeout, reset, closed by either side)
+    │   └── PeerClosedError          the peer ended or refused the session with a Close and a reason
     ├── RpcError                     a call over an RPC connection did not succeed
     │   ├── RemoteQueryError         the peer answered a control query with an error (code, message)
     │   ├── RpcTimeoutError          the peer did not answer within the timeout
@@ -30,6 +32,7 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     ├── PaymentError                 metering, reservation or payment-channel rule broken
     │   ├── InsufficientFundsError   the client cannot cover the reservation
     │   │   └── WalletFundsError     a node wallet holds too little TON (says how much to send, where)
+    │   ├── InvalidUsageError        token counts that cannot be (negative, cached > prompt, ...)
     │   └── StateRollbackError       payment state went backwards (restored old database, clone)
     ├── ChainError                   talking to TON (local chain or real) failed
     │   ├── ContractError            a contract rejected a message (carries its exit code)
@@ -53,16 +56,26 @@ class ProtocolError(CocoonError):
     """Our wire protocol was violated; the connection must be closed with this reason."""
 
 
-class DecodeError(ProtocolError):
+class RemoteProtocolError(ProtocolError):
+    """What the peer sent violates the protocol (as in h11): close the connection with this reason."""
+
+
+class DecodeError(RemoteProtocolError):
     """Bytes received (or read from a file) do not decode; names the field and offset when known."""
 
 
-class RemoteProtocolError(ProtocolError):
-    """The peer reported a protocol error or closed the session with a reason."""
+class LocalProtocolError(ProtocolError):
+    """What we were about to send violates the protocol (as in h11): a bug or misuse on our side;
+    nothing was sent."""
 
 
 class ConnectionClosedError(CocoonError):
     """The connection was closed (by the peer, by a keepalive timeout, or locally)."""
+
+
+class PeerClosedError(ConnectionClosedError):
+    """The peer ended the session with a ``Close`` and a reason (it refused us, found a protocol error
+    in what we sent, or is going away); the message carries its reason."""
 
 
 class RpcError(CocoonError):
@@ -204,6 +217,12 @@ class WalletFundsError(InsufficientFundsError):
         super().__init__(message)
         self.address = address
         self.missing_nano = missing_nano
+
+
+class InvalidUsageError(PaymentError, ValueError):
+    """Token counts that cannot be: negative, more cached than prompt or more reasoning than completion
+    tokens. It is also a ``ValueError`` so that msgspec, decoding a peer's message, reports it as a
+    validation error (which the wire codec turns into a `DecodeError`)."""
 
 
 class StateRollbackError(PaymentError):

@@ -23,7 +23,8 @@ from cocoon.attestation.statement import make_statement, model_hash, sign_statem
 from cocoon.client.http_api import make_client_app
 from cocoon.client.receipts import ReceiptBook
 from cocoon.proxy.admission import worker_attestation_headers
-from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerHead, AnswerPart, Usage
+from cocoon.usage import Usage
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerHead, AnswerPart
 
 NOW = 1_750_000_000
 MODEL = "m"

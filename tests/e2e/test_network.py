@@ -20,7 +20,8 @@ import pytest
 from netproc import RunningNet, get_json, http, start_net, stop_net
 
 from cocoon.payments.params import DEFAULT_PARAMS
-from cocoon.payments.pricing import Usage, adjusted_tokens
+from cocoon.payments.pricing import adjusted_tokens
+from cocoon.usage import Usage
 
 pytestmark = pytest.mark.slow
 

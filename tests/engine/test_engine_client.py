@@ -135,7 +135,7 @@ async def test_hung_engine_hits_the_idle_timeout(fake: RunningFakeEngine) -> Non
 
 async def test_deadline_bounds_the_whole_call(fake: RunningFakeEngine, client: EngineClient) -> None:
     fake.state.config = fake.state.config.replace({"chunks": 50, "delay_ms": 20.0})
-    answer = await client.stream("/v1/chat/completions", BODY, deadline=0.2)
+    answer = await client.stream("/v1/chat/completions", BODY, timeout_s=0.2)
     with pytest.raises(EngineTimeoutError):
         async for _ in answer:
             pass

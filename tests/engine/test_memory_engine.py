@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from cocoon.clock import FakeClock
 from cocoon.engine.client import EngineClient
 from cocoon.engine.fake import RunningFakeEngine
 from cocoon.engine.fake_answer import FakeEngineConfig
@@ -70,7 +71,7 @@ async def test_drop_hang_deadline_and_abort() -> None:
     assert (memory.dropped, memory.aborted) == (1, 1)
 
     memory.config = FakeEngineConfig(hang_after=1)
-    stream = await memory.stream("/v1/chat/completions", BODY, deadline=0.1)
+    stream = await memory.stream("/v1/chat/completions", BODY, timeout_s=0.1)
     with pytest.raises(EngineTimeoutError):
         async for _ in stream:
             pass
@@ -81,3 +82,13 @@ async def test_drop_hang_deadline_and_abort() -> None:
         await asyncio.wait_for(stream.__anext__(), 0.05)  # the role event comes at once...
         await asyncio.wait_for(stream.__anext__(), 0.05)  # ...then nothing
     assert memory.aborted == 3
+
+
+async def test_the_engine_reads_time_from_its_clock() -> None:
+    clock = FakeClock(wall=1_234_567_890.0)
+    memory = MemoryEngine(FakeEngineConfig(delay_ms=10_000), clock=clock)
+    stream = await memory.stream("/v1/chat/completions", BODY, timeout_s=0)
+    first = await stream.__anext__()  # the role event is due at once
+    assert b'"created":1234567890' in first
+    with pytest.raises(EngineTimeoutError):  # the next one, 10 s away, is past the deadline at once
+        await stream.__anext__()

@@ -13,6 +13,7 @@ import pytest
 from cocoon.errors import (
     ConnectionClosedError,
     InsufficientFundsError,
+    PeerClosedError,
     RemoteQueryError,
     RequestCancelledError,
     RpcTimeoutError,
@@ -20,6 +21,7 @@ from cocoon.errors import (
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.net.stream import ByteStream, PlainStream, memory_stream_pair
+from cocoon.usage import Usage
 from cocoon.wire.codec import decode_message, encode_message_frame
 from cocoon.wire.control import ControlBody, GetPaymentStatus, GetWorkerTypes, WorkerType, WorkerTypes
 from cocoon.wire.frames import FrameDecoder
@@ -34,7 +36,6 @@ from cocoon.wire.messages import (
     PaymentUpdate,
     Role,
     RunQuery,
-    Usage,
     WorkerState,
 )
 from cocoon.wire.session import EndpointConfig
@@ -338,8 +339,9 @@ async def test_peer_disappearing_fails_pending_work_promptly(transport: str) -> 
         pending = asyncio.ensure_future(client.query(GetWorkerTypes(), timeout=30))
         await asyncio.sleep(0.05)
         await server_stream.aclose()  # the peer vanishes without a Close
-        with pytest.raises(ConnectionClosedError, match="without a Close"):
+        with pytest.raises(ConnectionClosedError, match="without a Close") as vanished:
             await asyncio.wait_for(pending, 1.0)
+        assert not isinstance(vanished.value, PeerClosedError)  # no reason came from the peer
         with pytest.raises(ConnectionClosedError):
             async with asyncio.timeout(1.0):
                 async for _ in stream:
@@ -393,6 +395,22 @@ async def test_clean_close_reaches_peer_with_reason(transport: str) -> None:
         await client.aclose("again")  # idempotent
 
 
+async def test_a_close_from_the_peer_fails_pending_work_with_its_reason() -> None:
+    arrived = asyncio.Event()
+
+    async def stall(body: ControlBody) -> ControlBody:
+        arrived.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async with rpc_pair(Handlers(on_query=stall)) as (client, server, _):
+        pending = asyncio.ensure_future(client.query(GetWorkerTypes(), timeout=30))
+        await asyncio.wait_for(arrived.wait(), WAIT)
+        await server.aclose("maintenance", CloseCode.GOING_AWAY)
+        with pytest.raises(PeerClosedError, match="closed by the peer: maintenance"):
+            await asyncio.wait_for(pending, WAIT)
+
+
 async def test_async_with_closes_the_connection() -> None:
     async with rpc_pair() as (client, server, _):
         async with client:
@@ -437,8 +455,8 @@ async def test_version_mismatch_refuses_connection() -> None:
         opening = asyncio.ensure_future(RpcConnection.open(client_stream, new, initiator=True))
         with pytest.raises(ConnectionClosedError, match="no common protocol version"):
             await RpcConnection.open(server_stream, old, initiator=False, handshake_timeout=WAIT)
-        with pytest.raises(ConnectionClosedError, match="no common protocol version"):
-            await asyncio.wait_for(opening, WAIT)
+        with pytest.raises(PeerClosedError, match="no common protocol version"):
+            await asyncio.wait_for(opening, WAIT)  # the proxy refused us with a Close and its reason
 
 
 async def test_parts_of_a_finished_stream_are_typed() -> None:

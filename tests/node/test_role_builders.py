@@ -70,7 +70,7 @@ async def network(tmp_path: Path) -> AsyncIterator[dict[str, RunningNode[object]
 
 async def test_built_roles_answer_through_the_openai_sdk(network: dict[str, RunningNode[object]]) -> None:
     proxy, worker, client = network["proxy"], network["worker"], network["client"]
-    await _until(lambda: proxy.service.registry.candidates())  # type: ignore[attr-defined]
+    await _until(lambda: proxy.service.workers.candidates())  # type: ignore[attr-defined]
     await _until(lambda: client.service.connections)  # type: ignore[attr-defined]
     api = AsyncOpenAI(base_url=f"http://127.0.0.1:{client.http_port}/v1", api_key="unused")
     answer = await api.chat.completions.create(

@@ -10,14 +10,15 @@ from cocoon.errors import PaymentError
 from cocoon.payments import (
     DEFAULT_PARAMS,
     NetworkParams,
-    Usage,
     adjusted_tokens,
     client_cost,
     format_ton,
+    parse_ton,
     proxy_commission,
     reservation_tokens,
     worker_earnings,
 )
+from cocoon.usage import Usage
 
 
 def test_spec_worked_example() -> None:
@@ -131,3 +132,12 @@ def test_reservation() -> None:
 )
 def test_format_ton(nano: int, text: str) -> None:
     assert format_ton(nano) == text
+    assert parse_ton(text) == nano  # the one parser reads back exactly what the formatter wrote
+
+
+@pytest.mark.parametrize(
+    ("text", "why"), [("1.0000000001", "more than 9 decimals"), ("abc", "not an amount")]
+)
+def test_parse_ton_refuses_what_is_not_a_whole_nanoton(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_ton(text)

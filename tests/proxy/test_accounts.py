@@ -8,9 +8,9 @@ import pytest
 
 from cocoon.errors import InsufficientFundsError, PaymentError
 from cocoon.payments.params import NetworkParams
-from cocoon.payments.pricing import Usage
 from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.ledger import Ledger
+from cocoon.usage import Usage
 
 PARAMS = NetworkParams()  # price 20, worker fee 19
 
@@ -38,23 +38,23 @@ def test_reservation_is_worst_case_and_blocks_overdraft(book: ClientBook) -> Non
     assert book.available_tokens("c") == 100_000
 
 
-def test_settle_charges_exactly_the_metered_cost(book: ClientBook) -> None:
+def test_record_charges_exactly_the_metered_cost(book: ClientBook) -> None:
     book.reserve("r1", "c", max_tokens=1000, request_bytes=500, max_coefficient=4000)
     # spec example: P=1000 C=200 O=500 R=100 at 1.0x -> 800+200+400+100 = 1500 tokens -> 30,000 nanoTON
     usage = Usage(prompt_tokens=1000, cached_tokens=200, completion_tokens=500, reasoning_tokens=100)
-    s = book.settle("r1", usage, coefficient=1000, worker_id="w", worker_owner="EQw", now=1.0)
+    s = book.record("r1", usage, coefficient=1000, worker_id="w", worker_owner="EQw", now=1.0)
     assert (s.adjusted_tokens, s.cost_nano, s.worker_earned_nano) == (1500, 30_000, 1500 * 19)
     assert (s.prompt_cost_nano, s.completion_cost_nano) == (1000 * 20, 500 * 20)
     assert not s.capped
     assert book.ledger.client("c").charged_nano == 30_000
     assert book.reserved_tokens("c") == 0
     with pytest.raises(PaymentError):
-        book.settle("r1", usage, coefficient=1000, worker_id="w", worker_owner="EQw", now=2.0)
+        book.record("r1", usage, coefficient=1000, worker_id="w", worker_owner="EQw", now=2.0)
 
 
-def test_settle_never_exceeds_the_reservation(book: ClientBook) -> None:
+def test_record_never_exceeds_the_reservation(book: ClientBook) -> None:
     book.reserve("r1", "c", max_tokens=10, request_bytes=0, max_coefficient=1000)  # 10 tokens
-    s = book.settle("r1", Usage(prompt_tokens=50, completion_tokens=40), 1000, "w", "EQw", now=1.0)
+    s = book.record("r1", Usage(prompt_tokens=50, completion_tokens=40), 1000, "w", "EQw", now=1.0)
     assert s.capped
     assert s.adjusted_tokens == 10
     assert s.cost_nano == 200
@@ -63,5 +63,5 @@ def test_settle_never_exceeds_the_reservation(book: ClientBook) -> None:
 
 def test_coefficient_scales_the_charge(book: ClientBook) -> None:
     book.reserve("r1", "c", max_tokens=100, request_bytes=100, max_coefficient=4000)
-    s = book.settle("r1", Usage(prompt_tokens=30, completion_tokens=10), 2500, "w", "EQw", now=1.0)
+    s = book.record("r1", Usage(prompt_tokens=30, completion_tokens=10), 2500, "w", "EQw", now=1.0)
     assert s.adjusted_tokens == 75 + 25

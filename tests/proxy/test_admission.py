@@ -43,7 +43,7 @@ async def test_a_worker_with_a_disallowed_image_hash_is_refused_with_the_reason(
     policy = WorkerAdmission(make_policy("fake"), ConfigAllowlist([OTHER]))
     async with service_net(tmp_path, policy) as net:
         await wait_for(lambda: net.proxy.worker_listener.refused >= 1)
-        assert not net.proxy.registry.links
+        assert not net.proxy.workers.links
     expected = f"proxy/workers: peer refused: image hash {FAKE_IMAGE_HASH.hex()} not allowed"
     assert any(expected in line for line in _refusals(caplog)), _refusals(caplog)
 
@@ -57,7 +57,7 @@ async def test_a_worker_whose_attested_model_is_not_allowed_is_refused(
     )
     async with service_net(tmp_path, policy) as net:
         await wait_for(lambda: net.proxy.worker_listener.refused >= 1)
-        assert not net.proxy.registry.links
+        assert not net.proxy.workers.links
     assert any(f"peer refused: model {FAKE_MODEL} (hash" in line for line in _refusals(caplog))
 
 
@@ -67,8 +67,8 @@ async def test_an_allowed_worker_joins_and_its_key_and_statement_reach_the_head(
         make_policy("fake"), ConfigAllowlist([FAKE_IMAGE_HASH.hex()], model_hashes=[model_hash])
     )
     async with service_net(tmp_path, policy) as net:
-        await wait_for(lambda: any(link.state for link in net.proxy.registry))
-        (link,) = list(net.proxy.registry)
+        await wait_for(lambda: any(link.state for link in net.proxy.workers))
+        (link,) = list(net.proxy.workers)
         headers = dict(worker_attestation_headers(link.attested))
         assert headers["x-cocoon-worker-key"] == net.worker.identity.public_key.hex()
         assert link.attested is not None

@@ -47,7 +47,7 @@ async def test_reissued_certificate_is_used_for_new_connections_while_old_ones_k
     tmp_path: Path,
 ) -> None:
     async with service_net(tmp_path) as net:
-        await wait_for(lambda: any(link.state for link in net.proxy.registry))
+        await wait_for(lambda: any(link.state for link in net.proxy.workers))
         old_conn, old_cert = await _client(net.proxy.client_listener.port)
         assert old_cert == net.proxy.identity.certificate.fingerprint
 
@@ -71,8 +71,8 @@ async def test_reissued_certificate_is_used_for_new_connections_while_old_ones_k
 
 async def test_a_worker_head_carries_its_current_statement_after_a_reissue(tmp_path: Path) -> None:
     async with service_net(tmp_path) as net:
-        await wait_for(lambda: any(link.state for link in net.proxy.registry))
-        (link,) = list(net.proxy.registry)
+        await wait_for(lambda: any(link.state for link in net.proxy.workers))
+        (link,) = list(net.proxy.workers)
         key = net.worker.identity.public_key
         assert link.attested is not None
         at_handshake = verify_statement(link.attested.statement, key).issued_at

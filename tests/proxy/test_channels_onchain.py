@@ -11,13 +11,13 @@ from test_onchain import PRICE, SECRET, FaucetSender, World, addr
 
 from cocoon.client.payments import ClientPayments
 from cocoon.errors import InsufficientFundsError, PaymentError, RemoteQueryError, StateRollbackError
-from cocoon.payments.pricing import Usage
 from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.chain_link import ChainLink
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
 from cocoon.ton.data import ClientData
 from cocoon.ton.ops import TON
 from cocoon.ton.signed import public_key_of
+from cocoon.usage import Usage
 from cocoon.wire.control import RegisterClient
 from cocoon.wire.messages import PaymentUpdate
 from cocoon.worker.payouts import WorkerPayouts
@@ -52,7 +52,7 @@ class Parties:
     def request(self, request_id: str, prompt: int, completion: int) -> int:
         self.book.reserve(request_id, "cid", 100, 100, 1000)
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
-        return self.book.settle(request_id, usage, 1000, "w1", WORKER_WALLET.raw, 0.0).adjusted_tokens
+        return self.book.record(request_id, usage, 1000, "w1", WORKER_WALLET.raw, 0.0).adjusted_tokens
 
     async def commit(self) -> None:
         self.settlement.flush()

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cocoon.errors import DecodeError
+from cocoon.usage import Usage
 from cocoon.wire.codec import decode_message, encode_message, encode_message_frame
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerType, WorkerTypes
 from cocoon.wire.frames import FrameDecoder
@@ -33,7 +34,6 @@ from cocoon.wire.messages import (
     Role,
     RunQuery,
     Timings,
-    Usage,
     WorkerState,
 )
 
@@ -88,11 +88,20 @@ def test_defaults_may_be_omitted_and_extra_trailing_fields_are_ignored() -> None
         (msgspec.msgpack.encode({"ping_id": 1}), "Expected `array`"),
         (msgspec.msgpack.encode([10, 1, [999]]), "Invalid value 999"),
         (msgspec.msgpack.encode([5, 42, "no such close code"]), "Invalid enum value 42"),
+        # A worker's usage that cannot be is refused where it enters, not clamped later.
+        (msgspec.msgpack.encode([23, 1, [1, 2, 0, 0]]), r"cached_tokens \(2\) exceeds prompt_tokens \(1\)"),
+        (msgspec.msgpack.encode([24, 1, 502, "c", "m", [0, 0, 1, 3]]), r"reasoning_tokens \(3\) exceeds"),
     ],
 )
 def test_malformed_messages_raise_decode_error(raw: bytes, why: str) -> None:
     with pytest.raises(DecodeError, match=why):
         decode_message(raw)
+
+
+def test_usage_is_an_array_of_prompt_cached_completion_reasoning() -> None:
+    # The wire layout of usage is part of the protocol: field order never changes.
+    raw = encode_message(AnswerEnd(5, Usage(10, 2, 30, 4)))
+    assert msgspec.msgpack.decode(raw)[:3] == [23, 5, [10, 2, 30, 4]]
 
 
 @pytest.mark.parametrize("message", SAMPLES, ids=lambda m: type(m).__name__)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cocoon.errors import ConnectionClosedError, ProtocolError
+from cocoon.errors import ConnectionClosedError, LocalProtocolError
+from cocoon.usage import Usage
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.endpoint import RpcEndpoint
 from cocoon.wire.events import ConnectionTerminated, Event, HandshakeCompleted
@@ -21,7 +22,6 @@ from cocoon.wire.messages import (
     QueryError,
     Role,
     RunQuery,
-    Usage,
     WorkerState,
 )
 from cocoon.wire.session import EndpointConfig
@@ -92,7 +92,7 @@ def test_unaccepted_peer_role_is_refused(refusing_side: str) -> None:
 
 def test_sending_before_the_handshake_is_refused() -> None:
     pair = Pair()
-    with pytest.raises(ProtocolError, match="hello exchange has not finished"):
+    with pytest.raises(LocalProtocolError, match="hello exchange has not finished"):
         pair.client.send_query(GetWorkerTypes())
 
 
@@ -112,7 +112,7 @@ def test_queries_in_both_directions() -> None:
     assert query == Query(back, GetPaymentStatus())
     pair.client.send_answer(back, PaymentStatus(100, 10, 1))
     assert pair.to_proxy() == [QueryAnswer(back, PaymentStatus(100, 10, 1))]
-    with pytest.raises(ProtocolError, match="unknown or already answered"):
+    with pytest.raises(LocalProtocolError, match="unknown or already answered"):
         pair.client.send_answer(back, PaymentStatus(100, 10, 1))
 
 
@@ -172,12 +172,12 @@ def test_cancel_crossing_the_end_is_ignored() -> None:
 def test_local_stream_misuse_raises() -> None:
     pair = Pair().open()
     pair.client.send_run_query(run_query(1))
-    with pytest.raises(ProtocolError, match="reuses request id 1"):
+    with pytest.raises(LocalProtocolError, match="reuses request id 1"):
         pair.client.send_run_query(run_query(1))
     pair.to_proxy()
-    with pytest.raises(ProtocolError, match="before its AnswerHead"):
+    with pytest.raises(LocalProtocolError, match="before its AnswerHead"):
         pair.proxy.send_chunk(1, b"x")
-    with pytest.raises(ProtocolError, match="unknown request id 2"):
+    with pytest.raises(LocalProtocolError, match="unknown request id 2"):
         pair.proxy.send_head(2, 200)
 
 

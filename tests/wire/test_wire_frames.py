@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cocoon.errors import DecodeError, ProtocolError
+from cocoon.errors import DecodeError, LocalProtocolError
 from cocoon.wire.frames import MAX_PAYLOAD, FrameDecoder, encode_frame
 
 
@@ -43,7 +43,7 @@ def test_exact_maximum_is_accepted_with_a_custom_limit() -> None:
 
 
 def test_encoding_an_oversize_payload_is_a_local_error() -> None:
-    with pytest.raises(ProtocolError, match="split the data"):
+    with pytest.raises(LocalProtocolError, match="split the data"):
         encode_frame(b"x" * 11, max_payload=10)
 
 

@@ -16,7 +16,8 @@ from cocoon.attestation.statement import model_hash, verify_statement
 from cocoon.errors import ConfigError
 from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
-from cocoon.wire.messages import RunQuery, Usage
+from cocoon.usage import Usage
+from cocoon.wire.messages import RunQuery
 from cocoon.worker.attest import attest_worker
 
 EVIDENCE = b'{"gpu_model": "H100 80GB HBM3", "vram_mb": 81559, "report": "..."}'

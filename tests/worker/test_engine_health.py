@@ -43,16 +43,16 @@ async def test_engine_down_and_back_reaches_the_proxy(tmp_path: Path) -> None:
         worker = WorkerService(config, client, make_identity("", "fake"), make_policy("fake"))
         task = asyncio.create_task(worker.run())
         try:
-            await wait_for(lambda: any(link.state and link.state.enabled for link in proxy.registry))
-            (link,) = list(proxy.registry)
+            await wait_for(lambda: any(link.state and link.state.enabled for link in proxy.workers))
+            (link,) = list(proxy.workers)
 
             await engine.close()
             await wait_for(lambda: link.state is not None and not link.state.enabled)
-            assert proxy.registry.worker_types() == []  # a disabled worker is not offered
+            assert proxy.workers.worker_types() == []  # a disabled worker is not offered
 
             engine = await start_fake_engine(port=port)
             await wait_for(lambda: link.state is not None and link.state.enabled)
-            assert [t.workers for t in proxy.registry.worker_types()] == [1]
+            assert [t.workers for t in proxy.workers.worker_types()] == [1]
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -18,8 +18,8 @@ from typing import TypeVar
 
 import click
 
+from cocoon.payments.params import format_ton, parse_ton
 from cocoon.ton.address import Address
-from cocoon.ton.ops import format_ton, parse_ton
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:13000"

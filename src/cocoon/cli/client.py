@@ -43,7 +43,7 @@ def _payments(http_url: str, action: str | None = None, body: dict[str, object] 
     import urllib.error
     import urllib.request
 
-    from cocoon.ton.ops import format_ton
+    from cocoon.payments.params import format_ton
 
     url = f"{http_url.rstrip('/')}/payments" + (f"/{action}" if action else "")
     data = json.dumps(body or {}).encode() if action else None
@@ -83,7 +83,7 @@ def balance(http_url: str) -> None:
 @_HTTP
 def topup(ton: str, http_url: str) -> None:
     """Add TON to every client contract; decimals allowed, e.g. 2.5"""
-    from cocoon.ton.ops import parse_ton
+    from cocoon.payments.params import parse_ton
 
     try:
         nano = parse_ton(ton)

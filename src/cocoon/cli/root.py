@@ -20,8 +20,8 @@ from typing import Any
 import click
 
 from cocoon.cli.wallet import chain_url_option, key_option, with_chain
+from cocoon.payments.params import format_ton, parse_ton
 from cocoon.ton.address import Address
-from cocoon.ton.ops import format_ton, parse_ton
 
 
 def _root_option(f: Callable[..., object]) -> Callable[..., object]:

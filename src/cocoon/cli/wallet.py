@@ -16,8 +16,8 @@ from typing import TypeVar
 
 import click
 
+from cocoon.payments.params import format_ton
 from cocoon.ton.address import Address
-from cocoon.ton.ops import format_ton
 
 T = TypeVar("T")
 DEFAULT_CHAIN_URL = "http://127.0.0.1:13000"

@@ -2,8 +2,8 @@
 
 One connection per proxy is kept open and re-opened with capped backoff (`cocoon.net.proxy_links`);
 the proxy set may change at run time. A request goes to the connected proxy with the fewest requests
-in flight. Its answer is read under the caller's deadline; a connection that dies mid-answer, or a
-deadline that passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
+in flight. Its answer is read within the caller's timeout; a connection that dies mid-answer, or a
+timeout that passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
 """
 
 from __future__ import annotations
@@ -21,16 +21,14 @@ from cocoon.attestation.policy import Policy
 from cocoon.client.payments import ClientLink, ClientPayments
 from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledError, RequestError
 from cocoon.net.proxy_links import ProxyLinks
-from cocoon.net.rpc import AnswerStream as RpcAnswerStream
-from cocoon.net.rpc import Handlers, RpcConnection
+from cocoon.net.rpc import Handlers, RpcAnswerStream, RpcConnection
 from cocoon.node.identity import refresh_certificates
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
 from cocoon.wire.session import EndpointConfig
+from cocoon.wire.timeouts import inner_timeout_ms
 
 log = logging.getLogger(__name__)
-
-HOP_DEADLINE_SHARE = 0.95
 
 
 class NetworkAnswer:
@@ -95,8 +93,8 @@ class ProxyPool:
     def last_error(self) -> dict[str, str]:
         return self.links.last_error
 
-    def _session(self, address: str) -> _ProxySession:
-        return _ProxySession(ClientLink(self.payments, address) if self.payments else None)
+    def _session(self, address: str) -> _ClientProxySession:
+        return _ClientProxySession(ClientLink(self.payments, address) if self.payments else None)
 
     async def run_forever(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -125,7 +123,7 @@ class ProxyPool:
             body=request.engine_body_bytes(),
             max_coefficient=request.max_coefficient,
             max_tokens=request.max_tokens,
-            timeout_ms=int(request.timeout_s * 1000 * HOP_DEADLINE_SHARE),
+            timeout_ms=inner_timeout_ms(request.timeout_s * 1000),
             path=request.path,
             debug=request.enable_debug,
             client_request_id=f"{request_id:016x}",  # the X-Cocoon-Request-Id the receipt must name
@@ -182,8 +180,9 @@ class ProxyPool:
         return {"client_id": self.client_id, "proxies": proxies, "payments": payments}
 
 
-class _ProxySession:
-    """One connection attempt to a proxy: receive its payment updates, register our client contract."""
+class _ClientProxySession:
+    """The client's side of one connection attempt to a proxy: receive its payment updates, register
+    our client contract."""
 
     def __init__(self, link: ClientLink | None) -> None:
         self.link = link

@@ -28,6 +28,7 @@ from aiohttp import web
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
+from cocoon.payments.params import Nano
 from cocoon.payments.thresholds import client_should_self_charge, client_top_up_nano
 from cocoon.registry.snapshot import network_params
 from cocoon.ton import messages as m
@@ -73,7 +74,7 @@ class ClientPayments:
         self.params = network_params(chain_params)
         self._wallet_secret = wallet_secret
         self.auto_top_up = auto_top_up
-        self.top_up_nano = top_up_nano or chain_params.min_client_stake
+        self.top_up_nano = Nano(top_up_nano or chain_params.min_client_stake)
         self.channels: dict[str, ClientChannel] = {}  # by proxy contract (raw)
         self.dropped: dict[str, str] = {}
         self.counters = {"top_ups": 0, "self_charges": 0}
@@ -176,7 +177,8 @@ class ClientPayments:
 
     # --- owner operations (also behind `cocoon client topup|withdraw|close`) ----------------------
 
-    async def top_up(self, channel: ClientChannel, amount: int) -> None:
+    async def top_up(self, channel: ClientChannel, amount: Nano) -> None:
+        """Add ``amount`` nanoTON to the client contract of ``channel``."""
         body = m.ExtClientTopUp(query_id=1, amount=amount, excess_to=self.owner).to_cell()
         await self.sender.send(channel.contract, amount + OP_VALUE, body)
         self.counters["top_ups"] += 1
@@ -252,7 +254,7 @@ def add_payment_routes(app: web.Application, payments: ClientPayments) -> None:
         body = await request.json() if request.can_read_body else {}
         for channel in list(payments.channels.values()):
             if action == "topup":
-                await payments.top_up(channel, int(body.get("nano") or payments.top_up_nano))
+                await payments.top_up(channel, Nano(int(body.get("nano") or payments.top_up_nano)))
             elif action == "withdraw":
                 await payments.withdraw(channel)
             elif action == "close":

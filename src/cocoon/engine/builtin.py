@@ -15,12 +15,12 @@ import asyncio
 import importlib.util
 import os
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.llama_usage import UsageMiddleware, install_generation_counter
 from cocoon.engine.model import ModelIdentity, builtin_identity, weights_identity
 from cocoon.errors import ConfigError, EngineError
@@ -114,6 +114,7 @@ async def serve(
     *,
     progress: Callable[[str], None] = lambda _msg: None,
     on_ready: Callable[[ReadyInfo], None] = lambda _info: None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     """Load the model and serve it until cancelled or interrupted (SIGINT/SIGTERM)."""
     if not llama_available():
@@ -124,9 +125,9 @@ async def serve(
     progress("locating and hashing the weights (cached after the first start)")
     path, identity = resolve_model(settings)
     progress(f"loading {path.name} ({path.stat().st_size / 1e6:.0f} MB) into llama.cpp")
-    started = time.monotonic()
+    started = clock.monotonic()
     app = await asyncio.to_thread(create_app, path, identity, settings)
-    load_seconds = time.monotonic() - started
+    load_seconds = clock.monotonic() - started
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -23,8 +23,9 @@ import aiohttp
 import msgspec
 
 from cocoon.engine.stream import EngineStream, error_from_body
-from cocoon.engine.usage import Usage, usage_from_openai
+from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import EngineError, EngineTimeoutError
+from cocoon.usage import Usage
 
 if TYPE_CHECKING:
     from cocoon.engine.protocol import Engine
@@ -46,7 +47,7 @@ class EngineClient:
     """Talks to one engine at ``base_url`` (the OpenAI base URL, e.g. ``http://127.0.0.1:8000/v1``).
 
     ``connect_timeout`` bounds connecting; ``idle_timeout`` bounds the wait for each next piece of a
-    response (a hung engine is detected even without a deadline); per-call ``deadline`` bounds the
+    response (a hung engine is detected even without a timeout); per-call ``timeout_s`` bounds the
     whole call, in seconds. Use ``async with EngineClient(...)`` or call `close`.
     """
 
@@ -86,9 +87,9 @@ class EngineClient:
             return self._root + path
         return self._root + "/v1/" + path.lstrip("/")
 
-    def _timeout(self, deadline: float | None) -> aiohttp.ClientTimeout:
+    def _timeout(self, timeout_s: float | None) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(
-            total=deadline, connect=self._connect_timeout, sock_read=self._idle_timeout
+            total=timeout_s, connect=self._connect_timeout, sock_read=self._idle_timeout
         )
 
     def _pool(self) -> aiohttp.ClientSession:
@@ -102,7 +103,7 @@ class EngineClient:
         method: str,
         path: str,
         body: dict[str, Any] | None,
-        deadline: float | None,
+        timeout_s: float | None,
         *,
         sse: bool = False,
     ) -> aiohttp.ClientResponse:
@@ -114,7 +115,7 @@ class EngineClient:
         data = _json.encode(body) if body is not None else None
         try:
             resp = await self._pool().request(
-                method, url, data=data, headers=headers, timeout=self._timeout(deadline)
+                method, url, data=data, headers=headers, timeout=self._timeout(timeout_s)
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise EngineTimeoutError(
@@ -134,20 +135,22 @@ class EngineClient:
             raise error_from_body(resp.status, raw, url)
         return resp
 
-    async def stream(self, path: str, body: dict[str, Any], *, deadline: float | None = None) -> EngineStream:
+    async def stream(
+        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
+    ) -> EngineStream:
         """Start a streamed call; raises before the first byte if the engine refuses or is unreachable.
 
         The returned `EngineStream` is an async iterator of received bytes (whole SSE events only)
         and an async context manager that aborts the request on exit if it has not ended.
         """
-        resp = await self._request("POST", path, body, deadline, sse=True)
+        resp = await self._request("POST", path, body, timeout_s, sse=True)
         return EngineStream(resp, self.url(path))
 
     async def complete(
-        self, path: str, body: dict[str, Any], *, deadline: float | None = None
+        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
     ) -> EngineResponse:
         """A non-streamed call: the whole answer, parsed, with its usage (if the engine reported it)."""
-        resp = await self._request("POST", path, body, deadline)
+        resp = await self._request("POST", path, body, timeout_s)
         url = self.url(path)
         try:
             raw = await resp.read()
@@ -166,9 +169,9 @@ class EngineClient:
         usage = usage_from_openai(data["usage"]) if data.get("usage") is not None else None
         return EngineResponse(status=resp.status, body=raw, data=data, usage=usage)
 
-    async def models(self, *, deadline: float | None = 5.0) -> list[str]:
+    async def models(self, *, timeout_s: float | None = 5.0) -> list[str]:
         """The model ids the engine serves (``GET /v1/models``)."""
-        resp = await self._request("GET", "/v1/models", None, deadline)
+        resp = await self._request("GET", "/v1/models", None, timeout_s)
         try:
             data = msgspec.json.decode(await resp.read())
             return [str(m["id"]) for m in data["data"]]
@@ -182,7 +185,7 @@ class EngineClient:
     async def health(self, *, within: float = 2.0) -> list[str]:
         """Probe the engine: its model ids if it answers ``GET /v1/models`` in time, else `EngineError`."""
         try:
-            return await asyncio.wait_for(self.models(deadline=within), within)
+            return await asyncio.wait_for(self.models(timeout_s=within), within)
         except TimeoutError as exc:
             raise EngineTimeoutError(
                 f"engine at {self.base_url} did not answer a health probe within {within} s"

@@ -18,7 +18,6 @@ writes, so the fake engine is never the bottleneck of a benchmark.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.fake_answer import (
     CHAT,
     COMPLETION,
@@ -49,6 +49,8 @@ from cocoon.engine.fake_state import (
 from cocoon.errors import ConfigError
 
 _BATCH_BYTES = 32 * 1024
+CLOCK = web.AppKey("fake_engine_clock", Clock)
+"""The clock the fake engine stamps its answers' ``created`` with."""
 
 
 async def _sleep_ms(ms: float) -> None:
@@ -65,7 +67,7 @@ async def _stream(
         kind,
         request_id=state.next_id(kind),
         model=config.model,
-        created=int(time.time()),
+        created=int(request.app[CLOCK].time()),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
     )
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -154,7 +156,9 @@ async def _whole(
         return web.Response(status=500)  # never reaches the caller: the connection is gone
     request_id = state.next_id(kind)
     return json_response(
-        full_response(kind, answer, request_id=request_id, model=config.model, created=int(time.time()))
+        full_response(
+            kind, answer, request_id=request_id, model=config.model, created=int(request.app[CLOCK].time())
+        )
     )
 
 
@@ -174,7 +178,9 @@ async def _models(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [model]})
 
 
-def make_fake_engine_app(config: FakeEngineConfig | None = None) -> web.Application:
+def make_fake_engine_app(
+    config: FakeEngineConfig | None = None, *, clock: Clock = SYSTEM_CLOCK
+) -> web.Application:
     """The fake engine as an aiohttp application (``app[STATE]`` is its live state).
 
     Run it with ``handler_cancellation=True`` (as `start_fake_engine` does) so that a caller who
@@ -182,6 +188,7 @@ def make_fake_engine_app(config: FakeEngineConfig | None = None) -> web.Applicat
     """
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = FakeEngineState(config=config or FakeEngineConfig())
+    app[CLOCK] = clock
     app.router.add_get("/v1/models", _models)
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_post("/v1/completions", _completions)
@@ -215,10 +222,14 @@ class RunningFakeEngine:
 
 
 async def start_fake_engine(
-    config: FakeEngineConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    config: FakeEngineConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> RunningFakeEngine:
     """Serve a fake engine in this event loop (port 0 picks a free port)."""
-    app = make_fake_engine_app(config)
+    app = make_fake_engine_app(config, clock=clock)
     # handler_cancellation: a caller that disconnects cancels its handler, so aborts are seen at once.
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
     await runner.setup()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cocoon.errors import ConfigError
-from cocoon.payments.pricing import Usage
+from cocoon.usage import Usage
 
 FAKE_MODEL = "fake-model"
 CHAT = "chat"

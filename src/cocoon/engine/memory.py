@@ -4,17 +4,17 @@ For service tests below the socket level (DESIGN.md testing ladder, step 2): a w
 with exactly the bytes the HTTP fake engine would send (same `plan_answer`, same `StreamFormat`), the
 same errors `EngineClient` would raise (`EngineStatusError` for refusals and ``fail_status``,
 `EngineError` for ``drop_after``, a silent stall for ``hang_after``, `EngineTimeoutError` past the
-deadline), and the same bookkeeping of calls, completed and aborted answers, without aiohttp.
+call's ``timeout_s``), and the same bookkeeping of calls, completed and aborted answers, without aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.client import EngineResponse
 from cocoon.engine.fake_answer import (
     CHAT,
@@ -25,8 +25,8 @@ from cocoon.engine.fake_answer import (
     plan_answer,
 )
 from cocoon.engine.fake_format import StreamFormat, full_response
-from cocoon.engine.usage import Usage
 from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
+from cocoon.usage import Usage
 
 if TYPE_CHECKING:
     from cocoon.engine.protocol import Engine
@@ -46,13 +46,13 @@ class MemoryAnswerStream:
         steps: list[Step],
         usage: Usage | None,
         config: FakeEngineConfig,
-        end: float | None,
+        deadline: float | None,
     ) -> None:
         self._engine = engine
         self._steps = steps
         self._final_usage = usage
         self._config = config
-        self._end = end  # time.monotonic() deadline
+        self._deadline = deadline  # on the engine's clock.monotonic()
         self._next = 0
         self._closed = False
         self.usage: Usage | None = None
@@ -95,10 +95,10 @@ class MemoryAnswerStream:
 
     async def _sleep(self, ms: float | None) -> None:
         """Pause ``ms`` (None: forever), but never past the deadline."""
-        now = time.monotonic()
+        now = self._engine.clock.monotonic()
         wake = None if ms is None else now + ms / 1000
-        if self._end is not None and (wake is None or wake > self._end):
-            await asyncio.sleep(max(0.0, self._end - now))
+        if self._deadline is not None and (wake is None or wake > self._deadline):
+            await asyncio.sleep(max(0.0, self._deadline - now))
             raise EngineTimeoutError(f"engine at {_URL} did not finish before the deadline")
         if wake is None:
             await asyncio.Event().wait()
@@ -121,8 +121,9 @@ class MemoryAnswerStream:
 class MemoryEngine:
     """An in-process `Engine` that answers like the fake HTTP engine under ``config``."""
 
-    def __init__(self, config: FakeEngineConfig | None = None) -> None:
+    def __init__(self, config: FakeEngineConfig | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config or FakeEngineConfig()
+        self.clock = clock
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.completed = 0
         self.aborted = 0
@@ -151,12 +152,16 @@ class MemoryEngine:
             raise EngineStatusError(message, status=refused.status, error=error)
         return kind, plan_answer(body, self.config)
 
+    def _deadline(self, timeout_s: float | None) -> float | None:
+        """The absolute monotonic time a call with ``timeout_s`` must end by."""
+        return None if timeout_s is None else self.clock.monotonic() + timeout_s
+
     def _request_id(self, kind: str) -> str:
         self._seq += 1
         return f"{'chatcmpl' if kind == CHAT else 'cmpl'}-memory-{self._seq}"
 
     async def stream(
-        self, path: str, body: dict[str, Any], *, deadline: float | None = None
+        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
     ) -> MemoryAnswerStream:
         """Start a streamed answer (the refusals are raised here, before any byte)."""
         kind, answer = self._plan(path, body)
@@ -166,26 +171,29 @@ class MemoryEngine:
             kind,
             request_id=self._request_id(kind),
             model=self.config.model,
-            created=int(time.time()),
+            created=int(self.clock.time()),
             include_usage=include_usage,
         )
         steps: list[Step] = [(None, fmt.first())] if kind == CHAT else []
         steps += [(i, fmt.content(text)) for i, text in enumerate(answer.pieces)]
         steps.append((None, fmt.finish(answer)))
-        end = None if deadline is None else time.monotonic() + deadline
-        return MemoryAnswerStream(self, steps, answer.usage if include_usage else None, self.config, end)
+        deadline = self._deadline(timeout_s)
+        return MemoryAnswerStream(self, steps, answer.usage if include_usage else None, self.config, deadline)
 
     async def complete(
-        self, path: str, body: dict[str, Any], *, deadline: float | None = None
+        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
     ) -> EngineResponse:
         """A whole answer, after the time the fake engine would take to generate it."""
         kind, answer = self._plan(path, body)
         steps: list[Step] = [(i, b"") for i in range(len(answer.pieces))] + [(None, b"")]
-        end = None if deadline is None else time.monotonic() + deadline
-        async for _ in MemoryAnswerStream(self, steps, None, self.config, end):
+        async for _ in MemoryAnswerStream(self, steps, None, self.config, self._deadline(timeout_s)):
             pass  # paces, drops, hangs and times out exactly like a stream
         raw = full_response(
-            kind, answer, request_id=self._request_id(kind), model=self.config.model, created=int(time.time())
+            kind,
+            answer,
+            request_id=self._request_id(kind),
+            model=self.config.model,
+            created=int(self.clock.time()),
         )
         return EngineResponse(status=200, body=raw, data=msgspec.json.decode(raw), usage=answer.usage)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from cocoon.engine.usage import Usage
+from cocoon.usage import Usage
 
 
-class AnswerStream(Protocol):
+class StreamedAnswer(Protocol):
     """A streamed answer: async-iterate it for bytes (whole SSE events), then read `usage`."""
 
     usage: Usage | None
@@ -50,12 +50,17 @@ class CompleteAnswer(Protocol):
 class Engine(Protocol):
     """An OpenAI-compatible engine the worker forwards requests to."""
 
-    async def stream(self, path: str, body: dict[str, Any], *, deadline: float | None = None) -> AnswerStream:
-        """Start a streamed call; raises `EngineError` before the first byte if it cannot start."""
+    async def stream(
+        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
+    ) -> StreamedAnswer:
+        """Start a streamed call; raises `EngineError` before the first byte if it cannot start.
+
+        ``timeout_s`` bounds the whole call, in seconds from now (None: only the engine's own limits).
+        """
         ...
 
     async def complete(
-        self, path: str, body: dict[str, Any], *, deadline: float | None = None
+        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
     ) -> CompleteAnswer:
         """A non-streamed call."""
         ...

@@ -13,8 +13,9 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from cocoon.engine.usage import Usage, usage_from_openai
+from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import DecodeError, EngineError, EngineStatusError, EngineTimeoutError
+from cocoon.usage import Usage
 from cocoon.wire.sse import SseEvent, SseParser
 
 

@@ -4,17 +4,18 @@ Metering (spec/economics.md, "Metering one request") needs four numbers: prompt 
 prompt tokens C, completion tokens O and reasoning tokens R. Engines report them in slightly different
 places (``completion_tokens_details.reasoning_tokens`` or a top-level ``reasoning_tokens``), so this is
 the one place that knows those spellings, and the one place that turns an engine's nonsense (negative
-counts, cached > prompt) into an `EngineError` before money is computed from it.
+counts, cached > prompt) into an `EngineError` before money is computed from it. The counts travel
+from here to the proxy's ledger as the one `cocoon.usage.Usage`, unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cocoon.errors import EngineError
-from cocoon.payments.pricing import Usage
+from cocoon.errors import EngineError, InvalidUsageError
+from cocoon.usage import Usage
 
-__all__ = ["Usage", "usage_from_openai", "usage_to_openai"]
+__all__ = ["usage_from_openai", "usage_to_openai"]
 
 
 def _count(obj: Any, key: str) -> int:
@@ -37,15 +38,15 @@ def usage_from_openai(usage: Any) -> Usage:
     reasoning = _count(usage.get("completion_tokens_details"), "reasoning_tokens") or _count(
         usage, "reasoning_tokens"
     )
-    if cached > prompt:
-        raise EngineError(f"engine reported {cached} cached tokens but only {prompt} prompt tokens")
-    if reasoning > completion:
-        raise EngineError(
-            f"engine reported {reasoning} reasoning tokens but only {completion} completion tokens"
+    try:
+        return Usage(
+            prompt_tokens=prompt,
+            cached_tokens=cached,
+            completion_tokens=completion,
+            reasoning_tokens=reasoning,
         )
-    return Usage(
-        prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached, reasoning_tokens=reasoning
-    )
+    except InvalidUsageError as exc:
+        raise EngineError(f"engine reported impossible usage: {exc}") from exc
 
 
 def usage_to_openai(usage: Usage) -> dict[str, Any]:

@@ -24,11 +24,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from cocoon.errors import ConnectionClosedError, RpcTimeoutError
+from cocoon.errors import ConnectionClosedError, PeerClosedError, RpcTimeoutError
 from cocoon.net.rpc_driver import EndpointDriver
 from cocoon.net.rpc_request import Requesting
 from cocoon.net.rpc_serve import Handlers, QueryHandler, RunQueryHandler, Serving
-from cocoon.net.rpc_stream import Answer, AnswerStream, Responder
+from cocoon.net.rpc_stream import Answer, Responder, RpcAnswerStream
 from cocoon.net.stream import ByteStream
 from cocoon.wire.control import ControlBody
 from cocoon.wire.endpoint import RpcEndpoint
@@ -52,10 +52,10 @@ from cocoon.wire.session import EndpointConfig
 __all__ = [
     "DEFAULT_STREAM_BUFFER",
     "Answer",
-    "AnswerStream",
     "Handlers",
     "QueryHandler",
     "Responder",
+    "RpcAnswerStream",
     "RpcConnection",
     "RunQueryHandler",
 ]
@@ -63,7 +63,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_STREAM_BUFFER = 1 << 20
-"""Unread bytes one answer stream may buffer before its request is cancelled (see `AnswerStream`).
+"""Unread bytes one answer stream may buffer before its request is cancelled (see `RpcAnswerStream`).
 
 Payload bytes plus 64 per part are counted. One 64 KiB read can carry about 100 KiB of accounted
 small parts, so keep the limit well above that (a few hundred KiB at least)."""
@@ -185,8 +185,8 @@ class RpcConnection:
         await self.wait_ready()
         return await self._requesting.query(body, timeout)
 
-    async def run_query(self, request: RunQuery) -> AnswerStream:
-        """Start an inference request; read its answer from the returned `AnswerStream`.
+    async def run_query(self, request: RunQuery) -> RpcAnswerStream:
+        """Start an inference request; read its answer from the returned `RpcAnswerStream`.
 
         Bound the whole exchange with ``asyncio.timeout`` (and cancel the stream when it fires).
         """
@@ -194,7 +194,7 @@ class RpcConnection:
         return await self._requesting.run_query(request)
 
     def cancel(self, request_id: int, reason: str) -> bool:
-        """Cancel our request; its `AnswerStream` raises `RequestCancelledError`. False if already over."""
+        """Cancel our request; its `RpcAnswerStream` raises `RequestCancelledError`. False if already over."""
         return self._requesting.cancel(request_id, reason)
 
     async def send_payment_update(self, update: PaymentUpdate) -> None:
@@ -263,7 +263,7 @@ class RpcConnection:
         if self._closed.done():
             return
         self._closed.set_result(event)
-        error = ConnectionClosedError(f"connection closed: {event.reason}")
+        error = _closed_error(event)
         if not self._ready.done():
             self._ready.set_exception(error)
             self._ready.exception()  # mark retrieved: nobody may be waiting
@@ -277,3 +277,10 @@ class RpcConnection:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _closed_error(event: ConnectionTerminated) -> ConnectionClosedError:
+    """What pending calls raise: `PeerClosedError` when the peer ended the session with a ``Close``."""
+    if not event.local and event.code != CloseCode.ABNORMAL:
+        return PeerClosedError(f"connection closed by the peer: {event.reason}")
+    return ConnectionClosedError(f"connection closed: {event.reason}")

@@ -1,7 +1,7 @@
 """The requesting side of an `RpcConnection`: what we asked of the peer and are still waiting for.
 
 Control queries wait on a future resolved by the peer's answer or error; inference requests are read
-from an `AnswerStream` with a bounded buffer: a reader that falls behind cancels only its own request,
+from an `RpcAnswerStream` with a bounded buffer: a reader that falls behind cancels only its own request,
 never the shared connection. When the session ends, everything still waiting fails with the reason.
 """
 
@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from cocoon.errors import RemoteQueryError, RpcTimeoutError
-from cocoon.net.rpc_stream import AnswerStream
+from cocoon.net.rpc_stream import RpcAnswerStream
 from cocoon.wire.control import ControlBody
 from cocoon.wire.endpoint import RpcEndpoint
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, QueryAnswer, QueryError, RunQuery
@@ -37,7 +37,7 @@ class Requesting:
         self._stream_buffer = stream_buffer
         self._loop = asyncio.get_running_loop()
         self._queries: dict[int, asyncio.Future[ControlBody]] = {}
-        self._answers: dict[int, AnswerStream] = {}
+        self._answers: dict[int, RpcAnswerStream] = {}
         self._next_request_id = 1
 
     def __len__(self) -> int:
@@ -67,16 +67,16 @@ class Requesting:
         finally:
             self._queries.pop(query_id, None)
 
-    async def run_query(self, request: RunQuery) -> AnswerStream:
+    async def run_query(self, request: RunQuery) -> RpcAnswerStream:
         """Start an inference request and return the stream its answer parts are fed into."""
         self._endpoint.send_run_query(request)
-        answer = AnswerStream(request.request_id, self.cancel)
+        answer = RpcAnswerStream(request.request_id, self.cancel)
         self._answers[request.request_id] = answer
         await self._send()
         return answer
 
     def cancel(self, request_id: int, reason: str) -> bool:
-        """Cancel our request; its `AnswerStream` raises `RequestCancelledError`. False if already over."""
+        """Cancel our request; its `RpcAnswerStream` raises `RequestCancelledError`. False if already over."""
         answer = self._answers.pop(request_id, None)
         if answer is not None:
             answer.fail_cancelled(reason)

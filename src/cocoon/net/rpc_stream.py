@@ -1,6 +1,6 @@
 """The two ends of one inference stream on an `RpcConnection`.
 
-`AnswerStream` is what the requester reads: an async iterator over ``AnswerHead``, ``AnswerChunk``s
+`RpcAnswerStream` is what the requester reads: an async iterator over ``AnswerHead``, ``AnswerChunk``s
 and the final ``AnswerEnd``/``AnswerError``, fed by the connection into a bounded buffer.
 `Responder` is what the serving handler writes with: head, chunks, then end or error, each checked
 by the endpoint's stream rules and flushed with back-pressure.
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from cocoon.errors import ConnectionClosedError, ProtocolError, RequestCancelledError
+from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.endpoint import RpcEndpoint
 from cocoon.wire.messages import (
     NO_TIMINGS,
-    NO_USAGE,
     AnswerChunk,
     AnswerEnd,
     AnswerError,
@@ -27,7 +27,6 @@ from cocoon.wire.messages import (
     AnswerPart,
     RunQuery,
     Timings,
-    Usage,
 )
 
 PART_OVERHEAD = 64
@@ -36,14 +35,14 @@ PART_OVERHEAD = 64
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A whole answer read by `AnswerStream.collect`: head, concatenated body and how it ended."""
+    """A whole answer read by `RpcAnswerStream.collect`: head, concatenated body and how it ended."""
 
     head: AnswerHead | None
     body: bytes
     final: AnswerEnd | AnswerError
 
 
-class AnswerStream:
+class RpcAnswerStream:
     """The requester's view of one answer; iterate it, or `collect` it whole.
 
     Iteration ends after ``AnswerEnd``/``AnswerError`` (both are yielded). If the connection dies it
@@ -95,7 +94,7 @@ class AnswerStream:
         """Cancel the request (the serving side stops); False if it already finished."""
         return self._cancel(self.request_id, reason)
 
-    def __aiter__(self) -> AnswerStream:
+    def __aiter__(self) -> RpcAnswerStream:
         return self
 
     async def __anext__(self) -> AnswerPart:
@@ -124,7 +123,7 @@ class AnswerStream:
         assert self.final is not None  # iteration only stops after the final part
         return Answer(self.head, bytes(body), self.final)
 
-    async def __aenter__(self) -> AnswerStream:
+    async def __aenter__(self) -> RpcAnswerStream:
         return self
 
     async def __aexit__(

@@ -4,10 +4,17 @@
 adjusted tokens and nanoTON with the exact integer formula of spec/economics.md.
 """
 
-from cocoon.payments.params import DEFAULT_PARAMS, NANO_PER_TON, Nano, NetworkParams, Tokens, format_ton
+from cocoon.payments.params import (
+    DEFAULT_PARAMS,
+    NANO_PER_TON,
+    Nano,
+    NetworkParams,
+    Tokens,
+    format_ton,
+    parse_ton,
+)
 from cocoon.payments.pricing import (
     AdjustedTokens,
-    Usage,
     adjusted_tokens,
     client_cost,
     proxy_commission,
@@ -22,10 +29,10 @@ __all__ = [
     "Nano",
     "NetworkParams",
     "Tokens",
-    "Usage",
     "adjusted_tokens",
     "client_cost",
     "format_ton",
+    "parse_ton",
     "proxy_commission",
     "reservation_tokens",
     "worker_earnings",

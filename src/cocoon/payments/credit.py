@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cocoon.payments.params import NetworkParams
+from cocoon.payments.params import NetworkParams, Tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +31,12 @@ class ClientContractView:
     """sha256 of the secret a client shows to prove the contract is its own."""
 
 
-def available_tokens(view: ClientContractView, tokens_used: int, reserved: int, params: NetworkParams) -> int:
+def available_tokens(
+    view: ClientContractView, tokens_used: int, reserved: int, params: NetworkParams
+) -> Tokens:
     """Adjusted tokens the client may still reserve (negative when overdrawn)."""
     if view.state != 0:
-        return -reserved
+        return Tokens(-reserved)
     price = params.price_per_token
     paid = view.balance_nano // price + view.sc_tokens_used
-    return min(paid, view.sc_tokens_used + view.stake_nano // price) - reserved - tokens_used
+    return Tokens(min(paid, view.sc_tokens_used + view.stake_nano // price) - reserved - tokens_used)

@@ -7,6 +7,7 @@ price computation still goes through :class:`NetworkParams` so there is exactly 
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import NewType
 
 import msgspec
@@ -57,9 +58,23 @@ DEFAULT_PARAMS = NetworkParams()
 
 
 def format_ton(amount: int) -> str:
-    """Render nanoTON as an exact decimal TON string: ``16000000000 -> '16'``, ``1500 -> '0.0000015'``."""
+    """Render nanoTON as an exact decimal TON string: ``16000000000 -> '16'``, ``1500 -> '0.0000015'``.
+
+    For display only: money stays int nanoTON. The one formatter of the project (CLI, dashboard, errors).
+    """
     sign = "-" if amount < 0 else ""
     whole, frac = divmod(abs(amount), NANO_PER_TON)
     if frac == 0:
         return f"{sign}{whole}"
     return f"{sign}{whole}.{frac:09d}".rstrip("0")
+
+
+def parse_ton(text: str) -> Nano:
+    """``"1.5"`` -> ``1500000000`` nanoTON, exactly; ValueError beyond 9 decimals or if not a number."""
+    try:
+        value = Decimal(text) * NANO_PER_TON
+    except InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not an amount of TON") from exc
+    if value != value.to_integral_value():
+        raise ValueError(f"{text!r} has more than 9 decimals (1 nanoTON is the smallest unit)")
+    return Nano(int(value))

@@ -16,31 +16,9 @@ from cocoon.payments.params import (
     NetworkParams,
     Tokens,
 )
+from cocoon.usage import Usage
 
 _SCALE = COEFFICIENT_ONE * MULTIPLIER_ONE  # adj = x * coefficient * mult // 10_000_000
-
-
-class Usage(msgspec.Struct, frozen=True, kw_only=True):
-    """Token counts from OpenAI ``usage``; cached is part of prompt, reasoning part of completion."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens"):
-            if getattr(self, name) < 0:
-                raise PaymentError(f"usage.{name} must not be negative, got {getattr(self, name)}")
-        if self.cached_tokens > self.prompt_tokens:
-            raise PaymentError(
-                f"usage.cached_tokens ({self.cached_tokens}) exceeds prompt_tokens ({self.prompt_tokens})"
-            )
-        if self.reasoning_tokens > self.completion_tokens:
-            raise PaymentError(
-                f"usage.reasoning_tokens ({self.reasoning_tokens}) exceeds completion_tokens "
-                f"({self.completion_tokens})"
-            )
 
 
 class AdjustedTokens(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,17 +59,17 @@ def adjusted_tokens(usage: Usage, coefficient: int, params: NetworkParams) -> Ad
     )
 
 
-def client_cost(tokens: int, params: NetworkParams) -> Nano:
+def client_cost(tokens: Tokens, params: NetworkParams) -> Nano:
     """nanoTON a client pays for ``tokens`` adjusted tokens."""
     return Nano(tokens * params.price_per_token)
 
 
-def worker_earnings(tokens: int, params: NetworkParams) -> Nano:
+def worker_earnings(tokens: Tokens, params: NetworkParams) -> Nano:
     """nanoTON a worker earns for ``tokens`` adjusted tokens."""
     return Nano(tokens * params.worker_fee_per_token)
 
 
-def proxy_commission(tokens: int, params: NetworkParams) -> Nano:
+def proxy_commission(tokens: Tokens, params: NetworkParams) -> Nano:
     """nanoTON the proxy keeps for ``tokens`` adjusted tokens (price minus worker fee)."""
     return Nano(tokens * (params.price_per_token - params.worker_fee_per_token))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cocoon.payments.params import NANO_PER_TON, NetworkParams
+from cocoon.payments.params import NANO_PER_TON, Nano, NetworkParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +54,14 @@ def proxy_should_withdraw(withdrawable_nano: int, thresholds: Thresholds) -> boo
 
 def client_top_up_nano(
     contract_balance_nano: int, uncharged_tokens: int, stake_nano: int, params: NetworkParams
-) -> int:
+) -> Nano:
     """How much the client adds to its contract now: one stake when paid - used < stake / 2, else 0.
 
     ``contract_balance_nano`` is what the contract holds for usage not yet charged on chain;
     ``uncharged_tokens`` is the proxy-reported usage above the contract's tokens_used.
     """
     left_nano = contract_balance_nano - uncharged_tokens * params.price_per_token
-    return stake_nano if 2 * left_nano < stake_nano else 0
+    return Nano(stake_nano if 2 * left_nano < stake_nano else 0)
 
 
 def client_should_self_charge(

@@ -13,12 +13,13 @@ from fractions import Fraction
 import msgspec
 
 from cocoon.payments.params import NetworkParams
-from cocoon.payments.pricing import AdjustedTokens, Usage, adjusted_tokens, client_cost
+from cocoon.payments.pricing import AdjustedTokens, adjusted_tokens, client_cost
 from cocoon.planner.assumptions import Assumptions
 from cocoon.planner.catalog import Catalog, GpuSpec, ModelSpec, Quantization
 from cocoon.planner.inputs import AppInputs
 from cocoon.planner.memory import smallest_fitting_node
 from cocoon.planner.throughput import estimate_throughput, replica_seconds_per_request
+from cocoon.usage import Usage
 
 SECONDS_PER_DAY = 86_400
 STAKE_WINDOW_SECONDS = 600  # spec/economics.md: a stake should cover about 10 minutes of usage
@@ -38,13 +39,32 @@ class GpuOption(msgspec.Struct, frozen=True, kw_only=True):
     note: str
 
 
+class DailyUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """A day's token counts as the plan reports them: an object with named fields (`Usage`, which
+    meters them, is a wire array)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+
+    @classmethod
+    def of(cls, usage: Usage) -> DailyUsage:
+        return cls(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )
+
+
 class AppPlan(msgspec.Struct, frozen=True, kw_only=True):
     """Everything `cocoon plan app` answers; money in int nanoTON."""
 
     inputs: AppInputs
     model: str
     quant: str
-    usage_per_day: Usage
+    usage_per_day: DailyUsage
     adjusted_per_day: AdjustedTokens
     price_per_token: int
     cost_per_day_nanoton: int
@@ -98,7 +118,7 @@ def plan_app(inputs: AppInputs, catalog: Catalog, params: NetworkParams, assumpt
         inputs=inputs,
         model=model.name,
         quant=quant.name,
-        usage_per_day=usage,
+        usage_per_day=DailyUsage.of(usage),
         adjusted_per_day=adjusted,
         price_per_token=params.price_per_token,
         cost_per_day_nanoton=per_day,

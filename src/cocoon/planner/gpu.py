@@ -10,12 +10,13 @@ from __future__ import annotations
 import msgspec
 
 from cocoon.payments.params import NetworkParams
-from cocoon.payments.pricing import Usage, adjusted_tokens, worker_earnings
+from cocoon.payments.pricing import adjusted_tokens, worker_earnings
 from cocoon.planner.assumptions import Assumptions
 from cocoon.planner.catalog import Catalog, GpuSpec, ModelSpec, Quantization
 from cocoon.planner.inputs import GpuInputs
 from cocoon.planner.memory import MemoryFit, memory_fit
 from cocoon.planner.throughput import estimate_throughput, replica_seconds_per_request
+from cocoon.usage import Usage
 
 SECONDS_PER_DAY = 86_400
 CONFIDENTIAL_REQUIRED = "the network's production policy admits only workers in confidential mode"

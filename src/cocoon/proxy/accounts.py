@@ -1,9 +1,10 @@
-"""Reservations and settlement of requests against the ledger (spec/economics.md).
+"""Reservations and the recorded cost of requests against the ledger (spec/economics.md).
 
 Before dispatch the proxy reserves the worst case in adjusted tokens; a request whose reservation the
 client cannot cover is refused (HTTP 402). At the end the actual usage is metered with the worker's
 coefficient, capped at the reservation (a request is never charged more than it reserved), recorded in
-the ledger in one transaction, and the reservation is released. Reservations live in memory: after a
+the ledger in one transaction, and the reservation is released. (Settling those charges on chain is
+another step, done later by the proxy's settlement.) Reservations live in memory: after a
 crash no request is in flight, so there is nothing to keep.
 """
 
@@ -13,27 +14,28 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cocoon.errors import InsufficientFundsError, PaymentError
-from cocoon.payments.params import NetworkParams
-from cocoon.payments.pricing import Usage, adjusted_tokens, reservation_tokens
+from cocoon.payments.params import Nano, NetworkParams, Tokens
+from cocoon.payments.pricing import adjusted_tokens, reservation_tokens
 from cocoon.proxy.ledger import Ledger, RequestCharge
+from cocoon.usage import Usage
 
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
     request_id: str
     client_id: str
-    tokens: int
+    tokens: Tokens
 
 
 @dataclass(frozen=True, slots=True)
-class Settlement:
+class RequestCost:
     """What one request cost: adjusted tokens and nanoTON, split as the API reports them."""
 
-    adjusted_tokens: int
-    cost_nano: int
-    prompt_cost_nano: int
-    completion_cost_nano: int
-    worker_earned_nano: int
+    adjusted_tokens: Tokens
+    cost_nano: Nano
+    prompt_cost_nano: Nano
+    completion_cost_nano: Nano
+    worker_earned_nano: Nano
     capped: bool
 
 
@@ -44,11 +46,11 @@ class ChainCredit(Protocol):
         """The owner address of the client contract paying for ``client_id`` (None: off-chain credit)."""
         ...
 
-    def available(self, owner: str, reserved: int) -> int:
+    def available(self, owner: str, reserved: Tokens) -> int:
         """Adjusted tokens the client contract of ``owner`` may still reserve, net of ``reserved``."""
         ...
 
-    def on_recorded(self, client_owner: str, worker_owner: str, tokens: int) -> None:
+    def on_recorded(self, client_owner: str, worker_owner: str, tokens: Tokens) -> None:
         """A request of ``tokens`` was durably recorded in the ledger's channels."""
         ...
 
@@ -62,17 +64,19 @@ class ClientBook:
         self.params = params
         self.chain = chain
         self._reservations: dict[str, Reservation] = {}
-        self._reserved_by_client: dict[str, int] = {}
+        self._reserved_by_client: dict[str, Tokens] = {}
 
-    def reserved_tokens(self, client_id: str) -> int:
-        return self._reserved_by_client.get(client_id, 0)
+    def reserved_tokens(self, client_id: str) -> Tokens:
+        """Adjusted tokens held by the client's requests in flight."""
+        return self._reserved_by_client.get(client_id, Tokens(0))
 
-    def available_tokens(self, client_id: str) -> int:
+    def available_tokens(self, client_id: str) -> Tokens:
+        """Adjusted tokens the client may still reserve (negative: over-reserved)."""
         owner = self.chain.owner_of(client_id) if self.chain else None
         if self.chain and owner:
-            return self.chain.available(owner, self.reserved_tokens(client_id))
+            return Tokens(self.chain.available(owner, self.reserved_tokens(client_id)))
         remaining = self.ledger.client(client_id).remaining_nano
-        return remaining // self.params.price_per_token - self.reserved_tokens(client_id)
+        return Tokens(remaining // self.params.price_per_token - self.reserved_tokens(client_id))
 
     def reserve(
         self, request_id: str, client_id: str, max_tokens: int, request_bytes: int, max_coefficient: int
@@ -91,21 +95,21 @@ class ClientBook:
             )
         reservation = Reservation(request_id, client_id, tokens)
         self._reservations[request_id] = reservation
-        self._reserved_by_client[client_id] = self.reserved_tokens(client_id) + tokens
+        self._reserved_by_client[client_id] = Tokens(self.reserved_tokens(client_id) + tokens)
         return reservation
 
     def release(self, request_id: str) -> None:
-        """Drop a reservation (request failed before any usage, or after settlement)."""
+        """Drop a reservation (request failed before any usage, or once its cost is recorded)."""
         reservation = self._reservations.pop(request_id, None)
         if reservation is None:
             return
-        left = self._reserved_by_client[reservation.client_id] - reservation.tokens
+        left = Tokens(self._reserved_by_client[reservation.client_id] - reservation.tokens)
         if left:
             self._reserved_by_client[reservation.client_id] = left
         else:
             del self._reserved_by_client[reservation.client_id]
 
-    def settle(
+    def record(
         self,
         request_id: str,
         usage: Usage,
@@ -113,21 +117,24 @@ class ClientBook:
         worker_id: str,
         worker_owner: str,
         now: float,
-    ) -> Settlement:
-        """Meter, cap at the reservation, record in the ledger and release; idempotent per request id."""
+    ) -> RequestCost:
+        """Meter, cap at the reservation, record in the ledger and release; idempotent per request id.
+
+        ``now`` is the wall-clock time stamped on the ledger row.
+        """
         reservation = self._reservations.get(request_id)
         if reservation is None:
-            raise PaymentError(f"request {request_id} has no reservation to settle")
+            raise PaymentError(f"request {request_id} has no reservation to charge against")
         adjusted = adjusted_tokens(usage, coefficient, self.params)
         total = min(adjusted.total, reservation.tokens)
         prompt_tokens = min(adjusted.prompt + adjusted.cached, total)
         price = self.params.price_per_token
-        settlement = Settlement(
+        cost = RequestCost(
             adjusted_tokens=total,
-            cost_nano=total * price,
-            prompt_cost_nano=prompt_tokens * price,
-            completion_cost_nano=(total - prompt_tokens) * price,
-            worker_earned_nano=total * self.params.worker_fee_per_token,
+            cost_nano=Nano(total * price),
+            prompt_cost_nano=Nano(prompt_tokens * price),
+            completion_cost_nano=Nano((total - prompt_tokens) * price),
+            worker_earned_nano=Nano(total * self.params.worker_fee_per_token),
             capped=total < adjusted.total,
         )
         charge = RequestCharge(
@@ -136,11 +143,11 @@ class ClientBook:
             worker_id=worker_id,
             worker_owner=worker_owner,
             adjusted_tokens=total,
-            client_cost_nano=settlement.cost_nano,
-            worker_earned_nano=settlement.worker_earned_nano,
+            client_cost_nano=cost.cost_nano,
+            worker_earned_nano=cost.worker_earned_nano,
             client_owner=(self.chain.owner_of(reservation.client_id) or "") if self.chain else "",
         )
         if self.ledger.record(charge, finished_at=now) and self.chain:
             self.chain.on_recorded(charge.client_owner, worker_owner, total)
         self.release(request_id)
-        return settlement
+        return cost

@@ -100,7 +100,7 @@ async def build_proxy(
         stack.push_async_callback(service.aclose)
         running = RunningNode(service, 0, [service.refresh])
         if chain_link is not None:
-            running.jobs.append(lambda: chain_link.run(service.registry))
+            running.jobs.append(lambda: chain_link.run(service.workers))
         if node is not None and on_registry is not None:
             running.jobs.append(lambda: follow_root(node, on_registry))
         runner = await serve_http(make_stats_app(service), config.host, config.http_port)

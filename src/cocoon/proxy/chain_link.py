@@ -27,7 +27,7 @@ from cocoon.payments.channel import Counters
 from cocoon.payments.thresholds import Thresholds
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
 from cocoon.proxy.onchain import ProxySettlement, SettlementConfig
-from cocoon.proxy.registry import WorkerRegistry
+from cocoon.proxy.workers import WorkerPool
 from cocoon.roles import ProxyConfig
 from cocoon.ton.address import Address
 from cocoon.wire.control import ClientRegistered, PaymentStatus, RegisterClient
@@ -139,7 +139,7 @@ class ChainLink:
             signed_payment=self.settlement.signed_payment(kind, owner),
         )
 
-    async def push(self, registry: WorkerRegistry) -> None:
+    async def push(self, registry: WorkerPool) -> None:
         """Send every moved channel's update to its connected counterpart(s)."""
         links = [link for link in registry if link.state is not None and link.state.owner]
         for owner in {link.state.owner for link in links if link.state is not None}:
@@ -158,12 +158,12 @@ class ChainLink:
                 with contextlib.suppress(CocoonError):
                     await client.conn.send_payment_update(update)
 
-    async def push_forever(self, registry: WorkerRegistry) -> None:
+    async def push_forever(self, registry: WorkerPool) -> None:
         while True:
             await self.push(registry)
             await asyncio.sleep(PUSH_INTERVAL_S)
 
-    async def run(self, registry: WorkerRegistry) -> None:
+    async def run(self, registry: WorkerPool) -> None:
         """The settlement loop and the payment-update pushes, until cancelled."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.settlement.run())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cocoon.errors import PaymentError
+from cocoon.payments.params import Nano, Tokens
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
@@ -59,21 +60,22 @@ CLIENT_CHANNEL, WORKER_CHANNEL = "client", "worker"
 @dataclass(frozen=True, slots=True)
 class ClientAccount:
     client_id: str
-    credit_nano: int
-    charged_nano: int
-    charged_tokens: int
+    credit_nano: Nano
+    charged_nano: Nano
+    charged_tokens: Tokens
 
     @property
-    def remaining_nano(self) -> int:
-        return self.credit_nano - self.charged_nano
+    def remaining_nano(self) -> Nano:
+        """Credit not yet charged (negative when overdrawn)."""
+        return Nano(self.credit_nano - self.charged_nano)
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerAccount:
     worker_id: str
     owner: str
-    earned_nano: int
-    earned_tokens: int
+    earned_nano: Nano
+    earned_tokens: Tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +86,9 @@ class RequestCharge:
     client_id: str
     worker_id: str
     worker_owner: str
-    adjusted_tokens: int
-    client_cost_nano: int
-    worker_earned_nano: int
+    adjusted_tokens: Tokens
+    client_cost_nano: Nano
+    worker_earned_nano: Nano
     client_owner: str = ""
     """The client's owner address when it pays on chain (its payment channel); empty otherwise."""
 
@@ -110,17 +112,18 @@ class Ledger:
         """Write everything committed so far through to disk (fsync), e.g. before the chain refers to it."""
         self._db.execute("PRAGMA wal_checkpoint(FULL)")
 
-    def ensure_client(self, client_id: str, credit_nano: int) -> ClientAccount:
+    def ensure_client(self, client_id: str, credit_nano: Nano) -> ClientAccount:
         """Open an account with `credit_nano` if it has none yet; an existing account is kept as is."""
         self._db.execute(
             "INSERT OR IGNORE INTO clients (client_id, credit_nano) VALUES (?, ?)", (client_id, credit_nano)
         )
         return self.client(client_id)
 
-    def add_credit(self, client_id: str, amount_nano: int) -> ClientAccount:
+    def add_credit(self, client_id: str, amount_nano: Nano) -> ClientAccount:
+        """Add ``amount_nano`` (positive) to the client's credit, opening its account if needed."""
         if amount_nano <= 0:
             raise PaymentError(f"a credit must be positive, got {amount_nano} nanoTON")
-        self.ensure_client(client_id, 0)
+        self.ensure_client(client_id, Nano(0))
         self._db.execute(
             "UPDATE clients SET credit_nano = credit_nano + ? WHERE client_id = ?", (amount_nano, client_id)
         )
@@ -131,7 +134,7 @@ class Ledger:
             "SELECT credit_nano, charged_nano, charged_tokens FROM clients WHERE client_id = ?", (client_id,)
         ).fetchone()
         if row is None:
-            return ClientAccount(client_id, 0, 0, 0)
+            return ClientAccount(client_id, Nano(0), Nano(0), Tokens(0))
         return ClientAccount(client_id, *row)
 
     def worker(self, worker_id: str) -> WorkerAccount | None:

@@ -12,21 +12,20 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from dataclasses import dataclass
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ConnectionClosedError, InsufficientFundsError, RequestCancelledError
-from cocoon.net.rpc_stream import AnswerStream, Responder
-from cocoon.payments.pricing import Usage as MeteredUsage
-from cocoon.proxy.accounts import ClientBook, Settlement
+from cocoon.net.rpc_stream import Responder, RpcAnswerStream
+from cocoon.proxy.accounts import ClientBook, RequestCost
 from cocoon.proxy.admission import worker_attestation_headers
-from cocoon.proxy.registry import WorkerLink, WorkerRegistry
 from cocoon.proxy.selection import Chosen, NoCapacity, NoSuchModel, PriceTooLow, choose_worker
-from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery, Usage
+from cocoon.proxy.workers import WorkerLink, WorkerPool
+from cocoon.usage import Usage
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery
+from cocoon.wire.timeouts import inner_timeout_ms
 
 log = logging.getLogger(__name__)
-
-HOP_DEADLINE_SHARE = 0.95
 
 
 @dataclass
@@ -48,24 +47,26 @@ class _RetryElsewhere(Exception):
 
 
 class Router:
-    """Routes client requests to workers and settles them in the ledger."""
+    """Routes client requests to workers and records what each cost in the ledger."""
 
     def __init__(
         self,
-        registry: WorkerRegistry,
+        workers: WorkerPool,
         book: ClientBook,
         proxy_id: str,
         *,
         max_retries: int = 2,
         queue_timeout_s: float = 5.0,
         rng: random.Random | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.registry = registry
+        self.workers = workers
         self.book = book
         self.proxy_id = proxy_id
         self.max_retries = max_retries
         self.queue_timeout_s = queue_timeout_s
         self.rng = rng or random.Random()
+        self.clock = clock
         self.counters = RoutingCounters()
         self._next_id = 0
 
@@ -86,11 +87,12 @@ class Router:
             self.counters.cancelled += 1
             raise
         finally:
-            self.book.release(key)  # no-op once settled
+            self.book.release(key)  # no-op once recorded
 
     async def _dispatch(self, key: str, request: RunQuery, responder: Responder) -> None:
         tried: set[str] = set()
-        deadline = time.monotonic() + request.timeout_ms / 1000 if request.timeout_ms else None
+        # Absolute, on our monotonic clock: the client's whole budget (the worker gets a share of it).
+        deadline = self.clock.monotonic() + request.timeout_ms / 1000 if request.timeout_ms else None
         while True:
             link = await self._choose(request, responder, tried, deadline)
             if link is None:
@@ -111,16 +113,16 @@ class Router:
         self, request: RunQuery, responder: Responder, tried: set[str], deadline: float | None
     ) -> WorkerLink | None:
         """A worker with a free slot, waiting in the queue if all are busy; None after answering an error."""
-        queue_until = time.monotonic() + self.queue_timeout_s
+        queue_until = self.clock.monotonic() + self.queue_timeout_s
         if deadline is not None:
             queue_until = min(queue_until, deadline)
         while True:
             choice = choose_worker(
-                self.registry.candidates(), request.model, request.max_coefficient, self.rng, tried
+                self.workers.candidates(), request.model, request.max_coefficient, self.rng, tried
             )
             match choice:
                 case Chosen(worker):
-                    return self.registry.links[worker.worker_id]
+                    return self.workers.links[worker.worker_id]
                 case NoSuchModel() if tried:
                     self.counters.failed += 1
                     await responder.error(502, "upstream_error", "every worker for this model failed")
@@ -135,7 +137,7 @@ class Router:
                     )
                     await responder.error(400, "price_too_low", message)
                 case NoCapacity():
-                    remaining = queue_until - time.monotonic()
+                    remaining = queue_until - self.clock.monotonic()
                     if remaining > 0:
                         await self._wait_for_capacity(remaining)
                         continue
@@ -144,7 +146,7 @@ class Router:
             return None
 
     async def _wait_for_capacity(self, within: float) -> None:
-        cond = self.registry.capacity_changed
+        cond = self.workers.capacity_changed
         async with cond:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cond.wait(), within)
@@ -158,14 +160,14 @@ class Router:
             body=request.body,
             max_coefficient=request.max_coefficient,
             max_tokens=request.max_tokens,
-            timeout_ms=int(request.timeout_ms * HOP_DEADLINE_SHARE),
+            timeout_ms=inner_timeout_ms(request.timeout_ms),
             coefficient=coefficient,
             path=request.path,
             debug=request.debug,
             client_request_id=request.client_request_id,
         )
         link.active += 1
-        started = time.monotonic()
+        started = self.clock.monotonic()
         ok = False
         try:
             stream = await link.conn.run_query(forwarded)
@@ -180,11 +182,11 @@ class Router:
             await responder.error(502, "upstream_error", f"worker {link.worker_id} disconnected mid-answer")
         finally:
             link.active -= 1
-            link.observe(ok, time.monotonic() - started if ok else None)
-            await self.registry.notify()
+            link.observe(ok, self.clock.monotonic() - started if ok else None)
+            await self.workers.notify()
 
     async def _relay(
-        self, link: WorkerLink, key: str, stream: AnswerStream, responder: Responder, coefficient: int
+        self, link: WorkerLink, key: str, stream: RpcAnswerStream, responder: Responder, coefficient: int
     ) -> bool:
         async for part in stream:
             match part:
@@ -199,38 +201,33 @@ class Router:
                 case AnswerChunk(data=data):
                     await responder.chunk(data)
                 case AnswerEnd(usage=usage, timings=timings, receipt=receipt):
-                    settled = self._settle(link, key, usage, coefficient)
+                    cost = self._record(link, key, usage, coefficient)
                     self.counters.succeeded += 1
                     await responder.end(
                         usage,
                         timings,
-                        settled.adjusted_tokens,
-                        settled.cost_nano,
+                        cost.adjusted_tokens,
+                        cost.cost_nano,
                         receipt,
-                        settled.prompt_cost_nano,
+                        cost.prompt_cost_nano,
                     )
                     return True
                 case AnswerError(status=status, code=code, message=message, usage=usage):
                     if not _started(responder) and status >= 500:
                         raise _RetryElsewhere(f"worker {link.worker_id}: {message}")
                     if usage is not None:
-                        self._settle(link, key, usage, coefficient)  # pay for what was delivered
+                        self._record(link, key, usage, coefficient)  # pay for what was delivered
                     self.counters.failed += 1
                     await responder.error(status, code, message, usage)
                     return False
         return False
 
-    def _settle(self, link: WorkerLink, key: str, usage: Usage, coefficient: int) -> Settlement:
+    def _record(self, link: WorkerLink, key: str, usage: Usage, coefficient: int) -> RequestCost:
+        # `usage` already holds its invariants: a worker's message breaking them did not decode.
         assert link.state is not None
-        metered = MeteredUsage(
-            prompt_tokens=usage.prompt_tokens,
-            cached_tokens=min(usage.cached_tokens, usage.prompt_tokens),
-            completion_tokens=usage.completion_tokens,
-            reasoning_tokens=min(usage.reasoning_tokens, usage.completion_tokens),
-        )
-        settled = self.book.settle(key, metered, coefficient, link.worker_id, link.state.owner, time.time())
-        self.counters.charged_nano += settled.cost_nano
-        return settled
+        cost = self.book.record(key, usage, coefficient, link.worker_id, link.state.owner, self.clock.time())
+        self.counters.charged_nano += cost.cost_nano
+        return cost
 
 
 def _started(responder: Responder) -> bool:

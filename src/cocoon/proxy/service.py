@@ -30,8 +30,8 @@ from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.admission import state_refusal
 from cocoon.proxy.chain_link import ChainLink
 from cocoon.proxy.ledger import Ledger
-from cocoon.proxy.registry import WorkerLink, WorkerRegistry
 from cocoon.proxy.routing import Router
+from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.roles import ProxyConfig
 from cocoon.wire.control import (
     ControlBody,
@@ -74,10 +74,10 @@ class ProxyService:
             )
         )
         self.ledger = ledger
-        self.registry = WorkerRegistry()
+        self.workers = WorkerPool()
         self.book = ClientBook(ledger, self.params, chain)
         self.router = Router(
-            self.registry,
+            self.workers,
             self.book,
             self.proxy_id,
             max_retries=config.max_retries,
@@ -120,7 +120,7 @@ class ProxyService:
             first = link.state is None
             link.state = state
             if first:
-                self.registry.add(link)
+                self.workers.add(link)
                 log.info(
                     "worker %s joined: %s at %d (image %s)", worker_id, state.model, state.coefficient, image
                 )
@@ -139,15 +139,15 @@ class ProxyService:
             ended = await conn.wait_closed()
             log.info("worker %s left: %s", worker_id, ended.reason)
         finally:
-            self.registry.remove(link)
+            self.workers.remove(link)
             await conn.aclose("proxy closing")
-            await self.registry.notify()
+            await self.workers.notify()
 
     # --- clients ----------------------------------------------------------------------------------
 
     async def _on_client(self, stream: AttestedStream) -> None:
         client_id = stream.peer.public_key.hex()
-        self.ledger.ensure_client(client_id, self.config.local_client_credit_nano)
+        self.ledger.ensure_client(client_id, Nano(self.config.local_client_credit_nano))
 
         conn: RpcConnection | None = None
 
@@ -186,7 +186,7 @@ class ProxyService:
 
     def _client_query(self, client_id: str, body: ControlBody) -> ControlBody:
         if isinstance(body, GetWorkerTypes):
-            return WorkerTypes(tuple(self.registry.worker_types()))
+            return WorkerTypes(tuple(self.workers.worker_types()))
         if isinstance(body, GetPaymentStatus):
             account = self.ledger.client(client_id)
             return PaymentStatus(
@@ -222,7 +222,7 @@ class ProxyService:
                     "success_rate": round(link.success_rate, 4),
                     "image_hash": link.image_hash,
                 }
-                for link in self.registry
+                for link in self.workers
             ],
             "clients": {cid: {"connections": n} for cid, n in self.clients.items()},
             "routing": asdict(self.router.counters),
@@ -241,7 +241,7 @@ def make_stats_app(service: ProxyService) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         if service.chain is not None and service.chain.settlement.refused:
             return web.json_response({"ok": False, "refused": service.chain.settlement.refused}, status=503)
-        return web.json_response({"ok": True, "workers": len(service.registry.links)})
+        return web.json_response({"ok": True, "workers": len(service.workers.links)})
 
     async def jsonstats(request: web.Request) -> web.Response:
         return web.json_response(service.stats())

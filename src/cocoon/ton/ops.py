@@ -6,7 +6,6 @@ Every value here is fixed by the spec: keep them in sync with ``contracts/*.fc``
 from __future__ import annotations
 
 import enum
-from decimal import Decimal, InvalidOperation
 
 TON = 1_000_000_000
 """One TON in nanoTON."""
@@ -18,24 +17,6 @@ FLOOR_CLIENT_WORKER = 11 * TON // 100
 WALLET_MIN_BALANCE = 2 * TON
 DEPLOY_VALUE = 3 * TON // 10
 CLIENT_DEPLOY_VALUE = 8 * TON // 10
-
-
-def format_ton(nano: int) -> str:
-    """``1500000000`` -> ``"1.5"`` (exact; for display only, money stays int nanoTON)."""
-    sign = "-" if nano < 0 else ""
-    whole, frac = divmod(abs(nano), TON)
-    return f"{sign}{whole}.{frac:09d}".rstrip("0").rstrip(".")
-
-
-def parse_ton(text: str) -> int:
-    """``"1.5"`` -> ``1500000000`` nanoTON, exactly (at most 9 decimals)."""
-    try:
-        value = Decimal(text) * TON
-    except InvalidOperation as exc:
-        raise ValueError(f"{text!r} is not an amount of TON") from exc
-    if value != value.to_integral_value():
-        raise ValueError(f"{text!r} has more than 9 decimals (1 nanoTON is the smallest unit)")
-    return int(value)
 
 
 class Op(enum.IntEnum):

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cocoon.errors import ChainError, ContractError, WalletFundsError
+from cocoon.payments.params import format_ton
 from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountState, AccountStatus, Chain
 from cocoon.ton.data import WalletData
-from cocoon.ton.ops import TON, WALLET_MIN_BALANCE, ExitCode, format_ton
+from cocoon.ton.ops import TON, WALLET_MIN_BALANCE, ExitCode
 from cocoon.ton.wallet import MAX_MESSAGES, wallet_external
 from cocoon.wallet.keyfile import WalletKey
 from cocoon.wallet.sender import BatchSender, OutMessage

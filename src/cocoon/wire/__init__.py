@@ -24,7 +24,6 @@ from cocoon.wire.messages import (
     Role,
     RunQuery,
     Timings,
-    Usage,
     WorkerState,
 )
 from cocoon.wire.session import PROTOCOL_VERSION, EndpointConfig
@@ -53,7 +52,6 @@ __all__ = [
     "RpcEndpoint",
     "RunQuery",
     "Timings",
-    "Usage",
     "WorkerState",
     "WorkerTypes",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from cocoon.errors import DecodeError, ProtocolError
+from cocoon.errors import DecodeError, LocalProtocolError
 from cocoon.wire.frames import HEADER_SIZE, MAX_PAYLOAD, encode_frame
 from cocoon.wire.messages import Message
 
@@ -31,7 +31,7 @@ def encode_message_frame(message: Message, max_payload: int = MAX_PAYLOAD) -> by
 def encode_message_into(message: Message, buffer: bytearray, max_payload: int = MAX_PAYLOAD) -> None:
     """Append one framed message to `buffer` without intermediate copies.
 
-    Raises `ProtocolError` (leaving `buffer` as it was) if the message exceeds `max_payload`.
+    Raises `LocalProtocolError` (leaving `buffer` as it was) if the message exceeds `max_payload`.
     """
     start = len(buffer)
     buffer += _EMPTY_HEADER
@@ -39,7 +39,7 @@ def encode_message_into(message: Message, buffer: bytearray, max_payload: int = 
     size = len(buffer) - start - HEADER_SIZE
     if size > max_payload:
         del buffer[start:]
-        raise ProtocolError(
+        raise LocalProtocolError(
             f"{type(message).__name__} of {size} bytes exceeds the {max_payload}-byte frame limit; "
             "split the data into smaller messages"
         )

@@ -5,7 +5,7 @@ Feed it the bytes you read with `receive_data(data, now)` and act on the events 
 `handle_timer(now)` at `next_deadline()`. Bad input never raises: any protocol violation queues a
 `Close` with the reason for the peer and returns `ConnectionTerminated(local=True)`. Misuse of the
 sending API by our own code (answering an unknown query, a chunk before the head) raises
-`ProtocolError`; sending on a closed endpoint raises `ConnectionClosedError`.
+`LocalProtocolError`; sending on a closed endpoint raises `ConnectionClosedError`.
 
 The ``send_*`` methods and `cancel` are inherited from `EndpointSender` (`cocoon.wire.endpoint_send`);
 this module is the session: bytes in, events out, the hello exchange, keepalive and termination.
@@ -13,7 +13,13 @@ this module is the session: bytes in, events out, the hello exchange, keepalive 
 
 from __future__ import annotations
 
-from cocoon.errors import ConnectionClosedError, DecodeError, ProtocolError
+from cocoon.errors import (
+    ConnectionClosedError,
+    DecodeError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+)
 from cocoon.wire.codec import decode_message, encode_message_into
 from cocoon.wire.endpoint_send import EndpointSender
 from cocoon.wire.events import ConnectionTerminated, Event, PongReceived
@@ -101,7 +107,7 @@ class RpcEndpoint(EndpointSender):
         for payload in payloads:
             try:
                 event = self._handle(decode_message(payload), now)
-            except ProtocolError as exc:
+            except ProtocolError as exc:  # the peer's violation (or, failing to encode a reply, ours)
                 events.append(self._fail(str(exc)))
                 break
             if event is not None:
@@ -174,7 +180,7 @@ class RpcEndpoint(EndpointSender):
         if self._terminated is not None:
             raise ConnectionClosedError(f"connection closed: {self._terminated.reason}")
         if not self._handshake.done:
-            raise ProtocolError("the hello exchange has not finished; wait for HandshakeCompleted")
+            raise LocalProtocolError("the hello exchange has not finished; wait for HandshakeCompleted")
 
     def _fail(self, reason: str, code: CloseCode = CloseCode.PROTOCOL_ERROR) -> ConnectionTerminated:
         self._queue(Close(code, reason))
@@ -184,7 +190,7 @@ class RpcEndpoint(EndpointSender):
         self._terminated = event
         return event
 
-    # --- handlers: return the event to report (or None) or raise ProtocolError ----------------------
+    # --- handlers: return the event to report (or None) or raise RemoteProtocolError ----------------
 
     def _handle(self, message: Message, now: float) -> Event | None:
         # Ordered by frequency: stream parts are the hot path.
@@ -196,7 +202,7 @@ class RpcEndpoint(EndpointSender):
             case Hello() | HelloAck():
                 return self._on_hello(message)
         if not self._handshake.done:
-            raise ProtocolError(f"{type(message).__name__} received before the hello exchange finished")
+            raise RemoteProtocolError(f"{type(message).__name__} received before the hello exchange finished")
         match message:
             case RunQuery():
                 self._mux.request_received(message.request_id)
@@ -219,7 +225,7 @@ class RpcEndpoint(EndpointSender):
                 return None if sent is None else PongReceived(message.ping_id, now - sent)
             case PaymentUpdate() | WorkerState():
                 return message
-        raise ProtocolError(f"{type(message).__name__} is not handled by this protocol version")
+        raise RemoteProtocolError(f"{type(message).__name__} is not handled by this protocol version")
 
     def _on_hello(self, message: Hello | HelloAck) -> Event:
         outcome, reply = self._handshake.receive(message)
@@ -231,5 +237,5 @@ class RpcEndpoint(EndpointSender):
 
     def _on_part(self, message: AnswerPart) -> Event | None:
         if not self._handshake.done:
-            raise ProtocolError(f"{type(message).__name__} received before the hello exchange finished")
+            raise RemoteProtocolError(f"{type(message).__name__} received before the hello exchange finished")
         return message if self._mux.part_received(message) else None

@@ -1,8 +1,9 @@
 """What our own code may send on an `RpcEndpoint`: control queries, answer streams, state messages.
 
-Every call checks the session is open (`ConnectionClosedError` after it ended, `ProtocolError` before
-the hello exchange finished) and, for queries and answer streams, the per-id rules of the
-`Multiplexer` (answering an unknown query or sending a chunk before the head raises `ProtocolError`).
+Every call checks the session is open (`ConnectionClosedError` after it ended, `LocalProtocolError`
+before the hello exchange finished) and, for queries and answer streams, the per-id rules of the
+`Multiplexer` (answering an unknown query or sending a chunk before the head raises
+`LocalProtocolError`).
 A message that passes is encoded at once into the endpoint's outgoing buffer.
 
 `EndpointSender` is the sending half of `RpcEndpoint` (`cocoon.wire.endpoint`), which supplies the
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.control import ControlBody
 from cocoon.wire.messages import (
     NO_TIMINGS,
-    NO_USAGE,
     AnswerChunk,
     AnswerEnd,
     AnswerError,
@@ -30,7 +31,6 @@ from cocoon.wire.messages import (
     QueryError,
     RunQuery,
     Timings,
-    Usage,
     WorkerState,
 )
 from cocoon.wire.mux import Multiplexer

@@ -7,7 +7,7 @@ frame is refused as soon as its 4-byte header is seen, so a hostile peer cannot 
 
 from __future__ import annotations
 
-from cocoon.errors import DecodeError, ProtocolError
+from cocoon.errors import DecodeError, LocalProtocolError
 
 HEADER_SIZE = 4
 MAX_PAYLOAD = 16 * 1024 * 1024
@@ -15,10 +15,10 @@ MAX_PAYLOAD = 16 * 1024 * 1024
 
 
 def encode_frame(payload: bytes, max_payload: int = MAX_PAYLOAD) -> bytes:
-    """Return `payload` with its length header; raises `ProtocolError` above `max_payload`."""
+    """Return `payload` with its length header; raises `LocalProtocolError` above `max_payload`."""
     size = len(payload)
     if size > max_payload:
-        raise ProtocolError(
+        raise LocalProtocolError(
             f"frame payload of {size} bytes exceeds the {max_payload}-byte limit; "
             "split the data into smaller messages"
         )

@@ -14,6 +14,7 @@ import enum
 
 import msgspec
 
+from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.control import ControlBody, NonNegative
 
 
@@ -147,15 +148,6 @@ class AnswerChunk(_Msg, tag=22, frozen=True):
     data: bytes
 
 
-class Usage(msgspec.Struct, frozen=True, array_like=True):
-    """Token counts of one request as the engine reported them."""
-
-    prompt_tokens: NonNegative = 0
-    cached_tokens: NonNegative = 0
-    completion_tokens: NonNegative = 0
-    reasoning_tokens: NonNegative = 0
-
-
 class Timings(msgspec.Struct, frozen=True, array_like=True):
     """Durations of one request in microseconds, measured by the node that reports them."""
 
@@ -164,8 +156,6 @@ class Timings(msgspec.Struct, frozen=True, array_like=True):
     total_us: NonNegative = 0
 
 
-NO_USAGE = Usage()
-"""Usage with every count zero (the default)."""
 NO_TIMINGS = Timings()
 """Timings with every duration zero (the default)."""
 

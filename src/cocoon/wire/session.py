@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cocoon.errors import ConfigError, ProtocolError
+from cocoon.errors import ConfigError, RemoteProtocolError
 from cocoon.wire.events import HandshakeCompleted
 from cocoon.wire.frames import MAX_PAYLOAD
 from cocoon.wire.messages import CloseCode, Hello, HelloAck, Role
@@ -81,15 +81,15 @@ class Handshake:
     ) -> tuple[HandshakeCompleted | HandshakeRefused, HelloAck | None]:
         """Process the peer's hello message: the outcome and the reply to send (if any).
 
-        Raises `ProtocolError` when the message is out of place (a second hello, an ack to the
+        Raises `RemoteProtocolError` when the message is out of place (a second hello, an ack to the
         accepting side, a hello to the connecting side).
         """
         name = type(message).__name__
         if self.done:
-            raise ProtocolError(f"{name} received after the hello exchange already finished")
+            raise RemoteProtocolError(f"{name} received after the hello exchange already finished")
         expected = HelloAck if self._initiator else Hello
         if not isinstance(message, expected):
-            raise ProtocolError(f"{name} received where {expected.__name__} was expected")
+            raise RemoteProtocolError(f"{name} received where {expected.__name__} was expected")
         accepted = self._config.accept_roles
         if accepted and message.role not in accepted:
             allowed = ", ".join(sorted(role.value for role in accepted))

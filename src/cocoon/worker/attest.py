@@ -21,8 +21,9 @@ from cocoon.attestation.statement import Statement, make_statement, model_hash
 from cocoon.errors import ConfigError
 from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
+from cocoon.usage import Usage
 from cocoon.wire.headers import WORKER_STATEMENT
-from cocoon.wire.messages import RunQuery, Usage
+from cocoon.wire.messages import RunQuery
 
 
 def gpu_evidence_source(config: WorkerConfig) -> GpuEvidenceSource:

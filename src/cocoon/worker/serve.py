@@ -11,27 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 
 from cocoon.api.validation import Limits, ValidatedRequest, validate_request
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.protocol import Engine
-from cocoon.engine.usage import Usage as EngineUsage
 from cocoon.errors import EngineError, EngineStatusError, RequestError
 from cocoon.net.rpc_stream import Responder
-from cocoon.wire.messages import RunQuery, Timings, Usage
+from cocoon.usage import NO_USAGE, Usage
+from cocoon.wire.messages import RunQuery, Timings
+from cocoon.wire.timeouts import inner_timeout_s
 from cocoon.worker.attest import ReceiptSigner
 
 log = logging.getLogger(__name__)
-
-HOP_DEADLINE_SHARE = 0.95
-"""Each hop gives the next one this share of its own time budget, so the inner hop fails first."""
-
-
-def wire_usage(usage: EngineUsage | None) -> Usage:
-    if usage is None:
-        return Usage()
-    return Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
 
 
 @dataclass
@@ -50,9 +42,17 @@ class RequestServer:
     """Serves `RunQuery`s against one engine for one model."""
 
     def __init__(
-        self, engine: Engine, model: str, limits: Limits, worker_id: str, signer: ReceiptSigner | None = None
+        self,
+        engine: Engine,
+        model: str,
+        limits: Limits,
+        worker_id: str,
+        signer: ReceiptSigner | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.engine = engine
+        self.clock = clock
         self.signer = signer
         self.model = model
         self.limits = limits
@@ -101,17 +101,17 @@ class RequestServer:
         return validated
 
     async def _run(self, request: RunQuery, validated: ValidatedRequest, responder: Responder) -> None:
-        started = time.monotonic()
-        deadline = request.timeout_ms / 1000 * HOP_DEADLINE_SHARE if request.timeout_ms else None
+        started = self.clock.monotonic()
+        timeout_s = inner_timeout_s(request.timeout_ms)
         headers = (
             ("content-type", "text/event-stream" if validated.stream else "application/json"),
             *(self.signer.headers() if self.signer else ()),
         )
         try:
             if validated.stream:
-                await self._relay_stream(request, validated, responder, headers, started, deadline)
+                await self._relay_stream(request, validated, responder, headers, started, timeout_s)
             else:
-                await self._relay_whole(request, validated, responder, headers, started, deadline)
+                await self._relay_whole(request, validated, responder, headers, started, timeout_s)
         except EngineError as error:
             self.counters.failed += 1
             if responder.finished:
@@ -133,23 +133,23 @@ class RequestServer:
         responder: Responder,
         headers: tuple[tuple[str, str], ...],
         started: float,
-        deadline: float | None,
+        timeout_s: float | None,
     ) -> None:
-        stream = await self.engine.stream(validated.path, validated.engine_body, deadline=deadline)
+        stream = await self.engine.stream(validated.path, validated.engine_body, timeout_s=timeout_s)
         first_us = 0
         delivered = hashlib.sha256()  # the receipt covers exactly the bytes relayed
         try:
             await responder.head(200, headers)
             async for data in stream:
                 if not first_us:
-                    first_us = int((time.monotonic() - started) * 1e6)
+                    first_us = int((self.clock.monotonic() - started) * 1e6)
                 delivered.update(data)
                 if not await responder.chunk(data):
                     return  # the proxy cancelled
         finally:
             await stream.aclose()  # aborts the engine call unless the answer ended
         usage = self._meter(stream.usage)
-        timings = Timings(0, first_us, int((time.monotonic() - started) * 1e6))
+        timings = Timings(0, first_us, int((self.clock.monotonic() - started) * 1e6))
         if not stream.done:
             self.counters.failed += 1
             await responder.error(502, "upstream_error", "the engine ended the stream before [DONE]", usage)
@@ -164,10 +164,10 @@ class RequestServer:
         responder: Responder,
         headers: tuple[tuple[str, str], ...],
         started: float,
-        deadline: float | None,
+        timeout_s: float | None,
     ) -> None:
-        answer = await self.engine.complete(validated.path, validated.engine_body, deadline=deadline)
-        elapsed = int((time.monotonic() - started) * 1e6)
+        answer = await self.engine.complete(validated.path, validated.engine_body, timeout_s=timeout_s)
+        elapsed = int((self.clock.monotonic() - started) * 1e6)
         usage = self._meter(answer.usage)
         if await responder.head(answer.status, headers):
             await responder.chunk(answer.body)
@@ -178,11 +178,11 @@ class RequestServer:
     def _receipt(self, request: RunQuery, response_sha256: bytes, usage: Usage) -> bytes | None:
         return self.signer.sign(request, response_sha256, usage) if self.signer else None
 
-    def _meter(self, usage: EngineUsage | None) -> Usage:
+    def _meter(self, usage: Usage | None) -> Usage:
         if usage is None:
             self.counters.unmetered += 1
             log.warning("the engine reported no usage: this answer cannot be charged")
-        result = wire_usage(usage)
-        self.counters.prompt_tokens += result.prompt_tokens
-        self.counters.completion_tokens += result.completion_tokens
-        return result
+            usage = NO_USAGE
+        self.counters.prompt_tokens += usage.prompt_tokens
+        self.counters.completion_tokens += usage.completion_tokens
+        return usage

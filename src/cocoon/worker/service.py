@@ -134,9 +134,9 @@ class WorkerService:
         assert self.server is not None
         await self.server.serve(request, responder, self.config.max_active)
 
-    def _session(self, address: str) -> _ProxySession:
+    def _session(self, address: str) -> _WorkerProxySession:
         link = PayoutLink(self.payouts, address) if self.payouts else None
-        return _ProxySession(self, link)
+        return _WorkerProxySession(self, link)
 
     async def _health_loop(self) -> None:
         assert self.server is not None
@@ -204,7 +204,7 @@ def make_stats_app(service: WorkerService) -> web.Application:
     return app
 
 
-class _ProxySession:
+class _WorkerProxySession:
     """One connection attempt of the worker to a proxy: serve its queries, join its payment channel."""
 
     def __init__(self, service: WorkerService, link: PayoutLink | None) -> None:

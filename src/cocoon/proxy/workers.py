@@ -1,4 +1,4 @@
-"""The proxy's registry of connected workers and what it has measured about each.
+"""The proxy's pool of connected workers and what it has measured about each (`WorkerPool`).
 
 A worker is known by the key of its attested connection; its offer (model, coefficient, capacity,
 owner) comes from its `WorkerState` messages. The proxy counts in-flight requests itself and keeps a
@@ -64,7 +64,7 @@ class WorkerLink:
 
 
 @dataclass
-class WorkerRegistry:
+class WorkerPool:
     """All connected workers; `capacity_changed` wakes requests queued for a free slot."""
 
     links: dict[str, WorkerLink] = field(default_factory=dict)
