@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cocoon.attestation.dcap import Collateral
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,3 +49,15 @@ def vectors_root() -> Path:
 def vectors() -> Vectors:
     """The shared test vectors (session-scoped so Hypothesis tests may use it)."""
     return Vectors(vectors_root())
+
+
+@pytest.fixture(scope="module")
+def dcap_quote(vectors: Vectors) -> bytes:
+    """The real TDX quote whose DCAP collateral the vectors hold."""
+    return vectors.read("dcap-tdx-quote.bin")
+
+
+@pytest.fixture(scope="module")
+def dcap_collateral(vectors: Vectors) -> Collateral:
+    """The DCAP collateral of :func:`dcap_quote` (valid around tcbInfo.issueDate)."""
+    return Collateral.from_json(vectors.text("dcap-tdx-quote-collateral.json"))

@@ -30,13 +30,13 @@ RAW_KEY = KEY.public_key().public_bytes(serialization.Encoding.Raw, serializatio
 
 
 @pytest.fixture(scope="module")
-def quote(vectors) -> bytes:
-    return vectors.read("dcap-tdx-quote.bin")
+def quote(dcap_quote: bytes) -> bytes:
+    return dcap_quote
 
 
 @pytest.fixture(scope="module")
-def collateral(vectors) -> Collateral:
-    return Collateral.from_json(vectors.text("dcap-tdx-quote-collateral.json"))
+def collateral(dcap_collateral: Collateral) -> Collateral:
+    return dcap_collateral
 
 
 def cert_with(quote: bytes | None) -> RaTlsCertificate:

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from cocoon.attestation.dcap import Collateral, DcapVerifier
 from cocoon.attestation.tdx_policy import CollateralStore
 from cocoon.net.collateral import ensure_collateral, verify_fetching
 
 IN_WINDOW = int(datetime(2025, 6, 19, 11, 16, 3, tzinfo=UTC).timestamp())  # tcbInfo.issueDate + 1 h
-
-
-@pytest.fixture(scope="module")
-def quote(vectors) -> bytes:
-    return vectors.read("dcap-tdx-quote.bin")
-
-
-@pytest.fixture(scope="module")
-def collateral(vectors) -> Collateral:
-    return Collateral.from_json(vectors.text("dcap-tdx-quote-collateral.json"))
 
 
 class _Fetcher:
@@ -32,16 +20,18 @@ class _Fetcher:
         return self.collateral
 
 
-async def test_verify_fetching_fetches_once(quote: bytes, collateral: Collateral) -> None:
-    verifier, fetcher = DcapVerifier(), _Fetcher(collateral)
-    a = await verify_fetching(verifier, quote, fetcher, IN_WINDOW)
-    b = await verify_fetching(verifier, quote, fetcher, IN_WINDOW + 60)
+async def test_verify_fetching_fetches_once(dcap_quote: bytes, dcap_collateral: Collateral) -> None:
+    verifier, fetcher = DcapVerifier(), _Fetcher(dcap_collateral)
+    a = await verify_fetching(verifier, dcap_quote, fetcher, IN_WINDOW)
+    b = await verify_fetching(verifier, dcap_quote, fetcher, IN_WINDOW + 60)
     assert a is b and fetcher.calls == 1
 
 
-async def test_ensure_collateral_fetches_only_when_needed(quote: bytes, collateral: Collateral) -> None:
-    store, fetcher = CollateralStore(), _Fetcher(collateral)
-    await ensure_collateral(store, fetcher, quote, IN_WINDOW)
-    await ensure_collateral(store, fetcher, quote, IN_WINDOW + 60)
+async def test_ensure_collateral_fetches_only_when_needed(
+    dcap_quote: bytes, dcap_collateral: Collateral
+) -> None:
+    store, fetcher = CollateralStore(), _Fetcher(dcap_collateral)
+    await ensure_collateral(store, fetcher, dcap_quote, IN_WINDOW)
+    await ensure_collateral(store, fetcher, dcap_quote, IN_WINDOW + 60)
     assert fetcher.calls == 1
-    assert store.for_quote(quote, IN_WINDOW) is collateral
+    assert store.for_quote(dcap_quote, IN_WINDOW) is dcap_collateral

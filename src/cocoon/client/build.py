@@ -4,44 +4,27 @@
 contracts per proxy), the RA-TLS identity, the proxy policy (attestation plus signed statements),
 the proxy pool, the receipt book and the OpenAI HTTP API, and yields a
 :class:`~cocoon.node.running.RunningNode` whose ``run()`` keeps the proxy connections until
-cancelled. ``cocoon client run`` calls it; tests call it with :class:`ClientDeps` fakes.
+cancelled. ``cocoon client run`` calls it; tests call it with :class:`~cocoon.node.running.NodeDeps` fakes.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 
 from cocoon.api.validation import Limits
-from cocoon.attestation.providers import QuoteProvider
 from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
 from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
 from cocoon.client.payments import ClientPayments, add_payment_routes
 from cocoon.client.receipts import ReceiptBook
-from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.node.chain import NodeChain, open_node_chain
 from cocoon.node.http import bound_port, serve_http
 from cocoon.node.identity import make_identity
 from cocoon.node.policy import proxy_policy
 from cocoon.node.root import follow_root, root_follower, with_root_proxies
-from cocoon.node.running import RunningNode
+from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.roles import ClientConfig
-from cocoon.ton.chain import Chain
-
-
-@dataclass(frozen=True)
-class ClientDeps:
-    """What a client's builder takes from outside instead of making it from the config (tests).
-
-    ``None`` means: the real one the config names (chain at ``chain_url``, the quote provider of
-    ``quote_provider``).
-    """
-
-    chain: Chain | None = None
-    quote_provider: QuoteProvider | None = None
-    clock: Clock = SYSTEM_CLOCK
 
 
 def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
@@ -58,7 +41,7 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
 
 @asynccontextmanager
 async def build_client(
-    config: ClientConfig, deps: ClientDeps = ClientDeps()
+    config: ClientConfig, deps: NodeDeps = REAL_DEPS
 ) -> AsyncIterator[RunningNode[ProxyPool]]:
     """A client daemon built from ``config``, its API listening; everything it opened closes when the
     ``async with`` ends."""

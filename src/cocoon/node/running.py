@@ -1,4 +1,4 @@
-"""A node once built: what it serves and the jobs that keep it going until it is stopped."""
+"""A node once built (what it serves, the jobs that keep it going) and what its builder takes in."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from cocoon.attestation.providers import QuoteProvider
+from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.ton.chain import Chain
 
 S = TypeVar("S")
 
@@ -29,3 +33,20 @@ class RunningNode(Generic[S]):
         async with asyncio.TaskGroup() as tasks:
             for job in self.jobs:
                 tasks.create_task(job())
+
+
+@dataclass(frozen=True)
+class NodeDeps:
+    """What a role's builder takes from outside instead of making it from the config (tests).
+
+    ``None`` means: the real one the config names (the chain at ``chain_url``, the quote provider
+    of ``quote_provider``); the clock is the system's unless a test passes a fake.
+    """
+
+    chain: Chain | None = None
+    quote_provider: QuoteProvider | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+
+REAL_DEPS = NodeDeps()
+"""Everything real: what ``cocoon <role> run`` builds with."""

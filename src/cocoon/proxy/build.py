@@ -4,7 +4,7 @@
 the proxy contract's settlement, ready before the first client), the worker admission (the config's
 allowlists, or the root's, followed), the RA-TLS identity and both listeners, starts the stats HTTP
 server and yields a :class:`~cocoon.node.running.RunningNode`. ``cocoon proxy run`` calls it; tests
-call it with :class:`ProxyDeps` fakes.
+call it with :class:`~cocoon.node.running.NodeDeps` fakes.
 """
 
 from __future__ import annotations
@@ -12,38 +12,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 
-from cocoon.attestation.providers import QuoteProvider
-from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.node.chain import NodeChain, open_node_chain
 from cocoon.node.http import bound_port, serve_http
 from cocoon.node.identity import config_claims, make_identity
 from cocoon.node.policy import make_policy
 from cocoon.node.root import OnChange, follow_root
-from cocoon.node.running import RunningNode
+from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.proxy.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
 from cocoon.proxy.chain_link import open_chain_link
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import ProxyConfig
-from cocoon.ton.chain import Chain
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProxyDeps:
-    """What a proxy's builder takes from outside instead of making it from the config (tests).
-
-    ``None`` means: the real one the config names (chain at ``chain_url``, the quote provider of
-    ``quote_provider``).
-    """
-
-    chain: Chain | None = None
-    quote_provider: QuoteProvider | None = None
-    clock: Clock = SYSTEM_CLOCK
 
 
 def worker_allowlist(config: ProxyConfig, node: NodeChain | None) -> tuple[AllowlistSource, OnChange | None]:
@@ -75,7 +58,7 @@ def worker_allowlist(config: ProxyConfig, node: NodeChain | None) -> tuple[Allow
 
 @asynccontextmanager
 async def build_proxy(
-    config: ProxyConfig, deps: ProxyDeps = ProxyDeps()
+    config: ProxyConfig, deps: NodeDeps = REAL_DEPS
 ) -> AsyncIterator[RunningNode[ProxyService]]:
     """A proxy built from ``config``, listening; everything it opened closes when the ``async with``
     ends, in reverse: HTTP, listeners, settlement and wallet, chain, ledger."""

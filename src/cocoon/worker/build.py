@@ -13,18 +13,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cocoon.attestation.providers import QuoteProvider
-from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.protocol import Engine
 from cocoon.node.chain import NodeChain, open_node_chain
 from cocoon.node.http import bound_port, serve_http
 from cocoon.node.identity import make_identity
 from cocoon.node.policy import proxy_policy
 from cocoon.node.root import follow_root, root_follower, with_root_proxies
-from cocoon.node.running import RunningNode
+from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.payments.thresholds import Thresholds
 from cocoon.roles import WorkerConfig
-from cocoon.ton.chain import Chain
 from cocoon.worker.payouts import WorkerPayouts
 from cocoon.worker.service import WorkerService, make_stats_app
 
@@ -32,17 +29,11 @@ PAYOUTS_FILE = "payouts.json"
 
 
 @dataclass(frozen=True)
-class WorkerDeps:
-    """What a worker's builder takes from outside instead of making it from the config (tests).
-
-    ``None`` means: the real one the config names (engine at ``engine_url``, chain at ``chain_url``,
-    the quote provider of ``quote_provider``).
-    """
+class WorkerDeps(NodeDeps):
+    """A worker's :class:`~cocoon.node.running.NodeDeps` and its engine (``None``: the HTTP client of
+    ``engine_url``)."""
 
     engine: Engine | None = None
-    chain: Chain | None = None
-    quote_provider: QuoteProvider | None = None
-    clock: Clock = SYSTEM_CLOCK
 
 
 def worker_payouts(config: WorkerConfig, node: NodeChain) -> WorkerPayouts:
