@@ -37,9 +37,9 @@ async def _main(config: ProxyConfig) -> None:
 
     from cocoon.net.node import config_claims, make_identity, make_policy
     from cocoon.proxy.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
-    from cocoon.proxy.chain_link import open_chain_link
     from cocoon.proxy.ledger import Ledger
     from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
+    from cocoon.proxy.settlement import open_settlement
     from cocoon.registry.nodes import follow_root, read_root
     from cocoon.registry.snapshot import RegistrySnapshot
 
@@ -79,7 +79,7 @@ async def _main(config: ProxyConfig) -> None:
     identity = make_identity(config.data_dir, config.quote_provider, claims=config_claims(config))
     async with contextlib.AsyncExitStack() as stack:  # unwinds in reverse: HTTP, service, chain, ledger
         stack.callback(ledger.close)
-        chain = await open_chain_link(config, ledger, stack) if config.chain_url else None
+        chain = await open_settlement(config, ledger, stack) if config.chain_url else None
         service = ProxyService(
             config, identity, worker_policy, make_policy(config.client_policy), ledger, chain
         )

@@ -28,10 +28,10 @@ from cocoon.net.tls import AttestedStream
 from cocoon.payments.params import NetworkParams
 from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.admission import state_refusal
-from cocoon.proxy.chain_link import ChainLink
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.registry import WorkerLink, WorkerRegistry
 from cocoon.proxy.routing import Router
+from cocoon.proxy.settlement import ProxySettlement
 from cocoon.roles import ProxyConfig
 from cocoon.wire.control import (
     ControlBody,
@@ -59,14 +59,14 @@ class ProxyService:
         worker_policy: Policy,
         client_policy: Policy,
         ledger: Ledger,
-        chain: ChainLink | None = None,
+        chain: ProxySettlement | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
         self.proxy_id = identity.public_key.hex()[:16]
         self.chain = chain  # settlement on chain; None: off-chain credit (local_client_credit_nano)
         self.params = (
-            chain.settlement.params
+            chain.params
             if chain
             else NetworkParams(
                 price_per_token=config.price_per_token, worker_fee_per_token=config.worker_fee_per_token
@@ -180,7 +180,7 @@ class ProxyService:
 
     def _proxy_info(self) -> ProxyInfo:
         """Where this proxy settles: its contract (empty without a chain)."""
-        s = self.chain.settlement if self.chain else None
+        s = self.chain
         return ProxyInfo(s.contract.raw if s else "", s.params.params_version if s else 0)
 
     def _client_query(self, client_id: str, body: ControlBody) -> ControlBody:
@@ -238,8 +238,8 @@ class ProxyService:
 
 def make_stats_app(service: ProxyService) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
-        if service.chain is not None and service.chain.settlement.refused:
-            return web.json_response({"ok": False, "refused": service.chain.settlement.refused}, status=503)
+        if service.chain is not None and service.chain.refused:
+            return web.json_response({"ok": False, "refused": service.chain.refused}, status=503)
         return web.json_response({"ok": True, "workers": len(service.registry.links)})
 
     async def jsonstats(request: web.Request) -> web.Response:
@@ -249,7 +249,7 @@ def make_stats_app(service: ProxyService) -> web.Application:
         # Operator request: commit on chain now, then charge every client, pay every worker, withdraw.
         if service.chain is None:
             return web.json_response({"error": "this proxy runs without a chain"}, status=409)
-        await service.chain.settlement.force()
+        await service.chain.force()
         return web.json_response(service.chain.stats())
 
     app = web.Application()

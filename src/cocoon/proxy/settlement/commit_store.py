@@ -16,9 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from cocoon.payments.commit import Note
 from cocoon.proxy.ledger import Ledger
-
-ChannelKey = tuple[str, str]
-"""(kind, owner address): kind is ``ledger.CLIENT_CHANNEL`` or ``ledger.WORKER_CHANNEL``."""
+from cocoon.proxy.settlement.channels import ChannelKey
 
 
 class CommitStore:
