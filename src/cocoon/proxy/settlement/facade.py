@@ -1,20 +1,12 @@
 """The proxy's settlement on chain, as the proxy service sees it: one :class:`ProxySettlement`.
 
 It owns the channel state (one :class:`~.channels.Channels`, handed to each collaborator) and answers
-the service: :class:`~cocoon.proxy.accounts.ChainCredit` for the client book, client binding, payment
-status, whether to serve at all (:attr:`ProxySettlement.refusal`), the status page. One
-:meth:`~ProxySettlement.tick` (every ``tick_s`` from :meth:`~ProxySettlement.run`):
-
-1. reads the proxy contract's new transactions (:mod:`.chain_reader`): save-state notes confirm seqnos
-   (a note the database never issued -> :class:`StateRollbackError`, the proxy stops serving); client
-   and worker requests update what the proxy knows of each counterpart contract (:mod:`.counterparts`);
-2. stamps changed channels under a new local seqno (one DB transaction, :mod:`.committer`);
-3. sends a save-state note when due (persisted as pending first);
-4. charges clients / pays workers / withdraws the commission when thresholds are met (:mod:`.settler`),
-   signing only chain-committed totals (:mod:`.payment_signer`).
-
-Alongside, :meth:`~ProxySettlement.push` sends moved channels to their counterparts (:mod:`.updates`).
-Every start draws a fresh session hash and sends a start note; :attr:`ready` turns true when it is seen.
+the service: credit for the client book (:class:`~cocoon.proxy.accounts.ChainCredit`), client binding
+and payment status (:mod:`.clients`), whether to serve (:attr:`~ProxySettlement.refusal`), the status
+page. Each :meth:`~ProxySettlement.tick` reads the chain (:mod:`.chain_reader`), flushes and sends a
+save-state note when due (:mod:`.committer`) and settles what the thresholds allow (:mod:`.settler`);
+:meth:`~ProxySettlement.run` ticks and pushes payment updates (:mod:`.updates`). Every start draws a
+fresh session hash and sends a start note; :attr:`~ProxySettlement.ready` turns true when it is seen.
 """
 
 from __future__ import annotations
@@ -28,8 +20,6 @@ from typing import Any
 
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, CocoonError, StateRollbackError
-from cocoon.payments.commit import CommitPipeline
-from cocoon.payments.credit import available_tokens
 from cocoon.payments.params import NetworkParams
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
@@ -43,7 +33,7 @@ from cocoon.proxy.settlement.counterparts import Counterparts
 from cocoon.proxy.settlement.counters import SettlementCounters
 from cocoon.proxy.settlement.payment_signer import PaymentSigner
 from cocoon.proxy.settlement.settler import Settler
-from cocoon.proxy.settlement.updates import PUSH_INTERVAL_S, PaymentPeer, UpdatePusher, WorkerPeer
+from cocoon.proxy.settlement.updates import PaymentPeer, UpdatePusher, WorkerPeer
 from cocoon.registry.snapshot import network_params
 from cocoon.ton.address import Address
 from cocoon.ton.chain import Chain
@@ -93,12 +83,7 @@ class ProxySettlement:
         self.init = proxy_state_init(owner, self.public_key, root, chain_params)
         self.contract = address_of(self.init)
         self.store = CommitStore(ledger)
-        self.pipeline = CommitPipeline(
-            session_hash or secrets.token_bytes(32),
-            last_seqno=self.store.last_seqno,
-            pending=self.store.pending(),
-            note_interval_s=config.note_interval_s,
-        )
+        self.pipeline = self.store.pipeline(session_hash or secrets.token_bytes(32), config.note_interval_s)
         self.channels = Channels.restored(self.store.channels())
         self.counters = SettlementCounters()
         self.counterparts = Counterparts(chain, self.contract, self.public_key, chain_params, self.channels)
@@ -121,7 +106,9 @@ class ProxySettlement:
         self.committer = Committer(
             self.pipeline, self.store, self.channels, ledger, sender, self.contract, self.counters
         )
-        self.bindings = ClientBindings(self.contract, self.counterparts)
+        self.clients = ClientBindings(
+            self.contract, self.channels, self.counterparts, self.signer, self.params
+        )
         self.updates = UpdatePusher(self.channels, self.signer, self.counters)
         self.refused: str | None = None
         self._last_flush = self._last_settle = -1e18
@@ -136,11 +123,9 @@ class ProxySettlement:
     @property
     def refusal(self) -> str | None:
         """Why the proxy must not serve now (rolled-back state, or still confirming its start)."""
-        if self.refused:
-            return self.refused
-        if not self.ready:
+        if self.refused is None and not self.pipeline.ready:
             return "the proxy is confirming its state on chain; retry in a few seconds"
-        return None
+        return self.refused
 
     async def start(self) -> None:
         """Deploy and stake the proxy contract if needed, then send the start note."""
@@ -168,7 +153,7 @@ class ProxySettlement:
         A refusal stops the ticks and leaves :attr:`refused` set; the pushes go on."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._tick_forever())
-            tasks.create_task(self._push_forever(workers))
+            tasks.create_task(self.updates.push_forever(workers, self.clients.connected))
 
     async def _tick_forever(self) -> None:
         while self.refused is None:
@@ -177,11 +162,6 @@ class ProxySettlement:
             except CocoonError as exc:  # chain unreachable, wallet short of TON: retry next tick
                 log.warning("settlement: %s; retrying", exc)
             await asyncio.sleep(self.config.tick_s)
-
-    async def _push_forever(self, workers: Iterable[WorkerPeer]) -> None:
-        while True:
-            await self.push(workers)
-            await asyncio.sleep(PUSH_INTERVAL_S)
 
     async def tick(self, *, force: bool = False) -> None:
         """One round: read the chain, flush, note, settle (``force``: notes and flush now)."""
@@ -220,19 +200,15 @@ class ProxySettlement:
                     await asyncio.sleep(self.config.tick_s)
         await self.settler.settle(Thresholds(charge_nano=0, payout_nano=0, withdraw_nano=0))
 
-    # --- the client book's ChainCredit ------------------------------------------------------------
+    # --- the client book's ChainCredit, clients --------------------------------------------------
 
     def owner_of(self, client_id: str) -> str | None:
         """The owner of the client contract paying for ``client_id`` (None: off-chain credit)."""
-        return self.bindings.owner_of(client_id)
+        return self.clients.owner_of(client_id)
 
     def available(self, client_owner: str, reserved: int) -> int:
         """Adjusted tokens ``client_owner`` may still reserve, from its contract state (spec formula)."""
-        view = self.counterparts.clients.get(client_owner)
-        if view is None:
-            return -reserved
-        used = self.channels.counters(CLIENT_CHANNEL, client_owner).tokens_max
-        return available_tokens(view, used, reserved, self.params)
+        return self.clients.available(client_owner, reserved)
 
     def on_recorded(self, client_owner: str, worker_owner: str, tokens: int) -> None:
         """A request was recorded in the ledger (its running totals are durable): count it."""
@@ -241,35 +217,23 @@ class ProxySettlement:
         if worker_owner:
             self.channels.add(WORKER_CHANNEL, worker_owner, tokens)
 
-    # --- clients and counterparts -----------------------------------------------------------------
-
     async def register_client(
         self, client_id: str, body: RegisterClient, conn: PaymentPeer | None
     ) -> ClientRegistered:
-        """Bind ``client_id`` to the client contract of ``body.owner`` (see :mod:`.clients`)."""
-        return await self.bindings.register(client_id, body, conn)
+        """Bind ``client_id`` to the client contract of ``body.owner`` once its secret checks out."""
+        return await self.clients.register(client_id, body, conn)
 
     def forget_client(self, client_id: str, conn: PaymentPeer) -> None:
-        """The client's connection ``conn`` closed."""
-        self.bindings.forget(client_id, conn)
+        """The client's connection ``conn`` closed: no more updates to it."""
+        self.clients.forget(client_id, conn)
 
     def payment_status(self, client_id: str) -> PaymentStatus | None:
-        """The bound client's channel counters, latest signed charge and spendable balance."""
-        owner = self.bindings.owner_of(client_id)
-        if owner is None:
-            return None
-        c = self.channels.counters(CLIENT_CHANNEL, owner)
-        return PaymentStatus(
-            tokens_max=c.tokens_max,
-            committed_to_db=c.committed_to_db,
-            committed_to_chain=c.committed_to_chain,
-            signed_payment=self.signer.signed_payment(CLIENT_CHANNEL, owner),
-            balance_nano=self.available(owner, 0) * self.params.price_per_token,
-        )
+        """A bound client's channel counters, latest signed charge and spendable balance."""
+        return self.clients.payment_status(client_id)
 
     async def push(self, workers: Iterable[WorkerPeer]) -> None:
         """Send every moved channel's update to its connected workers and bound clients."""
-        await self.updates.push(workers, self.bindings.connected())
+        await self.updates.push(workers, self.clients.connected())
 
     def stats(self) -> dict[str, Any]:
         """The settlement's part of ``/jsonstats``."""
@@ -282,5 +246,5 @@ class ProxySettlement:
             "committed_seqno": self.pipeline.committed_seqno,
             "counters": asdict(self.counters),
             "channels": {f"{kind}:{owner}": asdict(c) for (kind, owner), c in self.channels.items()},
-            "clients": self.bindings.owners(),
+            "clients": self.clients.owners(),
         }

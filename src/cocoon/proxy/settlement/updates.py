@@ -14,8 +14,9 @@ cumulative totals: a connection that receives the same one twice learns nothing 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from cocoon.errors import CocoonError
@@ -85,6 +86,14 @@ class UpdatePusher:
                 self._delivered[(kind, owner)] = Counters(
                     update.tokens_max, update.committed_to_db, update.committed_to_chain
                 )
+
+    async def push_forever(
+        self, workers: Iterable[WorkerPeer], clients: Callable[[], Iterable[ClientPeer]]
+    ) -> None:
+        """:meth:`push` every :data:`PUSH_INTERVAL_S` until cancelled (``clients``: read anew each time)."""
+        while True:
+            await self.push(workers, clients())
+            await asyncio.sleep(PUSH_INTERVAL_S)
 
     async def _send(self, update: PaymentUpdate, peers: list[tuple[str, PaymentPeer]]) -> bool:
         """Send ``update`` to every peer; whether all of them took it (each failure logged and counted)."""
