@@ -1,7 +1,7 @@
 """What settlement on chain costs in TON fees, per operation and per 1,000 requests.
 
 Measured on the in-process chain with real node wallets (:class:`cocoon.wallet.NodeWallet`), the real
-proxy settlement (:class:`cocoon.proxy.onchain.ProxySettlement`), client contract upkeep
+proxy settlement (:class:`cocoon.proxy.settlement.ProxySettlement`), client contract upkeep
 (:class:`cocoon.client.payments.ClientPayments`) and worker cash-out
 (:class:`cocoon.worker.payouts.WorkerPayouts`): each operation's cost is the drop of the paying
 wallet's balance minus the value that stays where it was sent (top-ups) or plus what came back to the
@@ -26,7 +26,7 @@ from cocoon.client.payments import ClientPayments
 from cocoon.payments.params import format_ton
 from cocoon.payments.thresholds import Thresholds
 from cocoon.proxy.ledger import Ledger, RequestCharge
-from cocoon.proxy.onchain import ProxySettlement, SettlementConfig
+from cocoon.proxy.settlement import ProxySettlement, SettlementConfig
 from cocoon.registry import local_params
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
@@ -82,7 +82,7 @@ async def measure(tmp: Path) -> dict[str, int]:
     fees["worker: open (0.3 TON deploy value, mostly kept by the contract; register)"] = (
         before - balance["worker"]()
     )
-    await proxy.register_client(wallets["client"].address)
+    await proxy.counterparts.register_client(wallets["client"].address)
 
     tokens = 1_000_000
     charge = RequestCharge(
@@ -91,24 +91,24 @@ async def measure(tmp: Path) -> dict[str, int]:
     ledger.record(charge, 0.0)
     proxy.on_recorded(charge.client_owner, charge.worker_owner, tokens)
     before = balance["proxy"]()
-    proxy.flush()
+    proxy.committer.flush()
     await proxy.tick(force=True)
     fees["proxy: save-state note"] = before - balance["proxy"]()
     await proxy.tick()
 
     before = balance["proxy"]()
     channel_key = ("client", wallets["client"].address.raw)
-    await proxy.settle(Thresholds(charge_nano=0, payout_nano=10**18, withdraw_nano=10**18))
+    await proxy.settler.settle(Thresholds(charge_nano=0, payout_nano=10**18, withdraw_nano=10**18))
     fees["proxy: charge a client"] = before - balance["proxy"]()
-    assert proxy.channels[channel_key].committed_to_chain == tokens
+    assert proxy.channels.counters(*channel_key).committed_to_chain == tokens
 
-    c = proxy.counters_of("worker", wallets["worker"].address.raw)
+    c = proxy.channels.counters("worker", wallets["worker"].address.raw)
     update = PaymentUpdate(
         "w",
         c.tokens_max,
         c.committed_to_db,
         c.committed_to_chain,
-        proxy.signed_payment("worker", wallets["worker"].address.raw),
+        proxy.signer.signed_payment("worker", wallets["worker"].address.raw),
     )
     worker.on_update(proxy.contract.raw, update)
     before = balance["worker"]()
@@ -117,8 +117,8 @@ async def measure(tmp: Path) -> dict[str, int]:
     fees["worker: cash out a signed payout"] = before + earned - balance["worker"]()
 
     before = balance["proxy"]()
-    commission = await proxy.withdrawable()
-    await proxy.withdraw(Thresholds(withdraw_nano=0))
+    commission = await proxy.settler.withdrawable()
+    await proxy.settler.withdraw(Thresholds(withdraw_nano=0))
     fees["proxy: withdraw the commission"] = before + commission - balance["proxy"]()
     ledger.close()
     for wallet in wallets.values():

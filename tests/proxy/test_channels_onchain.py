@@ -12,7 +12,6 @@ from test_onchain import PRICE, SECRET, FaucetSender, World, addr
 from cocoon.client.payments import ClientPayments
 from cocoon.errors import InsufficientFundsError, PaymentError, RemoteQueryError, StateRollbackError
 from cocoon.proxy.accounts import ClientBook
-from cocoon.proxy.chain_link import ChainLink
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
 from cocoon.ton.data import ClientData
 from cocoon.ton.ops import TON
@@ -31,8 +30,7 @@ class Parties:
         self.world = world
         self.ledger = Ledger(world.db)
         self.settlement = world.settlement(self.ledger)
-        self.link = ChainLink(self.settlement)
-        self.book = ClientBook(self.ledger, self.settlement.params, self.link)
+        self.book = ClientBook(self.ledger, self.settlement.params, self.settlement)
         self.client_sender = FaucetSender(world.local, CLIENT_WALLET)
         self.client = ClientPayments(world.chain, self.client_sender, world.params, b"\x09" * 32)
         self.worker_sender = FaucetSender(world.local, WORKER_WALLET)
@@ -46,7 +44,7 @@ class Parties:
         await self.client.open(self.settlement.contract, KEY)
         await self.worker.attach(self.settlement.contract, KEY)
         secret = self.client.secret_for(self.settlement.contract)
-        answer = await self.link.register_client("cid", RegisterClient(CLIENT_WALLET.raw, secret), None)
+        answer = await self.settlement.register_client("cid", RegisterClient(CLIENT_WALLET.raw, secret), None)
         assert answer.deployed and answer.balance_nano == TON
 
     def request(self, request_id: str, prompt: int, completion: int) -> int:
@@ -55,12 +53,12 @@ class Parties:
         return self.book.record(request_id, usage, 1000, "w1", WORKER_WALLET.raw, 0.0).adjusted_tokens
 
     async def commit(self) -> None:
-        self.settlement.flush()
+        self.settlement.committer.flush()
         await self.settlement.tick(force=True)
         await self.settlement.tick()
 
     def update(self, kind: str, owner: str) -> PaymentUpdate:
-        update = self.link.update_for(kind, owner)
+        update = self.settlement.updates.update_for(kind, owner)
         assert update is not None
         return update
 
@@ -74,8 +72,10 @@ async def parties(tmp_path: Path) -> Parties:
 
 async def test_a_client_cannot_claim_a_contract_without_its_secret(parties: Parties) -> None:
     with pytest.raises(RemoteQueryError, match="secret"):
-        await parties.link.register_client("x", RegisterClient(CLIENT_WALLET.raw, b"guess"), None)
-    assert parties.link.owner_of("x") is None and parties.link.owner_of("cid") == CLIENT_WALLET.raw
+        await parties.settlement.register_client("x", RegisterClient(CLIENT_WALLET.raw, b"guess"), None)
+    assert (
+        parties.settlement.owner_of("x") is None and parties.settlement.owner_of("cid") == CLIENT_WALLET.raw
+    )
 
 
 async def test_credit_is_bounded_by_the_contract_and_refused_beyond(parties: Parties) -> None:

@@ -13,7 +13,7 @@ import pytest
 from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.errors import ChainError, StateRollbackError
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger, RequestCharge
-from cocoon.proxy.onchain import ProxySettlement, SettlementConfig
+from cocoon.proxy.settlement import ProxySettlement, SettlementConfig
 from cocoon.ton import data
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
@@ -163,22 +163,22 @@ async def test_credit_charge_payout_and_commission_are_exact(world: World) -> No
         record(ledger, s, f"r{i}", tokens)
     total = sum(sizes)
     assert s.available(CLIENT_OWNER.raw, 100) == 50_000_000 - 100 - total
-    assert s.counters_of(CLIENT_CHANNEL, CLIENT_OWNER.raw).committed_to_chain == 0
-    assert s.signed_payment(CLIENT_CHANNEL, CLIENT_OWNER.raw) is None  # nothing chain-committed yet
+    assert s.channels.counters(CLIENT_CHANNEL, CLIENT_OWNER.raw).committed_to_chain == 0
+    assert s.signer.signed_payment(CLIENT_CHANNEL, CLIENT_OWNER.raw) is None  # nothing chain-committed yet
 
     await s.force()
     await s.tick()
-    assert s.counters_of(WORKER_CHANNEL, WORKER_OWNER.raw).committed_to_chain == total
+    assert s.channels.counters(WORKER_CHANNEL, WORKER_OWNER.raw).committed_to_chain == total
     charged = ClientData.from_cell(contract_data(world, client))
     assert (charged.tokens_used, charged.balance) == (total, 3 * TON - total * PRICE)
     assert WorkerData.from_cell(contract_data(world, worker)).tokens == total
     assert world.sender.paid_to(WORKER_OWNER) == total * FEE
     await s.tick()
-    assert s.clients[CLIENT_OWNER.raw].sc_tokens_used == total  # learned from the forwarded note
+    assert s.counterparts.clients[CLIENT_OWNER.raw].sc_tokens_used == total  # learned from the forwarded note
     # the commission stays in the proxy contract until withdrawn; force withdraws it to the owner
     assert world.sender.paid_to(PROXY_OWNER) == total * (PRICE - FEE)
     assert ProxyData.from_cell(contract_data(world, s.contract)).balance == 0
-    assert s.signed_payment(CLIENT_CHANNEL, CLIENT_OWNER.raw) is not None
+    assert s.signer.signed_payment(CLIENT_CHANNEL, CLIENT_OWNER.raw) is not None
 
 
 async def test_a_second_charge_moves_only_the_difference(world: World) -> None:
@@ -204,16 +204,16 @@ async def test_restart_on_the_latest_database_keeps_counters_and_serves(world: W
     await s.wait_ready(5)
     world.open_client(s.contract, 3 * TON)
     record(ledger, s, "a", 1000)
-    s.flush()
+    s.committer.flush()
     await s.tick(force=True)  # a note is sent; the process "crashes" before reading it
     ledger.close()
 
     ledger = Ledger(world.db)
     again = world.settlement(ledger, session=b"\x02" * 32)
-    assert again.counters_of(CLIENT_CHANNEL, CLIENT_OWNER.raw).tokens_max == 1000
+    assert again.channels.counters(CLIENT_CHANNEL, CLIENT_OWNER.raw).tokens_max == 1000
     await again.start()
     await again.wait_ready(5)  # the previous session's pending note is recognised, not refused
-    assert again.counters_of(CLIENT_CHANNEL, CLIENT_OWNER.raw).committed_to_chain == 1000
+    assert again.channels.counters(CLIENT_CHANNEL, CLIENT_OWNER.raw).committed_to_chain == 1000
 
 
 async def test_an_older_copy_of_the_database_refuses_to_serve(world: World, tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ class RequestCost:
 
 
 class ChainCredit(Protocol):
-    """Credit from the chain (:class:`cocoon.proxy.chain_link.ChainLink`) for clients that pay on it."""
+    """Credit from the chain for clients that pay on it (:class:`cocoon.proxy.settlement.ProxySettlement`)."""
 
     def owner_of(self, client_id: str) -> str | None:
         """The owner address of the client contract paying for ``client_id`` (None: off-chain credit)."""

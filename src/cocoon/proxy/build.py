@@ -20,9 +20,9 @@ from cocoon.node.policy import make_policy
 from cocoon.node.root import OnChange, follow_root
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.proxy.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
-from cocoon.proxy.chain_link import open_chain_link
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
+from cocoon.proxy.settlement import open_settlement
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import ProxyConfig
 
@@ -75,15 +75,15 @@ async def build_proxy(
             clock=deps.clock,
             provider=deps.quote_provider,
         )
-        chain_link = await open_chain_link(config, ledger, node) if node is not None else None
+        settlement = await open_settlement(config, ledger, node) if node is not None else None
         service = ProxyService(
-            config, identity, worker_policy, make_policy(config.client_policy), ledger, chain_link
+            config, identity, worker_policy, make_policy(config.client_policy), ledger, settlement
         )
         await service.start()
         stack.push_async_callback(service.aclose)
         running = RunningNode(service, 0, [service.refresh])
-        if chain_link is not None:
-            running.jobs.append(lambda: chain_link.run(service.workers))
+        if settlement is not None:
+            running.jobs.append(lambda: settlement.run(service.workers))
         if node is not None and on_registry is not None:
             running.jobs.append(lambda: follow_root(node, on_registry))
         runner = await serve_http(make_stats_app(service), config.host, config.http_port)

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 -- Payment channels (cocoon.payments.channel) keyed by the counterpart's owner address: running is
 -- tokens_max (updated in each request's transaction, so a crash loses nothing acknowledged), stamped
--- the value persisted at local seqno stamped_seqno (committed_to_db); see proxy/commit_store.py.
+-- the value persisted at local seqno stamped_seqno (committed_to_db); see
+-- proxy/settlement/commit_store.py.
 CREATE TABLE IF NOT EXISTS channels (
     kind TEXT NOT NULL,
     owner TEXT NOT NULL,

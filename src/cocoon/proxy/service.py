@@ -28,9 +28,9 @@ from cocoon.node.identity import refresh_certificates
 from cocoon.payments.params import Nano, NetworkParams
 from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.admission import state_refusal
-from cocoon.proxy.chain_link import ChainLink
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.routing import Router
+from cocoon.proxy.settlement import ProxySettlement
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.roles import ProxyConfig
 from cocoon.wire.control import (
@@ -59,14 +59,14 @@ class ProxyService:
         worker_policy: Policy,
         client_policy: Policy,
         ledger: Ledger,
-        chain: ChainLink | None = None,
+        chain: ProxySettlement | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
         self.proxy_id = identity.public_key.hex()[:16]
         self.chain = chain  # settlement on chain; None: off-chain credit (local_client_credit_nano)
         self.params = (
-            chain.settlement.params
+            chain.params
             if chain
             else NetworkParams(
                 price_per_token=Nano(config.price_per_token),
@@ -181,7 +181,7 @@ class ProxyService:
 
     def _proxy_info(self) -> ProxyInfo:
         """Where this proxy settles: its contract (empty without a chain)."""
-        s = self.chain.settlement if self.chain else None
+        s = self.chain
         return ProxyInfo(s.contract.raw if s else "", s.params.params_version if s else 0)
 
     def _client_query(self, client_id: str, body: ControlBody) -> ControlBody:
@@ -239,8 +239,8 @@ class ProxyService:
 
 def make_stats_app(service: ProxyService) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
-        if service.chain is not None and service.chain.settlement.refused:
-            return web.json_response({"ok": False, "refused": service.chain.settlement.refused}, status=503)
+        if service.chain is not None and service.chain.refused:
+            return web.json_response({"ok": False, "refused": service.chain.refused}, status=503)
         return web.json_response({"ok": True, "workers": len(service.workers.links)})
 
     async def jsonstats(request: web.Request) -> web.Response:
@@ -250,7 +250,7 @@ def make_stats_app(service: ProxyService) -> web.Application:
         # Operator request: commit on chain now, then charge every client, pay every worker, withdraw.
         if service.chain is None:
             return web.json_response({"error": "this proxy runs without a chain"}, status=409)
-        await service.chain.settlement.force()
+        await service.chain.force()
         return web.json_response(service.chain.stats())
 
     app = web.Application()

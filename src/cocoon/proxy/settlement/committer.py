@@ -1,20 +1,20 @@
 """Committing channel totals on chain: stamping changed channels and sending save-state notes.
 
 A flush stamps every channel whose total changed under a new local seqno, in one database
-transaction (:class:`~cocoon.proxy.commit_store.CommitStore`). A save-state note names a seqno;
-once the note is seen in the proxy contract's transactions (:mod:`cocoon.proxy.chain_reader`), every
+transaction (:class:`~.commit_store.CommitStore`). A save-state note names a seqno;
+once the note is seen in the proxy contract's transactions (:mod:`.chain_reader`), every
 total stamped under that seqno or earlier is chain-committed and may be signed. The database is made
 durable before a note leaves, so the seqno it names survives a power loss.
 """
 
 from __future__ import annotations
 
-from cocoon.payments.channel import Channel
 from cocoon.payments.commit import CommitPipeline, Note
-from cocoon.proxy.commit_store import ChannelKey, CommitStore
 from cocoon.proxy.ledger import Ledger
-from cocoon.proxy.payment_signer import new_query_id
-from cocoon.proxy.settler import SettlementCounters
+from cocoon.proxy.settlement.channels import Channels
+from cocoon.proxy.settlement.commit_store import CommitStore
+from cocoon.proxy.settlement.counters import SettlementCounters
+from cocoon.proxy.settlement.payment_signer import new_query_id
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.wallet.sender import MessageSender
@@ -27,7 +27,7 @@ class Committer:
         self,
         pipeline: CommitPipeline,
         store: CommitStore,
-        channels: dict[ChannelKey, Channel],
+        channels: Channels,
         ledger: Ledger,
         sender: MessageSender,
         contract: Address,
@@ -40,21 +40,19 @@ class Committer:
     async def start(self, now: float) -> None:
         """Stamp every channel under the start note's seqno and send the note (a new session)."""
         note = self.pipeline.start(now)
-        values = {key: ch.tokens_max for key, ch in self.channels.items()}
+        values = self.channels.totals()
         self.store.flush(note.seqno, values, note)
-        for key, ch in self.channels.items():
-            ch.stamp(note.seqno, values[key])
+        self.channels.stamp(note.seqno, values)
         await self._send(note)
 
     def flush(self) -> int | None:
         """Stamp every changed channel under a new seqno (one transaction); returns the seqno."""
-        dirty = {key: ch.tokens_max for key, ch in self.channels.items() if ch.dirty}
-        if not dirty:
+        changed = self.channels.changed()
+        if not changed:
             return None
         seqno = self.pipeline.next_seqno()
-        self.store.flush(seqno, dirty)
-        for key, value in dirty.items():
-            self.channels[key].stamp(seqno, value)
+        self.store.flush(seqno, changed)
+        self.channels.stamp(seqno, changed)
         self.counters.flushes += 1
         return seqno
 

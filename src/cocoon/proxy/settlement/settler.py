@@ -1,17 +1,15 @@
 """The settle actions: charging clients, paying workers, granting refunds, withdrawing the commission.
 
 Each action sends a proxy-signed request for a chain-committed cumulative total (see
-:mod:`cocoon.proxy.payment_signer`) when the thresholds of :mod:`cocoon.payments.thresholds` are met.
+:mod:`.payment_signer`) when the thresholds of :mod:`cocoon.payments.thresholds` are met.
 One request per counterpart is in flight at a time: the next waits until the contract reports the
 total or :data:`INFLIGHT_TIMEOUT_S` passes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from cocoon.payments.channel import Channel
+from cocoon.clock import Clock
+from cocoon.payments.channel import Counters
 from cocoon.payments.params import NetworkParams
 from cocoon.payments.thresholds import (
     Thresholds,
@@ -19,10 +17,11 @@ from cocoon.payments.thresholds import (
     proxy_should_pay,
     proxy_should_withdraw,
 )
-from cocoon.proxy.commit_store import ChannelKey
-from cocoon.proxy.counterparts import Counterparts
 from cocoon.proxy.ledger import CLIENT_CHANNEL
-from cocoon.proxy.payment_signer import PaymentSigner, new_query_id
+from cocoon.proxy.settlement.channels import Channels
+from cocoon.proxy.settlement.counterparts import Counterparts
+from cocoon.proxy.settlement.counters import SettlementCounters
+from cocoon.proxy.settlement.payment_signer import PaymentSigner, new_query_id
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.chain import Chain
@@ -36,18 +35,6 @@ WITHDRAW_VALUE = TON // 5
 INFLIGHT_TIMEOUT_S = 60.0
 
 
-@dataclass
-class SettlementCounters:
-    """Messages the settlement has sent and flushes it has made, for the status page and tests."""
-
-    notes_sent: int = 0
-    charges_sent: int = 0
-    payouts_sent: int = 0
-    withdrawals_sent: int = 0
-    refunds_granted: int = 0
-    flushes: int = 0
-
-
 class Settler:
     """Sends the charges, payouts, refund grants and commission withdrawals that are due."""
 
@@ -56,12 +43,12 @@ class Settler:
         chain: Chain,
         sender: MessageSender,
         contract: Address,
-        channels: dict[ChannelKey, Channel],
+        channels: Channels,
         counterparts: Counterparts,
         signer: PaymentSigner,
         params: NetworkParams,
         counters: SettlementCounters,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self.chain, self.sender, self.contract = chain, sender, contract
         self.channels, self.counterparts, self.signer = channels, counterparts, signer
@@ -72,12 +59,13 @@ class Settler:
 
     async def settle(self, thresholds: Thresholds) -> None:
         """Charge clients, pay workers and withdraw the commission where ``thresholds`` are met."""
-        now = self.clock()
+        now = self.clock.monotonic()
         messages: list[OutMessage] = []
-        for (kind, owner), ch in list(self.channels.items()):
+        for kind, owner in self.channels.all_keys():
             target = self.counterparts.target(kind, owner)
             if not target.active and not await self.counterparts.load(kind, owner):
                 continue
+            ch = self.channels.counters(kind, owner)  # read after the await: a tick may have moved it
             view = self.counterparts.clients.get(owner) if kind == CLIENT_CHANNEL else None
             if view is not None and view.state != 0:
                 closing = self._close_client(owner, ch, view.state, now)
@@ -103,7 +91,7 @@ class Settler:
             await self.sender.send_many(messages)
         await self.withdraw(thresholds)
 
-    def _close_client(self, owner: str, ch: Channel, state: int, now: float) -> OutMessage | None:
+    def _close_client(self, owner: str, ch: Counters, state: int, now: float) -> OutMessage | None:
         """A client asked to close: once all its usage is chain-committed, sign the final charge
         (``grant_refund``), which closes the contract and refunds the rest at once."""
         if state != 1 or now - self._granted.get(owner, -1e18) < INFLIGHT_TIMEOUT_S:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from cocoon.payments.commit import Note
+from cocoon.payments.commit import CommitPipeline, Note
 from cocoon.proxy.ledger import Ledger
-
-ChannelKey = tuple[str, str]
-"""(kind, owner address): kind is ``ledger.CLIENT_CHANNEL`` or ``ledger.WORKER_CHANNEL``."""
+from cocoon.proxy.settlement.channels import ChannelKey
 
 
 class CommitStore:
@@ -46,6 +44,12 @@ class CommitStore:
     @property
     def cursor_lt(self) -> int:
         return self._get("cursor_lt")
+
+    def pipeline(self, session_hash: bytes, note_interval_s: float) -> CommitPipeline:
+        """The commit pipeline of a new session, resuming the persisted seqno and pending notes."""
+        return CommitPipeline(
+            session_hash, last_seqno=self.last_seqno, pending=self.pending(), note_interval_s=note_interval_s
+        )
 
     def channels(self) -> dict[ChannelKey, int]:
         """Every channel's running total (``tokens_max``, durable per request)."""

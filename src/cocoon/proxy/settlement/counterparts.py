@@ -1,7 +1,7 @@
 """What the proxy knows of its counterpart contracts: each client's and worker's contract on chain.
 
 A client or worker contract reports its state to the proxy contract with every operation (see
-:mod:`cocoon.proxy.chain_reader`); a counterpart not heard from yet is read directly. For each one
+:mod:`.chain_reader`); a counterpart not heard from yet is read directly. For each one
 :class:`Counterparts` keeps a :class:`Target`: the contract's address, the cumulative total it has
 recorded on chain and the signed payment in flight to it. Client contracts also keep their full
 :class:`~cocoon.payments.credit.ClientContractView`, from which the proxy decides how much a client
@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cocoon.payments.channel import Channel
 from cocoon.payments.credit import ClientContractView
-from cocoon.proxy.commit_store import ChannelKey
 from cocoon.proxy.ledger import CLIENT_CHANNEL
+from cocoon.proxy.settlement.channels import ChannelKey, Channels
 from cocoon.ton.address import Address
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, WorkerData, address_of, client_state_init, worker_state_init
@@ -35,8 +34,8 @@ class Target:
 class Counterparts:
     """The client and worker contracts of one proxy contract, as last seen on chain.
 
-    ``channels`` is the settlement's own channel table (shared, not copied): a client that asks to
-    close before its first request still gets a channel, so that its refund is granted.
+    ``channels`` is the settlement's :class:`~.channels.Channels`: a client that asks to close before
+    its first request gets a channel there, so that its refund is granted.
     """
 
     def __init__(
@@ -45,7 +44,7 @@ class Counterparts:
         contract: Address,
         public_key: int,
         chain_params: Params,
-        channels: dict[ChannelKey, Channel],
+        channels: Channels,
     ) -> None:
         self.chain = chain
         self.contract = contract
@@ -83,7 +82,7 @@ class Counterparts:
             self.clients[owner] = view
         if view.state == 1:
             # a client closing before any request still gets its refund
-            self.channels.setdefault((CLIENT_CHANNEL, owner), Channel())
+            self.channels.open(CLIENT_CHANNEL, owner)
         target = self.target(CLIENT_CHANNEL, owner)
         target.on_chain = max(target.on_chain, view.sc_tokens_used)
         target.active = True

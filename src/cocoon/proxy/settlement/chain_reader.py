@@ -14,12 +14,12 @@ The cursor is persisted together with the seqnos seen, so a restart resumes wher
 from __future__ import annotations
 
 from cocoon.chainsvc.watch import poll
-from cocoon.payments.channel import Channel
 from cocoon.payments.commit import CommitPipeline, Note
 from cocoon.payments.credit import ClientContractView
-from cocoon.proxy.commit_store import ChannelKey, CommitStore
-from cocoon.proxy.counterparts import Counterparts
 from cocoon.proxy.ledger import WORKER_CHANNEL
+from cocoon.proxy.settlement.channels import Channels
+from cocoon.proxy.settlement.commit_store import CommitStore
+from cocoon.proxy.settlement.counterparts import Counterparts
 from cocoon.ton import messages as m
 from cocoon.ton.chain import Chain, Transaction
 from cocoon.ton.watch import TxCursor
@@ -35,7 +35,7 @@ class ChainReader:
         cursor: TxCursor,
         store: CommitStore,
         pipeline: CommitPipeline,
-        channels: dict[ChannelKey, Channel],
+        channels: Channels,
         counterparts: Counterparts,
         sender: MessageSender,
     ) -> None:
@@ -65,8 +65,7 @@ class ChainReader:
         if isinstance(body, m.SaveState) and msg.src == self.sender.address:
             seqno = self.pipeline.observe(Note(body.seqno, body.session_hash))
             if seqno is not None:
-                for ch in self.channels.values():
-                    ch.commit_chain(seqno)
+                self.channels.commit_chain(seqno)
             return seqno
         if isinstance(body, m.ClientProxyRequest) and body.owner is not None:
             if msg.src == self.counterparts.client_contract(body.owner):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import secrets
 
-from cocoon.proxy.commit_store import ChannelKey
-from cocoon.proxy.counterparts import Counterparts
 from cocoon.proxy.ledger import CLIENT_CHANNEL
+from cocoon.proxy.settlement.channels import ChannelKey, Channels
+from cocoon.proxy.settlement.counterparts import Counterparts
 from cocoon.ton.cells import Cell, cell_to_boc
 from cocoon.ton.ops import Op
 from cocoon.ton.signed import sign_request
@@ -26,11 +26,20 @@ def new_query_id() -> int:
 class PaymentSigner:
     """Signs requests to counterpart contracts with the proxy's key; excesses return to ``sender``."""
 
-    def __init__(self, secret_key: bytes, counterparts: Counterparts, sender: MessageSender) -> None:
+    def __init__(
+        self, secret_key: bytes, channels: Channels, counterparts: Counterparts, sender: MessageSender
+    ) -> None:
         self.secret_key = secret_key
+        self.channels = channels
         self.counterparts = counterparts
         self.sender = sender
         self._boc: dict[ChannelKey, tuple[int, bytes]] = {}
+
+    def signed_payment(self, kind: str, owner: str) -> bytes | None:
+        """BoC of the signed charge (client) or payout (worker) for the channel's chain-committed total;
+        ``None`` while nothing is chain-committed. What payment updates and payment status carry."""
+        tokens = self.channels.counters(kind, owner).committed_to_chain
+        return self.boc(kind, owner, tokens) if tokens else None
 
     def cell(self, kind: str, owner: str, tokens: int, op: int | None = None) -> Cell:
         """The signed request for ``tokens`` in total: a charge (client) or payout (worker) by default."""
