@@ -15,7 +15,7 @@ POLL_S = 0.005
 """How often the condition is checked: short, so a test waits little more than it must."""
 
 
-async def wait_until(condition: Callable[[], object], timeout_s: float = 5.0, *, what: str = "") -> None:
+async def wait_until(condition: Callable[[], object], timeout_s: float = 10.0, *, what: str = "") -> None:
     """Return once ``condition()`` is true; raise `TimeoutError` after ``timeout_s`` seconds."""
     deadline = time.monotonic() + timeout_s
     while not condition():
