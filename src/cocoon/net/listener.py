@@ -72,6 +72,11 @@ class Listener:
         return int(self._server.sockets[0].getsockname()[1])
 
     @property
+    def accepting(self) -> bool:
+        """True from `start` until `aclose` begins (it stops accepting before it waits for handlers)."""
+        return self._server is not None
+
+    @property
     def live_connections(self) -> int:
         """Handlers currently running."""
         return len(self._handlers)
