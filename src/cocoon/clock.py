@@ -5,7 +5,8 @@ Two readings, never mixed:
 - :meth:`Clock.monotonic`: seconds on a clock that never steps back, for durations and timeouts
   (``started = clock.monotonic()`` ... ``clock.monotonic() - started``);
 - :meth:`Clock.time`: wall-clock seconds since the Unix epoch, for what other machines read
-  (certificate validity, ``created`` fields, ledger timestamps, uptime shown to people).
+  (certificate validity, ``created`` fields, ledger timestamps, dates shown to people; an uptime is a
+  duration, so it is monotonic).
 
 :data:`SYSTEM_CLOCK` is the real one; :class:`FakeClock` is the test double: it stands still until a
 test moves it with :meth:`FakeClock.advance`, so time-dependent behaviour is tested without sleeping.

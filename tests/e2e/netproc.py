@@ -8,12 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from waiting import wait_until_sync
 
 READY_TIMEOUT_S = 120.0
 
@@ -130,20 +131,28 @@ def start_net(
             env={**os.environ, **(env or {})},
         )
     net = RunningNet(process, instance, data_dir, workers)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"cocoon up exited with {process.returncode}:\n{net.output()}")
-        try:
-            models = get_json(f"{net.base_url}/models", timeout=2)["data"]
-        except OSError:
-            models = []
-        if models and len(models[0]["workers"]) >= workers:
-            net.model = models[0]["id"]
-            return net
-        time.sleep(0.2)
-    stop_net(net)
-    raise RuntimeError(f"the local network was not ready within {READY_TIMEOUT_S} s:\n{net.output()}")
+    try:
+        wait_until_sync(lambda: _serving(net), READY_TIMEOUT_S, poll_s=0.2)
+    except TimeoutError:
+        stop_net(net)
+        raise RuntimeError(
+            f"the local network was not ready within {READY_TIMEOUT_S} s:\n{net.output()}"
+        ) from None
+    return net
+
+
+def _serving(net: RunningNet) -> bool:
+    """True once every worker serves the model (then `net.model` is set); raises if `cocoon up` exited."""
+    if net.process.poll() is not None:
+        raise RuntimeError(f"cocoon up exited with {net.process.returncode}:\n{net.output()}")
+    try:
+        models = get_json(f"{net.base_url}/models", timeout=2)["data"]
+    except OSError:
+        return False
+    if models and len(models[0]["workers"]) >= net.workers:
+        net.model = models[0]["id"]
+        return True
+    return False
 
 
 def node_pids(net: RunningNet) -> list[int]:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from netproc import RunningNet, alive, http, node_pids, start_net, stop_net
 
+from waiting import wait_until_sync
+
 pytestmark = pytest.mark.slow
 
 DEADLINE_S = 15.0
@@ -73,11 +75,9 @@ def test_caller_hanging_up_cancels_the_engine_call(net: RunningNet) -> None:
     sock = resp.fp.raw._sock  # type: ignore[attr-defined]
     sock.shutdown(socket.SHUT_RDWR)
     resp.close()
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if net.engine_stats()["aborted"] > aborted_before:
-            break
-        time.sleep(0.1)
+    wait_until_sync(
+        lambda: net.engine_stats()["aborted"] > aborted_before, DEADLINE_S, what="the engine call was aborted"
+    )
     assert net.engine_stats()["aborted"] == aborted_before + 1, "the engine call was not aborted"
     assert net.worker_stats(worker)["requests"]["cancelled"] >= 1
     assert net.engine_stats()["active"] == 0
@@ -120,8 +120,6 @@ def test_ctrl_c_stops_every_process(net: RunningNet, tmp_path: Path) -> None:
     pids = node_pids(net)
     assert len(pids) >= 4  # engine, proxy, surviving worker, client (the killed one may be reaped)
     assert stop_net(net) == 0
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until_sync(lambda: not any(alive(p) for p in pids), 10, what="no orphan processes after Ctrl-C")
     assert not [p for p in pids if alive(p)], "orphan processes after Ctrl-C"
     assert "stopped." in net.output()

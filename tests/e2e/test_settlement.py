@@ -10,8 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,9 @@ from typing import Any
 import openai
 import pytest
 from chainproc import client_data, client_payments, payouts, proxy_data, worker_data
-from netproc import RunningNet, get_json, http, start_net, stop_net
+from netproc import RunningNet, alive, get_json, http, start_net, stop_net
+
+from waiting import wait_until_sync
 
 PRICE, WORKER_FEE = 20, 19  # the local network's params (cocoon.registry.owner.local_params)
 NEVER = str(10**15)  # thresholds no test reaches: money moves only when forced
@@ -39,14 +40,6 @@ def net(tmp_path: Path) -> Iterator[RunningNet]:
         yield running
     finally:
         stop_net(running)
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def ask(net: RunningNet, text: str, max_tokens: int = 20) -> dict[str, Any]:
@@ -94,7 +87,7 @@ def test_requests_are_settled_exactly_and_the_close_refunds_the_rest(net: Runnin
 
     status, _ = http("POST", f"http://127.0.0.1:{10000 + net.base}/payments/close", b"{}", timeout=60)
     assert status == 200
-    wait_for("the client contract to close", lambda: client_data(net, client).state == 2)
+    wait_until_sync(lambda: client_data(net, client).state == 2, 30, what="the client contract to close")
     assert payouts(net, client_wallet, proxy) == after.balance  # exactly the remaining balance
     closed = client_data(net, client)
     assert (closed.balance, closed.tokens_used) == (0, tokens)
@@ -140,14 +133,15 @@ def test_sigkill_under_load_loses_no_charge_and_double_charges_nothing(net: Runn
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = [pool.submit(one, i) for i in range(40)]
-        time.sleep(0.5)
+        # under load: answers are flowing and more requests are queued behind those in flight
+        wait_until_sync(lambda: sum(f.done() for f in futures) >= 4, 60, what="the first answers")
         killed = _proxy_pid(net)
         os.kill(killed, signal.SIGKILL)
         results = [f.result() for f in futures]
     restarted = _restart_proxy(net)
     try:
-        wait_for(
-            "the restarted proxy", lambda: len(get_json(f"{net.base_url}/models")["data"]) > 0, timeout_s=60
+        wait_until_sync(
+            lambda: len(get_json(f"{net.base_url}/models")["data"]) > 0, 60, what="the restarted proxy"
         )
         assert _proxy_pid(net) == restarted.pid != killed
         after = [ask(net, f"after {i}") for i in range(4)]
@@ -178,8 +172,9 @@ def test_a_proxy_started_on_an_older_copy_of_its_database_refuses(net: RunningNe
         src.backup(dst)
     ask(net, "after the copy")
     force_settlement(net)  # later commits reach the chain
-    os.kill(_proxy_pid(net), signal.SIGKILL)
-    time.sleep(0.5)
+    killed = _proxy_pid(net)
+    os.kill(killed, signal.SIGKILL)
+    wait_until_sync(lambda: not alive(killed), 10, what="the killed proxy is gone")  # no writer is left
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     old.rename(db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -15,6 +15,7 @@ from cocoon.engine.client import EngineClient
 from cocoon.engine.fake import RunningFakeEngine
 from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
 from cocoon.wire.sse import SseParser
+from waiting import wait_until
 
 BODY = {
     "model": "fake-model",
@@ -146,7 +147,7 @@ async def test_closing_early_aborts_the_engine_call(fake: RunningFakeEngine, cli
     async with await client.stream("/v1/chat/completions", BODY) as answer:
         async for _ in answer:
             break  # the consumer stops after the first piece
-    await _until(lambda: fake.state.aborted == 1)
+    await wait_until(lambda: fake.state.aborted == 1)
     assert fake.state.completed == 0 and fake.state.active == 0
 
 
@@ -166,7 +167,7 @@ async def test_cancelling_the_task_aborts_the_engine_call(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _until(lambda: fake.state.aborted == 1)
+    await wait_until(lambda: fake.state.aborted == 1)
 
 
 @asynccontextmanager
@@ -231,11 +232,3 @@ async def test_garbage_instead_of_sse_is_an_engine_error() -> None:
         with pytest.raises(EngineError, match="not JSON"):
             async for _ in answer:
                 pass
-
-
-async def _until(condition: Callable[[], bool], within: float = 2.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + within
-    while not condition():
-        assert loop.time() < end, "condition not reached in time"
-        await asyncio.sleep(0.01)

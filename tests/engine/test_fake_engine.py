@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from cocoon.engine.fake import RunningFakeEngine
+from waiting import wait_until
 
 CHAT = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "red green blue"}]
 
@@ -171,10 +172,7 @@ async def test_hang_after_stops_sending(sdk: openai.AsyncOpenAI, fake: RunningFa
         await asyncio.wait_for(read(), 0.5)
     await stream.close()
     assert "".join(received) == "red "
-    for _ in range(100):  # the server notices the caller left
-        if fake.state.aborted:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: fake.state.aborted, what="the server notices the caller left")
     assert fake.state.aborted == 1 and fake.state.active == 0
 
 

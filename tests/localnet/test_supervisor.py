@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import sys
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from cocoon.clock import FakeClock
 from cocoon.errors import CocoonError
 from cocoon.localnet.supervisor import ServiceSpec, Supervisor
+from waiting import wait_until
 
 HTTP_SERVER = """
 import http.server, sys
@@ -26,7 +28,7 @@ IGNORES_SIGTERM = """
 import signal, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 print("up", flush=True)
-time.sleep(60)
+time.sleep(60)  # stays alive past SIGTERM: the behaviour under test, not synchronisation
 """
 
 
@@ -62,6 +64,39 @@ async def test_crash_while_starting_reports_the_log(tmp_path: Path) -> None:
 
 async def test_stubborn_process_is_killed_after_grace(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path / "logs")
-    await sup.start(ServiceSpec("stubborn", [sys.executable, "-c", IGNORES_SIGTERM]))
-    await asyncio.sleep(0.3)
+    state = await sup.start(ServiceSpec("stubborn", [sys.executable, "-c", IGNORES_SIGTERM]))
+    # "up" is printed once SIGTERM is ignored: only then is the kill after the grace period tested
+    await wait_until(lambda: "up" in state.log_path.read_text(), 10, what="the child ignores SIGTERM")
     assert await sup.stop("stubborn", grace_s=0.3) == -9
+
+
+async def test_a_service_that_never_gets_healthy_times_out_on_the_clock(tmp_path: Path) -> None:
+    clock = FakeClock()
+    checks = 0
+
+    async def unhealthy(request: web.Request) -> web.Response:
+        nonlocal checks
+        checks += 1
+        clock.advance(1.0)  # each health check takes a second of the fake clock
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_get("/", unhealthy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    sup = Supervisor(tmp_path / "logs", clock)
+    waits_for_a_signal = [sys.executable, "-c", "import signal; signal.pause()"]
+    try:
+        await sup.start(
+            ServiceSpec("slow", waits_for_a_signal, f"http://127.0.0.1:{port}/", ready_timeout_s=5)
+        )
+        with pytest.raises(CocoonError, match="slow did not become ready within 5 s"):
+            await sup.wait_ready("slow")
+        assert checks == 5  # one check per second of the timeout, then it gave up
+        assert sup.services["slow"].state == "starting"
+    finally:
+        await sup.stop_all(grace_s=2)
+        await runner.cleanup()

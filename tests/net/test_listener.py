@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,6 +17,7 @@ from cocoon.attestation.providers import FakeQuoteProvider
 from cocoon.errors import ConnectionClosedError
 from cocoon.net.listener import Listener
 from cocoon.net.tls import AttestedStream, connect_attested
+from waiting import wait_until
 
 WAIT = 5.0
 
@@ -28,15 +28,6 @@ def _fake() -> NodeIdentity:
 
 async def _connect(port: int) -> AttestedStream:
     return await connect_attested("127.0.0.1", port, _fake(), FakePolicy(), handshake_timeout=WAIT)
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Poll ``condition`` every 10 ms for at most WAIT seconds."""
-    for _ in range(int(WAIT / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 async def echo(stream: AttestedStream) -> None:
@@ -70,7 +61,7 @@ async def test_refused_peer_is_logged_with_the_reason(caplog: pytest.LogCaptureF
         client = await _connect(listener.port)
         async with asyncio.timeout(WAIT):
             assert await client.read() == b""  # the listener closed us without a byte
-        await eventually(lambda: listener.refused == 1)
+        await wait_until(lambda: listener.refused == 1)
         await client.aclose()
     assert not called.is_set()
     assert listener.accepted == 0
@@ -107,8 +98,8 @@ async def test_graceful_shutdown_waits_then_closes_and_cancels() -> None:
             elif kind == b"reader":  # blocks on read: closing its stream ends it cleanly
                 assert await stream.read() == b""
                 outcomes.append("reader saw EOF")
-            else:  # ignores its stream entirely: must be cancelled
-                await asyncio.sleep(3600)
+            else:  # ignores its stream entirely (waits on what never comes): must be cancelled
+                await asyncio.Event().wait()
         except asyncio.CancelledError:
             outcomes.append(f"{kind.decode()} cancelled")
             raise
@@ -121,11 +112,11 @@ async def test_graceful_shutdown_waits_then_closes_and_cancels() -> None:
         clients[kind] = await _connect(port)
         clients[kind].write(kind)
     silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", port)  # stuck in handshake
-    await eventually(lambda: listener.live_connections == 3)
+    await wait_until(lambda: listener.live_connections == 3)
 
     started = time.monotonic()
     closing = asyncio.create_task(listener.aclose())
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: not listener.accepting, WAIT)
     with pytest.raises(ConnectionClosedError):  # no longer accepting
         await _connect(port)
     release.set()
@@ -149,7 +140,7 @@ async def test_half_open_connections_beyond_the_cap_are_closed_at_once(
     async with Listener("127.0.0.1", 0, _fake(), FakePolicy(), echo, max_handshakes=2) as listener:
         # Two connections that never start TLS hold both handshake slots.
         stalled = [await asyncio.open_connection("127.0.0.1", listener.port) for _ in range(2)]
-        await eventually(lambda: len(listener._handshakes) == 2)
+        await wait_until(lambda: len(listener._handshakes) == 2)
         reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
         async with asyncio.timeout(WAIT):
             assert await reader.read() == b""  # closed without a handshake
@@ -158,7 +149,7 @@ async def test_half_open_connections_beyond_the_cap_are_closed_at_once(
         assert "2 handshakes in progress" in caplog.text
         for _, w in stalled:
             w.close()
-        await eventually(lambda: not listener._handshakes)
+        await wait_until(lambda: not listener._handshakes)
         # With the slots free again, a real peer gets in.
         client = await _connect(listener.port)
         client.write(b"ok")

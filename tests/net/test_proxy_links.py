@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,6 +19,7 @@ from cocoon.node.policy import make_policy
 from cocoon.node.root import proxies_follower
 from cocoon.wire.messages import Role
 from cocoon.wire.session import EndpointConfig
+from waiting import wait_until
 
 
 @dataclass
@@ -67,13 +68,6 @@ class Session:
         self._opened.append(self._address)
 
 
-async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
-    """Poll state owned by other tasks."""
-    async with asyncio.timeout(within):
-        while not check():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-
-
 async def test_links_follow_the_list() -> None:
     opened: list[str] = []
     async with fake_proxy() as a, fake_proxy() as b:
@@ -86,11 +80,11 @@ async def test_links_follow_the_list() -> None:
         )
         runner = asyncio.create_task(links.run([a.address]))
         try:
-            await eventually(lambda: set(links.connections) == {a.address} and a.sessions == 1)
+            await wait_until(lambda: set(links.connections) == {a.address} and a.sessions == 1)
             links.update([a.address, b.address])
-            await eventually(lambda: set(links.connections) == {a.address, b.address})
+            await wait_until(lambda: set(links.connections) == {a.address, b.address})
             links.update([b.address])  # a is no longer listed: its connection is closed
-            await eventually(lambda: set(links.connections) == {b.address} and not a.live)
+            await wait_until(lambda: set(links.connections) == {b.address} and not a.live)
             assert opened == [a.address, b.address]
             assert (a.sessions, b.sessions) == (1, 1)
         finally:
@@ -113,12 +107,14 @@ async def test_a_dropped_proxy_comes_back_and_a_given_up_one_does_not() -> None:
         )
         runner = asyncio.create_task(links.run([a.address]))
         try:
-            await eventually(lambda: a.sessions == 1 and bool(a.live))
+            await wait_until(lambda: a.sessions == 1 and bool(a.live))
             await next(iter(a.live)).aclose("proxy restarting")
-            await eventually(lambda: a.sessions == 2 and bool(links.connections))
+            await wait_until(lambda: a.sessions == 2 and bool(links.connections))
+            assert links.keeping(a.address)
             given_up.add(a.address)
             await next(iter(a.live)).aclose("proxy misbehaved")
-            await asyncio.sleep(0.5)
+            # a clean end is retried at once: a loop that ended has given up for good
+            await wait_until(lambda: not links.keeping(a.address), what="the link to a gave up")
             assert a.sessions == 2 and not links.connections
         finally:
             runner.cancel()

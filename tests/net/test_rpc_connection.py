@@ -39,6 +39,7 @@ from cocoon.wire.messages import (
     WorkerState,
 )
 from cocoon.wire.session import EndpointConfig
+from waiting import wait_until
 
 WAIT = 5.0  # every network wait in these tests is bounded by this
 
@@ -179,7 +180,7 @@ async def test_query_handler_failures_are_mapped_to_codes(caplog: pytest.LogCapt
 
 async def test_query_timeout() -> None:
     async def never(body: ControlBody) -> ControlBody:
-        await asyncio.sleep(WAIT * 2)
+        await asyncio.Event().wait()  # never answers
         raise AssertionError("unreachable")
 
     async with rpc_pair(Handlers(on_query=never)) as (client, _, _):
@@ -195,7 +196,7 @@ async def test_twenty_interleaved_streams(transport: str) -> None:
         for i in range(10):
             order.append(req.request_id)
             await responder.chunk(b"%d:%d;" % (req.request_id, i))
-            await asyncio.sleep(0)  # let the other handlers interleave
+            await asyncio.sleep(0)  # a handler that yields between chunks: the behaviour under test
         await responder.end(Usage(prompt_tokens=req.request_id, completion_tokens=10))
 
     async with rpc_pair(Handlers(on_run_query=serve), transport=transport) as (client, _, _):
@@ -217,7 +218,7 @@ async def test_cancel_reaches_server_handler(transport: str) -> None:
         await responder.head(200)
         started.set()
         try:
-            await asyncio.sleep(WAIT * 2)
+            await asyncio.Event().wait()  # busy until cancelled
         except asyncio.CancelledError:
             assert responder.cancelled.is_set() and "app went away" in responder.cancel_reason
             cancelled.set()
@@ -249,10 +250,7 @@ async def test_cancel_arriving_with_the_request_still_cleans_up() -> None:
     async with rpc_pair(Handlers(on_run_query=serve)) as (client, server, _):
         stream = await client.run_query(request(5))
         stream.cancel("changed my mind")  # same loop iteration: both frames arrive in one read
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if server.active_streams == 0:
-                break
+        await wait_until(lambda: server.active_streams == 0, WAIT)
         assert server.active_streams == 0 and started == []
         assert client.terminated is None and server.terminated is None
 
@@ -266,7 +264,7 @@ async def test_slow_reader_overflow_cancels_only_its_request(transport: str) -> 
         try:
             for i in range(count):
                 await responder.chunk(b"x%d" % i)
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # yields between chunks as a real engine does: not synchronisation
         except asyncio.CancelledError:
             handler_saw_cancel.set()
             raise
@@ -325,19 +323,25 @@ async def test_no_inference_handler_answers_501() -> None:
 
 
 async def test_peer_disappearing_fails_pending_work_promptly(transport: str) -> None:
+    query_arrived, stream_arrived = asyncio.Event(), asyncio.Event()
+
     async def stall(body: ControlBody) -> ControlBody:
-        await asyncio.sleep(WAIT * 2)
+        query_arrived.set()
+        await asyncio.Event().wait()  # never answers
         raise AssertionError("unreachable")
 
     async def stall_stream(req: RunQuery, responder: Responder) -> None:
         await responder.head(200)
-        await asyncio.sleep(WAIT * 2)
+        stream_arrived.set()
+        await asyncio.Event().wait()  # never ends the stream
 
     handlers = Handlers(on_query=stall, on_run_query=stall_stream)
     async with rpc_pair(handlers, transport=transport) as (client, _, server_stream):
         stream = await client.run_query(request(3))
         pending = asyncio.ensure_future(client.query(GetWorkerTypes(), timeout=30))
-        await asyncio.sleep(0.05)
+        async with asyncio.timeout(WAIT):  # both requests are with the server: both are pending
+            await query_arrived.wait()
+            await stream_arrived.wait()
         await server_stream.aclose()  # the peer vanishes without a Close
         with pytest.raises(ConnectionClosedError, match="without a Close") as vanished:
             await asyncio.wait_for(pending, 1.0)
@@ -442,7 +446,8 @@ async def test_payment_and_worker_state_callbacks() -> None:
 
 async def test_keepalive_pings_measure_rtt(transport: str) -> None:
     async with rpc_pair(ping_interval=0.05, transport=transport) as (client, server, _):
-        await asyncio.sleep(0.2)  # idle: whichever side's timer fires first pings, the other answers
+        # idle: whichever side's timer fires first pings, the other answers
+        await wait_until(lambda: client.rtt is not None or server.rtt is not None, WAIT)
         rtts = [rtt for rtt in (client.rtt, server.rtt) if rtt is not None]
         assert rtts and all(0 <= rtt < 1 for rtt in rtts)
         assert server.terminated is None and client.terminated is None

@@ -22,6 +22,7 @@ async def test_drain_waits_until_the_peer_reads_below_the_limit() -> None:
     left, right = memory_stream_pair(limit=10)
     left.write(b"x" * 25)
     draining = asyncio.ensure_future(left.drain())
+    # Negative checks ("drain stays blocked"): the sleeps give a wrongly woken drain time to finish.
     await asyncio.sleep(0.01)
     assert not draining.done()  # 25 unread bytes > 10
     assert len(await right.read(10)) == 10
@@ -38,7 +39,7 @@ async def test_closing_releases_a_blocked_reader_and_writer() -> None:
     assert await asyncio.wait_for(reading, 1) == b"xx"
     left.write(b"yy")
     draining = asyncio.ensure_future(left.drain())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # negative check: a drain that does not block would finish meanwhile
     assert not draining.done()
     await right.aclose()
     await asyncio.wait_for(draining, 1)

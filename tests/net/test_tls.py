@@ -300,7 +300,8 @@ async def test_prepare_runs_on_the_peer_certificate_before_the_policy() -> None:
             return super().verify(cert, now)
 
     async def prepare(cert: RaTlsCertificate, now: float) -> None:
-        await asyncio.sleep(0)  # e.g. fetch DCAP collateral for cert.quote
+        # suspends as a DCAP collateral fetch would: the behaviour under test, not synchronisation
+        await asyncio.sleep(0)
         order.append(f"prepare {cert.public_key.hex()}")
 
     server_id = _fake()
@@ -314,7 +315,7 @@ async def test_prepare_runs_on_the_peer_certificate_before_the_policy() -> None:
 
 async def test_slow_prepare_is_bounded_by_the_handshake_timeout() -> None:
     async def stuck(cert: RaTlsCertificate, now: float) -> None:
-        await asyncio.sleep(3600)
+        await asyncio.Event().wait()  # never returns: only the handshake timeout ends it
 
     async with serving(_fake(), FakePolicy()) as (spy, port):
         with pytest.raises(ConnectionClosedError, match="did not finish within"):

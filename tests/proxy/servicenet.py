@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +18,9 @@ from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.service import ProxyService
 from cocoon.roles import ProxyConfig, WorkerConfig
 from cocoon.worker.service import WorkerService
+from waiting import wait_until as wait_for  # state owned by other tasks: polled under a deadline
 
-
-async def wait_for(predicate: Callable[[], object], within: float = 10.0) -> None:
-    """Poll state owned by other tasks (no event to wait on from outside the services)."""
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+__all__ = ["ServiceNet", "service_net", "wait_for"]
 
 
 @dataclass

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 
 import pytest
 
 from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
+from cocoon.clock import FakeClock
 from cocoon.errors import ChainError, ConfigError, ContractError
 from cocoon.node.root import root_proxies, with_root_proxies
 from cocoon.registry import (
@@ -23,14 +25,17 @@ from cocoon.registry import (
     register_proxy,
     root_address,
     set_fees,
+    wait_for_version,
 )
 from cocoon.roles import WorkerConfig
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_hash
+from cocoon.ton.chain import AccountState
 from cocoon.ton.data import ProxyEndpoints
 from cocoon.ton.ops import TON, ExitCode
-from cocoon.wallet import NodeWallet, WalletKey, WalletTimings
+from cocoon.wallet import NodeWallet, OutMessage, RecordingSender, WalletKey, WalletTimings
+from waiting import wait_until
 
 START = 1_750_000_000
 FAST = WalletTimings(
@@ -44,6 +49,21 @@ MODEL = "SmolLM2-135M-Instruct@main:abc"
 @pytest.fixture
 def chain() -> AsyncLocalChain:
     return AsyncLocalChain(LocalChain(None, now=START))
+
+
+class CountingChain(AsyncLocalChain):
+    """Counts account reads; with a ``clock``, each read takes a second of it (a slow API)."""
+
+    def __init__(self, chain: LocalChain, clock: FakeClock | None = None) -> None:
+        super().__init__(chain)
+        self.clock = clock
+        self.reads = 0
+
+    async def get_account(self, address: Address) -> AccountState:
+        self.reads += 1
+        if self.clock is not None:
+            self.clock.advance(1.0)
+        return await super().get_account(address)
 
 
 def funded_wallet(chain: AsyncLocalChain, seed: bytes = b"\x21" * 32) -> NodeWallet:
@@ -141,15 +161,50 @@ async def test_reading_a_missing_root_says_what_to_do(chain: AsyncLocalChain) ->
 
 async def test_watcher_calls_back_on_version_change_only(chain: AsyncLocalChain, owner: RootOwner) -> None:
     seen: asyncio.Queue[RegistrySnapshot] = asyncio.Queue()
-    watcher = RegistryWatcher(chain, owner.root, seen.put_nowait, interval_s=0.01)
+    counted = CountingChain(chain.chain)
+    watcher = RegistryWatcher(counted, owner.root, seen.put_nowait, interval_s=0.01)
     task = asyncio.create_task(watcher.run())
     try:
         assert (await asyncio.wait_for(seen.get(), 2)).version == 0
-        await asyncio.sleep(0.05)  # several polls at the same version: no new callback
-        assert seen.empty()
+        polls = counted.reads
+        await wait_until(lambda: counted.reads >= polls + 3, what="three more polls")
+        assert seen.empty()  # several polls at the same version: no new callback
         await owner.apply([set_fees(40, 38)])
         changed = await asyncio.wait_for(seen.get(), 2)
         assert changed.version == 1 and changed.params.price_per_token == 40
         assert watcher.current == changed
     finally:
         task.cancel()
+
+
+async def test_waiting_for_a_version_gives_up_after_its_timeout(
+    chain: AsyncLocalChain, owner: RootOwner
+) -> None:
+    clock = FakeClock()
+    slow = CountingChain(chain.chain, clock)
+    started = clock.monotonic()
+    with pytest.raises(ChainError, match="stayed at version 0 for 60 s"):
+        await wait_for_version(slow, owner.root, 0, timeout_s=60, poll_s=0, clock=clock)
+    assert clock.monotonic() - started == 60  # gave up at the first poll past the timeout
+
+
+async def test_an_owner_operation_that_never_lands_times_out(
+    chain: AsyncLocalChain, owner: RootOwner
+) -> None:
+    clock = FakeClock()
+
+    class Dropping(RecordingSender):  # the owner's messages never reach the chain
+        sent_at = 0.0
+
+        async def send_many(self, messages: Sequence[OutMessage]) -> None:
+            self.sent_at = clock.monotonic()
+            await super().send_many(messages)
+
+    sender = Dropping(owner.sender.address)
+    stuck = RootOwner(
+        CountingChain(chain.chain, clock), sender, owner.root, timeout_s=60, poll_s=0, clock=clock
+    )
+    with pytest.raises(ChainError, match=r"still at version 0 60 s after 1 owner operation"):
+        await stuck.apply([allow_model(MODEL)])
+    assert len(sender.sent) == 1
+    assert clock.monotonic() - sender.sent_at == 60  # gave up at the first poll past the timeout

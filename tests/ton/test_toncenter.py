@@ -15,6 +15,7 @@ from cocoon.chainsvc.local import LocalChain
 from cocoon.chainsvc.server import create_app
 from cocoon.chainsvc.service import READY_PREFIX
 from cocoon.chainsvc.toncenter import ToncenterChain
+from cocoon.clock import FakeClock
 from cocoon.errors import ChainError, ContractError
 from cocoon.ton import toncenter as tc
 from cocoon.ton.address import Address
@@ -93,6 +94,22 @@ async def test_clock_endpoint_moves_time(local: LocalChain, api: ToncenterChain)
     assert await api.get_time() == T0
     assert await api.advance_time(30) == T0 + 30
     assert local.now == T0 + 30
+
+
+async def test_wall_clock_mode_follows_the_clock_forward_only(local: LocalChain) -> None:
+    clock = FakeClock(wall=T0 + 100)
+    server = TestServer(create_app(local, wall_clock=clock), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        async with ToncenterChain(str(server.make_url("/")), timeout=5) as api:
+            assert await api.get_time() == T0 + 100
+            clock.advance(50)
+            assert await api.get_time() == T0 + 150
+            local.advance(1000)  # chain time ahead of the wall clock: it does not go back
+            clock.advance(10)
+            assert await api.get_time() == T0 + 1150
+    finally:
+        await server.close()
 
 
 async def test_bad_requests_answer_toncenter_errors(local: LocalChain) -> None:

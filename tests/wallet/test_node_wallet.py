@@ -9,6 +9,7 @@ import hashlib
 import pytest
 
 from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
+from cocoon.clock import FakeClock
 from cocoon.errors import ChainError, ContractError, WalletFundsError
 from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell, text_cell
@@ -17,6 +18,7 @@ from cocoon.ton.ops import TON, ExitCode
 from cocoon.ton.wallet import WalletExternal
 from cocoon.wallet import NodeWallet, OutMessage, WalletKey, WalletTimings
 from cocoon.wallet.node import START_MINIMUM
+from waiting import wait_until
 
 START = 1_750_000_000
 FAST = WalletTimings(
@@ -132,14 +134,24 @@ async def test_expired_external_is_signed_again_with_the_same_seqno(local: Local
 
 
 async def test_gives_up_after_the_inclusion_timeout(local: LocalChain) -> None:
-    chain = LossyChain(local, lose=10**6)
+    clock = FakeClock()
+
+    class SlowLossy(LossyChain):
+        async def get_account(self, address: Address) -> AccountState:
+            clock.advance(1.0)  # each poll of the wallet's state takes a second
+            return await super().get_account(address)
+
+    chain = SlowLossy(local, lose=10**6)
     key = WalletKey(b"\x12" * 32)
     local.fund(key.address, 3 * TON)
-    timings = WalletTimings(resend_interval_s=0.02, poll_interval_s=0.01, inclusion_timeout_s=0.2)
-    wallet = NodeWallet(chain, key, timings)
-    with pytest.raises(ChainError, match="not included within"):
+    timings = WalletTimings(
+        resend_interval_s=30, poll_interval_s=0, inclusion_timeout_s=180, batch_window_s=0
+    )
+    wallet = NodeWallet(chain, key, timings, clock)
+    with pytest.raises(ChainError, match="not included within 180 s"):
         await wallet.send(PAYEE, TON // 10)
-    assert len(chain.externals) >= 2
+    assert len(chain.externals) == 6  # sent at 0, 30, ..., 150 s; at 180 s the wallet gave up
+    assert len({e.hash for e in chain.externals}) == 1  # resent unchanged: it never expired
 
 
 async def test_start_refused_below_2_1_ton_with_amount_and_address(local: LocalChain) -> None:
@@ -170,7 +182,7 @@ async def test_close_fails_queued_messages(local: LocalChain) -> None:
     chain = LossyChain(local, lose=10**6)
     wallet = wallet_on(chain, fund=3 * TON)
     task = asyncio.create_task(wallet.send(PAYEE, TON // 10))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: chain.externals, what="the wallet sent its external")
     await wallet.close()
     with pytest.raises(ChainError, match="closed"):
         await asyncio.wait_for(task, 1)

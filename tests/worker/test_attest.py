@@ -13,6 +13,7 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.providers import FakeQuoteProvider
 from cocoon.attestation.receipt import SignedReceipt
 from cocoon.attestation.statement import model_hash, verify_statement
+from cocoon.clock import FakeClock
 from cocoon.errors import ConfigError
 from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
@@ -55,3 +56,14 @@ def test_receipts_are_signed_with_the_attested_key_over_the_request_as_received(
     assert (receipt.response_sha256, receipt.model_id, receipt.coefficient) == (b"\x11" * 32, "m", 1500)
     assert (receipt.prompt_tokens, receipt.cached_tokens, receipt.completion_tokens) == (10, 2, 5)
     assert receipt.reasoning_tokens == 1
+
+
+def test_the_statement_and_the_receipts_are_dated_by_the_injected_clock() -> None:
+    clock = FakeClock(wall=1_750_000_100.0)
+    identity = _identity()
+    signer = attest_worker(identity, WorkerConfig(), "m", clock)
+    assert verify_statement(identity.certificate.statement, identity.public_key).issued_at == 1_750_000_100
+    clock.advance(60)
+    request = RunQuery(7, "m", b"{}", 2000, 16, 1000, client_request_id="00000000000000ab")
+    receipt = SignedReceipt.decode(signer.sign(request, b"\x11" * 32, Usage(1, 0, 1, 0)))
+    assert receipt.verify(identity.public_key).issued_at == 1_750_000_160

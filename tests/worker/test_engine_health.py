@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
 
 from cocoon.engine.client import EngineClient
@@ -15,13 +14,7 @@ from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.service import ProxyService
 from cocoon.roles import ProxyConfig, WorkerConfig
 from cocoon.worker.service import WorkerService
-
-
-async def wait_for(predicate: Callable[[], object], within: float = 10.0) -> None:
-    """Poll state owned by other tasks (no event to wait on from outside the services)."""
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+from waiting import wait_until
 
 
 async def test_engine_down_and_back_reaches_the_proxy(tmp_path: Path) -> None:
@@ -43,15 +36,15 @@ async def test_engine_down_and_back_reaches_the_proxy(tmp_path: Path) -> None:
         worker = WorkerService(config, client, make_identity("", "fake"), make_policy("fake"))
         task = asyncio.create_task(worker.run())
         try:
-            await wait_for(lambda: any(link.state and link.state.enabled for link in proxy.workers))
+            await wait_until(lambda: any(link.state and link.state.enabled for link in proxy.workers))
             (link,) = list(proxy.workers)
 
             await engine.close()
-            await wait_for(lambda: link.state is not None and not link.state.enabled)
+            await wait_until(lambda: link.state is not None and not link.state.enabled)
             assert proxy.workers.worker_types() == []  # a disabled worker is not offered
 
             engine = await start_fake_engine(port=port)
-            await wait_for(lambda: link.state is not None and link.state.enabled)
+            await wait_until(lambda: link.state is not None and link.state.enabled)
             assert [t.workers for t in proxy.workers.worker_types()] == [1]
         finally:
             task.cancel()

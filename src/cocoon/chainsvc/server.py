@@ -9,13 +9,13 @@ up to the wall clock; what a local network wants) and ``manual`` (time moves onl
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from cocoon.chainsvc.local import LocalChain
+from cocoon.clock import Clock
 from cocoon.errors import ChainDataError, ChainError, ContractError
 from cocoon.ton import toncenter as tc
 from cocoon.ton.address import Address
@@ -141,13 +141,14 @@ async def _advance_time(request: web.Request) -> web.Response:
     return _json(tc.ok({"now": chain.now}))
 
 
-def create_app(chain: LocalChain, *, wall_clock: Callable[[], float] | None = None) -> web.Application:
-    """The HTTP app over ``chain``; pass ``wall_clock`` (e.g. ``time.time``) for the ``wall`` clock mode."""
+def create_app(chain: LocalChain, *, wall_clock: Clock | None = None) -> web.Application:
+    """The HTTP app over ``chain``; with ``wall_clock`` (the ``wall`` clock mode) chain time follows its
+    ``time()`` forward at each request (never back: blocks stay in order)."""
 
     @web.middleware
     async def follow_wall_clock(request: web.Request, handler: Handler) -> web.StreamResponse:
         if wall_clock is not None:
-            now = int(wall_clock())
+            now = int(wall_clock.time())
             if now > chain.now:
                 chain.set_time(now)
         return await handler(request)
@@ -162,8 +163,3 @@ def create_app(chain: LocalChain, *, wall_clock: Callable[[], float] | None = No
     app.router.add_post("/api/v2/local/faucet", _faucet)
     app.router.add_post("/api/v2/local/advanceTime", _advance_time)
     return app
-
-
-def wall_time() -> float:
-    """The wall clock used by the ``wall`` clock mode."""
-    return time.time()

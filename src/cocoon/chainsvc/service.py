@@ -9,7 +9,8 @@ from pathlib import Path
 from aiohttp import web
 
 from cocoon.chainsvc.local import LocalChain
-from cocoon.chainsvc.server import create_app, wall_time
+from cocoon.chainsvc.server import create_app
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError
 
 READY_PREFIX = "chain ready at "
@@ -25,11 +26,15 @@ async def run_chain_service(
     wall_clock: bool = True,
     start_time: int | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
-    """Serve the chain stored in ``data_dir`` until cancelled; ``on_ready`` gets the base URL."""
-    now = start_time if start_time is not None else int(wall_time())
+    """Serve the chain stored in ``data_dir`` until cancelled; ``on_ready`` gets the base URL.
+
+    A new chain starts at ``start_time`` or ``clock.time()``; with ``wall_clock`` it then follows ``clock``.
+    """
+    now = start_time if start_time is not None else int(clock.time())
     chain = LocalChain(data_dir / DB_NAME, now=now)
-    runner = web.AppRunner(create_app(chain, wall_clock=wall_time if wall_clock else None), access_log=None)
+    runner = web.AppRunner(create_app(chain, wall_clock=clock if wall_clock else None), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

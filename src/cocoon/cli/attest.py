@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from cocoon.attestation.quote_describe import describe_quote
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, verify_quote_offline
 from cocoon.attestation.tdx_policy import CollateralStore, TdxPolicy
 from cocoon.attestation.tdx_provider import DEFAULT_TSM_ROOT, ConfigfsTsmProvider
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ConfigError, DecodeError, QuoteError
 from cocoon.net.collateral import PccsFetcher
 
@@ -80,10 +80,10 @@ def _parse(raw: bytes) -> Quote:
         raise QuoteError(f"not a TDX quote we can read: {exc}") from exc
 
 
-def _parse_time(text: str | None) -> int:
-    """``--at``: Unix seconds or ISO-8601 (``2025-06-19T11:16:03Z``); default: now."""
+def _parse_time(text: str | None, clock: Clock = SYSTEM_CLOCK) -> int:
+    """``--at``: Unix seconds or ISO-8601 (``2025-06-19T11:16:03Z``); default: now on ``clock``."""
     if text is None:
-        return int(time.time())
+        return int(clock.time())
     if text.isdigit():
         return int(text)
     try:
@@ -115,8 +115,8 @@ def inspect(file: Path) -> None:
     _rows(describe_quote(_parse(raw)))
 
 
-def _show_cert(cert: RaTlsCertificate) -> None:
-    now = time.time()
+def _show_cert(cert: RaTlsCertificate, clock: Clock = SYSTEM_CLOCK) -> None:
+    now = clock.time()
     state = "valid now" if cert.not_before <= now <= cert.not_after else "NOT valid now"
     rows = [
         ("certificate", "RA-TLS, self-signed Ed25519"),
@@ -267,7 +267,7 @@ def gen_cert(out: Path, provider: str, tsm_root: Path) -> None:
     """Create a key and an RA-TLS certificate: OUT_cert.pem and OUT_key.pem (mode 0600)."""
     quotes: QuoteProvider = FakeQuoteProvider() if provider == "fake" else ConfigfsTsmProvider(tsm_root)
     key = Ed25519PrivateKey.generate()
-    identity = NodeIdentity.create(key, quotes, os.urandom, time.time())
+    identity = NodeIdentity.create(key, quotes, os.urandom, SYSTEM_CLOCK.time())
     cert = identity.certificate
     cert_path, key_path = Path(f"{out}_cert.pem"), Path(f"{out}_key.pem")
     pem = x509.load_der_x509_certificate(cert.der).public_bytes(serialization.Encoding.PEM)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import CocoonError
 
 T = TypeVar("T")
@@ -75,7 +75,7 @@ def up(
         sys.exit(1)
 
 
-async def _run(plan: object, *, demo: bool, once: bool) -> None:
+async def _run(plan: object, *, demo: bool, once: bool, clock: Clock = SYSTEM_CLOCK) -> None:
     from rich.console import Console
 
     from cocoon.localnet.up import LocalNet, LocalNetPlan, demo_request
@@ -83,25 +83,25 @@ async def _run(plan: object, *, demo: bool, once: bool) -> None:
 
     assert isinstance(plan, LocalNetPlan)
     console = Console(highlight=False, soft_wrap=True)
-    net = LocalNet(plan, lambda line: console.print(f"[dim]{line}[/dim]"))
+    net = LocalNet(plan, lambda line: console.print(f"[dim]{line}[/dim]"), clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    started = time.monotonic()
+    started = clock.monotonic()
     try:
         models = await _until(stop, net.start())
         if models is None:
             return
         model = models[0]["id"]
         console.print(
-            f"\n[bold green]network ready[/bold green] in {time.monotonic() - started:.1f} s: "
+            f"\n[bold green]network ready[/bold green] in {clock.monotonic() - started:.1f} s: "
             f"{len(models[0]['workers'])} workers serving [bold]{model}[/bold]"
         )
         if net.chain is not None:
             console.print(f"local chain {plan.chain_url}, root contract {net.chain.root.root.friendly()}")
         if demo:
-            answer = await _until(stop, demo_request(plan.openai_base_url, model))
+            answer = await _until(stop, demo_request(plan.openai_base_url, model, clock=clock))
             if answer is None:
                 return
             usage = answer.usage

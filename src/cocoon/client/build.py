@@ -46,7 +46,11 @@ async def build_client(
     """A client daemon built from ``config``, its API listening; everything it opened closes when the
     ``async with`` ends."""
     async with AsyncExitStack() as stack:
-        node = await open_node_chain(config, stack, chain=deps.chain) if config.chain_url else None
+        node = (
+            await open_node_chain(config, stack, chain=deps.chain, clock=deps.clock)
+            if config.chain_url
+            else None
+        )
         config = with_root_proxies(config, "client", node)  # on a chain, the root lists the proxies
         attested = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
         policy = StatementPolicy(attested, StatementRequirements(max_age_s=config.max_statement_age_s))

@@ -13,13 +13,13 @@ import ctypes
 import os
 import signal
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import CocoonError
 
 
@@ -61,8 +61,10 @@ def _set_parent_death_signal() -> None:
 class Supervisor:
     """Owns the child processes of `cocoon up` (and of tests that start real processes)."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self.log_dir = log_dir
+        self.clock = clock
+        """Times the readiness timeouts (monotonic)."""
         self.services: dict[str, ServiceState] = {}
 
     async def start(self, spec: ServiceSpec) -> ServiceState:
@@ -80,7 +82,7 @@ class Supervisor:
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **spec.env},
                 preexec_fn=_set_parent_death_signal,
             )
-        state = ServiceState(spec, process, log_path, time.monotonic())
+        state = ServiceState(spec, process, log_path, self.clock.monotonic())
         self.services[spec.name] = state
         return state
 
@@ -90,9 +92,9 @@ class Supervisor:
         if state.spec.health_url is None:
             state.ready = True
             return
-        deadline = time.monotonic() + state.spec.ready_timeout_s
+        deadline = self.clock.monotonic() + state.spec.ready_timeout_s
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while time.monotonic() < deadline:
+            while self.clock.monotonic() < deadline:
                 if state.process.returncode is not None:
                     raise CocoonError(
                         f"{name} exited with code {state.process.returncode} while starting; "

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import socket
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Literal, TypedDict
 import aiohttp
 
 from cocoon.attestation.measurements import FAKE_IMAGE_HASH
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.config import to_toml
 from cocoon.errors import ChainError, CocoonError, ConfigError
 from cocoon.localnet.chain import (
@@ -190,12 +190,14 @@ def _node(
     return ServiceSpec(name, _cocoon(role, "run", "-c", str(path)), f"http://127.0.0.1:{http_port}/healthz")
 
 
-async def wait_for_workers(base_url: str, count: int, timeout_s: float) -> list[dict[str, Any]]:
+async def wait_for_workers(
+    base_url: str, count: int, timeout_s: float, clock: Clock = SYSTEM_CLOCK
+) -> list[dict[str, Any]]:
     """Poll the client's /v1/models until `count` workers are connected for some model."""
-    deadline = time.monotonic() + timeout_s
+    deadline = clock.monotonic() + timeout_s
     models: list[dict[str, Any]] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        while time.monotonic() < deadline:
+        while clock.monotonic() < deadline:
             with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                 async with session.get(f"{base_url}/models") as resp:
                     models = (await resp.json()).get("data", [])
@@ -216,10 +218,12 @@ class DemoAnswer:
     seconds: float
 
 
-async def demo_request(base_url: str, model: str, prompt: str = DEMO_PROMPT) -> DemoAnswer:
-    """Send one chat request through the network, as any OpenAI client would."""
+async def demo_request(
+    base_url: str, model: str, prompt: str = DEMO_PROMPT, clock: Clock = SYSTEM_CLOCK
+) -> DemoAnswer:
+    """Send one chat request through the network, as any OpenAI client would (timed on ``clock``)."""
     body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
-    started = time.monotonic()
+    started = clock.monotonic()
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session,
         session.post(f"{base_url}/chat/completions", json=body) as resp,
@@ -228,16 +232,17 @@ async def demo_request(base_url: str, model: str, prompt: str = DEMO_PROMPT) -> 
         if resp.status != 200:
             raise CocoonError(f"the demo request failed with HTTP {resp.status}: {answer}")
     text = answer["choices"][0]["message"]["content"]
-    return DemoAnswer(model, text, answer.get("usage", {}), time.monotonic() - started)
+    return DemoAnswer(model, text, answer.get("usage", {}), clock.monotonic() - started)
 
 
 class LocalNet:
-    """Start, watch and stop the local network."""
+    """Start, watch and stop the local network; ``clock`` times the start-up steps it reports."""
 
-    def __init__(self, plan: LocalNetPlan, say: Callable[[str], None]) -> None:
+    def __init__(self, plan: LocalNetPlan, say: Callable[[str], None], clock: Clock = SYSTEM_CLOCK) -> None:
         self.plan = plan
         self.say = say
-        self.supervisor = Supervisor(plan.data_dir / "logs")
+        self.clock = clock
+        self.supervisor = Supervisor(plan.data_dir / "logs", clock)
         self.chain: ChainReady | None = None
         self.balances: dict[str, int] = {}
 
@@ -247,16 +252,16 @@ class LocalNet:
             if spec.name == "proxy":
                 await self._prepare_chain()
             self.say(f"starting {spec.name:<9} {' '.join(spec.argv[3:])}")
-            t0 = time.monotonic()
+            t0 = self.clock.monotonic()
             await self.supervisor.start(spec)
             await self.supervisor.wait_ready(spec.name)
-            self.say(f"ready    {spec.name:<9} ({time.monotonic() - t0:.1f} s)")
-        return await wait_for_workers(self.plan.openai_base_url, self.plan.workers, timeout_s=120)
+            self.say(f"ready    {spec.name:<9} ({self.clock.monotonic() - t0:.1f} s)")
+        return await wait_for_workers(self.plan.openai_base_url, self.plan.workers, 120, self.clock)
 
     async def _prepare_chain(self) -> None:
         """Fund the wallets, deploy the root and register the proxy and the served models."""
         models = await engine_models(self._engine_url())
-        self.chain = await prepare_chain(self.plan.chain_plan(), models)
+        self.chain = await prepare_chain(self.plan.chain_plan(), models, self.clock)
         self.say(
             f"chain    root {self.chain.root.root.raw} v{self.chain.root.version}, "
             f"{len(self.chain.wallets)} wallets funded ({self.chain.seconds:.1f} s)"

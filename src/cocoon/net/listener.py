@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import AttestationError, CocoonError
-from cocoon.net.tls import DEFAULT_HANDSHAKE_TIMEOUT, AttestedStream, NowFn, Prepare, accept_attested
+from cocoon.net.tls import DEFAULT_HANDSHAKE_TIMEOUT, AttestedStream, Prepare, accept_attested
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Listener:
         policy: Policy,
         handler: Handler,
         *,
-        now_fn: NowFn = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         grace: float = DEFAULT_GRACE,
         name: str = "listener",
@@ -49,7 +49,7 @@ class Listener:
         self.identity = identity
         self.policy = policy
         self.handler = handler
-        self.now_fn = now_fn
+        self.clock = clock
         self.handshake_timeout = handshake_timeout
         self.grace = grace
         self.name = name
@@ -70,6 +70,11 @@ class Listener:
         if self._server is None or not self._server.sockets:
             raise RuntimeError("the listener is not started")
         return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def accepting(self) -> bool:
+        """True from `start` until `aclose` begins (it stops accepting before it waits for handlers)."""
+        return self._server is not None
 
     @property
     def live_connections(self) -> int:
@@ -100,7 +105,7 @@ class Listener:
                 writer,
                 self.identity,
                 self.policy,
-                now_fn=self.now_fn,
+                clock=self.clock,
                 handshake_timeout=self.handshake_timeout,
                 prepare=self.prepare,
             )

@@ -73,6 +73,11 @@ class ProxyLinks:
     def addresses(self) -> list[str]:
         return list(self._loops)
 
+    def keeping(self, address: str) -> bool:
+        """True while a connection to ``address`` is kept; False once removed or given up on."""
+        task = self._loops.get(address)
+        return task is not None and not task.done()
+
     def update(self, addresses: Iterable[str]) -> None:
         """Connect to new addresses and close connections to those no longer listed."""
         wanted = list(dict.fromkeys(addresses))

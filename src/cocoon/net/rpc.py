@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ConnectionClosedError, PeerClosedError, RpcTimeoutError
 from cocoon.net.rpc_driver import EndpointDriver
 from cocoon.net.rpc_request import Requesting
@@ -84,7 +84,7 @@ class RpcConnection:
         endpoint: RpcEndpoint,
         handlers: Handlers | None = None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         stream_buffer: int = DEFAULT_STREAM_BUFFER,
     ) -> None:
         self._endpoint = endpoint
@@ -111,7 +111,7 @@ class RpcConnection:
         initiator: bool,
         handlers: Handlers | None = None,
         handshake_timeout: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         stream_buffer: int = DEFAULT_STREAM_BUFFER,
     ) -> RpcConnection:
         """Start a session on `stream` and wait for the hello exchange (closing the stream on failure).
@@ -119,7 +119,7 @@ class RpcConnection:
         Raises `RpcTimeoutError` if the exchange takes longer than `handshake_timeout` seconds and
         `ConnectionClosedError` if the peer refuses it (for example no common protocol version).
         """
-        endpoint = RpcEndpoint(config, initiator=initiator, now=clock())
+        endpoint = RpcEndpoint(config, initiator=initiator, now=clock.monotonic())
         conn = cls(stream, endpoint, handlers, clock=clock, stream_buffer=stream_buffer)
         try:
             async with asyncio.timeout(handshake_timeout):

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from cocoon.clock import Clock
 from cocoon.errors import CocoonError
 from cocoon.net.stream import ByteStream
 from cocoon.wire.endpoint import RpcEndpoint
@@ -32,7 +33,7 @@ class EndpointDriver:
         stream: ByteStream,
         endpoint: RpcEndpoint,
         on_events: Callable[[list[Event]], None],
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self.stream = stream
         self.endpoint = endpoint
@@ -50,8 +51,8 @@ class EndpointDriver:
         self._reader = self._loop.create_task(self._read_loop())
 
     def now(self) -> float:
-        """The clock the endpoint runs on."""
-        return self._clock()
+        """The clock the endpoint runs on (monotonic seconds)."""
+        return self._clock.monotonic()
 
     def handle(self, events: list[Event]) -> None:
         """Report `events`, then write what the endpoint queued and re-arm its timer."""
@@ -101,7 +102,9 @@ class EndpointDriver:
             except (CocoonError, OSError) as exc:
                 log.info("rpc stream read failed: %s", exc)
                 data = b""
-            self.handle(endpoint.receive_data(data, self._clock()) if data else endpoint.receive_eof())
+            self.handle(
+                endpoint.receive_data(data, self._clock.monotonic()) if data else endpoint.receive_eof()
+            )
             # A read that finds data buffered does not suspend; yield so that answer readers run
             # between reads and are not judged "too slow" merely because we never let them run.
             await asyncio.sleep(0)
@@ -117,9 +120,9 @@ class EndpointDriver:
             self._timer = None
         self._timer_deadline = deadline
         if deadline is not None:
-            self._timer = self._loop.call_later(max(0.0, deadline - self._clock()), self._on_timer)
+            self._timer = self._loop.call_later(max(0.0, deadline - self._clock.monotonic()), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_deadline = None
-        self.handle(self.endpoint.handle_timer(self._clock()))
+        self.handle(self.endpoint.handle_timer(self._clock.monotonic()))

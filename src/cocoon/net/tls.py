@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from cryptography.hazmat.primitives import serialization
@@ -26,6 +25,7 @@ from cocoon.attestation.certificate import RaTlsCertificate, parse_certificate
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import AttestationError, CertificateError, ConnectionClosedError
 from cocoon.net.tls_context import VerifyState, context_for, ssl_reason
 from cocoon.net.tls_pump import CHUNK, BioPump, close_connection, run_handshake
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 
-NowFn = Callable[[], float]
 Prepare = Callable[[RaTlsCertificate, float], Awaitable[None]]
 """Async step run on the parsed peer certificate before the policy decides (see `establish`)."""
 
@@ -150,7 +149,7 @@ async def establish(
     policy: Policy,
     *,
     server: bool,
-    now_fn: NowFn = time.time,
+    clock: Clock = SYSTEM_CLOCK,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     prepare: Prepare | None = None,
 ) -> AttestedStream:
@@ -160,7 +159,7 @@ async def establish(
     within the handshake timeout: the place to fetch what the policy needs, e.g. DCAP collateral for
     the peer's platform. On any failure the socket is closed and a `CocoonError` raised:
     `CertificateError`, `QuoteError` or `PolicyError` when the peer's attestation is refused,
-    `ConnectionClosedError` otherwise.
+    `ConnectionClosedError` otherwise. Certificates are checked at ``clock.time()`` (wall seconds).
     """
     conn = SSL.Connection(context_for(identity), None)
     conn.set_app_data(VerifyState())
@@ -175,9 +174,9 @@ async def establish(
             async with asyncio.timeout(handshake_timeout):
                 await run_handshake(conn, reader, writer, pump)
                 handshake_done = True
-                cert = _peer_certificate(conn, now_fn())
+                cert = _peer_certificate(conn, clock.time())
                 if prepare is not None:
-                    await prepare(cert, now_fn())
+                    await prepare(cert, clock.time())
         except TimeoutError:
             raise ConnectionClosedError(
                 f"TLS handshake did not finish within {handshake_timeout:g} s; "
@@ -185,7 +184,7 @@ async def establish(
             ) from None
         except (ConnectionError, OSError) as exc:
             raise ConnectionClosedError(f"connection lost during the TLS handshake: {exc}") from exc
-        peer = policy.verify(cert, now_fn())
+        peer = policy.verify(cert, clock.time())
     except BaseException as exc:
         if isinstance(exc, AttestationError):
             log.debug("attestation refused: %s", exc)
@@ -200,7 +199,7 @@ async def connect_attested(
     identity: NodeIdentity,
     policy: Policy,
     *,
-    now_fn: NowFn = time.time,
+    clock: Clock = SYSTEM_CLOCK,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     prepare: Prepare | None = None,
 ) -> AttestedStream:
@@ -220,7 +219,7 @@ async def connect_attested(
         identity,
         policy,
         server=False,
-        now_fn=now_fn,
+        clock=clock,
         handshake_timeout=handshake_timeout,
         prepare=prepare,
     )
@@ -232,7 +231,7 @@ async def accept_attested(
     identity: NodeIdentity,
     policy: Policy,
     *,
-    now_fn: NowFn = time.time,
+    clock: Clock = SYSTEM_CLOCK,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     prepare: Prepare | None = None,
 ) -> AttestedStream:
@@ -243,7 +242,7 @@ async def accept_attested(
         identity,
         policy,
         server=True,
-        now_fn=now_fn,
+        clock=clock,
         handshake_timeout=handshake_timeout,
         prepare=prepare,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainDataError, ConfigError
 from cocoon.node.keys import wallet_key_path
 from cocoon.registry.reader import read_registry
@@ -63,6 +64,7 @@ async def open_node_chain(
     *,
     chain: Chain | None = None,
     timings: WalletTimings = NODE_WALLET_TIMINGS,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> NodeChain:
     """Chain, root registry, wallet key and funded node wallet of a node with ``chain_url`` set.
 
@@ -74,9 +76,8 @@ async def open_node_chain(
     if chain is None:
         chain = await open_chain(config, stack)
     registry = await read_registry(chain, root)
-    wallet = NodeWallet(
-        chain, load_or_create_key_file(wallet_key_path(config.data_dir, config.wallet_key)), timings
-    )
+    key = load_or_create_key_file(wallet_key_path(config.data_dir, config.wallet_key))
+    wallet = NodeWallet(chain, key, timings, clock)
     stack.push_async_callback(wallet.close)
     await wallet.ensure_funded()
     return NodeChain(chain, wallet, root, registry)

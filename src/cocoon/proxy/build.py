@@ -65,7 +65,11 @@ async def build_proxy(
     async with AsyncExitStack() as stack:
         ledger = Ledger(ledger_path(config.data_dir))
         stack.callback(ledger.close)
-        node = await open_node_chain(config, stack, chain=deps.chain) if config.chain_url else None
+        node = (
+            await open_node_chain(config, stack, chain=deps.chain, clock=deps.clock)
+            if config.chain_url
+            else None
+        )
         allowlist, on_registry = worker_allowlist(config, node)
         worker_policy = WorkerAdmission(make_policy(config.worker_policy), allowlist)
         identity = make_identity(
@@ -75,9 +79,17 @@ async def build_proxy(
             clock=deps.clock,
             provider=deps.quote_provider,
         )
-        settlement = await open_settlement(config, ledger, node) if node is not None else None
+        settlement = (
+            await open_settlement(config, ledger, node, clock=deps.clock) if node is not None else None
+        )
         service = ProxyService(
-            config, identity, worker_policy, make_policy(config.client_policy), ledger, settlement
+            config,
+            identity,
+            worker_policy,
+            make_policy(config.client_policy),
+            ledger,
+            settlement,
+            clock=deps.clock,
         )
         await service.start()
         stack.push_async_callback(service.aclose)

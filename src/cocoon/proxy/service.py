@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import RemoteQueryError
 from cocoon.net.listener import Listener
 from cocoon.net.rpc import Handlers, RpcConnection
@@ -60,8 +60,10 @@ class ProxyService:
         client_policy: Policy,
         ledger: Ledger,
         chain: ProxySettlement | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
+        self.clock = clock
         self.identity = identity
         self.proxy_id = identity.public_key.hex()[:16]
         self.chain = chain  # settlement on chain; None: off-chain credit (local_client_credit_nano)
@@ -84,7 +86,7 @@ class ProxyService:
             queue_timeout_s=config.queue_timeout_s,
         )
         self.clients: dict[str, int] = {}  # client id -> live connections
-        self.started_at = time.time()
+        self.started_at = clock.monotonic()
         self.worker_listener = Listener(
             config.host, config.worker_port, identity, worker_policy, self._on_worker, name="proxy/workers"
         )
@@ -204,7 +206,7 @@ class ProxyService:
             "proxy_id": self.proxy_id,
             "pid": os.getpid(),
             "chain": self.chain.stats() if self.chain else None,
-            "uptime_s": round(time.time() - self.started_at, 1),
+            "uptime_s": round(self.clock.monotonic() - self.started_at, 1),
             "params": {
                 "price_per_token": self.params.price_per_token,
                 "worker_fee": self.params.worker_fee_per_token,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, ContractError
 from cocoon.registry.reader import read_registry, wait_for_version
 from cocoon.registry.snapshot import RegistrySnapshot, image_hash_int, model_hash
@@ -36,11 +37,12 @@ _MEANINGS: dict[int, str] = {
     ExitCode.UNKNOWN_PROXY_TYPE: "no registered proxy has that seqno",
     ExitCode.UNKNOWN_OP: "the root does not know this operation",
 }
-_query_ids = itertools.count(int(time.time() * 1000) % 2**40)
+# A random start, not the time: ids stay distinct across restarts without reading a clock.
+_query_ids = itertools.count(secrets.randbelow(2**40))
 
 
 def next_query_id() -> int:
-    """A fresh query id (unique per process, time-based across restarts)."""
+    """A fresh query id (unique per process, random across restarts)."""
     return next(_query_ids)
 
 
@@ -89,27 +91,46 @@ def set_fees(price_per_token: int, worker_fee_per_token: int) -> Body:
 
 
 class RootOwner:
-    """Owner operations on the root at ``root``, sent through ``sender`` (the owner's wallet)."""
+    """Owner operations on the root at ``root``, sent through ``sender`` (the owner's wallet).
+
+    Each operation waits for the root's version to move, polling every ``poll_s`` for at most
+    ``timeout_s`` seconds on ``clock``.
+    """
 
     def __init__(
-        self, chain: Chain, sender: MessageSender, root: Address, *, timeout_s: float = 60.0
+        self,
+        chain: Chain,
+        sender: MessageSender,
+        root: Address,
+        *,
+        timeout_s: float = 60.0,
+        poll_s: float = 0.2,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.chain = chain
         self.sender = sender
         self.root = root
         self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self.clock = clock
 
     @classmethod
     async def deploy(
-        cls, chain: Chain, sender: MessageSender, params: Params, *, timeout_s: float = 60.0
+        cls,
+        chain: Chain,
+        sender: MessageSender,
+        params: Params,
+        *,
+        timeout_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> RootOwner:
         """Deploy a root owned by ``sender.address`` (no-op if it already exists) and return its owner."""
         init = root_state_init(contract_code("root"), sender.address, params)
         root = address_of(init)
-        owner = cls(chain, sender, root, timeout_s=timeout_s)
+        owner = cls(chain, sender, root, timeout_s=timeout_s, clock=clock)
         if (await chain.get_account(root)).status is not AccountStatus.ACTIVE:
             await sender.send(root, ROOT_DEPLOY_VALUE, state_init=init, bounce=False)
-            await wait_for_version(chain, root, -1, timeout_s=timeout_s)
+            await wait_for_version(chain, root, -1, timeout_s=timeout_s, clock=clock)
         return owner
 
     async def snapshot(self) -> RegistrySnapshot:
@@ -121,18 +142,18 @@ class RootOwner:
         before = await self.snapshot()
         after_lt = (await self.chain.get_account(self.root)).last_lt
         await self.sender.send_many([OutMessage(self.root, OWNER_OP_VALUE, b.to_cell()) for b in bodies])
-        deadline = time.monotonic() + self.timeout_s
+        deadline = self.clock.monotonic() + self.timeout_s
         while True:
             snapshot = await self.snapshot()
             if snapshot.version >= before.version + len(bodies):
                 return snapshot
             await self._raise_if_rejected(after_lt)
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 raise ChainError(
                     f"root {self.root.raw} is still at version {snapshot.version} {self.timeout_s:.0f} s "
                     f"after {len(bodies)} owner operation(s) were sent; is the chain advancing?"
                 )
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(self.poll_s)
 
     async def _raise_if_rejected(self, after_lt: int) -> None:
         """ContractError if one of our messages to the root since ``after_lt`` failed there."""

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.ton.address import Address
@@ -39,19 +39,25 @@ async def read_registry(chain: Chain, root: Address) -> RegistrySnapshot:
 
 
 async def wait_for_version(
-    chain: Chain, root: Address, above: int, *, timeout_s: float = 60.0, poll_s: float = 0.5
+    chain: Chain,
+    root: Address,
+    above: int,
+    *,
+    timeout_s: float = 60.0,
+    poll_s: float = 0.5,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> RegistrySnapshot:
     """Poll until the root's version exceeds ``above`` (an owner operation took effect)."""
-    deadline = time.monotonic() + timeout_s
+    deadline = clock.monotonic() + timeout_s
     while True:
         try:
             snapshot = await read_registry(chain, root)
             if snapshot.version > above:
                 return snapshot
         except ChainError:
-            if time.monotonic() >= deadline:
+            if clock.monotonic() >= deadline:
                 raise
-        if time.monotonic() >= deadline:
+        if clock.monotonic() >= deadline:
             raise ChainError(
                 f"root {root.raw} stayed at version {above} for {timeout_s:.0f} s; the owner operation "
                 "did not take effect (was it sent from the owner's wallet with enough TON?)"

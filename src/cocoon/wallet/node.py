@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, ContractError, WalletFundsError
 from cocoon.payments.params import format_ton
 from cocoon.ton.cells import Cell
@@ -59,11 +59,19 @@ class _Pending:
 class NodeWallet(BatchSender):
     """Implements :class:`~cocoon.wallet.sender.MessageSender` from the wallet of ``key``."""
 
-    def __init__(self, chain: Chain, key: WalletKey, timings: WalletTimings = WalletTimings()) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        key: WalletKey,
+        timings: WalletTimings = WalletTimings(),
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         super().__init__(key.address)
         self.chain = chain
         self.key = key
         self.timings = timings
+        self.clock = clock
+        """Times resends and the inclusion timeout (monotonic); the chain's own time dates externals."""
         self._queue: list[_Pending] = []
         self._worker: asyncio.Task[None] | None = None
         self._seqno_lock = asyncio.Lock()  # one external in flight at a time: they share the seqno
@@ -162,8 +170,8 @@ class NodeWallet(BatchSender):
         init = self.key.state_init if seqno is None else None
         seqno = seqno or 0
         transfers = [m.to_transfer() for m in messages]
-        give_up = time.monotonic() + self.timings.inclusion_timeout_s
-        while time.monotonic() < give_up:
+        give_up = self.clock.monotonic() + self.timings.inclusion_timeout_s
+        while self.clock.monotonic() < give_up:
             valid_until = await self.chain.get_time() + self.timings.valid_for_s
             external = wallet_external(
                 self.key.secret_key,
@@ -186,12 +194,12 @@ class NodeWallet(BatchSender):
     ) -> bool:
         """Resend ``external`` until included (True) or expired (False: sign it again)."""
         next_send = 0.0
-        while time.monotonic() < give_up:
+        while self.clock.monotonic() < give_up:
             try:
-                if time.monotonic() >= next_send:
+                if self.clock.monotonic() >= next_send:
                     if await self.chain.get_time() >= valid_until:
                         return False
-                    next_send = time.monotonic() + self.timings.resend_interval_s
+                    next_send = self.clock.monotonic() + self.timings.resend_interval_s
                     await self._submit(external)
                 current = await self.seqno()
                 if current is not None and current > seqno:

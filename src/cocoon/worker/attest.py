@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from cocoon.attestation.gpu import GpuEvidenceSource, LocalGpuEvidence, NoGpuEvidence
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.receipt import RECEIPT_VERSION, Receipt, sign_receipt
 from cocoon.attestation.statement import Statement, make_statement, model_hash
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ConfigError
 from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
@@ -50,7 +49,7 @@ class ReceiptSigner:
     """Signs receipts for answers of one model at one coefficient with the node's key."""
 
     def __init__(
-        self, identity: NodeIdentity, model: str, coefficient: int, clock: Callable[[], float] = time.time
+        self, identity: NodeIdentity, model: str, coefficient: int, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.identity = identity
         self.model = model
@@ -79,13 +78,15 @@ class ReceiptSigner:
             completion_tokens=usage.completion_tokens,
             reasoning_tokens=usage.reasoning_tokens,
             coefficient=self.coefficient,
-            issued_at=int(self.clock()),
+            issued_at=int(self.clock.time()),
         )
         return sign_receipt(receipt, self.identity.private_key).encode()
 
 
-def attest_worker(identity: NodeIdentity, config: WorkerConfig, model: str) -> ReceiptSigner:
+def attest_worker(
+    identity: NodeIdentity, config: WorkerConfig, model: str, clock: Clock = SYSTEM_CLOCK
+) -> ReceiptSigner:
     """Sign the worker's statement into a fresh certificate and return its receipt signer."""
     identity.claims = worker_claims(config, model, gpu_evidence_source(config))
-    identity.issue(time.time())
-    return ReceiptSigner(identity, model, config.coefficient)
+    identity.issue(clock.time())
+    return ReceiptSigner(identity, model, config.coefficient, clock)

@@ -65,7 +65,11 @@ async def build_worker(
 ) -> AsyncIterator[RunningNode[WorkerService]]:
     """A worker built from ``config``; everything it opened closes when the ``async with`` ends."""
     async with AsyncExitStack() as stack:
-        node = await open_node_chain(config, stack, chain=deps.chain) if config.chain_url else None
+        node = (
+            await open_node_chain(config, stack, chain=deps.chain, clock=deps.clock)
+            if config.chain_url
+            else None
+        )
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
         policy = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
         identity = make_identity(
@@ -73,7 +77,7 @@ async def build_worker(
         )
         engine = await _engine(config, deps, stack)
         payouts = worker_payouts(config, node) if node is not None else None
-        service = WorkerService(config, engine, identity, policy, payouts)
+        service = WorkerService(config, engine, identity, policy, payouts, clock=deps.clock)
         running = RunningNode(service, 0, [service.run])
         if node is not None:
             follower = root_follower(config, "worker", service.links, policy, node)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +20,7 @@ from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.protocol import Engine
 from cocoon.errors import CocoonError, EngineError
 from cocoon.net.proxy_links import ProxyLinks
@@ -51,8 +51,10 @@ class WorkerService:
         identity: NodeIdentity,
         policy: Policy,
         payouts: WorkerPayouts | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
+        self.clock = clock
         self.payouts = payouts  # payment channels on chain; None: no chain configured
         self.engine = engine
         self.identity = identity
@@ -69,7 +71,7 @@ class WorkerService:
             give_up=lambda address: payouts is not None and address in payouts.dropped,
             role="worker",
         )
-        self.started_at = time.time()
+        self.started_at = clock.monotonic()
 
     @property
     def connections(self) -> dict[str, RpcConnection]:
@@ -117,7 +119,7 @@ class WorkerService:
         self.model = await self.wait_for_engine()
         preflight(self.config, self.model)
         limits = Limits(max_tokens_limit=self.config.max_tokens_limit)
-        signer = attest_worker(self.identity, self.config, self.model)  # statement + receipts
+        signer = attest_worker(self.identity, self.config, self.model, self.clock)  # statement + receipts
         self.server = RequestServer(self.engine, self.model, limits, self.worker_id, signer)
         log.info(
             "worker %s serving %s at coefficient %d", self.worker_id, self.model, self.config.coefficient
@@ -176,7 +178,7 @@ class WorkerService:
             "proxies": {addr: {"connected": True, "rtt": c.rtt} for addr, c in self.connections.items()},
             "connects": self.links.connects,
             "requests": vars(counters) if counters else {},
-            "uptime_s": round(time.time() - self.started_at, 1),
+            "uptime_s": round(self.clock.monotonic() - self.started_at, 1),
             "payouts": self.payouts.stats() if self.payouts else None,
         }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.node.chain import NodeChain
 from cocoon.node.keys import node_seed
 from cocoon.payments.thresholds import Thresholds
@@ -23,7 +24,9 @@ READY_TIMEOUT_S = 60.0
 """How long the start note may take to appear on chain before start-up fails."""
 
 
-async def open_settlement(config: ProxyConfig, ledger: Ledger, node: NodeChain) -> ProxySettlement:
+async def open_settlement(
+    config: ProxyConfig, ledger: Ledger, node: NodeChain, *, clock: Clock = SYSTEM_CLOCK
+) -> ProxySettlement:
     """The settlement of this proxy on ``node``'s chain (:func:`cocoon.node.chain.open_node_chain`),
     signing with the node key; started (contract deployed and staked, start note sent) and ready.
 
@@ -42,6 +45,7 @@ async def open_settlement(config: ProxyConfig, ledger: Ledger, node: NodeChain) 
         node.root,
         node.registry.chain_params,
         settlement_config(config),
+        clock=clock,
     )
     await settlement.start()
     await settlement.wait_ready(timeout_s=READY_TIMEOUT_S)
