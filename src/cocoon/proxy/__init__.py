@@ -1,1 +1,21 @@
-"""The proxy: accepts workers and clients, routes requests, meters answers, keeps the ledger."""
+"""The proxy: accepts workers and clients, routes requests, meters answers, keeps the ledger, settles.
+
+Where things happen:
+
+- composition: :mod:`.build` (``build_proxy``: ledger, chain side, worker admission, identity,
+  listeners, stats server; what ``cocoon proxy run`` and the tests call);
+- the process: :mod:`.service` (``ProxyService``: both attested listeners, client control queries,
+  ``/jsonstats``);
+- who may serve: :mod:`.admission` (**a worker's attestation is checked** against the config's or the
+  root's allowlists: image, MRTD, RTMRs, model);
+- connected workers: :mod:`.workers` (``WorkerPool``: offers, in-flight counts, decayed latency and
+  success rate);
+- **a worker is chosen** in :mod:`.selection` (pure ``choose_worker``: model, price ceiling, capacity,
+  power of two choices);
+- one request: :mod:`.routing` (``Router``: reserve, queue, choose, relay, retry before the first
+  chunk, cancel, **meter** the answer and record its cost);
+- money off chain: :mod:`.accounts` (reservations and ``RequestCost``, never above the reservation),
+  :mod:`.ledger` (SQLite WAL: one transaction per finished request);
+- money on chain: :mod:`.settlement` (its own module map: channels, commits, **payments signed**,
+  charges and payouts sent, payment updates pushed).
+"""
