@@ -5,7 +5,7 @@ answer of the right shape (streamed or not, chat or legacy completion) with a us
 ``make_client_app(FakeBackend())`` is an OpenAI-compatible server that needs no proxy. A script is a
 list of steps: `AnswerPart`s are yielded as they are; a `Gate` pauses the answer until the test
 opens it (or the reader is cancelled); a script that is a `RequestError` makes `run` raise it.
-Every request and every cancel is recorded, and `cancelled` is set at the first cancel.
+Every request, model-list query and cancel is recorded, and `cancelled` is set at the first cancel.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class FakeBackend:
         self.requests: list[tuple[ValidatedRequest, int]] = []
         self.cancels: list[str] = []
         self.cancelled = asyncio.Event()
+        self.model_queries = 0
 
     def add(self, script: Script) -> None:
         """Queue the answer to a coming request."""
@@ -86,6 +87,7 @@ class FakeBackend:
         return FakeAnswer(self, script)
 
     async def models(self) -> list[dict[str, Any]]:
+        self.model_queries += 1
         return list(self.model_list)
 
     async def status(self) -> dict[str, Any]:
