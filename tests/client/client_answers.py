@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from cocoon.api.validation import ValidatedRequest, validate_request
-from cocoon.client.serving import EventStream, WholeAnswer
+from cocoon.attestation.peer import AttestedPeer
+from cocoon.attestation.receipt import Receipt, sign_receipt
+from cocoon.attestation.statement import make_statement, model_hash, sign_statement
+from cocoon.client.responses import EventStream, WholeAnswer
+from cocoon.proxy.admission import worker_attestation_headers
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, Usage
 from cocoon.wire.sse import SseEvent, SseParser
 
@@ -72,3 +80,40 @@ def as_whole(answer: WholeAnswer | EventStream) -> WholeAnswer:
 
 async def read_all(stream: EventStream) -> list[bytes]:
     return [piece async for piece in stream]
+
+
+NOW = 1_750_000_000
+
+
+def signed_answer(
+    key: Ed25519PrivateKey, events: list[bytes]
+) -> Callable[[ValidatedRequest, int], list[Any]]:
+    """A script whose worker (``key``, attested by the proxy's headers) signs a receipt over ``events``."""
+
+    def script(request: ValidatedRequest, request_id: int) -> list[Any]:
+        statement = sign_statement(make_statement(NOW, model_id=MODEL, model_hash=model_hash(MODEL)), key)
+        peer = AttestedPeer(
+            key.public_key().public_bytes_raw(), "fake", None, None, None, statement=statement
+        )
+        receipt = Receipt(
+            1,
+            f"{request_id:016x}",
+            hashlib.sha256(request.engine_body_bytes()).digest(),
+            hashlib.sha256(b"".join(events)).digest(),
+            MODEL,
+            USAGE.prompt_tokens,
+            0,
+            USAGE.completion_tokens,
+            0,
+            1000,
+            NOW,
+        )
+        receipt_bytes = sign_receipt(receipt, key).encode()
+        signed = AnswerEnd(1, USAGE, adjusted_tokens=7, cost=7_000, prompt_cost=5_000, receipt=receipt_bytes)
+        return [
+            head(200, "text/event-stream", *worker_attestation_headers(peer)),
+            *map(chunk, events),
+            signed,
+        ]
+
+    return script

@@ -8,11 +8,25 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from client_answers import CONTENT, END, USAGE_EVENT, chat_body, chunk, data_of, error, events_of, head
+from client_answers import (
+    CONTENT,
+    END,
+    NOW,
+    USAGE_EVENT,
+    chat_body,
+    chunk,
+    data_of,
+    error,
+    events_of,
+    head,
+    signed_answer,
+)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cocoon.api.validation import Limits
 from cocoon.client.fake_backend import FAKE_MODEL_ID, FAKE_PRICE_NANO, FAKE_REPLY, FakeBackend, Gate
 from cocoon.client.http_api import SERVING_KEY, make_client_app
+from cocoon.client.receipts import ReceiptBook
 from cocoon.client.serving import ClientServing
 from cocoon.errors import RequestError
 
@@ -166,3 +180,17 @@ async def test_an_unknown_receipt_is_a_404(client: TestClient) -> None:
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "receipt_not_found"
     assert resp.headers["Content-Type"] == JSON_TYPE
     assert json.loads(await resp.text())["error"]["param"] is None
+
+
+async def test_a_verified_receipt_rides_in_the_streamed_usage_chunk_and_is_kept() -> None:
+    key = Ed25519PrivateKey.generate()
+    backend = FakeBackend([signed_answer(key, [CONTENT, USAGE_EVENT])])
+    app = make_client_app(backend, receipts=ReceiptBook(clock=lambda: NOW))
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.post("/v1/chat/completions", json=chat_body(usage=True))
+        data = data_of(await resp.read())
+        receipt = data[-2]["receipt"]
+        assert receipt["signer"] == key.public_key().public_bytes_raw().hex()
+        assert data[-2]["usage"]["total_cost"] == 7_000 and data[-1] == "[DONE]"
+        stored = await client.get(f"/v1/receipts/{resp.headers['X-Cocoon-Request-Id']}")
+        assert stored.status == 200 and await stored.json() == receipt

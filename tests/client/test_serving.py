@@ -28,7 +28,8 @@ from client_answers import (
     read_all,
 )
 
-from cocoon.client.fake_backend import FAKE_MODEL_ID, FakeBackend, Gate, Script, model_item
+from cocoon.api.validation import validate_request
+from cocoon.client.fake_backend import FAKE_MODEL_ID, FAKE_REPLY, FakeBackend, Gate, Script, model_item
 from cocoon.client.serving import MODELS_TTL_S, ClientServing
 from cocoon.clock import FakeClock
 from cocoon.errors import RequestError
@@ -175,6 +176,14 @@ async def test_a_finished_stream_is_not_cancelled_when_closed() -> None:
     assert backend.cancels == [] and api.stats.cancelled == 0
 
 
+async def test_a_reader_that_stops_right_after_done_cancels_nothing() -> None:
+    api, backend = serving([head(), chunk(CONTENT), END])
+    stream = as_stream(await api.serve(chat()))
+    assert [await anext(stream), await anext(stream)] == [CONTENT, DONE_EVENT]
+    await stream.aclose()
+    assert backend.cancels == [] and (api.stats.cancelled, api.stats.succeeded) == (0, 1)
+
+
 # --- whole answers ---------------------------------------------------------------------------------
 
 
@@ -287,3 +296,13 @@ async def test_facts_combine_the_counters_and_the_backend_status() -> None:
     assert facts["client"]["requests"]["succeeded"] == 1
     assert facts["client"]["receipts"] == {"verified": 0, "failed": 0, "missing": 1}
     assert facts["client_id"] == "fake"
+
+
+async def test_the_default_fake_answer_streams_a_legacy_completion_too() -> None:
+    api, backend = serving()
+    body = json.dumps({"model": "fake-model", "prompt": "hi", "max_tokens": 4, "stream": True}).encode()
+    request = validate_request("/v1/completions", body)
+    data = data_of(b"".join(await read_all(as_stream(await api.serve(request)))))
+    assert "".join(d["choices"][0]["text"] for d in data[:-1]) == FAKE_REPLY + " "
+    assert data[-1] == "[DONE]" and backend.requests[0][0].model == FAKE_MODEL_ID
+    assert api.stats.spent_nano > 0

@@ -4,7 +4,9 @@ Each request is answered by the next queued `Script`, or, when none is queued, b
 answer of the right shape (streamed or not, chat or legacy completion) with a usage and a cost, so
 ``make_client_app(FakeBackend())`` is an OpenAI-compatible server that needs no proxy. A script is a
 list of steps: `AnswerPart`s are yielded as they are; a `Gate` pauses the answer until the test
-opens it (or the reader is cancelled); a script that is a `RequestError` makes `run` raise it.
+opens it (or the reader is cancelled). A script may also be a function of the request and its id
+that returns the steps (to name the id, say in a signed receipt), or a `RequestError` that `run`
+raises.
 Every request, model-list query and cancel is recorded, and `cancelled` is set at the first cancel.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +43,7 @@ class Gate:
 
 
 Step = AnswerPart | Gate
-Script = list[Step] | RequestError
+Script = list[Step] | Callable[[ValidatedRequest, int], list[Step]] | RequestError
 
 
 class FakeAnswer:
@@ -81,10 +83,10 @@ class FakeBackend:
 
     async def run(self, request: ValidatedRequest, request_id: int) -> FakeAnswer:
         self.requests.append((request, request_id))
-        script = self.scripts.popleft() if self.scripts else echo_answer(request, request_id)
+        script = self.scripts.popleft() if self.scripts else echo_answer
         if isinstance(script, RequestError):
             raise script
-        return FakeAnswer(self, script)
+        return FakeAnswer(self, script(request, request_id) if callable(script) else script)
 
     async def models(self) -> list[dict[str, Any]]:
         self.model_queries += 1

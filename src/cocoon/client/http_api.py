@@ -17,7 +17,8 @@ from cocoon.api.validation import DEFAULT_LIMITS, Limits, validate_request
 from cocoon.client.backend import InferenceBackend
 from cocoon.client.dashboard import make_dashboard
 from cocoon.client.receipts import ReceiptBook
-from cocoon.client.serving import ClientServing, EventStream, WholeAnswer, error_answer
+from cocoon.client.responses import EventStream, WholeAnswer, error_answer
+from cocoon.client.serving import ClientServing
 from cocoon.client.stats import ClientStats
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import RequestError
