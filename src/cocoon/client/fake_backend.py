@@ -17,12 +17,15 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cocoon.api.validation import ValidatedRequest
 from cocoon.errors import RequestError
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerHead, AnswerPart, Usage
 from cocoon.wire.sse import DONE_EVENT, encode_event
+
+if TYPE_CHECKING:
+    from cocoon.client.backend import InferenceBackend
 
 FAKE_MODEL_ID = "fake-model@1:fake"
 """The one model the fake backend lists (asked for by its short name ``fake-model`` too)."""
@@ -46,7 +49,7 @@ Step = AnswerPart | Gate
 Script = list[Step] | Callable[[ValidatedRequest, int], list[Step]] | RequestError
 
 
-class FakeAnswer:
+class ScriptedAnswer:
     """One scripted answer; `cancel` is recorded on the backend."""
 
     def __init__(self, backend: FakeBackend, steps: list[Step]) -> None:
@@ -81,12 +84,12 @@ class FakeBackend:
         """Queue the answer to a coming request."""
         self.scripts.append(script)
 
-    async def run(self, request: ValidatedRequest, request_id: int) -> FakeAnswer:
+    async def run(self, request: ValidatedRequest, request_id: int) -> ScriptedAnswer:
         self.requests.append((request, request_id))
         script = self.scripts.popleft() if self.scripts else echo_answer
         if isinstance(script, RequestError):
             raise script
-        return FakeAnswer(self, script(request, request_id) if callable(script) else script)
+        return ScriptedAnswer(self, script(request, request_id) if callable(script) else script)
 
     async def models(self) -> list[dict[str, Any]]:
         self.model_queries += 1
@@ -143,3 +146,9 @@ def _head(request_id: int, content_type: str) -> AnswerHead:
 
 def _json(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
+
+
+if TYPE_CHECKING:  # mypy proves that FakeBackend implements the InferenceBackend protocol
+
+    def _is_a_backend(backend: FakeBackend) -> InferenceBackend:
+        return backend
