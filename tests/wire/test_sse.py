@@ -87,6 +87,21 @@ def test_encode_event_multiline_and_named() -> None:
     assert events[0].data == "a\nb\nc"
 
 
+@settings(deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20), max_size=5))
+def test_encode_event_round_trips_through_the_parser(events: list[str]) -> None:
+    """Any data, line breaks included, comes back from the parser; ``\\r\\n`` and ``\\r`` read as ``\\n``."""
+    parsed, parser = parse_all([b"".join(encode_event(data) for data in events)])
+    assert [e.data for e in parsed] == [d.replace("\r\n", "\n").replace("\r", "\n") for d in events]
+    assert not parser.truncated
+
+
+def test_encode_event_frames_each_line_of_multi_line_data() -> None:
+    assert encode_event(b'{"a":\n1}') == b'data: {"a":\ndata: 1}\n\n'
+    assert encode_event("last line empty\n") == b"data: last line empty\ndata: \n\n"
+    assert DONE_EVENT == b"data: [DONE]\n\n"
+
+
 # --- any split of a valid stream yields the same events -------------------------------------------
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)

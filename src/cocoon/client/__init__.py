@@ -1,1 +1,19 @@
-"""The client daemon: OpenAI-compatible HTTP API in front of connections to proxies."""
+"""The client daemon: an OpenAI-compatible HTTP API in front of attested connections to proxies.
+
+Where things happen, one module each:
+
+- `cocoon.api.validation` validates a request (the protocol layer, shared with the worker);
+- `client.http_api` routes: thin aiohttp handlers (body limit, validate, write) and `make_client_app`;
+- `client.serving` serves a validated request (`ClientServing`): short model names, starting it on
+  the backend, the receipt lookup and the facts of /jsonstats;
+- `client.relay` turns one answer into a response (`AnswerRelay`): the worker's statement, receipt
+  following, usage-chunk hold and cost fields, error events, ``[DONE]`` last, cancellation;
+- `client.responses` holds what serving returns: `WholeAnswer` and `EventStream` (no aiohttp);
+- `client.openai_out` shapes answers for OpenAI callers (pure: cost fields, error bodies, re-framing);
+- `client.backend` is the edge to the network as protocols (`InferenceBackend`, `BackendAnswer`);
+- `client.network` talks to the proxies (`ProxyPool`, the real backend; `NetworkAnswer`);
+- `client.fake_backend` is the backend without a network (`FakeBackend`, scripted answers);
+- `client.receipts` verifies each answer's signed receipt and keeps the recent ones;
+- `client.payments` pays: the client contracts on chain and their routes;
+- `client.model_names`, `client.stats` and `client.dashboard`: short names, counters, the status page.
+"""

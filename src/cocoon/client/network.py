@@ -60,7 +60,7 @@ class NetworkAnswer:
 
 
 class ProxyPool:
-    """Connections to the configured proxies; implements the HTTP layer's `InferenceBackend`."""
+    """Connections to the configured proxies; the real `cocoon.client.backend.InferenceBackend`."""
 
     def __init__(
         self,

@@ -1,6 +1,7 @@
 """Turning the network's answer parts into what an OpenAI caller expects (pure helpers).
 
-- Streamed answers: each `AnswerChunk` carries one SSE event's data (a JSON chunk). The engine's usage
+- Streamed answers: `AnswerChunk`s carry the engine's SSE bytes, in any split; `relay_events` re-frames
+  each completed event with the one SSE encoder (`cocoon.wire.sse.encode_event`). The engine's usage
   chunk (``choices: []`` with ``usage``) is held back until the proxy's `AnswerEnd` brings the cost, then
   sent with the cost fields, and only if the caller asked for usage. The stream always ends with
   ``data: [DONE]``, also after an error event.
@@ -14,16 +15,10 @@ from typing import Any
 
 from cocoon.errors import RequestError
 from cocoon.wire.messages import AnswerEnd, AnswerError
-
-DONE_EVENT = b"data: [DONE]\n\n"
+from cocoon.wire.sse import SseParser, encode_event
 
 # Network error codes (spec/openai-api.md) -> the parameter they concern, for the error body.
 _ERROR_PARAM = {"model_not_found": "model", "price_too_low": "max_coefficient", "insufficient_funds": None}
-
-
-def sse_event(data: bytes) -> bytes:
-    """Frame one JSON payload as an SSE event."""
-    return b"data: " + data + b"\n\n"
 
 
 def error_from_answer(error: AnswerError) -> RequestError:
@@ -41,7 +36,26 @@ def error_from_answer(error: AnswerError) -> RequestError:
 
 def error_event(error: RequestError) -> bytes:
     """An error after the stream started: a final SSE event with the OpenAI error body."""
-    return sse_event(json.dumps(error.to_body()).encode())
+    return encode_event(json.dumps(error.to_body()))
+
+
+def relay_events(parser: SseParser, data: bytes) -> tuple[bytes, bytes | None]:
+    """Feed engine bytes to ``parser``: (the completed events re-framed, the usage chunk if one came).
+
+    The engine's ``[DONE]`` is dropped (the client sends its own, always last) and its usage chunk is
+    returned apart, to be held until the cost is known.
+    """
+    out = bytearray()
+    usage_chunk: bytes | None = None
+    for event in parser.feed(data):
+        if event.is_done:
+            continue
+        payload = event.data.encode()
+        if is_usage_chunk(payload):
+            usage_chunk = payload
+        else:
+            out += encode_event(payload)
+    return bytes(out), usage_chunk
 
 
 def is_usage_chunk(payload: bytes) -> bool:

@@ -15,13 +15,13 @@ import msgspec
 
 from cocoon.engine.fake_answer import CHAT, FakeAnswer
 from cocoon.engine.usage import usage_to_openai
-from cocoon.wire.sse import DONE_EVENT
+from cocoon.wire.sse import DONE_EVENT, encode_event
 
 _json = msgspec.json.Encoder()
 
 
 def _sse(obj: dict[str, Any]) -> bytes:
-    return b"data: " + _json.encode(obj) + b"\n\n"
+    return encode_event(_json.encode(obj))
 
 
 class StreamFormat:

@@ -1,4 +1,4 @@
-"""A pure, incremental Server-Sent Events parser (and the matching encoder).
+"""A pure, incremental Server-Sent Events parser, and the package's one SSE encoder.
 
 The worker relays an engine's SSE stream chunk by chunk while metering it, so the parser takes bytes
 as they arrive, in any split, and returns the events completed so far. It follows the WHATWG
@@ -7,6 +7,10 @@ a line starting with ``:`` is a comment; ``field: value`` drops one leading spac
 several ``data`` lines join with ``\\n``; a blank line dispatches the event; an event without data is
 not dispatched; an unterminated event at end of stream is discarded. Each event also carries the exact
 bytes it was parsed from (``raw``), so a relay can forward what it received byte for byte.
+
+`encode_event` is the only place that writes SSE framing: the fake engine, the llama.cpp usage shim
+and the client's re-framing of relayed events all use it, so multi-line data is framed one way
+(one ``data:`` line per line, which `SseParser` joins back with ``\\n``).
 
 No I/O, no clock: feed bytes, get `SseEvent` values.
 """
@@ -164,7 +168,11 @@ class SseParser:
 
 
 def encode_event(data: str | bytes, *, event: str | None = None) -> bytes:
-    """Encode one event as SSE bytes (``data: ...`` lines and the blank line that ends it)."""
+    """Encode one event as SSE bytes (``data: ...`` lines and the blank line that ends it).
+
+    Data with line breaks becomes one ``data:`` line per line (``\\r\\n`` and ``\\r`` count as breaks,
+    as they do for the parser), so ``SseParser`` gives back the data with its breaks as ``\\n``.
+    """
     text = data if isinstance(data, bytes) else data.encode("utf-8")
     head = b"event: " + event.encode("utf-8") + b"\n" if event else b""
     if b"\n" not in text and b"\r" not in text:

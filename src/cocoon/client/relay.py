@@ -1,0 +1,153 @@
+"""One answer from the network to the caller: `AnswerRelay` turns its parts into a response value.
+
+It reads the first part (an error before the head becomes an error response), checks the answering
+worker's statement, follows the receipt over every chunk, then either collects a whole answer (with
+the cost fields and the verified receipt in its JSON) or hands back an `EventStream`: engine events
+re-framed as they complete, the usage chunk held until the `AnswerEnd` brings the cost (sent only if
+the caller asked for usage), an error event for a late `AnswerError` or a stream that just stops,
+and ``[DONE]`` always last. `abandon` cancels the network request once, unless the answer ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from cocoon.api.validation import ValidatedRequest
+from cocoon.client.backend import BackendAnswer
+from cocoon.client.openai_out import add_cost_to_usage, error_event, error_from_answer, relay_events
+from cocoon.client.receipts import ReceiptBook, ReceiptCheck, worker_refused
+from cocoon.client.responses import STREAM_HEADERS, EventStream, WholeAnswer, error_answer
+from cocoon.client.stats import ClientStats
+from cocoon.clock import Clock
+from cocoon.errors import RequestError, StatementError
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
+from cocoon.wire.sse import DONE_EVENT, SseParser, encode_event
+
+UPSTREAM_GONE = RequestError(
+    "The network ended the answer without finishing it; retry the request.",
+    status=502,
+    error_type="upstream_error",
+    code="upstream_error",
+)
+
+
+class AnswerRelay:
+    """Relays one answer of request ``request_id``; ``started`` is the clock reading at its arrival."""
+
+    def __init__(
+        self,
+        answer: BackendAnswer,
+        request: ValidatedRequest,
+        request_id: int,
+        *,
+        stats: ClientStats,
+        receipts: ReceiptBook,
+        clock: Clock,
+        started: float,
+    ) -> None:
+        self.answer = answer
+        self.request = request
+        self.request_id = request_id
+        self.stats = stats
+        self.receipts = receipts
+        self.clock = clock
+        self.started = started
+        self._over = False
+
+    async def abandon(self) -> None:
+        """Cancel the network request (the caller went away); once, and never after the end."""
+        if self._over:
+            return
+        self._over = True
+        await self.answer.cancel("the caller disconnected")
+        self.stats.cancelled += 1
+
+    def observe_latency(self) -> None:
+        self.stats.observe_latency(self.clock.monotonic() - self.started)
+
+    async def begin(self) -> WholeAnswer | EventStream:
+        """Read up to the head; the whole answer, or the stream of the rest."""
+        parts = aiter(self.answer)
+        first = await anext(parts, None)
+        if isinstance(first, AnswerError) or first is None:
+            self._over = True
+            self.stats.failed += 1
+            return error_answer(error_from_answer(first) if first else UPSTREAM_GONE)
+        assert isinstance(first, AnswerHead)
+        request_id = f"{self.request_id:016x}"
+        check = self.receipts.start(request_id, self.request.engine_body_bytes(), self.request.model)
+        try:
+            self.receipts.head(check, first.headers)
+        except StatementError as exc:
+            self._over = True
+            await self.answer.cancel(f"worker refused: {exc}")
+            self.stats.failed += 1
+            return error_answer(worker_refused(exc))
+        parts = self.receipts.follow(parts, check)
+        headers = {k: v for k, v in first.headers if k.lower().startswith("x-cocoon-")}
+        headers["X-Cocoon-Request-Id"] = request_id
+        if first.status != 200 or not self.request.stream:
+            return await self._whole(first, parts, headers, check)
+        return EventStream({**headers, **STREAM_HEADERS}, self._events(parts, check), self.abandon)
+
+    async def _whole(
+        self, head: AnswerHead, parts: AsyncIterator[AnswerPart], headers: dict[str, str], check: ReceiptCheck
+    ) -> WholeAnswer:
+        body = bytearray()
+        async for part in parts:
+            if isinstance(part, AnswerChunk):
+                body += part.data
+            elif isinstance(part, AnswerEnd):
+                self._over = True
+                self.stats.finished(part)
+                payload = bytes(body)
+                if head.status == 200:
+                    payload = add_cost_to_usage(payload, part, receipt=check.verified)
+                content_type = {k.lower(): v for k, v in head.headers}.get("content-type", "application/json")
+                return WholeAnswer(head.status, {**headers, "Content-Type": content_type}, payload)
+            elif isinstance(part, AnswerError):
+                self._over = True
+                self.stats.failed += 1
+                return error_answer(error_from_answer(part))
+        self._over = True
+        self.stats.failed += 1
+        return error_answer(UPSTREAM_GONE)
+
+    async def _events(
+        self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
+    ) -> AsyncGenerator[bytes, None]:
+        """The SSE chunks to send: relayed events, the usage chunk with its cost, then ``[DONE]``."""
+        try:
+            async with contextlib.aclosing(self._frames(parts, check)) as frames:
+                async for out in frames:
+                    yield out
+        except BaseException:
+            await self.abandon()  # closed or cancelled before the end: stop the work end to end
+            raise
+        self._over = True  # the network's answer is over: nothing left to cancel
+        self.observe_latency()
+        yield DONE_EVENT
+
+    async def _frames(
+        self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
+    ) -> AsyncGenerator[bytes, None]:
+        usage_chunk: bytes | None = None
+        events = SseParser()
+        async for part in parts:
+            if isinstance(part, AnswerChunk):
+                out, usage = relay_events(events, part.data)
+                usage_chunk = usage or usage_chunk
+                if out:
+                    yield out
+            elif isinstance(part, AnswerEnd):
+                self.stats.finished(part)
+                if usage_chunk is not None and self.request.caller_wants_usage:
+                    yield encode_event(add_cost_to_usage(usage_chunk, part, receipt=check.verified))
+                return
+            elif isinstance(part, AnswerError):
+                self.stats.failed += 1
+                yield error_event(error_from_answer(part))
+                return
+        self.stats.failed += 1
+        yield error_event(UPSTREAM_GONE)
