@@ -15,7 +15,8 @@ from cocoon.attestation.receipt import Receipt, sign_receipt
 from cocoon.attestation.statement import make_statement, model_hash, sign_statement
 from cocoon.client.responses import EventStream, WholeAnswer
 from cocoon.proxy.admission import worker_attestation_headers
-from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, Usage
+from cocoon.usage import Usage
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead
 from cocoon.wire.sse import SseEvent, SseParser
 
 MODEL = "m@1:abc"

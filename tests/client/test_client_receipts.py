@@ -22,6 +22,7 @@ from cocoon.attestation.receipt import Receipt, sign_receipt
 from cocoon.attestation.statement import make_statement, model_hash, sign_statement
 from cocoon.client.http_api import make_client_app
 from cocoon.client.receipts import ReceiptBook
+from cocoon.clock import FakeClock
 from cocoon.proxy.admission import worker_attestation_headers
 from cocoon.usage import Usage
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerHead, AnswerPart
@@ -94,7 +95,7 @@ class Backend:
 
 
 async def _ask(backend: Backend, max_age: float = 0) -> tuple[int, dict[str, Any], ReceiptBook]:
-    book = ReceiptBook(max_statement_age_s=max_age, clock=lambda: NOW)
+    book = ReceiptBook(max_statement_age_s=max_age, clock=FakeClock(wall=NOW))
     async with TestClient(TestServer(make_client_app(backend, receipts=book))) as client:
         body = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
         resp = await client.post("/v1/chat/completions", json=body)

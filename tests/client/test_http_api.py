@@ -28,6 +28,7 @@ from cocoon.client.fake_backend import FAKE_MODEL_ID, FAKE_PRICE_NANO, FAKE_REPL
 from cocoon.client.http_api import SERVING_KEY, make_client_app
 from cocoon.client.receipts import ReceiptBook
 from cocoon.client.serving import ClientServing
+from cocoon.clock import FakeClock
 from cocoon.errors import RequestError
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -185,7 +186,7 @@ async def test_an_unknown_receipt_is_a_404(client: TestClient) -> None:
 async def test_a_verified_receipt_rides_in_the_streamed_usage_chunk_and_is_kept() -> None:
     key = Ed25519PrivateKey.generate()
     backend = FakeBackend([signed_answer(key, [CONTENT, USAGE_EVENT])])
-    app = make_client_app(backend, receipts=ReceiptBook(clock=lambda: NOW))
+    app = make_client_app(backend, receipts=ReceiptBook(clock=FakeClock(wall=NOW)))
     async with TestClient(TestServer(app)) as client:
         resp = await client.post("/v1/chat/completions", json=chat_body(usage=True))
         data = data_of(await resp.read())

@@ -18,10 +18,11 @@ from worker_fakes import Sink, query
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.receipt import SignedReceipt
+from cocoon.clock import FakeClock
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
 from cocoon.engine.memory import MemoryEngine
-from cocoon.net.node import make_identity
-from cocoon.wire.messages import Usage
+from cocoon.node.identity import make_identity
+from cocoon.usage import Usage
 from cocoon.wire.sse import DONE_EVENT
 from cocoon.worker.attest import ReceiptSigner
 from cocoon.worker.serve import RequestServer
@@ -136,7 +137,7 @@ async def test_a_budget_that_runs_out_ends_the_answer_with_a_timeout() -> None:
 class _CutEngine(MemoryEngine):
     """An engine whose stream ends after one event, without usage or ``[DONE]``."""
 
-    async def stream(self, path: str, body: dict[str, Any], *, deadline: float | None = None) -> Any:
+    async def stream(self, path: str, body: dict[str, Any], *, timeout_s: float | None = None) -> Any:
         return _CutStream()
 
 
@@ -180,7 +181,7 @@ async def test_a_whole_answer_is_one_chunk_with_its_usage() -> None:
 @pytest.mark.parametrize("stream", [True, False])
 async def test_the_receipt_covers_the_request_and_exactly_the_bytes_relayed(stream: bool) -> None:
     identity = make_identity("", "fake")
-    worker, _ = server(ReceiptSigner(identity, FAKE_MODEL, 1000, clock=lambda: 1_750_000_000))
+    worker, _ = server(ReceiptSigner(identity, FAKE_MODEL, 1000, clock=FakeClock(wall=1_750_000_000)))
     request = query(stream=stream)
     sink = Sink()
     await worker.serve(request, sink, max_active=4)

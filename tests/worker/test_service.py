@@ -17,7 +17,8 @@ from cocoon.api.validation import Limits
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
 from cocoon.engine.memory import MemoryEngine
 from cocoon.errors import CocoonError, EngineError
-from cocoon.net.node import make_identity, make_policy
+from cocoon.node.identity import make_identity
+from cocoon.node.policy import make_policy
 from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import WorkerState
 from cocoon.worker import service as service_module

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cocoon.engine.fake_answer import FAKE_MODEL
-from cocoon.wire.messages import NO_TIMINGS, NO_USAGE, RunQuery, Timings, Usage
+from cocoon.usage import NO_USAGE, Usage
+from cocoon.wire.messages import NO_TIMINGS, RunQuery, Timings
 
 
 @dataclass

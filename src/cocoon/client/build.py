@@ -59,9 +59,11 @@ async def build_client(
             config.data_dir, config.quote_provider, clock=deps.clock, provider=deps.quote_provider
         )
         pool = ProxyPool(config.proxies, identity, policy, payments)
-        receipts = ReceiptBook(max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir)
+        receipts = ReceiptBook(
+            max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock
+        )
         limits = Limits(max_body_bytes=config.max_body_bytes, default_max_tokens=config.default_max_tokens)
-        app = make_client_app(pool, limits, receipts=receipts)
+        app = make_client_app(pool, limits, receipts=receipts, clock=deps.clock)
         if payments is not None:
             add_payment_routes(app, payments)
         running = RunningNode(pool, 0, [pool.run_forever])

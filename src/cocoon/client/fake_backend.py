@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from cocoon.api.validation import ValidatedRequest
 from cocoon.errors import RequestError
-from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerHead, AnswerPart, Usage
+from cocoon.usage import Usage
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerHead, AnswerPart
 from cocoon.wire.sse import DONE_EVENT, encode_event
 
 if TYPE_CHECKING:

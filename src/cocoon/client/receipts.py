@@ -18,15 +18,15 @@ import base64
 import hashlib
 import json
 import logging
-import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cocoon.attestation.receipt import SignedReceipt
 from cocoon.attestation.statement import Statement, check_fresh, verify_statement
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ReceiptError, RequestError, StatementError
 from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerPart
@@ -125,7 +125,7 @@ class ReceiptBook:
         *,
         max_statement_age_s: float = 0.0,
         directory: str = "",
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.capacity = capacity
         self.max_statement_age_s = max_statement_age_s
@@ -144,7 +144,7 @@ class ReceiptBook:
 
     def head(self, check: ReceiptCheck, headers: tuple[tuple[str, str], ...]) -> None:
         """`ReceiptCheck.head` with this book's clock and freshness bound."""
-        check.head(headers, self.clock(), self.max_statement_age_s)
+        check.head(headers, self.clock.time(), self.max_statement_age_s)
 
     def finish(self, check: ReceiptCheck, end: AnswerEnd) -> dict[str, Any] | None:
         """Verify the answer's receipt; return its JSON form when valid (stored), else None (counted)."""

@@ -43,7 +43,7 @@ class ClientServing:
     ) -> None:
         self.backend = backend
         self.stats = stats or ClientStats()
-        self.receipts = receipts or ReceiptBook(clock=clock.time)
+        self.receipts = receipts or ReceiptBook(clock=clock)
         self.clock = clock
         self._model_list: list[str] = []
         self._models_at: float | None = None
