@@ -50,7 +50,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 # The whole package, strictly (settings in pyproject.toml); tests/test_layers.py checks the layers.
-typecheck: $(STAMP)
+# The whole package, the built-in engine's modules included: they type-check against llama-cpp-python.
+typecheck: $(STAMP) $(ENGINE)
 	$(BIN)/mypy src/cocoon
 
 pytest: $(STAMP) $(ENGINE) browser

@@ -18,9 +18,9 @@ from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
 from cocoon.client.payments import ClientPayments, add_payment_routes
 from cocoon.client.receipts import ReceiptBook
-from cocoon.node.chain import NodeChain, open_node_chain
-from cocoon.node.http import bound_port, serve_http
-from cocoon.node.identity import make_identity
+from cocoon.node.chain import NodeChain, open_node_chain_if_any
+from cocoon.node.http import serve_node_http
+from cocoon.node.identity import node_identity
 from cocoon.node.policy import proxy_policy
 from cocoon.node.root import follow_root, root_follower, with_root_proxies
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
@@ -46,19 +46,13 @@ async def build_client(
     """A client daemon built from ``config``, its API listening; everything it opened closes when the
     ``async with`` ends."""
     async with AsyncExitStack() as stack:
-        node = (
-            await open_node_chain(config, stack, chain=deps.chain, clock=deps.clock)
-            if config.chain_url
-            else None
-        )
+        node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "client", node)  # on a chain, the root lists the proxies
         attested = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
         policy = StatementPolicy(attested, StatementRequirements(max_age_s=config.max_statement_age_s))
         payments = client_payments(config, node) if node is not None else None
-        identity = make_identity(
-            config.data_dir, config.quote_provider, clock=deps.clock, provider=deps.quote_provider
-        )
-        pool = ProxyPool(config.proxies, identity, policy, payments)
+        identity = node_identity(config, deps)
+        pool = ProxyPool(config.proxies, identity, policy, payments, clock=deps.clock)
         receipts = ReceiptBook(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock
         )
@@ -70,7 +64,7 @@ async def build_client(
         if node is not None:
             follower = root_follower(config, "client", pool.links, attested, node)
             running.jobs.append(lambda: follow_root(node, follower))
-        runner = await serve_http(app, config.host, config.http_port, cancel_on_disconnect=True)
-        stack.push_async_callback(runner.cleanup)
-        running.http_port = bound_port(runner)
+        running.http_port = await serve_node_http(
+            app, config.host, config.http_port, stack, cancel_on_disconnect=True
+        )
         yield running

@@ -19,6 +19,7 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.client.payments import ClientLink, ClientPayments
+from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledError, RequestError
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcAnswerStream, RpcConnection
@@ -68,7 +69,10 @@ class ProxyPool:
         identity: NodeIdentity,
         policy: Policy,
         payments: ClientPayments | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.payments = payments  # client contracts on chain; None: the proxy's off-chain credit
         self.proxies = proxies
         self.identity = identity
@@ -99,7 +103,7 @@ class ProxyPool:
     async def run_forever(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.links.run(self.proxies))
-            tasks.create_task(refresh_certificates(self.identity))
+            tasks.create_task(refresh_certificates(self.identity, clock=self.clock))
             if self.payments is not None:
                 tasks.create_task(self.payments.run())
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainDataError, ConfigError
 from cocoon.node.keys import wallet_key_path
+from cocoon.node.running import NodeDeps
 from cocoon.registry.reader import read_registry
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
@@ -81,3 +82,13 @@ async def open_node_chain(
     stack.push_async_callback(wallet.close)
     await wallet.ensure_funded()
     return NodeChain(chain, wallet, root, registry)
+
+
+async def open_node_chain_if_any(
+    config: NodeConfig, stack: AsyncExitStack, deps: NodeDeps
+) -> NodeChain | None:
+    """:func:`open_node_chain` for a node with ``chain_url`` set, with ``deps``' chain and clock;
+    None for a node without a chain (off-chain credit, local tries)."""
+    if not config.chain_url:
+        return None
+    return await open_node_chain(config, stack, chain=deps.chain, clock=deps.clock)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from aiohttp import web
 
 from cocoon.errors import ConfigError
@@ -28,3 +30,12 @@ def bound_port(runner: web.AppRunner) -> int:
     for address in runner.addresses:
         return int(address[1])
     raise ConfigError("the HTTP server listens nowhere")
+
+
+async def serve_node_http(
+    app: web.Application, host: str, port: int, stack: AsyncExitStack, *, cancel_on_disconnect: bool = False
+) -> int:
+    """:func:`serve_http`, stopped with ``stack``; returns the port it listens on."""
+    runner = await serve_http(app, host, port, cancel_on_disconnect=cancel_on_disconnect)
+    stack.push_async_callback(runner.cleanup)
+    return bound_port(runner)

@@ -20,6 +20,8 @@ from cocoon.attestation.statement import Statement, make_statement
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ConfigError
 from cocoon.node.keys import load_or_create_key
+from cocoon.node.running import NodeDeps
+from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +78,12 @@ async def refresh_certificates(
         if identity.needs_refresh(now):
             await asyncio.to_thread(identity.issue, now)
             log.info("issued a fresh RA-TLS certificate")
+
+
+def node_identity(
+    config: WorkerConfig | ClientConfig | ProxyConfig, deps: NodeDeps, *, claims: Statement | None = None
+) -> NodeIdentity:
+    """:func:`make_identity` of a role's config, with ``deps``' quote provider and clock."""
+    return make_identity(
+        config.data_dir, config.quote_provider, claims=claims, clock=deps.clock, provider=deps.quote_provider
+    )

@@ -13,9 +13,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from cocoon.node.chain import NodeChain, open_node_chain
-from cocoon.node.http import bound_port, serve_http
-from cocoon.node.identity import config_claims, make_identity
+from cocoon.node.chain import NodeChain, open_node_chain_if_any
+from cocoon.node.http import serve_node_http
+from cocoon.node.identity import config_claims, node_identity
 from cocoon.node.policy import make_policy
 from cocoon.node.root import OnChange, follow_root
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
@@ -65,20 +65,10 @@ async def build_proxy(
     async with AsyncExitStack() as stack:
         ledger = Ledger(ledger_path(config.data_dir))
         stack.callback(ledger.close)
-        node = (
-            await open_node_chain(config, stack, chain=deps.chain, clock=deps.clock)
-            if config.chain_url
-            else None
-        )
+        node = await open_node_chain_if_any(config, stack, deps)
         allowlist, on_registry = worker_allowlist(config, node)
         worker_policy = WorkerAdmission(make_policy(config.worker_policy), allowlist)
-        identity = make_identity(
-            config.data_dir,
-            config.quote_provider,
-            claims=config_claims(config),
-            clock=deps.clock,
-            provider=deps.quote_provider,
-        )
+        identity = node_identity(config, deps, claims=config_claims(config))
         settlement = (
             await open_settlement(config, ledger, node, clock=deps.clock) if node is not None else None
         )
@@ -98,7 +88,7 @@ async def build_proxy(
             running.jobs.append(lambda: settlement.run(service.workers))
         if node is not None and on_registry is not None:
             running.jobs.append(lambda: follow_root(node, on_registry))
-        runner = await serve_http(make_stats_app(service), config.host, config.http_port)
-        stack.push_async_callback(runner.cleanup)
-        running.http_port = bound_port(runner)
+        running.http_port = await serve_node_http(
+            make_stats_app(service), config.host, config.http_port, stack
+        )
         yield running

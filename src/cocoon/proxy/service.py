@@ -84,6 +84,7 @@ class ProxyService:
             self.proxy_id,
             max_retries=config.max_retries,
             queue_timeout_s=config.queue_timeout_s,
+            clock=clock,
         )
         self.clients: dict[str, int] = {}  # client id -> live connections
         self.started_at = clock.monotonic()
@@ -103,7 +104,7 @@ class ProxyService:
         await self.worker_listener.aclose()
 
     async def refresh(self) -> None:
-        await refresh_certificates(self.identity)
+        await refresh_certificates(self.identity, clock=self.clock)
 
     # --- workers ----------------------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cocoon.engine.protocol import Engine
-from cocoon.node.chain import NodeChain, open_node_chain
-from cocoon.node.http import bound_port, serve_http
-from cocoon.node.identity import make_identity
+from cocoon.node.chain import NodeChain, open_node_chain_if_any
+from cocoon.node.http import serve_node_http
+from cocoon.node.identity import node_identity
 from cocoon.node.policy import proxy_policy
 from cocoon.node.root import follow_root, root_follower, with_root_proxies
 from cocoon.node.running import NodeDeps, RunningNode
@@ -65,16 +65,10 @@ async def build_worker(
 ) -> AsyncIterator[RunningNode[WorkerService]]:
     """A worker built from ``config``; everything it opened closes when the ``async with`` ends."""
     async with AsyncExitStack() as stack:
-        node = (
-            await open_node_chain(config, stack, chain=deps.chain, clock=deps.clock)
-            if config.chain_url
-            else None
-        )
+        node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
         policy = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
-        identity = make_identity(
-            config.data_dir, config.quote_provider, clock=deps.clock, provider=deps.quote_provider
-        )
+        identity = node_identity(config, deps)
         engine = await _engine(config, deps, stack)
         payouts = worker_payouts(config, node) if node is not None else None
         service = WorkerService(config, engine, identity, policy, payouts, clock=deps.clock)
@@ -82,7 +76,7 @@ async def build_worker(
         if node is not None:
             follower = root_follower(config, "worker", service.links, policy, node)
             running.jobs.append(lambda: follow_root(node, follower))
-        runner = await serve_http(make_stats_app(service), config.host, config.http_port)
-        stack.push_async_callback(runner.cleanup)
-        running.http_port = bound_port(runner)
+        running.http_port = await serve_node_http(
+            make_stats_app(service), config.host, config.http_port, stack
+        )
         yield running

@@ -120,14 +120,14 @@ class WorkerService:
         preflight(self.config, self.model)
         limits = Limits(max_tokens_limit=self.config.max_tokens_limit)
         signer = attest_worker(self.identity, self.config, self.model, self.clock)  # statement + receipts
-        self.server = RequestServer(self.engine, self.model, limits, self.worker_id, signer)
+        self.server = RequestServer(self.engine, self.model, limits, self.worker_id, signer, clock=self.clock)
         log.info(
             "worker %s serving %s at coefficient %d", self.worker_id, self.model, self.config.coefficient
         )
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.links.run(self.config.proxies))
             tasks.create_task(self._health_loop())
-            tasks.create_task(refresh_certificates(self.identity))
+            tasks.create_task(refresh_certificates(self.identity, clock=self.clock))
             if self.payouts is not None:
                 server = self.server
                 tasks.create_task(self.payouts.run(idle=lambda: server.active == 0))
