@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -21,15 +21,9 @@ from cocoon.node.running import RunningNode
 from cocoon.proxy.build import build_proxy
 from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
 from cocoon.worker.build import WorkerDeps, build_worker
+from waiting import wait_until
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "cocoon"
-
-
-async def _until(predicate: Callable[[], object], within_s: float = 20.0) -> None:
-    """Poll state the nodes' own tasks change (there is no event to wait on from outside)."""
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -70,8 +64,8 @@ async def network(tmp_path: Path) -> AsyncIterator[dict[str, RunningNode[object]
 
 async def test_built_roles_answer_through_the_openai_sdk(network: dict[str, RunningNode[object]]) -> None:
     proxy, worker, client = network["proxy"], network["worker"], network["client"]
-    await _until(lambda: proxy.service.workers.candidates())  # type: ignore[attr-defined]
-    await _until(lambda: client.service.connections)  # type: ignore[attr-defined]
+    await wait_until(lambda: proxy.service.workers.candidates(), 20, what="the worker registered")  # type: ignore[attr-defined]
+    await wait_until(lambda: client.service.connections, 20, what="the client connected")  # type: ignore[attr-defined]
     api = AsyncOpenAI(base_url=f"http://127.0.0.1:{client.http_port}/v1", api_key="unused")
     answer = await api.chat.completions.create(
         model=FakeEngineConfig().model, messages=[{"role": "user", "content": "one two three"}]
