@@ -10,6 +10,7 @@ from typing import Literal
 
 import msgspec
 
+from cocoon.payments.params import Nano
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS
 
 QuoteProviderName = Literal["fake", "tdx"]
@@ -44,8 +45,8 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     health_interval_s: float = 5.0
     max_tokens_limit: int = 32_768
     # When the worker cashes out its signed payouts itself (nanoTON of unclaimed earnings).
-    cash_out_threshold_nano: int = DEFAULT_THRESHOLDS.worker_payout_nano
-    idle_cash_out_threshold_nano: int = DEFAULT_THRESHOLDS.worker_idle_payout_nano
+    cash_out_threshold_nano: Nano = DEFAULT_THRESHOLDS.worker_payout_nano
+    idle_cash_out_threshold_nano: Nano = DEFAULT_THRESHOLDS.worker_idle_payout_nano
     # Hardware for the preflight check (cocoon plan gpu): empty/0 skips it.
     gpu: str = ""
     gpu_count: int = 1
@@ -68,7 +69,7 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     price_per_token: int = 20
     worker_fee_per_token: int = 19
     # Until settlement on chain: credit (nanoTON) given to a client the first time it connects.
-    local_client_credit_nano: int = 0
+    local_client_credit_nano: Nano = Nano(0)
     max_retries: int = 2
     queue_timeout_s: float = 5.0
     # Settlement on chain (with chain_url): the proxy contract's owner (empty: the node wallet),
@@ -77,9 +78,9 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     flush_interval_s: float = 1.0
     commit_interval_s: float = 45.0
     settle_interval_s: float = 5.0
-    charge_threshold_nano: int = DEFAULT_THRESHOLDS.charge_nano
-    payout_threshold_nano: int = DEFAULT_THRESHOLDS.payout_nano
-    withdraw_threshold_nano: int = DEFAULT_THRESHOLDS.withdraw_nano
+    charge_threshold_nano: Nano = DEFAULT_THRESHOLDS.charge_nano
+    payout_threshold_nano: Nano = DEFAULT_THRESHOLDS.payout_nano
+    withdraw_threshold_nano: Nano = DEFAULT_THRESHOLDS.withdraw_nano
     # Allowlists (hex; empty = any). On a chain, empty lists mean: follow the root contract's.
     allowed_worker_image_hashes: list[str] = msgspec.field(default_factory=list)
     allowed_worker_mrtds: list[str] = msgspec.field(default_factory=list)
@@ -101,7 +102,7 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     # Payment on chain (with chain_url): add one stake (or top_up_nano) whenever paid - used falls
     # below half the stake.
     auto_top_up: bool = True
-    top_up_nano: int = 0
+    top_up_nano: Nano = Nano(0)
     allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
     receipts_dir: str = ""
 

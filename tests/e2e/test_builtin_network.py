@@ -25,8 +25,13 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNet]:
     assert stop_net(running) == 0, running.output()
 
 
-def test_real_model_answers_through_the_network(net: RunningNet) -> None:
-    api = openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=120)
+@pytest.fixture(scope="module")
+def api(net: RunningNet) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=120) as client:
+        yield client
+
+
+def test_real_model_answers_through_the_network(net: RunningNet, api: openai.OpenAI) -> None:
     assert net.model.startswith("SmolLM2-135M-Instruct")
     before = net.charged_nano()
     answer = api.chat.completions.create(
@@ -43,9 +48,8 @@ def test_real_model_answers_through_the_network(net: RunningNet) -> None:
     assert net.charged_nano() - before == cost
 
 
-def test_the_short_model_name_works_too(net: RunningNet) -> None:
+def test_the_short_model_name_works_too(net: RunningNet, api: openai.OpenAI) -> None:
     """Nobody types weights hashes: the name part of the served model id is enough."""
-    api = openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=120)
     short = net.model.split("@", 1)[0]
     answer = api.chat.completions.create(
         model=short, messages=[{"role": "user", "content": "Say hi."}], max_tokens=4
@@ -53,8 +57,7 @@ def test_the_short_model_name_works_too(net: RunningNet) -> None:
     assert answer.choices[0].message.content  # without resolution the proxy answers 404 model_not_found
 
 
-def test_real_model_streams_with_usage(net: RunningNet) -> None:
-    api = openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=120)
+def test_real_model_streams_with_usage(net: RunningNet, api: openai.OpenAI) -> None:
     chunks = list(
         api.chat.completions.create(
             model=net.model,

@@ -36,14 +36,18 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNet]:
 
 
 @pytest.fixture(scope="module")
-def api(net: RunningNet) -> openai.OpenAI:
-    return openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=30)
+def api(net: RunningNet) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
-def engine(net: RunningNet) -> openai.OpenAI:
+def engine(net: RunningNet) -> Iterator[openai.OpenAI]:
     """The fake engine itself, called directly: the reference for what the network must return."""
-    return openai.OpenAI(base_url=f"{net.engine_url}/v1", api_key="unused", max_retries=0, timeout=30)
+    with openai.OpenAI(
+        base_url=f"{net.engine_url}/v1", api_key="unused", max_retries=0, timeout=30
+    ) as client:
+        yield client
 
 
 def expected_cost(usage: Any) -> tuple[int, int]:

@@ -43,10 +43,10 @@ def net(tmp_path: Path) -> Iterator[RunningNet]:
 
 
 def ask(net: RunningNet, text: str, max_tokens: int = 20) -> dict[str, Any]:
-    api = openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=60)
-    answer = api.chat.completions.create(
-        model=net.model, messages=[{"role": "user", "content": text}], max_tokens=max_tokens
-    )
+    with openai.OpenAI(base_url=net.base_url, api_key="unused", max_retries=0, timeout=60) as api:
+        answer = api.chat.completions.create(
+            model=net.model, messages=[{"role": "user", "content": text}], max_tokens=max_tokens
+        )
     assert answer.usage is not None
     return answer.usage.model_extra or {}
 

@@ -28,7 +28,8 @@ from aiohttp import web
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
-from cocoon.payments.params import Nano
+from cocoon.payments.credit import client_view
+from cocoon.payments.params import Nano, Tokens
 from cocoon.payments.thresholds import client_should_self_charge, client_top_up_nano
 from cocoon.registry.snapshot import network_params
 from cocoon.ton import messages as m
@@ -152,14 +153,14 @@ class ClientPayments:
             data = await self.refresh(channel)
             if data is None or data.state != 0:
                 continue
-            used = channel.last.tokens_max if channel.last else data.tokens_used
-            amount = client_top_up_nano(
-                data.balance, max(used - data.tokens_used, 0), data.stake, self.params
-            )
+            view = client_view(data)
+            used = channel.last.tokens_max if channel.last else view.sc_tokens_used
+            uncharged = Tokens(max(used - view.sc_tokens_used, 0))
+            amount = client_top_up_nano(view.balance_nano, uncharged, view.stake_nano, self.params)
             if self.auto_top_up and amount:
                 await self.top_up(channel, max(amount, self.top_up_nano))
             if channel.signed and client_should_self_charge(
-                channel.signed_tokens, data.tokens_used, data.stake, self.params
+                channel.signed_tokens, view.sc_tokens_used, view.stake_nano, self.params
             ):
                 request = dataclasses.replace(
                     parse_signed(ClientChargeSigned, channel.signed), send_excesses_to=self.owner

@@ -33,7 +33,7 @@ from cocoon.localnet.chain import (
     wallet_balances,
 )
 from cocoon.localnet.supervisor import ServiceSpec, Supervisor
-from cocoon.payments.params import NANO_PER_TON, format_ton
+from cocoon.payments.params import NANO_PER_TON, Nano, format_ton
 from cocoon.registry import local_params
 from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
 from cocoon.ton.data import ProxyEndpoints
@@ -124,7 +124,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         client_port=11002 + b,
         http_port=11000 + b,
         data_dir=str(plan.data_dir / "proxy"),
-        local_client_credit_nano=plan.client_credit_ton * NANO_PER_TON,
+        local_client_credit_nano=Nano(plan.client_credit_ton * NANO_PER_TON),
         **_chain_fields(plan, chain, "proxy"),
     )
     specs.append(_node("proxy", cfg_dir, proxy, proxy.http_port))

@@ -15,15 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cocoon.errors import PaymentError, StateRollbackError
+from cocoon.payments.params import NO_TOKENS, Tokens
 
 
 @dataclass(frozen=True, slots=True)
 class Counters:
     """The three cumulative token totals of one channel; ordered and never negative."""
 
-    tokens_max: int = 0
-    committed_to_db: int = 0
-    committed_to_chain: int = 0
+    tokens_max: Tokens = NO_TOKENS
+    committed_to_db: Tokens = NO_TOKENS
+    committed_to_chain: Tokens = NO_TOKENS
 
     def __post_init__(self) -> None:
         if not self.tokens_max >= self.committed_to_db >= self.committed_to_chain >= 0:
@@ -61,13 +62,13 @@ class Channel:
     seen on chain, :meth:`commit_chain` makes the value stamped at (or before) it chain-committed.
     """
 
-    tokens_max: int = 0
-    committed_to_db: int = 0
-    committed_to_chain: int = 0
-    _stamps: list[tuple[int, int]] = field(default_factory=list)  # (seqno, value), seqno increasing
+    tokens_max: Tokens = NO_TOKENS
+    committed_to_db: Tokens = NO_TOKENS
+    committed_to_chain: Tokens = NO_TOKENS
+    _stamps: list[tuple[int, Tokens]] = field(default_factory=list)  # (seqno, value), seqno increasing
 
     @classmethod
-    def restored(cls, value: int) -> Channel:
+    def restored(cls, value: Tokens) -> Channel:
         """A channel loaded from the database: every counter equals the stored value. The proxy issues a
         fresh seqno at start-up whose note, once seen on chain, confirms that value."""
         return cls(value, value, value)
@@ -81,14 +82,14 @@ class Channel:
         """Whether the running total moved since the last stamp (a flush has something to write)."""
         return self.tokens_max != self.committed_to_db
 
-    def add(self, tokens: int) -> Counters:
+    def add(self, tokens: Tokens) -> Counters:
         """Count ``tokens`` more adjusted tokens (one settled request)."""
         if tokens < 0:
             raise PaymentError(f"a channel only grows; got {tokens} tokens")
-        self.tokens_max += tokens
+        self.tokens_max = Tokens(self.tokens_max + tokens)
         return self.counters
 
-    def stamp(self, seqno: int, value: int) -> None:
+    def stamp(self, seqno: int, value: Tokens) -> None:
         """``value`` was persisted under local ``seqno`` (seqnos strictly increase, values never drop)."""
         if self._stamps and seqno <= self._stamps[-1][0]:
             raise PaymentError(f"stamp seqno {seqno} does not follow {self._stamps[-1][0]}")

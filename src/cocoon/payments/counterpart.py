@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.payments.channel import Counters, check_progress
+from cocoon.payments.params import NO_TOKENS, Tokens
 from cocoon.ton.address import Address
 from cocoon.ton.cells import cell_from_boc
 from cocoon.ton.signed import SignedRequest
@@ -31,7 +32,14 @@ class ChannelView:
     contract: Address
     last: Counters | None = None
     signed: bytes | None = None
-    signed_tokens: int = 0
+    signed_tokens: Tokens = NO_TOKENS
+
+
+def counters_of(update: PaymentUpdate) -> Counters:
+    """The three counters a payment update reports, checked for order (`PaymentError` if broken)."""
+    return Counters(
+        Tokens(update.tokens_max), Tokens(update.committed_to_db), Tokens(update.committed_to_chain)
+    )
 
 
 def parse_signed(kind: type[S], boc: bytes) -> S:
@@ -48,7 +56,7 @@ def accept_update(channel: ChannelView, update: PaymentUpdate, kind: type[Signed
     Raises `PaymentError` (or its `StateRollbackError`) when the proxy must be dropped.
     """
     who = f"proxy contract {channel.proxy_contract.raw}"
-    current = Counters(update.tokens_max, update.committed_to_db, update.committed_to_chain)
+    current = counters_of(update)
     check_progress(channel.last, current, who=who)
     channel.last = current
     if update.signed_payment is None or update.committed_to_chain <= channel.signed_tokens:
@@ -62,5 +70,5 @@ def accept_update(channel: ChannelView, update: PaymentUpdate, kind: type[Signed
             f"{who} signed {payload.new_tokens} tokens but reported {update.committed_to_chain} "
             "chain-committed"
         )
-    channel.signed, channel.signed_tokens = update.signed_payment, update.committed_to_chain
+    channel.signed, channel.signed_tokens = update.signed_payment, current.committed_to_chain
     return True

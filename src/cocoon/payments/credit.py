@@ -14,21 +14,49 @@ the stake bounds how much of it the proxy extends.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from cocoon.payments.params import NetworkParams, Tokens
+from cocoon.payments.params import Nano, NetworkParams, Tokens
 
 
 @dataclass(frozen=True, slots=True)
 class ClientContractView:
     """What the proxy knows of one client contract (from the notes every client op forwards)."""
 
-    balance_nano: int
-    stake_nano: int
-    sc_tokens_used: int
+    balance_nano: Nano
+    stake_nano: Nano
+    sc_tokens_used: Tokens
     state: int = 0
     """0 normal, 1 closing, 2 closed: only a normal contract gets credit."""
     secret_hash: int = 0
     """sha256 of the secret a client shows to prove the contract is its own."""
+
+
+class ClientContractState(Protocol):
+    """A client contract's state as the chain shows it: its data cell, or the snapshot every client
+    operation forwards to the proxy contract."""
+
+    @property
+    def balance(self) -> int: ...
+    @property
+    def stake(self) -> int: ...
+    @property
+    def tokens_used(self) -> int: ...
+    @property
+    def state(self) -> int: ...
+    @property
+    def secret_hash(self) -> int: ...
+
+
+def client_view(contract: ClientContractState) -> ClientContractView:
+    """What the proxy keeps of a client contract's state, in nanoTON and adjusted tokens."""
+    return ClientContractView(
+        Nano(contract.balance),
+        Nano(contract.stake),
+        Tokens(contract.tokens_used),
+        contract.state,
+        contract.secret_hash,
+    )
 
 
 def available_tokens(

@@ -20,6 +20,11 @@ Nano = NewType("Nano", int)
 Tokens = NewType("Tokens", int)
 """A count of (adjusted) tokens."""
 
+NO_NANO = Nano(0)
+"""Zero nanoTON (a default that type-checks as money)."""
+NO_TOKENS = Tokens(0)
+"""Zero tokens (a default that type-checks as a token count)."""
+
 NANO_PER_TON = 1_000_000_000
 COEFFICIENT_ONE = 1000  # a worker's price coefficient: 1000 = 1.0x
 MULTIPLIER_ONE = 10_000  # a token-class multiplier: 10000 = 1.0x

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cocoon.payments.params import NANO_PER_TON, Nano, NetworkParams
+from cocoon.payments.params import NANO_PER_TON, Nano, NetworkParams, Tokens
+
+ONE_TON = Nano(NANO_PER_TON)
+TEN_TON = Nano(10 * NANO_PER_TON)
+ONE_FIFTH_TON = Nano(NANO_PER_TON // 5)
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """The amounts (nanoTON) that trigger on-chain operations; defaults are the reference's."""
 
-    charge_nano: int = NANO_PER_TON
+    charge_nano: Nano = ONE_TON
     """The proxy charges a client once chain-committed, uncharged usage reaches this."""
-    payout_nano: int = 10 * NANO_PER_TON
+    payout_nano: Nano = TEN_TON
     """The proxy pays a worker once its chain-committed, unpaid earnings reach this."""
-    withdraw_nano: int = 10 * NANO_PER_TON
+    withdraw_nano: Nano = TEN_TON
     """The proxy withdraws its commission once the contract's withdrawable balance reaches this."""
-    worker_payout_nano: int = 10 * NANO_PER_TON
+    worker_payout_nano: Nano = TEN_TON
     """A worker submits its latest signed payout itself once unclaimed earnings reach this..."""
-    worker_idle_payout_nano: int = NANO_PER_TON // 5
+    worker_idle_payout_nano: Nano = ONE_FIFTH_TON
     """...or, when it is idle, once they reach this smaller amount."""
 
 
@@ -32,7 +36,7 @@ DEFAULT_THRESHOLDS = Thresholds()
 
 
 def proxy_should_charge(
-    committed_tokens: int, charged_tokens: int, params: NetworkParams, thresholds: Thresholds
+    committed_tokens: Tokens, charged_tokens: Tokens, params: NetworkParams, thresholds: Thresholds
 ) -> bool:
     """Whether the proxy submits a signed charge to a client contract (``charged``: its tokens_used)."""
     uncharged = committed_tokens - charged_tokens
@@ -40,20 +44,20 @@ def proxy_should_charge(
 
 
 def proxy_should_pay(
-    committed_tokens: int, paid_tokens: int, params: NetworkParams, thresholds: Thresholds
+    committed_tokens: Tokens, paid_tokens: Tokens, params: NetworkParams, thresholds: Thresholds
 ) -> bool:
     """Whether the proxy submits a signed payout to a worker contract (``paid``: its tokens)."""
     unpaid = committed_tokens - paid_tokens
     return unpaid > 0 and unpaid * params.worker_fee_per_token >= thresholds.payout_nano
 
 
-def proxy_should_withdraw(withdrawable_nano: int, thresholds: Thresholds) -> bool:
+def proxy_should_withdraw(withdrawable_nano: Nano, thresholds: Thresholds) -> bool:
     """Whether the proxy asks its contract to send the commission (its ``balance``) to the owner."""
     return withdrawable_nano > 0 and withdrawable_nano >= thresholds.withdraw_nano
 
 
 def client_top_up_nano(
-    contract_balance_nano: int, uncharged_tokens: int, stake_nano: int, params: NetworkParams
+    contract_balance_nano: Nano, uncharged_tokens: Tokens, stake_nano: Nano, params: NetworkParams
 ) -> Nano:
     """How much the client adds to its contract now: one stake when paid - used < stake / 2, else 0.
 
@@ -65,7 +69,7 @@ def client_top_up_nano(
 
 
 def client_should_self_charge(
-    reported_tokens: int, charged_tokens: int, stake_nano: int, params: NetworkParams
+    reported_tokens: Tokens, charged_tokens: Tokens, stake_nano: Nano, params: NetworkParams
 ) -> bool:
     """Whether the client submits the proxy's latest signed charge itself: the proxy-reported,
     chain-committed usage exceeds what the contract charged by more than half the stake."""
@@ -73,7 +77,7 @@ def client_should_self_charge(
 
 
 def worker_should_cash_out(
-    signed_tokens: int, paid_tokens: int, params: NetworkParams, thresholds: Thresholds, *, idle: bool
+    signed_tokens: Tokens, paid_tokens: Tokens, params: NetworkParams, thresholds: Thresholds, *, idle: bool
 ) -> bool:
     """Whether a worker submits its latest signed payout itself (tokens converted to nanoTON first)."""
     unclaimed_nano = (signed_tokens - paid_tokens) * params.worker_fee_per_token

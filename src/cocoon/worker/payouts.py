@@ -25,6 +25,7 @@ from typing import Any
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
+from cocoon.payments.params import NO_TOKENS, Tokens
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds, worker_should_cash_out
 from cocoon.registry.snapshot import network_params
 from cocoon.ton import messages as m
@@ -48,7 +49,7 @@ REGISTER_VALUE = TON // 5
 class ProxyChannel(ChannelView):
     """What the worker knows of its channel with one proxy."""
 
-    paid_tokens: int = 0
+    paid_tokens: Tokens = NO_TOKENS
     dropped: str | None = None
 
 
@@ -148,7 +149,7 @@ class WorkerPayouts:
     async def _refresh_paid(self, channel: ProxyChannel) -> None:
         state = await self.chain.get_account(channel.contract)
         if state.status is AccountStatus.ACTIVE and state.data is not None:
-            channel.paid_tokens = WorkerData.from_cell(state.data).tokens
+            channel.paid_tokens = Tokens(WorkerData.from_cell(state.data).tokens)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -174,7 +175,7 @@ class WorkerPayouts:
             return
         saved = json.loads(self.state_path.read_text()).get(channel.proxy_contract.raw)
         if saved:
-            channel.signed, channel.signed_tokens = bytes.fromhex(saved["boc"]), int(saved["tokens"])
+            channel.signed, channel.signed_tokens = bytes.fromhex(saved["boc"]), Tokens(int(saved["tokens"]))
 
     def _save(self) -> None:
         if self.state_path is None:

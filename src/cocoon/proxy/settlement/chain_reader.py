@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from cocoon.chainsvc.watch import poll
 from cocoon.payments.commit import CommitPipeline, Note
-from cocoon.payments.credit import ClientContractView
+from cocoon.payments.credit import client_view
 from cocoon.proxy.ledger import WORKER_CHANNEL
 from cocoon.proxy.settlement.channels import Channels
 from cocoon.proxy.settlement.commit_store import CommitStore
@@ -70,9 +70,7 @@ class ChainReader:
         if isinstance(body, m.ClientProxyRequest) and body.owner is not None:
             if msg.src == self.counterparts.client_contract(body.owner):
                 snap = body.client
-                view = ClientContractView(
-                    snap.balance, snap.stake, snap.tokens_used, snap.state, snap.secret_hash
-                )
+                view = client_view(snap)
                 self.counterparts.update_client(body.owner.raw, view)
         elif (
             isinstance(body, m.WorkerProxyRequest)

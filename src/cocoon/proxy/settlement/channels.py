@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from cocoon.payments.channel import ZERO, Channel, Counters
+from cocoon.payments.params import Tokens
 
 ChannelKey = tuple[str, str]
 """(kind, owner address): kind is ``ledger.CLIENT_CHANNEL`` or ``ledger.WORKER_CHANNEL``."""
@@ -34,7 +35,7 @@ class Channels:
         """Channels loaded from the database: each counter equals its stored running total (the start
         note, once seen on chain, confirms those values)."""
         channels = cls()
-        channels._channels = {key: Channel.restored(tokens) for key, tokens in totals.items()}
+        channels._channels = {key: Channel.restored(Tokens(tokens)) for key, tokens in totals.items()}
         return channels
 
     def __len__(self) -> int:
@@ -61,19 +62,19 @@ class Channels:
         """Make sure channel ``(kind, owner)`` exists (a client closing before any request gets one)."""
         self._channels.setdefault((kind, owner), Channel())
 
-    def add(self, kind: str, owner: str, tokens: int) -> Counters:
+    def add(self, kind: str, owner: str, tokens: Tokens) -> Counters:
         """Count ``tokens`` more adjusted tokens on channel ``(kind, owner)``, made on first use."""
         return self._channels.setdefault((kind, owner), Channel()).add(tokens)
 
-    def totals(self) -> dict[ChannelKey, int]:
+    def totals(self) -> dict[ChannelKey, Tokens]:
         """Every channel's running total (``tokens_max``)."""
         return {key: channel.tokens_max for key, channel in self._channels.items()}
 
-    def changed(self) -> dict[ChannelKey, int]:
+    def changed(self) -> dict[ChannelKey, Tokens]:
         """The running totals that moved since their channel's last stamp (what a flush writes)."""
         return {key: ch.tokens_max for key, ch in self._channels.items() if ch.dirty}
 
-    def stamp(self, seqno: int, values: Mapping[ChannelKey, int]) -> None:
+    def stamp(self, seqno: int, values: Mapping[ChannelKey, Tokens]) -> None:
         """``values`` were persisted under local ``seqno``: they become the channels' ``committed_to_db``."""
         for key, value in values.items():
             self._channels[key].stamp(seqno, value)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cocoon.payments.credit import ClientContractView
+from cocoon.payments.credit import ClientContractView, client_view
+from cocoon.payments.params import NO_TOKENS, Tokens
 from cocoon.proxy.ledger import CLIENT_CHANNEL
 from cocoon.proxy.settlement.channels import ChannelKey, Channels
 from cocoon.ton.address import Address
@@ -26,7 +27,7 @@ class Target:
     """One counterpart contract: its address and the total it has recorded on chain."""
 
     address: Address
-    on_chain: int = 0
+    on_chain: Tokens = NO_TOKENS
     active: bool = False
     in_flight: tuple[int, float] | None = None  # (tokens sent, when)
 
@@ -90,7 +91,7 @@ class Counterparts:
     def update_worker(self, kind: str, owner: str, tokens: int) -> None:
         """A worker contract reported the cumulative ``tokens`` it has been paid for."""
         target = self.target(kind, owner)
-        target.on_chain = max(target.on_chain, tokens)
+        target.on_chain = max(target.on_chain, Tokens(tokens))
         target.active = True
 
     async def register_client(self, owner: Address) -> ClientContractView | None:
@@ -99,7 +100,7 @@ class Counterparts:
         if state.status is not AccountStatus.ACTIVE or state.data is None:
             return None
         data = ClientData.from_cell(state.data)
-        view = ClientContractView(data.balance, data.stake, data.tokens_used, data.state, data.secret_hash)
+        view = client_view(data)
         self.update_client(owner.raw, view)
         return view
 

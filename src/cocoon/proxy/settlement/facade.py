@@ -20,7 +20,7 @@ from typing import Any
 
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, CocoonError, StateRollbackError
-from cocoon.payments.params import NetworkParams
+from cocoon.payments.params import Nano, NetworkParams, Tokens
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
 from cocoon.proxy.settlement.chain_reader import ChainReader
@@ -198,7 +198,7 @@ class ProxySettlement:
                     raise StateRollbackError(self.refused)
                 if self.pipeline.committed_seqno < target:
                     await asyncio.sleep(self.config.tick_s)
-        await self.settler.settle(Thresholds(charge_nano=0, payout_nano=0, withdraw_nano=0))
+        await self.settler.settle(Thresholds(charge_nano=Nano(0), payout_nano=Nano(0), withdraw_nano=Nano(0)))
 
     # --- the client book's ChainCredit, clients --------------------------------------------------
 
@@ -210,7 +210,7 @@ class ProxySettlement:
         """Adjusted tokens ``client_owner`` may still reserve, from its contract state (spec formula)."""
         return self.clients.available(client_owner, reserved)
 
-    def on_recorded(self, client_owner: str, worker_owner: str, tokens: int) -> None:
+    def on_recorded(self, client_owner: str, worker_owner: str, tokens: Tokens) -> None:
         """A request was recorded in the ledger (its running totals are durable): count it."""
         if client_owner:
             self.channels.add(CLIENT_CHANNEL, client_owner, tokens)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cocoon.clock import Clock
 from cocoon.payments.channel import Counters
-from cocoon.payments.params import NetworkParams
+from cocoon.payments.params import Nano, NetworkParams
 from cocoon.payments.thresholds import (
     Thresholds,
     proxy_should_charge,
@@ -112,9 +112,9 @@ class Settler:
             await self.sender.send(self.contract, WITHDRAW_VALUE, body)
             self.counters.withdrawals_sent += 1
 
-    async def withdrawable(self) -> int:
+    async def withdrawable(self) -> Nano:
         """The commission the proxy contract holds for its owner (its ``balance`` field)."""
         state = await self.chain.get_account(self.contract)
         if state.data is None:
-            return 0
-        return ProxyData.from_cell(state.data).balance
+            return Nano(0)
+        return Nano(ProxyData.from_cell(state.data).balance)

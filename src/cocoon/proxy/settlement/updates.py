@@ -21,6 +21,7 @@ from typing import Protocol
 
 from cocoon.errors import CocoonError
 from cocoon.payments.channel import Counters
+from cocoon.payments.counterpart import counters_of
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL
 from cocoon.proxy.settlement.channels import ChannelKey, Channels
 from cocoon.proxy.settlement.counters import SettlementCounters
@@ -83,9 +84,7 @@ class UpdatePusher:
         for (kind, owner), peers in _peers_by_channel(workers, clients).items():
             update = self.update_for(kind, owner)
             if update is not None and await self._send(update, peers):
-                self._delivered[(kind, owner)] = Counters(
-                    update.tokens_max, update.committed_to_db, update.committed_to_chain
-                )
+                self._delivered[(kind, owner)] = counters_of(update)
 
     async def push_forever(
         self, workers: Iterable[WorkerPeer], clients: Callable[[], Iterable[ClientPeer]]
