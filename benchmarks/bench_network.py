@@ -23,7 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
+_TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path[:0] = [str(_TESTS / "e2e"), str(_TESTS)]  # netproc and the wait helper it uses
 
 from netproc import start_net, stop_net
 
