@@ -2,6 +2,8 @@
 
 Where things happen, one module each:
 
+- `client.build` composes the daemon (`build_client`: chain side, identity, proxy policy, pool,
+  receipts, the HTTP API; what ``cocoon client run`` and the tests call);
 - `cocoon.api.validation` validates a request (the protocol layer, shared with the worker);
 - `client.http_api` routes: thin aiohttp handlers (body limit, validate, write) and `make_client_app`;
 - `client.serving` serves a validated request (`ClientServing`): short model names, starting it on
