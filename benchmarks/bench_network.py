@@ -23,8 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-_TESTS = Path(__file__).resolve().parent.parent / "tests"
-sys.path[:0] = [str(_TESTS / "e2e"), str(_TESTS)]  # netproc and the wait helper it uses
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the wait helper netproc uses
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
 
 from netproc import start_net, stop_net
 
