@@ -105,6 +105,9 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     top_up_nano: Nano = Nano(0)
     allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
     receipts_dir: str = ""
+    # Access (cocoon.client.access): API keys (required beyond loopback) and browser origins.
+    api_keys_file: str = ""
+    allowed_origins: list[str] = msgspec.field(default_factory=list)
 
 
 ROLE_CONFIGS: dict[str, type[_Config]] = {
@@ -165,6 +168,10 @@ _HELP = {
     "allowed_model_hashes": "Model hashes (hex) a worker may attest; empty admits any model.",
     "max_statement_age_s": "Refuse a proxy/worker whose signed statement is older (seconds); 0: no bound.",
     "receipts_dir": "Write each verified receipt with its request/response bytes here; empty: memory only.",
+    "api_keys_file": "API key file (`cocoon client keys add`); empty: <data_dir>/api_keys.json. Keys are "
+    "required once it holds one, and always when host is not loopback.",
+    "allowed_origins": "Web origins (e.g. 'https://app.example.com') whose pages may call the API; a "
+    "request with any other Origin header is refused (403).",
 }
 
 

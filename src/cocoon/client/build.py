@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
+from cocoon.client.access import access_control
 from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
 from cocoon.client.payments import ClientPayments, add_payment_routes
@@ -45,6 +46,7 @@ async def build_client(
 ) -> AsyncIterator[RunningNode[ProxyPool]]:
     """A client daemon built from ``config``, its API listening; everything it opened closes when the
     ``async with`` ends."""
+    access = access_control(config, deps.clock)  # refuses to start open beyond loopback, before any I/O
     async with AsyncExitStack() as stack:
         node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "client", node)  # on a chain, the root lists the proxies
@@ -57,7 +59,7 @@ async def build_client(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock
         )
         limits = Limits(max_body_bytes=config.max_body_bytes, default_max_tokens=config.default_max_tokens)
-        app = make_client_app(pool, limits, receipts=receipts, clock=deps.clock)
+        app = make_client_app(pool, limits, receipts=receipts, clock=deps.clock, access=access)
         if payments is not None:
             add_payment_routes(app, payments)
         running = RunningNode(pool, 0, [pool.run_forever])

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from cocoon.api.validation import DEFAULT_LIMITS, Limits, validate_request
+from cocoon.client.access import AccessControl
 from cocoon.client.backend import InferenceBackend
 from cocoon.client.dashboard import make_dashboard
 from cocoon.client.receipts import ReceiptBook
@@ -118,12 +119,19 @@ def make_client_app(
     receipts: ReceiptBook | None = None,
     *,
     clock: Clock = SYSTEM_CLOCK,
+    access: AccessControl | None = None,
 ) -> web.Application:
-    """The aiohttp application of the client daemon (run it with ``handler_cancellation=True``)."""
+    """The aiohttp application of the client daemon (run it with ``handler_cancellation=True``).
+
+    ``access`` decides origins, API keys and budgets (default: no keys, no web origin allowed).
+    """
     serving = ClientServing(backend, stats, receipts, clock=clock)
     routes = ClientRoutes(serving, limits)
+    access = access or AccessControl(clock=clock)
+    middlewares = [access.middleware(serving.reject), _openai_404]
     # Our own body limit gives a clean 413 with an OpenAI body; aiohttp's must not trigger first.
-    app = web.Application(client_max_size=limits.max_body_bytes * 2 + 1024, middlewares=[_openai_404])
+    app = web.Application(client_max_size=limits.max_body_bytes * 2 + 1024, middlewares=middlewares)
+    access.attach(app, serving.stats)
     app.router.add_post("/v1/chat/completions", routes.inference)
     app.router.add_post("/v1/completions", routes.inference)
     app.router.add_get("/v1/models", routes.models)

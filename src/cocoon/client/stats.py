@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cocoon.wire.messages import AnswerEnd
 
 _LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class StatsPart(Protocol):
+    """More counters kept apart (e.g. per API key): told of each finished answer, shown with the rest."""
+
+    def finished(self, end: AnswerEnd) -> None: ...
+
+    def snapshot(self) -> Any: ...
+
+    def prometheus(self) -> list[str]: ...
 
 
 @dataclass
@@ -25,6 +35,7 @@ class ClientStats:
     spent_nano: int = 0
     latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(_LATENCY_BUCKETS_S) + 1))
     latency_sum_s: float = 0.0
+    parts: dict[str, StatsPart] = field(default_factory=dict)
 
     def finished(self, end: AnswerEnd) -> None:
         self.succeeded += 1
@@ -32,6 +43,8 @@ class ClientStats:
         self.completion_tokens += end.usage.completion_tokens
         self.adjusted_tokens += end.adjusted_tokens
         self.spent_nano += end.cost
+        for part in self.parts.values():
+            part.finished(end)
 
     def observe_latency(self, seconds: float) -> None:
         self.latency_sum_s += seconds
@@ -56,6 +69,7 @@ class ClientStats:
                 "adjusted": self.adjusted_tokens,
             },
             "spent_nano": self.spent_nano,
+            **{name: part.snapshot() for name, part in self.parts.items()},
         }
 
     def prometheus(self) -> str:
@@ -80,4 +94,6 @@ class ClientStats:
             lines.append(f'cocoon_client_request_seconds_bucket{{le="{le}"}} {cumulative}')
         lines.append(f"cocoon_client_request_seconds_sum {self.latency_sum_s}")
         lines.append(f"cocoon_client_request_seconds_count {cumulative}")
+        for part in self.parts.values():
+            lines += part.prometheus()
         return "\n".join(lines) + "\n"
