@@ -31,14 +31,101 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
     run_until_signal(run_node(build_client(config)))
 
 
+# --- API keys (a file next to the data dir; a running daemon sees changes at its next request) -----
+
+_CONFIG = click.option(
+    "-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML config."
+)
+_DATA_DIR = click.option("--data-dir", help="The client's data dir (the key file is api_keys.json in it).")
+
+
+def _keys_path(config_path: Path | None, data_dir: str | None) -> Path:
+    from cocoon.client.keys import keys_file_path
+
+    config = load_role_config(ClientConfig, config_path, {"data_dir": data_dir})
+    path = keys_file_path(config.data_dir, config.api_keys_file)
+    if path is None:
+        raise click.ClickException(
+            "no place for the API key file: pass --data-dir or -c with a config setting data_dir "
+            "or api_keys_file (COCOON_DATA_DIR / COCOON_API_KEYS_FILE work too)"
+        )
+    return path
+
+
+@client.group()
+def keys() -> None:
+    """API keys of the client daemon, each with an optional daily spend limit."""
+
+
+@keys.command("add")
+@click.option("--name", default="", help="Name of the key (default key-1, key-2, ...).")
+@click.option(
+    "--daily-limit-ton", help="Most TON the key may spend per UTC day, e.g. 0.5 (default: no limit)."
+)
+@_CONFIG
+@_DATA_DIR
+def keys_add(name: str, daily_limit_ton: str | None, config_path: Path | None, data_dir: str | None) -> None:
+    """Make a key; its secret is shown once and only its hash is stored."""
+    from cocoon.client.keys import add_key
+    from cocoon.clock import SYSTEM_CLOCK
+    from cocoon.payments.params import parse_ton
+
+    try:
+        limit = parse_ton(daily_limit_ton) if daily_limit_ton is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--daily-limit-ton") from exc
+    path = _keys_path(config_path, data_dir)
+    key, secret = add_key(path, name=name, daily_limit_nano=limit, now=SYSTEM_CLOCK.time())
+    click.echo(f"added API key {key.name!r} to {path}; its secret, shown only now:")
+    click.echo(secret)
+
+
+@keys.command("list")
+@_CONFIG
+@_DATA_DIR
+def keys_list(config_path: Path | None, data_dir: str | None) -> None:
+    """List the keys (names, limits, revoked); their usage and spend are on the daemon's /jsonstats."""
+    import datetime
+
+    from cocoon.client.keys import load_keys
+    from cocoon.payments.params import format_ton
+
+    path = _keys_path(config_path, data_dir)
+    found = load_keys(path).keys
+    if not found:
+        click.echo(f"no API keys in {path}; add one with `cocoon client keys add`")
+    for key in found:
+        created = datetime.datetime.fromtimestamp(key.created, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        limit = "no limit" if key.daily_limit_nano is None else f"{format_ton(key.daily_limit_nano)} TON/day"
+        click.echo(f"{key.name}\t{limit}\tcreated {created}" + ("\tREVOKED" if key.revoked else ""))
+
+
+@keys.command("revoke")
+@click.argument("name")
+@_CONFIG
+@_DATA_DIR
+def keys_revoke(name: str, config_path: Path | None, data_dir: str | None) -> None:
+    """Revoke a key: the running daemon refuses it from its next request on."""
+    from cocoon.client.keys import revoke_key
+
+    path = _keys_path(config_path, data_dir)
+    revoke_key(path, name)
+    click.echo(f"revoked API key {name!r} in {path}")
+
+
 # --- the client contracts (talk to the running daemon, which owns the node wallet) -----------------
 
 _HTTP = click.option(
     "--http", "http_url", default="http://127.0.0.1:10000", show_default=True, help="The client daemon."
 )
+_API_KEY = click.option(
+    "--api-key", envvar="COCOON_CLIENT_API_KEY", default="", help="API key, when the daemon has keys."
+)
 
 
-def _payments(http_url: str, action: str | None = None, body: dict[str, object] | None = None) -> None:
+def _payments(
+    http_url: str, api_key: str, action: str | None = None, body: dict[str, object] | None = None
+) -> None:
     import json
     import urllib.error
     import urllib.request
@@ -49,6 +136,8 @@ def _payments(http_url: str, action: str | None = None, body: dict[str, object] 
     data = json.dumps(body or {}).encode() if action else None
     request = urllib.request.Request(url, data=data, method="POST" if action else "GET")
     request.add_header("content-type", "application/json")
+    if api_key:
+        request.add_header("authorization", f"Bearer {api_key}")
     try:
         with urllib.request.urlopen(request, timeout=120) as resp:
             answer = json.loads(resp.read())
@@ -73,15 +162,17 @@ def _payments(http_url: str, action: str | None = None, body: dict[str, object] 
 
 @client.command()
 @_HTTP
-def balance(http_url: str) -> None:
+@_API_KEY
+def balance(http_url: str, api_key: str) -> None:
     """Show each client contract: balance, stake, what was charged and what is not yet."""
-    _payments(http_url)
+    _payments(http_url, api_key)
 
 
 @client.command()
 @click.argument("ton")
 @_HTTP
-def topup(ton: str, http_url: str) -> None:
+@_API_KEY
+def topup(ton: str, http_url: str, api_key: str) -> None:
     """Add TON to every client contract; decimals allowed, e.g. 2.5"""
     from cocoon.payments.params import parse_ton
 
@@ -89,19 +180,21 @@ def topup(ton: str, http_url: str) -> None:
         nano = parse_ton(ton)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    _payments(http_url, "topup", {"nano": nano})
+    _payments(http_url, api_key, "topup", {"nano": nano})
 
 
 @client.command()
 @_HTTP
-def withdraw(http_url: str) -> None:
+@_API_KEY
+def withdraw(http_url: str, api_key: str) -> None:
     """Take back everything above the stake at once."""
-    _payments(http_url, "withdraw")
+    _payments(http_url, api_key, "withdraw")
 
 
 @client.command()
 @_HTTP
-def close(http_url: str) -> None:
+@_API_KEY
+def close(http_url: str, api_key: str) -> None:
     """Close the client contracts: the proxy signs a final charge and the rest comes back at once.
     If the proxy does not answer, run it again after the network's client close delay (forced)."""
-    _payments(http_url, "close")
+    _payments(http_url, api_key, "close")

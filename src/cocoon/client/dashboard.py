@@ -38,6 +38,26 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body or '<tr><td colspan=9>none</td></tr>'}</table>"
 
 
+def _keys_section(keys: dict[str, Any] | None) -> str:
+    """The API keys table (only when the daemon has a key file)."""
+    if keys is None:
+        return ""
+    rows = []
+    for name, use in keys.items():
+        limit = use.get("daily_limit_nano")
+        today = format_ton(int(use.get("spent_today_nano", 0)))
+        rows.append(
+            [
+                f"<code>{html.escape(name)}</code>" + (" (revoked)" if use.get("revoked") else ""),
+                f"{use.get('succeeded', 0)} / {use.get('requests', 0)}",
+                html.escape(today if limit is None else f"{today} of {format_ton(int(limit))}"),
+                html.escape(format_ton(int(use.get("spent_nano", 0)))),
+            ]
+        )
+    headers = ["key", "answered / requests", "spent today, UTC (TON)", "spent since start (TON)"]
+    return "<h2>API keys</h2>" + _table(headers, rows)
+
+
 def render_dashboard(stats: dict[str, Any], models: list[dict[str, Any]], base_url: str) -> str:
     """The dashboard page for the given /jsonstats facts and /v1/models list."""
     client = stats.get("client", {})
@@ -93,6 +113,7 @@ def render_dashboard(stats: dict[str, Any], models: list[dict[str, Any]], base_u
         + _table(["model", "workers", "price coefficients", "active / capacity"], model_rows)
         + "<h2>Proxies</h2>"
         + _table(["proxy", "state", "rtt", "in flight", "balance (TON)", "last error"], proxy_rows)
+        + _keys_section(client.get("keys"))
         + "</body></html>"
     )
 
