@@ -6,6 +6,8 @@ Where things happen, one module each:
   receipts, the HTTP API; what ``cocoon client run`` and the tests call);
 - `cocoon.api.validation` validates a request (the protocol layer, shared with the worker);
 - `client.http_api` routes: thin aiohttp handlers (body limit, validate, write) and `make_client_app`;
+- `client.access` guards the routes (one middleware): web origins (`client.cors`), API keys
+  (`client.keys`, the key file) and their daily budgets (`client.budget`), usage per key;
 - `client.serving` serves a validated request (`ClientServing`): short model names, starting it on
   the backend, the receipt lookup and the facts of /jsonstats;
 - `client.relay` turns one answer into a response (`AnswerRelay`): the worker's statement, receipt
