@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Iterator
 
 import openai
@@ -70,3 +71,33 @@ def test_real_model_streams_with_usage(net: RunningNet, api: openai.OpenAI) -> N
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip()
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens <= 8
+
+
+def _unsupported_answers(net: RunningNet) -> int:
+    """How many engine answers the workers classified as unsupported (one per engine call refused)."""
+    stats = [net.worker_stats(i)["requests"] for i in range(1, net.workers + 1)]
+    return sum(s.get("by_engine_class", {}).get("unsupported", 0) for s in stats)
+
+
+def test_logprobs_the_engine_cannot_give_are_a_400_from_one_engine_call(
+    net: RunningNet, api: openai.OpenAI
+) -> None:
+    """llama-cpp-python answers top logprobs (SmolLM2 is loaded without ``logits_all``) with a 500; the
+    app gets that message as a 400 at once, naming the parameter, and no other worker is asked."""
+    before = _unsupported_answers(net)
+    started = time.monotonic()
+    with pytest.raises(openai.BadRequestError) as caught:
+        api.chat.completions.create(
+            model=net.model,
+            messages=[{"role": "user", "content": "Say hi."}],
+            max_tokens=4,
+            logprobs=True,
+            top_logprobs=2,
+        )
+    elapsed = time.monotonic() - started
+    error = caught.value
+    assert "logprobs is not supported for models created with logits_all=False" in error.message
+    assert error.code == "unsupported_parameter"
+    assert isinstance(error.body, dict) and error.body["param"] == "logprobs"
+    assert _unsupported_answers(net) - before == 1  # one engine call: refused once, never retried
+    assert elapsed < 10, f"the refusal took {elapsed:.1f} s"

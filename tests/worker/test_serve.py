@@ -21,6 +21,8 @@ from cocoon.attestation.receipt import SignedReceipt
 from cocoon.clock import FakeClock
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
 from cocoon.engine.memory import MemoryEngine
+from cocoon.engine.stream import error_from_body
+from cocoon.errors import EngineStatusError
 from cocoon.node.identity import make_identity
 from cocoon.usage import Usage
 from cocoon.wire.sse import DONE_EVENT
@@ -114,6 +116,93 @@ async def test_an_engine_refusal_is_passed_through_with_its_status() -> None:
     assert json.loads(sink.body)["error"]["message"].startswith("engine at memory://engine answered HTTP 429")
     assert sink.final is not None and sink.final.kind == "end"
     assert worker.counters.failed == 1
+
+
+class RecordedEngine(MemoryEngine):
+    """Answers every call with one recorded engine error body (status and JSON, as on the wire)."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__()
+        self.status, self.raw = status, json.dumps(body).encode()
+
+    def _refuse(self, path: str, body: dict[str, Any]) -> EngineStatusError:
+        self.calls.append((path, body))
+        return error_from_body(self.status, self.raw, "http://127.0.0.1:8000")
+
+    async def stream(self, path: str, body: dict[str, Any], *, timeout_s: float | None = None) -> Any:
+        raise self._refuse(path, body)
+
+    async def complete(self, path: str, body: dict[str, Any], *, timeout_s: float | None = None) -> Any:
+        raise self._refuse(path, body)
+
+
+LLAMA_LOGPROBS = {
+    "error": {
+        "message": "logprobs is not supported for models created with logits_all=False",
+        "type": "internal_server_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_parameter_the_engine_cannot_serve_is_a_400_naming_it_not_an_upstream_error(
+    stream: bool,
+) -> None:
+    engine = RecordedEngine(500, LLAMA_LOGPROBS)  # what llama-cpp-python answers to top_logprobs
+    worker = RequestServer(engine, FAKE_MODEL, Limits(), "w1")
+    sink = await serve(worker, Sink(), stream=stream, logprobs=True, top_logprobs=2)
+    assert not sink.head_sent and len(engine.calls) == 1
+    assert sink.final is not None and sink.final.kind == "error"
+    assert (sink.final.status, sink.final.code, sink.final.param) == (
+        400,
+        "unsupported_parameter",
+        "logprobs",
+    )
+    assert "worker w1" in sink.final.message
+    assert "logprobs is not supported for models created with logits_all=False" in sink.final.message
+    assert worker.counters.by_engine_class == {"unsupported": 1} and worker.counters.failed == 1
+
+
+async def test_a_500_that_blames_a_field_of_the_request_is_a_400_naming_it() -> None:
+    message = (
+        "1 validation error:\n  {'type': 'float_parsing', 'loc': ('body', 'temperature'), 'msg': 'bad'}"
+        '\n\n  File "/srv/llama_cpp/server/app.py", line 376, in create_chat_completion'
+    )
+    engine = RecordedEngine(500, {"error": {"message": message, "type": "internal_server_error"}})
+    worker = RequestServer(engine, FAKE_MODEL, Limits(), "w1")
+    sink = await serve(worker, Sink())
+    assert sink.final is not None
+    assert (sink.final.status, sink.final.code, sink.final.param) == (
+        400,
+        "invalid_request_error",
+        "temperature",
+    )
+    assert "/srv/llama_cpp" not in sink.final.message  # the engine host's traceback stays there
+
+
+async def test_an_engine_failure_names_the_worker_and_what_the_engine_said() -> None:
+    engine = RecordedEngine(
+        500, {"error": {"message": "llama_decode returned -3", "type": "internal_server_error"}}
+    )
+    worker = RequestServer(engine, FAKE_MODEL, Limits(), "w1")
+    sink = await serve(worker, Sink())
+    assert sink.final is not None and (sink.final.status, sink.final.code) == (502, "upstream_error")
+    assert sink.final.message.startswith("worker w1: ") and "llama_decode returned -3" in sink.final.message
+    assert worker.counters.by_engine_class == {"engine-failure": 1}
+
+
+async def test_an_engine_4xx_keeps_its_own_status_and_body() -> None:
+    refusal = {
+        "error": {"message": "context too long", "type": "BadRequestError", "param": "messages", "code": 400}
+    }
+    engine = RecordedEngine(400, refusal)
+    worker = RequestServer(engine, FAKE_MODEL, Limits(), "w1")
+    sink = await serve(worker, Sink())
+    assert sink.head_status == 400 and json.loads(sink.body) == refusal
+    assert sink.final is not None and sink.final.kind == "end"
+    assert worker.counters.by_engine_class == {"request-error": 1}
 
 
 async def test_an_engine_that_breaks_mid_stream_is_an_error_after_the_chunks() -> None:

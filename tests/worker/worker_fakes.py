@@ -23,6 +23,7 @@ class Finish:
     status: int = 0
     code: str = ""
     message: str = ""
+    param: str | None = None
 
 
 @dataclass
@@ -80,9 +81,11 @@ class Sink:
         self.final = Finish("end", usage, timings, receipt)
         return True
 
-    async def error(self, status: int, code: str, message: str, usage: Usage | None = None) -> bool:
+    async def error(
+        self, status: int, code: str, message: str, usage: Usage | None = None, *, param: str | None = None
+    ) -> bool:
         assert self.final is None, "an answer ends once"
-        self.final = Finish("error", usage, status=status, code=code, message=message)
+        self.final = Finish("error", usage, status=status, code=code, message=message, param=param)
         return True
 
     def mark_cancelled(self, reason: str) -> None:

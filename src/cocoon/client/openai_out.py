@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cocoon.api.error_codes import openai_type
 from cocoon.errors import RequestError
 from cocoon.wire.messages import AnswerEnd, AnswerError
 from cocoon.wire.sse import SseParser, encode_event
@@ -22,13 +23,14 @@ _ERROR_PARAM = {"model_not_found": "model", "price_too_low": "max_coefficient", 
 
 
 def error_from_answer(error: AnswerError) -> RequestError:
-    """The OpenAI-style error for a network `AnswerError` (type and code are the network code)."""
+    """The OpenAI-style error for a network `AnswerError`: code the network code, type from the code
+    table (`cocoon.api.error_codes`), param the one the network named or the code's own."""
     headers = {"Retry-After": "1"} if error.code == "no_capacity" else None
     return RequestError(
         error.message,
         status=error.status,
-        error_type=error.code,
-        param=_ERROR_PARAM.get(error.code),
+        error_type=openai_type(error.code),
+        param=error.param or _ERROR_PARAM.get(error.code),
         code=error.code,
         headers=headers,
     )

@@ -198,10 +198,13 @@ class Responder:
         )
         return await self._after(sent)
 
-    async def error(self, status: int, code: str, message: str, usage: Usage | None = None) -> bool:
-        """Finish with an error: HTTP `status`, machine-readable `code`, human `message`."""
+    async def error(
+        self, status: int, code: str, message: str, usage: Usage | None = None, *, param: str | None = None
+    ) -> bool:
+        """Finish with an error: HTTP `status`, machine-readable `code`, human `message`, and the
+        request parameter at fault (`param`) when there is one."""
         self._finished = True
-        sent = self._endpoint.send_answer_error(self.request.request_id, status, code, message, usage)
+        sent = self._endpoint.send_answer_error(self.request.request_id, status, code, message, usage, param)
         return await self._after(sent)
 
     def send_error_now(self, status: int, code: str, message: str) -> None:

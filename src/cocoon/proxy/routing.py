@@ -1,9 +1,13 @@
 """One client request through the proxy: reserve, choose a worker, relay, meter, charge.
 
 Failure rules (DESIGN.md): a worker that fails before the first chunk is retried on another worker
-(bounded); after the first chunk the client gets an error and pays only for what the worker reported
-as delivered; if no worker has a free slot the request waits in a bounded queue; a cancelled client
-request cancels the worker side (leaving the worker's answer stream cancels it).
+(bounded); a worker's error is judged by its code alone (`cocoon.api.error_codes.worker_fault`): the
+request's fault (an engine's 4xx, a parameter the engine does not support) is passed on and never
+retried, an engine failure is retried at most once elsewhere and the caller reads what each engine
+said, an unknown code counts as an engine failure; after the first chunk the client gets an error
+and pays only for what the worker reported as delivered; if no worker has a free slot the request
+waits in a bounded queue; a cancelled client request cancels the worker side (leaving the worker's
+answer stream cancels it).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import random
 from dataclasses import dataclass
 
+from cocoon.api.error_codes import UPSTREAM_ERROR, Fault, worker_fault
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ConnectionClosedError, InsufficientFundsError, RequestCancelledError
 from cocoon.net.rpc_stream import Responder, RpcAnswerStream
@@ -43,7 +48,11 @@ class RoutingCounters:
 
 
 class _RetryElsewhere(Exception):
-    """The worker failed before its first chunk: try another one."""
+    """The worker failed before its first chunk: try another one (``engine``: its engine failed)."""
+
+    def __init__(self, message: str, *, engine: bool = False) -> None:
+        super().__init__(message)
+        self.engine = engine
 
 
 class Router:
@@ -56,6 +65,7 @@ class Router:
         proxy_id: str,
         *,
         max_retries: int = 2,
+        max_engine_retries: int = 1,
         queue_timeout_s: float = 5.0,
         rng: random.Random | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -64,6 +74,7 @@ class Router:
         self.book = book
         self.proxy_id = proxy_id
         self.max_retries = max_retries
+        self.max_engine_retries = max_engine_retries
         self.queue_timeout_s = queue_timeout_s
         self.rng = rng or random.Random()
         self.clock = clock
@@ -91,10 +102,11 @@ class Router:
 
     async def _dispatch(self, key: str, request: RunQuery, responder: Responder) -> None:
         tried: set[str] = set()
+        failures: list[_RetryElsewhere] = []
         # Absolute, on our monotonic clock: the client's whole budget (the worker gets a share of it).
         deadline = self.clock.monotonic() + request.timeout_ms / 1000 if request.timeout_ms else None
         while True:
-            link = await self._choose(request, responder, tried, deadline)
+            link = await self._choose(request, responder, tried, deadline, failures)
             if link is None:
                 return
             tried.add(link.worker_id)
@@ -102,15 +114,22 @@ class Router:
                 await self._run_on(link, key, request, responder)
                 return
             except _RetryElsewhere as why:
-                if len(tried) > self.max_retries:
+                failures.append(why)
+                engine_failures = sum(failure.engine for failure in failures)
+                if len(tried) > self.max_retries or engine_failures > self.max_engine_retries:
                     self.counters.failed += 1
-                    await responder.error(502, "upstream_error", f"{len(tried)} workers failed; last: {why}")
+                    await responder.error(502, UPSTREAM_ERROR, _given_up(failures))
                     return
                 self.counters.retried += 1
                 log.info("retrying request on another worker: %s", why)
 
     async def _choose(
-        self, request: RunQuery, responder: Responder, tried: set[str], deadline: float | None
+        self,
+        request: RunQuery,
+        responder: Responder,
+        tried: set[str],
+        deadline: float | None,
+        failures: list[_RetryElsewhere],
     ) -> WorkerLink | None:
         """A worker with a free slot, waiting in the queue if all are busy; None after answering an error."""
         queue_until = self.clock.monotonic() + self.queue_timeout_s
@@ -125,7 +144,8 @@ class Router:
                     return self.workers.links[worker.worker_id]
                 case NoSuchModel() if tried:
                     self.counters.failed += 1
-                    await responder.error(502, "upstream_error", "every worker for this model failed")
+                    why = f"; {_given_up(failures)}" if failures else ""
+                    await responder.error(502, UPSTREAM_ERROR, f"every worker for this model failed{why}")
                 case NoSuchModel(model):
                     self.counters.refused_model += 1
                     await responder.error(404, "model_not_found", f"no worker serves model {model!r} now")
@@ -212,13 +232,16 @@ class Router:
                         cost.prompt_cost_nano,
                     )
                     return True
-                case AnswerError(status=status, code=code, message=message, usage=usage):
-                    if not _started(responder) and status >= 500:
-                        raise _RetryElsewhere(f"worker {link.worker_id}: {message}")
+                case AnswerError(status=status, code=code, message=message, usage=usage, param=param):
+                    fault = worker_fault(status, code)
+                    if not _started(responder) and fault is not Fault.REQUEST:
+                        raise _RetryElsewhere(_from_worker(link, message), engine=fault is Fault.ENGINE)
                     if usage is not None:
                         self._record(link, key, usage, coefficient)  # pay for what was delivered
                     self.counters.failed += 1
-                    await responder.error(status, code, message, usage)
+                    if fault is Fault.ENGINE:  # whatever status or unknown code the worker gave it
+                        status, code, param = 502, UPSTREAM_ERROR, None
+                    await responder.error(status, code, message, usage, param=param)
                     return False
         return False
 
@@ -228,6 +251,21 @@ class Router:
         cost = self.book.record(key, usage, coefficient, link.worker_id, link.state.owner, self.clock.time())
         self.counters.charged_nano += cost.cost_nano
         return cost
+
+
+def _from_worker(link: WorkerLink, message: str) -> str:
+    """The worker's message, naming the worker unless it already does."""
+    return message if link.worker_id in message else f"worker {link.worker_id}: {message}"
+
+
+def _given_up(failures: list[_RetryElsewhere]) -> str:
+    """What the caller reads when every try failed: how many, and what each worker (or engine) said."""
+    if len(failures) == 1:
+        return f"the request failed on its worker: {failures[0]}"
+    retries = len(failures) - 1
+    times = "once" if retries == 1 else f"{retries} times"
+    tries = "; then ".join(str(failure) for failure in failures)
+    return f"the request failed on {len(failures)} workers (retried {times} elsewhere): {tries}"
 
 
 def _started(responder: Responder) -> bool:

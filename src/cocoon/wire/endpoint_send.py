@@ -101,10 +101,16 @@ class EndpointSender(ABC):
         return self.send_part(end)
 
     def send_answer_error(
-        self, request_id: int, status: int, code: str, message: str, usage: Usage | None = None
+        self,
+        request_id: int,
+        status: int,
+        code: str,
+        message: str,
+        usage: Usage | None = None,
+        param: str | None = None,
     ) -> bool:
         """Finish our answer with an error (allowed after a cancel, to report usage)."""
-        return self.send_part(AnswerError(request_id, status, code, message, usage))
+        return self.send_part(AnswerError(request_id, status, code, message, usage, param))
 
     def send_part(self, part: AnswerPart) -> bool:
         """Queue any answer part, checked against the stream rules; False if dropped after a cancel."""

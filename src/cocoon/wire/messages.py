@@ -178,13 +178,18 @@ class AnswerEnd(_Msg, tag=23, frozen=True):
 
 
 class AnswerError(_Msg, tag=24, frozen=True):
-    """Failed end of an answer; `status` is the HTTP status to show, `usage` what was consumed so far."""
+    """Failed end of an answer; `status` is the HTTP status to show, `usage` what was consumed so far.
+
+    `code` is one of `cocoon.api.error_codes` (a proxy treats any other as an upstream failure);
+    `param` names the request parameter at fault, when there is one.
+    """
 
     request_id: NonNegative
     status: int
     code: str
     message: str
     usage: Usage | None = None
+    param: str | None = None
 
 
 class Cancel(_Msg, tag=25, frozen=True):

@@ -13,6 +13,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from cocoon.api.engine_errors import EngineErrorClass, classify_engine_error
+from cocoon.api.error_codes import INVALID_REQUEST, UNSUPPORTED_PARAMETER, UPSTREAM_ERROR
 from cocoon.api.validation import Limits, ValidatedRequest, validate_request
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.protocol import Engine
@@ -36,6 +38,8 @@ class WorkerCounters:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
+    by_engine_class: dict[str, int] = field(default_factory=dict)
+    """Engine error answers by their class (`EngineErrorClass` values)."""
 
 
 class RequestServer:
@@ -75,7 +79,9 @@ class RequestServer:
             validated = self._validate(request)
         except RequestError as error:
             self.counters.rejected += 1
-            await responder.error(error.status, error.code or error.error_type, error.message)
+            await responder.error(
+                error.status, error.code or error.error_type, error.message, param=error.param
+            )
             return
         self.active += 1
         try:
@@ -116,15 +122,40 @@ class RequestServer:
             self.counters.failed += 1
             if responder.finished:
                 return
-            if isinstance(error, EngineStatusError) and error.is_client_error:
-                # The engine refused the request itself (its 4xx): pass its status and message through.
-                body = json.dumps({"error": error.error}).encode()
-                if await responder.head(error.status, (("content-type", "application/json"),)):
-                    await responder.chunk(body)
-                    await responder.end()
-                return
+            await self._engine_failed(error, responder)
+
+    async def _engine_failed(self, error: EngineError, responder: Responder) -> None:
+        """Tell the proxy what the engine's error means (`classify_engine_error`), by an error code it
+        checks (`cocoon.api.error_codes`): the request's fault is never retried, a failure may be."""
+        if not isinstance(error, EngineStatusError):  # unreachable, timed out, broke mid-answer
             log.warning("engine failed: %s", error)
-            await responder.error(502, "upstream_error", f"worker {self.worker_id}: {error}")
+            await responder.error(502, UPSTREAM_ERROR, f"worker {self.worker_id}: {error}")
+            return
+        verdict = classify_engine_error(error.status, error.error)
+        tally = self.counters.by_engine_class
+        tally[verdict.kind.value] = tally.get(verdict.kind.value, 0) + 1
+        if verdict.passes_through and not responder.head_sent:
+            # The engine refused the request itself (its 4xx): pass its status and body through.
+            body = json.dumps({"error": error.error}).encode()
+            if await responder.head(error.status, (("content-type", "application/json"),)):
+                await responder.chunk(body)
+                await responder.end()
+            return
+        if verdict.kind is EngineErrorClass.ENGINE_FAILURE:
+            log.warning("engine failed: %s", error)
+            await responder.error(502, UPSTREAM_ERROR, f"worker {self.worker_id}: {error}")
+            return
+        if verdict.kind is EngineErrorClass.UNSUPPORTED:
+            code = UNSUPPORTED_PARAMETER
+            what = f"`{verdict.param}`" if verdict.param else "something this request asks for"
+            message = (
+                f"The engine of worker {self.worker_id} does not support {what}: {verdict.message} "
+                "(the engine's words). Leave it out of the request, or use a model whose engine serves it."
+            )
+        else:  # the request's fault, whatever status the engine gave it
+            code = INVALID_REQUEST
+            message = f"The engine of worker {self.worker_id} refused the request: {verdict.message}"
+        await responder.error(verdict.status, code, message, param=verdict.param)
 
     async def _relay_stream(
         self,
