@@ -124,6 +124,38 @@ def test_non_stream_drops_stream_options_noise() -> None:
     assert "stream_options" not in req.engine_body
 
 
+@pytest.mark.parametrize(
+    ("path", "fields", "choices"),
+    [
+        (CHAT, {}, 1),
+        (CHAT, {"n": None}, 1),
+        (CHAT, {"n": 100}, 100),
+        (COMPL, {"n": 3}, 3),
+        (COMPL, {"best_of": 5}, 5),
+        (COMPL, {"n": 2, "best_of": 7}, 7),
+        (COMPL, {"n": 4, "best_of": 4}, 4),
+    ],
+)
+def test_choices_count_every_sequence_the_engine_generates(
+    path: str, fields: dict[str, Any], choices: int
+) -> None:
+    body = {"model": "m", "max_tokens": 9, **({"messages": MSGS} if path == CHAT else {"prompt": "hi"})}
+    req = validate_request(path, json.dumps({**body, **fields}).encode())
+    assert (req.max_tokens, req.choices) == (9, choices)
+    assert req.engine_body["max_tokens"] == 9  # the cap stays per choice, as the engine reads it
+    assert validate_request(path, req.engine_body_bytes()).choices == choices
+
+
+def test_best_of_below_n_is_refused() -> None:
+    raw = json.dumps({"model": "m", "prompt": "hi", "n": 3, "best_of": 2}).encode()
+    with pytest.raises(RequestError) as info:
+        validate_request(COMPL, raw)
+    assert info.value.param == "best_of"
+    with pytest.raises(RequestError) as info:
+        validate_request(CHAT, chat(best_of=2))  # chat has no best_of at all
+    assert info.value.param == "best_of"
+
+
 def test_validation_is_idempotent_on_the_engine_body() -> None:
     """The worker validates again what the client produced: it must pass unchanged."""
     first = validate_request(CHAT, chat(stream=True, max_tokens=50, tools=[], seed=1, logprobs=True))

@@ -9,6 +9,9 @@ Rewrites applied to the body that reaches the engine:
   request can never generate more than it reserved;
 - a streamed request always asks the engine for `stream_options.include_usage = true` (metering needs
   it); whether the caller asked for the usage chunk is remembered in `caller_wants_usage`.
+
+`ValidatedRequest.choices` is how many choices the engine generates (``n``, or a legacy completion's
+``best_of`` when larger): the request may generate ``max_tokens`` tokens for each of them.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class ValidatedRequest:
     stream: bool
     caller_wants_usage: bool
     max_tokens: int
+    """The generation cap of each choice (what the engine body's ``max_tokens`` says)."""
+    choices: int
+    """How many choices the engine generates: ``n``, or ``best_of`` when larger (legacy completions)."""
     max_coefficient: int
     timeout_s: float
     enable_debug: bool
@@ -136,6 +142,10 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
             param=cap_key,
         )
     engine["max_tokens"] = max_tokens
+    n = engine.get("n") or 1
+    best_of = engine.get("best_of")  # legacy completions only: candidates generated, best n returned
+    if best_of is not None and best_of < n:
+        raise RequestError(f"'best_of' ({best_of}) must be at least 'n' ({n}).", param="best_of")
     stream_options = engine.get("stream_options")
     stream = bool(engine.get("stream")) or stream_options is not None
     caller_wants_usage = bool(stream_options and stream_options.get("include_usage"))
@@ -152,6 +162,7 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
         stream=stream,
         caller_wants_usage=caller_wants_usage,
         max_tokens=max_tokens,
+        choices=max(n, best_of or 1),
         max_coefficient=body.get("max_coefficient", DEFAULT_MAX_COEFFICIENT),
         timeout_s=float(body.get("timeout", DEFAULT_TIMEOUT_S)),
         enable_debug=bool(body.get("enable_debug", False)),
