@@ -213,6 +213,12 @@ BAD_INPUT = [
     ("wrong type", json.dumps({**GOOD, "temperature": "warm"}).encode(), 400, "temperature"),
     ("negative max_tokens", json.dumps({**GOOD, "max_tokens": -1}).encode(), 400, "max_tokens"),
     ("duplicate key", b'{"model": "MODEL", "model": "x", "messages": []}', 400, "model"),
+    (
+        "stream_options without stream",
+        json.dumps({**GOOD, "stream_options": {}}).encode(),
+        400,
+        "stream_options",
+    ),
     ("oversized body", json.dumps({**GOOD, "user": "x" * (5 * 1024 * 1024)}).encode(), 413, None),
 ]
 

@@ -8,7 +8,8 @@ Rewrites applied to the body that reaches the engine:
 - the generation cap is always present as `max_tokens` (`max_completion_tokens` is folded into it), so a
   request can never generate more than it reserved;
 - a streamed request always asks the engine for `stream_options.include_usage = true` (metering needs
-  it); whether the caller asked for the usage chunk is remembered in `caller_wants_usage`.
+  it); whether the caller asked for the usage chunk is remembered in `caller_wants_usage`
+  (`stream_options` without ``stream: true`` is refused, as OpenAI does).
 
 `ValidatedRequest.choices` is how many choices the engine generates (``n``, or a legacy completion's
 ``best_of`` when larger): the request may generate ``max_tokens`` tokens for each of them.
@@ -147,13 +148,17 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
     if best_of is not None and best_of < n:
         raise RequestError(f"'best_of' ({best_of}) must be at least 'n' ({n}).", param="best_of")
     stream_options = engine.get("stream_options")
-    stream = bool(engine.get("stream")) or stream_options is not None
+    stream = bool(engine.get("stream"))
+    if stream_options is not None and not stream:
+        raise RequestError(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
+        )
     caller_wants_usage = bool(stream_options and stream_options.get("include_usage"))
     if stream:
         engine["stream"] = True
         engine["stream_options"] = {**(stream_options or {}), "include_usage": True}
     else:
-        engine.pop("stream_options", None)
+        engine.pop("stream_options", None)  # null: the same as absent
     guid = body.get("request_guid")
     return ValidatedRequest(
         endpoint=endpoint,
