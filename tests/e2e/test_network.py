@@ -213,6 +213,8 @@ BAD_INPUT = [
     ("wrong type", json.dumps({**GOOD, "temperature": "warm"}).encode(), 400, "temperature"),
     ("negative max_tokens", json.dumps({**GOOD, "max_tokens": -1}).encode(), 400, "max_tokens"),
     ("duplicate key", b'{"model": "MODEL", "model": "x", "messages": []}', 400, "model"),
+    ("lone surrogate", json.dumps({**GOOD, "user": "\ud800"}).encode(), 400, "user"),
+    ("deep nesting", b"[" * 100_000 + b"]" * 100_000, 400, None),
     (
         "stream_options without stream",
         json.dumps({**GOOD, "stream_options": {}}).encode(),
