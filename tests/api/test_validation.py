@@ -107,7 +107,6 @@ def test_default_coefficient_and_cap_injection() -> None:
         ({"stream": True}, False),
         ({"stream": True, "stream_options": {"include_usage": True}}, True),
         ({"stream": True, "stream_options": {"include_usage": False}}, False),
-        ({"stream_options": {"include_usage": True}}, True),
     ],
 )
 def test_streams_always_ask_the_engine_for_usage(fields: dict[str, Any], wants_usage: bool) -> None:
@@ -119,9 +118,54 @@ def test_streams_always_ask_the_engine_for_usage(fields: dict[str, Any], wants_u
 
 
 def test_non_stream_drops_stream_options_noise() -> None:
-    req = validate_request(CHAT, chat(stream=False))
-    assert not req.stream
-    assert "stream_options" not in req.engine_body
+    for fields in ({"stream": False}, {"stream": False, "stream_options": None}, {"stream_options": None}):
+        req = validate_request(CHAT, chat(**fields))
+        assert not req.stream
+        assert "stream_options" not in req.engine_body
+
+
+@pytest.mark.parametrize("stream", [{}, {"stream": False}, {"stream": None}])
+@pytest.mark.parametrize("path", [CHAT, COMPL])
+def test_stream_options_without_stream_is_refused_as_openai_does(path: str, stream: dict[str, Any]) -> None:
+    # OpenAI: 400 "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+    body = {"model": "m", **({"messages": MSGS} if path == CHAT else {"prompt": "hi"})}
+    raw = json.dumps({**body, **stream, "stream_options": {"include_usage": True}}).encode()
+    with pytest.raises(RequestError) as info:
+        validate_request(path, raw)
+    assert (info.value.status, info.value.param) == (400, "stream_options")
+    assert "only allowed when 'stream' is enabled" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "choices"),
+    [
+        (CHAT, {}, 1),
+        (CHAT, {"n": None}, 1),
+        (CHAT, {"n": 100}, 100),
+        (COMPL, {"n": 3}, 3),
+        (COMPL, {"best_of": 5}, 5),
+        (COMPL, {"n": 2, "best_of": 7}, 7),
+        (COMPL, {"n": 4, "best_of": 4}, 4),
+    ],
+)
+def test_choices_count_every_sequence_the_engine_generates(
+    path: str, fields: dict[str, Any], choices: int
+) -> None:
+    body = {"model": "m", "max_tokens": 9, **({"messages": MSGS} if path == CHAT else {"prompt": "hi"})}
+    req = validate_request(path, json.dumps({**body, **fields}).encode())
+    assert (req.max_tokens, req.choices) == (9, choices)
+    assert req.engine_body["max_tokens"] == 9  # the cap stays per choice, as the engine reads it
+    assert validate_request(path, req.engine_body_bytes()).choices == choices
+
+
+def test_best_of_below_n_is_refused() -> None:
+    raw = json.dumps({"model": "m", "prompt": "hi", "n": 3, "best_of": 2}).encode()
+    with pytest.raises(RequestError) as info:
+        validate_request(COMPL, raw)
+    assert info.value.param == "best_of"
+    with pytest.raises(RequestError) as info:
+        validate_request(CHAT, chat(best_of=2))  # chat has no best_of at all
+    assert info.value.param == "best_of"
 
 
 def test_validation_is_idempotent_on_the_engine_body() -> None:

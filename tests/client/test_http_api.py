@@ -32,6 +32,7 @@ from cocoon.clock import FakeClock
 from cocoon.errors import RequestError
 
 JSON_TYPE = "application/json; charset=utf-8"
+JSON_BODY = {"Content-Type": "application/json"}  # aiohttp's client would label raw bytes octet-stream
 
 
 @pytest.fixture
@@ -146,13 +147,13 @@ async def test_a_request_the_network_cannot_start_is_a_json_error(
 
 
 async def test_a_body_over_the_limit_is_a_413_and_counted(client: TestClient, backend: FakeBackend) -> None:
-    resp = await client.post("/v1/chat/completions", data=b"x" * 5000)
+    resp = await client.post("/v1/chat/completions", data=b"x" * 5000, headers=JSON_BODY)
     assert resp.status == 413 and (await resp.json())["error"]["code"] == "request_too_large"
     assert serving_of(client).stats.rejected == 1 and backend.requests == []
 
 
 async def test_an_invalid_body_is_a_400(client: TestClient) -> None:
-    resp = await client.post("/v1/chat/completions", data=b"{")
+    resp = await client.post("/v1/chat/completions", data=b"{", headers=JSON_BODY)
     assert resp.status == 400 and resp.headers["Content-Type"] == JSON_TYPE
 
 

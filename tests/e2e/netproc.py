@@ -105,6 +105,10 @@ class RunningNet:
     def charged_nano(self) -> int:
         return sum(c["charged_nano"] for c in self.proxy_stats()["ledger"]["clients"])
 
+    def earned_nano(self) -> int:
+        """nanoTON the proxy's ledger credits to all workers together."""
+        return sum(w["earned_nano"] for w in self.proxy_stats()["ledger"]["workers"])
+
     def output(self) -> str:
         log = self.data_dir / "up.log"
         return log.read_text(errors="replace") if log.exists() else ""

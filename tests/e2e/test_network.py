@@ -155,6 +155,45 @@ def test_completions(api: openai.OpenAI, engine: openai.OpenAI, net: RunningNet,
     assert net.charged_nano() - before == expected_cost(usage)[1]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_every_token_of_many_choices_is_charged_and_paid(
+    api: openai.OpenAI, net: RunningNet, stream: bool
+) -> None:
+    """n multiplies the worst case: 100 choices of 4 tokens are reserved for, charged and paid in full
+    (issue 12: the reservation ignored n and the charge is capped at it; here 130 of the 410 tokens
+    served were charged, and the worker paid for as many)."""
+    n, max_tokens = 100, 4
+    charged, earned = net.charged_nano(), net.earned_nano()
+    ask: dict[str, Any] = {
+        "model": net.model,
+        "messages": MESSAGES,
+        "max_tokens": max_tokens,
+        "n": n,
+        "extra_body": {"max_coefficient": 1000},
+    }
+    if stream:
+        chunks = list(api.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True}))
+        texts = [
+            "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == i)
+            for i in range(n)
+        ]
+        usage = chunks[-1].usage
+    else:
+        answer = api.chat.completions.create(**ask)
+        assert [c.index for c in answer.choices] == list(range(n))
+        texts = [c.message.content or "" for c in answer.choices]
+        usage = answer.usage
+    assert texts == ["tell me about attested "] * n  # the fake engine's 4 words, in every choice
+    assert usage is not None and usage.completion_tokens == n * max_tokens
+    tokens, cost = expected_cost(usage)
+    assert tokens == usage.prompt_tokens + n * max_tokens  # at 1.0x every token counts once
+    extra = usage.model_extra or {}
+    assert (extra["adjusted_tokens"], extra["total_cost"]) == (tokens, cost)
+    assert cost == tokens * DEFAULT_PARAMS.price_per_token
+    assert net.charged_nano() - charged == cost
+    assert net.earned_nano() - earned == tokens * DEFAULT_PARAMS.worker_fee_per_token
+
+
 def _untouched_counters(net: RunningNet) -> tuple[Any, ...]:
     workers = tuple(
         (s["requests"]["served"], s["requests"]["rejected"], s["requests"]["failed"])
@@ -174,6 +213,14 @@ BAD_INPUT = [
     ("wrong type", json.dumps({**GOOD, "temperature": "warm"}).encode(), 400, "temperature"),
     ("negative max_tokens", json.dumps({**GOOD, "max_tokens": -1}).encode(), 400, "max_tokens"),
     ("duplicate key", b'{"model": "MODEL", "model": "x", "messages": []}', 400, "model"),
+    ("lone surrogate", json.dumps({**GOOD, "user": "\ud800"}).encode(), 400, "user"),
+    ("deep nesting", b"[" * 100_000 + b"]" * 100_000, 400, None),
+    (
+        "stream_options without stream",
+        json.dumps({**GOOD, "stream_options": {}}).encode(),
+        400,
+        "stream_options",
+    ),
     ("oversized body", json.dumps({**GOOD, "user": "x" * (5 * 1024 * 1024)}).encode(), 413, None),
 ]
 

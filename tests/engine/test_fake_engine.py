@@ -92,6 +92,34 @@ async def test_max_tokens_caps_chunks(sdk: openai.AsyncOpenAI, cap_field: str) -
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
 
 
+@pytest.mark.parametrize("n", [2, 5])
+async def test_n_gives_n_choices_and_usage_counts_them_all(sdk: openai.AsyncOpenAI, n: int) -> None:
+    # as vLLM answers n: n choices by index, the prompt counted once, the completion tokens of every choice
+    whole = await sdk.chat.completions.create(model="fake-model", messages=CHAT, max_tokens=3, n=n)
+    assert [c.index for c in whole.choices] == list(range(n))
+    assert {c.message.content for c in whole.choices} == {"red green blue "}
+    assert {c.finish_reason for c in whole.choices} == {"length"}
+    assert whole.usage is not None and (whole.usage.prompt_tokens, whole.usage.completion_tokens) == (
+        6,
+        3 * n,
+    )
+    stream = await sdk.completions.create(
+        model="fake-model",
+        prompt="one two",
+        max_tokens=3,
+        n=n,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    assert all(len(c.choices) == 1 for c in chunks[:-1])  # one choice per chunk, as vLLM streams them
+    for index in range(n):
+        mine = [c.choices[0] for c in chunks[:-1] if c.choices[0].index == index]
+        assert "".join(c.text for c in mine) == "one two one "
+        assert [c.finish_reason for c in mine if c.finish_reason] == ["length"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3 * n
+
+
 async def test_chunk_size_and_configured_usage(fake: RunningFakeEngine, sdk: openai.AsyncOpenAI) -> None:
     fake.state.config = fake.state.config.replace(
         {"chunks": 3, "chunk_size": 7, "prompt_tokens": 1000, "completion_tokens": 500}

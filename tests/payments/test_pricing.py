@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +13,9 @@ from cocoon.payments import (
     DEFAULT_PARAMS,
     NetworkParams,
     adjusted_tokens,
+    choice_cap,
     client_cost,
+    completion_budget,
     format_ton,
     parse_ton,
     proxy_commission,
@@ -118,6 +122,52 @@ def test_reservation() -> None:
     assert reservation_tokens(1000, 200, 4000) == 4800
     # 333 * 1.5 = 499.5 -> 499
     assert reservation_tokens(333, 0, 1500) == 499
+
+
+def test_the_reservation_counts_every_choice() -> None:
+    # issue 12: max_tokens 4, n=100, a 103-byte body at 1.0x. Before, (4 + 103) * 1.0 = 107 tokens
+    # (2,140 nanoTON) were reserved for 400 completion tokens served; now (4 * 100 + 103) = 503.
+    assert completion_budget(4, 100) == 400
+    assert reservation_tokens(completion_budget(4, 100), 103, 1000) == 503
+    # legacy completions: best_of 5 > n 2 candidates of 16 tokens at 2.0x -> (80 + 0) * 2 = 160
+    assert reservation_tokens(completion_budget(16, 5), 0, 2000) == 160
+    assert completion_budget(7, 1) == 7  # one choice: the budget is max_tokens, as before
+
+
+def test_choice_cap_splits_a_budget_over_the_choices() -> None:
+    assert choice_cap(400, 100) == 4
+    assert choice_cap(30, 4) == 7  # 28 tokens at most: never past the budget
+    assert choice_cap(3, 4) == 0  # not one token for each choice
+    assert choice_cap(0, 1) == 0
+
+
+@given(st.integers(1, 10**6), st.integers(1, 128))
+def test_choice_cap_inverts_the_budget(max_tokens: int, choices: int) -> None:
+    budget = completion_budget(max_tokens, choices)
+    assert choice_cap(budget, choices) == max_tokens
+
+
+@given(st.integers(0, 10**9), st.integers(1, 128))
+def test_choices_capped_never_exceed_the_budget(budget: int, choices: int) -> None:
+    cap = choice_cap(budget, choices)
+    assert cap * choices <= budget < (cap + 1) * choices
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: completion_budget(0, 1),
+        lambda: completion_budget(1, 0),
+        lambda: choice_cap(-1, 1),
+        lambda: choice_cap(10, 0),
+        lambda: reservation_tokens(0, 100, 1000),  # nothing reserved for the answer: refused
+        lambda: reservation_tokens(1, -1, 1000),
+        lambda: reservation_tokens(1, 0, 10**9),
+    ],
+)
+def test_budgets_and_reservations_refuse_impossible_numbers(call: Callable[[], int]) -> None:
+    with pytest.raises(PaymentError):
+        call()
 
 
 @pytest.mark.parametrize(

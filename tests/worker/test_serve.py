@@ -83,7 +83,7 @@ async def test_a_requester_that_already_cancelled_stops_the_relay_and_the_engine
     assert engine.aborted == 1 and worker.counters.served == 0
 
 
-@pytest.mark.parametrize(("cap", "expected"), [(3, 3), (0, 16), (32, 16)])
+@pytest.mark.parametrize(("cap", "expected"), [(3, 3), (16, 16), (32, 16)])
 async def test_generation_is_capped_at_what_the_proxy_reserved_and_usage_always_asked(
     cap: int, expected: int
 ) -> None:
@@ -94,6 +94,35 @@ async def test_generation_is_capped_at_what_the_proxy_reserved_and_usage_always_
     assert body["stream_options"] == {"include_usage": True}  # the caller did not ask; metering needs it
     assert sink.final is not None and sink.final.usage is not None
     assert sink.final.usage.completion_tokens == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "budget", "per_choice"),
+    [
+        (4, 4 * 16, 16),  # what an honest client sends: max_tokens 16 for each of 4 choices
+        (4, 16, 4),  # a budget for one choice of 16: four choices of 4 tokens, never 64 tokens
+        (4, 30, 7),  # floor(30 / 4): 28 tokens at most, within the 30 reserved
+        (100, 16 * 100, 16),
+    ],
+)
+async def test_every_choice_fits_the_budget_the_proxy_reserved(n: int, budget: int, per_choice: int) -> None:
+    worker, engine = server(chunks=40)
+    sink = await serve(worker, Sink(), max_tokens=16, cap=budget, n=n)
+    [(_, body)] = engine.calls
+    assert body["max_tokens"] == per_choice and body["n"] == n
+    assert sink.final is not None and sink.final.usage is not None
+    assert sink.final.usage.completion_tokens == n * per_choice <= budget
+
+
+@pytest.mark.parametrize("budget", [0, 3])
+async def test_a_budget_too_small_for_every_choice_is_refused_before_the_engine(budget: int) -> None:
+    # 0 once meant "no cap" here: a request the proxy reserved nothing for must not generate at all.
+    worker, engine = server()
+    sink = await serve(worker, Sink(), cap=budget, n=4)
+    assert engine.calls == [] and not sink.head_sent
+    assert sink.final is not None and (sink.final.status, sink.final.code) == (400, "invalid_request_error")
+    assert "too few for the 4 choices" in sink.final.message
+    assert worker.counters.rejected == 1
 
 
 # --- engine failures -------------------------------------------------------------------------------

@@ -106,13 +106,15 @@ def query(
     *,
     stream: bool = True,
     max_tokens: int = 16,
-    cap: int = 0,
+    cap: int | None = None,
     timeout_ms: int = 0,
     model: str = FAKE_MODEL,
     words: str = "one two three four",
     **extra: Any,
 ) -> RunQuery:
-    """A `RunQuery` as the proxy sends it: the caller's chat body, the reserved cap and the budget."""
+    """A `RunQuery` as the proxy sends it: the caller's chat body, the reserved completion budget
+    (``cap``; by default what the client sends, the body's ``max_tokens`` times its ``n``) and the
+    time budget."""
     body: dict[str, Any] = {
         "model": model,
         "messages": [{"role": "user", "content": words}],
@@ -126,7 +128,7 @@ def query(
         model=model,
         body=json.dumps(body).encode(),
         max_coefficient=10_000,
-        max_tokens=cap,
+        max_tokens=max(max_tokens, 0) * (extra.get("n") or 1) if cap is None else cap,
         timeout_ms=timeout_ms,
         client_request_id="00000000000000aa",
     )

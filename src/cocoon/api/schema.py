@@ -14,22 +14,26 @@ from typing import Any, Literal
 Endpoint = Literal["chat", "completions"]
 MAX_COEFFICIENT_LIMIT = 10**9 - 1
 MAX_TIMEOUT_S = 3600.0
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Every integer parameter fits in a signed 64-bit integer, as engines parse it (vLLM bounds `seed` so)."""
 
 Checker = Callable[[Any], str | None]
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    """A JSON integer within 64 bits (Python's own ints are unbounded: a 400-digit one is not one)."""
+    return isinstance(v, int) and not isinstance(v, bool) and INT64_MIN <= v <= INT64_MAX
 
 
 def _is_number(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+    # An int is tested by range, not by math.isfinite, which raises OverflowError past a float's range.
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 def integer(lo: int | None = None, hi: int | None = None) -> Checker:
     def check(v: Any) -> str | None:
         if not _is_int(v):
-            return "an integer"
+            return "a 64-bit integer" if isinstance(v, int) and not isinstance(v, bool) else "an integer"
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             return f"an integer between {lo} and {hi}" if hi is not None else f"an integer >= {lo}"
         return None

@@ -3,19 +3,31 @@
 Used twice on every request: by the client daemon (fail fast, before any cost) and by the worker (it
 protects its engine). Pure: bytes in, a `ValidatedRequest` or a `RequestError` out.
 
+The body must be one JSON object in UTF-8 (a leading byte-order mark is ignored) that can be sent on
+exactly as strict JSON: no duplicate keys, no ``NaN``/``Infinity``, no number beyond a 64-bit float
+(``1e999``), no lone UTF-16 surrogate escape (``"\\ud800"``), arrays and objects nested at most
+`MAX_JSON_DEPTH` deep. Whatever else a body holds is a `RequestError` (a 4xx), never another exception.
+
 Rewrites applied to the body that reaches the engine:
 - our extra fields (`max_coefficient`, `timeout`, `enable_debug`, `request_guid`) are removed;
 - the generation cap is always present as `max_tokens` (`max_completion_tokens` is folded into it), so a
   request can never generate more than it reserved;
 - a streamed request always asks the engine for `stream_options.include_usage = true` (metering needs
-  it); whether the caller asked for the usage chunk is remembered in `caller_wants_usage`.
+  it); whether the caller asked for the usage chunk is remembered in `caller_wants_usage`
+  (`stream_options` without ``stream: true`` is refused, as OpenAI does).
+
+`ValidatedRequest.choices` is how many choices the engine generates (``n``, or a legacy completion's
+``best_of`` when larger): the request may generate ``max_tokens`` tokens for each of them.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from cocoon.api.schema import OURS, REQUIRED, SCHEMAS, Endpoint
@@ -27,6 +39,9 @@ DEFAULT_MAX_COEFFICIENT = 4000
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_TOKENS_LIMIT = 1_000_000
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects a body may have (a JSON schema in `response_format` or `tools`
+needs a few dozen levels at most; Python's parser and encoder recurse per level)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,9 @@ class ValidatedRequest:
     stream: bool
     caller_wants_usage: bool
     max_tokens: int
+    """The generation cap of each choice (what the engine body's ``max_tokens`` says)."""
+    choices: int
+    """How many choices the engine generates: ``n``, or ``best_of`` when larger (legacy completions)."""
     max_coefficient: int
     timeout_s: float
     enable_debug: bool
@@ -59,7 +77,13 @@ class ValidatedRequest:
 
     def engine_body_bytes(self) -> bytes:
         """The engine body as compact JSON bytes."""
-        return json.dumps(self.engine_body, separators=(",", ":"), ensure_ascii=False).encode()
+        return _encode(self.engine_body)
+
+
+def _encode(value: Any) -> bytes:
+    """Compact strict JSON in UTF-8; raises ValueError for a non-finite float, UnicodeEncodeError for a
+    lone surrogate (what `parse_json_object` refuses up front)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -75,17 +99,82 @@ def _reject_constant(token: str) -> None:
     raise RequestError(f"Invalid JSON number {token} in the request body.")
 
 
+# A JSON string, possessively matched (no backtracking); one left open runs to the end of the body, so a
+# match never fails once started (no retry at each later quote: linear time). The bytes of multi-byte
+# UTF-8 characters are never ASCII.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in ``raw``, in a few passes of C: strings dropped, then the
+    running sum of the brackets left. Up to where a body stops being valid JSON, strings end where the
+    parser's do, so the parser never nests deeper than this says."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(_BRACKET_STEP, _NOT_BRACKET)
+    return max(accumulate(array("b", brackets)), default=0)
+
+
+def _too_deep() -> RequestError:
+    return RequestError(f"The request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels.")
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Parse a request body that must be one JSON object without duplicate keys."""
+    """Parse a request body that must be one JSON object (see the module docstring for the rules)."""
+    if not raw.strip():
+        raise RequestError("The request body is empty. Send a JSON object.")
     try:
-        value = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except RequestError:
-        raise
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            f"The request body is not UTF-8 text (invalid byte at offset {exc.start}). "
+            "Send a JSON object encoded in UTF-8."
+        ) from exc
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except RecursionError:  # cannot happen below MAX_JSON_DEPTH; never a 500 should the scan be wrong
+        raise _too_deep() from None
+    except json.JSONDecodeError as exc:
         raise RequestError(f"The request body is not valid JSON ({exc}). Send a JSON object.") from exc
+    except ValueError as exc:  # the only other one: an integer literal of more than 4300 digits
+        raise RequestError("The request body holds an integer with far too many digits.") from exc
     if not isinstance(value, dict):
         raise RequestError("The request body must be a JSON object.")
+    _check_encodable(value)
     return value
+
+
+def _check_encodable(body: dict[str, Any]) -> None:
+    """Refuse what parses but cannot be sent on as strict JSON in UTF-8, naming the parameter."""
+    try:
+        _encode(body)
+    except ValueError:  # UnicodeEncodeError is one too
+        raise _unencodable(body) from None
+
+
+def _unencodable(body: dict[str, Any]) -> RequestError:
+    """The error for the first member of ``body`` that does not encode."""
+    for key, value in body.items():
+        try:
+            _encode(key)
+        except UnicodeEncodeError:
+            return RequestError("A key of the request body holds a lone UTF-16 surrogate escape.")
+        try:
+            _encode(value)
+        except UnicodeEncodeError:
+            return RequestError(
+                f"Invalid value for '{key}': it holds a lone UTF-16 surrogate escape (such as \"\\ud800\"), "
+                "which is not Unicode text.",
+                param=key,
+            )
+        except ValueError:
+            return RequestError(
+                f"Invalid value for '{key}': it holds a number too large for a 64-bit float (such as 1e999).",
+                param=key,
+            )
+    return RequestError("The request body cannot be sent on as strict JSON.")
 
 
 def validate_request(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ValidatedRequest:
@@ -136,14 +225,22 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
             param=cap_key,
         )
     engine["max_tokens"] = max_tokens
+    n = engine.get("n") or 1
+    best_of = engine.get("best_of")  # legacy completions only: candidates generated, best n returned
+    if best_of is not None and best_of < n:
+        raise RequestError(f"'best_of' ({best_of}) must be at least 'n' ({n}).", param="best_of")
     stream_options = engine.get("stream_options")
-    stream = bool(engine.get("stream")) or stream_options is not None
+    stream = bool(engine.get("stream"))
+    if stream_options is not None and not stream:
+        raise RequestError(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
+        )
     caller_wants_usage = bool(stream_options and stream_options.get("include_usage"))
     if stream:
         engine["stream"] = True
         engine["stream_options"] = {**(stream_options or {}), "include_usage": True}
     else:
-        engine.pop("stream_options", None)
+        engine.pop("stream_options", None)  # null: the same as absent
     guid = body.get("request_guid")
     return ValidatedRequest(
         endpoint=endpoint,
@@ -152,6 +249,7 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
         stream=stream,
         caller_wants_usage=caller_wants_usage,
         max_tokens=max_tokens,
+        choices=max(n, best_of or 1),
         max_coefficient=body.get("max_coefficient", DEFAULT_MAX_COEFFICIENT),
         timeout_s=float(body.get("timeout", DEFAULT_TIMEOUT_S)),
         enable_debug=bool(body.get("enable_debug", False)),

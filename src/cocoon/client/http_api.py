@@ -1,9 +1,10 @@
 """The client daemon's HTTP routes: the OpenAI-compatible API of spec/openai-api.md plus status pages.
 
-Thin aiohttp handlers: read the body (413 past the limit), validate it (`cocoon.api.validation`), hand
-it to `cocoon.client.serving.ClientServing`, write what it returns. A streamed answer is written as it
-comes and closed however the handler ends, so a caller that goes away (the app runs with handler
-cancellation: a disconnect cancels the handler task) cancels its request end to end.
+Thin aiohttp handlers: read the body (415 unless it is plain JSON, 413 past the limit), validate it
+(`cocoon.api.validation`), hand it to `cocoon.client.serving.ClientServing`, write what it returns. A
+streamed answer is written as it comes and closed however the handler ends, so a caller that goes away
+(the app runs with handler cancellation: a disconnect cancels the handler task) cancels its request end
+to end.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from cocoon.api.validation import DEFAULT_LIMITS, Limits, validate_request
 from cocoon.client.access import AccessControl
@@ -27,8 +28,44 @@ from cocoon.errors import RequestError
 SERVING_KEY: web.AppKey[ClientServing] = web.AppKey("serving")
 
 
+def check_body_headers(request: web.Request) -> None:
+    """Refuse with a 415 `RequestError`, before a byte of it is read, a body this API does not take.
+
+    ``Content-Type`` must be ``application/json`` (with ``charset=utf-8`` if it names one) or absent,
+    as a script's ``requests.post(url, data=...)`` sends it: ``text/plain`` and the form types, which a
+    web page may send anywhere without asking, are refused. ``Content-Encoding`` must be absent or
+    ``identity``: a request body is never decompressed (the node's server does not decode it either),
+    so a small gzip body cannot expand to gigabytes; the OpenAI SDKs never compress one.
+    """
+    encodings = [
+        token.strip().lower()
+        for value in request.headers.getall(hdrs.CONTENT_ENCODING, [])
+        for token in value.split(",")
+    ]
+    if any(token not in ("", "identity") for token in encodings):
+        raise RequestError(
+            f"Content-Encoding {', '.join(encodings)!r} is not supported: send the request body "
+            "uncompressed.",
+            status=415,
+            code="unsupported_content_encoding",
+            headers={"Accept-Encoding": "identity"},
+        )
+    if hdrs.CONTENT_TYPE not in request.headers:
+        return
+    charset = (request.charset or "utf-8").lower()
+    if request.content_type != "application/json" or charset not in ("utf-8", "utf8"):
+        raise RequestError(
+            f"Content-Type {request.headers[hdrs.CONTENT_TYPE]!r} is not supported: send the JSON body "
+            "with 'Content-Type: application/json'.",
+            status=415,
+            code="unsupported_media_type",
+        )
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole request body, or a 413 `RequestError` as soon as it is known to exceed `limit`."""
+    """The whole request body, after `check_body_headers`; a 413 `RequestError` as soon as it is known to
+    exceed `limit`."""
+    check_body_headers(request)
     too_large = RequestError(
         f"Request body exceeds the limit of {limit} bytes.", status=413, code="request_too_large"
     )

@@ -24,6 +24,7 @@ from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledEr
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcAnswerStream, RpcConnection
 from cocoon.node.identity import refresh_certificates
+from cocoon.payments.pricing import completion_budget
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
 from cocoon.wire.session import EndpointConfig
@@ -126,7 +127,8 @@ class ProxyPool:
             model=request.model,
             body=request.engine_body_bytes(),
             max_coefficient=request.max_coefficient,
-            max_tokens=request.max_tokens,
+            # Every choice may generate max_tokens: the proxy reserves for all of them.
+            max_tokens=completion_budget(request.max_tokens, request.choices),
             timeout_ms=inner_timeout_ms(request.timeout_s * 1000),
             path=request.path,
             debug=request.enable_debug,

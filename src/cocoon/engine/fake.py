@@ -69,6 +69,7 @@ async def _stream(
         model=config.model,
         created=int(request.app[CLOCK].time()),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+        choices=answer.choices,
     )
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)

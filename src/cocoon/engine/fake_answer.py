@@ -8,9 +8,12 @@ The answer is computed from the request alone, so tests can predict it without a
   a space repeated and cut to exactly ``chunk_size`` characters;
 * number of chunks = ``config.chunks``, capped by ``max_completion_tokens`` / ``max_tokens`` (one token
   per chunk); ``finish_reason`` is ``"length"`` when the cap cut the answer, else ``"stop"``;
+* choices = the request's ``n`` (default 1), each with that same text, as vLLM answers ``n`` (its
+  choices differ only by sampling); the usage counts all of them;
 * prompt tokens = ``config.prompt_tokens`` or ``ceil(len(all prompt text) / 4)`` (at least 1), where
-  the prompt text is every message's text joined by ``"\\n"``; completion tokens =
-  ``config.completion_tokens`` or the number of chunks sent; cached and reasoning tokens as configured.
+  the prompt text is every message's text joined by ``"\\n"``, counted once; completion tokens =
+  choices times ``config.completion_tokens`` or the number of chunks sent; cached and reasoning tokens
+  as configured.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class FakeAnswer:
     pieces: tuple[str, ...]
     finish_reason: str
     usage: Usage
+    choices: int = 1
+    """How many choices carry these pieces (the request's ``n``)."""
 
     @property
     def text(self) -> str:
@@ -131,14 +136,17 @@ def plan_answer(body: dict[str, Any], config: FakeEngineConfig) -> FakeAnswer:
     pieces = tuple(distinct[i % len(distinct)] for i in range(count))
     prompt_chars = len("\n".join(texts))
     prompt_tokens = max(1, -(-prompt_chars // 4)) if config.prompt_tokens is None else config.prompt_tokens
-    completion = config.completion_tokens if config.completion_tokens is not None else count
+    choices = body.get("n") or 1
+    per_choice = config.completion_tokens if config.completion_tokens is not None else count
+    completion = choices * per_choice
     usage = Usage(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion,
         cached_tokens=min(config.cached_tokens, prompt_tokens),
         reasoning_tokens=min(config.reasoning_tokens, completion),
     )
-    return FakeAnswer(pieces=pieces, finish_reason="length" if count < config.chunks else "stop", usage=usage)
+    finish_reason = "length" if count < config.chunks else "stop"
+    return FakeAnswer(pieces=pieces, finish_reason=finish_reason, usage=usage, choices=choices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +171,7 @@ def check_request(body: Any, kind: str, model: str) -> Rejection | None:
         return Rejection(400, "'messages' must be a non-empty list", "messages")
     if kind == COMPLETION and not isinstance(body.get("prompt"), str | list):
         return Rejection(400, "'prompt' is required (a string or a list)", "prompt")
-    for key in ("max_tokens", "max_completion_tokens"):
+    for key in ("max_tokens", "max_completion_tokens", "n"):
         value = body.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             return Rejection(400, f"'{key}' must be an integer >= 1, got {value!r}", key)

@@ -173,6 +173,7 @@ class MemoryEngine:
             model=self.config.model,
             created=int(self.clock.time()),
             include_usage=include_usage,
+            choices=answer.choices,
         )
         steps: list[Step] = [(None, fmt.first())] if kind == CHAT else []
         steps += [(i, fmt.content(text)) for i, text in enumerate(answer.pieces)]

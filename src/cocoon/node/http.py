@@ -12,8 +12,14 @@ from cocoon.errors import ConfigError
 async def serve_http(
     app: web.Application, host: str, port: int, *, cancel_on_disconnect: bool = False
 ) -> web.AppRunner:
-    """Start an aiohttp app; `cancel_on_disconnect` cancels a handler when its caller goes away."""
-    runner = web.AppRunner(app, handler_cancellation=cancel_on_disconnect, access_log=None)
+    """Start an aiohttp app; `cancel_on_disconnect` cancels a handler when its caller goes away.
+
+    Request bodies are never decompressed (``auto_decompress=False``): the client's API refuses a
+    ``Content-Encoding`` (415), and a refused body still drained by aiohttp must cost no inflating.
+    """
+    runner = web.AppRunner(
+        app, handler_cancellation=cancel_on_disconnect, access_log=None, auto_decompress=False
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

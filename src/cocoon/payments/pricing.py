@@ -74,9 +74,40 @@ def proxy_commission(tokens: Tokens, params: NetworkParams) -> Nano:
     return Nano(tokens * (params.price_per_token - params.worker_fee_per_token))
 
 
+def completion_budget(max_tokens: int, choices: int) -> Tokens:
+    """The most completion tokens one request may generate: ``max_tokens`` per choice times the number
+    of choices the engine generates (``n``, or a legacy completion's ``best_of`` when larger).
+
+    The client sends it as `RunQuery.max_tokens`; the proxy reserves for it; the worker caps each
+    choice at `choice_cap` of it, so generation never exceeds what was reserved.
+    """
+    if max_tokens < 1 or choices < 1:
+        raise PaymentError(f"max_tokens and choices must be at least 1, got {max_tokens} and {choices}")
+    return Tokens(max_tokens * choices)
+
+
+def choice_cap(budget: int, choices: int) -> Tokens:
+    """The per-choice generation cap that keeps ``choices`` choices within ``budget`` completion tokens
+    (the inverse of `completion_budget`: ``choice_cap(completion_budget(m, c), c) == m``); 0 when the
+    budget cannot give every choice one token."""
+    if budget < 0 or choices < 1:
+        raise PaymentError(f"budget must not be negative and choices at least 1, got {budget} and {choices}")
+    return Tokens(budget // choices)
+
+
 def reservation_tokens(max_tokens: int, request_size_estimate: int, max_coefficient: int) -> Tokens:
-    """Worst-case adjusted tokens a proxy reserves before dispatch: (max + size) * max_coefficient / 1000."""
+    """Worst-case adjusted tokens a proxy reserves before dispatch: (max + size) * max_coefficient / 1000.
+
+    ``max_tokens`` is the request's whole completion budget (`completion_budget`: every choice counts)
+    and must be at least 1: a budget of 0 reserves nothing for the answer (and older workers read 0 as
+    "no cap"), so no request may be dispatched with it.
+    """
     check_coefficient(max_coefficient)
-    if max_tokens < 0 or request_size_estimate < 0:
-        raise PaymentError("max_tokens and request_size_estimate must not be negative")
+    if max_tokens < 1:
+        raise PaymentError(
+            f"max_tokens must be at least 1 (the completion tokens the request may generate over all its "
+            f"choices), got {max_tokens}"
+        )
+    if request_size_estimate < 0:
+        raise PaymentError("request_size_estimate must not be negative")
     return Tokens((max_tokens + request_size_estimate) * max_coefficient // COEFFICIENT_ONE)

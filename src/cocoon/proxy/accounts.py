@@ -1,7 +1,8 @@
 """Reservations and the recorded cost of requests against the ledger (spec/economics.md).
 
-Before dispatch the proxy reserves the worst case in adjusted tokens; a request whose reservation the
-client cannot cover is refused (HTTP 402). At the end the actual usage is metered with the worker's
+Before dispatch the proxy reserves the worst case in adjusted tokens (the completion budget of every
+choice plus the request's size, at its price ceiling); a request whose reservation the client cannot
+cover is refused (HTTP 402). At the end the actual usage is metered with the worker's
 coefficient, capped at the reservation (a request is never charged more than it reserved), recorded in
 the ledger in one transaction, and the reservation is released. (Settling those charges on chain is
 another step, done later by the proxy's settlement.) Reservations live in memory: after a
@@ -91,7 +92,7 @@ class ClientBook:
             raise InsufficientFundsError(
                 f"this request needs a reservation of {tokens} tokens ({tokens * price} nanoTON) but only "
                 f"{max(available, 0)} tokens ({max(available, 0) * price} nanoTON) are available; top up "
-                "the client's balance or lower max_tokens / max_coefficient"
+                "the client's balance or lower max_tokens / n / max_coefficient"
             )
         reservation = Reservation(request_id, client_id, tokens)
         self._reservations[request_id] = reservation

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 from cocoon.api.error_codes import UPSTREAM_ERROR, Fault, worker_fault
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.errors import ConnectionClosedError, InsufficientFundsError, RequestCancelledError
+from cocoon.errors import (
+    ConnectionClosedError,
+    InsufficientFundsError,
+    PaymentError,
+    RequestCancelledError,
+)
 from cocoon.net.rpc_stream import Responder, RpcAnswerStream
 from cocoon.proxy.accounts import ClientBook, RequestCost
 from cocoon.proxy.admission import worker_attestation_headers
@@ -40,6 +45,7 @@ class RoutingCounters:
     failed: int = 0
     retried: int = 0
     refused_funds: int = 0
+    refused_invalid: int = 0
     refused_model: int = 0
     refused_price: int = 0
     refused_capacity: int = 0
@@ -90,6 +96,10 @@ class Router:
         except InsufficientFundsError as exc:
             self.counters.refused_funds += 1
             await responder.error(402, "insufficient_funds", str(exc))
+            return
+        except PaymentError as exc:  # numbers no reservation can be made for (a budget of 0, ...)
+            self.counters.refused_invalid += 1
+            await responder.error(400, "invalid_request_error", str(exc))
             return
         self.counters.routed += 1
         try:

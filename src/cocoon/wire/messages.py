@@ -117,6 +117,11 @@ class RunQuery(_Msg, tag=20, frozen=True):
 
     `body` is the OpenAI JSON request, `path` the OpenAI endpoint it was sent to. `max_coefficient` is
     the caller's price ceiling, `coefficient` the chosen worker's price (filled in by the proxy).
+    `max_tokens` is the request's whole completion budget, at least 1: the body's per-choice
+    ``max_tokens`` times the choices the engine generates (``n``, or ``best_of`` when larger;
+    `cocoon.payments.pricing.completion_budget`). The proxy reserves for it; the worker caps each choice
+    at ``max_tokens // choices`` of its own reading of the body (refusing it when that is 0), so a body
+    asking for more than the budget paid for gets shorter choices, never unpaid tokens.
     `timeout_ms` is the budget of this hop; each hop forwards a smaller one.
     """
 

@@ -1,9 +1,10 @@
 """Serving one request from a proxy: validate, call the engine, relay every chunk at once, meter.
 
-The worker validates again what the client validated (it protects its engine), caps generation at the
-request's `max_tokens`, always streams with ``include_usage`` so usage is exact, relays each engine
-read (whole SSE events) the moment it arrives, and ends with the usage and its timings. When the proxy
-cancels, this task is cancelled and leaving the engine stream's context aborts the engine call.
+The worker validates again what the client validated (it protects its engine), caps each choice's
+generation so that all of them fit the completion budget the proxy reserved (`RunQuery.max_tokens`),
+always streams with ``include_usage`` so usage is exact, relays each engine read (whole SSE events)
+the moment it arrives, and ends with the usage and its timings. When the proxy cancels, this task is
+cancelled and leaving the engine stream's context aborts the engine call.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.protocol import Engine
 from cocoon.errors import EngineError, EngineStatusError, RequestError
 from cocoon.net.rpc_stream import Responder
+from cocoon.payments.pricing import choice_cap
 from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.messages import RunQuery, Timings
 from cocoon.wire.timeouts import inner_timeout_s
@@ -100,10 +102,15 @@ class RequestServer:
                 status=404,
                 code="model_not_found",
             )
-        # Never generate more than the proxy reserved for.
-        validated.engine_body["max_tokens"] = min(
-            validated.max_tokens, request.max_tokens or validated.max_tokens
-        )
+        # Never generate more than the proxy reserved for: its budget covers every choice.
+        cap = choice_cap(request.max_tokens, validated.choices)
+        if cap < 1:
+            raise RequestError(
+                f"the proxy reserved {request.max_tokens} completion tokens, too few for the "
+                f"{validated.choices} choices this request asks for",
+                param="n",
+            )
+        validated.engine_body["max_tokens"] = min(validated.max_tokens, cap)
         return validated
 
     async def _run(self, request: RunQuery, validated: ValidatedRequest, responder: Responder) -> None:
