@@ -18,7 +18,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from cocoon.api.error_codes import UPSTREAM_ERROR, Fault, worker_fault
+from cocoon.api.error_codes import INVALID_REQUEST, UPSTREAM_ERROR, Fault, worker_fault
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import (
     ConnectionClosedError,
@@ -99,7 +99,7 @@ class Router:
             return
         except PaymentError as exc:  # numbers no reservation can be made for (a budget of 0, ...)
             self.counters.refused_invalid += 1
-            await responder.error(400, "invalid_request_error", str(exc))
+            await responder.error(400, INVALID_REQUEST, str(exc))
             return
         self.counters.routed += 1
         try:
