@@ -21,13 +21,12 @@ from cocoon.attestation.receipt import SignedReceipt
 from cocoon.clock import FakeClock
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
 from cocoon.engine.memory import MemoryEngine
-from cocoon.engine.stream import error_from_body
-from cocoon.errors import EngineStatusError
 from cocoon.node.identity import make_identity
 from cocoon.usage import Usage
 from cocoon.wire.sse import DONE_EVENT
 from cocoon.worker.attest import ReceiptSigner
 from cocoon.worker.serve import RequestServer
+from inprocess import RecordedEngine
 
 PROMPT_TOKENS = 5  # ceil(len("one two three four") / 4), the fake engine's count
 ANSWER = "one two three four one two three four "  # 8 chunks, one word each
@@ -145,24 +144,6 @@ async def test_an_engine_refusal_is_passed_through_with_its_status() -> None:
     assert json.loads(sink.body)["error"]["message"].startswith("engine at memory://engine answered HTTP 429")
     assert sink.final is not None and sink.final.kind == "end"
     assert worker.counters.failed == 1
-
-
-class RecordedEngine(MemoryEngine):
-    """Answers every call with one recorded engine error body (status and JSON, as on the wire)."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__()
-        self.status, self.raw = status, json.dumps(body).encode()
-
-    def _refuse(self, path: str, body: dict[str, Any]) -> EngineStatusError:
-        self.calls.append((path, body))
-        return error_from_body(self.status, self.raw, "http://127.0.0.1:8000")
-
-    async def stream(self, path: str, body: dict[str, Any], *, timeout_s: float | None = None) -> Any:
-        raise self._refuse(path, body)
-
-    async def complete(self, path: str, body: dict[str, Any], *, timeout_s: float | None = None) -> Any:
-        raise self._refuse(path, body)
 
 
 LLAMA_LOGPROBS = {
