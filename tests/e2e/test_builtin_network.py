@@ -58,6 +58,17 @@ def test_the_short_model_name_works_too(net: RunningNet, api: openai.OpenAI) -> 
     assert answer.choices[0].message.content  # without resolution the proxy answers 404 model_not_found
 
 
+def test_the_model_list_shows_the_engines_context_length_and_endpoints(
+    net: RunningNet, api: openai.OpenAI
+) -> None:
+    """The workers probed llama.cpp at start: the built-in default ``--n-ctx`` and both endpoints."""
+    (model,) = [m for m in api.models.list().data if m.id == net.model]
+    extra = model.model_extra or {}
+    assert extra["context_length"] == 2048
+    assert extra["endpoints"] == ["/v1/chat/completions", "/v1/completions"]
+    assert extra["workers"] and all(w["context_length"] == 2048 for w in extra["workers"])
+
+
 def test_real_model_streams_with_usage(net: RunningNet, api: openai.OpenAI) -> None:
     chunks = list(
         api.chat.completions.create(

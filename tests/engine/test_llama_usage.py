@@ -85,3 +85,39 @@ async def test_other_model_id_is_404() -> None:
     assert status == 404
     assert json.loads(out)["error"]["code"] == "model_not_found"
     assert inner.bodies == []  # never reached the model
+
+
+class FakeModelList:
+    """Stands in for llama-cpp-python's ``GET /v1/models``, which lists no context length."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "me"}]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
+async def list_models(app: Any) -> tuple[dict[str, Any], dict[bytes, bytes]]:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    await app({"type": "http", "method": "GET", "path": "/v1/models"}, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return json.loads(body), dict(start["headers"])
+
+
+async def test_the_model_list_gains_the_context_length_as_vllm_lists_it() -> None:
+    listing, headers = await list_models(UsageMiddleware(FakeModelList(), MODEL, context_length=2048))
+    assert listing["data"][0]["max_model_len"] == 2048
+    assert int(headers[b"content-length"]) == len(json.dumps(listing).encode())
+
+
+async def test_without_a_context_length_the_model_list_passes_unchanged() -> None:
+    listing, _ = await list_models(UsageMiddleware(FakeModelList(), MODEL))
+    assert "max_model_len" not in listing["data"][0]

@@ -18,6 +18,7 @@ from cocoon.api.validation import ValidatedRequest
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
+from cocoon.client.model_list import model_list
 from cocoon.client.payments import ClientLink, ClientPayments
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledError, RequestError
@@ -143,27 +144,17 @@ class ProxyPool:
         return NetworkAnswer(stream, request.timeout_s, address)
 
     async def models(self) -> list[dict[str, Any]]:
-        merged: dict[str, dict[str, Any]] = {}
+        """The OpenAI model list of every connected proxy, merged per model (see `client.model_list`)."""
+        answers: list[tuple[str, WorkerTypes]] = []
         for address, conn in list(self.connections.items()):
-            with contextlib.suppress(CocoonError):
+            try:
                 answer = await conn.query(GetWorkerTypes(), timeout=10)
-                if not isinstance(answer, WorkerTypes):
-                    continue
-                for t in answer.types:
-                    item = merged.setdefault(
-                        t.model,
-                        {"id": t.model, "object": "model", "created": 0, "owned_by": "cocoon", "workers": []},
-                    )
-                    item["workers"].extend(
-                        {
-                            "proxy": address,
-                            "coefficient": w.coefficient,
-                            "active": w.active,
-                            "max_active": w.max_active,
-                        }
-                        for w in t.worker_loads
-                    )
-        return list(merged.values())
+            except CocoonError as exc:
+                log.warning("proxy %s did not list its models: %s", address, exc)
+                continue
+            if isinstance(answer, WorkerTypes):
+                answers.append((address, answer))
+        return model_list(answers)
 
     async def status(self) -> dict[str, Any]:
         proxies: dict[str, Any] = {}

@@ -84,7 +84,7 @@ def create_app(path: Path, identity: ModelIdentity, settings: BuiltinSettings) -
         app = llama_create_app(server_settings=server, model_settings=[model])
     except (ValueError, RuntimeError, OSError) as exc:
         raise EngineError(f"llama.cpp could not load {path}: {exc}") from exc
-    return UsageMiddleware(app, identity.id)
+    return UsageMiddleware(app, identity.id, context_length=settings.n_ctx)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -24,7 +24,7 @@ import msgspec
 
 from cocoon.engine.stream import EngineStream, error_from_body
 from cocoon.engine.usage import usage_from_openai
-from cocoon.errors import EngineError, EngineTimeoutError
+from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
 from cocoon.usage import Usage
 
 if TYPE_CHECKING:
@@ -171,16 +171,47 @@ class EngineClient:
 
     async def models(self, *, timeout_s: float | None = 5.0) -> list[str]:
         """The model ids the engine serves (``GET /v1/models``)."""
-        resp = await self._request("GET", "/v1/models", None, timeout_s)
+        entries = await self.model_entries(within=timeout_s)
+        try:
+            return [str(m["id"]) for m in entries]
+        except (KeyError, TypeError) as exc:
+            raise EngineError(f"{self.url('/v1/models')} did not return an OpenAI model list") from exc
+
+    async def model_entries(self, *, within: float | None = 5.0) -> list[dict[str, Any]]:
+        """The entries of ``GET /v1/models`` as the engine lists them."""
+        resp = await self._request("GET", "/v1/models", None, within)
         try:
             data = msgspec.json.decode(await resp.read())
-            return [str(m["id"]) for m in data["data"]]
+            entries = data["data"]
+            if not isinstance(entries, list) or not all(isinstance(m, dict) for m in entries):
+                raise TypeError("data is not a list of objects")
+            return entries
         except (msgspec.DecodeError, KeyError, TypeError) as exc:
             raise EngineError(f"{self.url('/v1/models')} did not return an OpenAI model list") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise EngineError(f"engine at {self.base_url} broke the connection listing models") from exc
         finally:
             resp.release()
+
+    async def serves(self, path: str, *, within: float = 2.0) -> bool:
+        """Whether the engine has a route for ``path``, asked without generating anything.
+
+        First ``GET path``: an HTTP framework answers 405 for a route that exists only for POST (vLLM,
+        llama-cpp-python and our fake engine all do) and 404 for none. Any other answer is ambiguous,
+        so then an empty ``POST path``: a 400/422 means the route parsed and rejected the body.
+        """
+        try:
+            (await self._request("GET", path, None, within)).release()
+        except EngineStatusError as exc:
+            if exc.status in _NO_ROUTE:
+                return False
+            if exc.status == 405:
+                return True
+        try:
+            await self.complete(path, {}, timeout_s=within)
+        except EngineStatusError as exc:
+            return exc.status in _ROUTE_REJECTED_BODY
+        return True  # it answered an empty request: whatever it does there, it serves the path
 
     async def health(self, *, within: float = 2.0) -> list[str]:
         """Probe the engine: its model ids if it answers ``GET /v1/models`` in time, else `EngineError`."""
@@ -190,6 +221,12 @@ class EngineClient:
             raise EngineTimeoutError(
                 f"engine at {self.base_url} did not answer a health probe within {within} s"
             ) from exc
+
+
+_NO_ROUTE = frozenset({404, 501})
+"""Statuses that say an engine has no such endpoint."""
+_ROUTE_REJECTED_BODY = frozenset({400, 422})
+"""Statuses that say the endpoint exists and refused an empty request (OpenAI/vLLM 400, FastAPI 422)."""
 
 
 if TYPE_CHECKING:  # mypy proves that EngineClient implements the Engine protocol

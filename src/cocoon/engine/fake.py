@@ -33,6 +33,7 @@ from cocoon.engine.fake_answer import (
     FakeAnswer,
     FakeEngineConfig,
     check_request,
+    model_entry,
     plan_answer,
 )
 from cocoon.engine.fake_format import StreamFormat, full_response
@@ -175,8 +176,7 @@ async def _models(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.requests += 1
     state.by_path[request.path] += 1
-    model = {"id": state.config.model, "object": "model", "created": 0, "owned_by": "cocoon-fake"}
-    return web.json_response({"object": "list", "data": [model]})
+    return web.json_response({"object": "list", "data": [model_entry(state.config)]})
 
 
 def make_fake_engine_app(

@@ -46,11 +46,14 @@ class FakeEngineConfig:
     fail_status: int | None = None  # answer every request with this HTTP error status
     drop_after: int | None = None  # cut the connection after this many content chunks
     hang_after: int | None = None  # stop sending (connection stays open) after this many chunks
+    context_length: int | None = None  # listed as ``max_model_len`` in /v1/models, as vLLM does
 
     def __post_init__(self) -> None:
         for name in ("chunks", "chunk_size", "cached_tokens", "reasoning_tokens"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"fake engine {name} must be >= 0, got {getattr(self, name)}")
+        if self.context_length is not None and self.context_length < 1:
+            raise ConfigError(f"fake engine context_length must be >= 1, got {self.context_length}")
         if self.delay_ms < 0 or self.first_delay_ms < 0:
             raise ConfigError("fake engine delays must be >= 0 ms")
         if self.fail_status is not None and not 400 <= self.fail_status <= 599:
@@ -68,6 +71,14 @@ class FakeEngineConfig:
             return dataclasses.replace(self, **changes)
         except TypeError as exc:
             raise ConfigError(f"bad fake engine setting: {exc}") from exc
+
+
+def model_entry(config: FakeEngineConfig) -> dict[str, Any]:
+    """The fake engine's one `/v1/models` entry (with ``max_model_len`` when it has a context length)."""
+    entry: dict[str, Any] = {"id": config.model, "object": "model", "created": 0, "owned_by": "cocoon-fake"}
+    if config.context_length is not None:
+        entry["max_model_len"] = config.context_length
+    return entry
 
 
 @dataclass(frozen=True, slots=True)

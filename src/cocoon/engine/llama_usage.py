@@ -10,7 +10,9 @@ server never sends one, so two small pieces add it around the unmodified server:
   context), so concurrent requests cannot mix their counts.
 * `UsageMiddleware` (ASGI) reads the request; answers 404 for a model id it does not serve (the
   library would silently serve its default model under any name); and for a stream that asked for
-  usage, inserts OpenAI's ``choices: []`` usage chunk right before ``data: [DONE]``.
+  usage, inserts OpenAI's ``choices: []`` usage chunk right before ``data: [DONE]``; and adds the
+  context length (``n_ctx``) to each ``GET /v1/models`` entry as ``max_model_len``, the way vLLM lists
+  it (the library's list omits it), so the worker can declare it.
 """
 
 from __future__ import annotations
@@ -84,11 +86,15 @@ def _json_error(message: str, param: str | None, code: str | None) -> bytes:
 class UsageMiddleware:
     """ASGI middleware: model-id check and the streamed usage chunk (see the module docstring)."""
 
-    def __init__(self, app: App, model_id: str) -> None:
+    def __init__(self, app: App, model_id: str, *, context_length: int | None = None) -> None:
         self.app = app
         self.model_id = model_id
+        self.context_length = context_length
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.context_length is not None and _is_model_list(scope):
+            await self._with_context_length(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in INFERENCE_PATHS:
             await self.app(scope, receive, send)
             return
@@ -134,6 +140,47 @@ class UsageMiddleware:
             await self.app(scope, receive, send_with_usage)
         finally:
             _current.reset(token)
+
+    async def _with_context_length(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start: Message | None = None
+        body = bytearray()
+
+        async def collect(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+            else:
+                await send(message)
+
+        await self.app(scope, receive, collect)
+        if start is None:
+            return  # the server sent no response: nothing to amend
+        out = _with_max_model_len(bytes(body), self.context_length) if start["status"] == 200 else bytes(body)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(out)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+
+def _is_model_list(scope: Scope) -> bool:
+    return bool(scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/v1/models")
+
+
+def _with_max_model_len(body: bytes, context_length: int | None) -> bytes:
+    """A `/v1/models` list with ``max_model_len`` added to each entry (unchanged if it is not one)."""
+    try:
+        listing = json.loads(body)
+    except ValueError:
+        return body
+    entries = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(entries, list):
+        return body
+    for entry in entries:
+        if isinstance(entry, dict):
+            entry.setdefault("max_model_len", context_length)
+    return json.dumps(listing).encode()
 
 
 def _usage_chunk(last: dict[str, Any], count: GenerationCount) -> dict[str, Any]:

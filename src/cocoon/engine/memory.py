@@ -22,6 +22,7 @@ from cocoon.engine.fake_answer import (
     FakeAnswer,
     FakeEngineConfig,
     check_request,
+    model_entry,
     plan_answer,
 )
 from cocoon.engine.fake_format import StreamFormat, full_response
@@ -201,6 +202,14 @@ class MemoryEngine:
     async def health(self, *, within: float = 2.0) -> list[str]:
         """The one model this engine serves."""
         return [self.config.model]
+
+    async def model_entries(self, *, within: float = 5.0) -> list[dict[str, Any]]:
+        """The entry the fake HTTP engine lists for the same config."""
+        return [model_entry(self.config)]
+
+    async def serves(self, path: str, *, within: float = 2.0) -> bool:
+        """Chat completions and completions, like the fake HTTP engine."""
+        return path in _KINDS
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -69,6 +69,15 @@ class Engine(Protocol):
         """The model ids the engine serves, or `EngineError` if it does not answer in time."""
         ...
 
+    async def model_entries(self, *, within: float = 5.0) -> list[dict[str, Any]]:
+        """The engine's `/v1/models` entries as it lists them (vLLM adds ``max_model_len``)."""
+        ...
+
+    async def serves(self, path: str, *, within: float = 2.0) -> bool:
+        """Whether the engine serves the OpenAI endpoint ``path``, found without generating anything;
+        raises `EngineError` when the engine gives no answer in time."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

@@ -111,3 +111,26 @@ def reservation_tokens(max_tokens: int, request_size_estimate: int, max_coeffici
     if request_size_estimate < 0:
         raise PaymentError("request_size_estimate must not be negative")
     return Tokens((max_tokens + request_size_estimate) * max_coefficient // COEFFICIENT_ONE)
+
+
+PRICE_UNIT_TOKENS = 1_000_000
+"""Tokens per quoted price: a per-token price is fractional nanoTON at most coefficients, so prices are
+quoted per million tokens, in whole nanoTON."""
+
+
+class TokenPrices(msgspec.Struct, frozen=True, kw_only=True):
+    """What a client pays per `PRICE_UNIT_TOKENS` engine tokens of each class at one coefficient."""
+
+    prompt: Nano
+    completion: Nano
+
+
+def token_prices(coefficient: int, params: NetworkParams) -> TokenPrices:
+    """The client's price per million prompt and per million completion tokens at ``coefficient``:
+    the metering formula applied to a million tokens of each class."""
+    unit = adjusted_tokens(
+        Usage(prompt_tokens=PRICE_UNIT_TOKENS, completion_tokens=PRICE_UNIT_TOKENS), coefficient, params
+    )
+    return TokenPrices(
+        prompt=client_cost(unit.prompt, params), completion=client_cost(unit.completion, params)
+    )

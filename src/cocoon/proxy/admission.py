@@ -20,6 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+import msgspec
+
+from cocoon.api.capabilities import known_endpoints
 from cocoon.attestation.certificate import RaTlsCertificate
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import AttestationPolicy, Policy
@@ -165,6 +168,13 @@ def state_refusal(peer: AttestedPeer | None, state: WorkerState) -> str | None:
     if statement.model_id and statement.model_id != state.model:
         return f"declares model {state.model!r} but its attested statement names {statement.model_id!r}"
     return None
+
+
+def admitted_offer(state: WorkerState) -> WorkerState:
+    """A worker's offer as the proxy keeps it: only endpoint names this network knows, once each (the
+    wire already bounds their count and length, and the context length)."""
+    endpoints = known_endpoints(state.endpoints)
+    return state if endpoints == state.endpoints else msgspec.structs.replace(state, endpoints=endpoints)
 
 
 def worker_attestation_headers(

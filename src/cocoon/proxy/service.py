@@ -27,7 +27,7 @@ from cocoon.net.tls import AttestedStream
 from cocoon.node.identity import refresh_certificates
 from cocoon.payments.params import Nano, NetworkParams
 from cocoon.proxy.accounts import ClientBook
-from cocoon.proxy.admission import state_refusal
+from cocoon.proxy.admission import admitted_offer, state_refusal
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.routing import Router
 from cocoon.proxy.settlement import ProxySettlement
@@ -76,7 +76,7 @@ class ProxyService:
             )
         )
         self.ledger = ledger
-        self.workers = WorkerPool()
+        self.workers = WorkerPool(params=self.params)
         self.book = ClientBook(ledger, self.params, chain)
         self.router = Router(
             self.workers,
@@ -120,6 +120,14 @@ class ProxyService:
             if (why := state_refusal(link.attested, state)) is not None:
                 log.warning("worker %s refused: %s", worker_id, why)
                 return  # never registered: no request is routed to it
+            admitted = admitted_offer(state)
+            if admitted.endpoints != state.endpoints:
+                log.info(
+                    "worker %s: ignoring unknown or repeated endpoints among %s",
+                    worker_id,
+                    list(state.endpoints),
+                )
+            state = admitted
             first = link.state is None
             link.state = state
             if first:

@@ -11,8 +11,11 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from cocoon.api.capabilities import known_endpoints, shortest_context
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.net.rpc import RpcConnection
+from cocoon.payments.params import NetworkParams
+from cocoon.payments.pricing import token_prices
 from cocoon.proxy.selection import WorkerCandidate
 from cocoon.wire.control import WorkerLoad, WorkerType
 from cocoon.wire.messages import WorkerState
@@ -69,6 +72,8 @@ class WorkerPool:
 
     links: dict[str, WorkerLink] = field(default_factory=dict)
     capacity_changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    params: NetworkParams = field(default_factory=NetworkParams)
+    """The network's prices, which `worker_types` quotes at each worker's coefficient."""
 
     def add(self, link: WorkerLink) -> None:
         old = self.links.get(link.worker_id)
@@ -92,27 +97,41 @@ class WorkerPool:
             self.capacity_changed.notify_all()
 
     def worker_types(self) -> list[WorkerType]:
-        """Per model: worker count, coefficient range and load (for /v1/models)."""
-        by_model: dict[str, list[WorkerLink]] = {}
+        """Per model (for /v1/models): worker count, coefficient range, load, the shortest context
+        length, the endpoints served, and per worker its load, capabilities and prices (`params`)."""
+        params = self.params
+        by_model: dict[str, list[tuple[WorkerLink, WorkerState]]] = {}
         for link in self.links.values():
             if link.state is not None and link.state.enabled:
-                by_model.setdefault(link.state.model, []).append(link)
+                by_model.setdefault(link.state.model, []).append((link, link.state))
         types = []
-        for model, links in sorted(by_model.items()):
-            coefficients = [lk.state.coefficient for lk in links if lk.state is not None]
+        for model, offers in sorted(by_model.items()):
+            coefficients = [state.coefficient for _, state in offers]
             types.append(
                 WorkerType(
                     model=model,
-                    workers=len(links),
+                    workers=len(offers),
                     coefficient_min=min(coefficients),
                     coefficient_max=max(coefficients),
-                    active_requests=sum(lk.active for lk in links),
-                    max_active_requests=sum(lk.state.max_active for lk in links if lk.state is not None),
-                    worker_loads=tuple(
-                        WorkerLoad(lk.state.coefficient, lk.active, lk.state.max_active)
-                        for lk in links
-                        if lk.state is not None
-                    ),
+                    active_requests=sum(lk.active for lk, _ in offers),
+                    max_active_requests=sum(state.max_active for _, state in offers),
+                    worker_loads=tuple(_load(lk, state, params) for lk, state in offers),
+                    context_length=shortest_context(state.context_length for _, state in offers),
+                    endpoints=known_endpoints(path for _, state in offers for path in state.endpoints),
                 )
             )
         return types
+
+
+def _load(link: WorkerLink, state: WorkerState, params: NetworkParams) -> WorkerLoad:
+    prices = token_prices(state.coefficient, params)
+    return WorkerLoad(
+        coefficient=state.coefficient,
+        active=link.active,
+        max_active=state.max_active,
+        worker_id=link.worker_id,
+        context_length=state.context_length,
+        endpoints=state.endpoints,
+        prompt_nano_per_mtok=prices.prompt,
+        completion_nano_per_mtok=prices.completion,
+    )

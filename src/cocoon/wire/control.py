@@ -17,6 +17,12 @@ import msgspec
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 """An integer that must not be negative (tokens, nanoTON, counts); checked when decoding."""
 
+ContextLength = Annotated[int, msgspec.Meta(ge=0, le=1 << 30)]
+"""A model's context length in tokens (0: unknown); bounded so a peer cannot claim an absurd one."""
+
+Endpoints = Annotated[tuple[Annotated[str, msgspec.Meta(max_length=64)], ...], msgspec.Meta(max_length=16)]
+"""OpenAI endpoint paths a worker serves; bounded in count and length (names are checked on entry)."""
+
 
 class _Body(msgspec.Struct, frozen=True, array_like=True):
     """Base of every control body (no fields of its own)."""
@@ -27,11 +33,19 @@ class GetWorkerTypes(_Body, tag=100, frozen=True):
 
 
 class WorkerLoad(msgspec.Struct, frozen=True, array_like=True):
-    """One worker behind a proxy: its price coefficient and how busy it is."""
+    """One worker behind a proxy: its price coefficient, how busy it is, what it serves and its price."""
 
     coefficient: NonNegative
     active: NonNegative
     max_active: NonNegative
+    worker_id: str = ""
+    context_length: ContextLength = 0
+    """0: the worker's engine did not state one."""
+    endpoints: Endpoints = ()
+    prompt_nano_per_mtok: NonNegative = 0
+    """nanoTON a client pays per million prompt tokens at this worker's coefficient."""
+    completion_nano_per_mtok: NonNegative = 0
+    """nanoTON a client pays per million completion tokens at this worker's coefficient."""
 
 
 class WorkerType(msgspec.Struct, frozen=True, array_like=True):
@@ -44,6 +58,10 @@ class WorkerType(msgspec.Struct, frozen=True, array_like=True):
     active_requests: NonNegative = 0
     max_active_requests: NonNegative = 0
     worker_loads: tuple[WorkerLoad, ...] = ()
+    context_length: ContextLength = 0
+    """The shortest context length the model's workers state (0: none states one)."""
+    endpoints: Endpoints = ()
+    """The endpoints at least one of the model's workers serves (each worker's are in its load)."""
 
 
 class WorkerTypes(_Body, tag=101, frozen=True):

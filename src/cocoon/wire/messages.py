@@ -15,7 +15,7 @@ import enum
 import msgspec
 
 from cocoon.usage import NO_USAGE, Usage
-from cocoon.wire.control import ControlBody, NonNegative
+from cocoon.wire.control import ContextLength, ControlBody, Endpoints, NonNegative
 
 
 class _Msg(msgspec.Struct, frozen=True, array_like=True):
@@ -220,7 +220,8 @@ class PaymentUpdate(_Msg, tag=30, frozen=True):
 
 
 class WorkerState(_Msg, tag=31, frozen=True):
-    """A worker's current offer: enabled or not, model, price coefficient and concurrency."""
+    """A worker's current offer: enabled or not, model, price coefficient, concurrency, context length
+    and endpoints."""
 
     enabled: bool
     model: str
@@ -229,6 +230,10 @@ class WorkerState(_Msg, tag=31, frozen=True):
     active: NonNegative
     owner: str = ""
     """The TON address that earns this worker's fees."""
+    context_length: ContextLength = 0
+    """Tokens of context the worker's engine stated for this model (0: the engine did not say)."""
+    endpoints: Endpoints = ()
+    """OpenAI paths (``/v1/chat/completions``...) the engine answered a probe for at start."""
 
 
 SessionMessage = Hello | HelloAck | Ping | Pong | Close

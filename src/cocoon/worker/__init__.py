@@ -12,5 +12,6 @@ Where things happen:
 - what it attests: :mod:`.attest` (the signed statement in every certificate, ``ReceiptSigner``);
 - being paid: :mod:`.payouts` (``WorkerPayouts``: worker contract per proxy, **checks each signed
   payment update**, keeps the latest signed payout on disk, cashes out at the thresholds);
-- before serving: :mod:`.preflight` (does the model fit the declared GPU).
+- before serving: :mod:`.preflight` (does the model fit the declared GPU) and :mod:`.capabilities`
+  (the engine's context length and the OpenAI endpoints it serves, declared in the offer).
 """

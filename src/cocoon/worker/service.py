@@ -2,7 +2,8 @@
 
 For each configured proxy it keeps one attested connection, reconnecting with capped exponential
 backoff; after the hello exchange it declares its offer (`WorkerState`: model, coefficient, capacity,
-owner address) and serves `RunQuery`s. A health probe of the engine runs every few seconds; when the
+owner address, and the context length and endpoints `worker.capabilities` probed at start) and serves
+`RunQuery`s. A health probe of the engine runs every few seconds; when the
 engine goes down or comes back, every proxy is told at once so no request is routed to a dead engine.
 """
 
@@ -31,6 +32,7 @@ from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
 from cocoon.worker.attest import attest_worker
+from cocoon.worker.capabilities import EngineCapabilities, probe_engine
 from cocoon.worker.payouts import PayoutLink, WorkerPayouts
 from cocoon.worker.preflight import preflight
 from cocoon.worker.serve import RequestServer
@@ -62,6 +64,7 @@ class WorkerService:
         self.worker_id = identity.public_key.hex()[:16]
         self.model = config.model
         self.server: RequestServer | None = None
+        self.capabilities = EngineCapabilities()  # learned from the engine at start (`run`)
         self.links = ProxyLinks(
             identity,
             policy,
@@ -101,6 +104,8 @@ class WorkerService:
             max_active=self.config.max_active,
             active=server.active if server else 0,
             owner=self.payouts.owner.raw if self.payouts else self.config.owner_address,
+            context_length=self.capabilities.context_length,
+            endpoints=self.capabilities.endpoints,
         )
 
     async def wait_for_engine(self) -> str:
@@ -118,6 +123,7 @@ class WorkerService:
         """Resolve the model, then keep every proxy connection and the health probe running."""
         self.model = await self.wait_for_engine()
         preflight(self.config, self.model)
+        self.capabilities = await probe_engine(self.engine, self.model)
         limits = Limits(max_tokens_limit=self.config.max_tokens_limit)
         signer = attest_worker(self.identity, self.config, self.model, self.clock)  # statement + receipts
         self.server = RequestServer(self.engine, self.model, limits, self.worker_id, signer, clock=self.clock)

@@ -1,0 +1,46 @@
+"""What a worker's engine can do, as `/v1/models` shows it: its context length and OpenAI endpoints.
+
+The worker learns both from its engine at start and declares them in its offer (`WorkerState`); the
+proxy keeps only what this module accepts (the offer is untrusted input) and aggregates per model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cocoon.api.validation import ENDPOINTS
+
+KNOWN_ENDPOINTS: tuple[str, ...] = tuple(ENDPOINTS)
+"""The OpenAI endpoints a worker may declare, in the order they are listed; the worker probes each.
+A new endpoint (``/v1/embeddings``, ``/v1/responses``, ``/v1/audio/transcriptions``) is added here
+once the network can route it; an older proxy drops a name it does not know."""
+
+MAX_CONTEXT_LENGTH = 1 << 30
+"""The largest context length (tokens) a worker may declare; anything above is not believed."""
+
+CONTEXT_LENGTH_KEYS = ("max_model_len", "context_length")
+"""Fields of an engine's `/v1/models` entry that carry its context length: vLLM's ``max_model_len``
+(our built-in engine adds it the same way), and the ``context_length`` some gateways use."""
+
+
+def context_length_of(entry: Mapping[str, Any]) -> int | None:
+    """The context length an engine's `/v1/models` entry states, or None when it states none we trust."""
+    for key in CONTEXT_LENGTH_KEYS:
+        value = entry.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_CONTEXT_LENGTH:
+            return value
+    return None
+
+
+def known_endpoints(names: Iterable[str]) -> tuple[str, ...]:
+    """The known endpoint names among ``names``, once each, in `KNOWN_ENDPOINTS` order."""
+    declared = set(names)
+    return tuple(name for name in KNOWN_ENDPOINTS if name in declared)
+
+
+def shortest_context(lengths: Iterable[int]) -> int:
+    """The context length every declaring worker supports: the minimum of the known (non-zero) ones;
+    0 (unknown) when none is known."""
+    known = [n for n in lengths if n > 0]
+    return min(known) if known else 0
