@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import openai
 
 from cocoon.client.build import build_client
@@ -42,8 +43,11 @@ class InProcessNet:
 
 
 @asynccontextmanager
-async def in_process_network(tmp_path: Path, engines: list[Engine]) -> AsyncIterator[InProcessNet]:
-    """A running proxy, a worker per engine and a client (see the module docstring)."""
+async def in_process_network(
+    tmp_path: Path, engines: list[Engine], *, worker_settings: Sequence[dict[str, Any]] = ()
+) -> AsyncIterator[InProcessNet]:
+    """A running proxy, a worker per engine and a client (see the module docstring); the worker of
+    ``engines[i]`` also takes the config keys of ``worker_settings[i]`` when given."""
     async with AsyncExitStack() as stack:
         proxy_config = ProxyConfig(
             worker_port=0,
@@ -60,6 +64,8 @@ async def in_process_network(tmp_path: Path, engines: list[Engine]) -> AsyncIter
                 http_port=0,
                 data_dir=str(tmp_path / f"worker{index}"),
             )
+            if index < len(worker_settings):
+                config = msgspec.structs.replace(config, **worker_settings[index])
             workers.append(await stack.enter_async_context(build_worker(config, WorkerDeps(engine=engine))))
         client_config = ClientConfig(
             proxies=[f"127.0.0.1:{proxy.service.client_listener.port}"],
