@@ -69,6 +69,13 @@ def test_the_model_list_shows_the_engines_context_length_and_endpoints(
     assert extra["workers"] and all(w["context_length"] == 2048 for w in extra["workers"])
 
 
+def test_embeddings_are_not_served_by_the_builtin_engine(net: RunningNet, api: openai.OpenAI) -> None:
+    """llama.cpp has the route but embeds only when loaded with ``embedding=True``: the probe saw that."""
+    with pytest.raises(openai.NotFoundError) as caught:
+        api.embeddings.create(model=net.model, input="the sky")
+    assert "/v1/embeddings" in caught.value.message and net.model in caught.value.message
+
+
 def test_real_model_streams_with_usage(net: RunningNet, api: openai.OpenAI) -> None:
     chunks = list(
         api.chat.completions.create(

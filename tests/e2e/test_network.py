@@ -278,7 +278,7 @@ def test_reservation_beyond_the_balance_is_402(api: openai.OpenAI, net: RunningN
 
 
 def test_unknown_endpoint_is_an_openai_404(net: RunningNet) -> None:
-    code, answer = http("GET", f"{net.base_url}/embeddings")
+    code, answer = http("GET", f"{net.base_url}/audio/transcriptions")
     assert code == 404
     assert answer["error"]["message"]
 
@@ -334,3 +334,22 @@ def test_dashboard_in_a_real_browser(api: openai.OpenAI, net: RunningNet, tmp_pa
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (width, height) == (1100, 700)
+
+
+def test_embeddings_are_the_engines_charged_as_prompt_tokens(
+    api: openai.OpenAI, engine: openai.OpenAI, net: RunningNet
+) -> None:
+    inputs = ["attested inference", "on TON"]
+    direct = engine.embeddings.create(model=net.model, input=inputs)
+    before = net.charged_nano()
+    answer = api.embeddings.create(model=net.model, input=inputs)
+    assert [d.embedding for d in answer.data] == [d.embedding for d in direct.data]
+    assert answer.usage.prompt_tokens == direct.usage.prompt_tokens > 0
+    tokens = adjusted_tokens(Usage(prompt_tokens=direct.usage.prompt_tokens), 1000, DEFAULT_PARAMS).total
+    assert tokens == direct.usage.prompt_tokens  # prompt tokens only, at 1.0x
+    cost = tokens * DEFAULT_PARAMS.price_per_token
+    extra = answer.usage.model_extra or {}
+    assert extra["total_cost"] == extra["prompt_total_cost"] == cost
+    assert net.charged_nano() - before == cost
+    (model,) = api.models.list().data
+    assert "/v1/embeddings" in (model.model_extra or {})["endpoints"]

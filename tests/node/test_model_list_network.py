@@ -31,14 +31,14 @@ async def test_models_list_shows_context_endpoints_and_prices(client_port: int) 
     assert (model.id, model.object, model.owned_by) == (FAKE_MODEL, "model", "cocoon")
     extra = model.model_extra or {}
     assert extra["context_length"] == 2048  # the shorter of the two workers' engines
-    both = ["/v1/chat/completions", "/v1/completions"]
-    assert extra["endpoints"] == both
-    assert all(len(extra["endpoint_workers"][path]) == 2 for path in both)
+    served = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"]
+    assert extra["endpoints"] == served
+    assert all(len(extra["endpoint_workers"][path]) == 2 for path in served)
     assert extra["price_unit_tokens"] == 1_000_000
     workers = sorted(extra["workers"], key=lambda w: w["coefficient"])
     assert [(w["coefficient"], w["context_length"], w["endpoints"]) for w in workers] == [
-        (1000, 4096, both),
-        (1500, 2048, both),
+        (1000, 4096, served),
+        (1500, 2048, served),
     ]
     # price_per_token 20 nanoTON x coefficient / 1000, multipliers 1.0x: per million tokens
     assert [w["price_nano_per_million_tokens"] for w in workers] == [

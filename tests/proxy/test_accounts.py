@@ -65,3 +65,22 @@ def test_coefficient_scales_the_charge(book: ClientBook) -> None:
     book.reserve("r1", "c", max_tokens=100, request_bytes=100, max_coefficient=4000)
     s = book.record("r1", Usage(prompt_tokens=30, completion_tokens=10), 2500, "w", "EQw", now=1.0)
     assert s.adjusted_tokens == 75 + 25
+
+
+def test_an_embeddings_reservation_is_the_request_size_alone(book: ClientBook) -> None:
+    # no completion part: 300 request bytes * 2000 / 1000 = 600 tokens
+    r = book.reserve("e1", "c", max_tokens=0, request_bytes=300, max_coefficient=2000, generates=False)
+    assert r.tokens == 600
+    assert book.available_tokens("c") == 100_000 - 600
+    # charged as prompt tokens only, never above the reservation
+    cost = book.record("e1", Usage(prompt_tokens=250), 1000, "w", "owner", now=0.0)
+    assert (cost.adjusted_tokens, cost.cost_nano, cost.prompt_cost_nano) == (250, 5000, 5000)
+    assert cost.completion_cost_nano == 0 and not cost.capped
+
+
+def test_an_embeddings_reservation_refuses_a_completion_budget(book: ClientBook) -> None:
+    with pytest.raises(PaymentError, match="no completion budget: max_tokens must be 0, got 5"):
+        book.reserve("e1", "c", max_tokens=5, request_bytes=300, max_coefficient=2000, generates=False)
+    # and a generating request still needs one
+    with pytest.raises(PaymentError, match="max_tokens must be at least 1"):
+        book.reserve("e2", "c", max_tokens=0, request_bytes=300, max_coefficient=2000)

@@ -7,6 +7,7 @@ from collections import Counter
 
 from cocoon.proxy.selection import (
     Chosen,
+    EndpointNotServed,
     NoCapacity,
     NoSuchModel,
     PriceTooLow,
@@ -66,3 +67,33 @@ def test_ties_are_randomized() -> None:
     rng = random.Random(3)
     picks = {choose_worker(cands, "m", 4000, rng).worker.worker_id for _ in range(50)}  # type: ignore[union-attr]
     assert picks == {"a", "b"}
+
+
+EMBED = "/v1/embeddings"
+CHAT = "/v1/chat/completions"
+
+
+def test_only_workers_that_declared_the_endpoint_are_chosen() -> None:
+    workers = [w("chat-only", endpoints=(CHAT,)), w("both", endpoints=(CHAT, EMBED))]
+    rng = random.Random(3)
+    picks = {choose_worker(workers, "m", 4000, rng, endpoint=EMBED) for _ in range(20)}
+    assert picks == {Chosen(workers[1])}
+    assert choose_worker(workers, "m", 4000, rng, endpoint=CHAT) in {Chosen(workers[0]), Chosen(workers[1])}
+
+
+def test_no_worker_for_the_endpoint_names_endpoint_and_model() -> None:
+    workers = [w("a", endpoints=(CHAT,)), w("b", model="other", endpoints=(EMBED,))]
+    got = choose_worker(workers, "m", 4000, random.Random(1), endpoint=EMBED)
+    assert got == EndpointNotServed(EMBED, "m")
+    # an unknown model is still that, whatever the endpoint
+    assert choose_worker(workers, "nope", 4000, random.Random(1), endpoint=EMBED) == NoSuchModel("nope")
+
+
+def test_the_endpoint_filter_comes_before_price_and_exclusions() -> None:
+    workers = [w("a", coefficient=5000, endpoints=(CHAT,)), w("b", endpoints=(EMBED,))]
+    rng = random.Random(1)
+    assert choose_worker(workers, "m", 4000, rng, endpoint=CHAT) == PriceTooLow(5000)
+    # the one embedding worker already failed: no other worker, not "endpoint not served"
+    assert choose_worker(workers, "m", 4000, rng, exclude={"b"}, endpoint=EMBED) == NoSuchModel("m")
+    # without an endpoint nothing is filtered (callers that do not route by path)
+    assert choose_worker([w("c")], "m", 4000, rng) == Chosen(w("c"))

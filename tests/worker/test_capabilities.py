@@ -16,17 +16,23 @@ from cocoon.engine.memory import MemoryEngine
 from cocoon.worker.capabilities import EngineCapabilities, probe_engine
 
 BOTH = ("/v1/chat/completions", "/v1/completions")
+ALL = (*BOTH, "/v1/embeddings")
 
 
-async def test_memory_engine_states_its_context_length_and_both_endpoints() -> None:
+async def test_memory_engine_states_its_context_length_and_all_endpoints() -> None:
     caps = await probe_engine(MemoryEngine(FakeEngineConfig(context_length=4096)), FAKE_MODEL)
-    assert caps == EngineCapabilities(context_length=4096, endpoints=BOTH)
-    assert KNOWN_ENDPOINTS == BOTH
+    assert caps == EngineCapabilities(context_length=4096, endpoints=ALL)
+    assert KNOWN_ENDPOINTS == ALL
+
+
+async def test_an_engine_configured_without_embeddings_does_not_list_them() -> None:
+    caps = await probe_engine(MemoryEngine(FakeEngineConfig(embeddings=False)), FAKE_MODEL)
+    assert caps.endpoints == BOTH
 
 
 async def test_an_engine_that_states_no_context_length_gives_unknown() -> None:
     caps = await probe_engine(MemoryEngine(), FAKE_MODEL)
-    assert caps.context_length == 0 and caps.endpoints == BOTH
+    assert caps.context_length == 0 and caps.endpoints == ALL
 
 
 async def test_another_models_context_length_is_not_taken() -> None:
@@ -41,9 +47,21 @@ async def test_fake_http_engine_lists_max_model_len_like_vllm_and_probes_generat
             entries = await engine.model_entries()
             assert entries[0]["max_model_len"] == 8192
             caps = await probe_engine(engine, FAKE_MODEL)
-        assert caps == EngineCapabilities(context_length=8192, endpoints=BOTH)
+        assert caps == EngineCapabilities(context_length=8192, endpoints=ALL)
         stats = fake.state
         assert stats.by_path["/v1/chat/completions"] == 0 and stats.by_path["/v1/completions"] == 0
+    finally:
+        await fake.close()
+
+
+async def test_a_route_for_embeddings_that_does_not_embed_is_not_listed() -> None:
+    """As llama.cpp without ``embedding=True``: the route exists (405 to GET) but a request fails."""
+    fake = await start_fake_engine(FakeEngineConfig(embeddings=False))
+    try:
+        async with EngineClient(fake.base_url, idle_timeout=2.0) as engine:
+            caps = await probe_engine(engine, FAKE_MODEL)
+        assert caps.endpoints == BOTH
+        assert fake.state.by_path["/v1/embeddings"] == 1  # the one probe that proved it not served
     finally:
         await fake.close()
 

@@ -12,9 +12,16 @@ from typing import Any
 from cocoon.api.validation import ENDPOINTS
 
 KNOWN_ENDPOINTS: tuple[str, ...] = tuple(ENDPOINTS)
-"""The OpenAI endpoints a worker may declare, in the order they are listed; the worker probes each.
-A new endpoint (``/v1/embeddings``, ``/v1/responses``, ``/v1/audio/transcriptions``) is added here
-once the network can route it; an older proxy drops a name it does not know."""
+"""The OpenAI endpoints a worker may declare, in the order they are listed; the worker probes each and
+the proxy routes a request only to workers that declared its path. A new endpoint (``/v1/responses``,
+``/v1/audio/transcriptions``) is added here once the network can route it; an older proxy drops a name
+it does not know."""
+
+PROVEN_BY_USE: dict[str, dict[str, Any]] = {"/v1/embeddings": {"input": "probe"}}
+"""Endpoints whose route alone does not prove the engine serves them, with the smallest request (the
+model is added) that does: llama.cpp has a ``/v1/embeddings`` route but embeds only when loaded with
+``embedding=True`` (a 500 otherwise), vLLM refuses it for a generative model. Embedding one word
+generates nothing."""
 
 MAX_CONTEXT_LENGTH = 1 << 30
 """The largest context length (tokens) a worker may declare; anything above is not believed."""

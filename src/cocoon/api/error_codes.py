@@ -31,6 +31,9 @@ UNSUPPORTED_PARAMETER = "unsupported_parameter"
 INVALID_REQUEST = "invalid_request_error"
 """The request is malformed (the worker's validation, or an engine that said so with a 5xx)."""
 
+ENDPOINT_NOT_SERVED = "endpoint_not_served"
+"""No worker for the model serves the request's endpoint (e.g. ``/v1/embeddings``; HTTP 404)."""
+
 
 @dataclass(frozen=True)
 class ErrorCode:
@@ -47,6 +50,7 @@ WORKER_CODES: dict[str, ErrorCode] = {
     "unknown_url": ErrorCode(Fault.REQUEST, "invalid_request_error"),
     "request_too_large": ErrorCode(Fault.REQUEST, "invalid_request_error"),
     "model_not_found": ErrorCode(Fault.REQUEST, "model_not_found"),
+    ENDPOINT_NOT_SERVED: ErrorCode(Fault.REQUEST, "invalid_request_error"),
     # this worker cannot serve now
     "engine_down": ErrorCode(Fault.UNAVAILABLE, "engine_down"),
     "no_capacity": ErrorCode(Fault.UNAVAILABLE, "no_capacity"),

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Literal
 
-Endpoint = Literal["chat", "completions"]
+Endpoint = Literal["chat", "completions", "embeddings"]
 MAX_COEFFICIENT_LIMIT = 10**9 - 1
 MAX_TIMEOUT_S = 3600.0
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -99,6 +99,18 @@ def _prompt(v: Any) -> str | None:
     return "a string, an array of strings, or an array of token ids"
 
 
+def _embedding_input(v: Any) -> str | None:
+    # OpenAI's forms: a string, an array of strings, an array of token ids, an array of such arrays.
+    if isinstance(v, str):
+        return None
+    if isinstance(v, list) and v:
+        if all(isinstance(p, str) for p in v) or all(_is_int(t) for t in v):
+            return None
+        if all(isinstance(p, list) and p and all(_is_int(t) for t in p) for p in v):
+            return None
+    return "a string, a non-empty array of strings, an array of token ids, or an array of token id arrays"
+
+
 def _stream_options(v: Any) -> str | None:
     if not isinstance(v, dict):
         return "an object"
@@ -165,9 +177,29 @@ _COMPLETIONS: dict[str, Checker] = {
     "logprobs": nullable(integer(0, 20)),
     "suffix": nullable(string),
 }
-SCHEMAS: dict[Endpoint, dict[str, Checker]] = {"chat": _CHAT, "completions": _COMPLETIONS}
+# Embeddings generate nothing: no sampling, no cap, never streamed (``stream`` is not accepted).
+_EMBEDDINGS: dict[str, Checker] = {
+    "model": string,
+    "input": _embedding_input,
+    "encoding_format": nullable(one_of("float", "base64")),
+    "dimensions": nullable(integer(1)),
+    "user": nullable(string),
+    "max_coefficient": _COMMON["max_coefficient"],
+    "timeout": _COMMON["timeout"],
+    "enable_debug": _COMMON["enable_debug"],
+    "request_guid": _COMMON["request_guid"],
+}
+SCHEMAS: dict[Endpoint, dict[str, Checker]] = {
+    "chat": _CHAT,
+    "completions": _COMPLETIONS,
+    "embeddings": _EMBEDDINGS,
+}
 REQUIRED: dict[Endpoint, tuple[str, ...]] = {
     "chat": ("model", "messages"),
     "completions": ("model", "prompt"),
+    "embeddings": ("model", "input"),
 }
+GENERATING: frozenset[Endpoint] = frozenset({"chat", "completions"})
+"""Endpoints that generate tokens (a completion budget, a cap, streaming); the others are priced as
+prompt tokens only."""
 OURS = ("max_coefficient", "timeout", "enable_debug", "request_guid")

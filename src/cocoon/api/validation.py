@@ -18,6 +18,10 @@ Rewrites applied to the body that reaches the engine:
 
 `ValidatedRequest.choices` is how many choices the engine generates (``n``, or a legacy completion's
 ``best_of`` when larger): the request may generate ``max_tokens`` tokens for each of them.
+
+An embeddings request (`/v1/embeddings`) generates nothing: it is never streamed, its body reaches the
+engine without ``max_tokens`` or ``stream``, and its `ValidatedRequest.max_tokens` is 0 (no completion
+budget: it is priced as prompt tokens only, see `generates_tokens`).
 """
 
 from __future__ import annotations
@@ -30,10 +34,14 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from cocoon.api.schema import OURS, REQUIRED, SCHEMAS, Endpoint
+from cocoon.api.schema import GENERATING, OURS, REQUIRED, SCHEMAS, Endpoint
 from cocoon.errors import RequestError
 
-ENDPOINTS: dict[str, Endpoint] = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+ENDPOINTS: dict[str, Endpoint] = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+}
 DEFAULT_MAX_TOKENS = 1000
 DEFAULT_MAX_COEFFICIENT = 4000
 DEFAULT_TIMEOUT_S = 120.0
@@ -66,7 +74,8 @@ class ValidatedRequest:
     stream: bool
     caller_wants_usage: bool
     max_tokens: int
-    """The generation cap of each choice (what the engine body's ``max_tokens`` says)."""
+    """The generation cap of each choice (what the engine body's ``max_tokens`` says); 0 for an
+    endpoint that generates nothing (embeddings)."""
     choices: int
     """How many choices the engine generates: ``n``, or ``best_of`` when larger (legacy completions)."""
     max_coefficient: int
@@ -197,6 +206,13 @@ def validate_request(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> 
     return _rewrite(endpoint, path, body, limits)
 
 
+def generates_tokens(path: str) -> bool:
+    """Whether requests to ``path`` generate tokens (chat, completions: a completion budget is reserved
+    and capped) or not (embeddings: prompt tokens only, no budget, never streamed)."""
+    endpoint = ENDPOINTS.get(path)
+    return endpoint is None or endpoint in GENERATING
+
+
 def _check_fields(endpoint: Endpoint, body: Mapping[str, Any]) -> None:
     schema = SCHEMAS[endpoint]
     for key in REQUIRED[endpoint]:
@@ -215,6 +231,8 @@ def _check_fields(endpoint: Endpoint, body: Mapping[str, Any]) -> None:
 
 def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits) -> ValidatedRequest:
     engine = {k: v for k, v in body.items() if k not in OURS}
+    if endpoint not in GENERATING:
+        return _request(endpoint, path, body, engine, stream=False, caller_wants_usage=False, max_tokens=0)
     cap_key = "max_completion_tokens" if engine.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = engine.pop("max_completion_tokens", None) or engine.get("max_tokens")
     if max_tokens is None:
@@ -241,6 +259,30 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
         engine["stream_options"] = {**(stream_options or {}), "include_usage": True}
     else:
         engine.pop("stream_options", None)  # null: the same as absent
+    return _request(
+        endpoint,
+        path,
+        body,
+        engine,
+        stream=stream,
+        caller_wants_usage=caller_wants_usage,
+        max_tokens=max_tokens,
+        choices=max(n, best_of or 1),
+    )
+
+
+def _request(
+    endpoint: Endpoint,
+    path: str,
+    body: dict[str, Any],
+    engine: dict[str, Any],
+    *,
+    stream: bool,
+    caller_wants_usage: bool,
+    max_tokens: int,
+    choices: int = 1,
+) -> ValidatedRequest:
+    """The `ValidatedRequest` of ``body`` (as the caller sent it) with ``engine`` as its engine body."""
     guid = body.get("request_guid")
     return ValidatedRequest(
         endpoint=endpoint,
@@ -249,7 +291,7 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
         stream=stream,
         caller_wants_usage=caller_wants_usage,
         max_tokens=max_tokens,
-        choices=max(n, best_of or 1),
+        choices=choices,
         max_coefficient=body.get("max_coefficient", DEFAULT_MAX_COEFFICIENT),
         timeout_s=float(body.get("timeout", DEFAULT_TIMEOUT_S)),
         enable_debug=bool(body.get("enable_debug", False)),

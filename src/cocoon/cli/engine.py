@@ -82,6 +82,12 @@ def serve(
 @click.option("--fail-status", type=int, default=None, help="Answer every request with this HTTP error.")
 @click.option("--drop-after", type=int, default=None, help="Cut the connection after this many chunks.")
 @click.option("--hang-after", type=int, default=None, help="Stop sending after this many chunks.")
+@click.option(
+    "--embeddings/--no-embeddings",
+    default=True,
+    show_default=True,
+    help="Serve /v1/embeddings (--no-embeddings: answer 404 there, as a generative-only engine).",
+)
 def fake(host: str, port: int, **settings: object) -> None:
     """Serve the deterministic fake engine (tests, benchmarks, fault injection)."""
     from cocoon.engine.fake import start_fake_engine

@@ -107,7 +107,7 @@ class ClientRoutes:
         self.limits = limits
 
     async def inference(self, request: web.Request) -> web.StreamResponse:
-        """``POST /v1/chat/completions`` and ``POST /v1/completions``."""
+        """``POST /v1/chat/completions``, ``POST /v1/completions`` and ``POST /v1/embeddings``."""
         started = self.serving.clock.monotonic()
         try:
             raw = await read_body(request, self.limits.max_body_bytes)
@@ -171,6 +171,7 @@ def make_client_app(
     access.attach(app, serving.stats)
     app.router.add_post("/v1/chat/completions", routes.inference)
     app.router.add_post("/v1/completions", routes.inference)
+    app.router.add_post("/v1/embeddings", routes.inference)
     app.router.add_get("/v1/models", routes.models)
     app.router.add_get("/v1/receipts/{request_id}", routes.receipt)
     app.router.add_get("/jsonstats", routes.jsonstats)

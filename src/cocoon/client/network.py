@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from cocoon.api.validation import ValidatedRequest
+from cocoon.api.validation import ValidatedRequest, generates_tokens
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
@@ -123,13 +123,17 @@ class ProxyPool:
 
     async def run(self, request: ValidatedRequest, request_id: int) -> NetworkAnswer:
         address, conn = self._pick()
+        # Every choice may generate max_tokens: the proxy reserves for all of them. An embeddings
+        # request generates nothing: no completion budget, the proxy reserves for its size alone.
+        budget = (
+            completion_budget(request.max_tokens, request.choices) if generates_tokens(request.path) else 0
+        )
         query = RunQuery(
             request_id=request_id,
             model=request.model,
             body=request.engine_body_bytes(),
             max_coefficient=request.max_coefficient,
-            # Every choice may generate max_tokens: the proxy reserves for all of them.
-            max_tokens=completion_budget(request.max_tokens, request.choices),
+            max_tokens=budget,
             timeout_ms=inner_timeout_ms(request.timeout_s * 1000),
             path=request.path,
             debug=request.enable_debug,

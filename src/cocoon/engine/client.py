@@ -16,12 +16,14 @@ carrying the engine's status and OpenAI error object (a 4xx is passed on to the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import msgspec
 
+from cocoon.api.capabilities import PROVEN_BY_USE
 from cocoon.engine.stream import EngineStream, error_from_body
 from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from cocoon.engine.protocol import Engine
 
 _json = msgspec.json.Encoder()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +201,9 @@ class EngineClient:
 
         First ``GET path``: an HTTP framework answers 405 for a route that exists only for POST (vLLM,
         llama-cpp-python and our fake engine all do) and 404 for none. Any other answer is ambiguous,
-        so then an empty ``POST path``: a 400/422 means the route parsed and rejected the body.
+        so then an empty ``POST path``: a 400/422 means the route parsed and rejected the body. An
+        endpoint a route does not prove (`PROVEN_BY_USE`: embeddings) must answer its smallest request
+        for the engine's first listed model.
         """
         try:
             (await self._request("GET", path, None, within)).release()
@@ -206,12 +211,26 @@ class EngineClient:
             if exc.status in _NO_ROUTE:
                 return False
             if exc.status == 405:
-                return True
+                return await self._answers(path, within) if path in PROVEN_BY_USE else True
+        if path in PROVEN_BY_USE:
+            return await self._answers(path, within)
         try:
             await self.complete(path, {}, timeout_s=within)
         except EngineStatusError as exc:
             return exc.status in _ROUTE_REJECTED_BODY
         return True  # it answered an empty request: whatever it does there, it serves the path
+
+    async def _answers(self, path: str, within: float) -> bool:
+        """Whether ``path`` answers its `PROVEN_BY_USE` request for the first model with a 2xx."""
+        models = await self.models(timeout_s=within)
+        if not models:
+            return False
+        try:
+            answer = await self.complete(path, {**PROVEN_BY_USE[path], "model": models[0]}, timeout_s=within)
+        except EngineStatusError as exc:
+            log.info("the engine has a route for %s but does not serve it: %s", path, exc)
+            return False
+        return 200 <= answer.status < 300
 
     async def health(self, *, within: float = 2.0) -> list[str]:
         """Probe the engine: its model ids if it answers ``GET /v1/models`` in time, else `EngineError`."""

@@ -1,7 +1,8 @@
 """The fake engine: a deterministic OpenAI-compatible HTTP server for tests and benchmarks.
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions`` (streamed or
-not; the answer is `plan_answer`'s), plus controls for fault tests:
+not; the answer is `plan_answer`'s), ``POST /v1/embeddings`` (`embedding_response`'s; a 404 as if there
+were no such route when the config says ``embeddings=False``), plus controls for fault tests:
 
 * ``GET /fake/stats``: requests seen (total, by path), the last request body, streams in progress,
   completed, aborted by the caller, and dropped on purpose;
@@ -30,9 +31,11 @@ from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.fake_answer import (
     CHAT,
     COMPLETION,
+    EMBEDDING,
     FakeAnswer,
     FakeEngineConfig,
     check_request,
+    embedding_response,
     model_entry,
     plan_answer,
 )
@@ -172,6 +175,34 @@ async def _completions(request: web.Request) -> web.StreamResponse:
     return await _answer(request, COMPLETION)
 
 
+async def _embeddings(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.requests += 1
+    state.by_path[request.path] += 1
+    try:
+        config = request_config(state.config, request.headers)
+    except ConfigError as exc:
+        return error_response(400, str(exc))
+    if not config.embeddings:
+        return error_response(404, f"Not Found: this engine does not serve {request.path}")
+    try:
+        body = msgspec.json.decode(await request.read())
+    except msgspec.DecodeError:
+        return error_response(400, "request body is not valid JSON")
+    state.last_body = body
+    if config.fail_status is not None:
+        return error_response(
+            config.fail_status, f"fake engine failure (configured status {config.fail_status})"
+        )
+    refused = check_request(body, EMBEDDING, config.model)
+    if refused is not None:
+        return error_response(refused.status, refused.message, param=refused.param, code=refused.code)
+    await _sleep_ms(config.first_delay_ms)
+    answer, _ = embedding_response(body, config)
+    state.completed += 1
+    return json_response(msgspec.json.encode(answer))
+
+
 async def _models(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.requests += 1
@@ -193,6 +224,7 @@ def make_fake_engine_app(
     app.router.add_get("/v1/models", _models)
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_post("/v1/completions", _completions)
+    app.router.add_post("/v1/embeddings", _embeddings)
     app.router.add_get("/fake/stats", stats)
     app.router.add_post("/fake/config", set_config)
     app.router.add_post("/fake/reset", reset_stats)

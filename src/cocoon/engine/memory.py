@@ -19,9 +19,11 @@ from cocoon.engine.client import EngineResponse
 from cocoon.engine.fake_answer import (
     CHAT,
     COMPLETION,
+    EMBEDDING,
     FakeAnswer,
     FakeEngineConfig,
     check_request,
+    embedding_response,
     model_entry,
     plan_answer,
 )
@@ -32,7 +34,7 @@ from cocoon.usage import Usage
 if TYPE_CHECKING:
     from cocoon.engine.protocol import Engine
 
-_KINDS = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETION}
+_KINDS = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETION, "/v1/embeddings": EMBEDDING}
 _URL = "memory://engine"
 
 Step = tuple[int | None, bytes]  # (content chunk index, or None for the opening/closing events; bytes)
@@ -131,10 +133,16 @@ class MemoryEngine:
         self.dropped = 0
         self._seq = 0
 
-    def _plan(self, path: str, body: dict[str, Any]) -> tuple[str, FakeAnswer]:
+    def _kind(self, path: str) -> str | None:
+        """What ``path`` answers under the current config (None: no such route)."""
+        kind = _KINDS.get(path)
+        return None if kind == EMBEDDING and not self.config.embeddings else kind
+
+    def _plan(self, path: str, body: dict[str, Any]) -> tuple[str, FakeAnswer | None]:
+        """The kind of answer and its plan (None for an embeddings answer), or the engine's refusal."""
         path = path if path.startswith("/v1/") else "/v1/" + path.lstrip("/")
         self.calls.append((path, body))
-        kind = _KINDS.get(path)
+        kind = self._kind(path)
         if kind is None:
             raise EngineStatusError(f"engine at {_URL} answered HTTP 404: no route {path}", status=404)
         status = self.config.fail_status
@@ -151,7 +159,7 @@ class MemoryEngine:
             }
             message = f"engine at {_URL} answered HTTP {refused.status}: {refused.message}"
             raise EngineStatusError(message, status=refused.status, error=error)
-        return kind, plan_answer(body, self.config)
+        return kind, None if kind == EMBEDDING else plan_answer(body, self.config)
 
     def _deadline(self, timeout_s: float | None) -> float | None:
         """The absolute monotonic time a call with ``timeout_s`` must end by."""
@@ -166,6 +174,9 @@ class MemoryEngine:
     ) -> MemoryAnswerStream:
         """Start a streamed answer (the refusals are raised here, before any byte)."""
         kind, answer = self._plan(path, body)
+        if answer is None:
+            message = f"engine at {_URL} answered HTTP 400: embeddings are not streamed"
+            raise EngineStatusError(message, status=400, error={"message": message, "param": "stream"})
         options = body.get("stream_options")
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
         fmt = StreamFormat(
@@ -187,6 +198,10 @@ class MemoryEngine:
     ) -> EngineResponse:
         """A whole answer, after the time the fake engine would take to generate it."""
         kind, answer = self._plan(path, body)
+        if answer is None:
+            data, usage = embedding_response(body, self.config)
+            self.completed += 1
+            return EngineResponse(status=200, body=msgspec.json.encode(data), data=data, usage=usage)
         steps: list[Step] = [(i, b"") for i in range(len(answer.pieces))] + [(None, b"")]
         async for _ in MemoryAnswerStream(self, steps, None, self.config, self._deadline(timeout_s)):
             pass  # paces, drops, hangs and times out exactly like a stream
@@ -208,8 +223,8 @@ class MemoryEngine:
         return [model_entry(self.config)]
 
     async def serves(self, path: str, *, within: float = 2.0) -> bool:
-        """Chat completions and completions, like the fake HTTP engine."""
-        return path in _KINDS
+        """Chat completions, completions and (unless configured off) embeddings, like the fake HTTP engine."""
+        return self._kind(path) is not None
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -95,18 +95,27 @@ def choice_cap(budget: int, choices: int) -> Tokens:
     return Tokens(budget // choices)
 
 
-def reservation_tokens(max_tokens: int, request_size_estimate: int, max_coefficient: int) -> Tokens:
+def reservation_tokens(
+    max_tokens: int, request_size_estimate: int, max_coefficient: int, *, generates: bool = True
+) -> Tokens:
     """Worst-case adjusted tokens a proxy reserves before dispatch: (max + size) * max_coefficient / 1000.
 
     ``max_tokens`` is the request's whole completion budget (`completion_budget`: every choice counts)
     and must be at least 1: a budget of 0 reserves nothing for the answer (and older workers read 0 as
-    "no cap"), so no request may be dispatched with it.
+    "no cap"), so no generating request may be dispatched with it. A request that generates nothing
+    (``generates=False``: embeddings, priced as prompt tokens only) has no completion part: its budget
+    must be 0 and the reservation is the size estimate alone.
     """
     check_coefficient(max_coefficient)
-    if max_tokens < 1:
+    if generates and max_tokens < 1:
         raise PaymentError(
             f"max_tokens must be at least 1 (the completion tokens the request may generate over all its "
             f"choices), got {max_tokens}"
+        )
+    if not generates and max_tokens != 0:
+        raise PaymentError(
+            f"a request that generates no tokens (embeddings) has no completion budget: max_tokens must be "
+            f"0, got {max_tokens}"
         )
     if request_size_estimate < 0:
         raise PaymentError("request_size_estimate must not be negative")

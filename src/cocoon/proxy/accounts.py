@@ -1,12 +1,12 @@
 """Reservations and the recorded cost of requests against the ledger (spec/economics.md).
 
 Before dispatch the proxy reserves the worst case in adjusted tokens (the completion budget of every
-choice plus the request's size, at its price ceiling); a request whose reservation the client cannot
-cover is refused (HTTP 402). At the end the actual usage is metered with the worker's
-coefficient, capped at the reservation (a request is never charged more than it reserved), recorded in
-the ledger in one transaction, and the reservation is released. (Settling those charges on chain is
-another step, done later by the proxy's settlement.) Reservations live in memory: after a
-crash no request is in flight, so there is nothing to keep.
+choice plus the request's size, at its price ceiling; an embeddings request has no completion part); a
+request whose reservation the client cannot cover is refused (HTTP 402). At the end the actual usage is
+metered with the worker's coefficient, capped at the reservation (a request is never charged more than
+it reserved), recorded in the ledger in one transaction, and the reservation is released. (Settling
+those charges on chain is another step, done later by the proxy's settlement.) Reservations live in
+memory: after a crash no request is in flight, so there is nothing to keep.
 """
 
 from __future__ import annotations
@@ -80,12 +80,21 @@ class ClientBook:
         return Tokens(remaining // self.params.price_per_token - self.reserved_tokens(client_id))
 
     def reserve(
-        self, request_id: str, client_id: str, max_tokens: int, request_bytes: int, max_coefficient: int
+        self,
+        request_id: str,
+        client_id: str,
+        max_tokens: int,
+        request_bytes: int,
+        max_coefficient: int,
+        *,
+        generates: bool = True,
     ) -> Reservation:
-        """Reserve the worst case of one request or raise `InsufficientFundsError` saying how much."""
+        """Reserve the worst case of one request or raise `InsufficientFundsError` saying how much.
+
+        ``generates=False`` (embeddings): no completion part, ``max_tokens`` must be 0."""
         if request_id in self._reservations:
             raise PaymentError(f"request {request_id} already holds a reservation")
-        tokens = reservation_tokens(max_tokens, request_bytes, max_coefficient)
+        tokens = reservation_tokens(max_tokens, request_bytes, max_coefficient, generates=generates)
         available = self.available_tokens(client_id)
         if tokens > available:
             price = self.params.price_per_token

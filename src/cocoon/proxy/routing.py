@@ -18,7 +18,14 @@ import logging
 import random
 from dataclasses import dataclass
 
-from cocoon.api.error_codes import INVALID_REQUEST, UPSTREAM_ERROR, Fault, worker_fault
+from cocoon.api.error_codes import (
+    ENDPOINT_NOT_SERVED,
+    INVALID_REQUEST,
+    UPSTREAM_ERROR,
+    Fault,
+    worker_fault,
+)
+from cocoon.api.validation import generates_tokens
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import (
     ConnectionClosedError,
@@ -29,7 +36,14 @@ from cocoon.errors import (
 from cocoon.net.rpc_stream import Responder, RpcAnswerStream
 from cocoon.proxy.accounts import ClientBook, RequestCost
 from cocoon.proxy.admission import worker_attestation_headers
-from cocoon.proxy.selection import Chosen, NoCapacity, NoSuchModel, PriceTooLow, choose_worker
+from cocoon.proxy.selection import (
+    Chosen,
+    EndpointNotServed,
+    NoCapacity,
+    NoSuchModel,
+    PriceTooLow,
+    choose_worker,
+)
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.usage import Usage
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery
@@ -47,6 +61,7 @@ class RoutingCounters:
     refused_funds: int = 0
     refused_invalid: int = 0
     refused_model: int = 0
+    refused_endpoint: int = 0
     refused_price: int = 0
     refused_capacity: int = 0
     cancelled: int = 0
@@ -92,7 +107,14 @@ class Router:
         self._next_id += 1
         key = f"{client_id}:{request.request_id}:{self._next_id}"
         try:
-            self.book.reserve(key, client_id, request.max_tokens, len(request.body), request.max_coefficient)
+            self.book.reserve(
+                key,
+                client_id,
+                request.max_tokens,
+                len(request.body),
+                request.max_coefficient,
+                generates=generates_tokens(request.path),
+            )
         except InsufficientFundsError as exc:
             self.counters.refused_funds += 1
             await responder.error(402, "insufficient_funds", str(exc))
@@ -147,7 +169,12 @@ class Router:
             queue_until = min(queue_until, deadline)
         while True:
             choice = choose_worker(
-                self.workers.candidates(), request.model, request.max_coefficient, self.rng, tried
+                self.workers.candidates(),
+                request.model,
+                request.max_coefficient,
+                self.rng,
+                tried,
+                endpoint=request.path,
             )
             match choice:
                 case Chosen(worker):
@@ -159,6 +186,13 @@ class Router:
                 case NoSuchModel(model):
                     self.counters.refused_model += 1
                     await responder.error(404, "model_not_found", f"no worker serves model {model!r} now")
+                case EndpointNotServed(endpoint, model):
+                    self.counters.refused_endpoint += 1
+                    message = (
+                        f"no worker for model {model!r} serves {endpoint}; use a model whose workers list "
+                        f"{endpoint} in /v1/models (its 'endpoints')"
+                    )
+                    await responder.error(404, ENDPOINT_NOT_SERVED, message)
                 case PriceTooLow(cheapest):
                     self.counters.refused_price += 1
                     message = (

@@ -1,10 +1,12 @@
 """Choosing a worker for a request: a pure function of the candidates, the request and a random source.
 
-Rules (DESIGN.md, request lifecycle step 3): the model must match, the worker's coefficient must not
-exceed the client's `max_coefficient`, the worker must be enabled and have a free slot; among those,
-two are sampled at random and the one with the lower expected cost wins (power of two choices), which
-spreads load without herding onto one "best" worker. Expected cost is the expected time to finish
-(decayed mean latency, scaled by how busy the worker is) divided by its decayed success rate.
+Rules (DESIGN.md, request lifecycle step 3): the model must match, the worker must have declared the
+request's endpoint (when one is given: the OpenAI path, probed by the worker at start), the worker's
+coefficient must not exceed the client's `max_coefficient`, the worker must be enabled and have a free
+slot; among those, two are sampled at random and the one with the lower expected cost wins (power of
+two choices), which spreads load without herding onto one "best" worker. Expected cost is the expected
+time to finish (decayed mean latency, scaled by how busy the worker is) divided by its decayed success
+rate.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class WorkerCandidate:
     enabled: bool = True
     expected_latency_s: float = 1.0
     success_rate: float = 1.0
+    endpoints: tuple[str, ...] = ()
+    """The OpenAI paths the worker declared in its offer (`WorkerState.endpoints`)."""
 
     @property
     def has_capacity(self) -> bool:
@@ -51,6 +55,14 @@ class NoSuchModel:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointNotServed:
+    """Workers serve the model, none of them the request's endpoint (HTTP 404 endpoint_not_served)."""
+
+    endpoint: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
 class PriceTooLow:
     """Workers serve the model, all above the caller's ceiling (HTTP 400 price_too_low)."""
 
@@ -64,7 +76,7 @@ class NoCapacity:
     eligible: int
 
 
-Choice = Chosen | NoSuchModel | PriceTooLow | NoCapacity
+Choice = Chosen | NoSuchModel | EndpointNotServed | PriceTooLow | NoCapacity
 
 
 def choose_worker(
@@ -73,12 +85,19 @@ def choose_worker(
     max_coefficient: int,
     rng: random.Random,
     exclude: Collection[str] = (),
+    endpoint: str | None = None,
 ) -> Choice:
     """Pick the worker for one request, or say precisely why none can take it.
 
-    `exclude` lists workers that already failed this request (retry before the first chunk).
+    `exclude` lists workers that already failed this request (retry before the first chunk);
+    `endpoint` (the request's OpenAI path) keeps only workers that declared it (None: any).
     """
-    serving = [c for c in candidates if c.model == model and c.worker_id not in exclude]
+    for_model = [c for c in candidates if c.model == model]
+    if for_model and endpoint is not None:
+        for_model = [c for c in for_model if endpoint in c.endpoints]
+        if not for_model:
+            return EndpointNotServed(endpoint, model)
+    serving = [c for c in for_model if c.worker_id not in exclude]
     if not serving:
         return NoSuchModel(model)
     affordable = [c for c in serving if c.coefficient <= max_coefficient]

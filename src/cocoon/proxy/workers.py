@@ -53,6 +53,7 @@ class WorkerLink:
             enabled=state.enabled,
             expected_latency_s=self.latency_s,
             success_rate=self.success_rate,
+            endpoints=state.endpoints,
         )
 
     def observe(self, ok: bool, seconds: float | None) -> None:

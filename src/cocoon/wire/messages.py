@@ -121,7 +121,9 @@ class RunQuery(_Msg, tag=20, frozen=True):
     ``max_tokens`` times the choices the engine generates (``n``, or ``best_of`` when larger;
     `cocoon.payments.pricing.completion_budget`). The proxy reserves for it; the worker caps each choice
     at ``max_tokens // choices`` of its own reading of the body (refusing it when that is 0), so a body
-    asking for more than the budget paid for gets shorter choices, never unpaid tokens.
+    asking for more than the budget paid for gets shorter choices, never unpaid tokens. A request that
+    generates nothing (``/v1/embeddings``) has no completion budget: its `max_tokens` is 0 and the
+    proxy reserves for its size alone. The proxy routes it only to workers that declared its `path`.
     `timeout_ms` is the budget of this hop; each hop forwards a smaller one.
     """
 

@@ -4,7 +4,9 @@ The worker validates again what the client validated (it protects its engine), c
 generation so that all of them fit the completion budget the proxy reserved (`RunQuery.max_tokens`),
 always streams with ``include_usage`` so usage is exact, relays each engine read (whole SSE events)
 the moment it arrives, and ends with the usage and its timings. When the proxy cancels, this task is
-cancelled and leaving the engine stream's context aborts the engine call.
+cancelled and leaving the engine stream's context aborts the engine call. An embeddings request
+generates nothing: it goes to the engine whole (never streamed, no ``max_tokens`` injected) and is
+metered from the answer's ``usage.prompt_tokens``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 from cocoon.api.engine_errors import EngineErrorClass, classify_engine_error
 from cocoon.api.error_codes import INVALID_REQUEST, UNSUPPORTED_PARAMETER, UPSTREAM_ERROR
-from cocoon.api.validation import Limits, ValidatedRequest, validate_request
+from cocoon.api.validation import Limits, ValidatedRequest, generates_tokens, validate_request
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.protocol import Engine
 from cocoon.errors import EngineError, EngineStatusError, RequestError
@@ -102,6 +104,8 @@ class RequestServer:
                 status=404,
                 code="model_not_found",
             )
+        if not generates_tokens(validated.path):
+            return validated  # embeddings: nothing to cap, the body goes to the engine as validated
         # Never generate more than the proxy reserved for: its budget covers every choice.
         cap = choice_cap(request.max_tokens, validated.choices)
         if cap < 1:
