@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import cast
 
+from cocoon.net.rpc import RpcConnection
 from cocoon.proxy.selection import (
     Chosen,
     EndpointNotServed,
@@ -14,6 +16,8 @@ from cocoon.proxy.selection import (
     WorkerCandidate,
     choose_worker,
 )
+from cocoon.proxy.workers import WorkerLink
+from cocoon.wire.messages import WorkerState
 
 
 def w(wid: str, **kw: object) -> WorkerCandidate:
@@ -97,3 +101,14 @@ def test_the_endpoint_filter_comes_before_price_and_exclusions() -> None:
     assert choose_worker(workers, "m", 4000, rng, exclude={"b"}, endpoint=EMBED) == NoSuchModel("m")
     # without an endpoint nothing is filtered (callers that do not route by path)
     assert choose_worker([w("c")], "m", 4000, rng) == Chosen(w("c"))
+
+
+def test_a_worker_that_declares_no_endpoints_is_routed_chat_and_completions_only() -> None:
+    """Workers from before the endpoint probe declare none: they keep getting what they served."""
+    old = WorkerState(enabled=True, model="m", coefficient=1000, max_active=4, active=0)
+    candidate = WorkerLink("old", cast(RpcConnection, None), "img", state=old).candidate()
+    assert candidate is not None
+    for path in ("/v1/chat/completions", "/v1/completions"):
+        assert isinstance(choose_worker([candidate], "m", 1000, random.Random(1), endpoint=path), Chosen)
+    embeddings = choose_worker([candidate], "m", 1000, random.Random(1), endpoint="/v1/embeddings")
+    assert embeddings == EndpointNotServed("/v1/embeddings", "m")

@@ -17,6 +17,10 @@ the proxy routes a request only to workers that declared its path. A new endpoin
 ``/v1/audio/transcriptions``) is added here once the network can route it; an older proxy drops a name
 it does not know."""
 
+UNDECLARED_ENDPOINTS: tuple[str, ...] = ("/v1/chat/completions", "/v1/completions")
+"""What a worker that declares no endpoints is taken to serve: workers from before the probe existed
+served exactly these, so a network upgraded one node at a time keeps routing to them."""
+
 PROVEN_BY_USE: dict[str, dict[str, Any]] = {"/v1/embeddings": {"input": "probe"}}
 """Endpoints whose route alone does not prove the engine serves them, with the smallest request (the
 model is added) that does: llama.cpp has a ``/v1/embeddings`` route but embeds only when loaded with
