@@ -110,7 +110,9 @@ def _cut(request: web.Request) -> None:
         request.transport.abort()
 
 
-async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
+async def _admit(request: web.Request, kind: str) -> tuple[Any, FakeEngineConfig] | web.Response:
+    """Count the call, read its body and per-request config, and refuse it the way an engine would:
+    the (body, config) to answer with, or the error response."""
     state = request.app[STATE]
     state.requests += 1
     state.by_path[request.path] += 1
@@ -123,6 +125,8 @@ async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
         config = request_config(state.config, request.headers)
     except ConfigError as exc:
         return error_response(400, str(exc))
+    if kind == EMBEDDING and not config.embeddings:
+        return error_response(404, f"Not Found: this engine does not serve {request.path}")
     if config.fail_status is not None:
         return error_response(
             config.fail_status, f"fake engine failure (configured status {config.fail_status})"
@@ -130,6 +134,15 @@ async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
     refused = check_request(body, kind, config.model)
     if refused is not None:
         return error_response(refused.status, refused.message, param=refused.param, code=refused.code)
+    return body, config
+
+
+async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
+    admitted = await _admit(request, kind)
+    if isinstance(admitted, web.Response):
+        return admitted
+    body, config = admitted
+    state = request.app[STATE]
     answer = plan_answer(body, config)
     state.active += 1
     dropped_before = state.dropped
@@ -176,27 +189,11 @@ async def _completions(request: web.Request) -> web.StreamResponse:
 
 
 async def _embeddings(request: web.Request) -> web.Response:
+    admitted = await _admit(request, EMBEDDING)
+    if isinstance(admitted, web.Response):
+        return admitted
+    body, config = admitted
     state = request.app[STATE]
-    state.requests += 1
-    state.by_path[request.path] += 1
-    try:
-        config = request_config(state.config, request.headers)
-    except ConfigError as exc:
-        return error_response(400, str(exc))
-    if not config.embeddings:
-        return error_response(404, f"Not Found: this engine does not serve {request.path}")
-    try:
-        body = msgspec.json.decode(await request.read())
-    except msgspec.DecodeError:
-        return error_response(400, "request body is not valid JSON")
-    state.last_body = body
-    if config.fail_status is not None:
-        return error_response(
-            config.fail_status, f"fake engine failure (configured status {config.fail_status})"
-        )
-    refused = check_request(body, EMBEDDING, config.model)
-    if refused is not None:
-        return error_response(refused.status, refused.message, param=refused.param, code=refused.code)
     await _sleep_ms(config.first_delay_ms)
     answer, _ = embedding_response(body, config)
     state.completed += 1
