@@ -7,6 +7,7 @@ from collections import Counter
 from typing import cast
 
 from cocoon.net.rpc import RpcConnection
+from cocoon.proxy.admission import admitted_offer
 from cocoon.proxy.selection import (
     Chosen,
     EndpointNotServed,
@@ -106,7 +107,8 @@ def test_the_endpoint_filter_comes_before_price_and_exclusions() -> None:
 def test_a_worker_that_declares_no_endpoints_is_routed_chat_and_completions_only() -> None:
     """Workers from before the endpoint probe declare none: they keep getting what they served."""
     old = WorkerState(enabled=True, model="m", coefficient=1000, max_active=4, active=0)
-    candidate = WorkerLink("old", cast(RpcConnection, None), "img", state=old).candidate()
+    link = WorkerLink("old", cast(RpcConnection, None), "img", state=admitted_offer(old))
+    candidate = link.candidate()
     assert candidate is not None
     for path in ("/v1/chat/completions", "/v1/completions"):
         assert isinstance(choose_worker([candidate], "m", 1000, random.Random(1), endpoint=path), Chosen)

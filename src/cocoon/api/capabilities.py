@@ -18,8 +18,9 @@ the proxy routes a request only to workers that declared its path. A new endpoin
 it does not know."""
 
 UNDECLARED_ENDPOINTS: tuple[str, ...] = ("/v1/chat/completions", "/v1/completions")
-"""What a worker that declares no endpoints is taken to serve: workers from before the probe existed
-served exactly these, so a network upgraded one node at a time keeps routing to them."""
+"""What a worker that declares no endpoints is taken to serve (`proxy.admission.admitted_offer`):
+workers from before the probe existed served exactly these, so a network upgraded one node at a time
+keeps routing to them."""
 
 PROVEN_BY_USE: dict[str, dict[str, Any]] = {"/v1/embeddings": {"input": "probe"}}
 """Endpoints whose route alone does not prove the engine serves them, with the smallest request (the

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import msgspec
 
-from cocoon.api.capabilities import known_endpoints
+from cocoon.api.capabilities import UNDECLARED_ENDPOINTS, known_endpoints
 from cocoon.attestation.certificate import RaTlsCertificate
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import AttestationPolicy, Policy
@@ -172,8 +172,10 @@ def state_refusal(peer: AttestedPeer | None, state: WorkerState) -> str | None:
 
 def admitted_offer(state: WorkerState) -> WorkerState:
     """A worker's offer as the proxy keeps it: only endpoint names this network knows, once each (the
-    wire already bounds their count and length, and the context length)."""
-    endpoints = known_endpoints(state.endpoints)
+    wire already bounds their count and length, and the context length). A worker that declares none
+    is from before the endpoint probe: it is taken to serve `UNDECLARED_ENDPOINTS`, for routing and
+    for /v1/models alike."""
+    endpoints = known_endpoints(state.endpoints) if state.endpoints else UNDECLARED_ENDPOINTS
     return state if endpoints == state.endpoints else msgspec.structs.replace(state, endpoints=endpoints)
 
 

@@ -121,7 +121,7 @@ class ProxyService:
                 log.warning("worker %s refused: %s", worker_id, why)
                 return  # never registered: no request is routed to it
             admitted = admitted_offer(state)
-            if admitted.endpoints != state.endpoints:
+            if state.endpoints and admitted.endpoints != state.endpoints:
                 log.info(
                     "worker %s: ignoring unknown or repeated endpoints among %s",
                     worker_id,

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cocoon.api.capabilities import UNDECLARED_ENDPOINTS, known_endpoints, shortest_context
+from cocoon.api.capabilities import known_endpoints, shortest_context
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.params import NetworkParams
@@ -53,7 +53,7 @@ class WorkerLink:
             enabled=state.enabled,
             expected_latency_s=self.latency_s,
             success_rate=self.success_rate,
-            endpoints=state.endpoints or UNDECLARED_ENDPOINTS,
+            endpoints=state.endpoints,
         )
 
     def observe(self, ok: bool, seconds: float | None) -> None:
