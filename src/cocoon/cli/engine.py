@@ -88,6 +88,18 @@ def serve(
     show_default=True,
     help="Serve /v1/embeddings (--no-embeddings: answer 404 there, as a generative-only engine).",
 )
+@click.option(
+    "--responses/--no-responses",
+    default=True,
+    show_default=True,
+    help="Serve /v1/responses itself, as vLLM (--no-responses: 404 there, chat completions only).",
+)
+@click.option(
+    "--transcriptions/--no-transcriptions",
+    default=True,
+    show_default=True,
+    help="Serve /v1/audio/transcriptions (--no-transcriptions: 404 there, as a text-only engine).",
+)
 def fake(host: str, port: int, **settings: object) -> None:
     """Serve the deterministic fake engine (tests, benchmarks, fault injection)."""
     from cocoon.engine.fake import start_fake_engine

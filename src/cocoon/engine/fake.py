@@ -1,8 +1,12 @@
 """The fake engine: a deterministic OpenAI-compatible HTTP server for tests and benchmarks.
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions`` (streamed or
-not; the answer is `plan_answer`'s), ``POST /v1/embeddings`` (`embedding_response`'s; a 404 as if there
-were no such route when the config says ``embeddings=False``), plus controls for fault tests:
+not; the answer is `plan_answer`'s: text, or a tool call or structured output, with log-probabilities
+if asked), ``POST /v1/embeddings`` (`embedding_response`'s; a 404 as if there were no such route when
+the config says ``embeddings=False``), ``POST /v1/responses`` (the Responses API, natively as vLLM:
+`cocoon.engine.fake_responses`; 404 with ``responses=False``), ``POST /v1/audio/transcriptions`` (a
+form: `cocoon.engine.fake_transcription`; 404 with ``transcriptions=False``), plus controls for fault
+tests:
 
 * ``GET /fake/stats``: requests seen (total, by path), the last request body, streams in progress,
   completed, aborted by the caller, and dropped on purpose;
@@ -19,7 +23,7 @@ writes, so the fake engine is never the bottleneck of a benchmark.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,19 +31,17 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from cocoon.api.multipart import FormBody
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.fake_answer import (
-    CHAT,
-    COMPLETION,
     EMBEDDING,
     FakeAnswer,
     FakeEngineConfig,
-    check_request,
+    Rejection,
     embedding_response,
     model_entry,
-    plan_answer,
 )
-from cocoon.engine.fake_format import StreamFormat, full_response
+from cocoon.engine.fake_routes import ROUTES, plan, refusal, route_kind, stream_format, whole_body
 from cocoon.engine.fake_state import (
     STATE,
     FakeEngineState,
@@ -50,6 +52,7 @@ from cocoon.engine.fake_state import (
     set_config,
     stats,
 )
+from cocoon.engine.fake_transcription import TRANSCRIPTION, transcribe
 from cocoon.errors import ConfigError
 
 _BATCH_BYTES = 32 * 1024
@@ -66,20 +69,19 @@ async def _stream(
     request: web.Request, kind: str, body: dict[str, Any], answer: FakeAnswer, config: FakeEngineConfig
 ) -> web.StreamResponse:
     state = request.app[STATE]
-    options = body.get("stream_options") or {}
-    fmt = StreamFormat(
+    fmt = stream_format(
         kind,
+        body,
+        answer,
         request_id=state.next_id(kind),
         model=config.model,
         created=int(request.app[CLOCK].time()),
-        include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
-        choices=answer.choices,
     )
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
     pending = bytearray(fmt.first())
     await _sleep_ms(config.first_delay_ms)
-    for i, text in enumerate(answer.pieces):
+    for i in range(len(answer.pieces)):
         if i == config.hang_after:
             await resp.write(bytes(pending))
             await asyncio.Event().wait()  # until the caller goes away or the server stops
@@ -89,11 +91,11 @@ async def _stream(
             return resp
         if config.delay_ms > 0:
             await _sleep_ms(config.delay_ms)
-            pending += fmt.content(text)
+            pending += fmt.event(i)
             await resp.write(bytes(pending))
             pending.clear()
             continue
-        pending += fmt.content(text)
+        pending += fmt.event(i)
         if len(pending) >= _BATCH_BYTES:
             await resp.write(bytes(pending))
             pending.clear()
@@ -116,23 +118,28 @@ async def _admit(request: web.Request, kind: str) -> tuple[Any, FakeEngineConfig
     state = request.app[STATE]
     state.requests += 1
     state.by_path[request.path] += 1
-    try:
-        body = msgspec.json.decode(await request.read())
-    except msgspec.DecodeError:
-        return error_response(400, "request body is not valid JSON")
-    state.last_body = body
+    raw = await request.read()
+    body: Any
+    if kind == TRANSCRIPTION:
+        body = FormBody(request.headers.get("Content-Type", ""), raw)
+    else:
+        try:
+            body = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return error_response(400, "request body is not valid JSON")
+    state.last_body = body if kind != TRANSCRIPTION else {"form_bytes": len(raw)}
     try:
         config = request_config(state.config, request.headers)
     except ConfigError as exc:
         return error_response(400, str(exc))
-    if kind == EMBEDDING and not config.embeddings:
+    if route_kind(request.path, config) is None:
         return error_response(404, f"Not Found: this engine does not serve {request.path}")
     if config.fail_status is not None:
         return error_response(
             config.fail_status, f"fake engine failure (configured status {config.fail_status})"
         )
-    refused = check_request(body, kind, config.model)
-    if refused is not None:
+    refused = transcribe(body, config.model) if kind == TRANSCRIPTION else refusal(kind, body, config.model)
+    if isinstance(refused, Rejection):
         return error_response(refused.status, refused.message, param=refused.param, code=refused.code)
     return body, config
 
@@ -143,14 +150,14 @@ async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
         return admitted
     body, config = admitted
     state = request.app[STATE]
-    answer = plan_answer(body, config)
+    answer = plan(kind, body, config)
     state.active += 1
     dropped_before = state.dropped
     try:
         if body.get("stream"):
             resp = await _stream(request, kind, body, answer, config)
         else:
-            resp = await _whole(request, kind, answer, config)
+            resp = await _whole(request, kind, body, answer, config)
         if state.dropped == dropped_before:  # a cut connection is not a completed answer
             state.completed += 1
         return resp
@@ -162,7 +169,7 @@ async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
 
 
 async def _whole(
-    request: web.Request, kind: str, answer: FakeAnswer, config: FakeEngineConfig
+    request: web.Request, kind: str, body: dict[str, Any], answer: FakeAnswer, config: FakeEngineConfig
 ) -> web.Response:
     state = request.app[STATE]
     count = len(answer.pieces)
@@ -173,31 +180,32 @@ async def _whole(
         _cut(request)
         return web.Response(status=500)  # never reaches the caller: the connection is gone
     request_id = state.next_id(kind)
+    created = int(request.app[CLOCK].time())
     return json_response(
-        full_response(
-            kind, answer, request_id=request_id, model=config.model, created=int(request.app[CLOCK].time())
-        )
+        whole_body(kind, body, answer, request_id=request_id, model=config.model, created=created)
     )
 
 
-async def _chat(request: web.Request) -> web.StreamResponse:
-    return await _answer(request, CHAT)
-
-
-async def _completions(request: web.Request) -> web.StreamResponse:
-    return await _answer(request, COMPLETION)
-
-
-async def _embeddings(request: web.Request) -> web.Response:
-    admitted = await _admit(request, EMBEDDING)
+async def _at_once(request: web.Request, kind: str) -> web.Response:
+    """An answer that is never streamed: embeddings and transcriptions."""
+    admitted = await _admit(request, kind)
     if isinstance(admitted, web.Response):
         return admitted
     body, config = admitted
-    state = request.app[STATE]
     await _sleep_ms(config.first_delay_ms)
-    answer, _ = embedding_response(body, config)
-    state.completed += 1
+    answer = embedding_response(body, config)[0] if kind == EMBEDDING else transcribe(body, config.model)
+    request.app[STATE].completed += 1
     return json_response(msgspec.json.encode(answer))
+
+
+def _handler(kind: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The handler of a route giving ``kind`` answers."""
+    respond = _at_once if kind in (EMBEDDING, TRANSCRIPTION) else _answer
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await respond(request, kind)
+
+    return handle
 
 
 async def _models(request: web.Request) -> web.Response:
@@ -219,9 +227,8 @@ def make_fake_engine_app(
     app[STATE] = FakeEngineState(config=config or FakeEngineConfig())
     app[CLOCK] = clock
     app.router.add_get("/v1/models", _models)
-    app.router.add_post("/v1/chat/completions", _chat)
-    app.router.add_post("/v1/completions", _completions)
-    app.router.add_post("/v1/embeddings", _embeddings)
+    for path, kind in ROUTES.items():
+        app.router.add_post(path, _handler(kind))
     app.router.add_get("/fake/stats", stats)
     app.router.add_post("/fake/config", set_config)
     app.router.add_post("/fake/reset", reset_stats)

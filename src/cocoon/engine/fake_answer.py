@@ -15,6 +15,27 @@ The answer is computed from the request alone, so tests can predict it without a
   choices times ``config.completion_tokens`` or the number of chunks sent; cached and reasoning tokens
   as configured.
 
+Tool calls (chat only; `cocoon.engine.fake_tools`): with ``tools`` the answer calls one tool when
+``tool_choice`` is ``"required"`` (the first tool), names a function (that one; an unknown name is a
+400 on ``tool_choice``, as vLLM), or is ``"auto"``/absent and the last message's text contains a tool's
+name (the first tool so mentioned; never when the last message is a ``"tool"`` result, which is
+answered with text); ``"none"`` never calls. The call's ``arguments`` = compact JSON of
+`schema_instance` of the tool's ``parameters`` (every property; strings are ``words[0]``); its id =
+``call_`` + the first 24 hex of SHA-256(name + arguments + choice index); ``content`` is null and
+``finish_reason`` ``"tool_calls"``. Streamed as vLLM: after the role chunk, one chunk per choice with
+the call's id, type, name and ``arguments: ""``, then the arguments in pieces.
+
+Structured output (`response_format`): ``json_schema`` -> compact JSON of `schema_instance` of its
+``schema`` (``$defs``/``$ref``, ``anyOf`` ... resolved); ``json_object`` -> ``{"answer": <the text
+answer of config.chunks pieces, stripped>}``; a tool call wins over ``response_format``. Such a JSON
+text of ``L`` characters is sent in ``n = max(1, min(config.chunks, L))`` pieces, piece ``j`` being
+``text[j * L // n : (j + 1) * L // n]``; it costs ``ceil(L / 4)`` (at least 1) completion tokens
+per choice (or ``config.completion_tokens``), and a cap below that cuts it to ``4 * cap`` characters
+with ``finish_reason`` ``"length"``.
+
+Log-probabilities (``logprobs``/``top_logprobs`` in chat, ``logprobs: k`` in completions): per piece,
+as `cocoon.engine.fake_logprobs` says; ``top_logprobs`` > 0 without ``logprobs: true`` is a 400.
+
 Embeddings (`/v1/embeddings`, answered as vLLM does; `embedding_response`): one vector per input, each
 ``dimensions`` (default ``config.embedding_dimensions``) floats in [-1, 1) drawn from the SHA-256 of the
 input (its text, or its token ids joined by spaces), unit-length normalised; ``encoding_format: base64``
@@ -33,6 +54,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from cocoon.engine.fake_logprobs import check_logprobs, requested_top
+from cocoon.engine.fake_tools import check_response_format, check_tools, json_answer, json_pieces
 from cocoon.errors import ConfigError
 from cocoon.usage import Usage
 
@@ -60,6 +83,8 @@ class FakeEngineConfig:
     hang_after: int | None = None  # stop sending (connection stays open) after this many chunks
     context_length: int | None = None  # listed as ``max_model_len`` in /v1/models, as vLLM does
     embeddings: bool = True  # serves /v1/embeddings (False: no such route, 404)
+    responses: bool = True  # serves /v1/responses itself, as vLLM (False: 404, chat completions only)
+    transcriptions: bool = True  # serves /v1/audio/transcriptions (False: 404, a text-only engine)
     embedding_dimensions: int = 8  # floats per vector unless the request asks for ``dimensions``
 
     def __post_init__(self) -> None:
@@ -108,6 +133,15 @@ class FakeAnswer:
     usage: Usage
     choices: int = 1
     """How many choices carry these pieces (the request's ``n``)."""
+    tool: str | None = None
+    """The name of the tool called (the pieces are then its arguments), or None for a text answer."""
+    logprobs: int | None = None
+    """Top alternatives per token when the request asks for log-probabilities, else None."""
+
+    @property
+    def plain(self) -> bool:
+        """Whether this is a plain text answer (no tool call, no log-probabilities)."""
+        return self.tool is None and self.logprobs is None
 
     @property
     def text(self) -> str:
@@ -155,18 +189,32 @@ def piece(word: str, chunk_size: int) -> str:
     return (unit * (chunk_size // len(unit) + 1))[:chunk_size]
 
 
-def plan_answer(body: dict[str, Any], config: FakeEngineConfig) -> FakeAnswer:
-    """The deterministic answer to ``body`` under ``config`` (see the module docstring)."""
-    texts = prompt_texts(body)
-    words = (texts[-1] if texts else "").split() or ["fake"]
+def _generated(
+    body: dict[str, Any], texts: list[str], config: FakeEngineConfig
+) -> tuple[str | None, tuple[str, ...], int, str]:
+    """The tool called (or None), the pieces, the completion tokens per choice and the finish reason."""
+    last = texts[-1] if texts else ""
+    words = last.split() or ["fake"]
     cap = requested_cap(body)
     count = config.chunks if cap is None else min(config.chunks, cap)
     distinct = [piece(w, config.chunk_size) for w in words]
-    pieces = tuple(distinct[i % len(distinct)] for i in range(count))
+    whole = tuple(distinct[i % len(distinct)] for i in range(config.chunks))
+    tool, json_text = json_answer(body, last, whole)
+    if json_text is None:
+        return None, whole[:count], count, "length" if count < config.chunks else "stop"
+    pieces, tokens, cut = json_pieces(json_text, cap, config.chunks)
+    return tool, pieces, tokens, "length" if cut else "stop" if tool is None else "tool_calls"
+
+
+def plan_answer(body: dict[str, Any], config: FakeEngineConfig) -> FakeAnswer:
+    """The deterministic answer to ``body`` under ``config`` (see the module docstring)."""
+    texts = prompt_texts(body)
+    tool, pieces, per_choice, finish_reason = _generated(body, texts, config)
     prompt_chars = len("\n".join(texts))
     prompt_tokens = max(1, -(-prompt_chars // 4)) if config.prompt_tokens is None else config.prompt_tokens
     choices = body.get("n") or 1
-    per_choice = config.completion_tokens if config.completion_tokens is not None else count
+    if config.completion_tokens is not None:
+        per_choice = config.completion_tokens
     completion = choices * per_choice
     usage = Usage(
         prompt_tokens=prompt_tokens,
@@ -174,8 +222,8 @@ def plan_answer(body: dict[str, Any], config: FakeEngineConfig) -> FakeAnswer:
         cached_tokens=min(config.cached_tokens, prompt_tokens),
         reasoning_tokens=min(config.reasoning_tokens, completion),
     )
-    finish_reason = "length" if count < config.chunks else "stop"
-    return FakeAnswer(pieces=pieces, finish_reason=finish_reason, usage=usage, choices=choices)
+    logprobs = requested_top(body, chat="messages" in body)
+    return FakeAnswer(pieces, finish_reason, usage, choices, tool=tool, logprobs=logprobs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +256,11 @@ def check_request(body: Any, kind: str, model: str) -> Rejection | None:
             return Rejection(400, f"'{key}' must be an integer >= 1, got {value!r}", key)
     if not isinstance(body.get("stream", False), bool | None):
         return Rejection(400, "'stream' must be a boolean", "stream")
-    return None
+    chat = kind == CHAT
+    refusal = (
+        check_logprobs(body, chat) or (check_tools(body) if chat else None) or check_response_format(body)
+    )
+    return None if refusal is None else Rejection(400, *refusal)
 
 
 def _check_embedding(body: dict[str, Any]) -> Rejection | None:

@@ -15,8 +15,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from cocoon.engine.fake_answer import CHAT, FakeEngineConfig
+from cocoon.engine.fake_answer import FakeEngineConfig
 from cocoon.engine.fake_format import error_body
+from cocoon.engine.fake_routes import answer_id
 from cocoon.errors import ConfigError
 
 _HEADER_OVERRIDES = {
@@ -45,7 +46,7 @@ class FakeEngineState:
     def next_id(self, kind: str) -> str:
         """A fresh response id in OpenAI's style."""
         self._seq += 1
-        return f"{'chatcmpl' if kind == CHAT else 'cmpl'}-fake-{self._seq}"
+        return answer_id(kind, "fake", self._seq)
 
     def reset(self) -> None:
         """Zero the statistics (the settings stay)."""

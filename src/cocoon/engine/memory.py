@@ -10,31 +10,31 @@ call's ``timeout_s``), and the same bookkeeping of calls, completed and aborted 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 
+from cocoon.api.multipart import FormBody
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.client import EngineResponse
 from cocoon.engine.fake_answer import (
-    CHAT,
     COMPLETION,
     EMBEDDING,
     FakeAnswer,
     FakeEngineConfig,
-    check_request,
+    Rejection,
     embedding_response,
     model_entry,
-    plan_answer,
 )
-from cocoon.engine.fake_format import StreamFormat, full_response
+from cocoon.engine.fake_routes import answer_id, plan, refusal, route_kind, stream_format, whole_body
+from cocoon.engine.fake_transcription import transcribe
+from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
 from cocoon.usage import Usage
 
 if TYPE_CHECKING:
     from cocoon.engine.protocol import Engine
 
-_KINDS = {"/v1/chat/completions": CHAT, "/v1/completions": COMPLETION, "/v1/embeddings": EMBEDDING}
 _URL = "memory://engine"
 
 Step = tuple[int | None, bytes]  # (content chunk index, or None for the opening/closing events; bytes)
@@ -127,39 +127,33 @@ class MemoryEngine:
     def __init__(self, config: FakeEngineConfig | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config or FakeEngineConfig()
         self.clock = clock
-        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.calls: list[tuple[str, Any]] = []
+        """Every call: its path and body (a JSON object, or a `FormBody`)."""
         self.completed = 0
         self.aborted = 0
         self.dropped = 0
         self._seq = 0
 
-    def _kind(self, path: str) -> str | None:
-        """What ``path`` answers under the current config (None: no such route)."""
-        kind = _KINDS.get(path)
-        return None if kind == EMBEDDING and not self.config.embeddings else kind
-
-    def _plan(self, path: str, body: dict[str, Any]) -> tuple[str, FakeAnswer | None]:
-        """The kind of answer and its plan (None for an embeddings answer), or the engine's refusal."""
+    def _admit(self, path: str, body: dict[str, Any] | FormBody) -> str:
+        """Record the call; the kind of answer ``path`` gives, or the engine's refusal raised."""
         path = path if path.startswith("/v1/") else "/v1/" + path.lstrip("/")
         self.calls.append((path, body))
-        kind = self._kind(path)
+        kind = route_kind(path, self.config)
         if kind is None:
             raise EngineStatusError(f"engine at {_URL} answered HTTP 404: no route {path}", status=404)
         status = self.config.fail_status
         if status is not None:
             message = f"fake engine failure (configured status {status})"
             raise EngineStatusError(f"engine at {_URL} answered HTTP {status}: {message}", status=status)
-        refused = check_request(body, kind, self.config.model)
+        refused = None if isinstance(body, FormBody) else refusal(kind, body, self.config.model)
         if refused is not None:
-            error: dict[str, object] = {
-                "message": refused.message,
-                "type": "invalid_request_error",
-                "param": refused.param,
-                "code": refused.code,
-            }
-            message = f"engine at {_URL} answered HTTP {refused.status}: {refused.message}"
-            raise EngineStatusError(message, status=refused.status, error=error)
-        return kind, None if kind == EMBEDDING else plan_answer(body, self.config)
+            _raise_refusal(refused)
+        return kind
+
+    def _plan(self, path: str, body: dict[str, Any]) -> tuple[str, FakeAnswer | None]:
+        """The kind of answer and its plan (None for an embeddings answer), or the engine's refusal."""
+        kind = self._admit(path, body)
+        return kind, None if kind == EMBEDDING else plan(kind, body, self.config)
 
     def _deadline(self, timeout_s: float | None) -> float | None:
         """The absolute monotonic time a call with ``timeout_s`` must end by."""
@@ -167,7 +161,7 @@ class MemoryEngine:
 
     def _request_id(self, kind: str) -> str:
         self._seq += 1
-        return f"{'chatcmpl' if kind == CHAT else 'cmpl'}-memory-{self._seq}"
+        return answer_id(kind, "memory", self._seq)
 
     async def stream(
         self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
@@ -177,26 +171,27 @@ class MemoryEngine:
         if answer is None:
             message = f"engine at {_URL} answered HTTP 400: embeddings are not streamed"
             raise EngineStatusError(message, status=400, error={"message": message, "param": "stream"})
-        options = body.get("stream_options")
-        include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
-        fmt = StreamFormat(
+        fmt = stream_format(
             kind,
+            body,
+            answer,
             request_id=self._request_id(kind),
             model=self.config.model,
             created=int(self.clock.time()),
-            include_usage=include_usage,
-            choices=answer.choices,
         )
-        steps: list[Step] = [(None, fmt.first())] if kind == CHAT else []
-        steps += [(i, fmt.content(text)) for i, text in enumerate(answer.pieces)]
+        steps: list[Step] = [] if kind == COMPLETION else [(None, fmt.first())]
+        steps += [(i, fmt.event(i)) for i in range(len(answer.pieces))]
         steps.append((None, fmt.finish(answer)))
         deadline = self._deadline(timeout_s)
-        return MemoryAnswerStream(self, steps, answer.usage if include_usage else None, self.config, deadline)
+        usage = answer.usage if fmt.reports_usage else None
+        return MemoryAnswerStream(self, steps, usage, self.config, deadline)
 
     async def complete(
-        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
+        self, path: str, body: dict[str, Any] | FormBody, *, timeout_s: float | None = None
     ) -> EngineResponse:
         """A whole answer, after the time the fake engine would take to generate it."""
+        if isinstance(body, FormBody):
+            return self._transcribe(path, body)
         kind, answer = self._plan(path, body)
         if answer is None:
             data, usage = embedding_response(body, self.config)
@@ -205,14 +200,25 @@ class MemoryEngine:
         steps: list[Step] = [(i, b"") for i in range(len(answer.pieces))] + [(None, b"")]
         async for _ in MemoryAnswerStream(self, steps, None, self.config, self._deadline(timeout_s)):
             pass  # paces, drops, hangs and times out exactly like a stream
-        raw = full_response(
+        raw = whole_body(
             kind,
+            body,
             answer,
             request_id=self._request_id(kind),
             model=self.config.model,
             created=int(self.clock.time()),
         )
         return EngineResponse(status=200, body=raw, data=msgspec.json.decode(raw), usage=answer.usage)
+
+    def _transcribe(self, path: str, form: FormBody) -> EngineResponse:
+        """A transcription, answered at once (`cocoon.engine.fake_transcription`)."""
+        self._admit(path, form)
+        answer = transcribe(form, self.config.model)
+        if isinstance(answer, Rejection):
+            _raise_refusal(answer)
+        self.completed += 1
+        usage = usage_from_openai(answer["usage"])
+        return EngineResponse(status=200, body=msgspec.json.encode(answer), data=answer, usage=usage)
 
     async def health(self, *, within: float = 2.0) -> list[str]:
         """The one model this engine serves."""
@@ -223,11 +229,23 @@ class MemoryEngine:
         return [model_entry(self.config)]
 
     async def serves(self, path: str, *, within: float = 2.0) -> bool:
-        """Chat completions, completions and (unless configured off) embeddings, like the fake HTTP engine."""
-        return self._kind(path) is not None
+        """The routes the fake HTTP engine has under the same config."""
+        return route_kind(path, self.config) is not None
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+def _raise_refusal(refused: Rejection) -> NoReturn:
+    """Raise a refusal as `EngineClient` raises an engine's 4xx."""
+    error: dict[str, object] = {
+        "message": refused.message,
+        "type": "invalid_request_error",
+        "param": refused.param,
+        "code": refused.code,
+    }
+    message = f"engine at {_URL} answered HTTP {refused.status}: {refused.message}"
+    raise EngineStatusError(message, status=refused.status, error=error)
 
 
 if TYPE_CHECKING:  # mypy proves that MemoryEngine implements the Engine protocol
