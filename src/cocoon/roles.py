@@ -6,7 +6,7 @@ writes a commented example. Ports follow DESIGN.md (instance n adds 10*n).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -15,6 +15,8 @@ from cocoon.payments.thresholds import DEFAULT_THRESHOLDS
 
 QuoteProviderName = Literal["fake", "tdx"]
 PolicyName = Literal["any", "fake", "tdx"]
+FormBytes = Annotated[int, msgspec.Meta(ge=1024, le=15 * 1024 * 1024)]
+"""A transcription form's size limit: a request crosses the network in one 16 MiB frame."""
 
 # An owner address for local runs only (the zero account in basechain); real nodes set their own.
 LOCAL_OWNER = "0:" + "0" * 64
@@ -96,6 +98,7 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     owner_address: str = LOCAL_OWNER
     http_port: int = 10000
     max_body_bytes: int = 4 * 1024 * 1024
+    max_form_bytes: FormBytes = 15 * 1024 * 1024
     default_max_tokens: int = 1000
     # Attestation (cocoon.client.receipts): statement freshness bound, proxies accepted, receipt files.
     max_statement_age_s: float = 0.0
@@ -159,6 +162,7 @@ _HELP = {
     "max_retries": "Other workers tried when a worker fails before its first chunk.",
     "queue_timeout_s": "Seconds a request waits for a free worker before 503 no_capacity.",
     "max_body_bytes": "Largest request body accepted (413 above).",
+    "max_form_bytes": "Largest audio transcription form, audio included (413 above; 15 MiB at most).",
     "default_max_tokens": "max_tokens injected when a request has none (sizes the reservation).",
     "gpu_evidence_file": "Saved GPU attestation report (JSON) whose digest the worker signs; empty: none.",
     "allowed_proxy_image_hashes": "Proxy image hashes (hex) this node accepts; empty accepts any image.",

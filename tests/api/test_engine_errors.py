@@ -47,6 +47,12 @@ LLAMA_VALIDATION = openai_error(
     "    POST /v1/chat/completions",
     "internal_server_error",
 )
+LLAMA_JSON_SCHEMA = openai_error(
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': "
+    "\"Input should be 'text' or 'json_object'\", 'input': 'json_schema', 'ctx': {'expected': \"'text' or "
+    '\'json_object\'"}}\n\n  File "/venv/lib/python3.11/site-packages/llama_cpp/server/app.py", line 376',
+    "internal_server_error",
+)
 LLAMA_CONTEXT = openai_error(
     "This model's maximum context length is 2048 tokens. However, you requested 3031 tokens (31 in the "
     "messages, 3000 in the completion). Please reduce the length of the messages or completion.",
@@ -69,6 +75,13 @@ def test_llama_cpp_python_validation_500_is_the_requests_fault_naming_the_field(
     assert (found.kind, found.status, found.param) == (REQUEST, 400, "temperature")
     assert not found.retryable and not found.passes_through  # its 500 must not reach the caller
     assert "File " not in found.message and found.message.endswith("'input': 'x'}")  # no traceback
+
+
+def test_llama_cpp_python_refusing_a_value_openai_allows_is_unsupported() -> None:
+    """The network accepted ``response_format: json_schema``; the engine's model allows fewer values."""
+    found = verdict(500, LLAMA_JSON_SCHEMA)
+    assert (found.kind, found.status, found.param) == (UNSUPPORTED, 400, "response_format")
+    assert not found.retryable and "Input should be 'text' or 'json_object'" in found.message
 
 
 def test_llama_cpp_python_context_overflow_is_its_own_400_passed_through() -> None:

@@ -65,7 +65,7 @@ def test_oversized_body_is_413() -> None:
 
 def test_unknown_path_is_404() -> None:
     with pytest.raises(RequestError) as info:
-        validate_request("/v1/audio/transcriptions", chat())
+        validate_request("/v1/audio/translations", chat())
     assert info.value.status == 404
 
 

@@ -61,11 +61,12 @@ def test_the_short_model_name_works_too(net: RunningNet, api: openai.OpenAI) -> 
 def test_the_model_list_shows_the_engines_context_length_and_endpoints(
     net: RunningNet, api: openai.OpenAI
 ) -> None:
-    """The workers probed llama.cpp at start: the built-in default ``--n-ctx`` and both endpoints."""
+    """The workers probed llama.cpp at start: the built-in default ``--n-ctx``, its two endpoints and
+    the Responses API the workers serve over its chat completions."""
     (model,) = [m for m in api.models.list().data if m.id == net.model]
     extra = model.model_extra or {}
     assert extra["context_length"] == 2048
-    assert extra["endpoints"] == ["/v1/chat/completions", "/v1/completions"]
+    assert extra["endpoints"] == ["/v1/chat/completions", "/v1/completions", "/v1/responses"]
     assert extra["workers"] and all(w["context_length"] == 2048 for w in extra["workers"])
 
 
@@ -74,6 +75,45 @@ def test_embeddings_are_not_served_by_the_builtin_engine(net: RunningNet, api: o
     with pytest.raises(openai.NotFoundError) as caught:
         api.embeddings.create(model=net.model, input="the sky")
     assert "/v1/embeddings" in caught.value.message and net.model in caught.value.message
+
+
+def test_transcriptions_are_not_served_by_the_builtin_engine(net: RunningNet, api: openai.OpenAI) -> None:
+    """A text model has no transcription route: a 404 naming the endpoint, the workers and what their
+    engines do serve, before any engine is asked."""
+    with pytest.raises(openai.NotFoundError) as caught:
+        api.audio.transcriptions.create(model=net.model, file=("a.wav", b"RIFF" + bytes(1000)))
+    message = caught.value.message
+    assert "/v1/audio/transcriptions" in message and "/v1/chat/completions" in message
+    assert caught.value.code == "endpoint_not_served"
+
+
+def test_the_responses_api_answers_with_the_engines_chat_answer(net: RunningNet, api: openai.OpenAI) -> None:
+    """llama.cpp has no /v1/responses: the worker translates onto its chat completions. Greedy
+    sampling gives the same text as asking the engine's chat completions directly."""
+    ask = "Name one colour of the sky."
+    response = api.responses.create(
+        model=net.model, input=ask, instructions="Answer in one word.", max_output_tokens=12, temperature=0
+    )
+    with openai.OpenAI(
+        base_url=net.engine_url + "/v1", api_key="unused", max_retries=0, timeout=120
+    ) as engine:
+        direct = engine.chat.completions.create(
+            model=net.model,
+            messages=[{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": ask}],
+            max_tokens=12,
+            temperature=0,
+        )
+    assert response.output_text == direct.choices[0].message.content
+    assert response.usage is not None and direct.usage is not None
+    assert response.usage.input_tokens == direct.usage.prompt_tokens
+    assert response.usage.output_tokens == direct.usage.completion_tokens
+    with api.responses.stream(model=net.model, input=ask, max_output_tokens=6) as stream:
+        events = list(stream)
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    last = events[-1]
+    assert last.type == "response.incomplete"  # cut at 6 tokens, as OpenAI reports it
+    assert last.response.output_text == deltas and deltas.strip()
+    assert last.response.usage is not None and last.response.usage.output_tokens == 6
 
 
 def test_real_model_streams_with_usage(net: RunningNet, api: openai.OpenAI) -> None:

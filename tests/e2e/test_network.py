@@ -278,9 +278,11 @@ def test_reservation_beyond_the_balance_is_402(api: openai.OpenAI, net: RunningN
 
 
 def test_unknown_endpoint_is_an_openai_404(net: RunningNet) -> None:
-    code, answer = http("GET", f"{net.base_url}/audio/transcriptions")
+    code, answer = http("GET", f"{net.base_url}/images/generations")
     assert code == 404
     assert answer["error"]["message"]
+    code, answer = http("GET", f"{net.base_url}/audio/transcriptions")  # a POST-only route
+    assert code == 405 and "GET" in answer["error"]["message"]
 
 
 def test_status_pages(api: openai.OpenAI, net: RunningNet) -> None:

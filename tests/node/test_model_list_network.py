@@ -31,7 +31,13 @@ async def test_models_list_shows_context_endpoints_and_prices(client_port: int) 
     assert (model.id, model.object, model.owned_by) == (FAKE_MODEL, "model", "cocoon")
     extra = model.model_extra or {}
     assert extra["context_length"] == 2048  # the shorter of the two workers' engines
-    served = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"]
+    served = [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/responses",
+        "/v1/audio/transcriptions",
+    ]
     assert extra["endpoints"] == served
     assert all(len(extra["endpoint_workers"][path]) == 2 for path in served)
     assert extra["price_unit_tokens"] == 1_000_000

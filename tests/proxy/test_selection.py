@@ -87,9 +87,13 @@ def test_only_workers_that_declared_the_endpoint_are_chosen() -> None:
 
 
 def test_no_worker_for_the_endpoint_names_endpoint_and_model() -> None:
-    workers = [w("a", endpoints=(CHAT,)), w("b", model="other", endpoints=(EMBED,))]
+    workers = [
+        w("a", endpoints=(CHAT,)),
+        w("b", model="other", endpoints=(EMBED,)),
+        w("c", endpoints=(CHAT, "/v1/completions")),
+    ]
     got = choose_worker(workers, "m", 4000, random.Random(1), endpoint=EMBED)
-    assert got == EndpointNotServed(EMBED, "m")
+    assert got == EndpointNotServed(EMBED, "m", ("a", "c"), (CHAT, "/v1/completions"))
     # an unknown model is still that, whatever the endpoint
     assert choose_worker(workers, "nope", 4000, random.Random(1), endpoint=EMBED) == NoSuchModel("nope")
 
@@ -113,4 +117,6 @@ def test_a_worker_that_declares_no_endpoints_is_routed_chat_and_completions_only
     for path in ("/v1/chat/completions", "/v1/completions"):
         assert isinstance(choose_worker([candidate], "m", 1000, random.Random(1), endpoint=path), Chosen)
     embeddings = choose_worker([candidate], "m", 1000, random.Random(1), endpoint="/v1/embeddings")
-    assert embeddings == EndpointNotServed("/v1/embeddings", "m")
+    assert embeddings == EndpointNotServed(
+        "/v1/embeddings", "m", ("old",), ("/v1/chat/completions", "/v1/completions")
+    )

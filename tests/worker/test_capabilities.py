@@ -13,10 +13,12 @@ from cocoon.engine.client import EngineClient
 from cocoon.engine.fake import start_fake_engine
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
 from cocoon.engine.memory import MemoryEngine
+from cocoon.engine.responses_bridge import ResponsesBridge
 from cocoon.worker.capabilities import EngineCapabilities, probe_engine
 
 BOTH = ("/v1/chat/completions", "/v1/completions")
-ALL = (*BOTH, "/v1/embeddings")
+RESPONSES, TRANSCRIPTIONS = "/v1/responses", "/v1/audio/transcriptions"
+ALL = (*BOTH, "/v1/embeddings", RESPONSES, TRANSCRIPTIONS)
 
 
 async def test_memory_engine_states_its_context_length_and_all_endpoints() -> None:
@@ -27,7 +29,17 @@ async def test_memory_engine_states_its_context_length_and_all_endpoints() -> No
 
 async def test_an_engine_configured_without_embeddings_does_not_list_them() -> None:
     caps = await probe_engine(MemoryEngine(FakeEngineConfig(embeddings=False)), FAKE_MODEL)
-    assert caps.endpoints == BOTH
+    assert caps.endpoints == (*BOTH, RESPONSES, TRANSCRIPTIONS)
+
+
+async def test_the_responses_api_is_served_natively_or_over_chat_completions() -> None:
+    chat_only = FakeEngineConfig(responses=False, transcriptions=False)
+    assert (await probe_engine(MemoryEngine(chat_only), FAKE_MODEL)).endpoints == (*BOTH, "/v1/embeddings")
+    bridge = ResponsesBridge(MemoryEngine(chat_only))
+    caps = await probe_engine(bridge, FAKE_MODEL)
+    assert caps.endpoints == (*BOTH, "/v1/embeddings", RESPONSES) and not bridge.native
+    native = ResponsesBridge(MemoryEngine())
+    assert (await probe_engine(native, FAKE_MODEL)).endpoints == ALL and native.native
 
 
 async def test_an_engine_that_states_no_context_length_gives_unknown() -> None:
@@ -60,7 +72,7 @@ async def test_a_route_for_embeddings_that_does_not_embed_is_not_listed() -> Non
     try:
         async with EngineClient(fake.base_url, idle_timeout=2.0) as engine:
             caps = await probe_engine(engine, FAKE_MODEL)
-        assert caps.endpoints == BOTH
+        assert caps.endpoints == (*BOTH, RESPONSES, TRANSCRIPTIONS)
         assert fake.state.by_path["/v1/embeddings"] == 1  # the one probe that proved it not served
     finally:
         await fake.close()

@@ -13,9 +13,9 @@ from cocoon.api.validation import ENDPOINTS
 
 KNOWN_ENDPOINTS: tuple[str, ...] = tuple(ENDPOINTS)
 """The OpenAI endpoints a worker may declare, in the order they are listed; the worker probes each and
-the proxy routes a request only to workers that declared its path. A new endpoint (``/v1/responses``,
-``/v1/audio/transcriptions``) is added here once the network can route it; an older proxy drops a name
-it does not know."""
+the proxy routes a request only to workers that declared its path. A new endpoint is added here (from
+`cocoon.api.validation.ENDPOINTS`) once the network can route it; an older proxy drops a name it does
+not know."""
 
 UNDECLARED_ENDPOINTS: tuple[str, ...] = ("/v1/chat/completions", "/v1/completions")
 """What a worker that declares no endpoints is taken to serve (`proxy.admission.admitted_offer`):

@@ -80,6 +80,17 @@ _RULES: tuple[_Rule, ...] = (
     # answered 500. Only the anchored "<param> is not supported" form: a 500 that merely mentions
     # "not supported" (a CUDA operation, say) is the engine failing.
     _Rule(EngineErrorClass.UNSUPPORTED, _SERVER, message=_NAMED_UNSUPPORTED),
+    # llama-cpp-python: its pydantic request model allows fewer values than OpenAI for a field the
+    # network already checked (``response_format`` of type ``json_schema``), answered 500.
+    _Rule(
+        EngineErrorClass.UNSUPPORTED,
+        _SERVER,
+        message=re.compile(
+            r"validation errors?\b.*?'type': 'literal_error', "
+            r"'loc': \('body', '(?P<param>[A-Za-z_][A-Za-z0-9_]*)'",
+            re.S,
+        ),
+    ),
     # llama-cpp-python: its pydantic request model refused a field inside the handler, answered 500.
     _Rule(
         EngineErrorClass.REQUEST_ERROR,

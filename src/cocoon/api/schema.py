@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Literal
 
-Endpoint = Literal["chat", "completions", "embeddings"]
+Endpoint = Literal["chat", "completions", "embeddings", "responses", "transcriptions"]
 MAX_COEFFICIENT_LIMIT = 10**9 - 1
 MAX_TIMEOUT_S = 3600.0
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -111,6 +111,13 @@ def _embedding_input(v: Any) -> str | None:
     return "a string, a non-empty array of strings, an array of token ids, or an array of token id arrays"
 
 
+def _responses_input(v: Any) -> str | None:
+    # The items' structure is checked where they are translated (`cocoon.api.openai_responses`).
+    if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(i, dict) for i in v)):
+        return None
+    return "a string or a non-empty array of input items (objects)"
+
+
 def _stream_options(v: Any) -> str | None:
     if not isinstance(v, dict):
         return "an object"
@@ -189,17 +196,51 @@ _EMBEDDINGS: dict[str, Checker] = {
     "enable_debug": _COMMON["enable_debug"],
     "request_guid": _COMMON["request_guid"],
 }
+# The stateless Responses API: `store`, `previous_response_id`, `background` and `include` are accepted
+# only with the values that ask for nothing stored or extra (`cocoon.api.validation` says why not).
+_RESPONSES: dict[str, Checker] = {
+    "model": string,
+    "input": _responses_input,
+    "instructions": nullable(string),
+    "max_output_tokens": nullable(integer(1)),
+    "temperature": _COMMON["temperature"],
+    "top_p": _COMMON["top_p"],
+    "stream": nullable(boolean),
+    "stream_options": nullable(obj),
+    "store": nullable(boolean),
+    "previous_response_id": nullable(string),
+    "background": nullable(boolean),
+    "include": nullable(array),
+    "tools": nullable(array),
+    "tool_choice": nullable(anything),
+    "parallel_tool_calls": nullable(boolean),
+    "max_tool_calls": nullable(integer(1)),
+    "text": nullable(obj),
+    "reasoning": nullable(obj),
+    "truncation": nullable(one_of("auto", "disabled")),
+    "metadata": nullable(obj),
+    "user": nullable(string),
+    "service_tier": nullable(string),
+    "prompt_cache_key": nullable(string),
+    "safety_identifier": nullable(string),
+    "max_coefficient": _COMMON["max_coefficient"],
+    "timeout": _COMMON["timeout"],
+    "enable_debug": _COMMON["enable_debug"],
+    "request_guid": _COMMON["request_guid"],
+}
 SCHEMAS: dict[Endpoint, dict[str, Checker]] = {
     "chat": _CHAT,
     "completions": _COMPLETIONS,
     "embeddings": _EMBEDDINGS,
+    "responses": _RESPONSES,
 }
 REQUIRED: dict[Endpoint, tuple[str, ...]] = {
     "chat": ("model", "messages"),
     "completions": ("model", "prompt"),
     "embeddings": ("model", "input"),
+    "responses": ("model", "input"),
 }
-GENERATING: frozenset[Endpoint] = frozenset({"chat", "completions"})
+GENERATING: frozenset[Endpoint] = frozenset({"chat", "completions", "responses"})
 """Endpoints that generate tokens (a completion budget, a cap, streaming); the others are priced as
 prompt tokens only."""
 OURS = ("max_coefficient", "timeout", "enable_debug", "request_guid")

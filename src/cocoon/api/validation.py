@@ -22,6 +22,12 @@ Rewrites applied to the body that reaches the engine:
 An embeddings request (`/v1/embeddings`) generates nothing: it is never streamed, its body reaches the
 engine without ``max_tokens`` or ``stream``, and its `ValidatedRequest.max_tokens` is 0 (no completion
 budget: it is priced as prompt tokens only, see `generates_tokens`).
+
+A Responses API request (`/v1/responses`) is stateless (``store`` is false, nothing to continue from),
+capped by ``max_output_tokens`` (`ValidatedRequest.cap_key`), and must translate onto chat completions
+(`cocoon.api.openai_responses`). An audio transcription (`/v1/audio/transcriptions`) is a form
+(`cocoon.api.transcription`), never streamed; like embeddings it has no completion budget: it is
+reserved by its size and charged from the usage its engine reports.
 """
 
 from __future__ import annotations
@@ -34,19 +40,26 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+from cocoon.api.multipart import FormBody, FormPart, boundary_of, boundary_of_body, encode_form
+from cocoon.api.openai_responses import chat_request
 from cocoon.api.schema import GENERATING, OURS, REQUIRED, SCHEMAS, Endpoint
+from cocoon.api.transcription import TranscriptionForm, form_parts, read_transcription_form
 from cocoon.errors import RequestError
 
 ENDPOINTS: dict[str, Endpoint] = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "completions",
     "/v1/embeddings": "embeddings",
+    "/v1/responses": "responses",
+    "/v1/audio/transcriptions": "transcriptions",
 }
 DEFAULT_MAX_TOKENS = 1000
 DEFAULT_MAX_COEFFICIENT = 4000
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_TOKENS_LIMIT = 1_000_000
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_FORM_BYTES = 15 * 1024 * 1024
+"""The largest transcription form (audio included): a network request travels in one 16 MiB frame."""
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays and objects a body may have (a JSON schema in `response_format` or `tools`
 needs a few dozen levels at most; Python's parser and encoder recurse per level)."""
@@ -57,6 +70,8 @@ class Limits:
     """Bounds a node enforces on requests (configurable per node)."""
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_form_bytes: int = DEFAULT_MAX_FORM_BYTES
+    """The largest ``multipart/form-data`` body (an audio transcription's)."""
     default_max_tokens: int = DEFAULT_MAX_TOKENS
     max_tokens_limit: int = DEFAULT_MAX_TOKENS_LIMIT
 
@@ -83,10 +98,23 @@ class ValidatedRequest:
     enable_debug: bool
     request_guid: str | None
     engine_body: dict[str, Any] = field(repr=False)
+    cap_key: str = "max_tokens"
+    """The engine body's field that caps generation (``max_output_tokens`` in the Responses API)."""
+    engine_file: FormPart | None = field(default=None, repr=False)
+    """A form's file (the audio of a transcription): the engine body is then a form, whose text fields
+    are `engine_body`'s."""
+
+    @property
+    def engine_payload(self) -> dict[str, Any] | FormBody:
+        """What the engine is sent: the JSON body, or the canonical form of a transcription."""
+        if self.engine_file is None:
+            return self.engine_body
+        return encode_form(form_parts(self.engine_body, self.engine_file))
 
     def engine_body_bytes(self) -> bytes:
-        """The engine body as compact JSON bytes."""
-        return _encode(self.engine_body)
+        """The engine body's bytes: compact JSON, or the canonical form (`encode_form`)."""
+        payload = self.engine_payload
+        return payload.data if isinstance(payload, FormBody) else _encode(payload)
 
 
 def _encode(value: Any) -> bytes:
@@ -186,8 +214,13 @@ def _unencodable(body: dict[str, Any]) -> RequestError:
     return RequestError("The request body cannot be sent on as strict JSON.")
 
 
-def validate_request(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ValidatedRequest:
+def validate_request(
+    path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS, *, content_type: str | None = None
+) -> ValidatedRequest:
     """Validate one inference request and return it with its engine body rewritten.
+
+    A transcription is a form: its boundary comes from ``content_type`` (the caller's header) or, for
+    a form the network already made canonical, from its first line.
 
     Raises `RequestError` (404 for an unknown path, 413 for an oversized body, 400 otherwise) whose
     message and `param` name what is wrong.
@@ -195,15 +228,40 @@ def validate_request(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> 
     endpoint = ENDPOINTS.get(path)
     if endpoint is None:
         raise RequestError(f"Unknown endpoint {path}.", status=404, code="unknown_url")
-    if len(raw) > limits.max_body_bytes:
+    limit = limits.max_form_bytes if endpoint == "transcriptions" else limits.max_body_bytes
+    if len(raw) > limit:
         raise RequestError(
-            f"Request body of {len(raw)} bytes exceeds the limit of {limits.max_body_bytes} bytes.",
+            f"Request body of {len(raw)} bytes exceeds the limit of {limit} bytes.",
             status=413,
             code="request_too_large",
         )
+    if endpoint == "transcriptions":
+        boundary = boundary_of(content_type) if content_type else boundary_of_body(raw)
+        return _transcription(path, read_transcription_form(raw, boundary))
     body = parse_json_object(raw)
     _check_fields(endpoint, body)
     return _rewrite(endpoint, path, body, limits)
+
+
+def _transcription(path: str, form: TranscriptionForm) -> ValidatedRequest:
+    """A transcription: never streamed, no completion budget (it is reserved by its size and metered
+    from the engine's usage), its form made canonical for the network."""
+    ours = form.ours
+    return ValidatedRequest(
+        endpoint="transcriptions",
+        path=path,
+        model=str(form.engine_fields["model"]),
+        stream=False,
+        caller_wants_usage=False,
+        max_tokens=0,
+        choices=1,
+        max_coefficient=int(ours.get("max_coefficient", DEFAULT_MAX_COEFFICIENT)),
+        timeout_s=float(ours.get("timeout", DEFAULT_TIMEOUT_S)),
+        enable_debug=ours.get("enable_debug") == "true",
+        request_guid=ours.get("request_guid"),
+        engine_body=dict(form.engine_fields),
+        engine_file=form.file,
+    )
 
 
 def generates_tokens(path: str) -> bool:
@@ -233,26 +291,17 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
     engine = {k: v for k, v in body.items() if k not in OURS}
     if endpoint not in GENERATING:
         return _request(endpoint, path, body, engine, stream=False, caller_wants_usage=False, max_tokens=0)
+    if endpoint == "responses":
+        return _rewrite_responses(path, body, engine, limits)
     cap_key = "max_completion_tokens" if engine.get("max_completion_tokens") is not None else "max_tokens"
-    max_tokens = engine.pop("max_completion_tokens", None) or engine.get("max_tokens")
-    if max_tokens is None:
-        max_tokens = limits.default_max_tokens
-    if max_tokens > limits.max_tokens_limit:
-        raise RequestError(
-            f"'{cap_key}' of {max_tokens} is above this node's limit of {limits.max_tokens_limit}.",
-            param=cap_key,
-        )
+    max_tokens = _cap(engine.pop("max_completion_tokens", None) or engine.get("max_tokens"), cap_key, limits)
     engine["max_tokens"] = max_tokens
     n = engine.get("n") or 1
     best_of = engine.get("best_of")  # legacy completions only: candidates generated, best n returned
     if best_of is not None and best_of < n:
         raise RequestError(f"'best_of' ({best_of}) must be at least 'n' ({n}).", param="best_of")
     stream_options = engine.get("stream_options")
-    stream = bool(engine.get("stream"))
-    if stream_options is not None and not stream:
-        raise RequestError(
-            "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
-        )
+    stream = _stream(engine)
     caller_wants_usage = bool(stream_options and stream_options.get("include_usage"))
     if stream:
         engine["stream"] = True
@@ -271,6 +320,67 @@ def _rewrite(endpoint: Endpoint, path: str, body: dict[str, Any], limits: Limits
     )
 
 
+def _cap(asked: int | None, cap_key: str, limits: Limits) -> int:
+    """The generation cap of each choice: what was asked (default: the node's), within its limit."""
+    max_tokens = limits.default_max_tokens if asked is None else asked
+    if max_tokens > limits.max_tokens_limit:
+        raise RequestError(
+            f"'{cap_key}' of {max_tokens} is above this node's limit of {limits.max_tokens_limit}.",
+            param=cap_key,
+        )
+    return max_tokens
+
+
+def _stream(engine: Mapping[str, Any]) -> bool:
+    """Whether the request streams; `stream_options` without it is refused, as OpenAI does."""
+    stream = bool(engine.get("stream"))
+    if engine.get("stream_options") is not None and not stream:
+        raise RequestError(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
+        )
+    return stream
+
+
+_STATEFUL = {
+    "store": "responses are not stored: send 'store': false (or leave it out)",
+    "previous_response_id": "no response is stored to continue from: send the whole conversation in 'input'",
+    "background": "there are no background responses to poll: leave 'background' out",
+    "include": "no extra output can be included: leave 'include' out",
+}
+"""Responses API fields that ask for state or extras a stateless, private network does not keep."""
+
+
+def _rewrite_responses(
+    path: str, body: dict[str, Any], engine: dict[str, Any], limits: Limits
+) -> ValidatedRequest:
+    """A Responses request: stateless (``store`` false, nothing to continue from), capped by
+    ``max_output_tokens``, one choice; its usage always comes with the answer. Its structure must
+    translate onto chat completions (`chat_request`), so every worker can serve it."""
+    for key, why in _STATEFUL.items():
+        if engine.get(key):
+            raise RequestError(f"This network is stateless and private: {why}.", param=key)
+    for key in ("previous_response_id", "background", "include"):
+        engine.pop(key, None)
+    engine["store"] = False  # an engine that could keep the conversation must not
+    max_tokens = _cap(engine.get("max_output_tokens"), "max_output_tokens", limits)
+    engine["max_output_tokens"] = max_tokens
+    stream = _stream(engine)
+    engine.pop("stream_options", None)  # the Responses API always reports usage with the answer
+    if stream:
+        engine["stream"] = True
+    chat_request(engine)  # raises for what cannot be translated, naming it
+    return _request(
+        "responses",
+        path,
+        body,
+        engine,
+        stream=stream,
+        caller_wants_usage=True,
+        max_tokens=max_tokens,
+        cap_key="max_output_tokens",
+    )
+
+
 def _request(
     endpoint: Endpoint,
     path: str,
@@ -281,6 +391,7 @@ def _request(
     caller_wants_usage: bool,
     max_tokens: int,
     choices: int = 1,
+    cap_key: str = "max_tokens",
 ) -> ValidatedRequest:
     """The `ValidatedRequest` of ``body`` (as the caller sent it) with ``engine`` as its engine body."""
     guid = body.get("request_guid")
@@ -297,4 +408,5 @@ def _request(
         enable_debug=bool(body.get("enable_debug", False)),
         request_guid=guid if isinstance(guid, str) else None,
         engine_body=engine,
+        cap_key=cap_key,
     )

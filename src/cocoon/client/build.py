@@ -58,7 +58,11 @@ async def build_client(
         receipts = ReceiptBook(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock
         )
-        limits = Limits(max_body_bytes=config.max_body_bytes, default_max_tokens=config.default_max_tokens)
+        limits = Limits(
+            max_body_bytes=config.max_body_bytes,
+            max_form_bytes=config.max_form_bytes,
+            default_max_tokens=config.default_max_tokens,
+        )
         app = make_client_app(pool, limits, receipts=receipts, clock=deps.clock, access=access)
         if payments is not None:
             add_payment_routes(app, payments)

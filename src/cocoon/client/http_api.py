@@ -28,8 +28,15 @@ from cocoon.errors import RequestError
 SERVING_KEY: web.AppKey[ClientServing] = web.AppKey("serving")
 
 
+FORM_PATHS = frozenset({"/v1/audio/transcriptions"})
+"""The paths whose body is a ``multipart/form-data`` form (as OpenAI's), not JSON."""
+
+
 def check_body_headers(request: web.Request) -> None:
     """Refuse with a 415 `RequestError`, before a byte of it is read, a body this API does not take.
+
+    A transcription (`FORM_PATHS`) must be ``multipart/form-data``; a browser page cannot send one
+    cross-origin without an ``Origin`` header, which `cocoon.client.access` refuses unless allowed.
 
     ``Content-Type`` must be ``application/json`` (with ``charset=utf-8`` if it names one) or absent,
     as a script's ``requests.post(url, data=...)`` sends it: ``text/plain`` and the form types, which a
@@ -50,6 +57,15 @@ def check_body_headers(request: web.Request) -> None:
             code="unsupported_content_encoding",
             headers={"Accept-Encoding": "identity"},
         )
+    if request.path in FORM_PATHS:
+        if request.content_type != "multipart/form-data":
+            raise RequestError(
+                f"Content-Type {request.headers.get(hdrs.CONTENT_TYPE, 'none')!r} is not supported here: "
+                "send the audio and its fields as 'multipart/form-data', as OpenAI's API takes them.",
+                status=415,
+                code="unsupported_media_type",
+            )
+        return
     if hdrs.CONTENT_TYPE not in request.headers:
         return
     charset = (request.charset or "utf-8").lower()
@@ -107,11 +123,14 @@ class ClientRoutes:
         self.limits = limits
 
     async def inference(self, request: web.Request) -> web.StreamResponse:
-        """``POST /v1/chat/completions``, ``POST /v1/completions`` and ``POST /v1/embeddings``."""
+        """``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/responses`` and
+        ``/v1/audio/transcriptions``."""
         started = self.serving.clock.monotonic()
         try:
-            raw = await read_body(request, self.limits.max_body_bytes)
-            validated = validate_request(request.path, raw, self.limits)
+            form = request.path in FORM_PATHS
+            raw = await read_body(request, self.limits.max_form_bytes if form else self.limits.max_body_bytes)
+            content_type = request.headers.get(hdrs.CONTENT_TYPE) if form else None
+            validated = validate_request(request.path, raw, self.limits, content_type=content_type)
         except RequestError as error:
             return respond(self.serving.reject(error))
         answer = await self.serving.serve(validated, started=started)
@@ -172,6 +191,8 @@ def make_client_app(
     app.router.add_post("/v1/chat/completions", routes.inference)
     app.router.add_post("/v1/completions", routes.inference)
     app.router.add_post("/v1/embeddings", routes.inference)
+    app.router.add_post("/v1/responses", routes.inference)
+    app.router.add_post("/v1/audio/transcriptions", routes.inference)
     app.router.add_get("/v1/models", routes.models)
     app.router.add_get("/v1/receipts/{request_id}", routes.receipt)
     app.router.add_get("/jsonstats", routes.jsonstats)

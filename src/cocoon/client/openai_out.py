@@ -5,11 +5,17 @@
   chunk (``choices: []`` with ``usage``) is held back until the proxy's `AnswerEnd` brings the cost, then
   sent with the cost fields, and only if the caller asked for usage. The stream always ends with
   ``data: [DONE]``, also after an error event.
+- Streamed Responses API answers (`StreamShape.RESPONSES`): events keep their ``event:`` names; the
+  closing ``response.completed`` (or ``response.incomplete``) event carries the usage, so it is held
+  until the cost is known and always sent, with the cost in ``response.usage``. As OpenAI's, such a
+  stream sends no ``[DONE]``; an error is an ``error`` event (with an ``error`` member too, so the SDK
+  raises it).
 - Non-streamed answers: the JSON body gets the cost fields in ``usage`` and, when verified, the receipt.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from typing import Any
 
@@ -36,28 +42,72 @@ def error_from_answer(error: AnswerError) -> RequestError:
     )
 
 
-def error_event(error: RequestError) -> bytes:
-    """An error after the stream started: a final SSE event with the OpenAI error body."""
-    return encode_event(json.dumps(error.to_body()))
+class StreamShape(enum.Enum):
+    """How a streamed answer ends: chat-style (usage chunk, then ``[DONE]``) or Responses API events."""
+
+    CHAT = "chat"
+    RESPONSES = "responses"
+
+    @classmethod
+    def of(cls, endpoint: str) -> StreamShape:
+        """The shape of a stream from ``endpoint`` (a `cocoon.api.schema.Endpoint`)."""
+        return cls.RESPONSES if endpoint == "responses" else cls.CHAT
 
 
-def relay_events(parser: SseParser, data: bytes) -> tuple[bytes, bytes | None]:
-    """Feed engine bytes to ``parser``: (the completed events re-framed, the usage chunk if one came).
+RESPONSE_ENDS = (b"response.completed", b"response.incomplete")
 
-    The engine's ``[DONE]`` is dropped (the client sends its own, always last) and its usage chunk is
-    returned apart, to be held until the cost is known.
+
+def error_event(error: RequestError, shape: StreamShape = StreamShape.CHAT) -> bytes:
+    """An error after the stream started: a final SSE event with the OpenAI error body (for a
+    Responses API stream, an ``error`` event that also carries it)."""
+    body = error.to_body()
+    if shape is StreamShape.CHAT:
+        return encode_event(json.dumps(body))
+    event = {"type": "error", "sequence_number": 0, "code": error.code, "message": error.message}
+    event["param"] = error.param
+    return encode_event(json.dumps({**event, **body}), event="error")
+
+
+def relay_events(
+    parser: SseParser, data: bytes, shape: StreamShape = StreamShape.CHAT
+) -> tuple[bytes, bytes | None]:
+    """Feed engine bytes to ``parser``: (the completed events re-framed, the final event if one came).
+
+    The engine's ``[DONE]`` is dropped (the client sends its own, always last) and the event that
+    carries the usage (a chat stream's usage chunk, a Responses stream's last event) is returned apart,
+    to be held until the cost is known. Event names are kept.
     """
     out = bytearray()
-    usage_chunk: bytes | None = None
+    held: bytes | None = None
     for event in parser.feed(data):
         if event.is_done:
             continue
         payload = event.data.encode()
-        if is_usage_chunk(payload):
-            usage_chunk = payload
+        if is_usage_chunk(payload) if shape is StreamShape.CHAT else is_response_end(payload):
+            held = payload
         else:
-            out += encode_event(payload)
-    return bytes(out), usage_chunk
+            out += encode_event(payload, event=None if event.event == "message" else event.event)
+    return bytes(out), held
+
+
+def is_response_end(payload: bytes) -> bool:
+    """True for a Responses API stream's last event (``response.completed`` or ``.incomplete``)."""
+    if not any(end in payload for end in RESPONSE_ENDS):
+        return False
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and event.get("type") in ("response.completed", "response.incomplete")
+
+
+def final_event(payload: bytes, end: AnswerEnd, shape: StreamShape, receipt: dict[str, Any] | None) -> bytes:
+    """The held final event with its cost (and verified receipt), framed for the stream's shape."""
+    costed = add_cost_to_usage(payload, end, receipt=receipt)
+    if shape is StreamShape.CHAT:
+        return encode_event(costed)
+    event = json.loads(costed)
+    return encode_event(costed, event=str(event.get("type")))
 
 
 def is_usage_chunk(payload: bytes) -> bool:
@@ -98,6 +148,8 @@ def add_cost_to_usage(
     if not isinstance(doc, dict):
         return payload
     usage = doc.get("usage")
+    if isinstance(doc.get("response"), dict):  # a Responses API event: the usage of its response
+        usage = doc["response"].get("usage")
     if isinstance(usage, dict):
         usage.update(cost_fields(end))
     if receipt is not None:

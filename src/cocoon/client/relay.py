@@ -15,14 +15,21 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from cocoon.api.validation import ValidatedRequest
 from cocoon.client.backend import BackendAnswer
-from cocoon.client.openai_out import add_cost_to_usage, error_event, error_from_answer, relay_events
+from cocoon.client.openai_out import (
+    StreamShape,
+    add_cost_to_usage,
+    error_event,
+    error_from_answer,
+    final_event,
+    relay_events,
+)
 from cocoon.client.receipts import ReceiptBook, ReceiptCheck, worker_refused
 from cocoon.client.responses import STREAM_HEADERS, EventStream, WholeAnswer, error_answer
 from cocoon.client.stats import ClientStats
 from cocoon.clock import Clock
 from cocoon.errors import RequestError, StatementError
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
-from cocoon.wire.sse import DONE_EVENT, SseParser, encode_event
+from cocoon.wire.sse import DONE_EVENT, SseParser
 
 UPSTREAM_GONE = RequestError(
     "The network ended the answer without finishing it; retry the request.",
@@ -54,6 +61,7 @@ class AnswerRelay:
         self.clock = clock
         self.started = started
         self._over = False
+        self._shape = StreamShape.of(request.endpoint)
 
     async def abandon(self) -> None:
         """Cancel the network request (the caller went away); once, and never after the end."""
@@ -127,27 +135,29 @@ class AnswerRelay:
             raise
         self._over = True  # the network's answer is over: nothing left to cancel
         self.observe_latency()
-        yield DONE_EVENT
+        if self._shape is StreamShape.CHAT:  # a Responses API stream ends with its last event
+            yield DONE_EVENT
 
     async def _frames(
         self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
     ) -> AsyncGenerator[bytes, None]:
-        usage_chunk: bytes | None = None
+        held: bytes | None = None
         events = SseParser()
+        shape = self._shape
         async for part in parts:
             if isinstance(part, AnswerChunk):
-                out, usage = relay_events(events, part.data)
-                usage_chunk = usage or usage_chunk
+                out, final = relay_events(events, part.data, shape)
+                held = final or held
                 if out:
                     yield out
             elif isinstance(part, AnswerEnd):
                 self.stats.finished(part)
-                if usage_chunk is not None and self.request.caller_wants_usage:
-                    yield encode_event(add_cost_to_usage(usage_chunk, part, receipt=check.verified))
+                if held is not None and self.request.caller_wants_usage:
+                    yield final_event(held, part, shape, check.verified)
                 return
             elif isinstance(part, AnswerError):
                 self.stats.failed += 1
-                yield error_event(error_from_answer(part))
+                yield error_event(error_from_answer(part), shape)
                 return
         self.stats.failed += 1
-        yield error_event(UPSTREAM_GONE)
+        yield error_event(UPSTREAM_GONE, shape)

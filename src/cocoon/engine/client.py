@@ -24,6 +24,7 @@ import aiohttp
 import msgspec
 
 from cocoon.api.capabilities import PROVEN_BY_USE
+from cocoon.api.multipart import FormBody
 from cocoon.engine.stream import EngineStream, error_from_body
 from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
@@ -105,17 +106,21 @@ class EngineClient:
         self,
         method: str,
         path: str,
-        body: dict[str, Any] | None,
+        body: dict[str, Any] | FormBody | None,
         timeout_s: float | None,
         *,
         sse: bool = False,
     ) -> aiohttp.ClientResponse:
         """Send one request and return the response once its head arrived and its status is OK."""
         url = self.url(path)
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers: dict[str, str] = {}
+        data: bytes | None = None
+        if isinstance(body, FormBody):
+            headers["Content-Type"], data = body.content_type, body.data
+        elif body is not None:
+            headers["Content-Type"], data = "application/json", _json.encode(body)
         if sse:
             headers["Accept"] = "text/event-stream"
-        data = _json.encode(body) if body is not None else None
         try:
             resp = await self._pool().request(
                 method, url, data=data, headers=headers, timeout=self._timeout(timeout_s)
@@ -150,9 +155,10 @@ class EngineClient:
         return EngineStream(resp, self.url(path))
 
     async def complete(
-        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
+        self, path: str, body: dict[str, Any] | FormBody, *, timeout_s: float | None = None
     ) -> EngineResponse:
-        """A non-streamed call: the whole answer, parsed, with its usage (if the engine reported it)."""
+        """A non-streamed call (a JSON body, or a form): the whole answer, parsed, with its usage (if
+        the engine reported it)."""
         resp = await self._request("POST", path, body, timeout_s)
         url = self.url(path)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from cocoon.api.multipart import FormBody
 from cocoon.usage import Usage
 
 
@@ -60,9 +61,9 @@ class Engine(Protocol):
         ...
 
     async def complete(
-        self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
+        self, path: str, body: dict[str, Any] | FormBody, *, timeout_s: float | None = None
     ) -> CompleteAnswer:
-        """A non-streamed call."""
+        """A non-streamed call, with a JSON body or a form (an audio transcription's)."""
         ...
 
     async def health(self, *, within: float = 2.0) -> list[str]:

@@ -4,6 +4,10 @@ Each item it yields is the bytes of one network read, trimmed to whole SSE event
 waits for its end), so a relay never forwards half an event even if the engine dies mid-stream. The
 same bytes are parsed incrementally to remember the usage chunk (``include_usage``) and to notice the
 ``[DONE]`` sentinel and in-stream error events.
+
+A Responses API stream (``/v1/responses``) has no ``[DONE]``: it ends with its ``response.completed``
+or ``response.incomplete`` event, which also carries the usage; ``response.failed`` and ``error``
+events are its in-stream errors.
 """
 
 from __future__ import annotations
@@ -24,7 +28,15 @@ class _Probe(msgspec.Struct):
 
     usage: Any = None
     error: Any = None
+    type: Any = None  # a Responses API event's type
+    response: Any = None  # the response object of a Responses API lifecycle event
+    message: Any = None  # a Responses API error event's message and code
+    code: Any = None
 
+
+RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete"})
+"""The events that end a Responses API stream properly (it sends no ``[DONE]``)."""
+_RESPONSE_FAILS = frozenset({"response.failed", "error"})
 
 _probe = msgspec.json.Decoder(_Probe)
 
@@ -62,6 +74,7 @@ class EngineStream:
         self._closed = False
         self._ended = False
         self._failure: EngineError | None = None  # an in-stream error, raised after the events before it
+        self._response_ended = False  # a Responses API stream's last event was seen
         self.status = response.status
         self.usage: Usage | None = None
         """The usage the engine reported (set when its usage chunk has been received)."""
@@ -70,8 +83,9 @@ class EngineStream:
 
     @property
     def done(self) -> bool:
-        """Whether the engine ended the stream properly (``data: [DONE]``)."""
-        return self._parser.done
+        """Whether the engine ended the stream properly (``data: [DONE]``, or a Responses API stream's
+        ``response.completed`` / ``response.incomplete``)."""
+        return self._parser.done or self._response_ended
 
     async def __aenter__(self) -> EngineStream:
         return self
@@ -112,7 +126,7 @@ class EngineStream:
         """End of body: the last events (if a lone CR ended them); an error unless [DONE] was seen."""
         self._ended = True
         events = self._parser.close()
-        if not self._parser.done:
+        if not self.done:
             raise EngineError(
                 f"engine at {self._url} ended the stream without [DONE]; the answer is incomplete"
             )
@@ -137,10 +151,22 @@ class EngineStream:
                 raise EngineError(f"engine at {self._url} sent an event that is not JSON: {text!r}") from exc
             if probe.usage is not None:
                 self.usage = usage_from_openai(probe.usage)
-            if probe.error is not None:
-                self._failure = self._stream_error(probe.error)
+            if probe.type is not None:
+                self._response_event(probe)
+            if probe.error is not None or probe.type in _RESPONSE_FAILS:
+                self._failure = self._stream_error(
+                    probe.error if probe.error is not None else _failure_of(probe)
+                )
                 return b"".join(e.raw for e in events[: events.index(event)])
         return b"".join(event.raw for event in events)
+
+    def _response_event(self, probe: _Probe) -> None:
+        """Note the end of a Responses API stream and the usage its last event carries."""
+        if probe.type in RESPONSE_ENDS:
+            self._response_ended = True
+            usage = probe.response.get("usage") if isinstance(probe.response, dict) else None
+            if usage is not None:
+                self.usage = usage_from_openai(usage)
 
     def _stream_error(self, error: Any) -> EngineStatusError:
         """The error an engine reported inside the stream (after the HTTP status was already 200)."""
@@ -156,7 +182,16 @@ class EngineStream:
         if self._closed:
             return
         self._closed = True
-        if self._parser.done and not self._parser.truncated:
+        if self.done and not self._parser.truncated:
             self._resp.release()  # a finished answer: the connection can be reused
         else:
             self._resp.close()  # mid-answer: drop the connection so the engine stops generating
+
+
+def _failure_of(probe: _Probe) -> dict[str, Any]:
+    """The OpenAI error object of a Responses API ``error`` or ``response.failed`` event."""
+    if isinstance(probe.response, dict) and isinstance(probe.response.get("error"), dict):
+        # response.failed: {"response": {"error": {"code", "message"}}}
+        failed: dict[str, Any] = probe.response["error"]
+        return failed
+    return {"message": probe.message, "type": "engine_error", "param": None, "code": probe.code}

@@ -10,6 +10,7 @@ from here to the proxy's ledger as the one `cocoon.usage.Usage`, unchanged.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cocoon.errors import EngineError, InvalidUsageError
@@ -29,15 +30,25 @@ def _count(obj: Any, key: str) -> int:
 
 
 def usage_from_openai(usage: Any) -> Usage:
-    """Read an OpenAI ``usage`` object; raise `EngineError` if it is not one or its counts are invalid."""
+    """Read an OpenAI ``usage`` object, in chat completions' spelling (``prompt_tokens``,
+    ``completion_tokens``) or the Responses and transcription APIs' (``input_tokens``,
+    ``output_tokens``); raise `EngineError` if it is not one or its counts are invalid."""
     if not isinstance(usage, dict):
         raise EngineError(f"engine reported usage {usage!r}; expected an object with token counts")
-    prompt = _count(usage, "prompt_tokens")
-    completion = _count(usage, "completion_tokens")
-    cached = _count(usage.get("prompt_tokens_details"), "cached_tokens")
-    reasoning = _count(usage.get("completion_tokens_details"), "reasoning_tokens") or _count(
-        usage, "reasoning_tokens"
-    )
+    if usage.get("type") == "duration":
+        return _audio_usage(usage)
+    if "input_tokens" in usage or "output_tokens" in usage:
+        prompt = _count(usage, "input_tokens")
+        completion = _count(usage, "output_tokens")
+        cached = _count(usage.get("input_tokens_details"), "cached_tokens")
+        reasoning = _count(usage.get("output_tokens_details"), "reasoning_tokens")
+    else:
+        prompt = _count(usage, "prompt_tokens")
+        completion = _count(usage, "completion_tokens")
+        cached = _count(usage.get("prompt_tokens_details"), "cached_tokens")
+        reasoning = _count(usage.get("completion_tokens_details"), "reasoning_tokens") or _count(
+            usage, "reasoning_tokens"
+        )
     try:
         return Usage(
             prompt_tokens=prompt,
@@ -47,6 +58,20 @@ def usage_from_openai(usage: Any) -> Usage:
         )
     except InvalidUsageError as exc:
         raise EngineError(f"engine reported impossible usage: {exc}") from exc
+
+
+AUDIO_TOKENS_PER_SECOND = 50
+"""Prompt tokens per second of audio when an engine reports a transcription's usage as its duration
+(OpenAI's ``{"type": "duration", "seconds": s}``): Whisper's encoder sees 1,500 positions per 30 s."""
+
+
+def _audio_usage(usage: dict[str, Any]) -> Usage:
+    """A duration-only usage as prompt tokens (`AUDIO_TOKENS_PER_SECOND`); no completion count is
+    reported, so none is charged."""
+    seconds = usage.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 10**7:
+        raise EngineError(f"engine reported usage seconds={seconds!r}; expected a non-negative number")
+    return Usage(prompt_tokens=math.ceil(seconds * AUDIO_TOKENS_PER_SECOND))
 
 
 def usage_to_openai(usage: Usage) -> dict[str, Any]:

@@ -186,13 +186,11 @@ class Router:
                 case NoSuchModel(model):
                     self.counters.refused_model += 1
                     await responder.error(404, "model_not_found", f"no worker serves model {model!r} now")
-                case EndpointNotServed(endpoint, model):
+                case EndpointNotServed(endpoint, model, workers, served):
                     self.counters.refused_endpoint += 1
-                    message = (
-                        f"no worker for model {model!r} serves {endpoint}; use a model whose workers list "
-                        f"{endpoint} in /v1/models (its 'endpoints')"
+                    await responder.error(
+                        404, ENDPOINT_NOT_SERVED, _not_served(endpoint, model, workers, served)
                     )
-                    await responder.error(404, ENDPOINT_NOT_SERVED, message)
                 case PriceTooLow(cheapest):
                     self.counters.refused_price += 1
                     message = (
@@ -315,3 +313,13 @@ def _given_up(failures: list[_RetryElsewhere]) -> str:
 def _started(responder: Responder) -> bool:
     """Whether anything of the answer reached the client (then no retry is possible)."""
     return responder.head_sent
+
+
+def _not_served(endpoint: str, model: str, workers: tuple[str, ...], served: tuple[str, ...]) -> str:
+    """Why no worker takes a request for ``endpoint``: whose engines lack it, and what they serve."""
+    names = ", ".join(workers[:5]) + (f" and {len(workers) - 5} more" if len(workers) > 5 else "")
+    return (
+        f"No worker for model {model!r} serves {endpoint}: the engines of its {len(workers)} worker(s) "
+        f"({names}) serve {', '.join(served) or 'nothing they declared'}. Use one of those endpoints, or a "
+        f"model whose workers list {endpoint} in /v1/models (its 'endpoints')."
+    )

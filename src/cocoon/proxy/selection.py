@@ -60,6 +60,10 @@ class EndpointNotServed:
 
     endpoint: str
     model: str
+    workers: tuple[str, ...] = ()
+    """The ids of the model's workers."""
+    served: tuple[str, ...] = ()
+    """The endpoints their engines do serve (each once, in the order first declared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +98,11 @@ def choose_worker(
     """
     for_model = [c for c in candidates if c.model == model]
     if for_model and endpoint is not None:
-        for_model = [c for c in for_model if endpoint in c.endpoints]
-        if not for_model:
-            return EndpointNotServed(endpoint, model)
+        serving_endpoint = [c for c in for_model if endpoint in c.endpoints]
+        if not serving_endpoint:
+            served = tuple(dict.fromkeys(e for c in for_model for e in c.endpoints))
+            return EndpointNotServed(endpoint, model, tuple(c.worker_id for c in for_model), served)
+        for_model = serving_endpoint
     serving = [c for c in for_model if c.worker_id not in exclude]
     if not serving:
         return NoSuchModel(model)

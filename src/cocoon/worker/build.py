@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cocoon.engine.protocol import Engine
+from cocoon.engine.responses_bridge import ResponsesBridge
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
@@ -69,7 +70,8 @@ async def build_worker(
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
         policy = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
         identity = node_identity(config, deps)
-        engine = await _engine(config, deps, stack)
+        # The Responses API on every engine: natively, or translated onto its chat completions.
+        engine = ResponsesBridge(await _engine(config, deps, stack), clock=deps.clock)
         payouts = worker_payouts(config, node) if node is not None else None
         service = WorkerService(config, engine, identity, policy, payouts, clock=deps.clock)
         running = RunningNode(service, 0, [service.run])

@@ -114,7 +114,7 @@ class RequestServer:
                 f"{validated.choices} choices this request asks for",
                 param="n",
             )
-        validated.engine_body["max_tokens"] = min(validated.max_tokens, cap)
+        validated.engine_body[validated.cap_key] = min(validated.max_tokens, cap)
         return validated
 
     async def _run(self, request: RunQuery, validated: ValidatedRequest, responder: Responder) -> None:
@@ -208,7 +208,7 @@ class RequestServer:
         started: float,
         timeout_s: float | None,
     ) -> None:
-        answer = await self.engine.complete(validated.path, validated.engine_body, timeout_s=timeout_s)
+        answer = await self.engine.complete(validated.path, validated.engine_payload, timeout_s=timeout_s)
         elapsed = int((self.clock.monotonic() - started) * 1e6)
         usage = self._meter(answer.usage)
         if await responder.head(answer.status, headers):

@@ -158,6 +158,8 @@ class WorkerService:
                 if self.server.engine_up:
                     log.warning("engine went down: %s", exc)
             if up != self.server.engine_up:
+                if up:  # an engine that comes back may be another one (restarted, upgraded): ask again
+                    self.capabilities = await probe_engine(self.engine, self.model)
                 self.server.engine_up = up
                 log.info("engine is %s: telling %d proxies", "up" if up else "down", len(self.connections))
                 await self.broadcast_state()

@@ -1,0 +1,504 @@
+"""OpenAI's Responses API (stateless: ``store: false``) on top of chat completions (pure).
+
+An engine that serves ``/v1/responses`` itself (vLLM) gets the request as it is. For one that serves
+only chat completions (llama.cpp's server), the worker translates with this module:
+
+- `chat_request` turns a Responses body into a chat completions body (and is also how the client
+  validates a Responses body's structure: what it cannot translate is a 400 naming the field);
+- `response_from_chat` turns a whole chat answer into a ``response`` object;
+- `ResponseEvents` turns streamed chat chunks into the Responses API's typed events, in OpenAI's order
+  (``response.created``, ``response.in_progress``, per output item ``output_item.added``, its content
+  or argument deltas and ``done`` events, then ``response.completed`` or ``response.incomplete``),
+  each with its ``sequence_number``.
+
+The subset translated: ``input`` as a string or a list of ``message`` (roles user, system, developer,
+assistant; text and image parts), ``function_call`` and ``function_call_output`` items (``reasoning``
+items are dropped: engines do not take them back); ``instructions``; function ``tools`` and
+``tool_choice``; ``text.format`` (text, json_object, json_schema); ``max_output_tokens``,
+``temperature``, ``top_p``, ``parallel_tool_calls``, ``user``, ``reasoning.effort``. Anything else that
+would change the answer is refused where it is found (hosted tools, stored conversations).
+
+No I/O, no clock, no randomness: ids and times are passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from cocoon.errors import EngineError, RequestError
+from cocoon.usage import Usage
+from cocoon.wire.sse import encode_event
+
+__all__ = ["ResponseEvents", "chat_request", "encode_events", "response_from_chat", "response_usage"]
+
+_ROLES = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
+"""Responses roles and the chat role each becomes (``developer`` is ``system`` to chat templates that
+predate it)."""
+_TEXT_PARTS = ("input_text", "output_text", "text", "refusal")
+INCOMPLETE_REASON = "max_output_tokens"
+_json = msgspec.json.Encoder()
+
+
+def encode_events(events: list[dict[str, Any]]) -> bytes:
+    """Responses API events as SSE, each named by its type (``event: response.created``), as OpenAI."""
+    return b"".join(encode_event(_json.encode(e), event=e["type"]) for e in events)
+
+
+# --- request: Responses -> chat completions ------------------------------------------------------
+
+
+def chat_request(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The chat completions body for a Responses ``body`` (our extra fields already removed).
+
+    Raises `RequestError` naming the field for anything that cannot be translated.
+    """
+    if not isinstance(body.get("model"), str):
+        raise RequestError("Missing required parameter: 'model'.", param="model")
+    chat: dict[str, Any] = {"model": body["model"], "messages": _messages(body)}
+    if body.get("max_output_tokens") is not None:
+        chat["max_tokens"] = body["max_output_tokens"]
+    for key in ("temperature", "top_p", "parallel_tool_calls", "user"):
+        if body.get(key) is not None:
+            chat[key] = body[key]
+    if body.get("tools"):
+        chat["tools"] = [_tool(t, i) for i, t in enumerate(body["tools"])]
+    if body.get("tool_choice") is not None:
+        chat["tool_choice"] = _tool_choice(body["tool_choice"])
+    response_format = _response_format(body.get("text"))
+    if response_format is not None:
+        chat["response_format"] = response_format
+    effort = _effort(body)
+    if effort is not None:
+        chat["reasoning_effort"] = effort
+    if body.get("stream"):
+        chat["stream"] = True
+        chat["stream_options"] = {"include_usage": True}
+    return chat
+
+
+def _effort(body: Mapping[str, Any]) -> Any:
+    """The ``reasoning.effort`` asked for, if any."""
+    reasoning = body.get("reasoning")
+    return reasoning.get("effort") if isinstance(reasoning, dict) else None
+
+
+def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if body.get("instructions"):
+        messages.append({"role": "system", "content": body["instructions"]})
+    given = body.get("input")
+    if not isinstance(given, str | list):
+        raise RequestError("'input' must be a string or an array of input items.", param="input")
+    if isinstance(given, str):
+        messages.append({"role": "user", "content": given})
+        return messages
+    for index, item in enumerate(given):
+        _add_item(messages, item, f"input[{index}]")
+    if not messages:
+        raise RequestError("'input' holds no message to answer.", param="input")
+    return messages
+
+
+def _add_item(messages: list[dict[str, Any]], item: Any, where: str) -> None:
+    if not isinstance(item, dict):
+        raise RequestError(f"Invalid value for '{where}': expected an object.", param=where)
+    kind = item.get("type", "message" if "role" in item else None)
+    if kind == "message":
+        messages.append(_message(item, where))
+    elif kind == "function_call":
+        call = {
+            "id": _field(item, "call_id", where),
+            "type": "function",
+            "function": {"name": _field(item, "name", where), "arguments": _field(item, "arguments", where)},
+        }
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == "assistant" and last.get("tool_calls") is not None:
+            last["tool_calls"].append(call)  # parallel calls of one turn: one assistant message
+        else:
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    elif kind == "function_call_output":
+        output = item.get("output")
+        text = output if isinstance(output, str) else _text(output, f"{where}.output")
+        messages.append({"role": "tool", "tool_call_id": _field(item, "call_id", where), "content": text})
+    elif kind != "reasoning":  # a reasoning item is the engine's own scratchpad: nothing to send back
+        raise RequestError(
+            f"Unsupported input item type {kind!r} at '{where}': this network takes message, "
+            "function_call, function_call_output and reasoning items.",
+            param=f"{where}.type",
+        )
+
+
+def _field(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise RequestError(f"Invalid value for '{where}.{key}': expected a string.", param=f"{where}.{key}")
+    return value
+
+
+def _message(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    role = _ROLES.get(item["role"]) if isinstance(item.get("role"), str) else None
+    if role is None:
+        raise RequestError(
+            f"Invalid value for '{where}.role': expected one of {', '.join(map(repr, _ROLES))}.",
+            param=f"{where}.role",
+        )
+    content = item.get("content")
+    if isinstance(content, str):
+        return {"role": role, "content": content}
+    if not isinstance(content, list):
+        raise RequestError(
+            f"Invalid value for '{where}.content': expected a string or an array of content parts.",
+            param=f"{where}.content",
+        )
+    parts = [_part(p, f"{where}.content[{i}]") for i, p in enumerate(content)]
+    if all(p["type"] == "text" for p in parts):  # plain text reads the same to every chat template
+        return {"role": role, "content": "".join(p["text"] for p in parts)}
+    return {"role": role, "content": parts}
+
+
+def _part(part: Any, where: str) -> dict[str, Any]:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind in _TEXT_PARTS:
+        key = "refusal" if kind == "refusal" else "text"
+        return {"type": "text", "text": _field(part, key, where)}
+    if kind == "input_image" and isinstance(part.get("image_url"), str):
+        image = {"url": part["image_url"]}
+        if isinstance(part.get("detail"), str):
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
+    raise RequestError(
+        f"Unsupported content part at '{where}': this network takes input_text, output_text and "
+        "input_image (with an image_url) parts.",
+        param=where,
+    )
+
+
+def _text(value: Any, where: str) -> str:
+    """The text of a list of text parts (a function call's output may be given so)."""
+    if isinstance(value, list):
+        parts = [_part(p, f"{where}[{i}]") for i, p in enumerate(value)]
+        if all(p["type"] == "text" for p in parts):
+            return "".join(p["text"] for p in parts)
+    raise RequestError(f"Invalid value for '{where}': expected a string or text parts.", param=where)
+
+
+def _tool(tool: Any, index: int) -> dict[str, Any]:
+    where = f"tools[{index}]"
+    if not isinstance(tool, dict) or tool.get("type") != "function":
+        raise RequestError(
+            f"Unsupported tool at '{where}': only function tools are served (the engines run no hosted "
+            "tools such as web or file search).",
+            param=where,
+        )
+    function = {"name": _field(tool, "name", where)}
+    for key in ("description", "parameters", "strict"):
+        if tool.get(key) is not None:
+            function[key] = tool[key]
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: Any) -> Any:
+    if choice in ("auto", "none", "required"):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    raise RequestError(
+        "Invalid value for 'tool_choice': expected 'auto', 'none', 'required' or "
+        '{"type": "function", "name": ...}.',
+        param="tool_choice",
+    )
+
+
+def _response_format(text: Any) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    fmt = text.get("format") if isinstance(text, dict) else None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if fmt is None or kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema" and isinstance(fmt.get("schema"), dict) and isinstance(fmt.get("name"), str):
+        schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if fmt.get(k) is not None}
+        return {"type": "json_schema", "json_schema": schema}
+    raise RequestError(
+        "Invalid value for 'text.format': expected {'type': 'text'}, {'type': 'json_object'} or "
+        "{'type': 'json_schema', 'name': ..., 'schema': {...}}.",
+        param="text.format",
+    )
+
+
+# --- answer: chat completions -> Responses -------------------------------------------------------
+
+
+def response_usage(usage: Usage) -> dict[str, Any]:
+    """The Responses API's ``usage`` object for these counts."""
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    }
+
+
+def _shell(body: Mapping[str, Any], response_id: str, created_at: int, model: str) -> dict[str, Any]:
+    """A ``response`` object in progress: what the request set, no output yet."""
+    effort = _effort(body)
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": "in_progress",
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": model,
+        "output": [],
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": None,
+        "reasoning": {"effort": effort, "summary": None},
+        "store": False,
+        "temperature": body.get("temperature"),
+        "text": body.get("text") or {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice") or "auto",
+        "tools": body.get("tools") or [],
+        "top_p": body.get("top_p"),
+        "truncation": body.get("truncation") or "disabled",
+        "usage": None,
+        "user": body.get("user"),
+        "metadata": body.get("metadata") or {},
+    }
+
+
+def _finished(shell: dict[str, Any], output: list[dict[str, Any]], reason: Any, usage: Usage | None) -> None:
+    """Complete ``shell`` in place: its output, status (incomplete when the cap cut it) and usage."""
+    shell["output"] = output
+    if reason == "length":
+        shell["status"] = "incomplete"
+        shell["incomplete_details"] = {"reason": INCOMPLETE_REASON}
+    else:
+        shell["status"] = "completed"
+    shell["usage"] = response_usage(usage) if usage is not None else None
+
+
+def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": [part]}
+
+
+def _call_item(item_id: str, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+    }
+
+
+def response_from_chat(
+    body: Mapping[str, Any],
+    answer: Mapping[str, Any],
+    usage: Usage | None,
+    *,
+    response_id: str,
+    created_at: int,
+) -> dict[str, Any]:
+    """The ``response`` object for a whole chat completions ``answer`` to the translated ``body``.
+
+    Raises `EngineError` when ``answer`` is not a chat completion.
+    """
+    choices = answer.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise EngineError("the engine's chat answer has no choices; it cannot become a response")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise EngineError("the engine's chat answer has no message; it cannot become a response")
+    stem = response_id.removeprefix("resp_")
+    output: list[dict[str, Any]] = []
+    calls = message.get("tool_calls") or []
+    content = message.get("content")
+    if (isinstance(content, str) and content) or not calls:
+        output.append(_message_item(f"msg_{stem}", content if isinstance(content, str) else "", "completed"))
+    for index, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            raise EngineError("the engine's chat answer has a tool call without a function")
+        output.append(
+            _call_item(
+                f"fc_{stem}_{index}",
+                str(call.get("id") or f"call_{stem}_{index}"),
+                str(function.get("name")),
+                str(function.get("arguments") or ""),
+                "completed",
+            )
+        )
+    response = _shell(body, response_id, created_at, str(answer.get("model") or body["model"]))
+    _finished(response, output, choice.get("finish_reason"), usage)
+    return response
+
+
+@dataclass
+class _Item:
+    """One output item being streamed: a message (text) or a function call (arguments)."""
+
+    output_index: int
+    item_id: str
+    call_id: str = ""
+    name: str = ""
+    pieces: list[str] = field(default_factory=list)
+
+    @property
+    def is_call(self) -> bool:
+        return bool(self.call_id)
+
+    def whole(self, status: str) -> dict[str, Any]:
+        """The item as it stands: ``in_progress`` items are announced empty, ``completed`` ones whole."""
+        text = "".join(self.pieces)
+        if self.is_call:
+            return _call_item(self.item_id, self.call_id, self.name, text, status)
+        item = _message_item(self.item_id, text, status)
+        if status != "completed":
+            item["content"] = []
+        return item
+
+
+class ResponseEvents:
+    """The Responses API's stream events for one streamed chat answer, built as its chunks arrive.
+
+    Call `opening` once, `feed` with each chat chunk (parsed JSON), then `closing` with the usage the
+    engine reported. Each returns the events (dicts with ``type`` and ``sequence_number``) to send.
+    Only choice 0 is read: a Responses request never asks for several choices.
+    """
+
+    def __init__(self, body: Mapping[str, Any], *, response_id: str, created_at: int) -> None:
+        self._body = body
+        self._response = _shell(body, response_id, created_at, str(body["model"]))
+        self._stem = response_id.removeprefix("resp_")
+        self._sequence = 0
+        self._items: list[_Item] = []
+        self._text: _Item | None = None
+        self._calls: dict[int, _Item] = {}
+        self._finish_reason: Any = None
+
+    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        event = {"type": kind, "sequence_number": self._sequence, **fields}
+        self._sequence += 1
+        return event
+
+    def opening(self) -> list[dict[str, Any]]:
+        """``response.created`` and ``response.in_progress``."""
+        return [
+            self._event("response.created", response=dict(self._response)),
+            self._event("response.in_progress", response=dict(self._response)),
+        ]
+
+    def feed(self, chunk: Any) -> list[dict[str, Any]]:
+        """The events for one chat chunk (none for the usage chunk or an empty delta)."""
+        choices = chunk.get("choices") if isinstance(chunk, dict) else None
+        if not choices or not isinstance(choices[0], dict) or choices[0].get("index", 0) != 0:
+            return []
+        choice = choices[0]
+        self._finish_reason = choice.get("finish_reason") or self._finish_reason
+        delta: dict[str, Any] = choice["delta"] if isinstance(choice.get("delta"), dict) else {}
+        events: list[dict[str, Any]] = []
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            events += self._text_delta(delta["content"])
+        for call in delta.get("tool_calls") or []:
+            if isinstance(call, dict):
+                events += self._call_delta(call)
+        return events
+
+    def _add(self, item: _Item) -> dict[str, Any]:
+        self._items.append(item)
+        return self._event(
+            "response.output_item.added", output_index=item.output_index, item=item.whole("in_progress")
+        )
+
+    def _text_delta(self, text: str) -> list[dict[str, Any]]:
+        events = []
+        item = self._text
+        if item is None:
+            item = self._text = _Item(len(self._items), f"msg_{self._stem}")
+            events.append(self._add(item))
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            events.append(self._part_event("response.content_part.added", item, part=part))
+        item.pieces.append(text)
+        events.append(self._part_event("response.output_text.delta", item, delta=text, logprobs=[]))
+        return events
+
+    def _part_event(self, kind: str, item: _Item, **fields: Any) -> dict[str, Any]:
+        return self._event(
+            kind, item_id=item.item_id, output_index=item.output_index, content_index=0, **fields
+        )
+
+    def _call_delta(self, call: dict[str, Any]) -> list[dict[str, Any]]:
+        events = []
+        index = call.get("index", 0)
+        function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
+        item = self._calls.get(index)
+        if item is None:
+            n = len(self._calls)
+            call_id = str(call.get("id") or f"call_{self._stem}_{n}")
+            item = _Item(len(self._items), f"fc_{self._stem}_{n}", call_id, str(function.get("name") or ""))
+            self._calls[index] = item
+            events.append(self._add(item))
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            item.pieces.append(arguments)
+            events.append(
+                self._event(
+                    "response.function_call_arguments.delta",
+                    item_id=item.item_id,
+                    output_index=item.output_index,
+                    delta=arguments,
+                )
+            )
+        return events
+
+    def closing(self, usage: Usage | None) -> list[dict[str, Any]]:
+        """Each item's ``done`` events, then ``response.completed`` (or ``response.incomplete``)."""
+        if not self._items:  # an empty answer is still one (empty) message, as a whole answer has
+            self._text = _Item(0, f"msg_{self._stem}")
+            events = [self._add(self._text)]
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            events.append(self._part_event("response.content_part.added", self._text, part=part))
+        else:
+            events = []
+        for item in self._items:
+            events += self._done(item)
+        response = dict(self._response)
+        _finished(response, [item.whole("completed") for item in self._items], self._finish_reason, usage)
+        kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
+        events.append(self._event(kind, response=response))
+        return events
+
+    def _done(self, item: _Item) -> list[dict[str, Any]]:
+        whole = item.whole("completed")
+        if item.is_call:
+            done = self._event(
+                "response.function_call_arguments.done",
+                item_id=item.item_id,
+                output_index=item.output_index,
+                name=item.name,
+                arguments=whole["arguments"],
+            )
+            return [
+                done,
+                self._event("response.output_item.done", output_index=item.output_index, item=whole),
+            ]
+        part = whole["content"][0]
+        return [
+            self._part_event("response.output_text.done", item, text=part["text"], logprobs=[]),
+            self._part_event("response.content_part.done", item, part=part),
+            self._event("response.output_item.done", output_index=item.output_index, item=whole),
+        ]
