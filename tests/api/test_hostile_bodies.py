@@ -15,13 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cocoon.api.validation import (
-    DEFAULT_LIMITS,
-    MAX_JSON_DEPTH,
-    ValidatedRequest,
-    parse_json_object,
-    validate_request,
-)
+from cocoon.api.json_body import MAX_JSON_DEPTH, parse_json_object
+from cocoon.api.validation import DEFAULT_LIMITS, ValidatedRequest, validate_request
 from cocoon.errors import RequestError
 
 CHAT = "/v1/chat/completions"

@@ -2,7 +2,7 @@
 
 - `validation`: every request (JSON bodies, and the transcription form) checked and rewritten for the
   engine; `schema`: each endpoint's parameters;
-- `openai_responses`: the Responses API translated onto chat completions and back;
+- `responses_request` and `responses_answer`: the Responses API translated onto chat completions and back;
 - `multipart` and `transcription`: forms read strictly and written canonically; the transcription form;
 - `capabilities`: the endpoints a worker may declare; `engine_errors`, `error_codes`: errors classified.
 """

@@ -112,7 +112,7 @@ def _embedding_input(v: Any) -> str | None:
 
 
 def _responses_input(v: Any) -> str | None:
-    # The items' structure is checked where they are translated (`cocoon.api.openai_responses`).
+    # The items' structure is checked where they are translated (`cocoon.api.responses_request`).
     if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(i, dict) for i in v)):
         return None
     return "a string or a non-empty array of input items (objects)"

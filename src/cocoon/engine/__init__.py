@@ -9,6 +9,6 @@
   serves ``/v1/responses``, translated onto the chat completions of one that does not;
 - `memory`: `MemoryEngine`, the fake engine without sockets; the fake engines answer through
   `fake_routes` (which path answers what), `fake_answer` (the plan), `fake_format` (chat and completion
-  events), `fake_tools` and `fake_logprobs`, `fake_responses` (its own Responses API) and
+  events), `fake_tools` and `fake_logprobs`, `fake_embeddings`, `fake_responses` (its own Responses API) and
   `fake_transcription`.
 """

@@ -38,9 +38,9 @@ from cocoon.engine.fake_answer import (
     FakeAnswer,
     FakeEngineConfig,
     Rejection,
-    embedding_response,
     model_entry,
 )
+from cocoon.engine.fake_embeddings import embedding_response
 from cocoon.engine.fake_routes import ROUTES, plan, refusal, route_kind, stream_format, whole_body
 from cocoon.engine.fake_state import (
     STATE,

@@ -2,7 +2,7 @@
 
 vLLM serves the Responses API natively; so does the fake engine (unless configured with
 ``responses=False``, as an engine that serves only chat completions). Its answer to a Responses body is
-its answer to the chat completions body the body translates to (`cocoon.api.openai_responses`), in the
+its answer to the chat completions body the body translates to (`cocoon.api.responses_request`), in the
 Responses API's shapes: a ``response`` object, or the stream of typed events that ends with
 ``response.completed`` (no ``[DONE]``) and carries the usage there. A body that does not translate is a
 400 naming the field, as an engine refuses what it does not take.
@@ -14,7 +14,8 @@ from typing import Any
 
 import msgspec
 
-from cocoon.api.openai_responses import ResponseEvents, chat_request, encode_events, response_from_chat
+from cocoon.api.responses_answer import ResponseEvents, encode_events, response_from_chat
+from cocoon.api.responses_request import chat_request
 from cocoon.engine.fake_answer import CHAT, FakeAnswer, Rejection
 from cocoon.engine.fake_format import StreamFormat, full_response
 from cocoon.errors import RequestError

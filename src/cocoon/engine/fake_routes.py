@@ -21,6 +21,7 @@ from cocoon.engine.fake_answer import (
     check_request,
     plan_answer,
 )
+from cocoon.engine.fake_embeddings import check_embedding
 from cocoon.engine.fake_format import StreamFormat, full_response
 from cocoon.engine.fake_responses import RESPONSE, ResponsesFormat, chat_body, response_body
 from cocoon.engine.fake_transcription import TRANSCRIPTION
@@ -50,8 +51,10 @@ def route_kind(path: str, config: FakeEngineConfig) -> str | None:
 def refusal(kind: str, body: Any, model: str) -> Rejection | None:
     """How a real engine would refuse the JSON ``body`` of a ``kind`` request, or None."""
     refused = check_request(body, kind, model)
-    if refused is not None or kind != RESPONSE:
+    if refused is not None or kind not in (RESPONSE, EMBEDDING):
         return refused
+    if kind == EMBEDDING:
+        return check_embedding(body)
     chat = chat_body(body)
     return chat if isinstance(chat, Rejection) else check_request(chat, CHAT, model)
 

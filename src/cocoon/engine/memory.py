@@ -23,9 +23,9 @@ from cocoon.engine.fake_answer import (
     FakeAnswer,
     FakeEngineConfig,
     Rejection,
-    embedding_response,
     model_entry,
 )
+from cocoon.engine.fake_embeddings import embedding_response
 from cocoon.engine.fake_routes import answer_id, plan, refusal, route_kind, stream_format, whole_body
 from cocoon.engine.fake_transcription import transcribe
 from cocoon.engine.usage import usage_from_openai

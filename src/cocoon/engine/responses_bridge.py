@@ -3,10 +3,10 @@
 The worker wraps its engine in it. The capability probe asks it whether the engine serves
 ``/v1/responses`` (`serves`): an engine with its own route (vLLM) gets Responses requests passed
 through unchanged; one that serves only chat completions (llama.cpp's server) still gets them, as chat
-completions, and its answers are translated back (`cocoon.api.openai_responses`), whole or as the
-Responses API's stream events. Every other path goes to the engine as it is. Usage comes from the chat
-answer either way, so metering and receipts work the same (the receipt covers the translated bytes the
-worker relays).
+completions (`cocoon.api.responses_request`), and its answers are translated back
+(`cocoon.api.responses_answer`), whole or as the Responses API's stream events. Every other path goes
+to the engine as it is. Usage comes from the chat answer either way, so metering and receipts work the
+same (the receipt covers the translated bytes the worker relays).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cocoon.api.multipart import FormBody
-from cocoon.api.openai_responses import ResponseEvents, chat_request, encode_events, response_from_chat
+from cocoon.api.responses_answer import ResponseEvents, encode_events, response_from_chat
+from cocoon.api.responses_request import chat_request
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.client import EngineResponse
 from cocoon.engine.protocol import CompleteAnswer, Engine, StreamedAnswer

@@ -1,6 +1,6 @@
-"""The Responses API over chat completions (`cocoon.api.openai_responses`): requests translate field by
-field, answers become ``response`` objects and streams become OpenAI's typed events in order, and what
-cannot be translated is a 400 naming the field."""
+"""The Responses API over chat completions (`cocoon.api.responses_request`, `responses_answer`):
+requests translate field by field, answers become ``response`` objects and streams become OpenAI's
+typed events in order, and what cannot be translated is a 400 naming the field."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from cocoon.api.openai_responses import ResponseEvents, chat_request, response_from_chat
+from cocoon.api.responses_answer import ResponseEvents, response_from_chat
+from cocoon.api.responses_request import chat_request
 from cocoon.api.validation import validate_request
 from cocoon.errors import EngineError, RequestError
 from cocoon.usage import Usage
