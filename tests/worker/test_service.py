@@ -113,6 +113,28 @@ async def test_an_engine_that_goes_down_and_back_is_told_to_every_proxy() -> Non
             await loop
 
 
+async def test_an_engine_that_comes_back_is_probed_again_and_its_endpoints_offered() -> None:
+    """A restarted engine may be another one (upgraded, reconfigured): what it serves is asked again."""
+    engine = ScriptedHealthEngine()
+    engine.config = engine.config.replace({"embeddings": False})
+    service = worker(engine, model=FAKE_MODEL, health_interval_s=0.001)
+    start_serving(service)
+    proxy = RecordingConnection()
+    service.links.connections["p"] = proxy
+    loop = asyncio.ensure_future(service._health_loop())
+    try:
+        engine.outcomes.put_nowait(False)
+        assert "/v1/embeddings" not in (await proxy.states.get()).endpoints
+        engine.config = engine.config.replace({"embeddings": True})  # the engine that comes back embeds
+        engine.outcomes.put_nowait(True)
+        back = await proxy.states.get()
+        assert back.enabled and "/v1/embeddings" in back.endpoints
+    finally:
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+
+
 # --- serving through a proxy session, and the stats ------------------------------------------------
 
 
