@@ -6,8 +6,9 @@ fake quotes on every hop) and times, interleaved in one run so both see the same
 * direct: a chat request straight to the fake engine;
 * network: the same request through the client daemon's OpenAI API.
 
-Both non-streamed and streamed (time to the last byte and to the first content chunk). Prints p50/p90
-and the added latency (network p50 - direct p50).
+Both non-streamed and streamed (time to the last byte and to the first content chunk); then the same
+for the Responses API (``/v1/responses``, which the fake engine serves itself). Prints p50/p90 and the
+added latency (network p50 - direct p50).
 
     .venv/bin/python benchmarks/bench_network.py [--n 200]
 """
@@ -28,6 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e")
 
 from netproc import start_net, stop_net
 
+CONTENT_MARKS = (b'"content":"', b'"response.output_text.delta"')
+"""What starts a content event: a chat chunk's text, or a Responses API text delta."""
+
+
+def _is_content(line: bytes) -> bool:
+    return any(mark in line for mark in CONTENT_MARKS) and b'"content":""' not in line
+
 
 def one(url: str, body: bytes, stream: bool) -> tuple[float, float]:
     """(seconds to the first content byte, seconds to the end) of one request."""
@@ -39,7 +47,7 @@ def one(url: str, body: bytes, stream: bool) -> tuple[float, float]:
     with urllib.request.urlopen(request, timeout=30) as resp:
         if stream:
             for line in resp:
-                if not first and b'"content":"' in line and b'"content":""' not in line:
+                if not first and _is_content(line):
                     first = time.perf_counter() - started
         else:
             resp.read()
@@ -58,10 +66,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         net = start_net(Path(tmp), engine="fake", workers=2)
         try:
-            engine = f"{net.engine_url}/v1/chat/completions"
-            client = f"{net.base_url}/chat/completions"
-            for stream in (False, True):
-                body = {"model": net.model, "messages": [{"role": "user", "content": "a b c d e f g h"}]}
+            chat = {"model": net.model, "messages": [{"role": "user", "content": "a b c d e f g h"}]}
+            responses = {"model": net.model, "input": "a b c d e f g h"}
+            for path, stream in ((p, s) for p in ("chat/completions", "responses") for s in (False, True)):
+                engine = f"{net.engine_url}/v1/{path}"
+                client = f"{net.base_url}/{path}"
+                body: dict[str, object] = dict(chat if path == "chat/completions" else responses)
                 if stream:
                     body["stream"] = True
                 raw = json.dumps(body).encode()
@@ -72,7 +82,9 @@ def main() -> None:
                 for _ in range(args.n):
                     direct.append(one(engine, raw, stream))
                     network.append(one(client, raw, stream))
-                kind = "stream" if stream else "whole "
+                kind = ("chat " if path == "chat/completions" else "resp ") + (
+                    "stream" if stream else "whole "
+                )
                 for label, idx in (("last byte", 1), ("first chunk", 0)) if stream else (("response", 1),):
                     d = [x[idx] for x in direct]
                     w = [x[idx] for x in network]
