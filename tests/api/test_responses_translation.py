@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cocoon.api.responses_answer import ResponseEvents, response_from_chat
 from cocoon.api.responses_request import chat_request
@@ -14,6 +16,18 @@ from cocoon.api.validation import validate_request
 from cocoon.errors import EngineError, RequestError
 from cocoon.usage import Usage
 
+KEYS = [
+    "choices",
+    "index",
+    "delta",
+    "message",
+    "content",
+    "tool_calls",
+    "function",
+    "arguments",
+    "name",
+    "id",
+]
 TOOL = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
 
 
@@ -241,3 +255,52 @@ def test_an_empty_stream_still_has_one_message() -> None:
     out = events.opening() + events.closing(None)
     assert out[-1]["response"]["output"][0]["content"][0]["text"] == ""
     assert out[-1]["type"] == "response.completed"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.lists(_JSON, max_size=5))
+def test_whatever_an_engine_streams_never_breaks_the_translation(chunks: list[Any]) -> None:
+    events = ResponseEvents({"model": "m", "input": "x"}, response_id="resp_h", created_at=0)
+    out = events.opening()
+    for chunk in chunks:
+        out += events.feed(chunk)
+    out += events.closing(None)
+    assert out[-1]["type"] in ("response.completed", "response.incomplete")
+
+
+@given(_JSON)
+def test_whatever_an_engine_answers_is_a_response_or_an_engine_error(answer: Any) -> None:
+    try:
+        response = response_from_chat(
+            {"model": "m"},
+            answer if isinstance(answer, dict) else {},
+            None,
+            response_id="resp_h",
+            created_at=0,
+        )
+    except EngineError:
+        return
+    assert response["output"]
+
+
+_FIELDS = ["input", "tools", "tool_choice", "text", "reasoning", "instructions", "role", "type", "content"]
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(_FIELDS), _JSON | st.lists(st.dictionaries(st.sampled_from(_FIELDS), _JSON))
+    )
+)
+def test_any_body_translates_or_is_a_request_error(body: dict[str, Any]) -> None:
+    try:
+        chat = chat_request({"model": "m", **body})
+    except RequestError as error:
+        assert error.status == 400 and error.param
+        return
+    assert chat["messages"]

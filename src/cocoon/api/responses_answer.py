@@ -126,6 +126,8 @@ def response_from_chat(
     stem = response_id.removeprefix("resp_")
     output: list[dict[str, Any]] = []
     calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise EngineError("the engine's chat answer has tool_calls that are not a list")
     content = message.get("content")
     if (isinstance(content, str) and content) or not calls:
         output.append(_message_item(f"msg_{stem}", content if isinstance(content, str) else "", "completed"))
@@ -205,7 +207,9 @@ class ResponseEvents:
     def feed(self, chunk: Any) -> list[dict[str, Any]]:
         """The events for one chat chunk (none for the usage chunk or an empty delta)."""
         choices = chunk.get("choices") if isinstance(chunk, dict) else None
-        if not choices or not isinstance(choices[0], dict) or choices[0].get("index", 0) != 0:
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return []
+        if choices[0].get("index", 0) != 0:
             return []
         choice = choices[0]
         self._finish_reason = choice.get("finish_reason") or self._finish_reason
@@ -213,7 +217,8 @@ class ResponseEvents:
         events: list[dict[str, Any]] = []
         if isinstance(delta.get("content"), str) and delta["content"]:
             events += self._text_delta(delta["content"])
-        for call in delta.get("tool_calls") or []:
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
             if isinstance(call, dict):
                 events += self._call_delta(call)
         return events
@@ -243,7 +248,8 @@ class ResponseEvents:
 
     def _call_delta(self, call: dict[str, Any]) -> list[dict[str, Any]]:
         events = []
-        index = call.get("index", 0)
+        index = call.get("index")
+        index = index if isinstance(index, int) else 0  # an engine's chunk is not trusted to be well formed
         function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
         item = self._calls.get(index)
         if item is None:
