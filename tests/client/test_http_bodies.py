@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from cocoon.api.validation import MAX_JSON_DEPTH, Limits
+from cocoon.api.json_body import MAX_JSON_DEPTH
+from cocoon.api.validation import Limits
 from cocoon.client.fake_backend import FakeBackend
 from cocoon.client.http_api import SERVING_KEY, make_client_app
 
