@@ -24,9 +24,12 @@ from cocoon.errors import EngineError
 from cocoon.usage import Usage
 from cocoon.wire.sse import encode_event
 
-__all__ = ["ResponseEvents", "encode_events", "response_from_chat", "response_usage"]
+__all__ = ["RESPONSE_ENDS", "ResponseEvents", "encode_events", "response_from_chat", "response_usage"]
 
 INCOMPLETE_REASON = "max_output_tokens"
+COMPLETED, INCOMPLETE = "response.completed", "response.incomplete"
+RESPONSE_ENDS = frozenset({COMPLETED, INCOMPLETE})
+"""The events that end a Responses API stream properly (it sends no ``[DONE]``) and carry its usage."""
 _json = msgspec.json.Encoder()
 
 
@@ -284,7 +287,7 @@ class ResponseEvents:
             events += self._done(item)
         response = dict(self._response)
         _finished(response, [item.whole("completed") for item in self._items], self._finish_reason, usage)
-        kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
+        kind = INCOMPLETE if response["status"] == "incomplete" else COMPLETED
         events.append(self._event(kind, response=response))
         return events
 

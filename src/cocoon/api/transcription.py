@@ -83,6 +83,7 @@ def read_transcription_form(raw: bytes, boundary: str) -> TranscriptionForm:
     fields: dict[str, str | list[str]] = {}
     ours: dict[str, str] = {}
     files: list[FormPart] = []
+    granularities: list[str] = []
     for part in parse_form(raw, boundary):
         name = "timestamp_granularities[]" if part.name == "timestamp_granularities" else part.name
         if name == "file":
@@ -95,13 +96,13 @@ def read_transcription_form(raw: bytes, boundary: str) -> TranscriptionForm:
         elif name in _ENGINE_FIELDS:
             _check(_ENGINE_FIELDS, name, value)
             if name == GRANULARITIES:
-                granularities = fields.setdefault(name, [])
-                assert isinstance(granularities, list)
-                granularities.append(value)
+                granularities.append(value)  # the one field that repeats
             else:
                 _put(fields, name, value)
         else:
             raise RequestError(f"Unrecognized request argument supplied: {name}", param=name)
+    if granularities:
+        fields[GRANULARITIES] = granularities
     return TranscriptionForm(_ordered(fields), _one_file(files), ours)
 
 

@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from cocoon.api.error_codes import openai_type
+from cocoon.api.responses_answer import RESPONSE_ENDS
 from cocoon.errors import RequestError
 from cocoon.wire.messages import AnswerEnd, AnswerError
 from cocoon.wire.sse import SseParser, encode_event
@@ -52,9 +53,6 @@ class StreamShape(enum.Enum):
     def of(cls, endpoint: str) -> StreamShape:
         """The shape of a stream from ``endpoint`` (a `cocoon.api.schema.Endpoint`)."""
         return cls.RESPONSES if endpoint == "responses" else cls.CHAT
-
-
-RESPONSE_ENDS = (b"response.completed", b"response.incomplete")
 
 
 def error_event(error: RequestError, shape: StreamShape = StreamShape.CHAT) -> bytes:
@@ -92,13 +90,13 @@ def relay_events(
 
 def is_response_end(payload: bytes) -> bool:
     """True for a Responses API stream's last event (``response.completed`` or ``.incomplete``)."""
-    if not any(end in payload for end in RESPONSE_ENDS):
+    if not any(end.encode() in payload for end in RESPONSE_ENDS):
         return False
     try:
         event = json.loads(payload)
     except ValueError:
         return False
-    return isinstance(event, dict) and event.get("type") in ("response.completed", "response.incomplete")
+    return isinstance(event, dict) and event.get("type") in RESPONSE_ENDS
 
 
 def final_event(payload: bytes, end: AnswerEnd, shape: StreamShape, receipt: dict[str, Any] | None) -> bytes:

@@ -138,10 +138,15 @@ async def _admit(request: web.Request, kind: str) -> tuple[Any, FakeEngineConfig
         return error_response(
             config.fail_status, f"fake engine failure (configured status {config.fail_status})"
         )
-    refused = transcribe(body, config.model) if kind == TRANSCRIPTION else refusal(kind, body, config.model)
-    if isinstance(refused, Rejection):
-        return error_response(refused.status, refused.message, param=refused.param, code=refused.code)
+    # A transcription's form is read once, where it is answered (`_at_once`), as MemoryEngine does.
+    refused = None if kind == TRANSCRIPTION else refusal(kind, body, config.model)
+    if refused is not None:
+        return _refused(refused)
     return body, config
+
+
+def _refused(refused: Rejection) -> web.Response:
+    return error_response(refused.status, refused.message, param=refused.param, code=refused.code)
 
 
 async def _answer(request: web.Request, kind: str) -> web.StreamResponse:
@@ -194,6 +199,8 @@ async def _at_once(request: web.Request, kind: str) -> web.Response:
     body, config = admitted
     await _sleep_ms(config.first_delay_ms)
     answer = embedding_response(body, config)[0] if kind == EMBEDDING else transcribe(body, config.model)
+    if isinstance(answer, Rejection):
+        return _refused(answer)
     request.app[STATE].completed += 1
     return json_response(msgspec.json.encode(answer))
 

@@ -51,12 +51,14 @@ def route_kind(path: str, config: FakeEngineConfig) -> str | None:
 def refusal(kind: str, body: Any, model: str) -> Rejection | None:
     """How a real engine would refuse the JSON ``body`` of a ``kind`` request, or None."""
     refused = check_request(body, kind, model)
-    if refused is not None or kind not in (RESPONSE, EMBEDDING):
+    if refused is not None:
         return refused
     if kind == EMBEDDING:
         return check_embedding(body)
-    chat = chat_body(body)
-    return chat if isinstance(chat, Rejection) else check_request(chat, CHAT, model)
+    if kind == RESPONSE:  # what its chat translation would be refused for
+        chat = chat_body(body)
+        return chat if isinstance(chat, Rejection) else check_request(chat, CHAT, model)
+    return None
 
 
 def plan(kind: str, body: dict[str, Any], config: FakeEngineConfig) -> FakeAnswer:

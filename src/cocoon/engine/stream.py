@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from cocoon.api.responses_answer import RESPONSE_ENDS
 from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import DecodeError, EngineError, EngineStatusError, EngineTimeoutError
 from cocoon.usage import Usage
@@ -34,8 +35,6 @@ class _Probe(msgspec.Struct):
     code: Any = None
 
 
-RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete"})
-"""The events that end a Responses API stream properly (it sends no ``[DONE]``)."""
 _RESPONSE_FAILS = frozenset({"response.failed", "error"})
 
 _probe = msgspec.json.Decoder(_Probe)
