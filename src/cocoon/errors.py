@@ -26,6 +26,7 @@ wrong and what to do. Third-party exceptions are mapped to these at the edge (``
     │   ├── StatementError           a signed claims statement is missing, malformed, stale or forged
     │   └── ReceiptError             a signed answer receipt is malformed or does not match the answer
     ├── RequestError                 an API request is rejected (carries HTTP status, type, param)
+    ├── E2EError                     an end-to-end envelope or response frame does not open (carries a code)
     ├── EngineError                  the inference engine failed or is unreachable
     │   ├── EngineStatusError        the engine answered with an HTTP error (status, body passed on)
     │   └── EngineTimeoutError       the engine did not answer within the deadline
@@ -173,6 +174,20 @@ class RequestError(CocoonError):
                 "code": self.code,
             }
         }
+
+
+class E2EError(CocoonError):
+    """An end-to-end encrypted envelope or response frame failed a check (spec/e2e.md).
+
+    ``code`` is the generic machine-readable reason (``e2e_key_unknown``, ``e2e_header_mismatch``,
+    ``e2e_stale``, ``e2e_replay``, ``e2e_open_failed``, ``e2e_frame_invalid``...): the only thing a
+    worker says about a refused envelope, so that a refusal reveals nothing of its content.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class EngineError(CocoonError):

@@ -19,6 +19,8 @@ from cocoon.attestation.claims import report_data_for
 from cocoon.attestation.issue import SERIAL_BYTES, issue_certificate, serial_from_bytes
 from cocoon.attestation.providers import QuoteProvider
 from cocoon.attestation.statement import Statement, sign_statement
+from cocoon.e2e.keyring import Keyring
+from cocoon.e2e.suite import SUITE
 
 REFRESH_AFTER_SECONDS = 3600.0
 
@@ -35,17 +37,21 @@ class NodeIdentity:
         statement: bytes = b"",
         claims: Statement | None = None,
         refresh_after: float = REFRESH_AFTER_SECONDS,
+        keyring: Keyring | None = None,
     ) -> None:
         """``provider=None`` issues unattested certificates (accepted only by the ``any`` policy).
 
         ``claims``, when set, is signed afresh into every certificate with ``issued_at`` = the issue
-        time (it replaces the fixed ``statement`` bytes).
+        time (it replaces the fixed ``statement`` bytes). ``keyring``, when set with ``claims``, gets a
+        fresh HPKE key pair at every issue, published in the claims (statement v2, spec/e2e.md) and
+        valid for two refresh periods (the current one and the overlap).
         """
         self.private_key = private_key
         self.provider = provider
         self.statement = statement
         self.claims = claims
         self.refresh_after = refresh_after
+        self.keyring = keyring
         self._random_bytes = random_bytes
         self._certificate: RaTlsCertificate | None = None
         self._issued_at = 0.0
@@ -88,6 +94,15 @@ class NodeIdentity:
         statement = self.statement
         if self.claims is not None:
             fresh = msgspec.structs.replace(self.claims, issued_at=int(now))
+            if self.keyring is not None:
+                pair = self.keyring.rotate(not_after=int(now + 2 * self.refresh_after))
+                fresh = msgspec.structs.replace(
+                    fresh,
+                    e2e_suite=SUITE,
+                    e2e_kem_pk=pair.public_key,
+                    e2e_key_id=pair.key_id,
+                    e2e_not_after=pair.not_after,
+                )
             statement = sign_statement(fresh, self.private_key)
         cert = issue_certificate(self.private_key, quote=quote, now=now, serial=serial, statement=statement)
         self._certificate = cert

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from cryptography.hazmat.primitives import serialization
@@ -26,6 +26,7 @@ from cocoon.attestation.signed import RECEIPT_DOMAIN, sign, verify
 from cocoon.errors import ReceiptError
 
 RECEIPT_VERSION = 1
+R = TypeVar("R", bound=msgspec.Struct)
 _HEX_FIELDS = ("request_sha256", "response_sha256")
 
 
@@ -91,34 +92,61 @@ class SignedReceipt:
 
     def to_json(self) -> dict[str, Any]:
         """The receipt for apps and files: its fields, then ``signer`` and ``signature`` in hex."""
-        doc: dict[str, Any] = dict(zip(_names(), msgspec.to_builtins(self.receipt), strict=True))
-        for name in _HEX_FIELDS:
-            doc[name] = getattr(self.receipt, name).hex()
-        doc["signer"] = self.signer.hex()
-        doc["signature"] = self.signature.hex()
-        return doc
+        return receipt_json(self.receipt, _HEX_FIELDS, self.signer, self.signature)
 
     @classmethod
     def from_json(cls, doc: Any) -> SignedReceipt:
         """Rebuild from `to_json` output; raise `ReceiptError` naming a missing or malformed field."""
-        if not isinstance(doc, dict):
-            raise ReceiptError("a receipt must be a JSON object")
-        try:
-            fields = {name: doc[name] for name in _names()}
-            for name in _HEX_FIELDS:
-                fields[name] = bytes.fromhex(fields[name])
-            receipt = msgspec.convert([fields[name] for name in _names()], Receipt)
-            return cls(receipt, bytes.fromhex(doc["signer"]), bytes.fromhex(doc["signature"]))
-        except KeyError as exc:
-            raise ReceiptError(f"receipt is missing the field {exc.args[0]!r}") from exc
-        except (TypeError, ValueError, msgspec.ValidationError) as exc:
-            raise ReceiptError(f"receipt has a malformed field: {exc}") from exc
+        receipt, signer, signature = receipt_from_json(doc, Receipt, _HEX_FIELDS)
+        return cls(receipt, signer, signature)
+
+
+def receipt_json(
+    receipt: msgspec.Struct, hex_fields: tuple[str, ...], signer: bytes, signature: bytes
+) -> dict[str, Any]:
+    """A receipt Struct as JSON: its fields (``hex_fields`` in hex), then ``signer`` and ``signature``."""
+    doc: dict[str, Any] = dict(zip(field_names(type(receipt)), msgspec.to_builtins(receipt), strict=True))
+    for name in hex_fields:
+        doc[name] = getattr(receipt, name).hex()
+    doc["signer"] = signer.hex()
+    doc["signature"] = signature.hex()
+    return doc
+
+
+def receipt_from_json(doc: Any, kind: type[R], hex_fields: tuple[str, ...]) -> tuple[R, bytes, bytes]:
+    """The inverse of `receipt_json`: (receipt, signer, signature); `ReceiptError` naming a bad field."""
+    if not isinstance(doc, dict):
+        raise ReceiptError("a receipt must be a JSON object")
+    names = field_names(kind)
+    try:
+        fields = {name: doc[name] for name in names}
+        for name in hex_fields:
+            fields[name] = bytes.fromhex(fields[name])
+        receipt = msgspec.convert([fields[name] for name in names], kind)
+        return receipt, bytes.fromhex(doc["signer"]), bytes.fromhex(doc["signature"])
+    except KeyError as exc:
+        raise ReceiptError(f"receipt is missing the field {exc.args[0]!r}") from exc
+    except (TypeError, ValueError, msgspec.ValidationError) as exc:
+        raise ReceiptError(f"receipt has a malformed field: {exc}") from exc
+
+
+def receipt_version(data: bytes) -> int:
+    """The version of a receipt's wire form (1: `SignedReceipt`, 2: an end-to-end receipt), read
+    without trusting the rest; `ReceiptError` if it is not a receipt at all."""
+    try:
+        wire = msgspec.msgpack.decode(data, type=tuple[list[Any], bytes, bytes])
+    except msgspec.DecodeError as exc:
+        raise ReceiptError(f"receipt does not decode: {exc}") from exc
+    if not wire[0] or not isinstance(wire[0][0], int):
+        raise ReceiptError("receipt has no version")
+    return wire[0][0]
 
 
 @functools.cache
-def _names() -> tuple[str, ...]:
-    # Cached: msgspec resolves the annotations on every `fields` call, a hot spot per answer.
-    return tuple(f.name for f in msgspec.structs.fields(Receipt))
+def field_names(kind: type[msgspec.Struct]) -> tuple[str, ...]:
+    """A Struct type's field names. Cached: msgspec resolves the annotations on every `fields` call,
+    a hot spot per answer."""
+    return tuple(f.name for f in msgspec.structs.fields(kind))
 
 
 def sign_receipt(receipt: Receipt, private_key: Ed25519PrivateKey) -> SignedReceipt:

@@ -20,7 +20,9 @@ from cocoon.attestation.gpu import GpuEvidence
 from cocoon.attestation.signed import STATEMENT_DOMAIN, sign, verify
 from cocoon.errors import StatementError
 
-STATEMENT_VERSION = 1
+STATEMENT_VERSION = 2
+"""Version 2 adds the end-to-end encryption key (spec/e2e.md); version 1 statements are still read."""
+READABLE_VERSIONS = frozenset({1, 2})
 MAX_STATEMENT_SIZE = 4096
 CLOCK_SKEW_S = 300
 """A statement may claim to be this much in the future (clocks of two machines differ)."""
@@ -38,12 +40,25 @@ class Statement(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fie
     gpu_evidence_sha256: bytes = b""
     gpu_model: str = ""
     gpu_vram_mb: int = 0
+    e2e_suite: bytes = b""
+    """The HPKE suite of ``e2e_kem_pk`` (`cocoon.e2e.suite.SUITE`); empty: no end-to-end key."""
+    e2e_kem_pk: bytes = b""
+    """The worker's current X25519 HPKE public key, made at this certificate's issue, memory only."""
+    e2e_key_id: bytes = b""
+    """``SHA-256(suite ‖ pk)[:8]``: the id an envelope names the key by."""
+    e2e_not_after: int = 0
+    """Unix seconds after which clients must not encrypt to the key."""
+
+    @property
+    def has_e2e_key(self) -> bool:
+        return bool(self.e2e_kem_pk)
 
     def describe(self) -> str:
         """One line for logs."""
         model = f"model {self.model_id} ({self.model_hash.hex()[:16]}…)" if self.model_id else "no model"
         gpu = f"gpu {self.gpu_model} {self.gpu_vram_mb} MB" if self.gpu_model else "no gpu evidence"
-        return f"statement v{self.version} issued {self.issued_at}: {model}, {gpu}"
+        e2e = f", e2e key {self.e2e_key_id.hex()}" if self.e2e_kem_pk else ""
+        return f"statement v{self.version} issued {self.issued_at}: {model}, {gpu}{e2e}"
 
 
 class _Signed(msgspec.Struct, frozen=True, array_like=True):
@@ -93,10 +108,10 @@ def verify_statement(data: bytes, public_key: bytes) -> Statement:
         statement = msgspec.msgpack.decode(signed.body, type=Statement)
     except msgspec.DecodeError as exc:
         raise StatementError(f"statement body does not decode: {exc}") from exc
-    if statement.version != STATEMENT_VERSION:
+    if statement.version not in READABLE_VERSIONS:
         raise StatementError(
-            f"statement version {statement.version} is not supported (this node reads {STATEMENT_VERSION}); "
-            "upgrade one of the nodes"
+            f"statement version {statement.version} is not supported (this node reads "
+            f"{sorted(READABLE_VERSIONS)}); upgrade one of the nodes"
         )
     return statement
 

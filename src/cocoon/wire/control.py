@@ -24,6 +24,10 @@ Endpoints = Annotated[tuple[Annotated[str, msgspec.Meta(max_length=64)], ...], m
 """OpenAI endpoint paths a worker serves; bounded in count and length (names are checked on entry)."""
 
 
+Certificate = Annotated[bytes, msgspec.Meta(max_length=64 * 1024)]
+"""An RA-TLS certificate's DER (quote included); bounded."""
+
+
 class _Body(msgspec.Struct, frozen=True, array_like=True):
     """Base of every control body (no fields of its own)."""
 
@@ -116,6 +120,34 @@ class ProxyInfo(_Body, tag=107, frozen=True):
     params_version: NonNegative = 0
 
 
+class E2ECandidates(_Body, tag=108, frozen=True):
+    """Ask a proxy for up to ``want`` workers a request could be end-to-end encrypted to (spec/e2e.md):
+    serving ``model`` at ``endpoint`` at most at ``max_coefficient``, with an end-to-end key. A
+    certificate whose SHA-256 is in ``known`` is not re-sent."""
+
+    model: str
+    max_coefficient: NonNegative
+    want: Annotated[int, msgspec.Meta(ge=1, le=32)]
+    endpoint: str = "/v1/chat/completions"
+    known: Annotated[tuple[bytes, ...], msgspec.Meta(max_length=64)] = ()
+
+
+class E2ECandidate(msgspec.Struct, frozen=True, array_like=True):
+    """One eligible worker, in the proxy's order of preference."""
+
+    worker_id: str
+    certificate_sha256: bytes
+    certificate: Certificate = b""
+    """Empty when the client said it has it (``known``)."""
+    coefficient: NonNegative = 0
+
+
+class E2ECandidateList(_Body, tag=109, frozen=True):
+    """Answer to `E2ECandidates` (empty: no worker can take an end-to-end encrypted request now)."""
+
+    candidates: Annotated[tuple[E2ECandidate, ...], msgspec.Meta(max_length=32)] = ()
+
+
 ControlBody = (
     GetWorkerTypes
     | WorkerTypes
@@ -125,5 +157,7 @@ ControlBody = (
     | ClientRegistered
     | GetProxyInfo
     | ProxyInfo
+    | E2ECandidates
+    | E2ECandidateList
 )
 """Every control request and answer body; extend by adding one Struct here."""

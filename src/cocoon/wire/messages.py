@@ -14,8 +14,9 @@ import enum
 
 import msgspec
 
+from cocoon.e2e.envelope import Envelope
 from cocoon.usage import NO_USAGE, Usage
-from cocoon.wire.control import ContextLength, ControlBody, Endpoints, NonNegative
+from cocoon.wire.control import Certificate, ContextLength, ControlBody, Endpoints, NonNegative
 
 
 class _Msg(msgspec.Struct, frozen=True, array_like=True):
@@ -138,6 +139,9 @@ class RunQuery(_Msg, tag=20, frozen=True):
     debug: bool = False
     client_request_id: str = ""
     """The client's request id (its ``X-Cocoon-Request-Id``), forwarded unchanged; receipts name it."""
+    e2e: Envelope | None = None
+    """An end-to-end encrypted request (spec/e2e.md): ``body`` is then empty and the OpenAI body is
+    sealed in the envelope, to the workers whose key ids its header lists."""
 
 
 class AnswerHead(_Msg, tag=21, frozen=True):
@@ -146,6 +150,8 @@ class AnswerHead(_Msg, tag=21, frozen=True):
     request_id: NonNegative
     status: int
     headers: tuple[tuple[str, str], ...] = ()
+    e2e_nonce: bytes = b""
+    """``rn`` of an end-to-end encrypted answer (its chunks are then frames); empty otherwise."""
 
 
 class AnswerChunk(_Msg, tag=22, frozen=True):
@@ -197,6 +203,8 @@ class AnswerError(_Msg, tag=24, frozen=True):
     message: str
     usage: Usage | None = None
     param: str | None = None
+    receipt: bytes | None = None
+    """A signed partial receipt of an end-to-end answer that failed after its first frame."""
 
 
 class Cancel(_Msg, tag=25, frozen=True):
@@ -236,6 +244,9 @@ class WorkerState(_Msg, tag=31, frozen=True):
     """Tokens of context the worker's engine stated for this model (0: the engine did not say)."""
     endpoints: Endpoints = ()
     """OpenAI paths (``/v1/chat/completions``...) the engine answered a probe for at start."""
+    certificate: Certificate = b""
+    """DER of the RA-TLS certificate the worker presents now (re-sent after each re-issue): its statement
+    carries the current end-to-end key, which clients verify themselves."""
 
 
 SessionMessage = Hello | HelloAck | Ping | Pong | Close

@@ -1,0 +1,160 @@
+"""Receipts v2: what a worker signs for an end-to-end encrypted answer (spec/e2e.md, "Receipts v2").
+
+The worker cannot hash plaintext the proxy could check, so a v2 receipt covers what both the proxy
+and the client see: the envelope as received, the response frames as sent (SHA-256 over each frame's
+u32 length and bytes, their count, whether the last was final), the authenticated header hash ``h``
+and the routing fields, next to the token counts the proxy charges. The proxy checks it against the
+bytes it relayed before charging; the client checks it again after decrypting. Signed like v1, with
+the worker's attested certificate key over ``RECEIPT_DOMAIN || msgpack(E2EReceipt)``; the version
+field (2) keeps the two kinds apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cocoon.attestation.receipt import receipt_from_json, receipt_json
+from cocoon.attestation.signed import RECEIPT_DOMAIN, sign, verify
+from cocoon.errors import ReceiptError
+from cocoon.usage import Usage
+
+E2E_RECEIPT_VERSION = 2
+_HEX_FIELDS = ("key_id", "header_sha256", "envelope_sha256", "frames_sha256")
+
+
+class E2EReceipt(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """The signed facts about one end-to-end encrypted answer."""
+
+    version: int
+    request_id: int
+    """The `RunQuery.request_id` of the proxy-to-worker hop (the proxy checks it)."""
+    client_request_id: str
+    """The client's request id (the client checks it)."""
+    model_id: str
+    key_id: bytes
+    header_sha256: bytes
+    """``h``, the hash of the envelope's header."""
+    envelope_sha256: bytes
+    frames_sha256: bytes
+    frame_count: int
+    final: bool
+    """Whether the last frame sent was the final frame (False for a partial answer)."""
+    max_tokens: int
+    n: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    coefficient: int
+    issued_at: int
+
+
+class _Wire(msgspec.Struct, frozen=True, array_like=True):
+    receipt: E2EReceipt
+    signer: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FramesSeen:
+    """What one side saw of an answer's frames (see `cocoon.e2e.frames.FrameLog`)."""
+
+    sha256: bytes
+    count: int
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class E2EExpectation:
+    """What a v2 receipt must say, as the checking side knows it. ``request_id`` None: not known here
+    (the client does not see the proxy-to-worker id)."""
+
+    client_request_id: str
+    model: str
+    header_sha256: bytes
+    envelope_sha256: bytes
+    max_tokens: int
+    n: int
+    request_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedE2EReceipt:
+    """A v2 receipt with its signer's raw Ed25519 key and the signature."""
+
+    receipt: E2EReceipt
+    signer: bytes
+    signature: bytes
+
+    def encode(self) -> bytes:
+        """Wire form (`AnswerEnd.receipt`, `AnswerError.receipt`)."""
+        return msgspec.msgpack.encode(_Wire(self.receipt, self.signer, self.signature))
+
+    @classmethod
+    def decode(cls, data: bytes) -> SignedE2EReceipt:
+        try:
+            wire = msgspec.msgpack.decode(data, type=_Wire)
+        except msgspec.DecodeError as exc:
+            raise ReceiptError(f"end-to-end receipt does not decode: {exc}") from exc
+        return cls(wire.receipt, wire.signer, wire.signature)
+
+    def verify(self, expected_signer: bytes) -> E2EReceipt:
+        """Check the version and the signature by ``expected_signer``; return the receipt."""
+        if self.signer != expected_signer:
+            raise ReceiptError(
+                f"end-to-end receipt is signed by key {self.signer.hex()[:16]}…, not by the attested "
+                f"worker key {expected_signer.hex()[:16]}…"
+            )
+        if self.receipt.version != E2E_RECEIPT_VERSION:
+            raise ReceiptError(f"end-to-end receipt version {self.receipt.version} is not supported")
+        body = msgspec.msgpack.encode(self.receipt)
+        verify(self.signer, RECEIPT_DOMAIN, body, self.signature, ReceiptError, "end-to-end receipt")
+        return self.receipt
+
+    def check(self, signer: bytes, expected: E2EExpectation, frames: FramesSeen, usage: Usage) -> E2EReceipt:
+        """`verify`, then every field against what this side saw; `ReceiptError` names the first
+        that differs."""
+        receipt = self.verify(signer)
+        wanted: list[tuple[str, object, object]] = [
+            ("client_request_id", receipt.client_request_id, expected.client_request_id),
+            ("model_id", receipt.model_id, expected.model),
+            ("header_sha256", receipt.header_sha256, expected.header_sha256),
+            ("envelope_sha256", receipt.envelope_sha256, expected.envelope_sha256),
+            ("max_tokens", receipt.max_tokens, expected.max_tokens),
+            ("n", receipt.n, expected.n),
+            ("frames_sha256", receipt.frames_sha256, frames.sha256),
+            ("frame_count", receipt.frame_count, frames.count),
+            ("final", receipt.final, frames.final),
+            ("prompt_tokens", receipt.prompt_tokens, usage.prompt_tokens),
+            ("cached_tokens", receipt.cached_tokens, usage.cached_tokens),
+            ("completion_tokens", receipt.completion_tokens, usage.completion_tokens),
+            ("reasoning_tokens", receipt.reasoning_tokens, usage.reasoning_tokens),
+        ]
+        if expected.request_id is not None:
+            wanted.append(("request_id", receipt.request_id, expected.request_id))
+        for name, signed, seen in wanted:
+            if signed != seen:
+                raise ReceiptError(f"end-to-end receipt's {name} differs from what was relayed")
+        return receipt
+
+    def to_json(self) -> dict[str, Any]:
+        """The receipt for apps: its fields (hashes in hex), ``signer`` and ``signature``."""
+        return receipt_json(self.receipt, _HEX_FIELDS, self.signer, self.signature)
+
+    @classmethod
+    def from_json(cls, doc: Any) -> SignedE2EReceipt:
+        receipt, signer, signature = receipt_from_json(doc, E2EReceipt, _HEX_FIELDS)
+        return cls(receipt, signer, signature)
+
+
+def sign_e2e_receipt(receipt: E2EReceipt, private_key: Ed25519PrivateKey) -> SignedE2EReceipt:
+    """Sign ``receipt`` with the worker's certificate key."""
+    signer = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return SignedE2EReceipt(
+        receipt, signer, sign(private_key, RECEIPT_DOMAIN, msgspec.msgpack.encode(receipt))
+    )

@@ -1,0 +1,178 @@
+"""Response frames of `cocoon-e2e/1`: the worker seals each part of its answer, the client opens them
+in order, and both (and the proxy, over the ciphertext) hash them for the receipt (spec/e2e.md).
+
+Keys: ``prk_r = HKDF-Extract(h ‖ rn, rs)``, ``k_resp`` and the base nonce ``nb`` expanded from it;
+``rn`` is the worker's fresh 32 bytes, sent in plaintext in the answer's head. Frame ``i`` is sealed
+with the nonce ``nb XOR i`` (96-bit big-endian counter) and the AAD of its type, so a dropped,
+repeated, reordered or spliced frame does not open. On the wire a frame is its type byte (the proxy
+sees it, as it sees the head's status class) followed by the ciphertext of ``pad64(u16 length ‖
+payload)``. The first frame is `FrameType.HEAD`, the last is always `FrameType.FINAL`: an answer
+without it is never complete.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterator
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from cocoon.e2e import kdf
+from cocoon.e2e.envelope import RequestSecret
+from cocoon.e2e.padding import FRAME_BUCKET, pad_to
+from cocoon.errors import E2EError
+
+MAX_FRAME_PAYLOAD = 0xFFFF
+"""Largest payload of one frame (its length is a u16); longer data is split over several frames."""
+NONCE_SIZE = 32
+"""Size of ``rn``, the worker's per-answer nonce."""
+
+
+class FrameType(enum.IntEnum):
+    """What a frame carries; its name is the frame's AAD."""
+
+    HEAD = 1
+    """The engine's status and content type: msgpack ``[status, content_type]``."""
+    DATA = 2
+    """Answer bytes (SSE events, or a slice of a whole body)."""
+    ERROR = 3
+    """An error body (JSON) from the worker or its engine."""
+    FINAL = 4
+    """The end of the answer (an optional trailer); nothing follows it."""
+
+    @property
+    def aad(self) -> bytes:
+        return self.name.lower().encode()
+
+
+class _Head(msgspec.Struct, frozen=True, array_like=True):
+    status: int
+    content_type: str
+
+
+def _response_keys(secret: RequestSecret, rn: bytes) -> tuple[bytes, int]:
+    if len(rn) != NONCE_SIZE:
+        raise E2EError(
+            "e2e_frame_invalid", f"the answer's e2e nonce must be {NONCE_SIZE} bytes, not {len(rn)}"
+        )
+    prk = kdf.extract(secret.h + rn, secret.rs)
+    return kdf.expand(prk, b"resp key", 32), int.from_bytes(kdf.expand(prk, b"resp nonce", 12), "big")
+
+
+class FrameLog:
+    """The frames of one answer as sent or relayed: SHA-256 over each frame's u32 length and bytes,
+    the count, and whether the last was final (what receipts v2 sign)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.count = 0
+        self.final = False
+
+    def add(self, frame: bytes) -> None:
+        self._hash.update(len(frame).to_bytes(4, "big"))
+        self._hash.update(frame)
+        self.count += 1
+        self.final = bool(frame) and frame[0] == FrameType.FINAL
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+
+class FrameSealer:
+    """The worker's side: seals the frames of one answer in order and logs them."""
+
+    def __init__(self, secret: RequestSecret, rn: bytes) -> None:
+        key, self._base = _response_keys(secret, rn)
+        self._aead = ChaCha20Poly1305(key)
+        self._next = 0
+        self.log = FrameLog()
+
+    @property
+    def finished(self) -> bool:
+        return self.log.final
+
+    def _seal(self, kind: FrameType, payload: bytes) -> bytes:
+        if self.log.final:
+            raise E2EError("e2e_frame_invalid", "no frame may follow the final frame")
+        nonce = (self._base ^ self._next).to_bytes(12, "big")
+        self._next += 1
+        plain = pad_to(len(payload).to_bytes(2, "big") + payload, FRAME_BUCKET)
+        frame = bytes([kind]) + self._aead.encrypt(nonce, plain, kind.aad)
+        self.log.add(frame)
+        return frame
+
+    def head(self, status: int, content_type: str) -> bytes:
+        return self._seal(FrameType.HEAD, msgspec.msgpack.encode(_Head(status, content_type)))
+
+    def data(self, payload: bytes) -> Iterator[bytes]:
+        """One frame per `MAX_FRAME_PAYLOAD` bytes of ``payload``."""
+        return self._split(FrameType.DATA, payload)
+
+    def error(self, body: bytes) -> Iterator[bytes]:
+        return self._split(FrameType.ERROR, body)
+
+    def final(self, trailer: bytes = b"") -> bytes:
+        return self._seal(FrameType.FINAL, trailer)
+
+    def _split(self, kind: FrameType, payload: bytes) -> Iterator[bytes]:
+        for start in range(0, len(payload), MAX_FRAME_PAYLOAD):
+            yield self._seal(kind, payload[start : start + MAX_FRAME_PAYLOAD])
+
+
+class OpenedFrame(msgspec.Struct, frozen=True):
+    """A frame the client opened."""
+
+    kind: FrameType
+    payload: bytes
+
+
+class FrameOpener:
+    """The client's side: opens one answer's frames in order; any frame out of place raises
+    `E2EError` (``e2e_frame_invalid``)."""
+
+    def __init__(self, secret: RequestSecret, rn: bytes) -> None:
+        key, self._base = _response_keys(secret, rn)
+        self._aead = ChaCha20Poly1305(key)
+        self._next = 0
+        self.log = FrameLog()
+        self.status = 0
+        self.content_type = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.log.final
+
+    def open(self, frame: bytes) -> OpenedFrame:
+        if self.log.final:
+            raise E2EError("e2e_frame_invalid", "a frame arrived after the final frame")
+        if not frame or frame[0] not in FrameType._value2member_map_:
+            raise E2EError("e2e_frame_invalid", "a response frame has no known type")
+        kind = FrameType(frame[0])
+        if (kind is FrameType.HEAD) != (self._next == 0):
+            raise E2EError("e2e_frame_invalid", "the head frame must come first, and only once")
+        nonce = (self._base ^ self._next).to_bytes(12, "big")
+        try:
+            plain = self._aead.decrypt(nonce, frame[1:], kind.aad)
+        except InvalidTag as exc:
+            raise E2EError(
+                "e2e_frame_invalid",
+                f"response frame {self._next} does not open: altered, dropped or reordered",
+            ) from exc
+        size = int.from_bytes(plain[:2], "big")
+        if len(plain) < 2 + size or any(plain[2 + size :]):
+            raise E2EError("e2e_frame_invalid", f"response frame {self._next} has a wrong length or padding")
+        self._next += 1
+        self.log.add(frame)
+        payload = plain[2 : 2 + size]
+        if kind is FrameType.HEAD:
+            try:
+                head = msgspec.msgpack.decode(payload, type=_Head)
+            except msgspec.DecodeError as exc:
+                raise E2EError("e2e_frame_invalid", f"the head frame does not decode: {exc}") from exc
+            if not 100 <= head.status <= 599:
+                raise E2EError("e2e_frame_invalid", f"the head frame's status {head.status} is not HTTP")
+            self.status, self.content_type = head.status, head.content_type
+        return OpenedFrame(kind, payload)
