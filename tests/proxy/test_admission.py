@@ -15,8 +15,8 @@ from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.statement import make_statement, model_hash, sign_statement, verify_statement
 from cocoon.engine.fake_answer import FAKE_MODEL
 from cocoon.errors import ConfigError
-from cocoon.node.policy import make_policy
 from cocoon.node.admission import ConfigAllowlist, RegistryAllowlist, WorkerAdmission
+from cocoon.node.policy import make_policy
 from cocoon.proxy.admission import state_refusal, worker_attestation_headers
 from cocoon.registry.owner import local_params
 from cocoon.registry.snapshot import RegistrySnapshot, image_hash_int

@@ -13,13 +13,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from cocoon.node.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import config_claims, node_identity
 from cocoon.node.policy import make_policy
 from cocoon.node.root import OnChange, follow_root
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
-from cocoon.node.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
 from cocoon.proxy.settlement import open_settlement
