@@ -172,10 +172,13 @@ class Responder:
         """True once `head` was called: part of the answer may have reached the requester."""
         return self._head_sent
 
-    async def head(self, status: int, headers: tuple[tuple[str, str], ...] = ()) -> bool:
-        """Send the HTTP status and headers; must come first."""
+    async def head(
+        self, status: int, headers: tuple[tuple[str, str], ...] = (), *, e2e_nonce: bytes = b""
+    ) -> bool:
+        """Send the HTTP status and headers (and ``rn`` of an end-to-end answer); must come first."""
         self._head_sent = True
-        return await self._after(self._endpoint.send_head(self.request.request_id, status, headers))
+        sent = self._endpoint.send_head(self.request.request_id, status, headers, e2e_nonce=e2e_nonce)
+        return await self._after(sent)
 
     async def chunk(self, data: bytes) -> bool:
         """Send a piece of the body, as soon as it exists."""
@@ -199,12 +202,21 @@ class Responder:
         return await self._after(sent)
 
     async def error(
-        self, status: int, code: str, message: str, usage: Usage | None = None, *, param: str | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        usage: Usage | None = None,
+        *,
+        param: str | None = None,
+        receipt: bytes | None = None,
     ) -> bool:
-        """Finish with an error: HTTP `status`, machine-readable `code`, human `message`, and the
-        request parameter at fault (`param`) when there is one."""
+        """Finish with an error: HTTP `status`, machine-readable `code`, human `message`, the
+        request parameter at fault (`param`) when there is one, and a signed partial receipt of an
+        end-to-end answer (`receipt`) when there is one."""
         self._finished = True
-        sent = self._endpoint.send_answer_error(self.request.request_id, status, code, message, usage, param)
+        request_id = self.request.request_id
+        sent = self._endpoint.send_answer_error(request_id, status, code, message, usage, param, receipt)
         return await self._after(sent)
 
     def send_error_now(self, status: int, code: str, message: str) -> None:

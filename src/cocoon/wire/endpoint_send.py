@@ -78,9 +78,16 @@ class EndpointSender(ABC):
         self._mux.request_sent(request.request_id)
         self._queue(request)
 
-    def send_head(self, request_id: int, status: int, headers: tuple[tuple[str, str], ...] = ()) -> bool:
+    def send_head(
+        self,
+        request_id: int,
+        status: int,
+        headers: tuple[tuple[str, str], ...] = (),
+        *,
+        e2e_nonce: bytes = b"",
+    ) -> bool:
         """Queue the head of our answer; False if the requester cancelled (nothing sent)."""
-        return self.send_part(AnswerHead(request_id, status, headers))
+        return self.send_part(AnswerHead(request_id, status, headers, e2e_nonce))
 
     def send_chunk(self, request_id: int, data: bytes) -> bool:
         """Queue a piece of our answer body; False if the requester cancelled (nothing sent)."""
@@ -108,9 +115,10 @@ class EndpointSender(ABC):
         message: str,
         usage: Usage | None = None,
         param: str | None = None,
+        receipt: bytes | None = None,
     ) -> bool:
-        """Finish our answer with an error (allowed after a cancel, to report usage)."""
-        return self.send_part(AnswerError(request_id, status, code, message, usage, param))
+        """Finish our answer with an error (allowed after a cancel, to report usage and a partial receipt)."""
+        return self.send_part(AnswerError(request_id, status, code, message, usage, param, receipt))
 
     def send_part(self, part: AnswerPart) -> bool:
         """Queue any answer part, checked against the stream rules; False if dropped after a cancel."""
