@@ -81,6 +81,10 @@ class E2EExpectation:
     max_tokens: int
     n: int
     request_id: int | None = None
+    key_ids: tuple[bytes, ...] = ()
+    """The key ids the envelope was sealed to (the receipt's must be one of them); empty: not checked."""
+    coefficient: int | None = None
+    """The coefficient the request was priced at, when this side knows it (the proxy does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,10 @@ class SignedE2EReceipt:
         ]
         if expected.request_id is not None:
             wanted.append(("request_id", receipt.request_id, expected.request_id))
+        if expected.coefficient is not None:
+            wanted.append(("coefficient", receipt.coefficient, expected.coefficient))
+        if expected.key_ids and receipt.key_id not in expected.key_ids:
+            wanted.append(("key_id", receipt.key_id.hex(), "one of the envelope's key ids"))
         for name, signed, seen in wanted:
             if signed != seen:
                 raise ReceiptError(f"end-to-end receipt's {name} differs from what was relayed")
