@@ -291,3 +291,16 @@ def test_a_real_answer_checks_at_the_proxy_and_the_client() -> None:
         short.add(frame)
     with pytest.raises(ReceiptError, match="frames_sha256 differs"):
         signed.check(signed.signer, expected, FramesSeen(short.digest(), short.count, short.final), USAGE)
+
+
+def test_the_key_id_and_coefficient_are_checked_when_the_checking_side_knows_them() -> None:
+    signed = sign_e2e_receipt(_receipt(), KEY)
+    ours = bytes.fromhex("0102030405060708")
+    good = dataclasses.replace(_expectation(), key_ids=(b"\x09" * 8, ours), coefficient=1500)
+    assert signed.check(signed.signer, good, SEEN, USAGE).key_id == ours
+    unlisted = dataclasses.replace(good, key_ids=(b"\x09" * 8,))
+    with pytest.raises(ReceiptError, match="receipt's key_id differs"):
+        signed.check(signed.signer, unlisted, SEEN, USAGE)
+    repriced = dataclasses.replace(good, coefficient=1000)
+    with pytest.raises(ReceiptError, match="receipt's coefficient differs"):
+        signed.check(signed.signer, repriced, SEEN, USAGE)
