@@ -34,6 +34,31 @@ INVALID_REQUEST = "invalid_request_error"
 ENDPOINT_NOT_SERVED = "endpoint_not_served"
 """No worker for the model serves the request's endpoint (e.g. ``/v1/embeddings``; HTTP 404)."""
 
+# --- end-to-end encryption (spec/e2e.md) -------------------------------------------------------------
+E2E_KEY_UNKNOWN = "e2e_key_unknown"
+"""The worker holds none of the keys the envelope is sealed to (rotated away): another listed worker
+may; the client refreshes its candidates (HTTP 503)."""
+E2E_HEADER_MISMATCH = "e2e_header_mismatch"
+"""The routing fields of the request differ from its envelope's header (HTTP 400)."""
+E2E_STALE = "e2e_stale"
+"""The envelope was sealed too long ago, or too far ahead (HTTP 400)."""
+E2E_REPLAY = "e2e_replay"
+"""The envelope was already served (HTTP 400)."""
+E2E_OPEN_FAILED = "e2e_open_failed"
+"""The envelope's key wrap or sealed body does not open (HTTP 400)."""
+E2E_BAD_ENVELOPE = "e2e_bad_envelope"
+"""The envelope or its header does not decode, or is not one wrap per listed key (HTTP 400)."""
+E2E_UNSUPPORTED = "e2e_unsupported"
+"""The envelope's version or HPKE suite is not served (HTTP 400)."""
+E2E_REROUTE = "e2e_reroute"
+"""Sent by the proxy (never by a worker): no worker the request is sealed to can take it before its
+first frame; the client fetches fresh candidates, seals again and resends (retriable)."""
+E2E_REROUTE_STATUS = 503
+E2E_UNAVAILABLE = "e2e_unavailable"
+"""The client's own refusal when end-to-end encryption is required and no verified candidate has a
+key (HTTP 503)."""
+E2E_UNAVAILABLE_STATUS = 503
+
 
 @dataclass(frozen=True)
 class ErrorCode:
@@ -51,12 +76,20 @@ WORKER_CODES: dict[str, ErrorCode] = {
     "request_too_large": ErrorCode(Fault.REQUEST, "invalid_request_error"),
     "model_not_found": ErrorCode(Fault.REQUEST, "model_not_found"),
     ENDPOINT_NOT_SERVED: ErrorCode(Fault.REQUEST, "invalid_request_error"),
+    # the envelope itself (spec/e2e.md): every worker it is sealed to would refuse it the same way
+    E2E_HEADER_MISMATCH: ErrorCode(Fault.REQUEST, "invalid_request_error"),
+    E2E_STALE: ErrorCode(Fault.REQUEST, "invalid_request_error"),
+    E2E_REPLAY: ErrorCode(Fault.REQUEST, "invalid_request_error"),
+    E2E_OPEN_FAILED: ErrorCode(Fault.REQUEST, "invalid_request_error"),
+    E2E_BAD_ENVELOPE: ErrorCode(Fault.REQUEST, "invalid_request_error"),
+    E2E_UNSUPPORTED: ErrorCode(Fault.REQUEST, "invalid_request_error"),
     # this worker cannot serve now
     "engine_down": ErrorCode(Fault.UNAVAILABLE, "engine_down"),
     "no_capacity": ErrorCode(Fault.UNAVAILABLE, "no_capacity"),
     "unsupported": ErrorCode(Fault.UNAVAILABLE, "unsupported"),  # the node serves no inference at all
     "internal": ErrorCode(Fault.UNAVAILABLE, "internal"),  # its handler crashed (see rpc_serve)
     "unfinished": ErrorCode(Fault.UNAVAILABLE, "unfinished"),
+    E2E_KEY_UNKNOWN: ErrorCode(Fault.UNAVAILABLE, E2E_KEY_UNKNOWN),  # another listed worker may hold one
     # its engine failed on this request
     UPSTREAM_ERROR: ErrorCode(Fault.ENGINE, UPSTREAM_ERROR),
 }

@@ -8,6 +8,14 @@ said, an unknown code counts as an engine failure; after the first chunk the cli
 and pays only for what the worker reported as delivered; if no worker has a free slot the request
 waits in a bounded queue; a cancelled client request cancels the worker side (leaving the worker's
 answer stream cancels it).
+
+End-to-end encrypted requests (``RunQuery.e2e``, spec/e2e.md): the proxy reads only the envelope's
+header, refuses (400, nothing reserved) one whose routing fields differ from the request's, reserves
+for the ciphertext's size, and forwards the envelope unchanged only to workers whose end-to-end key
+ids the header lists, retrying on another listed one before the first chunk; when none is left it
+answers `e2e_reroute` (the client seals again to fresh candidates). It hashes every frame it relays
+and verifies the worker's v2 receipt against those bytes before charging: a receipt that is missing or
+differs is never charged, the client gets a 502 and the worker is flagged.
 """
 
 from __future__ import annotations
@@ -19,6 +27,11 @@ import random
 from dataclasses import dataclass
 
 from cocoon.api.error_codes import (
+    E2E_BAD_ENVELOPE,
+    E2E_HEADER_MISMATCH,
+    E2E_REROUTE,
+    E2E_REROUTE_STATUS,
+    E2E_UNSUPPORTED,
     ENDPOINT_NOT_SERVED,
     INVALID_REQUEST,
     UPSTREAM_ERROR,
@@ -26,26 +39,34 @@ from cocoon.api.error_codes import (
     worker_fault,
 )
 from cocoon.api.validation import generates_tokens
+from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt
 from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.e2e.envelope import E2E_VERSION, Envelope, Header, Routing, header_hash, read_header
+from cocoon.e2e.frames import FrameLog
+from cocoon.e2e.suite import SUITE
 from cocoon.errors import (
     ConnectionClosedError,
+    E2EError,
     InsufficientFundsError,
     PaymentError,
+    ReceiptError,
     RequestCancelledError,
 )
 from cocoon.net.rpc_stream import Responder, RpcAnswerStream
 from cocoon.proxy.accounts import ClientBook, RequestCost
 from cocoon.proxy.admission import worker_attestation_headers
 from cocoon.proxy.selection import (
+    Choice,
     Chosen,
     EndpointNotServed,
     NoCapacity,
     NoSuchModel,
     PriceTooLow,
+    WorkerCandidate,
     choose_worker,
 )
 from cocoon.proxy.workers import WorkerLink, WorkerPool
-from cocoon.usage import Usage
+from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery
 from cocoon.wire.timeouts import inner_timeout_ms
 
@@ -66,6 +87,79 @@ class RoutingCounters:
     refused_capacity: int = 0
     cancelled: int = 0
     charged_nano: int = 0
+    e2e_routed: int = 0
+    """End-to-end encrypted requests accepted for routing."""
+    e2e_rerouted: int = 0
+    """... answered `e2e_reroute`: no worker they are sealed to could take them."""
+    e2e_refused_header: int = 0
+    """... refused before reserving: the envelope's header is unreadable or differs from the request."""
+    receipt_mismatches: int = 0
+    """End-to-end answers whose worker receipt was missing or did not match what was relayed (never
+    charged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class E2ERequest:
+    """What the proxy knows of an end-to-end encrypted request: its envelope and plaintext header."""
+
+    envelope: Envelope
+    header: Header
+    header_sha256: bytes
+    envelope_sha256: bytes
+
+    @property
+    def key_ids(self) -> frozenset[bytes]:
+        return frozenset(self.header.key_ids)
+
+    def expectation(self, forwarded: RunQuery) -> E2EExpectation:
+        """What the worker's receipt must say about the request (``forwarded``: the worker's hop)."""
+        return E2EExpectation(
+            client_request_id=forwarded.client_request_id,
+            model=forwarded.model,
+            header_sha256=self.header_sha256,
+            envelope_sha256=self.envelope_sha256,
+            max_tokens=forwarded.max_tokens,
+            n=self.header.n,
+            request_id=forwarded.request_id,
+        )
+
+
+def read_e2e_request(request: RunQuery) -> E2ERequest | None:
+    """The end-to-end facts of ``request`` (None: a plaintext request), or `E2EError` with the code to
+    answer when its envelope cannot be routed: unreadable (`e2e_bad_envelope`), another version or
+    suite (`e2e_unsupported`), a plaintext body next to it, or routing fields that differ from its
+    header (`e2e_header_mismatch`; ``n`` is the header's, the request does not carry it)."""
+    envelope = request.e2e
+    if envelope is None:
+        return None
+    header = read_header(envelope)
+    if header.v != E2E_VERSION or header.suite != SUITE:
+        raise E2EError(
+            E2E_UNSUPPORTED, f"e2e version {header.v} or suite {header.suite.hex()} is not served here"
+        )
+    if request.body:
+        raise E2EError(
+            E2E_BAD_ENVELOPE, "an end-to-end encrypted request carries its body only inside the envelope"
+        )
+    routing = Routing(
+        request.client_request_id,
+        request.model,
+        request.path,
+        request.max_tokens,
+        header.n,
+        request.max_coefficient,
+    )
+    if header.routing != routing:
+        differ = [
+            name
+            for name in ("client_request_id", "model", "endpoint", "max_tokens", "max_coefficient")
+            if getattr(header.routing, name) != getattr(routing, name)
+        ]
+        raise E2EError(
+            E2E_HEADER_MISMATCH,
+            f"the request's {', '.join(differ)} differ from its end-to-end header; nothing was charged",
+        )
+    return E2ERequest(envelope, header, header_hash(envelope.header), envelope.sha256())
 
 
 class _RetryElsewhere(Exception):
@@ -107,11 +201,19 @@ class Router:
         self._next_id += 1
         key = f"{client_id}:{request.request_id}:{self._next_id}"
         try:
+            e2e = read_e2e_request(request)
+        except E2EError as exc:
+            self.counters.e2e_refused_header += 1
+            await responder.error(400, exc.code, exc.message)
+            return
+        # What the proxy can see of the request's size: the ciphertext of an encrypted one.
+        size = len(e2e.envelope.ciphertext) if e2e is not None else len(request.body)
+        try:
             self.book.reserve(
                 key,
                 client_id,
                 request.max_tokens,
-                len(request.body),
+                size,
                 request.max_coefficient,
                 generates=generates_tokens(request.path),
             )
@@ -124,33 +226,42 @@ class Router:
             await responder.error(400, INVALID_REQUEST, str(exc))
             return
         self.counters.routed += 1
+        if e2e is not None:
+            self.counters.e2e_routed += 1
         try:
-            await self._dispatch(key, request, responder)
+            await self._dispatch(key, request, responder, e2e)
         except asyncio.CancelledError:
             self.counters.cancelled += 1
             raise
         finally:
             self.book.release(key)  # no-op once recorded
 
-    async def _dispatch(self, key: str, request: RunQuery, responder: Responder) -> None:
+    async def _dispatch(
+        self, key: str, request: RunQuery, responder: Responder, e2e: E2ERequest | None = None
+    ) -> None:
         tried: set[str] = set()
         failures: list[_RetryElsewhere] = []
         # Absolute, on our monotonic clock: the client's whole budget (the worker gets a share of it).
         deadline = self.clock.monotonic() + request.timeout_ms / 1000 if request.timeout_ms else None
         while True:
-            link = await self._choose(request, responder, tried, deadline, failures)
+            link = await self._choose(request, responder, tried, deadline, failures, e2e)
             if link is None:
                 return
             tried.add(link.worker_id)
             try:
-                await self._run_on(link, key, request, responder)
+                await self._run_on(link, key, request, responder, e2e)
                 return
             except _RetryElsewhere as why:
                 failures.append(why)
                 engine_failures = sum(failure.engine for failure in failures)
-                if len(tried) > self.max_retries or engine_failures > self.max_engine_retries:
+                if engine_failures > self.max_engine_retries or (
+                    len(tried) > self.max_retries and e2e is None
+                ):
                     self.counters.failed += 1
                     await responder.error(502, UPSTREAM_ERROR, _given_up(failures))
+                    return
+                if len(tried) > self.max_retries:  # end-to-end: the client seals to other workers
+                    await self._reroute(responder, failures)
                     return
                 self.counters.retried += 1
                 log.info("retrying request on another worker: %s", why)
@@ -162,20 +273,31 @@ class Router:
         tried: set[str],
         deadline: float | None,
         failures: list[_RetryElsewhere],
+        e2e: E2ERequest | None = None,
     ) -> WorkerLink | None:
-        """A worker with a free slot, waiting in the queue if all are busy; None after answering an error."""
+        """A worker with a free slot, waiting in the queue if all are busy; None after answering an error.
+
+        An end-to-end request may go only to the workers its envelope is sealed to: when none of them
+        is left (none connected, all tried, all above its price ceiling), or all are busy while another
+        worker is free, it is answered `e2e_reroute`."""
         queue_until = self.clock.monotonic() + self.queue_timeout_s
         if deadline is not None:
             queue_until = min(queue_until, deadline)
         while True:
+            candidates = self.workers.candidates()
+            allowed = _sealed_to(candidates, e2e.key_ids) if e2e is not None else None
             choice = choose_worker(
-                self.workers.candidates(),
+                candidates,
                 request.model,
                 request.max_coefficient,
                 self.rng,
                 tried,
                 endpoint=request.path,
+                allowed=allowed,
             )
+            if e2e is not None and _reroute_now(choice, candidates, request, tried, self.rng):
+                await self._reroute(responder, failures)
+                return None
             match choice:
                 case Chosen(worker):
                     return self.workers.links[worker.worker_id]
@@ -207,13 +329,30 @@ class Router:
                     await responder.error(503, "no_capacity", "all workers for this model are busy; retry")
             return None
 
+    async def _reroute(self, responder: Responder, failures: list[_RetryElsewhere]) -> None:
+        self.counters.failed += 1
+        self.counters.e2e_rerouted += 1
+        why = f" ({_given_up(failures)})" if failures else ""
+        message = (
+            "no worker this request is end-to-end encrypted to can take it now"
+            f"{why}; fetch fresh end-to-end candidates, encrypt the request to them and send it again"
+        )
+        await responder.error(E2E_REROUTE_STATUS, E2E_REROUTE, message)
+
     async def _wait_for_capacity(self, within: float) -> None:
         cond = self.workers.capacity_changed
         async with cond:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cond.wait(), within)
 
-    async def _run_on(self, link: WorkerLink, key: str, request: RunQuery, responder: Responder) -> None:
+    async def _run_on(
+        self,
+        link: WorkerLink,
+        key: str,
+        request: RunQuery,
+        responder: Responder,
+        e2e: E2ERequest | None = None,
+    ) -> None:
         assert link.state is not None
         coefficient = link.state.coefficient
         forwarded = RunQuery(
@@ -227,6 +366,7 @@ class Router:
             path=request.path,
             debug=request.debug,
             client_request_id=request.client_request_id,
+            e2e=request.e2e,  # byte for byte: the worker checks its hash, signed into the receipt
         )
         link.active += 1
         started = self.clock.monotonic()
@@ -234,7 +374,11 @@ class Router:
         try:
             stream = await link.conn.run_query(forwarded)
             async with stream:
-                ok = await self._relay(link, key, stream, responder, coefficient)
+                if e2e is None:
+                    ok = await self._relay(link, key, stream, responder, coefficient)
+                else:
+                    relay = _E2ERelay(e2e, forwarded, coefficient)
+                    ok = await self._relay_e2e(link, key, stream, responder, relay)
         except (ConnectionClosedError, RequestCancelledError) as exc:
             if responder.finished:
                 return
@@ -253,13 +397,7 @@ class Router:
         async for part in stream:
             match part:
                 case AnswerHead(status=status, headers=headers):
-                    headers = (
-                        *headers,
-                        ("x-cocoon-worker", link.worker_id),
-                        ("x-cocoon-proxy", self.proxy_id),
-                        *worker_attestation_headers(link.attested, headers),
-                    )
-                    await responder.head(status, headers)
+                    await responder.head(status, self._head_headers(link, headers))
                 case AnswerChunk(data=data):
                     await responder.chunk(data)
                 case AnswerEnd(usage=usage, timings=timings, receipt=receipt):
@@ -287,12 +425,160 @@ class Router:
                     return False
         return False
 
+    def _head_headers(
+        self, link: WorkerLink, headers: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[str, str], ...]:
+        """The worker's head headers, plus who answered and the attested key and statement."""
+        return (
+            *headers,
+            ("x-cocoon-worker", link.worker_id),
+            ("x-cocoon-proxy", self.proxy_id),
+            *worker_attestation_headers(link.attested, headers),
+        )
+
+    async def _relay_e2e(
+        self, link: WorkerLink, key: str, stream: RpcAnswerStream, responder: Responder, relay: _E2ERelay
+    ) -> bool:
+        """Relay an end-to-end answer: the head with its nonce, each frame byte for byte (hashed), and
+        charge only what a receipt matching those frames signs."""
+        async for part in stream:
+            match part:
+                case AnswerHead(status=status, headers=headers, e2e_nonce=nonce):
+                    await responder.head(status, self._head_headers(link, headers), e2e_nonce=nonce)
+                case AnswerChunk(data=data):
+                    relay.frames.add(data)
+                    await responder.chunk(data)
+                case AnswerEnd(usage=usage, timings=timings, receipt=receipt):
+                    if (why := relay.receipt_refusal(link, usage, receipt)) is not None:
+                        await self._refuse_receipt(link, responder, why)
+                        return False
+                    cost = self._record(link, key, usage, relay.coefficient)
+                    self.counters.succeeded += 1
+                    await responder.end(
+                        usage,
+                        timings,
+                        cost.adjusted_tokens,
+                        cost.cost_nano,
+                        receipt,
+                        cost.prompt_cost_nano,
+                    )
+                    return True
+                case AnswerError(
+                    status=status, code=code, message=message, usage=usage, param=param, receipt=receipt
+                ):
+                    fault = worker_fault(status, code)
+                    if not _started(responder) and fault is not Fault.REQUEST:
+                        raise _RetryElsewhere(_from_worker(link, message), engine=fault is Fault.ENGINE)
+                    charged: Usage | None = None
+                    if usage is not None and (receipt is not None or usage != NO_USAGE):
+                        # Usage so far, charged only as far as a (partial) receipt signs it.
+                        why = relay.receipt_refusal(link, usage, receipt)
+                        if why is None:
+                            self._record(link, key, usage, relay.coefficient)
+                            charged = usage
+                        else:
+                            self._flag(link, why)
+                    self.counters.failed += 1
+                    if fault is Fault.ENGINE:
+                        status, code, param = 502, UPSTREAM_ERROR, None
+                    await responder.error(status, code, message, charged, param=param, receipt=receipt)
+                    return False
+        return False
+
+    def _flag(self, link: WorkerLink, why: str) -> None:
+        """Count a worker receipt that does not match what was relayed (nothing was charged for it)."""
+        self.counters.receipt_mismatches += 1
+        self.workers.flag_receipt_mismatch(link.worker_id)
+        log.warning(
+            "worker %s: its end-to-end receipt does not match the answer relayed (%s); nothing charged",
+            link.worker_id,
+            why,
+        )
+
+    async def _refuse_receipt(self, link: WorkerLink, responder: Responder, why: str) -> None:
+        self._flag(link, why)
+        self.counters.failed += 1
+        await responder.error(
+            502,
+            UPSTREAM_ERROR,
+            f"worker {link.worker_id}: its signed receipt does not match the answer this proxy relayed "
+            f"({why}); nothing was charged",
+        )
+
     def _record(self, link: WorkerLink, key: str, usage: Usage, coefficient: int) -> RequestCost:
         # `usage` already holds its invariants: a worker's message breaking them did not decode.
         assert link.state is not None
         cost = self.book.record(key, usage, coefficient, link.worker_id, link.state.owner, self.clock.time())
         self.counters.charged_nano += cost.cost_nano
         return cost
+
+
+class _E2ERelay:
+    """One try of an end-to-end request on one worker: what its receipt must match."""
+
+    def __init__(self, e2e: E2ERequest, forwarded: RunQuery, coefficient: int) -> None:
+        self.e2e = e2e
+        self.expected = e2e.expectation(forwarded)
+        self.coefficient = coefficient
+        self.frames = FrameLog()
+
+    def receipt_refusal(self, link: WorkerLink, usage: Usage, receipt: bytes | None) -> str | None:
+        """Why the worker's receipt does not let the proxy charge ``usage`` (None: it does).
+
+        Signed by the key this proxy attested; every field equal to the request, the frames relayed
+        (their final flag included: a partial receipt of an answer that failed says False) and
+        ``usage``; the key it was opened with listed in the header; the coefficient charged."""
+        if receipt is None:
+            return "it sent no end-to-end receipt"
+        if link.attested is None:
+            return "the connection attested no worker key to check its receipt with"
+        frames = self.frames
+        try:
+            signed = SignedE2EReceipt.decode(receipt)
+            checked = signed.check(
+                link.attested.public_key,
+                self.expected,
+                FramesSeen(frames.digest(), frames.count, frames.final),
+                usage,
+            )
+        except ReceiptError as exc:
+            return str(exc)
+        if checked.key_id not in self.e2e.key_ids:
+            return "end-to-end receipt names a key the request was not sealed to"
+        if checked.coefficient != self.coefficient:
+            return (
+                f"end-to-end receipt's coefficient {checked.coefficient} is not the {self.coefficient} "
+                "the worker offered"
+            )
+        return None
+
+
+def _sealed_to(candidates: list[WorkerCandidate], key_ids: frozenset[bytes]) -> set[str]:
+    """The workers holding a key the envelope lists (their current or previous one)."""
+    return {c.worker_id for c in candidates if not key_ids.isdisjoint(c.e2e_key_ids)}
+
+
+def _reroute_now(
+    choice: Choice,
+    candidates: list[WorkerCandidate],
+    request: RunQuery,
+    tried: set[str],
+    rng: random.Random,
+) -> bool:
+    """Whether an end-to-end request must be sealed again to other workers rather than wait.
+
+    None of its workers is left, or they all ask more than its price ceiling: reroute. All are busy:
+    reroute only when another worker of the model could take it now (else it waits in the queue like
+    any request, and all workers being busy is `no_capacity`)."""
+    match choice:
+        case NoSuchModel() | PriceTooLow():
+            return True
+        case NoCapacity():
+            anyone = choose_worker(
+                candidates, request.model, request.max_coefficient, rng, tried, endpoint=request.path
+            )
+            return isinstance(anyone, Chosen)
+    return False
 
 
 def _from_worker(link: WorkerLink, message: str) -> str:

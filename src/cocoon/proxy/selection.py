@@ -7,10 +7,16 @@ slot; among those, two are sampled at random and the one with the lower expected
 two choices), which spreads load without herding onto one "best" worker. Expected cost is the expected
 time to finish (decayed mean latency, scaled by how busy the worker is) divided by its decayed success
 rate.
+
+End-to-end encrypted requests (spec/e2e.md) go only to the workers their envelope is sealed to:
+`choose_worker` takes them as ``allowed``. Clients learn those workers from `e2e_candidates`: the
+eligible workers that publish an end-to-end key, best first (most free slots, then the higher success
+rate, then the lower latency).
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -30,10 +36,25 @@ class WorkerCandidate:
     success_rate: float = 1.0
     endpoints: tuple[str, ...] = ()
     """The OpenAI paths the worker declared in its offer (`WorkerState.endpoints`)."""
+    e2e_key_ids: tuple[bytes, ...] = ()
+    """The end-to-end key ids the worker's verified certificates published (current, previous)."""
+    e2e_certificate_sha256: bytes = b""
+    """SHA-256 of the verified certificate that publishes the worker's current end-to-end key (empty:
+    it publishes none, so no client is told to encrypt to it)."""
+    e2e_not_after: int = 0
+    """Unix seconds after which clients must not encrypt to that key."""
 
     @property
     def has_capacity(self) -> bool:
         return self.enabled and self.active < self.max_active
+
+    @property
+    def free_slots(self) -> int:
+        return max(self.max_active - self.active, 0) if self.enabled else 0
+
+    def offers_e2e_key(self, now: float) -> bool:
+        """Whether clients may encrypt to this worker now: its current certificate has a live key."""
+        return bool(self.e2e_certificate_sha256) and self.e2e_not_after > now
 
     @property
     def expected_cost(self) -> float:
@@ -90,11 +111,14 @@ def choose_worker(
     rng: random.Random,
     exclude: Collection[str] = (),
     endpoint: str | None = None,
+    allowed: Collection[str] | None = None,
 ) -> Choice:
     """Pick the worker for one request, or say precisely why none can take it.
 
     `exclude` lists workers that already failed this request (retry before the first chunk);
-    `endpoint` (the request's OpenAI path) keeps only workers that declared it (None: any).
+    `endpoint` (the request's OpenAI path) keeps only workers that declared it (None: any);
+    `allowed` (None: any) keeps only these workers (an end-to-end request: those it is sealed to).
+    Workers left out by `exclude` or `allowed` count as not serving the model (`NoSuchModel`).
     """
     for_model = [c for c in candidates if c.model == model]
     if for_model and endpoint is not None:
@@ -103,7 +127,9 @@ def choose_worker(
             served = tuple(dict.fromkeys(e for c in for_model for e in c.endpoints))
             return EndpointNotServed(endpoint, model, tuple(c.worker_id for c in for_model), served)
         for_model = serving_endpoint
-    serving = [c for c in for_model if c.worker_id not in exclude]
+    serving = [
+        c for c in for_model if c.worker_id not in exclude and (allowed is None or c.worker_id in allowed)
+    ]
     if not serving:
         return NoSuchModel(model)
     affordable = [c for c in serving if c.coefficient <= max_coefficient]
@@ -118,3 +144,40 @@ def choose_worker(
     if first.expected_cost == second.expected_cost:
         return Chosen(rng.choice((first, second)))
     return Chosen(min(first, second, key=lambda c: c.expected_cost))
+
+
+def e2e_rank(candidate: WorkerCandidate) -> tuple[int, float, float, str]:
+    """Sort key of end-to-end candidates (lower first): most free slots, then the higher decayed
+    success rate, then the lower expected latency; the worker id breaks ties (a stable order)."""
+    return (
+        -candidate.free_slots,
+        -candidate.success_rate,
+        candidate.expected_latency_s,
+        candidate.worker_id,
+    )
+
+
+def e2e_candidates(
+    candidates: Iterable[WorkerCandidate],
+    model: str,
+    max_coefficient: int,
+    endpoint: str,
+    want: int,
+    now: float,
+) -> list[WorkerCandidate]:
+    """Up to ``want`` workers a client may encrypt a request to, best first (`e2e_rank`).
+
+    Eligible: enabled, serving ``model`` at ``endpoint`` at most at ``max_coefficient``, and its
+    verified certificate publishing an end-to-end key still valid at ``now``. A busy worker stays
+    eligible (ranked after those with free slots): a client keeps its pool for a while.
+    """
+    eligible = (
+        c
+        for c in candidates
+        if c.enabled
+        and c.model == model
+        and endpoint in c.endpoints
+        and c.coefficient <= max_coefficient
+        and c.offers_e2e_key(now)
+    )
+    return heapq.nsmallest(max(want, 0), eligible, key=e2e_rank)

@@ -4,6 +4,11 @@ Workers connect to the worker port (policy from config, `fake` locally, `tdx` in
 declare their offer with `WorkerState`; clients connect to the client port (policy `any` by default,
 as in the reference network) and are known by the key of their certificate. Until settlement on chain
 lands, a client's credit is `local_client_credit_nano`, granted the first time it connects.
+
+End-to-end encryption (spec/e2e.md): each certificate a worker re-sends in its `WorkerState` is
+verified with the same worker policy as its handshake before its end-to-end key is used; clients ask
+for the workers they may encrypt to with `E2ECandidates`. ``/metrics`` serves the counters in the
+Prometheus text format, receipt mismatches per worker included.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from aiohttp import web
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.errors import RemoteQueryError
+from cocoon.errors import CocoonError, RemoteQueryError
 from cocoon.net.listener import Listener
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
@@ -27,14 +32,23 @@ from cocoon.net.tls import AttestedStream
 from cocoon.node.identity import refresh_certificates
 from cocoon.payments.params import Nano, NetworkParams
 from cocoon.proxy.accounts import ClientBook
-from cocoon.proxy.admission import admitted_offer, state_refusal
+from cocoon.proxy.admission import (
+    admitted_offer,
+    certificate_sha256,
+    state_refusal,
+    verify_worker_certificate,
+)
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.routing import Router
+from cocoon.proxy.selection import e2e_candidates
 from cocoon.proxy.settlement import ProxySettlement
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.roles import ProxyConfig
 from cocoon.wire.control import (
     ControlBody,
+    E2ECandidate,
+    E2ECandidateList,
+    E2ECandidates,
     GetPaymentStatus,
     GetProxyInfo,
     GetWorkerTypes,
@@ -76,6 +90,8 @@ class ProxyService:
             )
         )
         self.ledger = ledger
+        self.worker_policy = worker_policy
+        """The listener's worker policy, also applied to the certificates workers re-send."""
         self.workers = WorkerPool(params=self.params)
         self.book = ClientBook(ledger, self.params, chain)
         self.router = Router(
@@ -128,6 +144,8 @@ class ProxyService:
                     list(state.endpoints),
                 )
             state = admitted
+            if state.certificate:
+                self._take_certificate(link, state)
             first = link.state is None
             link.state = state
             if first:
@@ -153,6 +171,35 @@ class ProxyService:
             self.workers.remove(link)
             await conn.aclose("proxy closing")
             await self.workers.notify()
+
+    def _take_certificate(self, link: WorkerLink, state: WorkerState) -> None:
+        """Verify the certificate a worker sent with its offer, once; keep the one before if it fails."""
+        der = state.certificate
+        if link.certificate is not None and der == link.certificate.der:
+            return
+        digest = certificate_sha256(der)
+        if digest == link.refused_certificate_sha256:
+            return
+        try:
+            verified = verify_worker_certificate(
+                der, link.attested, self.worker_policy, state.model, self.clock.time()
+            )
+        except CocoonError as exc:
+            link.certificate_refusals += 1
+            link.refused_certificate_sha256 = digest
+            self.workers.certificates_refused += 1
+            log.warning(
+                "worker %s: refused the certificate it sent (%s…), keeping the one before: %s",
+                link.worker_id,
+                digest.hex()[:16],
+                exc,
+            )
+            return
+        link.take_certificate(verified)
+        key = verified.e2e_key_id.hex() if verified.e2e_key_id else "none"
+        log.info(
+            "worker %s: certificate %s… verified, end-to-end key %s", link.worker_id, digest.hex()[:16], key
+        )
 
     # --- clients ----------------------------------------------------------------------------------
 
@@ -198,6 +245,8 @@ class ProxyService:
     def _client_query(self, client_id: str, body: ControlBody) -> ControlBody:
         if isinstance(body, GetWorkerTypes):
             return WorkerTypes(tuple(self.workers.worker_types()))
+        if isinstance(body, E2ECandidates):
+            return self.e2e_candidates(body)
         if isinstance(body, GetPaymentStatus):
             account = self.ledger.client(client_id)
             return PaymentStatus(
@@ -207,6 +256,32 @@ class ProxyService:
                 balance_nano=account.remaining_nano,
             )
         raise RemoteQueryError(f"the proxy does not answer {type(body).__name__}", "unsupported")
+
+    def e2e_candidates(self, query: E2ECandidates) -> E2ECandidateList:
+        """The workers a client may encrypt a request to, best first, each with its verified certificate
+        (only its hash when the client says it has it)."""
+        chosen = e2e_candidates(
+            self.workers.candidates(),
+            query.model,
+            query.max_coefficient,
+            query.endpoint,
+            query.want,
+            self.clock.time(),
+        )
+        known = frozenset(query.known)
+        answer = []
+        for candidate in chosen:
+            cert = self.workers.links[candidate.worker_id].certificate
+            assert cert is not None  # it offers a key: its certificate was verified
+            answer.append(
+                E2ECandidate(
+                    worker_id=candidate.worker_id,
+                    certificate_sha256=cert.sha256,
+                    certificate=b"" if cert.sha256 in known else cert.der,
+                    coefficient=candidate.coefficient,
+                )
+            )
+        return E2ECandidateList(tuple(answer))
 
     # --- stats ------------------------------------------------------------------------------------
 
@@ -232,9 +307,18 @@ class ProxyService:
                     "latency_s": round(link.latency_s, 4),
                     "success_rate": round(link.success_rate, 4),
                     "image_hash": link.image_hash,
+                    "certificate_sha256": link.certificate.sha256.hex() if link.certificate else None,
+                    "e2e_key_ids": [key.hex() for key in link.e2e_key_ids],
+                    "certificate_refusals": link.certificate_refusals,
+                    "receipt_mismatches": self.workers.receipt_mismatches.get(link.worker_id, 0),
+                    "flagged": link.worker_id in self.workers.receipt_mismatches,
                 }
                 for link in self.workers
             ],
+            "e2e": {
+                "certificates_refused": self.workers.certificates_refused,
+                "receipt_mismatches": dict(self.workers.receipt_mismatches),
+            },
             "clients": {cid: {"connections": n} for cid, n in self.clients.items()},
             "routing": asdict(self.router.counters),
             "ledger": {
@@ -247,6 +331,51 @@ class ProxyService:
             },
         }
 
+    def prometheus(self) -> str:
+        """The routing counters and receipt mismatches per worker in the Prometheus text format."""
+        counters = self.router.counters
+        lines = [
+            "# HELP cocoon_proxy_requests_total Client requests by outcome.",
+            "# TYPE cocoon_proxy_requests_total counter",
+            *(
+                f'cocoon_proxy_requests_total{{outcome="{name}"}} {getattr(counters, name)}'
+                for name in ("routed", "succeeded", "failed", "retried", "cancelled")
+            ),
+            "# HELP cocoon_proxy_refused_total Client requests refused before routing, by reason.",
+            "# TYPE cocoon_proxy_refused_total counter",
+            *(
+                f'cocoon_proxy_refused_total{{reason="{name}"}} {getattr(counters, "refused_" + name)}'
+                for name in ("funds", "invalid", "model", "endpoint", "price", "capacity")
+            ),
+            f'cocoon_proxy_refused_total{{reason="e2e_header"}} {counters.e2e_refused_header}',
+            "# HELP cocoon_proxy_charged_nanoton_total nanoTON charged to clients.",
+            "# TYPE cocoon_proxy_charged_nanoton_total counter",
+            f"cocoon_proxy_charged_nanoton_total {counters.charged_nano}",
+            "# HELP cocoon_proxy_e2e_requests_total End-to-end encrypted requests routed, and rerouted.",
+            "# TYPE cocoon_proxy_e2e_requests_total counter",
+            f'cocoon_proxy_e2e_requests_total{{outcome="routed"}} {counters.e2e_routed}',
+            f'cocoon_proxy_e2e_requests_total{{outcome="rerouted"}} {counters.e2e_rerouted}',
+            "# HELP cocoon_proxy_receipt_mismatches_total Worker receipts that did not match the relayed "
+            "answer (never charged).",
+            "# TYPE cocoon_proxy_receipt_mismatches_total counter",
+            f"cocoon_proxy_receipt_mismatches_total {counters.receipt_mismatches}",
+            "# HELP cocoon_proxy_worker_receipt_mismatches_total Receipt mismatches per worker.",
+            "# TYPE cocoon_proxy_worker_receipt_mismatches_total counter",
+            *(
+                f'cocoon_proxy_worker_receipt_mismatches_total{{worker="{worker}"}} {count}'
+                for worker, count in sorted(self.workers.receipt_mismatches.items())
+            ),
+            "# HELP cocoon_proxy_worker_certificates_refused_total Certificates workers re-sent that "
+            "did not verify.",
+            "# TYPE cocoon_proxy_worker_certificates_refused_total counter",
+            f"cocoon_proxy_worker_certificates_refused_total {self.workers.certificates_refused}",
+            "# HELP cocoon_proxy_workers Connected workers, and those with an end-to-end key.",
+            "# TYPE cocoon_proxy_workers gauge",
+            f'cocoon_proxy_workers{{e2e="any"}} {len(self.workers.links)}',
+            f'cocoon_proxy_workers{{e2e="key"}} {sum(bool(lk.e2e_key_ids) for lk in self.workers)}',
+        ]
+        return "\n".join(lines) + "\n"
+
 
 def make_stats_app(service: ProxyService) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
@@ -256,6 +385,9 @@ def make_stats_app(service: ProxyService) -> web.Application:
 
     async def jsonstats(request: web.Request) -> web.Response:
         return web.json_response(service.stats())
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=service.prometheus(), content_type="text/plain")
 
     async def force_settle(request: web.Request) -> web.Response:
         # Operator request: commit on chain now, then charge every client, pay every worker, withdraw.
@@ -267,6 +399,7 @@ def make_stats_app(service: ProxyService) -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/jsonstats", jsonstats)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/request/charge", force_settle)
     app.router.add_post("/request/payout", force_settle)
     return app

@@ -3,6 +3,10 @@
 A worker is known by the key of its attested connection; its offer (model, coefficient, capacity,
 owner) comes from its `WorkerState` messages. The proxy counts in-flight requests itself and keeps a
 decayed mean latency and success rate per worker, which the pure `choose_worker` turns into routing.
+
+A worker's end-to-end keys come from the latest certificate it sent and the proxy verified
+(`WorkerLink.take_certificate`); a worker whose end-to-end receipt did not match what the proxy relayed
+is flagged in `WorkerPool.receipt_mismatches`, kept across its reconnects.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from cocoon.attestation.peer import AttestedPeer
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.params import NetworkParams
 from cocoon.payments.pricing import token_prices
+from cocoon.proxy.admission import WorkerCertificate
 from cocoon.proxy.selection import WorkerCandidate
 from cocoon.wire.control import WorkerLoad, WorkerType
 from cocoon.wire.messages import WorkerState
@@ -39,11 +44,28 @@ class WorkerLink:
     failed: int = 0
     latency_s: float = 1.0
     success_rate: float = 1.0
+    certificate: WorkerCertificate | None = None
+    """The latest certificate the worker sent (`WorkerState.certificate`) that the proxy verified."""
+    e2e_key_ids: tuple[bytes, ...] = ()
+    """The last two distinct end-to-end key ids its verified certificates published, newest first: the
+    worker still opens envelopes sealed to its previous key for one refresh period."""
+    certificate_refusals: int = 0
+    refused_certificate_sha256: bytes = b""
+    """The last certificate refused (not checked again when re-sent)."""
+
+    def take_certificate(self, verified: WorkerCertificate) -> None:
+        """Use a newly verified certificate: its key becomes the current one, the current the previous."""
+        self.certificate = verified
+        key = verified.e2e_key_id
+        if key and (not self.e2e_key_ids or self.e2e_key_ids[0] != key):
+            self.e2e_key_ids = (key, *self.e2e_key_ids[:1])
 
     def candidate(self) -> WorkerCandidate | None:
         state = self.state
         if state is None:
             return None
+        cert = self.certificate
+        offered = cert is not None and bool(cert.e2e_key_id)
         return WorkerCandidate(
             worker_id=self.worker_id,
             model=state.model,
@@ -54,6 +76,9 @@ class WorkerLink:
             expected_latency_s=self.latency_s,
             success_rate=self.success_rate,
             endpoints=state.endpoints,
+            e2e_key_ids=self.e2e_key_ids,
+            e2e_certificate_sha256=cert.sha256 if cert is not None and offered else b"",
+            e2e_not_after=cert.e2e_not_after if cert is not None else 0,
         )
 
     def observe(self, ok: bool, seconds: float | None) -> None:
@@ -75,6 +100,14 @@ class WorkerPool:
     capacity_changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     params: NetworkParams = field(default_factory=NetworkParams)
     """The network's prices, which `worker_types` quotes at each worker's coefficient."""
+    receipt_mismatches: dict[str, int] = field(default_factory=dict)
+    """Per worker id: end-to-end answers whose signed receipt did not match what was relayed (never
+    charged). Kept when the worker disconnects: a flag is for the operator to look at."""
+    certificates_refused: int = 0
+    """Certificates connected workers sent that did not verify (the one before stays in use)."""
+
+    def flag_receipt_mismatch(self, worker_id: str) -> None:
+        self.receipt_mismatches[worker_id] = self.receipt_mismatches.get(worker_id, 0) + 1
 
     def add(self, link: WorkerLink) -> None:
         old = self.links.get(link.worker_id)
