@@ -86,9 +86,10 @@ async def test_waiting_for_the_engine_retries_until_it_answers(monkeypatch: pyte
 
 def test_the_offer_is_disabled_until_serving_then_shows_the_load() -> None:
     service = worker(model=FAKE_MODEL, coefficient=1500, max_active=3)
-    assert service.state() == WorkerState(False, FAKE_MODEL, 1500, 3, 0, service.config.owner_address)
+    owner, certificate = service.config.owner_address, service.identity.certificate.der
+    assert service.state() == WorkerState(False, FAKE_MODEL, 1500, 3, 0, owner, certificate=certificate)
     start_serving(service).active = 2
-    assert service.state() == WorkerState(True, FAKE_MODEL, 1500, 3, 2, service.config.owner_address)
+    assert service.state() == WorkerState(True, FAKE_MODEL, 1500, 3, 2, owner, certificate=certificate)
 
 
 async def test_an_engine_that_goes_down_and_back_is_told_to_every_proxy() -> None:

@@ -2,7 +2,9 @@
 the claims signed into it.
 
 Live connections keep the certificate they were opened with; :func:`refresh_certificates` issues the
-next one in the background, hourly (:meth:`NodeIdentity.needs_refresh`).
+next one in the background, hourly (:meth:`NodeIdentity.needs_refresh`). A worker's identity also
+holds its end-to-end HPKE keys (a `Keyring`, in memory only): each issue makes a new key pair and
+publishes it in the statement.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -18,6 +21,7 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.providers import FakeQuoteProvider, QuoteProvider
 from cocoon.attestation.statement import Statement, make_statement
 from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.e2e.keyring import Keyring
 from cocoon.errors import ConfigError
 from cocoon.node.keys import load_or_create_key
 from cocoon.node.running import NodeDeps
@@ -44,18 +48,22 @@ def make_identity(
     claims: Statement | None = None,
     clock: Clock = SYSTEM_CLOCK,
     provider: QuoteProvider | None = None,
+    keyring: Keyring | None = None,
 ) -> NodeIdentity:
     """The node's RA-TLS identity with a fresh certificate (signing ``claims`` into it when given).
 
-    ``provider`` replaces the one ``provider_name`` names (tests pass their own).
+    ``provider`` replaces the one ``provider_name`` names (tests pass their own). ``keyring`` (a
+    worker's): rotated at every issue with claims, its current key published in the statement.
     """
-    return NodeIdentity.create(
+    identity = NodeIdentity(
         load_or_create_key(data_dir),
         provider or quote_provider(provider_name),
         os.urandom,
-        clock.time(),
         claims=claims,
+        keyring=keyring,
     )
+    identity.issue(clock.time())
+    return identity
 
 
 def config_hash(config: msgspec.Struct) -> bytes:
@@ -69,21 +77,40 @@ def config_claims(config: msgspec.Struct) -> Statement:
 
 
 async def refresh_certificates(
-    identity: NodeIdentity, check_every_s: float = 60.0, *, clock: Clock = SYSTEM_CLOCK
+    identity: NodeIdentity,
+    check_every_s: float = 60.0,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    on_issue: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Re-issue the certificate when it is due (hourly); runs until cancelled."""
+    """Re-issue the certificate when it is due (hourly); runs until cancelled.
+
+    ``on_issue`` is awaited after each re-issue (a worker re-sends its offer, whose certificate
+    carries its new end-to-end key).
+    """
     while True:
         await asyncio.sleep(check_every_s)
         now = clock.time()
         if identity.needs_refresh(now):
             await asyncio.to_thread(identity.issue, now)
             log.info("issued a fresh RA-TLS certificate")
+            if on_issue is not None:
+                await on_issue()
 
 
 def node_identity(
-    config: WorkerConfig | ClientConfig | ProxyConfig, deps: NodeDeps, *, claims: Statement | None = None
+    config: WorkerConfig | ClientConfig | ProxyConfig,
+    deps: NodeDeps,
+    *,
+    claims: Statement | None = None,
+    keyring: Keyring | None = None,
 ) -> NodeIdentity:
     """:func:`make_identity` of a role's config, with ``deps``' quote provider and clock."""
     return make_identity(
-        config.data_dir, config.quote_provider, claims=claims, clock=deps.clock, provider=deps.quote_provider
+        config.data_dir,
+        config.quote_provider,
+        claims=claims,
+        clock=deps.clock,
+        provider=deps.quote_provider,
+        keyring=keyring,
     )

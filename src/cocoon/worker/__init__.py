@@ -8,8 +8,11 @@ Where things happen:
   declares, engine health probes, the stats app);
 - one request: :mod:`.serve` (``RequestServer``: validate again, inject the max-tokens cap and
   ``include_usage``, relay each engine read at once, **meter usage** from the stream, sign the
-  receipt, abort the engine call on Cancel);
-- what it attests: :mod:`.attest` (the signed statement in every certificate, ``ReceiptSigner``);
+  receipt, abort the engine call on Cancel), writing each answer through :mod:`.answer`
+  (``PlainAnswer``) or, for an end-to-end encrypted request, :mod:`.sealed` (open the envelope,
+  ``SealedAnswer``: sealed frames and a v2 receipt the blind proxy checks);
+- what it attests: :mod:`.attest` (the signed statement in every certificate, with its end-to-end
+  key, and ``ReceiptSigner``);
 - being paid: :mod:`.payouts` (``WorkerPayouts``: worker contract per proxy, **checks each signed
   payment update**, keeps the latest signed payout on disk, cashes out at the thresholds);
 - before serving: :mod:`.preflight` (does the model fit the declared GPU) and :mod:`.capabilities`

@@ -3,7 +3,9 @@
 Once the served model is known, the statement is signed into every certificate the worker presents
 (re-signed at each hourly re-issue, so ``issued_at`` stays fresh). `ReceiptSigner` signs each answer
 with the same attested key; the hashes cover the request body as received (`RunQuery.body`) and the
-response bytes as delivered (the concatenation of the `AnswerChunk` payloads the worker sent).
+response bytes as delivered (the concatenation of the `AnswerChunk` payloads the worker sent). An
+end-to-end answer gets a v2 receipt instead (`ReceiptSigner.sign_e2e`): it covers the envelope as
+received and the sealed frames as sent, which the proxy can check without reading them.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from pathlib import Path
 from cocoon.attestation.gpu import GpuEvidenceSource, LocalGpuEvidence, NoGpuEvidence
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.receipt import RECEIPT_VERSION, Receipt, sign_receipt
+from cocoon.attestation.receipt_e2e import E2E_RECEIPT_VERSION, E2EReceipt, sign_e2e_receipt
 from cocoon.attestation.statement import Statement, make_statement, model_hash
 from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.e2e.envelope import OpenedRequest
+from cocoon.e2e.frames import FrameLog
 from cocoon.errors import ConfigError
 from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
@@ -81,6 +86,36 @@ class ReceiptSigner:
             issued_at=int(self.clock.time()),
         )
         return sign_receipt(receipt, self.identity.private_key).encode()
+
+    def sign_e2e(self, request: RunQuery, opened: OpenedRequest, frames: FrameLog, usage: Usage) -> bytes:
+        """The wire form of the v2 receipt for one end-to-end answer: the envelope of ``request``
+        opened as ``opened``, the frames sent so far (``frames``) and the usage.
+
+        The model named is the header's: the worker served it only after checking the body names the
+        same model, and the proxy and the client expect the one they routed and sealed for.
+        """
+        assert request.e2e is not None, "a v2 receipt is for an end-to-end request"
+        receipt = E2EReceipt(
+            version=E2E_RECEIPT_VERSION,
+            request_id=request.request_id,
+            client_request_id=request.client_request_id,
+            model_id=opened.header.model,
+            key_id=opened.key_id,
+            header_sha256=opened.secret.h,
+            envelope_sha256=request.e2e.sha256(),
+            frames_sha256=frames.digest(),
+            frame_count=frames.count,
+            final=frames.final,
+            max_tokens=request.max_tokens,
+            n=opened.header.n,
+            prompt_tokens=usage.prompt_tokens,
+            cached_tokens=usage.cached_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            coefficient=self.coefficient,
+            issued_at=int(self.clock.time()),
+        )
+        return sign_e2e_receipt(receipt, self.identity.private_key).encode()
 
 
 def attest_worker(

@@ -8,11 +8,13 @@ cancelled. ``cocoon worker run`` calls it; tests call it with :class:`WorkerDeps
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cocoon.e2e.keyring import Keyring
 from cocoon.engine.protocol import Engine
 from cocoon.engine.responses_bridge import ResponsesBridge
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
@@ -69,7 +71,8 @@ async def build_worker(
         node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
         policy = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
-        identity = node_identity(config, deps)
+        # The end-to-end keys live in memory only: a new pair at every certificate issue.
+        identity = node_identity(config, deps, keyring=Keyring(os.urandom))
         # The Responses API on every engine: natively, or translated onto its chat completions.
         engine = ResponsesBridge(await _engine(config, deps, stack), clock=deps.clock)
         payouts = worker_payouts(config, node) if node is not None else None

@@ -7,27 +7,36 @@ the moment it arrives, and ends with the usage and its timings. When the proxy c
 cancelled and leaving the engine stream's context aborts the engine call. An embeddings request
 generates nothing: it goes to the engine whole (never streamed, no ``max_tokens`` injected) and is
 metered from the answer's ``usage.prompt_tokens``.
+
+An end-to-end encrypted request (`RunQuery.e2e`) is opened first (:mod:`.sealed`): a refused
+envelope is a generic plaintext error; an opened one is served the same way, its answer written as
+sealed frames by a `SealedAnswer` instead of a `PlainAnswer` (:mod:`.answer`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cocoon.api.engine_errors import EngineErrorClass, classify_engine_error
-from cocoon.api.error_codes import INVALID_REQUEST, UNSUPPORTED_PARAMETER, UPSTREAM_ERROR
+from cocoon.api.error_codes import INVALID_REQUEST, UNSUPPORTED_PARAMETER, openai_type
 from cocoon.api.validation import Limits, ValidatedRequest, generates_tokens, validate_request
 from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.e2e.envelope import ISSUE_WINDOW_S
+from cocoon.e2e.frames import NONCE_SIZE
+from cocoon.e2e.replay import ReplayCache
 from cocoon.engine.protocol import Engine
-from cocoon.errors import EngineError, EngineStatusError, RequestError
+from cocoon.errors import E2EError, EngineError, EngineStatusError, EngineTimeoutError, RequestError
 from cocoon.net.rpc_stream import Responder
 from cocoon.payments.pricing import choice_cap
 from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.messages import RunQuery, Timings
 from cocoon.wire.timeouts import inner_timeout_s
+from cocoon.worker.answer import AnswerWriter, PlainAnswer
 from cocoon.worker.attest import ReceiptSigner
+from cocoon.worker.sealed import SealedAnswer, e2e_refusal, open_envelope
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,10 @@ class WorkerCounters:
     by_status: dict[int, int] = field(default_factory=dict)
     by_engine_class: dict[str, int] = field(default_factory=dict)
     """Engine error answers by their class (`EngineErrorClass` values)."""
+    e2e_served: int = 0
+    """End-to-end encrypted answers served whole (also counted in `served`)."""
+    e2e_refused: dict[str, int] = field(default_factory=dict)
+    """End-to-end envelopes refused, by code (also counted in `rejected`)."""
 
 
 class RequestServer:
@@ -58,6 +71,7 @@ class RequestServer:
         signer: ReceiptSigner | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -68,6 +82,9 @@ class RequestServer:
         self.counters = WorkerCounters()
         self.active = 0
         self.engine_up = True
+        self.replay = ReplayCache(2 * ISSUE_WINDOW_S)
+        """End-to-end envelopes already opened (each is served once)."""
+        self._random_bytes = random_bytes
 
     async def serve(self, request: RunQuery, responder: Responder, max_active: int) -> None:
         """The `on_run_query` handler for one proxy connection."""
@@ -80,24 +97,47 @@ class RequestServer:
             await responder.error(503, "no_capacity", f"worker {self.worker_id}: all {max_active} slots busy")
             return
         try:
-            validated = self._validate(request)
+            answer = self._answer(request, responder)
+        except E2EError as error:
+            await self._refuse_envelope(error, responder)
+            return
+        try:
+            validated = self._validate(request, answer)
+        except E2EError as error:
+            await self._refuse_envelope(error, responder)
+            return
         except RequestError as error:
             self.counters.rejected += 1
-            await responder.error(
-                error.status, error.code or error.error_type, error.message, param=error.param
-            )
+            await answer.refuse(error)
             return
         self.active += 1
         try:
-            await self._run(request, validated, responder)
+            await self._run(request, validated, answer)
         except BaseException:
             self.counters.cancelled += 1
             raise
         finally:
             self.active -= 1
 
-    def _validate(self, request: RunQuery) -> ValidatedRequest:
-        validated = validate_request(request.path, request.body, self.limits)
+    def _answer(self, request: RunQuery, responder: Responder) -> AnswerWriter:
+        """The writer of this request's answer; an end-to-end envelope is opened here (`E2EError`)."""
+        if request.e2e is None:
+            return PlainAnswer(responder, request, self.signer)
+        keyring = self.signer.identity.keyring if self.signer else None
+        opened = open_envelope(request, keyring, self.replay, self.clock.time())
+        assert self.signer is not None  # a worker without a signer holds no key: refused above
+        return SealedAnswer(responder, request, opened, self.signer, self._random_bytes(NONCE_SIZE))
+
+    async def _refuse_envelope(self, error: E2EError, responder: Responder) -> None:
+        """A refused end-to-end envelope: in plaintext only its generic code and reason."""
+        self.counters.rejected += 1
+        refused = self.counters.e2e_refused
+        refused[error.code] = refused.get(error.code, 0) + 1
+        await responder.error(e2e_refusal(error), error.code, f"worker {self.worker_id}: {error.message}")
+
+    def _validate(self, request: RunQuery, answer: AnswerWriter) -> ValidatedRequest:
+        validated = validate_request(request.path, answer.body, self.limits)
+        answer.check(validated)
         if validated.model != self.model:
             raise RequestError(
                 f"this worker serves {self.model!r}, not {validated.model!r}",
@@ -117,44 +157,39 @@ class RequestServer:
         validated.engine_body[validated.cap_key] = min(validated.max_tokens, cap)
         return validated
 
-    async def _run(self, request: RunQuery, validated: ValidatedRequest, responder: Responder) -> None:
+    async def _run(self, request: RunQuery, validated: ValidatedRequest, answer: AnswerWriter) -> None:
         started = self.clock.monotonic()
         timeout_s = inner_timeout_s(request.timeout_ms)
-        headers = (
-            ("content-type", "text/event-stream" if validated.stream else "application/json"),
-            *(self.signer.headers() if self.signer else ()),
-        )
         try:
             if validated.stream:
-                await self._relay_stream(request, validated, responder, headers, started, timeout_s)
+                await self._relay_stream(validated, answer, started, timeout_s)
             else:
-                await self._relay_whole(request, validated, responder, headers, started, timeout_s)
+                await self._relay_whole(validated, answer, started, timeout_s)
         except EngineError as error:
             self.counters.failed += 1
-            if responder.finished:
+            if answer.finished:
                 return
-            await self._engine_failed(error, responder)
+            await self._engine_failed(error, answer)
 
-    async def _engine_failed(self, error: EngineError, responder: Responder) -> None:
+    async def _engine_failed(self, error: EngineError, answer: AnswerWriter) -> None:
         """Tell the proxy what the engine's error means (`classify_engine_error`), by an error code it
         checks (`cocoon.api.error_codes`): the request's fault is never retried, a failure may be."""
+        failed = f"worker {self.worker_id}: {error}"
+        generic = f"worker {self.worker_id}: the engine failed ({_failure_kind(error)})"
         if not isinstance(error, EngineStatusError):  # unreachable, timed out, broke mid-answer
             log.warning("engine failed: %s", error)
-            await responder.error(502, UPSTREAM_ERROR, f"worker {self.worker_id}: {error}")
+            await answer.fail(failed, generic=generic)
             return
         verdict = classify_engine_error(error.status, error.error)
         tally = self.counters.by_engine_class
         tally[verdict.kind.value] = tally.get(verdict.kind.value, 0) + 1
-        if verdict.passes_through and not responder.head_sent:
+        if verdict.passes_through and not answer.head_sent:
             # The engine refused the request itself (its 4xx): pass its status and body through.
-            body = json.dumps({"error": error.error}).encode()
-            if await responder.head(error.status, (("content-type", "application/json"),)):
-                await responder.chunk(body)
-                await responder.end()
+            await answer.passthrough(error.status, error.error)
             return
         if verdict.kind is EngineErrorClass.ENGINE_FAILURE:
             log.warning("engine failed: %s", error)
-            await responder.error(502, UPSTREAM_ERROR, f"worker {self.worker_id}: {error}")
+            await answer.fail(failed, generic=generic)
             return
         if verdict.kind is EngineErrorClass.UNSUPPORTED:
             code = UNSUPPORTED_PARAMETER
@@ -166,27 +201,22 @@ class RequestServer:
         else:  # the request's fault, whatever status the engine gave it
             code = INVALID_REQUEST
             message = f"The engine of worker {self.worker_id} refused the request: {verdict.message}"
-        await responder.error(verdict.status, code, message, param=verdict.param)
+        refusal = RequestError(
+            message, status=verdict.status, error_type=openai_type(code), param=verdict.param, code=code
+        )
+        await answer.refuse(refusal)
 
     async def _relay_stream(
-        self,
-        request: RunQuery,
-        validated: ValidatedRequest,
-        responder: Responder,
-        headers: tuple[tuple[str, str], ...],
-        started: float,
-        timeout_s: float | None,
+        self, validated: ValidatedRequest, answer: AnswerWriter, started: float, timeout_s: float | None
     ) -> None:
         stream = await self.engine.stream(validated.path, validated.engine_body, timeout_s=timeout_s)
         first_us = 0
-        delivered = hashlib.sha256()  # the receipt covers exactly the bytes relayed
         try:
-            await responder.head(200, headers)
+            await answer.head(200, "text/event-stream")
             async for data in stream:
                 if not first_us:
                     first_us = int((self.clock.monotonic() - started) * 1e6)
-                delivered.update(data)
-                if not await responder.chunk(data):
+                if not await answer.chunk(data):
                     return  # the proxy cancelled
         finally:
             await stream.aclose()  # aborts the engine call unless the answer ended
@@ -194,31 +224,27 @@ class RequestServer:
         timings = Timings(0, first_us, int((self.clock.monotonic() - started) * 1e6))
         if not stream.done:
             self.counters.failed += 1
-            await responder.error(502, "upstream_error", "the engine ended the stream before [DONE]", usage)
+            message = "the engine ended the stream before [DONE]"
+            await answer.fail(message, generic=message, usage=usage)
             return
-        self.counters.served += 1
-        await responder.end(usage, timings, receipt=self._receipt(request, delivered.digest(), usage))
+        self._served(answer)
+        await answer.end(usage, timings)
 
     async def _relay_whole(
-        self,
-        request: RunQuery,
-        validated: ValidatedRequest,
-        responder: Responder,
-        headers: tuple[tuple[str, str], ...],
-        started: float,
-        timeout_s: float | None,
+        self, validated: ValidatedRequest, answer: AnswerWriter, started: float, timeout_s: float | None
     ) -> None:
-        answer = await self.engine.complete(validated.path, validated.engine_payload, timeout_s=timeout_s)
+        whole = await self.engine.complete(validated.path, validated.engine_payload, timeout_s=timeout_s)
         elapsed = int((self.clock.monotonic() - started) * 1e6)
-        usage = self._meter(answer.usage)
-        if await responder.head(answer.status, headers):
-            await responder.chunk(answer.body)
-            self.counters.served += 1
-            receipt = self._receipt(request, hashlib.sha256(answer.body).digest(), usage)
-            await responder.end(usage, Timings(0, elapsed, elapsed), receipt=receipt)
+        usage = self._meter(whole.usage)
+        if await answer.head(whole.status, "application/json"):
+            await answer.chunk(whole.body)
+            self._served(answer)
+            await answer.end(usage, Timings(0, elapsed, elapsed))
 
-    def _receipt(self, request: RunQuery, response_sha256: bytes, usage: Usage) -> bytes | None:
-        return self.signer.sign(request, response_sha256, usage) if self.signer else None
+    def _served(self, answer: AnswerWriter) -> None:
+        self.counters.served += 1
+        if isinstance(answer, SealedAnswer):
+            self.counters.e2e_served += 1
 
     def _meter(self, usage: Usage | None) -> Usage:
         if usage is None:
@@ -228,3 +254,12 @@ class RequestServer:
         self.counters.prompt_tokens += usage.prompt_tokens
         self.counters.completion_tokens += usage.completion_tokens
         return usage
+
+
+def _failure_kind(error: EngineError) -> str:
+    """What kind of failure ``error`` is, in words that carry nothing the engine said."""
+    if isinstance(error, EngineStatusError):
+        return f"status {error.status}"
+    if isinstance(error, EngineTimeoutError):
+        return "timed out"
+    return "no answer or a broken one"

@@ -5,6 +5,8 @@ backoff; after the hello exchange it declares its offer (`WorkerState`: model, c
 owner address, and the context length and endpoints `worker.capabilities` probed at start) and serves
 `RunQuery`s. A health probe of the engine runs every few seconds; when the
 engine goes down or comes back, every proxy is told at once so no request is routed to a dead engine.
+The offer carries the certificate presented now; after each hourly re-issue (a new end-to-end key in
+its statement) the offer is sent again to every proxy, so they hand the new key to clients.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class WorkerService:
             owner=self.payouts.owner.raw if self.payouts else self.config.owner_address,
             context_length=self.capabilities.context_length,
             endpoints=self.capabilities.endpoints,
+            certificate=self.identity.certificate.der,
         )
 
     async def wait_for_engine(self) -> str:
@@ -133,7 +136,7 @@ class WorkerService:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.links.run(self.config.proxies))
             tasks.create_task(self._health_loop())
-            tasks.create_task(refresh_certificates(self.identity, clock=self.clock))
+            tasks.create_task(self._refresh_loop())
             if self.payouts is not None:
                 server = self.server
                 tasks.create_task(self.payouts.run(idle=lambda: server.active == 0))
@@ -163,6 +166,12 @@ class WorkerService:
                 self.server.engine_up = up
                 log.info("engine is %s: telling %d proxies", "up" if up else "down", len(self.connections))
                 await self.broadcast_state()
+
+    async def _refresh_loop(self, check_every_s: float = 60.0) -> None:
+        """Re-issue the certificate when due; each carries a new end-to-end key: offer it to every proxy."""
+        await refresh_certificates(
+            self.identity, check_every_s, clock=self.clock, on_issue=self.broadcast_state
+        )
 
     async def broadcast_state(self) -> None:
         state = self.state()
