@@ -224,6 +224,7 @@ async def test_the_reservation_counts_the_ciphertext_as_the_request_size(
         "other_request_id",
         "other_envelope",
         "coefficient",
+        "unlisted_key",
     ],
 )
 async def test_a_receipt_that_does_not_match_what_was_relayed_is_not_charged_and_flags_the_worker(
@@ -251,6 +252,8 @@ async def test_a_receipt_that_does_not_match_what_was_relayed_is_not_charged_and
                 behaviour.receipt_fields = {"envelope_sha256": bytes(32)}
             case "coefficient":
                 behaviour.receipt_fields = {"coefficient": 1}
+            case "unlisted_key":
+                behaviour.receipt_fields = {"key_id": b"elsewhere"[:8]}
         answer = await net.client.ask(net.client.seal([a.key()]))
         error = answer.error
         assert (error.status, error.code) == (502, "upstream_error")
