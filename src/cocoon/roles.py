@@ -15,6 +15,7 @@ from cocoon.payments.thresholds import DEFAULT_THRESHOLDS
 
 QuoteProviderName = Literal["fake", "tdx"]
 PolicyName = Literal["any", "fake", "tdx"]
+E2EMode = Literal["required", "preferred", "off"]
 FormBytes = Annotated[int, msgspec.Meta(ge=1024, le=15 * 1024 * 1024)]
 """A transcription form's size limit: a request crosses the network in one 16 MiB frame."""
 
@@ -108,6 +109,12 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     top_up_nano: Nano = Nano(0)
     allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
     receipts_dir: str = ""
+    # End-to-end encryption to the worker (cocoon.client.e2e_workers): the mode and what a worker must
+    # prove before a request is sealed to its key. On a chain, empty lists mean: follow the root's.
+    e2e: E2EMode = "preferred"
+    worker_policy: PolicyName = "fake"
+    allowed_worker_image_hashes: list[str] = msgspec.field(default_factory=list)
+    allowed_model_hashes: list[str] = msgspec.field(default_factory=list)
     # Access (cocoon.client.access): API keys (required beyond loopback) and browser origins.
     api_keys_file: str = ""
     allowed_origins: list[str] = msgspec.field(default_factory=list)
@@ -146,7 +153,8 @@ _HELP = {
     "model_family": "Catalog name of the served model when its id is not one (e.g. Qwen3-8B).",
     "worker_port": "RA-TLS port for workers.",
     "client_port": "RA-TLS port for clients.",
-    "worker_policy": "What a worker must prove: 'tdx' in production, 'fake' for local networks.",
+    "worker_policy": "What a worker must prove: 'tdx' in production, 'fake' for local networks (the client "
+    "checks it before sealing a request to the worker's end-to-end key).",
     "client_policy": "What a client must prove: 'any' (clients are not attested).",
     "price_per_token": "nanoTON a client pays per adjusted token (until read from the root contract).",
     "worker_fee_per_token": "nanoTON a worker earns per adjusted token (until read from the root contract).",
@@ -166,10 +174,14 @@ _HELP = {
     "default_max_tokens": "max_tokens injected when a request has none (sizes the reservation).",
     "gpu_evidence_file": "Saved GPU attestation report (JSON) whose digest the worker signs; empty: none.",
     "allowed_proxy_image_hashes": "Proxy image hashes (hex) this node accepts; empty accepts any image.",
-    "allowed_worker_image_hashes": "Worker image hashes (hex) the proxy admits; empty admits any image.",
+    "allowed_worker_image_hashes": "Worker image hashes (hex) the proxy admits / the client encrypts to; "
+    "empty admits any image (on a chain: the root's list).",
     "allowed_worker_mrtds": "Worker MRTDs (hex, 48 bytes) the proxy admits; empty admits any.",
     "allowed_worker_rtmrs": "Worker RTMR sets the proxy admits ('rtmr0:rtmr1:rtmr2:rtmr3', hex); empty: any.",
-    "allowed_model_hashes": "Model hashes (hex) a worker may attest; empty admits any model.",
+    "allowed_model_hashes": "Model hashes (hex) a worker may attest; empty admits any model (on a chain: the "
+    "root's list).",
+    "e2e": "End-to-end encryption to the worker, the proxy blind: 'required' (fail closed when no verified "
+    "worker has a key), 'preferred' (plaintext then, counted and logged) or 'off'.",
     "max_statement_age_s": "Refuse a proxy/worker whose signed statement is older (seconds); 0: no bound.",
     "receipts_dir": "Write each verified receipt with its request/response bytes here; empty: memory only.",
     "api_keys_file": "API key file (`cocoon client keys add`); empty: <data_dir>/api_keys.json. Keys are "

@@ -116,11 +116,14 @@ async def test_a_stream_that_just_stops_gets_an_upstream_error_then_done() -> No
 
 
 async def test_stream_headers_name_the_request_and_keep_only_cocoon_headers() -> None:
-    api, backend = serving([head(200, "text/event-stream", ("X-Cocoon-Worker", "w1"), ("server", "x")), END])
+    # A head that claims end-to-end encryption for a plaintext answer is not believed.
+    extra = (("X-Cocoon-Worker", "w1"), ("server", "x"), ("x-cocoon-e2e", "1"))
+    api, backend = serving([head(200, "text/event-stream", *extra), END])
     stream = as_stream(await api.serve(chat()))
     assert stream.headers == {
         "X-Cocoon-Worker": "w1",
         "X-Cocoon-Request-Id": f"{backend.requests[0][1]:016x}",
+        "X-Cocoon-E2E": "0",
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-cache",
     }
@@ -194,6 +197,7 @@ async def test_a_whole_answer_gets_the_cost_fields_in_usage() -> None:
     assert answer.headers == {
         "x-cocoon-worker": "w1",
         "X-Cocoon-Request-Id": f"{backend.requests[0][1]:016x}",
+        "X-Cocoon-E2E": "0",
         "Content-Type": "application/json",
     }
     doc = json.loads(answer.body)

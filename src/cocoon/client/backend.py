@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -14,12 +15,30 @@ from cocoon.api.validation import ValidatedRequest
 from cocoon.wire.messages import AnswerPart
 
 
+class Privacy(enum.StrEnum):
+    """How an answer travelled (an answer's optional ``privacy`` attribute; see `privacy_of`)."""
+
+    PLAINTEXT = "plaintext"
+    """End-to-end encryption is off: the proxy reads the request and the answer."""
+    E2E = "e2e"
+    """Sealed to verified workers: the proxy relays what it cannot read (spec/e2e.md)."""
+    DOWNGRADED = "downgraded"
+    """Encryption was preferred but no verified worker had a key: sent in plaintext."""
+
+
+def privacy_of(answer: object) -> Privacy:
+    """An answer's `Privacy`; plaintext for one that does not say (scripted test answers)."""
+    value = getattr(answer, "privacy", Privacy.PLAINTEXT)
+    return value if isinstance(value, Privacy) else Privacy.PLAINTEXT
+
+
 class BackendAnswer(Protocol):
     """The parts of one answer as the network delivers them; `cancel` tells the network to stop.
 
     Iteration yields an `AnswerHead` first, then `AnswerChunk`s, then one `AnswerEnd` or `AnswerError`
     (the real backend turns a lost connection or a passed deadline into an `AnswerError`; a stream
-    that just stops is treated by the serving layer as an upstream failure).
+    that just stops is treated by the serving layer as an upstream failure). An answer may say how it
+    travelled with a ``privacy`` attribute (`Privacy`, read with `privacy_of`).
     """
 
     def __aiter__(self) -> AsyncIterator[AnswerPart]: ...

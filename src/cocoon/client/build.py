@@ -2,6 +2,7 @@
 
 :func:`build_client` opens the chain side (with ``chain_url``: node wallet, root registry, client
 contracts per proxy), the RA-TLS identity, the proxy policy (attestation plus signed statements),
+the worker policy end-to-end candidates must pass (the config's allowlists, or the root's, followed),
 the proxy pool, the receipt book and the OpenAI HTTP API, and yields a
 :class:`~cocoon.node.running.RunningNode` whose ``run()`` keeps the proxy connections until
 cancelled. ``cocoon client run`` calls it; tests call it with :class:`~cocoon.node.running.NodeDeps` fakes.
@@ -15,15 +16,18 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from cocoon.api.validation import Limits
 from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
 from cocoon.client.access import access_control
+from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
 from cocoon.client.payments import ClientPayments, add_payment_routes
 from cocoon.client.receipts import ReceiptBook
+from cocoon.clock import Clock
+from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_allowlist
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
-from cocoon.node.policy import proxy_policy
-from cocoon.node.root import follow_root, root_follower, with_root_proxies
+from cocoon.node.policy import make_policy, proxy_policy
+from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxies
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.roles import ClientConfig
 
@@ -40,6 +44,24 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
     )
 
 
+def e2e_workers(
+    config: ClientConfig, node: NodeChain | None, clock: Clock
+) -> tuple[E2EWorkers | None, RegistryAllowlist | None]:
+    """The end-to-end candidates' worker policy and verdicts (None with ``e2e = "off"``), and the
+    root's allowlists to follow when the config lists none of its own (on a chain)."""
+    if config.e2e == "off":
+        return None, None
+    allowlist, from_root = followed_allowlist(
+        config.allowed_worker_image_hashes,
+        (),
+        config.allowed_model_hashes,
+        (),
+        node.registry if node is not None else None,
+    )
+    admission = WorkerAdmission(make_policy(config.worker_policy), allowlist, config.max_statement_age_s)
+    return E2EWorkers(admission, clock), from_root
+
+
 @asynccontextmanager
 async def build_client(
     config: ClientConfig, deps: NodeDeps = REAL_DEPS
@@ -54,7 +76,10 @@ async def build_client(
         policy = StatementPolicy(attested, StatementRequirements(max_age_s=config.max_statement_age_s))
         payments = client_payments(config, node) if node is not None else None
         identity = node_identity(config, deps)
-        pool = ProxyPool(config.proxies, identity, policy, payments, clock=deps.clock)
+        workers, root_allowlist = e2e_workers(config, node, deps.clock)
+        pool = ProxyPool(
+            config.proxies, identity, policy, payments, clock=deps.clock, e2e=config.e2e, workers=workers
+        )
         receipts = ReceiptBook(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock
         )
@@ -69,6 +94,8 @@ async def build_client(
         running = RunningNode(pool, 0, [pool.run_forever])
         if node is not None:
             follower = root_follower(config, "client", pool.links, attested, node)
+            if root_allowlist is not None:
+                follower = all_of(follower, root_allowlist.update)
             running.jobs.append(lambda: follow_root(node, follower))
         running.http_port = await serve_node_http(
             app, config.host, config.http_port, stack, cancel_on_disconnect=True

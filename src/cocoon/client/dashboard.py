@@ -58,17 +58,43 @@ def _keys_section(keys: dict[str, Any] | None) -> str:
     return "<h2>API keys</h2>" + _table(headers, rows)
 
 
+def _recent_section(recent: list[dict[str, Any]]) -> str:
+    """The last requests: id, model, whether end-to-end encrypted, status and cost."""
+    rows = []
+    for item in recent:
+        e2e = '<span class="ok">yes</span>' if item.get("e2e") else '<span class="bad">no</span>'
+        status = int(item.get("status", 0))
+        rows.append(
+            [
+                f"<code>{html.escape(str(item.get('request_id', '')))}</code>",
+                f"<code>{html.escape(str(item.get('model', '')))}</code>",
+                e2e,
+                str(status) if status < 400 else f'<span class="bad">{status}</span>',
+                html.escape(format_ton(int(item.get("cost_nano", 0)))),
+            ]
+        )
+    headers = ["request", "model", "end-to-end encrypted", "status", "cost (TON)"]
+    return "<h2>Recent requests</h2>" + _table(headers, rows)
+
+
 def render_dashboard(stats: dict[str, Any], models: list[dict[str, Any]], base_url: str) -> str:
     """The dashboard page for the given /jsonstats facts and /v1/models list."""
     client = stats.get("client", {})
     requests = client.get("requests", {})
     tokens = client.get("tokens", {})
+    e2e = client.get("e2e", {})
+    mode = str(stats.get("e2e", {}).get("mode", ""))
     cards = "".join(
         [
             _card("requests answered", str(requests.get("succeeded", 0))),
             _card("failed / rejected", f"{requests.get('failed', 0)} / {requests.get('rejected', 0)}"),
             _card("adjusted tokens", f"{tokens.get('adjusted', 0):,}"),
             _card("spent (TON)", format_ton(int(client.get("spent_nano", 0)))),
+            _card(
+                "end-to-end / plaintext" + (f" (e2e {mode})" if mode else ""),
+                f"{e2e.get('e2e_requests', 0)} / {e2e.get('plaintext_requests', 0)}",
+            ),
+            _card("e2e downgrades", str(e2e.get("e2e_downgrades", 0))),
         ]
     )
     proxy_rows = []
@@ -113,6 +139,7 @@ def render_dashboard(stats: dict[str, Any], models: list[dict[str, Any]], base_u
         + _table(["model", "workers", "price coefficients", "active / capacity"], model_rows)
         + "<h2>Proxies</h2>"
         + _table(["proxy", "state", "rtt", "in flight", "balance (TON)", "last error"], proxy_rows)
+        + _recent_section(client.get("recent", []))
         + _keys_section(client.get("keys"))
         + "</body></html>"
     )

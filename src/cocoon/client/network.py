@@ -4,6 +4,12 @@ One connection per proxy is kept open and re-opened with capped backoff (`cocoon
 the proxy set may change at run time. A request goes to the connected proxy with the fewest requests
 in flight. Its answer is read within the caller's timeout; a connection that dies mid-answer, or a
 timeout that passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
+
+End-to-end encryption (spec/e2e.md; ``e2e`` in the config): unless it is off, a request is sealed to
+the first verified workers the picked proxy lists (`cocoon.client.e2e_workers`) and its answer
+decrypted (`cocoon.client.e2e_answer.E2EAnswer`). When no listed worker can be verified, ``required``
+refuses the request (503 ``e2e_unavailable``, saying which workers were refused and why) and
+``preferred`` sends it in plaintext, as a counted and logged downgrade.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,14 +26,26 @@ from cocoon.api.validation import ValidatedRequest, generates_tokens
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
+from cocoon.attestation.receipt_e2e import E2EExpectation
+from cocoon.client.backend import BackendAnswer, Privacy
+from cocoon.client.e2e_answer import E2EAnswer, SealedAttempt
+from cocoon.client.e2e_workers import QUERY_TIMEOUT_S, CandidateSet, E2EWorkers
 from cocoon.client.model_list import model_list
 from cocoon.client.payments import ClientLink, ClientPayments
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.errors import CocoonError, ConnectionClosedError, RequestCancelledError, RequestError
+from cocoon.e2e.envelope import Routing, seal_request
+from cocoon.errors import (
+    CocoonError,
+    ConnectionClosedError,
+    E2EError,
+    RequestCancelledError,
+    RequestError,
+)
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcAnswerStream, RpcConnection
 from cocoon.node.identity import refresh_certificates
 from cocoon.payments.pricing import completion_budget
+from cocoon.roles import E2EMode
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
 from cocoon.wire.session import EndpointConfig
@@ -33,14 +53,20 @@ from cocoon.wire.timeouts import inner_timeout_ms
 
 log = logging.getLogger(__name__)
 
+MIN_RESEND_S = 1.0
+"""An end-to-end request is not sent again with less than this left of its deadline."""
+
 
 class NetworkAnswer:
     """One answer read from a proxy, ended by an `AnswerEnd` or an `AnswerError` whatever happens."""
 
-    def __init__(self, stream: RpcAnswerStream, timeout_s: float, proxy: str) -> None:
+    def __init__(
+        self, stream: RpcAnswerStream, timeout_s: float, proxy: str, privacy: Privacy = Privacy.PLAINTEXT
+    ) -> None:
         self._stream = stream
         self._timeout_s = timeout_s
         self._proxy = proxy
+        self.privacy = privacy
 
     async def __aiter__(self) -> AsyncIterator[AnswerPart]:
         request_id = self._stream.request_id
@@ -73,7 +99,14 @@ class ProxyPool:
         payments: ClientPayments | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        e2e: E2EMode = "off",
+        workers: E2EWorkers | None = None,
     ) -> None:
+        """``workers`` (the end-to-end candidates and their verdicts) is needed unless ``e2e`` is off."""
+        if e2e != "off" and workers is None:
+            raise ValueError("end-to-end encryption needs the pool of verified workers")
+        self.e2e = e2e
+        self.workers = workers
         self.clock = clock
         self.payments = payments  # client contracts on chain; None: the proxy's off-chain credit
         self.proxies = proxies
@@ -121,31 +154,137 @@ class ProxyPool:
             )
         return min(self.connections.items(), key=lambda item: item[1].active_streams)
 
-    async def run(self, request: ValidatedRequest, request_id: int) -> NetworkAnswer:
+    async def run(self, request: ValidatedRequest, request_id: int) -> BackendAnswer:
         address, conn = self._pick()
         # Every choice may generate max_tokens: the proxy reserves for all of them. An embeddings
         # request generates nothing: no completion budget, the proxy reserves for its size alone.
         budget = (
             completion_budget(request.max_tokens, request.choices) if generates_tokens(request.path) else 0
         )
-        query = RunQuery(
-            request_id=request_id,
-            model=request.model,
-            body=request.engine_body_bytes(),
-            max_coefficient=request.max_coefficient,
-            max_tokens=budget,
-            timeout_ms=inner_timeout_ms(request.timeout_s * 1000),
-            path=request.path,
-            debug=request.enable_debug,
-            client_request_id=f"{request_id:016x}",  # the X-Cocoon-Request-Id the receipt must name
+        routing = Routing(
+            f"{request_id:016x}",  # the X-Cocoon-Request-Id the receipt must name
+            request.model,
+            request.path,
+            budget,
+            request.choices,
+            request.max_coefficient,
         )
+        if self.e2e == "off" or self.workers is None:
+            return await self._send(
+                address, conn, _plain_query(request, request_id, routing), request.timeout_s
+            )
+        deadline = self.clock.monotonic() + request.timeout_s
+        found = await self._candidates(address, conn, request, deadline)
+        if not found.chosen:
+            if self.e2e == "required":
+                raise e2e_unavailable(address, request.model, found)
+            (log.warning if found.fetched else log.debug)(
+                "proxy %s: no verified end-to-end worker for %s (%s); sending in plaintext (e2e = preferred)",
+                address,
+                request.model,
+                found.explain(),
+            )
+            query = _plain_query(request, request_id, routing)
+            return await self._send(address, conn, query, request.timeout_s, Privacy.DOWNGRADED)
+        first = await self._send_sealed(address, conn, request, request_id, routing, found, deadline)
+
+        async def resend(attempt: SealedAttempt, error: AnswerError) -> SealedAttempt | None:
+            return await self._resend(attempt, request, routing, deadline)
+
+        return E2EAnswer(first, resend)
+
+    async def _send(
+        self,
+        address: str,
+        conn: RpcConnection,
+        query: RunQuery,
+        timeout_s: float,
+        privacy: Privacy = Privacy.PLAINTEXT,
+    ) -> NetworkAnswer:
         try:
             stream = await conn.run_query(query)
         except ConnectionClosedError as exc:
             raise RequestError(
                 f"the connection to proxy {address} closed: {exc}", status=502, error_type="upstream_error"
             ) from exc
-        return NetworkAnswer(stream, request.timeout_s, address)
+        return NetworkAnswer(stream, timeout_s, address, privacy)
+
+    async def _candidates(
+        self, address: str, conn: RpcConnection, request: ValidatedRequest, deadline: float
+    ) -> CandidateSet:
+        assert self.workers is not None
+        timeout_s = max(0.1, min(QUERY_TIMEOUT_S, deadline - self.clock.monotonic()))
+        return await self.workers.candidates(
+            address, conn, request.model, request.path, request.max_coefficient, timeout_s=timeout_s
+        )
+
+    async def _send_sealed(
+        self,
+        address: str,
+        conn: RpcConnection,
+        request: ValidatedRequest,
+        request_id: int,
+        routing: Routing,
+        found: CandidateSet,
+        deadline: float,
+    ) -> SealedAttempt:
+        """Seal the validated body to ``found``'s workers and send it through ``address``."""
+        keys = [(worker.key.key_id, worker.key.public_key) for worker in found.chosen]
+        try:
+            sealed = seal_request(
+                request.engine_body_bytes(),
+                routing,
+                keys,
+                issued_at=int(self.clock.time()),
+                random_bytes=os.urandom,
+            )
+        except E2EError as exc:  # a verified key that still does not take a seal: refuse, never plaintext
+            raise RequestError(
+                f"the request could not be sealed to the workers behind proxy {address}: {exc.message}",
+                status=502,
+                error_type="upstream_error",
+                code="upstream_error",
+            ) from exc
+        remaining = deadline - self.clock.monotonic()
+        query = RunQuery(
+            request_id=request_id,
+            model=routing.model,
+            body=b"",
+            max_coefficient=routing.max_coefficient,
+            max_tokens=routing.max_tokens,
+            timeout_ms=inner_timeout_ms(remaining * 1000),
+            path=routing.endpoint,
+            debug=request.enable_debug,
+            client_request_id=routing.client_request_id,
+            e2e=sealed.envelope,
+        )
+        answer = await self._send(address, conn, query, remaining, Privacy.E2E)
+        expectation = E2EExpectation(
+            routing.client_request_id,
+            routing.model,
+            sealed.secret.h,
+            sealed.envelope.sha256(),
+            routing.max_tokens,
+            routing.n,
+            key_ids=sealed.header.key_ids,
+        )
+        return SealedAttempt(answer, sealed, found.chosen, expectation, address)
+
+    async def _resend(
+        self, attempt: SealedAttempt, request: ValidatedRequest, routing: Routing, deadline: float
+    ) -> SealedAttempt | None:
+        """After ``e2e_reroute``/``e2e_key_unknown``: fresh candidates, sealed again, sent under a new
+        wire id (the client request id stays); None when too little of the deadline is left."""
+        assert self.workers is not None
+        if deadline - self.clock.monotonic() < MIN_RESEND_S:
+            return None
+        self.workers.invalidate(attempt.proxy, routing.model, routing.endpoint, routing.max_coefficient)
+        address, conn = self._pick()
+        found = await self._candidates(address, conn, request, deadline)
+        if not found.chosen:
+            raise e2e_unavailable(address, routing.model, found)
+        wire_id = secrets.randbits(63)
+        return await self._send_sealed(address, conn, request, wire_id, routing, found, deadline)
 
     async def models(self) -> list[dict[str, Any]]:
         """The OpenAI model list of every connected proxy, merged per model (see `client.model_list`)."""
@@ -178,7 +317,36 @@ class ProxyPool:
                         entry["tokens_charged"] = status.committed_to_db
             proxies[address] = entry
         payments = self.payments.stats() if self.payments else None
-        return {"client_id": self.client_id, "proxies": proxies, "payments": payments}
+        e2e: dict[str, Any] = {"mode": self.e2e, **(self.workers.stats() if self.workers else {})}
+        return {"client_id": self.client_id, "proxies": proxies, "payments": payments, "e2e": e2e}
+
+
+def _plain_query(request: ValidatedRequest, request_id: int, routing: Routing) -> RunQuery:
+    """The RunQuery of a request sent in plaintext: the body the proxy and worker read."""
+    return RunQuery(
+        request_id=request_id,
+        model=routing.model,
+        body=request.engine_body_bytes(),
+        max_coefficient=routing.max_coefficient,
+        max_tokens=routing.max_tokens,
+        timeout_ms=inner_timeout_ms(request.timeout_s * 1000),
+        path=routing.endpoint,
+        debug=request.enable_debug,
+        client_request_id=routing.client_request_id,
+    )
+
+
+def e2e_unavailable(proxy: str, model: str, found: CandidateSet) -> RequestError:
+    """The 503 of a request that must be end-to-end encrypted when no listed worker can be verified."""
+    return RequestError(
+        f"No worker behind proxy {proxy} can take an end-to-end encrypted request for model {model}: "
+        f"{found.explain()}. Nothing was sent. Retry later; check that the workers run a version with "
+        "end-to-end keys and pass this client's worker_policy, allowed_worker_image_hashes and "
+        'allowed_model_hashes; or set e2e = "preferred" to send in plaintext when no worker can.',
+        status=503,
+        error_type="e2e_unavailable",
+        code="e2e_unavailable",
+    )
 
 
 class _ClientProxySession:

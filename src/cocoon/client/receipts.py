@@ -7,8 +7,13 @@ naming this request id, the SHA-256 of the request body this client sent and of 
 and the model asked for. A verified receipt is exposed to the app (`receipt` in the body or final
 usage chunk, and ``GET /v1/receipts/{request_id}``); a failure is logged and counted, never exposed.
 
+An end-to-end encrypted answer (spec/e2e.md) carries a v2 receipt instead, over what the proxy saw
+too: it is checked against the facts of the envelope the client sealed and the frames it opened
+(`E2EFacts`), and must be signed by the attested key of a worker the request was sealed to.
+
 With ``directory`` set, each verified receipt is also written as ``<request_id>.json`` next to the
-exact signed request and response bytes (``.request``, ``.response``) for ``cocoon receipt verify``.
+exact signed request and response bytes (``.request``, ``.response``) for ``cocoon receipt verify``;
+of a v2 receipt only the JSON is written (it signs ciphertext hashes, not those bytes).
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import hashlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cocoon.attestation.receipt import SignedReceipt
+from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt
 from cocoon.attestation.statement import Statement, check_fresh, verify_statement
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ReceiptError, RequestError, StatementError
@@ -43,13 +49,32 @@ class ReceiptCounters:
     missing: int = 0
 
 
-class ReceiptCheck:
-    """Follows one answer from head to end and verifies its receipt."""
+class E2EFacts(Protocol):
+    """What the client knows of an end-to-end encrypted answer (`cocoon.client.e2e_answer.E2EAnswer`)."""
 
-    def __init__(self, request_id: str, request_body: bytes, model: str) -> None:
+    @property
+    def expectation(self) -> E2EExpectation:
+        """What the v2 receipt must say of the envelope that was answered."""
+        ...
+
+    @property
+    def signers(self) -> Mapping[bytes, bytes]:
+        """The attested keys of the workers that envelope was sealed to, each with its key id."""
+        ...
+
+    def frames_seen(self) -> FramesSeen:
+        """The frames opened so far."""
+        ...
+
+
+class ReceiptCheck:
+    """Follows one answer from head to end and verifies its receipt (v2 when ``e2e`` is given)."""
+
+    def __init__(self, request_id: str, request_body: bytes, model: str, e2e: E2EFacts | None = None) -> None:
         self.request_id = request_id
         self.request_body = request_body
         self.model = model
+        self.e2e = e2e
         self.worker_key: bytes | None = None
         self.statement: Statement | None = None
         self._hash = hashlib.sha256()
@@ -72,7 +97,9 @@ class ReceiptCheck:
         self._keep = bytearray()
 
     def chunk(self, data: bytes) -> None:
-        """Fold one received chunk payload into the response hash."""
+        """Fold one received chunk payload into the response hash (a v2 receipt covers the frames)."""
+        if self.e2e is not None:
+            return
         self._hash.update(data)
         if self._keep is not None:
             self._keep += data
@@ -81,12 +108,14 @@ class ReceiptCheck:
     def response(self) -> bytes:
         return bytes(self._keep or b"")
 
-    def end(self, end: AnswerEnd) -> SignedReceipt:
+    def end(self, end: AnswerEnd) -> SignedReceipt | SignedE2EReceipt:
         """The verified receipt of this answer, or `ReceiptError` saying what does not match."""
         if end.receipt is None:
             raise ReceiptError("the answer carries no receipt (the worker does not sign receipts)")
         if self.worker_key is None:
             raise ReceiptError("no attested worker key was given for this answer's path")
+        if self.e2e is not None:
+            return self._end_e2e(end.receipt, end, self.e2e)
         signed = SignedReceipt.decode(end.receipt)
         receipt = signed.verify(self.worker_key)
         if receipt.request_id != self.request_id:
@@ -102,6 +131,19 @@ class ReceiptCheck:
             end.usage.completion_tokens,
         ):
             raise ReceiptError("receipt's token counts differ from the usage the proxy charged")
+        return signed
+
+    def _end_e2e(self, raw: bytes, end: AnswerEnd, e2e: E2EFacts) -> SignedE2EReceipt:
+        assert self.worker_key is not None
+        key_id = e2e.signers.get(self.worker_key)
+        if key_id is None:
+            raise ReceiptError(
+                f"the answering worker {self.worker_key.hex()[:16]}… is not one the request was sealed to"
+            )
+        signed = SignedE2EReceipt.decode(raw)
+        receipt = signed.check(self.worker_key, e2e.expectation, e2e.frames_seen(), end.usage)
+        if receipt.key_id != key_id:
+            raise ReceiptError("the end-to-end receipt names a key the answering worker was not sealed to")
         return signed
 
 
@@ -135,10 +177,13 @@ class ReceiptBook:
         self.counters = ReceiptCounters()
         self._store: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
-    def start(self, request_id: str, request_body: bytes, model: str) -> ReceiptCheck:
-        """A check for one answer (call `ReceiptCheck.head` with the answer's head next)."""
-        check = ReceiptCheck(request_id, request_body, model)
-        if self.directory is not None:
+    def start(
+        self, request_id: str, request_body: bytes, model: str, e2e: E2EFacts | None = None
+    ) -> ReceiptCheck:
+        """A check for one answer (call `ReceiptCheck.head` with the answer's head next); ``e2e``: the
+        facts of an end-to-end encrypted answer, whose receipt is v2."""
+        check = ReceiptCheck(request_id, request_body, model, e2e)
+        if self.directory is not None and e2e is None:
             check.keep_bytes()
         return check
 
@@ -186,8 +231,9 @@ class ReceiptBook:
         base = self.directory / check.request_id
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            base.with_suffix(".request").write_bytes(check.request_body)
-            base.with_suffix(".response").write_bytes(check.response)
+            if check.e2e is None:
+                base.with_suffix(".request").write_bytes(check.request_body)
+                base.with_suffix(".response").write_bytes(check.response)
             base.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
         except OSError as exc:
             log.warning("cannot write receipt %s to %s: %s", check.request_id, self.directory, exc)

@@ -6,6 +6,10 @@ the cost fields and the verified receipt in its JSON) or hands back an `EventStr
 re-framed as they complete, the usage chunk held until the `AnswerEnd` brings the cost (sent only if
 the caller asked for usage), an error event for a late `AnswerError` or a stream that just stops,
 and ``[DONE]`` always last. `abandon` cancels the network request once, unless the answer ended.
+
+Every answer tells the app how it travelled: ``X-Cocoon-E2E: 1`` when it was end-to-end encrypted
+(`cocoon.client.e2e_answer.E2EAnswer`, whose v2 receipt is checked against its facts), else ``0``;
+the header is the client's own, never taken from the network.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from cocoon.api.validation import ValidatedRequest
-from cocoon.client.backend import BackendAnswer
+from cocoon.client.backend import BackendAnswer, Privacy, privacy_of
+from cocoon.client.e2e_answer import E2E_HEADER, E2EAnswer
 from cocoon.client.openai_out import (
     StreamShape,
     add_cost_to_usage,
@@ -30,6 +35,10 @@ from cocoon.clock import Clock
 from cocoon.errors import RequestError, StatementError
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
 from cocoon.wire.sse import DONE_EVENT, SseParser
+
+E2E_RESPONSE_HEADER = "X-Cocoon-E2E"
+CANCELLED_STATUS = 499
+"""The status a request the app abandoned is listed with (nginx's "client closed request")."""
 
 UPSTREAM_GONE = RequestError(
     "The network ended the answer without finishing it; retry the request.",
@@ -62,6 +71,26 @@ class AnswerRelay:
         self.started = started
         self._over = False
         self._shape = StreamShape.of(request.endpoint)
+        self.e2e = privacy_of(answer) is Privacy.E2E
+        self._recorded = False
+
+    def _record(self, status: int, cost_nano: int = 0) -> None:
+        """List the request among the last ones, once, with how it ended."""
+        if not self._recorded:
+            self._recorded = True
+            request_id = f"{self.request_id:016x}"
+            self.stats.record(
+                request_id, self.request.model, e2e=self.e2e, status=status, cost_nano=cost_nano
+            )
+
+    def _error(self, error: RequestError) -> WholeAnswer:
+        """An error response to the app (counted as failed)."""
+        self._over = True
+        self.stats.failed += 1
+        self._record(error.status)
+        answer = error_answer(error)
+        answer.headers[E2E_RESPONSE_HEADER] = "1" if self.e2e else "0"
+        return answer
 
     async def abandon(self) -> None:
         """Cancel the network request (the caller went away); once, and never after the end."""
@@ -70,6 +99,7 @@ class AnswerRelay:
         self._over = True
         await self.answer.cancel("the caller disconnected")
         self.stats.cancelled += 1
+        self._record(CANCELLED_STATUS)
 
     def observe_latency(self) -> None:
         self.stats.observe_latency(self.clock.monotonic() - self.started)
@@ -79,22 +109,25 @@ class AnswerRelay:
         parts = aiter(self.answer)
         first = await anext(parts, None)
         if isinstance(first, AnswerError) or first is None:
-            self._over = True
-            self.stats.failed += 1
-            return error_answer(error_from_answer(first) if first else UPSTREAM_GONE)
+            return self._error(error_from_answer(first) if first else UPSTREAM_GONE)
         assert isinstance(first, AnswerHead)
         request_id = f"{self.request_id:016x}"
-        check = self.receipts.start(request_id, self.request.engine_body_bytes(), self.request.model)
+        e2e = self.answer if isinstance(self.answer, E2EAnswer) else None
+        check = self.receipts.start(request_id, self.request.engine_body_bytes(), self.request.model, e2e)
         try:
             self.receipts.head(check, first.headers)
         except StatementError as exc:
             self._over = True
             await self.answer.cancel(f"worker refused: {exc}")
-            self.stats.failed += 1
-            return error_answer(worker_refused(exc))
+            return self._error(worker_refused(exc))
         parts = self.receipts.follow(parts, check)
-        headers = {k: v for k, v in first.headers if k.lower().startswith("x-cocoon-")}
+        headers = {
+            k: v
+            for k, v in first.headers
+            if k.lower().startswith("x-cocoon-") and k.lower() != E2E_HEADER  # ours to say, below
+        }
         headers["X-Cocoon-Request-Id"] = request_id
+        headers[E2E_RESPONSE_HEADER] = "1" if self.e2e else "0"
         if first.status != 200 or not self.request.stream:
             return await self._whole(first, parts, headers, check)
         return EventStream({**headers, **STREAM_HEADERS}, self._events(parts, check), self.abandon)
@@ -109,18 +142,15 @@ class AnswerRelay:
             elif isinstance(part, AnswerEnd):
                 self._over = True
                 self.stats.finished(part)
+                self._record(head.status, part.cost)
                 payload = bytes(body)
                 if head.status == 200:
                     payload = add_cost_to_usage(payload, part, receipt=check.verified)
                 content_type = {k.lower(): v for k, v in head.headers}.get("content-type", "application/json")
                 return WholeAnswer(head.status, {**headers, "Content-Type": content_type}, payload)
             elif isinstance(part, AnswerError):
-                self._over = True
-                self.stats.failed += 1
-                return error_answer(error_from_answer(part))
-        self._over = True
-        self.stats.failed += 1
-        return error_answer(UPSTREAM_GONE)
+                return self._error(error_from_answer(part))
+        return self._error(UPSTREAM_GONE)
 
     async def _events(
         self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
@@ -152,12 +182,15 @@ class AnswerRelay:
                     yield out
             elif isinstance(part, AnswerEnd):
                 self.stats.finished(part)
+                self._record(200, part.cost)
                 if held is not None and self.request.caller_wants_usage:
                     yield final_event(held, part, shape, check.verified)
                 return
             elif isinstance(part, AnswerError):
                 self.stats.failed += 1
+                self._record(part.status)
                 yield error_event(error_from_answer(part), shape)
                 return
         self.stats.failed += 1
+        self._record(UPSTREAM_GONE.status)
         yield error_event(UPSTREAM_GONE, shape)

@@ -17,10 +17,10 @@ from dataclasses import asdict
 from typing import Any
 
 from cocoon.api.validation import ValidatedRequest
-from cocoon.client.backend import InferenceBackend
+from cocoon.client.backend import InferenceBackend, Privacy, privacy_of
 from cocoon.client.model_names import resolve_model
 from cocoon.client.receipts import ReceiptBook
-from cocoon.client.relay import AnswerRelay
+from cocoon.client.relay import E2E_RESPONSE_HEADER, AnswerRelay
 from cocoon.client.responses import EventStream, WholeAnswer, error_answer, json_answer
 from cocoon.client.stats import ClientStats
 from cocoon.clock import SYSTEM_CLOCK, Clock
@@ -68,7 +68,12 @@ class ClientServing:
             answer = await self.backend.run(request, request_id)
         except RequestError as error:
             self.stats.failed += 1
-            return error_answer(error)
+            self.stats.record(f"{request_id:016x}", request.model, e2e=False, status=error.status)
+            refused = error_answer(error)
+            refused.headers[E2E_RESPONSE_HEADER] = "0"
+            return refused
+        privacy = privacy_of(answer)
+        self.stats.sent(e2e=privacy is Privacy.E2E, downgraded=privacy is Privacy.DOWNGRADED)
         relay = AnswerRelay(
             answer,
             request,

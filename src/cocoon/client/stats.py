@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from cocoon.wire.messages import AnswerEnd
 
 _LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+RECENT = 50
+"""Requests kept in the list of the last ones (for /jsonstats and the dashboard)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRequest:
+    """One request sent into the network, as the list of the last ones shows it."""
+
+    request_id: str
+    model: str
+    e2e: bool
+    """Whether it was end-to-end encrypted (False: the proxy could read it)."""
+    status: int
+    """The HTTP status the app got (499: the app went away first)."""
+    cost_nano: int
 
 
 class StatsPart(Protocol):
@@ -35,7 +51,27 @@ class ClientStats:
     spent_nano: int = 0
     latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(_LATENCY_BUCKETS_S) + 1))
     latency_sum_s: float = 0.0
+    e2e_requests: int = 0
+    """Requests sent end-to-end encrypted."""
+    plaintext_requests: int = 0
+    """Requests sent in plaintext (e2e off, or downgraded)."""
+    e2e_downgrades: int = 0
+    """Plaintext requests that would have been encrypted, had a verified worker had a key."""
+    recent: deque[RecentRequest] = field(default_factory=lambda: deque(maxlen=RECENT))
     parts: dict[str, StatsPart] = field(default_factory=dict)
+
+    def sent(self, *, e2e: bool, downgraded: bool = False) -> None:
+        """A request went into the network, end-to-end encrypted or not."""
+        if e2e:
+            self.e2e_requests += 1
+        else:
+            self.plaintext_requests += 1
+        if downgraded:
+            self.e2e_downgrades += 1
+
+    def record(self, request_id: str, model: str, *, e2e: bool, status: int, cost_nano: int = 0) -> None:
+        """Add a request that ended to the list of the last `RECENT`."""
+        self.recent.append(RecentRequest(request_id, model, e2e, status, cost_nano))
 
     def finished(self, end: AnswerEnd) -> None:
         self.succeeded += 1
@@ -69,6 +105,12 @@ class ClientStats:
                 "adjusted": self.adjusted_tokens,
             },
             "spent_nano": self.spent_nano,
+            "e2e": {
+                "e2e_requests": self.e2e_requests,
+                "plaintext_requests": self.plaintext_requests,
+                "e2e_downgrades": self.e2e_downgrades,
+            },
+            "recent": [asdict(r) for r in reversed(self.recent)],
             **{name: part.snapshot() for name, part in self.parts.items()},
         }
 
@@ -85,6 +127,11 @@ class ClientStats:
             f'cocoon_client_tokens_total{{kind="adjusted"}} {self.adjusted_tokens}',
             "# TYPE cocoon_client_spent_nanoton_total counter",
             f"cocoon_client_spent_nanoton_total {self.spent_nano}",
+            "# TYPE cocoon_client_sent_total counter",
+            f'cocoon_client_sent_total{{privacy="e2e"}} {self.e2e_requests}',
+            f'cocoon_client_sent_total{{privacy="plaintext"}} {self.plaintext_requests}',
+            "# TYPE cocoon_client_e2e_downgrades_total counter",
+            f"cocoon_client_e2e_downgrades_total {self.e2e_downgrades}",
             "# TYPE cocoon_client_request_seconds histogram",
         ]
         cumulative = 0

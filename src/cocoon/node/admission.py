@@ -96,6 +96,23 @@ class RegistryAllowlist:
         return self._lists
 
 
+def followed_allowlist(
+    image_hashes: Sequence[str],
+    mr_tds: Sequence[str],
+    model_hashes: Sequence[str],
+    rtmr_sets: Sequence[str],
+    registry: RegistrySnapshot | None,
+) -> tuple[AllowlistSource, RegistryAllowlist | None]:
+    """The worker allowlists a node applies: its config's when it lists any (or without a chain:
+    ``registry`` None), else the root's hash sets read at start; the `RegistryAllowlist` returned
+    (None when the config's apply) is to be updated with each new registry snapshot."""
+    lists = (image_hashes, mr_tds, model_hashes, rtmr_sets)
+    if registry is None or any(lists):
+        return ConfigAllowlist(*lists), None
+    from_root = RegistryAllowlist(registry)
+    return from_root, from_root
+
+
 def allowlist_from_registry(snapshot: RegistrySnapshot) -> NetworkAllowlist:
     """The root's worker image hashes and model hashes (uint256 keys) as 32-byte digests."""
     return NetworkAllowlist(
