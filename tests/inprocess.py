@@ -44,10 +44,15 @@ class InProcessNet:
 
 @asynccontextmanager
 async def in_process_network(
-    tmp_path: Path, engines: list[Engine], *, worker_settings: Sequence[dict[str, Any]] = ()
+    tmp_path: Path,
+    engines: list[Engine],
+    *,
+    worker_settings: Sequence[dict[str, Any]] = (),
+    client_settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[InProcessNet]:
     """A running proxy, a worker per engine and a client (see the module docstring); the worker of
-    ``engines[i]`` also takes the config keys of ``worker_settings[i]`` when given."""
+    ``engines[i]`` also takes the config keys of ``worker_settings[i]`` when given, the client those
+    of ``client_settings``."""
     async with AsyncExitStack() as stack:
         proxy_config = ProxyConfig(
             worker_port=0,
@@ -72,6 +77,7 @@ async def in_process_network(
             http_port=0,
             data_dir=str(tmp_path / "client"),
         )
+        client_config = msgspec.structs.replace(client_config, **(client_settings or {}))
         client = await stack.enter_async_context(build_client(client_config))
         tasks = [asyncio.create_task(node.run()) for node in (proxy, *workers, client)]
         try:

@@ -132,8 +132,8 @@ class FakeWorker:
             frames.append(sealer.final())
         receipt = E2EReceipt(
             version=2,
-            request_id=rid,
-            client_request_id=query.client_request_id,
+            request_id=query.client_request_id,
+            hop_request_id=rid,
             model_id=query.model,
             key_id=opened.key_id,
             header_sha256=opened.secret.h,

@@ -296,9 +296,9 @@ async def test_a_sealed_streams_usage_chunk_carries_cost_and_the_verified_v2_rec
     *_, plain_usage, _ = data_of(b"".join(plain))
     receipt = usage_chunk.pop("receipt")
     assert usage_chunk == plain_usage and done == "[DONE]"
-    assert receipt["version"] == 2 and receipt["client_request_id"] == proxy.queries[0].client_request_id
+    assert receipt["version"] == 2 and receipt["request_id"] == proxy.queries[0].client_request_id
     assert receipt["envelope_sha256"] == proxy.queries[0].e2e.sha256().hex()  # type: ignore[union-attr]
-    assert api.receipts.get(receipt["client_request_id"]) == receipt
+    assert api.receipts.get(receipt["request_id"]) == receipt
 
 
 async def test_a_sealed_whole_answer_reaches_the_app_as_the_plaintext_one_would() -> None:
@@ -313,7 +313,7 @@ async def test_a_sealed_whole_answer_reaches_the_app_as_the_plaintext_one_would(
 
 async def test_a_receipt_that_does_not_match_is_not_shown() -> None:
     def other_id(receipt: E2EReceipt) -> E2EReceipt:
-        return msgspec.structs.replace(receipt, client_request_id="someone-else")
+        return msgspec.structs.replace(receipt, request_id="someone-else")
 
     worker = FakeWorker("w1", worker_identity(), [WHOLE], content_type="application/json")
     worker.receipt_edit = other_id

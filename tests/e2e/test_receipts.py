@@ -35,8 +35,12 @@ def receipts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory, receipts_dir: Path) -> Iterator[RunningNet]:
+    # Plaintext (v1) receipts: they cover the bytes themselves, which `cocoon receipt verify` checks
+    # offline. End-to-end receipts (v2) cover sealed frames: tests/e2e/test_e2e_canary.py.
     running = start_net(
-        tmp_path_factory.mktemp("net"), workers=1, env={"COCOON_RECEIPTS_DIR": str(receipts_dir)}
+        tmp_path_factory.mktemp("net"),
+        workers=1,
+        env={"COCOON_RECEIPTS_DIR": str(receipts_dir), "COCOON_E2E": "off"},
     )
     yield running
     assert stop_net(running) == 0, running.output()

@@ -38,8 +38,8 @@ KEY = Ed25519PrivateKey.generate()
 def _receipt(**changes: object) -> E2EReceipt:
     receipt = E2EReceipt(
         version=2,
-        request_id=77,
-        client_request_id="00000000000000ab",
+        request_id="00000000000000ab",
+        hop_request_id=77,
         model_id="m",
         key_id=bytes.fromhex("0102030405060708"),
         header_sha256=H,
@@ -59,7 +59,7 @@ def _receipt(**changes: object) -> E2EReceipt:
     return msgspec.structs.replace(receipt, **changes)
 
 
-def _expectation(request_id: int | None = 77) -> E2EExpectation:
+def _expectation(hop_request_id: int | None = 77) -> E2EExpectation:
     return E2EExpectation(
         client_request_id="00000000000000ab",
         model="m",
@@ -67,7 +67,7 @@ def _expectation(request_id: int | None = 77) -> E2EExpectation:
         envelope_sha256=ENVELOPE,
         max_tokens=512,
         n=2,
-        request_id=request_id,
+        hop_request_id=hop_request_id,
     )
 
 
@@ -75,7 +75,7 @@ SEEN = FramesSeen(sha256=FRAMES, count=5, final=True)
 
 # Each field `check` compares, in its order, with a value that differs from what was seen.
 CHECKED: list[tuple[str, object]] = [
-    ("client_request_id", "00000000000000ac"),
+    ("request_id", "00000000000000ac"),
     ("model_id", "m2"),
     ("header_sha256", hashlib.sha256(b"other header").digest()),
     ("envelope_sha256", hashlib.sha256(b"other envelope").digest()),
@@ -88,7 +88,7 @@ CHECKED: list[tuple[str, object]] = [
     ("cached_tokens", 3),
     ("completion_tokens", 6),
     ("reasoning_tokens", 0),
-    ("request_id", 78),
+    ("hop_request_id", 78),
 ]
 
 
@@ -104,8 +104,10 @@ def test_check_passes_when_everything_agrees() -> None:
     signed = sign_e2e_receipt(_receipt(), KEY)
     assert signed.check(signed.signer, _expectation(), SEEN, USAGE) == _receipt()
     # The client does not know the proxy-to-worker request id: not checked then.
-    other_hop = sign_e2e_receipt(_receipt(request_id=12345), KEY)
-    assert other_hop.check(signed.signer, _expectation(request_id=None), SEEN, USAGE).request_id == 12345
+    other_hop = sign_e2e_receipt(_receipt(hop_request_id=12345), KEY)
+    assert (
+        other_hop.check(signed.signer, _expectation(hop_request_id=None), SEEN, USAGE).hop_request_id == 12345
+    )
 
 
 @pytest.mark.parametrize(("field", "value"), CHECKED, ids=[name for name, _ in CHECKED])
@@ -257,7 +259,7 @@ def test_a_real_answer_checks_at_the_proxy_and_the_client() -> None:
     sealer = FrameSealer(opened.secret, rn)
     frames = [sealer.head(200, "text/event-stream"), *sealer.data(b"data: x\n\n"), sealer.final()]
     receipt = _receipt(
-        request_id=9,
+        hop_request_id=9,
         key_id=opened.key_id,
         header_sha256=opened.secret.h,
         envelope_sha256=sealed.envelope.sha256(),
@@ -278,13 +280,13 @@ def test_a_real_answer_checks_at_the_proxy_and_the_client() -> None:
         routing.client_request_id, routing.model, sealed.secret.h, sealed.envelope.sha256(), 512, 2
     )
     relay_seen = FramesSeen(relay.digest(), relay.count, relay.final)
-    at_proxy = dataclasses.replace(expected, request_id=9)
+    at_proxy = dataclasses.replace(expected, hop_request_id=9)
     assert signed.check(signed.signer, at_proxy, relay_seen, USAGE) == receipt
     client_seen = FramesSeen(opener.log.digest(), opener.log.count, opener.log.final)
     assert client_seen == relay_seen
     assert signed.check(signed.signer, expected, client_seen, USAGE) == receipt
-    with pytest.raises(ReceiptError, match="request_id differs"):
-        signed.check(signed.signer, dataclasses.replace(expected, request_id=10), relay_seen, USAGE)
+    with pytest.raises(ReceiptError, match="hop_request_id differs"):
+        signed.check(signed.signer, dataclasses.replace(expected, hop_request_id=10), relay_seen, USAGE)
 
     short = FrameLog()
     for frame in (frames[0], frames[2]):

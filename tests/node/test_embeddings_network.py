@@ -4,7 +4,6 @@ prompt-only metering and charge, the receipt; and a 404 naming the endpoint when
 from __future__ import annotations
 
 import base64
-import hashlib
 import struct
 from pathlib import Path
 
@@ -44,9 +43,13 @@ async def test_embeddings_are_the_engines_vectors_metered_as_prompt_tokens(tmp_p
     assert extra["completion_total_cost"] == 0
     assert account.charged_nano == CREDIT - account.remaining_nano == charged
     assert raw.headers["x-cocoon-worker"] and raw.headers["x-cocoon-request-id"]
+    # End-to-end encrypted (the client's default here): the receipt covers the sealed frames relayed,
+    # and the client checked it against the frames it opened before attaching it.
+    assert raw.headers["x-cocoon-e2e"] == "1"
     receipt = (result.model_extra or {})["receipt"]
-    relayed = (await MemoryEngine().complete(EMBEDDINGS, sent)).body  # the bytes the worker relayed
-    assert receipt["response_sha256"] == hashlib.sha256(relayed).hexdigest()
+    assert receipt["version"] == 2 and receipt["request_id"] == raw.headers["x-cocoon-request-id"]
+    assert receipt["final"] and receipt["frame_count"] >= 3  # head, the vectors, final
+    assert receipt["prompt_tokens"] == tokens and receipt["signer"] == raw.headers["x-cocoon-worker-key"]
 
 
 async def test_base64_and_dimensions_reach_the_engine_and_come_back(tmp_path: Path) -> None:

@@ -214,8 +214,8 @@ class FakeE2EWorker:
         assert request.e2e is not None and request.coefficient is not None
         receipt = E2EReceipt(
             version=2,
-            request_id=request.request_id,
-            client_request_id=request.client_request_id,
+            request_id=request.client_request_id,
+            hop_request_id=request.request_id,
             model_id=request.model,
             key_id=key_id,
             header_sha256=h,

@@ -247,7 +247,7 @@ async def test_a_receipt_that_does_not_match_what_was_relayed_is_not_charged_and
             case "no_receipt":
                 behaviour.receipt = False
             case "other_request_id":
-                behaviour.receipt_fields = {"request_id": 987_654}
+                behaviour.receipt_fields = {"hop_request_id": 987_654}
             case "other_envelope":
                 behaviour.receipt_fields = {"envelope_sha256": bytes(32)}
             case "coefficient":

@@ -33,10 +33,12 @@ async def network(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     async with AsyncExitStack() as stack:
 
         async def start(
-            make_engine: Callable[[], MemoryEngine],
+            make_engine: Callable[[], MemoryEngine], e2e: str = "required"
         ) -> tuple[openai.AsyncOpenAI, list[MemoryEngine]]:
             engines = [make_engine() for _ in range(WORKERS)]
-            net = await stack.enter_async_context(in_process_network(tmp_path, list(engines)))
+            net = await stack.enter_async_context(
+                in_process_network(tmp_path, list(engines), client_settings={"e2e": e2e})
+            )
             return net.sdk, engines
 
         yield start
@@ -77,16 +79,23 @@ async def test_a_parameter_the_engine_cannot_serve_is_a_400_from_the_first_engin
     assert calls(engines) == 1
 
 
+@pytest.mark.parametrize("e2e", ["off", "required"])
 async def test_an_engine_failure_is_retried_exactly_once_and_says_what_both_engines_said(
-    network: Callable[..., Any],
+    network: Callable[..., Any], e2e: str
 ) -> None:
-    sdk, engines = await network(lambda: RecordedEngine(500, engine_error("llama_decode returned -3")))
+    sdk, engines = await network(lambda: RecordedEngine(500, engine_error("llama_decode returned -3")), e2e)
     with pytest.raises(openai.InternalServerError) as caught:
         await ask(sdk)
     error = caught.value
     assert error.status_code == 502 and error.code == "upstream_error"
     assert calls(engines) == 2  # the first engine and one other; never the third
-    assert error.message.count("llama_decode returned -3") == 2
+    if e2e == "off":
+        assert error.message.count("llama_decode returned -3") == 2
+    else:
+        # The proxy must be able to retry, so the failure crosses it in plaintext: without the engine's
+        # words, which could echo the prompt; what failed, and how, is still said for both workers.
+        assert "llama_decode" not in error.message
+        assert error.message.count("the engine failed (status 500)") == 2
     assert "retried once elsewhere" in error.message
     asked = [index for index, engine in enumerate(engines) if engine.calls]
     assert len(asked) == 2  # two different workers

@@ -146,7 +146,7 @@ def check_receipt(
         request.e2e.sha256(),
         request.max_tokens,
         sealed.header.n,
-        request_id=request.request_id,
+        hop_request_id=request.request_id,
     )
     signed = SignedE2EReceipt.decode(sink.final.receipt)
     return signed.check(worker.identity.public_key, expected, relayed(sink), usage)

@@ -31,10 +31,10 @@ class E2EReceipt(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fi
     """The signed facts about one end-to-end encrypted answer."""
 
     version: int
-    request_id: int
+    request_id: str
+    """The client's request id (its ``X-Cocoon-Request-Id``, as in v1 receipts; the client checks it)."""
+    hop_request_id: int
     """The `RunQuery.request_id` of the proxy-to-worker hop (the proxy checks it)."""
-    client_request_id: str
-    """The client's request id (the client checks it)."""
     model_id: str
     key_id: bytes
     header_sha256: bytes
@@ -71,7 +71,7 @@ class FramesSeen:
 
 @dataclass(frozen=True, slots=True)
 class E2EExpectation:
-    """What a v2 receipt must say, as the checking side knows it. ``request_id`` None: not known here
+    """What a v2 receipt must say, as the checking side knows it. ``hop_request_id`` None: not known here
     (the client does not see the proxy-to-worker id)."""
 
     client_request_id: str
@@ -80,7 +80,7 @@ class E2EExpectation:
     envelope_sha256: bytes
     max_tokens: int
     n: int
-    request_id: int | None = None
+    hop_request_id: int | None = None
     key_ids: tuple[bytes, ...] = ()
     """The key ids the envelope was sealed to (the receipt's must be one of them); empty: not checked."""
     coefficient: int | None = None
@@ -125,7 +125,7 @@ class SignedE2EReceipt:
         that differs."""
         receipt = self.verify(signer)
         wanted: list[tuple[str, object, object]] = [
-            ("client_request_id", receipt.client_request_id, expected.client_request_id),
+            ("request_id", receipt.request_id, expected.client_request_id),
             ("model_id", receipt.model_id, expected.model),
             ("header_sha256", receipt.header_sha256, expected.header_sha256),
             ("envelope_sha256", receipt.envelope_sha256, expected.envelope_sha256),
@@ -139,8 +139,8 @@ class SignedE2EReceipt:
             ("completion_tokens", receipt.completion_tokens, usage.completion_tokens),
             ("reasoning_tokens", receipt.reasoning_tokens, usage.reasoning_tokens),
         ]
-        if expected.request_id is not None:
-            wanted.append(("request_id", receipt.request_id, expected.request_id))
+        if expected.hop_request_id is not None:
+            wanted.append(("hop_request_id", receipt.hop_request_id, expected.hop_request_id))
         if expected.coefficient is not None:
             wanted.append(("coefficient", receipt.coefficient, expected.coefficient))
         if expected.key_ids and receipt.key_id not in expected.key_ids:

@@ -7,12 +7,15 @@ import signal
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import click
 
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import CocoonError
+
+if TYPE_CHECKING:
+    from cocoon.roles import E2EMode
 
 T = TypeVar("T")
 
@@ -43,6 +46,13 @@ DEFAULT_DATA_DIR = Path("~/.cocoon/localnet")
     show_default=True,
     help="Configs, keys, ledger and logs.",
 )
+@click.option(
+    "--e2e",
+    type=click.Choice(["required", "preferred", "off"]),
+    default="required",
+    show_default=True,
+    help="The client's end-to-end encryption to the workers (the proxy then sees no prompt or answer).",
+)
 @click.option("--once", is_flag=True, help="Answer the demo request, then stop everything.")
 @click.option("--no-demo", is_flag=True, help="Do not send the demo request.")
 def up(
@@ -51,6 +61,7 @@ def up(
     workers: int,
     instance: int,
     data_dir: Path,
+    e2e: str,
     once: bool,
     no_demo: bool,
 ) -> None:
@@ -67,6 +78,7 @@ def up(
         engine_url=engine_url,
         workers=workers,
         base_port=10 * instance,
+        e2e=cast("E2EMode", e2e),  # one of click's choices
     )
     try:
         asyncio.run(_run(plan, demo=not no_demo, once=once))
@@ -106,6 +118,12 @@ async def _run(plan: object, *, demo: bool, once: bool, clock: Clock = SYSTEM_CL
                 return
             usage = answer.usage
             console.print(f"\n[bold]demo request[/bold] ({answer.seconds:.2f} s): {answer.text.strip()!r}")
+            console.print(
+                "end-to-end encrypted: only the client and the answering worker could read it; the proxy "
+                "routed and metered ciphertext"
+                if answer.e2e
+                else "not end-to-end encrypted (e2e is off): the proxy could read this request"
+            )
             console.print(
                 f"tokens: prompt {usage.get('prompt_tokens')}, completion {usage.get('completion_tokens')}, "
                 f"adjusted {usage.get('adjusted_tokens')}; cost {usage.get('total_cost')} nanoTON "

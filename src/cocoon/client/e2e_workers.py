@@ -18,11 +18,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cocoon.api.error_codes import openai_type
 from cocoon.attestation.policy import Policy
 from cocoon.client.e2e_verdict import VerdictCache, VerifiedKey, check_certificate, usable
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.envelope import MAX_CANDIDATES
-from cocoon.errors import CocoonError
+from cocoon.errors import CocoonError, RequestError
 from cocoon.wire.control import ControlBody, E2ECandidateList, E2ECandidates
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ class CandidateSet:
     """Why the proxy listed nothing, when it did not answer (empty otherwise)."""
     fetched: bool = False
     """Whether this call asked the proxy (False: from the list kept)."""
+    no_worker: RequestError | None = None
+    """Set when the proxy said no worker can take such a request at all (unknown model, endpoint not
+    served, price too low): the error a plaintext request would get, to give the app as it is."""
 
     def explain(self) -> str:
         """Why no worker can be used: the refusals, or that the proxy listed none."""
@@ -86,6 +90,7 @@ class _List:
     listed: tuple[_Listed, ...] = ()
     note: str = ""
     refresh_s: float = REFRESH_S
+    no_worker: RequestError | None = None
 
 
 ListKey = tuple[str, str, str, int]
@@ -127,7 +132,7 @@ class E2EWorkers:
             chosen, refusals = self._choose(entry, model, self.clock.time())
             if not chosen:
                 entry.refresh_s = min(entry.refresh_s, EMPTY_REFRESH_S)
-            return CandidateSet(chosen, refusals, entry.note, fetched)
+            return CandidateSet(chosen, refusals, entry.note, fetched, entry.no_worker)
 
     def invalidate(self, address: str, model: str, endpoint: str, max_coefficient: int) -> None:
         """Forget the list kept for this proxy and request kind: the next request asks again."""
@@ -154,7 +159,14 @@ class E2EWorkers:
         except CocoonError as exc:
             entry.note = f"the proxy did not list end-to-end candidates: {exc}"
         else:
-            if isinstance(answer, E2ECandidateList):
+            if isinstance(answer, E2ECandidateList) and answer.refusal_status:
+                entry.no_worker = RequestError(
+                    answer.refusal[:1000],
+                    status=answer.refusal_status if 400 <= answer.refusal_status < 500 else 502,
+                    error_type=openai_type(answer.refusal_code),
+                    code=answer.refusal_code[:64] or None,
+                )
+            elif isinstance(answer, E2ECandidateList):
                 entry.listed = tuple(
                     self._check(c.worker_id, c.certificate_sha256, c.certificate, now)
                     for c in answer.candidates

@@ -175,6 +175,8 @@ class ProxyPool:
             )
         deadline = self.clock.monotonic() + request.timeout_s
         found = await self._candidates(address, conn, request, deadline)
+        if found.no_worker is not None:
+            raise found.no_worker  # nobody could serve it, sealed or not: nothing to downgrade for
         if not found.chosen:
             if self.e2e == "required":
                 raise e2e_unavailable(address, request.model, found)
@@ -281,6 +283,8 @@ class ProxyPool:
         self.workers.invalidate(attempt.proxy, routing.model, routing.endpoint, routing.max_coefficient)
         address, conn = self._pick()
         found = await self._candidates(address, conn, request, deadline)
+        if found.no_worker is not None:
+            raise found.no_worker
         if not found.chosen:
             raise e2e_unavailable(address, routing.model, found)
         wire_id = secrets.randbits(63)

@@ -35,7 +35,7 @@ from cocoon.localnet.chain import (
 from cocoon.localnet.supervisor import ServiceSpec, Supervisor
 from cocoon.payments.params import NANO_PER_TON, Nano, format_ton
 from cocoon.registry import local_params
-from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
+from cocoon.roles import ClientConfig, E2EMode, ProxyConfig, WorkerConfig
 from cocoon.ton.data import ProxyEndpoints
 
 EngineKind = Literal["builtin", "fake"]
@@ -52,6 +52,8 @@ class LocalNetPlan:
     workers: int = 2
     base_port: int = 0  # added to every default port (instance n: 10*n)
     client_credit_ton: int = 100
+    e2e: E2EMode = "required"
+    """The client's end-to-end encryption: every local worker has a key, so nothing less is needed."""
 
     @property
     def engine_port(self) -> int:
@@ -141,6 +143,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         proxies=[f"127.0.0.1:{proxy.client_port}"],
         http_port=plan.client_port,
         data_dir=str(plan.data_dir / "client"),
+        e2e=plan.e2e,
         **_chain_fields(plan, chain, "client"),
     )
     specs.append(_node("client", cfg_dir, client, client.http_port))
@@ -216,6 +219,8 @@ class DemoAnswer:
     text: str
     usage: dict[str, Any]
     seconds: float
+    e2e: bool
+    """Whether the client sent it end-to-end encrypted (its ``X-Cocoon-E2E`` answer header)."""
 
 
 async def demo_request(
@@ -231,8 +236,9 @@ async def demo_request(
         answer = await resp.json()
         if resp.status != 200:
             raise CocoonError(f"the demo request failed with HTTP {resp.status}: {answer}")
+        e2e = resp.headers.get("X-Cocoon-E2E") == "1"
     text = answer["choices"][0]["message"]["content"]
-    return DemoAnswer(model, text, answer.get("usage", {}), clock.monotonic() - started)
+    return DemoAnswer(model, text, answer.get("usage", {}), clock.monotonic() - started, e2e)
 
 
 class LocalNet:

@@ -120,7 +120,7 @@ class E2ERequest:
             envelope_sha256=self.envelope_sha256,
             max_tokens=forwarded.max_tokens,
             n=self.header.n,
-            request_id=forwarded.request_id,
+            hop_request_id=forwarded.request_id,
             key_ids=self.header.key_ids,
             coefficient=forwarded.coefficient,
         )
@@ -307,21 +307,10 @@ class Router:
                     self.counters.failed += 1
                     why = f"; {_given_up(failures)}" if failures else ""
                     await responder.error(502, UPSTREAM_ERROR, f"every worker for this model failed{why}")
-                case NoSuchModel(model):
-                    self.counters.refused_model += 1
-                    await responder.error(404, "model_not_found", f"no worker serves model {model!r} now")
-                case EndpointNotServed(endpoint, model, workers, served):
-                    self.counters.refused_endpoint += 1
-                    await responder.error(
-                        404, ENDPOINT_NOT_SERVED, _not_served(endpoint, model, workers, served)
-                    )
-                case PriceTooLow(cheapest):
-                    self.counters.refused_price += 1
-                    message = (
-                        f"every worker for {request.model!r} asks more than max_coefficient "
-                        f"{request.max_coefficient}; the cheapest coefficient available is {cheapest}"
-                    )
-                    await responder.error(400, "price_too_low", message)
+                case NoSuchModel() | EndpointNotServed() | PriceTooLow():
+                    refused = no_worker_for(choice, request.model, request.max_coefficient)
+                    self._count_refusal(refused.code)
+                    await responder.error(refused.status, refused.code, refused.message)
                 case NoCapacity():
                     remaining = queue_until - self.clock.monotonic()
                     if remaining > 0:
@@ -330,6 +319,14 @@ class Router:
                     self.counters.refused_capacity += 1
                     await responder.error(503, "no_capacity", "all workers for this model are busy; retry")
             return None
+
+    def _count_refusal(self, code: str) -> None:
+        if code == "model_not_found":
+            self.counters.refused_model += 1
+        elif code == ENDPOINT_NOT_SERVED:
+            self.counters.refused_endpoint += 1
+        else:
+            self.counters.refused_price += 1
 
     async def _reroute(self, responder: Responder, failures: list[_RetryElsewhere]) -> None:
         self.counters.failed += 1
@@ -568,6 +565,33 @@ def _reroute_now(
             )
             return isinstance(anyone, Chosen)
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class NoWorker:
+    """Why no worker at all can take a request (no retry or wait would help): status, code, message."""
+
+    status: int
+    code: str
+    message: str
+
+
+def no_worker_for(
+    choice: NoSuchModel | EndpointNotServed | PriceTooLow, model: str, max_coefficient: int
+) -> NoWorker:
+    """The answer to a request no worker can take: the same for a plaintext request and for a client
+    asking for end-to-end candidates (`ProxyService.e2e_candidates`)."""
+    match choice:
+        case NoSuchModel():
+            return NoWorker(404, "model_not_found", f"no worker serves model {model!r} now")
+        case EndpointNotServed(endpoint, model, workers, served):
+            return NoWorker(404, ENDPOINT_NOT_SERVED, _not_served(endpoint, model, workers, served))
+        case PriceTooLow(cheapest):
+            message = (
+                f"every worker for {model!r} asks more than max_coefficient {max_coefficient}; the "
+                f"cheapest coefficient available is {cheapest}"
+            )
+            return NoWorker(400, "price_too_low", message)
 
 
 def _from_worker(link: WorkerLink, message: str) -> str:

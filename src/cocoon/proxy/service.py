@@ -39,8 +39,14 @@ from cocoon.proxy.admission import (
     verify_worker_certificate,
 )
 from cocoon.proxy.ledger import Ledger
-from cocoon.proxy.routing import Router
-from cocoon.proxy.selection import e2e_candidates
+from cocoon.proxy.routing import Router, no_worker_for
+from cocoon.proxy.selection import (
+    EndpointNotServed,
+    NoSuchModel,
+    PriceTooLow,
+    choose_worker,
+    e2e_candidates,
+)
 from cocoon.proxy.settlement import ProxySettlement
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.roles import ProxyConfig
@@ -281,7 +287,20 @@ class ProxyService:
                     coefficient=candidate.coefficient,
                 )
             )
-        return E2ECandidateList(tuple(answer))
+        if answer:
+            return E2ECandidateList(tuple(answer))
+        # None listed: say so as a plaintext request would be told, when no worker could take it at all.
+        choice = choose_worker(
+            self.workers.candidates(),
+            query.model,
+            query.max_coefficient,
+            self.router.rng,
+            endpoint=query.endpoint,
+        )
+        if isinstance(choice, NoSuchModel | EndpointNotServed | PriceTooLow):
+            refused = no_worker_for(choice, query.model, query.max_coefficient)
+            return E2ECandidateList((), refused.status, refused.code, refused.message)
+        return E2ECandidateList()
 
     # --- stats ------------------------------------------------------------------------------------
 

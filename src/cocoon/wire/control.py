@@ -146,6 +146,12 @@ class E2ECandidateList(_Body, tag=109, frozen=True):
     """Answer to `E2ECandidates` (empty: no worker can take an end-to-end encrypted request now)."""
 
     candidates: Annotated[tuple[E2ECandidate, ...], msgspec.Meta(max_length=32)] = ()
+    refusal_status: Annotated[int, msgspec.Meta(ge=0, le=599)] = 0
+    """With no candidate because no worker can take such a request at all (unknown model, endpoint not
+    served, price too low): the HTTP status a plaintext request would get; 0 otherwise."""
+    refusal_code: str = ""
+    refusal: str = ""
+    """The message a plaintext request would get."""
 
 
 ControlBody = (

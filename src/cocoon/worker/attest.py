@@ -97,8 +97,8 @@ class ReceiptSigner:
         assert request.e2e is not None, "a v2 receipt is for an end-to-end request"
         receipt = E2EReceipt(
             version=E2E_RECEIPT_VERSION,
-            request_id=request.request_id,
-            client_request_id=request.client_request_id,
+            request_id=request.client_request_id,
+            hop_request_id=request.request_id,
             model_id=opened.header.model,
             key_id=opened.key_id,
             header_sha256=opened.secret.h,
