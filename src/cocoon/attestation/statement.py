@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cocoon.attestation.gpu import GpuEvidence
 from cocoon.attestation.signed import STATEMENT_DOMAIN, sign, verify
+from cocoon.e2e.suite import KEY_SIZE, SUITE, key_id
 from cocoon.errors import StatementError
 
 STATEMENT_VERSION = 2
@@ -52,6 +53,18 @@ class Statement(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fie
     @property
     def has_e2e_key(self) -> bool:
         return bool(self.e2e_kem_pk)
+
+    def check_e2e_key(self) -> None:
+        """Raise `StatementError` unless the end-to-end key it publishes (if any) is of the suite this
+        network speaks, of the right size, under its own key id."""
+        if not self.e2e_kem_pk:
+            return
+        if self.e2e_suite != SUITE:
+            raise StatementError(f"its end-to-end key is of suite {self.e2e_suite.hex()}, not {SUITE.hex()}")
+        if len(self.e2e_kem_pk) != KEY_SIZE:
+            raise StatementError(f"its end-to-end key is not {KEY_SIZE} bytes")
+        if self.e2e_key_id != key_id(self.e2e_kem_pk):
+            raise StatementError("its statement's end-to-end key id is not the id of its key")
 
     def describe(self) -> str:
         """One line for logs."""

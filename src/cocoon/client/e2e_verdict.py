@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from cocoon.attestation.certificate import parse_certificate
 from cocoon.attestation.policy import Policy
 from cocoon.attestation.statement import model_hash, verify_statement
-from cocoon.e2e.suite import KEY_SIZE, SUITE, key_id
-from cocoon.errors import CocoonError
+from cocoon.errors import CocoonError, StatementError
 
 REFUSAL_TTL_S = 300.0
 """How long a refusal is kept at most: allowlists may change (the root's) and clocks may be fixed."""
@@ -79,14 +78,10 @@ def check_certificate(der: bytes, policy: Policy, now: float) -> Verdict:
         return Refused(sha, f"its attestation is refused: {exc}", retry_at)
     if not statement.has_e2e_key:
         return Refused(sha, "it states no end-to-end key (it predates cocoon-e2e/1)", retry_at)
-    if statement.e2e_suite != SUITE:
-        return Refused(
-            sha, f"its end-to-end key is of suite {statement.e2e_suite.hex()}, not {SUITE.hex()}", retry_at
-        )
-    if len(statement.e2e_kem_pk) != KEY_SIZE:
-        return Refused(sha, f"its end-to-end key is not {KEY_SIZE} bytes", retry_at)
-    if statement.e2e_key_id != key_id(statement.e2e_kem_pk):
-        return Refused(sha, "its statement's end-to-end key id is not the id of its key", retry_at)
+    try:
+        statement.check_e2e_key()
+    except StatementError as exc:
+        return Refused(sha, str(exc), retry_at)
     if statement.e2e_not_after <= now:
         return Refused(sha, f"its end-to-end key expired at {statement.e2e_not_after}", retry_at)
     return VerifiedKey(

@@ -28,7 +28,6 @@ from cocoon.attestation.certificate import parse_certificate
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.attestation.statement import verify_statement
-from cocoon.e2e.suite import SUITE, key_id
 from cocoon.errors import PolicyError, StatementError
 from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
 from cocoon.wire.messages import WorkerState
@@ -111,12 +110,9 @@ def verify_worker_certificate(
         raise StatementError(
             f"its statement names model {statement.model_id!r} but the worker serves {model!r}"
         )
+    statement.check_e2e_key()
     if not statement.has_e2e_key:
         return WorkerCertificate(cert.der, cert.fingerprint)
-    if statement.e2e_suite != SUITE:
-        raise StatementError(f"its end-to-end key is of suite {statement.e2e_suite.hex()}, not {SUITE.hex()}")
-    if statement.e2e_key_id != key_id(statement.e2e_kem_pk):
-        raise StatementError("its end-to-end key id is not the id of the key it publishes")
     return WorkerCertificate(cert.der, cert.fingerprint, statement.e2e_key_id, statement.e2e_not_after)
 
 

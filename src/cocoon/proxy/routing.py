@@ -41,7 +41,7 @@ from cocoon.api.error_codes import (
 from cocoon.api.validation import generates_tokens
 from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.e2e.envelope import E2E_VERSION, Envelope, Header, Routing, header_hash, read_header
+from cocoon.e2e.envelope import E2E_VERSION, Envelope, Header, header_hash, read_header
 from cocoon.e2e.frames import FrameLog
 from cocoon.e2e.suite import SUITE
 from cocoon.errors import (
@@ -143,14 +143,7 @@ def read_e2e_request(request: RunQuery) -> E2ERequest | None:
         raise E2EError(
             E2E_BAD_ENVELOPE, "an end-to-end encrypted request carries its body only inside the envelope"
         )
-    routing = Routing(
-        request.client_request_id,
-        request.model,
-        request.path,
-        request.max_tokens,
-        header.n,
-        request.max_coefficient,
-    )
+    routing = request.routing(header.n)
     if header.routing != routing:
         differ = [
             name
@@ -373,11 +366,8 @@ class Router:
         try:
             stream = await link.conn.run_query(forwarded)
             async with stream:
-                if e2e is None:
-                    ok = await self._relay(link, key, stream, responder, coefficient)
-                else:
-                    relay = _E2ERelay(e2e, forwarded, coefficient)
-                    ok = await self._relay_e2e(link, key, stream, responder, relay)
+                relay = _E2ERelay(e2e, forwarded) if e2e is not None else None
+                ok = await self._relay(link, key, stream, responder, coefficient, relay)
         except (ConnectionClosedError, RequestCancelledError) as exc:
             if responder.finished:
                 return
@@ -391,67 +381,29 @@ class Router:
             await self.workers.notify()
 
     async def _relay(
-        self, link: WorkerLink, key: str, stream: RpcAnswerStream, responder: Responder, coefficient: int
+        self,
+        link: WorkerLink,
+        key: str,
+        stream: RpcAnswerStream,
+        responder: Responder,
+        coefficient: int,
+        e2e: _E2ERelay | None,
     ) -> bool:
-        async for part in stream:
-            match part:
-                case AnswerHead(status=status, headers=headers):
-                    await responder.head(status, self._head_headers(link, headers))
-                case AnswerChunk(data=data):
-                    await responder.chunk(data)
-                case AnswerEnd(usage=usage, timings=timings, receipt=receipt):
-                    cost = self._record(link, key, usage, coefficient)
-                    self.counters.succeeded += 1
-                    await responder.end(
-                        usage,
-                        timings,
-                        cost.adjusted_tokens,
-                        cost.cost_nano,
-                        receipt,
-                        cost.prompt_cost_nano,
-                    )
-                    return True
-                case AnswerError(status=status, code=code, message=message, usage=usage, param=param):
-                    fault = worker_fault(status, code)
-                    if not _started(responder) and fault is not Fault.REQUEST:
-                        raise _RetryElsewhere(_from_worker(link, message), engine=fault is Fault.ENGINE)
-                    if usage is not None:
-                        self._record(link, key, usage, coefficient)  # pay for what was delivered
-                    self.counters.failed += 1
-                    if fault is Fault.ENGINE:  # whatever status or unknown code the worker gave it
-                        status, code, param = 502, UPSTREAM_ERROR, None
-                    await responder.error(status, code, message, usage, param=param)
-                    return False
-        return False
-
-    def _head_headers(
-        self, link: WorkerLink, headers: tuple[tuple[str, str], ...]
-    ) -> tuple[tuple[str, str], ...]:
-        """The worker's head headers, plus who answered and the attested key and statement."""
-        return (
-            *headers,
-            ("x-cocoon-worker", link.worker_id),
-            ("x-cocoon-proxy", self.proxy_id),
-            *worker_attestation_headers(link.attested, headers),
-        )
-
-    async def _relay_e2e(
-        self, link: WorkerLink, key: str, stream: RpcAnswerStream, responder: Responder, relay: _E2ERelay
-    ) -> bool:
-        """Relay an end-to-end answer: the head with its nonce, each frame byte for byte (hashed), and
-        charge only what a receipt matching those frames signs."""
+        """Relay the worker's answer (head, chunks byte for byte) and charge the usage it reports; for an
+        end-to-end answer (``e2e``) hash each frame and charge only what a receipt matching them signs."""
         async for part in stream:
             match part:
                 case AnswerHead(status=status, headers=headers, e2e_nonce=nonce):
                     await responder.head(status, self._head_headers(link, headers), e2e_nonce=nonce)
                 case AnswerChunk(data=data):
-                    relay.frames.add(data)
+                    if e2e is not None:
+                        e2e.frames.add(data)
                     await responder.chunk(data)
                 case AnswerEnd(usage=usage, timings=timings, receipt=receipt):
-                    if (why := relay.receipt_refusal(link, usage, receipt)) is not None:
+                    if e2e is not None and (why := e2e.receipt_refusal(link, usage, receipt)) is not None:
                         await self._refuse_receipt(link, responder, why)
                         return False
-                    cost = self._record(link, key, usage, relay.coefficient)
+                    cost = self._record(link, key, usage, coefficient)
                     self.counters.succeeded += 1
                     await responder.end(
                         usage,
@@ -468,21 +420,38 @@ class Router:
                     fault = worker_fault(status, code)
                     if not _started(responder) and fault is not Fault.REQUEST:
                         raise _RetryElsewhere(_from_worker(link, message), engine=fault is Fault.ENGINE)
-                    charged: Usage | None = None
-                    if usage is not None and (receipt is not None or usage != NO_USAGE):
-                        # Usage so far, charged only as far as a (partial) receipt signs it.
-                        why = relay.receipt_refusal(link, usage, receipt)
-                        if why is None:
-                            self._record(link, key, usage, relay.coefficient)
-                            charged = usage
-                        else:
-                            self._flag(link, why)
+                    if usage is not None and e2e is not None:
+                        usage = self._receipted(link, e2e, usage, receipt)
+                    if usage is not None:
+                        self._record(link, key, usage, coefficient)  # pay for what was delivered
                     self.counters.failed += 1
-                    if fault is Fault.ENGINE:
+                    if fault is Fault.ENGINE:  # whatever status or unknown code the worker gave it
                         status, code, param = 502, UPSTREAM_ERROR, None
-                    await responder.error(status, code, message, charged, param=param, receipt=receipt)
+                    await responder.error(status, code, message, usage, param=param, receipt=receipt)
                     return False
         return False
+
+    def _receipted(
+        self, link: WorkerLink, e2e: _E2ERelay, usage: Usage, receipt: bytes | None
+    ) -> Usage | None:
+        """The usage so far of a failed end-to-end answer, as far as its (partial) receipt signs it."""
+        if receipt is None and usage == NO_USAGE:
+            return None  # nothing used, nothing signed: nothing to charge or to flag
+        if (why := e2e.receipt_refusal(link, usage, receipt)) is not None:
+            self._flag(link, why)
+            return None
+        return usage
+
+    def _head_headers(
+        self, link: WorkerLink, headers: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[str, str], ...]:
+        """The worker's head headers, plus who answered and the attested key and statement."""
+        return (
+            *headers,
+            ("x-cocoon-worker", link.worker_id),
+            ("x-cocoon-proxy", self.proxy_id),
+            *worker_attestation_headers(link.attested, headers),
+        )
 
     def _flag(self, link: WorkerLink, why: str) -> None:
         """Count a worker receipt that does not match what was relayed (nothing was charged for it)."""
@@ -515,9 +484,8 @@ class Router:
 class _E2ERelay:
     """One try of an end-to-end request on one worker: what its receipt must match."""
 
-    def __init__(self, e2e: E2ERequest, forwarded: RunQuery, coefficient: int) -> None:
+    def __init__(self, e2e: E2ERequest, forwarded: RunQuery) -> None:
         self.expected = e2e.expectation(forwarded)
-        self.coefficient = coefficient
         self.frames = FrameLog()
 
     def receipt_refusal(self, link: WorkerLink, usage: Usage, receipt: bytes | None) -> str | None:

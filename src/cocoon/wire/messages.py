@@ -14,7 +14,7 @@ import enum
 
 import msgspec
 
-from cocoon.e2e.envelope import Envelope
+from cocoon.e2e.envelope import Envelope, Routing
 from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.control import Certificate, ContextLength, ControlBody, Endpoints, NonNegative
 
@@ -142,6 +142,13 @@ class RunQuery(_Msg, tag=20, frozen=True):
     e2e: Envelope | None = None
     """An end-to-end encrypted request (spec/e2e.md): ``body`` is then empty and the OpenAI body is
     sealed in the envelope, to the workers whose key ids its header lists."""
+
+    def routing(self, n: int) -> Routing:
+        """The routing fields this query acts on, to compare with an envelope's header (``n`` is the
+        header's own: a query does not carry it)."""
+        return Routing(
+            self.client_request_id, self.model, self.path, self.max_tokens, n, self.max_coefficient
+        )
 
 
 class AnswerHead(_Msg, tag=21, frozen=True):

@@ -73,18 +73,11 @@ def error_code(error: RequestError) -> str:
     return error.code or error.error_type
 
 
-class PlainAnswer:
-    """The plaintext answer: the engine's bytes as they are, a v1 receipt over them."""
+class OnResponder:
+    """What every `AnswerWriter` reads from the `Responder` it writes to."""
 
-    def __init__(self, responder: Responder, request: RunQuery, signer: ReceiptSigner | None) -> None:
+    def __init__(self, responder: Responder) -> None:
         self._responder = responder
-        self._request = request
-        self._signer = signer
-        self._delivered = hashlib.sha256()  # the receipt covers exactly the bytes relayed
-
-    @property
-    def body(self) -> bytes:
-        return self._request.body
 
     @property
     def finished(self) -> bool:
@@ -93,6 +86,20 @@ class PlainAnswer:
     @property
     def head_sent(self) -> bool:
         return self._responder.head_sent
+
+
+class PlainAnswer(OnResponder):
+    """The plaintext answer: the engine's bytes as they are, a v1 receipt over them."""
+
+    def __init__(self, responder: Responder, request: RunQuery, signer: ReceiptSigner | None) -> None:
+        super().__init__(responder)
+        self._request = request
+        self._signer = signer
+        self._delivered = hashlib.sha256()  # the receipt covers exactly the bytes relayed
+
+    @property
+    def body(self) -> bytes:
+        return self._request.body
 
     def check(self, validated: ValidatedRequest) -> None:
         pass  # nothing but the body says what the request is

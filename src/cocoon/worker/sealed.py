@@ -14,7 +14,7 @@ import json
 
 from cocoon.api.error_codes import UPSTREAM_ERROR, openai_type
 from cocoon.api.validation import ValidatedRequest
-from cocoon.e2e.envelope import OpenedRequest, Routing, open_request, read_header
+from cocoon.e2e.envelope import OpenedRequest, open_request, read_header
 from cocoon.e2e.frames import FrameSealer
 from cocoon.e2e.keyring import Keyring
 from cocoon.e2e.replay import ReplayCache
@@ -22,7 +22,7 @@ from cocoon.errors import E2EError, RequestError
 from cocoon.net.rpc_stream import Responder
 from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.messages import NO_TIMINGS, RunQuery, Timings
-from cocoon.worker.answer import JSON, error_code
+from cocoon.worker.answer import JSON, OnResponder, error_code
 from cocoon.worker.attest import ReceiptSigner
 
 KEY_UNKNOWN = "e2e_key_unknown"
@@ -43,14 +43,7 @@ def open_envelope(
     if keyring is None:
         raise E2EError(KEY_UNKNOWN, "this worker holds no end-to-end key")
     header = read_header(envelope)
-    routing = Routing(
-        request.client_request_id,
-        request.model,
-        request.path,
-        request.max_tokens,
-        header.n,
-        request.max_coefficient,
-    )
+    routing = request.routing(header.n)
     return open_request(envelope, routing, keyring, replay, now)
 
 
@@ -60,7 +53,7 @@ def e2e_refusal(error: E2EError) -> int:
     return 503 if error.code == KEY_UNKNOWN else 400
 
 
-class SealedAnswer:
+class SealedAnswer(OnResponder):
     """One end-to-end answer: a plaintext head (status class, the worker's statement, ``rn``), then one
     `AnswerChunk` per sealed frame (head, data..., final), then the end with a v2 receipt over them."""
 
@@ -72,7 +65,7 @@ class SealedAnswer:
         signer: ReceiptSigner,
         rn: bytes,
     ) -> None:
-        self._responder = responder
+        super().__init__(responder)
         self._request = request
         self._opened = opened
         self._signer = signer
@@ -82,14 +75,6 @@ class SealedAnswer:
     @property
     def body(self) -> bytes:
         return self._opened.body
-
-    @property
-    def finished(self) -> bool:
-        return self._responder.finished
-
-    @property
-    def head_sent(self) -> bool:
-        return self._responder.head_sent
 
     def check(self, validated: ValidatedRequest) -> None:
         """The body must ask for the model and the choices the header (and so the proxy) says."""
