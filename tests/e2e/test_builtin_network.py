@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import time
 from collections.abc import Iterator
@@ -9,6 +10,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 from netproc import RunningNet, start_net, stop_net
+
+from cocoon.localnet.up import demo_request
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +38,17 @@ def api(net: RunningNet) -> Iterator[openai.OpenAI]:
 def test_real_model_answers_through_the_network(net: RunningNet, api: openai.OpenAI) -> None:
     assert net.model.startswith("SmolLM2-135M-Instruct")
     before = net.charged_nano()
-    answer = api.chat.completions.create(
+    sealed_before = net.proxy_stats()["routing"]["e2e_routed"]
+    raw = api.chat.completions.with_raw_response.create(
         model=net.model,
         messages=[{"role": "user", "content": "Name one colour of the sky."}],
         max_tokens=16,
     )
+    # `cocoon up` requires end-to-end encryption: the proxy routed ciphertext, the worker signed for it.
+    assert raw.headers["x-cocoon-e2e"] == "1"
+    assert net.proxy_stats()["routing"]["e2e_routed"] == sealed_before + 1
+    answer = raw.parse()
+    assert (answer.model_extra or {})["receipt"]["version"] == 2
     text = answer.choices[0].message.content
     assert text and text.strip()
     usage = answer.usage
@@ -117,18 +126,26 @@ def test_the_responses_api_answers_with_the_engines_chat_answer(net: RunningNet,
 
 
 def test_real_model_streams_with_usage(net: RunningNet, api: openai.OpenAI) -> None:
-    chunks = list(
-        api.chat.completions.create(
-            model=net.model,
-            messages=[{"role": "user", "content": "Say hello."}],
-            max_tokens=8,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
+    raw = api.chat.completions.with_raw_response.create(
+        model=net.model,
+        messages=[{"role": "user", "content": "Say hello."}],
+        max_tokens=8,
+        stream=True,
+        stream_options={"include_usage": True},
     )
+    assert raw.headers["x-cocoon-e2e"] == "1"
+    chunks = list(raw.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip()
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens <= 8
+    receipt = (chunks[-1].model_extra or {})["receipt"]
+    assert receipt["version"] == 2 and receipt["final"]
+    assert receipt["completion_tokens"] == chunks[-1].usage.completion_tokens
+
+
+def test_the_demo_request_of_cocoon_up_says_it_was_end_to_end_encrypted(net: RunningNet) -> None:
+    answer = asyncio.run(demo_request(net.base_url, net.model))
+    assert answer.text.strip() and answer.e2e
 
 
 def _unsupported_answers(net: RunningNet) -> int:

@@ -325,6 +325,9 @@ def test_dashboard_in_a_real_browser(api: openai.OpenAI, net: RunningNet, tmp_pa
     ).stdout
     assert "<h1>cocoon client</h1>" in dom
     assert net.model in dom and ">connected<" in dom and net.base_url in dom
+    # The request just made is listed, end-to-end encrypted (`cocoon up` requires it).
+    recent = dom.split("<h2>Recent requests</h2>", 1)[1]
+    assert '<td><span class="ok">yes</span></td>' in recent and '<span class="bad">no</span>' not in recent
     shot = tmp_path / "dashboard.png"
     subprocess.run(
         [*argv, f"--screenshot={shot}", "--window-size=1100,700", url],

@@ -62,7 +62,14 @@ def _recent_section(recent: list[dict[str, Any]]) -> str:
     """The last requests: id, model, whether end-to-end encrypted, status and cost."""
     rows = []
     for item in recent:
-        e2e = '<span class="ok">yes</span>' if item.get("e2e") else '<span class="bad">no</span>'
+        sealed = item.get("e2e")
+        e2e = (
+            "not sent"
+            if sealed is None
+            else '<span class="ok">yes</span>'
+            if sealed
+            else '<span class="bad">no</span>'
+        )
         status = int(item.get("status", 0))
         rows.append(
             [

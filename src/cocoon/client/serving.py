@@ -68,7 +68,8 @@ class ClientServing:
             answer = await self.backend.run(request, request_id)
         except RequestError as error:
             self.stats.failed += 1
-            self.stats.record(f"{request_id:016x}", request.model, e2e=False, status=error.status)
+            # Nothing left the client: neither encrypted nor readable by anyone.
+            self.stats.record(f"{request_id:016x}", request.model, e2e=None, status=error.status)
             refused = error_answer(error)
             refused.headers[E2E_RESPONSE_HEADER] = "0"
             return refused

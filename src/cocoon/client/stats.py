@@ -15,12 +15,13 @@ RECENT = 50
 
 @dataclass(frozen=True, slots=True)
 class RecentRequest:
-    """One request sent into the network, as the list of the last ones shows it."""
+    """One request the app made, as the list of the last ones shows it."""
 
     request_id: str
     model: str
-    e2e: bool
-    """Whether it was end-to-end encrypted (False: the proxy could read it)."""
+    e2e: bool | None
+    """Whether it was end-to-end encrypted (False: the proxy could read it; None: refused before
+    anything was sent)."""
     status: int
     """The HTTP status the app got (499: the app went away first)."""
     cost_nano: int
@@ -69,7 +70,9 @@ class ClientStats:
         if downgraded:
             self.e2e_downgrades += 1
 
-    def record(self, request_id: str, model: str, *, e2e: bool, status: int, cost_nano: int = 0) -> None:
+    def record(
+        self, request_id: str, model: str, *, e2e: bool | None, status: int, cost_nano: int = 0
+    ) -> None:
         """Add a request that ended to the list of the last `RECENT`."""
         self.recent.append(RecentRequest(request_id, model, e2e, status, cost_nano))
 
