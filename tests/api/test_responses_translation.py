@@ -304,3 +304,11 @@ def test_any_body_translates_or_is_a_request_error(body: dict[str, Any]) -> None
         assert error.status == 400 and error.param
         return
     assert chat["messages"]
+
+
+@pytest.mark.parametrize("tools", [1, "web_search", {"type": "function"}, True])
+def test_tools_that_are_not_an_array_are_a_400_naming_tools(tools: Any) -> None:
+    """Found by the property test above: a truthy non-array ``tools`` broke the translation."""
+    with pytest.raises(RequestError) as caught:
+        chat_request({"model": "m", "input": "hi", "tools": tools})
+    assert caught.value.param == "tools" and caught.value.status == 400

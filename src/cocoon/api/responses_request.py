@@ -42,6 +42,8 @@ def chat_request(body: Mapping[str, Any]) -> dict[str, Any]:
         if body.get(key) is not None:
             chat[key] = body[key]
     if body.get("tools"):
+        if not isinstance(body["tools"], list):
+            raise RequestError("'tools' must be an array of function tools.", param="tools")
         chat["tools"] = [_tool(t, i) for i, t in enumerate(body["tools"])]
     if body.get("tool_choice") is not None:
         chat["tool_choice"] = _tool_choice(body["tool_choice"])
