@@ -128,9 +128,37 @@ async def bench_builtin() -> None:
                 f"completion={usage.completion_tokens}  first token {first * 1000:.0f} ms  "
                 f"total {total:.2f} s  decode {decode:.0f} tokens/s"
             )
+        await bench_concurrency(sdk, engine.model_id)
     finally:
         await sdk.close()
         await engine.stop()
+
+
+async def one_answer(sdk: openai.AsyncOpenAI, model: str, max_tokens: int) -> int:
+    """Completion tokens of one whole answer."""
+    answer = await sdk.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Write a long story about a cat and a boat."}],
+        max_tokens=max_tokens,
+        temperature=0,
+    )
+    assert answer.usage is not None
+    return answer.usage.completion_tokens
+
+
+async def bench_concurrency(sdk: openai.AsyncOpenAI, model: str, max_tokens: int = 64) -> None:
+    """Tokens/s with 1 and 4 requests at once: a server with slots decodes them together."""
+    await one_answer(sdk, model, 8)  # warm up
+    seconds = {}
+    for concurrent in (1, 4):
+        began = time.perf_counter()
+        tokens = sum(await asyncio.gather(*(one_answer(sdk, model, max_tokens) for _ in range(concurrent))))
+        seconds[concurrent] = time.perf_counter() - began
+        print(
+            f"  {concurrent} concurrent x max_tokens={max_tokens}: {tokens} tokens in "
+            f"{seconds[concurrent]:.2f} s = {tokens / seconds[concurrent]:.0f} tokens/s"
+        )
+    print(f"  4 concurrent took {seconds[4] / seconds[1]:.2f}x the time of 1 (4.00x: one at a time)")
 
 
 async def main() -> None:

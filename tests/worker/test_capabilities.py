@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from cocoon.api.capabilities import KNOWN_ENDPOINTS
+from cocoon.api.capabilities import KNOWN_ENDPOINTS, context_length_of
 from cocoon.engine.client import EngineClient
 from cocoon.engine.fake import start_fake_engine
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
@@ -139,3 +139,12 @@ async def test_an_engine_that_does_not_answer_is_bounded_in_time_and_not_fatal()
 async def test_an_engine_that_is_down_is_not_fatal() -> None:
     async with EngineClient("http://127.0.0.1:9/v1", idle_timeout=1.0) as engine:
         assert await probe_engine(engine, "m", within=1.0) == EngineCapabilities()
+
+
+def test_llama_servers_slot_context_is_its_context_length() -> None:
+    """llama.cpp's server states the context of one slot in ``meta.n_ctx`` (not the model's trained one)."""
+    entry = {"id": "m", "meta": {"n_ctx": 2048, "n_ctx_train": 8192}}
+    assert context_length_of(entry) == 2048
+    assert context_length_of({"id": "m", "meta": {"n_ctx": True}}) is None
+    assert context_length_of({"id": "m", "meta": "n_ctx"}) is None
+    assert context_length_of({"id": "m", "max_model_len": 4096, "meta": {"n_ctx": 2048}}) == 4096

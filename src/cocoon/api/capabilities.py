@@ -33,13 +33,17 @@ MAX_CONTEXT_LENGTH = 1 << 30
 
 CONTEXT_LENGTH_KEYS = ("max_model_len", "context_length")
 """Fields of an engine's `/v1/models` entry that carry its context length: vLLM's ``max_model_len``
-(our built-in engine adds it the same way), and the ``context_length`` some gateways use."""
+and the ``context_length`` some gateways use. llama.cpp's server (the built-in engine) states the
+context of one slot as ``meta.n_ctx``."""
 
 
 def context_length_of(entry: Mapping[str, Any]) -> int | None:
     """The context length an engine's `/v1/models` entry states, or None when it states none we trust."""
-    for key in CONTEXT_LENGTH_KEYS:
-        value = entry.get(key)
+    meta = entry.get("meta")
+    found = [entry.get(key) for key in CONTEXT_LENGTH_KEYS]
+    if isinstance(meta, Mapping):
+        found.append(meta.get("n_ctx"))
+    for value in found:
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_CONTEXT_LENGTH:
             return value
     return None
