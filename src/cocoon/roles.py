@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from cocoon.errors import ConfigError
 from cocoon.payments.params import Nano
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS
 
@@ -46,6 +47,9 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     max_active: int = 8
     http_port: int = 12000
     health_interval_s: float = 5.0
+    # A busy engine may answer its health probe slowly: wait long, and count several misses as down.
+    health_timeout_s: float = 30.0
+    health_failures: int = 3
     max_tokens_limit: int = 32_768
     # When the worker cashes out its signed payouts itself (nanoTON of unclaimed earnings).
     cash_out_threshold_nano: Nano = DEFAULT_THRESHOLDS.worker_payout_nano
@@ -59,6 +63,12 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     # Attestation (cocoon.worker.attest): GPU evidence signed into the statement; proxies accepted.
     gpu_evidence_file: str = ""
     allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.health_timeout_s > 0:
+            raise ConfigError(f"health_timeout_s must be more than 0 seconds, not {self.health_timeout_s}")
+        if self.health_failures < 1:
+            raise ConfigError(f"health_failures must be at least 1, not {self.health_failures}")
 
 
 class ProxyConfig(_Config, frozen=True, kw_only=True):
@@ -143,6 +153,9 @@ _HELP = {
     "max_active": "Requests served at the same time.",
     "http_port": "Port of the node's HTTP endpoints (/healthz, /jsonstats; the client's OpenAI API).",
     "health_interval_s": "Seconds between engine health probes.",
+    "health_timeout_s": "Seconds one engine health probe may take before it counts as a failure.",
+    "health_failures": "Consecutive failed health probes before the engine is marked down (and the worker "
+    "leaves routing).",
     "max_tokens_limit": "Largest max_tokens this node accepts.",
     "cash_out_threshold_nano": "The worker submits its signed payout once unclaimed earnings reach this.",
     "idle_cash_out_threshold_nano": "...or, while it serves nothing, once they reach this smaller amount.",

@@ -38,6 +38,9 @@ class ScriptedHealthEngine(MemoryEngine):
             raise EngineError("engine at memory://engine is not answering")
         return [self.config.model]
 
+    async def alive(self, *, within: float) -> None:
+        await self.health(within=within)
+
 
 class RecordingConnection:
     """Stands in for a proxy's `RpcConnection`: keeps every offer sent to it."""
@@ -94,7 +97,7 @@ def test_the_offer_is_disabled_until_serving_then_shows_the_load() -> None:
 
 async def test_an_engine_that_goes_down_and_back_is_told_to_every_proxy() -> None:
     engine = ScriptedHealthEngine()
-    service = worker(engine, model=FAKE_MODEL, health_interval_s=0.001)
+    service = worker(engine, model=FAKE_MODEL, health_interval_s=0.001, health_failures=1)
     server = start_serving(service)
     proxies = [RecordingConnection(), RecordingConnection()]
     service.links.connections.update({f"p{i}": conn for i, conn in enumerate(proxies)})
@@ -118,7 +121,7 @@ async def test_an_engine_that_comes_back_is_probed_again_and_its_endpoints_offer
     """A restarted engine may be another one (upgraded, reconfigured): what it serves is asked again."""
     engine = ScriptedHealthEngine()
     engine.config = engine.config.replace({"embeddings": False})
-    service = worker(engine, model=FAKE_MODEL, health_interval_s=0.001)
+    service = worker(engine, model=FAKE_MODEL, health_interval_s=0.001, health_failures=1)
     start_serving(service)
     proxy = RecordingConnection()
     service.links.connections["p"] = proxy

@@ -110,9 +110,13 @@ class EngineClient:
         timeout_s: float | None,
         *,
         sse: bool = False,
+        url: str | None = None,
     ) -> aiohttp.ClientResponse:
-        """Send one request and return the response once its head arrived and its status is OK."""
-        url = self.url(path)
+        """Send one request and return the response once its head arrived and its status is OK.
+
+        ``url`` replaces the OpenAI URL of ``path`` (for a route outside ``/v1``, e.g. ``/health``).
+        """
+        url = url or self.url(path)
         headers: dict[str, str] = {}
         data: bytes | None = None
         if isinstance(body, FormBody):
@@ -247,9 +251,36 @@ class EngineClient:
                 f"engine at {self.base_url} did not answer a health probe within {within} s"
             ) from exc
 
+    async def alive(self, *, within: float) -> None:
+        """Whether the engine is up to take requests; returns if so, raises `EngineError` if not.
+
+        Asks the engine's own health route, ``GET /health`` (outside ``/v1``): llama.cpp's server answers
+        200 even while it generates (its model list may wait behind a generation on a single slot) and
+        503 while it loads, vLLM and SGLang 200. An engine without that route (404/405/501: Ollama, an
+        older server) is asked for its model list instead. ``within`` bounds the whole probe, fallback
+        included; a 5xx (503: still loading) or no answer in time is an `EngineError`.
+        """
+        try:
+            await asyncio.wait_for(self._alive(within), within)
+        except TimeoutError as exc:
+            raise EngineTimeoutError(
+                f"engine at {self.base_url} did not answer a health probe within {within} s"
+            ) from exc
+
+    async def _alive(self, within: float) -> None:
+        url = self._root + "/health"
+        try:
+            (await self._request("GET", "/health", None, within, url=url)).release()
+        except EngineStatusError as exc:
+            if exc.status not in _NO_HEALTH_ROUTE:
+                raise
+            await self.models(timeout_s=within)  # the outer deadline still bounds both calls
+
 
 _NO_ROUTE = frozenset({404, 501})
 """Statuses that say an engine has no such endpoint."""
+_NO_HEALTH_ROUTE = _NO_ROUTE | {405}
+"""Statuses to ``GET /health`` that say the engine has no health route (405: only another method)."""
 _ROUTE_REJECTED_BODY = frozenset({400, 422})
 """Statuses that say the endpoint exists and refused an empty request (OpenAI/vLLM 400, FastAPI 422)."""
 

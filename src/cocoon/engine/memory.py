@@ -224,6 +224,9 @@ class MemoryEngine:
         """The one model this engine serves."""
         return [self.config.model]
 
+    async def alive(self, *, within: float) -> None:
+        """Always up: it answers in this process."""
+
     async def model_entries(self, *, within: float = 5.0) -> list[dict[str, Any]]:
         """The entry the fake HTTP engine lists for the same config."""
         return [model_entry(self.config)]

@@ -70,6 +70,11 @@ class Engine(Protocol):
         """The model ids the engine serves, or `EngineError` if it does not answer in time."""
         ...
 
+    async def alive(self, *, within: float) -> None:
+        """Return if the engine is up to take requests (its health route, else its model list), else
+        raise `EngineError`; ``within`` bounds the probe, in seconds. The worker's health loop asks it."""
+        ...
+
     async def model_entries(self, *, within: float = 5.0) -> list[dict[str, Any]]:
         """The engine's `/v1/models` entries as it lists them (vLLM adds ``max_model_len``)."""
         ...

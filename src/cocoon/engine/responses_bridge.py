@@ -146,6 +146,10 @@ class ResponsesBridge:
         """The engine's health probe."""
         return await self.inner.health(within=within)
 
+    async def alive(self, *, within: float) -> None:
+        """The engine's liveness probe."""
+        await self.inner.alive(within=within)
+
     async def model_entries(self, *, within: float = 5.0) -> list[dict[str, Any]]:
         """The engine's model list."""
         return await self.inner.model_entries(within=within)

@@ -3,8 +3,10 @@
 For each configured proxy it keeps one attested connection, reconnecting with capped exponential
 backoff; after the hello exchange it declares its offer (`WorkerState`: model, coefficient, capacity,
 owner address, and the context length and endpoints `worker.capabilities` probed at start) and serves
-`RunQuery`s. A health probe of the engine runs every few seconds; when the
-engine goes down or comes back, every proxy is told at once so no request is routed to a dead engine.
+`RunQuery`s. A health probe of the engine (`Engine.alive`: its health route, else its model list) runs
+every few seconds; the engine counts as down only after `health_failures` probes in a row failed (a busy
+engine may answer slowly), and up again at the first success. When it goes down or comes back, every
+proxy is told at once so no request is routed to a dead engine.
 The offer carries the certificate presented now; after each hourly re-issue (a new end-to-end key in
 its statement) the offer is sent again to every proxy, so they hand the new key to clients.
 """
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +48,16 @@ ENGINE_BACKOFF_START_S = 0.2
 ENGINE_BACKOFF_MAX_S = 5.0
 
 
+@dataclass(slots=True)
+class HealthProbes:
+    """What the health loop has seen of the engine: probes sent, failures in a row and in all."""
+
+    probes: int = 0
+    probe_failures: int = 0  # consecutive: reset by the first probe that succeeds
+    probes_failed_total: int = 0
+    last_failure: str = ""
+
+
 class WorkerService:
     """Runs one worker until cancelled."""
 
@@ -67,6 +80,7 @@ class WorkerService:
         self.model = config.model
         self.server: RequestServer | None = None
         self.capabilities = EngineCapabilities()  # learned from the engine at start (`run`)
+        self.health = HealthProbes()
         self.links = ProxyLinks(
             identity,
             policy,
@@ -150,22 +164,48 @@ class WorkerService:
         return _WorkerProxySession(self, link)
 
     async def _health_loop(self) -> None:
-        assert self.server is not None
         while True:
             await asyncio.sleep(self.config.health_interval_s)
-            try:
-                await self.engine.health(within=min(5.0, self.config.health_interval_s))
-                up = True
-            except EngineError as exc:
-                up = False
-                if self.server.engine_up:
-                    log.warning("engine went down: %s", exc)
-            if up != self.server.engine_up:
-                if up:  # an engine that comes back may be another one (restarted, upgraded): ask again
-                    self.capabilities = await probe_engine(self.engine, self.model)
-                self.server.engine_up = up
-                log.info("engine is %s: telling %d proxies", "up" if up else "down", len(self.connections))
-                await self.broadcast_state()
+            await self.probe_health()
+
+    async def probe_health(self) -> None:
+        """Probe the engine once; mark it down after `health_failures` failures in a row, up at the first
+        success (asking again what it serves), and tell every proxy when that changes."""
+        server = self.server
+        assert server is not None
+        timeout, needed = self.config.health_timeout_s, self.config.health_failures
+        self.health.probes += 1
+        try:
+            async with asyncio.timeout(timeout):  # also bounds an engine that ignores `within`
+                await self.engine.alive(within=timeout)
+        except (EngineError, TimeoutError) as exc:
+            failures = self.health.probe_failures = self.health.probe_failures + 1
+            self.health.probes_failed_total += 1
+            reason = str(exc) or f"the engine at {self.config.engine_url} gave no answer within {timeout} s"
+            self.health.last_failure = reason
+            if not server.engine_up:
+                log.debug("engine health probe failed (%d of %d): %s", failures, needed, reason)
+                return
+            log.info("engine health probe failed (%d of %d): %s", failures, needed, reason)
+            if failures < needed:
+                return
+            server.engine_up = False
+            log.warning(
+                "engine is down after %d failed health probes in a row (%s): telling %d proxies",
+                failures,
+                reason,
+                len(self.connections),
+            )
+            await self.broadcast_state()
+            return
+        self.health.probe_failures = 0
+        if server.engine_up:
+            return
+        # An engine that comes back may be another one (restarted, upgraded): ask what it serves again.
+        self.capabilities = await probe_engine(self.engine, self.model)
+        server.engine_up = True
+        log.warning("engine is up again: telling %d proxies", len(self.connections))
+        await self.broadcast_state()
 
     async def _refresh_loop(self, check_every_s: float = 60.0) -> None:
         """Re-issue the certificate when due; each carries a new end-to-end key: offer it to every proxy."""
@@ -190,6 +230,7 @@ class WorkerService:
             "owner": self.config.owner_address,
             "engine_url": self.config.engine_url,
             "engine_up": bool(server and server.engine_up),
+            "engine": {"up": bool(server and server.engine_up), **asdict(self.health)},
             "active": server.active if server else 0,
             "max_active": self.config.max_active,
             "proxies": {addr: {"connected": True, "rtt": c.rtt} for addr, c in self.connections.items()},
