@@ -140,3 +140,48 @@ def test_receipts_are_counted_and_unknown_ids_are_404(net: RunningNet) -> None:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 404
     assert json.loads(caught.value.read())["error"]["code"] == "receipt_not_found"
+
+
+@pytest.fixture(scope="module")
+def sealed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sealed-receipts")
+
+
+@pytest.fixture(scope="module")
+def sealed_net(tmp_path_factory: pytest.TempPathFactory, sealed_dir: Path) -> Iterator[RunningNet]:
+    """`cocoon up` as it runs by default: end-to-end encryption required."""
+    running = start_net(
+        tmp_path_factory.mktemp("sealed-net"), workers=1, env={"COCOON_RECEIPTS_DIR": str(sealed_dir)}
+    )
+    yield running
+    assert stop_net(running) == 0, running.output()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_end_to_end_receipt_is_proved_offline_from_the_kept_ciphertext_and_secret(
+    sealed_net: RunningNet, sealed_dir: Path, stream: bool
+) -> None:
+    body: dict[str, Any] = {"model": sealed_net.model, "messages": MESSAGES, "max_tokens": 5}
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    headers, _raw = _post(sealed_net, body)
+    assert headers["x-cocoon-e2e"] == "1"
+    saved = sealed_dir / f"{headers['x-cocoon-request-id']}.json"
+    assert json.loads(saved.read_text())["version"] == 2
+    files = {kind: saved.with_suffix(f".{kind}") for kind in ("request", "response", "e2e")}
+    assert json.loads(files["request"].read_bytes())["messages"] == MESSAGES
+    args = ["--e2e", files["e2e"], "--request", files["request"], "--response", files["response"]]
+    code, out = _verify_cli(saved, *args, "--signer", headers["x-cocoon-worker-key"])
+    assert code == 0, out
+    assert "the envelope and frames it signs open with the kept secret" in out
+    assert "request and response bytes match" in out
+
+    changed = bytearray(files["response"].read_bytes())
+    changed[len(changed) // 2] ^= 0x01
+    tampered = saved.with_suffix(".tampered")
+    tampered.write_bytes(bytes(changed))
+    code, out = _verify_cli(saved, "--e2e", files["e2e"], "--response", tampered)
+    assert code == 1 and out.startswith("FAIL: the response bytes are not what the signed frames open to")
+    # Without the ciphertext, bytes cannot be checked against a receipt that signs only ciphertext.
+    code, out = _verify_cli(saved, "--response", files["response"])
+    assert code == 1 and "pass --e2e" in out

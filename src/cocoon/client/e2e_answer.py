@@ -25,6 +25,7 @@ from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen
 from cocoon.client.backend import BackendAnswer, Privacy
 from cocoon.client.e2e_workers import Candidate
 from cocoon.e2e.envelope import SealedRequest
+from cocoon.e2e.evidence import Evidence
 from cocoon.e2e.frames import FrameOpener, FrameType
 from cocoon.errors import E2EError, RequestError
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
@@ -69,6 +70,9 @@ class E2EAnswer:
         self.resends = 0
         self.opener: FrameOpener | None = None
         self._cancelled: str | None = None
+        self._rn = b""
+        self._head_frame = b""
+        self._frames: list[bytes] | None = None  # the frames after the head, kept only for `evidence`
 
     # --- what the receipt check reads (`cocoon.client.receipts.E2EFacts`) --------------------------
 
@@ -87,6 +91,17 @@ class E2EAnswer:
             return FramesSeen(b"", 0, False)
         frames = self.opener.log
         return FramesSeen(frames.digest(), frames.count, frames.final)
+
+    def keep_frames(self) -> None:
+        """Keep every frame from now on (asked once the head is read: the head frame is always kept)."""
+        self._frames = []
+
+    def evidence(self) -> Evidence | None:
+        if self._frames is None or not self._head_frame:
+            return None
+        sealed = self.attempt.sealed
+        frames = (self._head_frame, *self._frames)
+        return Evidence(sealed.envelope, sealed.secret.rs, self._rn, frames)
 
     # --- the BackendAnswer ---------------------------------------------------------------------
 
@@ -137,6 +152,7 @@ class E2EAnswer:
         if not head.e2e_nonce:
             raise E2EError("e2e_frame_invalid", "the answer to an encrypted request came unencrypted")
         opener = self.opener = FrameOpener(self.attempt.sealed.secret, head.e2e_nonce)
+        self._rn = head.e2e_nonce
         first = await anext(parts, None)
         if isinstance(first, AnswerError):
             yield first  # the worker failed before its first frame
@@ -144,11 +160,14 @@ class E2EAnswer:
         if not isinstance(first, AnswerChunk):
             raise E2EError("e2e_frame_invalid", NO_FINAL)
         opener.open(first.data)  # the head frame: the opener refuses any other frame first
+        self._head_frame = first.data
         yield AnswerHead(head.request_id, opener.status, _plain_headers(head, opener.content_type))
         failure: str | None = None  # the message of an error frame after the answer began
         async for part in parts:
             if isinstance(part, AnswerChunk):
                 frame = opener.open(part.data)
+                if self._frames is not None:
+                    self._frames.append(part.data)
                 if frame.kind is FrameType.DATA and frame.payload:
                     yield AnswerChunk(part.request_id, frame.payload)
                 elif frame.kind is FrameType.ERROR:

@@ -12,8 +12,9 @@ too: it is checked against the facts of the envelope the client sealed and the f
 (`E2EFacts`), and must be signed by the attested key of a worker the request was sealed to.
 
 With ``directory`` set, each verified receipt is also written as ``<request_id>.json`` next to the
-exact signed request and response bytes (``.request``, ``.response``) for ``cocoon receipt verify``;
-of a v2 receipt only the JSON is written (it signs ciphertext hashes, not those bytes).
+exact request and response bytes (``.request``, ``.response``) for ``cocoon receipt verify``; for a v2
+receipt also ``.e2e``, the ciphertext it signs and the secret that opens it to those bytes
+(`cocoon.e2e.evidence`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from cocoon.attestation.receipt import SignedReceipt
 from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt
 from cocoon.attestation.statement import Statement, check_fresh, verify_statement
 from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.e2e.evidence import Evidence
 from cocoon.errors import ReceiptError, RequestError, StatementError
 from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerPart
@@ -66,6 +68,14 @@ class E2EFacts(Protocol):
         """The frames opened so far."""
         ...
 
+    def keep_frames(self) -> None:
+        """Also keep the frames as received (for `evidence`)."""
+        ...
+
+    def evidence(self) -> Evidence | None:
+        """The answer's ciphertext and what opens it (None: frames were not kept, or no answer)."""
+        ...
+
 
 class ReceiptCheck:
     """Follows one answer from head to end and verifies its receipt (v2 when ``e2e`` is given)."""
@@ -97,12 +107,12 @@ class ReceiptCheck:
         self._keep = bytearray()
 
     def chunk(self, data: bytes) -> None:
-        """Fold one received chunk payload into the response hash (a v2 receipt covers the frames)."""
-        if self.e2e is not None:
-            return
-        self._hash.update(data)
+        """Fold one received chunk payload into the response hash (a v2 receipt covers the frames, and
+        ``data`` is then their opened payload)."""
         if self._keep is not None:
             self._keep += data
+        if self.e2e is None:
+            self._hash.update(data)
 
     @property
     def response(self) -> bytes:
@@ -183,8 +193,10 @@ class ReceiptBook:
         """A check for one answer (call `ReceiptCheck.head` with the answer's head next); ``e2e``: the
         facts of an end-to-end encrypted answer, whose receipt is v2."""
         check = ReceiptCheck(request_id, request_body, model, e2e)
-        if self.directory is not None and e2e is None:
+        if self.directory is not None:
             check.keep_bytes()
+            if e2e is not None:
+                e2e.keep_frames()
         return check
 
     def head(self, check: ReceiptCheck, headers: tuple[tuple[str, str], ...]) -> None:
@@ -231,9 +243,10 @@ class ReceiptBook:
         base = self.directory / check.request_id
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            if check.e2e is None:
-                base.with_suffix(".request").write_bytes(check.request_body)
-                base.with_suffix(".response").write_bytes(check.response)
+            base.with_suffix(".request").write_bytes(check.request_body)
+            base.with_suffix(".response").write_bytes(check.response)
+            if check.e2e is not None and (evidence := check.e2e.evidence()) is not None:
+                base.with_suffix(".e2e").write_bytes(evidence.encode())
             base.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
         except OSError as exc:
             log.warning("cannot write receipt %s to %s: %s", check.request_id, self.directory, exc)

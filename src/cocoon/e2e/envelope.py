@@ -200,12 +200,19 @@ def open_request(
         raise E2EError("e2e_replay", "this envelope was already served")
     h = header_hash(envelope.header)
     rs = open_base(pair.private_key, _WRAP_INFO + pair.key_id + h, envelope.wraps[index])
-    k_req, n_req = _body_keys(h, rs)
+    secret = RequestSecret(h, rs)
+    return OpenedRequest(open_body(envelope, secret), header, pair.key_id, secret)
+
+
+def open_body(envelope: Envelope, secret: RequestSecret) -> bytes:
+    """The request body sealed in ``envelope``, opened with its request secret (the worker after the
+    key wrap; anyone the client gave the secret to, e.g. to check a receipt offline)."""
+    k_req, n_req = _body_keys(secret.h, secret.rs)
     try:
-        padded = ChaCha20Poly1305(k_req).decrypt(n_req, envelope.ciphertext, h)
+        padded = ChaCha20Poly1305(k_req).decrypt(n_req, envelope.ciphertext, secret.h)
     except InvalidTag as exc:
         raise E2EError("e2e_open_failed", "the sealed request does not open") from exc
-    return OpenedRequest(unpad_request(padded), header, pair.key_id, RequestSecret(h, rs))
+    return unpad_request(padded)
 
 
 def _our_key(header: Header, keyring: Keyring) -> tuple[int, HpkeKeyPair]:
