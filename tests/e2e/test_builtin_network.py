@@ -1,30 +1,42 @@
-"""The whole path on the real model: SmolLM2-135M-Instruct on llama.cpp behind two workers."""
+"""The whole path on the real model: SmolLM2-135M-Instruct on llama.cpp's server behind two workers.
+
+The engine is what a production llama.cpp deployment runs (`cocoon.engine.builtin`): the features an
+app uses reach it through the whole network (forced tool calls, logprobs, a JSON schema, ``n``,
+embeddings, the Responses API), and a long generation neither takes the workers out of routing nor
+holds up another request.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import json
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
 from netproc import RunningNet, start_net, stop_net
 
+from cocoon.engine.builtin import llama_available
 from cocoon.localnet.up import demo_request
 
 pytestmark = pytest.mark.slow
 
-if importlib.util.find_spec("llama_cpp") is None:
-    pytest.skip(
-        "llama-cpp-python is not installed: run `make engine` (make test installs it)",
-        allow_module_level=True,
-    )
+if not llama_available():
+    pytest.skip("llama-server is not installed: run `make engine` (make test does)", allow_module_level=True)
+
+HEALTH_TIMEOUT_S = 2.0
+"""The workers' probe timeout here: far below a long generation, which must not look like an outage."""
+PRICE = 20
+"""nanoTON per adjusted token on the local network (coefficient 1000)."""
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNet]:
-    running = start_net(tmp_path_factory.mktemp("builtin"), engine="builtin")
+    env = {"COCOON_HEALTH_TIMEOUT_S": str(HEALTH_TIMEOUT_S), "COCOON_HEALTH_INTERVAL_S": "0.5"}
+    running = start_net(tmp_path_factory.mktemp("builtin"), engine="builtin", env=env)
     yield running
     assert stop_net(running) == 0, running.output()
 
@@ -75,15 +87,23 @@ def test_the_model_list_shows_the_engines_context_length_and_endpoints(
     (model,) = [m for m in api.models.list().data if m.id == net.model]
     extra = model.model_extra or {}
     assert extra["context_length"] == 2048
-    assert extra["endpoints"] == ["/v1/chat/completions", "/v1/completions", "/v1/responses"]
+    assert extra["endpoints"] == [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/responses",
+    ]
     assert extra["workers"] and all(w["context_length"] == 2048 for w in extra["workers"])
 
 
-def test_embeddings_are_not_served_by_the_builtin_engine(net: RunningNet, api: openai.OpenAI) -> None:
-    """llama.cpp has the route but embeds only when loaded with ``embedding=True``: the probe saw that."""
-    with pytest.raises(openai.NotFoundError) as caught:
-        api.embeddings.create(model=net.model, input="the sky")
-    assert "/v1/embeddings" in caught.value.message and net.model in caught.value.message
+def test_embeddings_are_vectors_charged_as_prompt_tokens(net: RunningNet, api: openai.OpenAI) -> None:
+    before = net.charged_nano()
+    answer = api.embeddings.create(model=net.model, input=["the sky", "the sea"])
+    assert [d.index for d in answer.data] == [0, 1]
+    assert all(len(d.embedding) == 576 for d in answer.data)  # SmolLM2-135M's hidden size
+    assert answer.data[0].embedding != answer.data[1].embedding
+    assert answer.usage.prompt_tokens > 0
+    assert net.charged_nano() - before == answer.usage.prompt_tokens * PRICE
 
 
 def test_transcriptions_are_not_served_by_the_builtin_engine(net: RunningNet, api: openai.OpenAI) -> None:
@@ -148,31 +168,123 @@ def test_the_demo_request_of_cocoon_up_says_it_was_end_to_end_encrypted(net: Run
     assert answer.text.strip() and answer.e2e
 
 
-def _unsupported_answers(net: RunningNet) -> int:
-    """How many engine answers the workers classified as unsupported (one per engine call refused)."""
-    stats = [net.worker_stats(i)["requests"] for i in range(1, net.workers + 1)]
-    return sum(s.get("by_engine_class", {}).get("unsupported", 0) for s in stats)
+def test_a_forced_tool_call_comes_back_as_tool_calls(net: RunningNet, api: openai.OpenAI) -> None:
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "The weather in a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ]
+    for stream in (False, True):
+        kwargs: Any = {
+            "model": net.model,
+            "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+            "tools": tools,
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+            "max_tokens": 60,
+            "temperature": 0,
+        }
+        if stream:
+            chunks = list(api.chat.completions.create(**kwargs, stream=True))
+            calls = [c for chunk in chunks if chunk.choices for c in chunk.choices[0].delta.tool_calls or []]
+            name = "".join(c.function.name or "" for c in calls if c.function)
+            arguments = "".join(c.function.arguments or "" for c in calls if c.function)
+            finish = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1]
+        else:
+            answer = api.chat.completions.create(**kwargs)
+            (call,) = answer.choices[0].message.tool_calls or []
+            name, arguments = call.function.name, call.function.arguments
+            finish = answer.choices[0].finish_reason
+        assert name == "get_weather" and finish == "tool_calls"
+        assert isinstance(json.loads(arguments)["city"], str)
 
 
-def test_logprobs_the_engine_cannot_give_are_a_400_from_one_engine_call(
+def test_logprobs_are_the_engines_token_logprobs(net: RunningNet, api: openai.OpenAI) -> None:
+    answer = api.chat.completions.create(
+        model=net.model,
+        messages=[{"role": "user", "content": "Say hi."}],
+        max_tokens=4,
+        logprobs=True,
+        top_logprobs=2,
+    )
+    tokens = (answer.choices[0].logprobs and answer.choices[0].logprobs.content) or []
+    assert answer.usage is not None and len(tokens) == answer.usage.completion_tokens
+    assert all(t.logprob <= 0 and len(t.top_logprobs) == 2 for t in tokens)
+    assert "".join(t.token for t in tokens) == answer.choices[0].message.content
+
+
+def test_a_json_schema_answer_parses_against_its_schema(net: RunningNet, api: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"type": "string"}, "shades": {"type": "integer"}},
+        "required": ["colour", "shades"],
+        "additionalProperties": False,
+    }
+    answer = api.chat.completions.create(
+        model=net.model,
+        messages=[{"role": "user", "content": "Describe the sky's colour."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "sky", "schema": schema}},
+        max_tokens=60,
+        temperature=0,
+    )
+    parsed = json.loads(answer.choices[0].message.content or "")
+    assert set(parsed) == {"colour", "shades"}
+    assert isinstance(parsed["colour"], str) and isinstance(parsed["shades"], int)
+
+
+def test_two_choices_are_both_generated_and_both_billed(net: RunningNet, api: openai.OpenAI) -> None:
+    before = net.charged_nano()
+    answer = api.chat.completions.create(
+        model=net.model,
+        messages=[{"role": "user", "content": "Write a long story about a cat."}],
+        max_tokens=5,
+        n=2,
+    )
+    assert [c.index for c in answer.choices] == [0, 1]
+    assert all((c.message.content or "").strip() for c in answer.choices)
+    usage = answer.usage
+    assert usage is not None and usage.completion_tokens == 10  # 5 for each choice: a story goes on
+    assert net.charged_nano() - before == (usage.prompt_tokens + usage.completion_tokens) * PRICE
+
+
+def test_a_long_generation_keeps_the_workers_in_routing_and_another_request_is_served_meanwhile(
     net: RunningNet, api: openai.OpenAI
 ) -> None:
-    """llama-cpp-python answers top logprobs (SmolLM2 is loaded without ``logits_all``) with a 500; the
-    app gets that message as a 400 at once, naming the parameter, and no other worker is asked."""
-    before = _unsupported_answers(net)
-    started = time.monotonic()
-    with pytest.raises(openai.BadRequestError) as caught:
+    """The probe gives up after HEALTH_TIMEOUT_S; the engine generates for longer, answers /health all
+    the while, and decodes a second request in another slot instead of queueing it."""
+    long_done: list[float] = []
+
+    def generate_long() -> None:
         api.chat.completions.create(
             model=net.model,
-            messages=[{"role": "user", "content": "Say hi."}],
-            max_tokens=4,
-            logprobs=True,
-            top_logprobs=2,
+            messages=[{"role": "user", "content": "Write a very long story about a cat and a boat."}],
+            max_tokens=1500,
+            extra_body={"ignore_eos": True},
         )
-    elapsed = time.monotonic() - started
-    error = caught.value
-    assert "logprobs is not supported for models created with logits_all=False" in error.message
-    assert error.code == "unsupported_parameter"
-    assert isinstance(error.body, dict) and error.body["param"] == "logprobs"
-    assert _unsupported_answers(net) - before == 1  # one engine call: refused once, never retried
-    assert elapsed < 10, f"the refusal took {elapsed:.1f} s"
+        long_done.append(time.monotonic())
+
+    worker = threading.Thread(target=generate_long)
+    started = time.monotonic()
+    worker.start()
+    time.sleep(HEALTH_TIMEOUT_S * 2)  # several probes while it generates
+    short = api.chat.completions.create(
+        model=net.model, messages=[{"role": "user", "content": "Say hi."}], max_tokens=4
+    )
+    short_done = time.monotonic()
+    assert short.choices[0].message.content
+    workers = [w for w in net.proxy_stats()["workers"] if w["enabled"]]
+    stats = [net.worker_stats(i)["engine"] for i in range(1, net.workers + 1)]
+    worker.join(timeout=300)
+    assert long_done, "the long generation did not finish"
+    assert long_done[0] - started > HEALTH_TIMEOUT_S * 2  # it really ran past several probe timeouts
+    assert short_done < long_done[0]  # served while the long one was still generating
+    assert len(workers) == net.workers  # both stayed in routing
+    assert all(s["up"] and s["probes_failed_total"] == 0 for s in stats)

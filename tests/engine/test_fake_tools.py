@@ -19,9 +19,9 @@ from cocoon.engine.fake_tools import (
     schema_instance,
     split_text,
     tool_arguments,
-    tool_call_id,
 )
 from cocoon.engine.memory import MemoryEngine
+from cocoon.engine.tool_calls import tool_call_id
 from cocoon.errors import EngineStatusError
 
 

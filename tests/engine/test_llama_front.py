@@ -21,9 +21,9 @@ from pydantic import BaseModel
 from cocoon.clock import FakeClock
 from cocoon.engine.fake import RunningFakeEngine, start_fake_engine
 from cocoon.engine.fake_answer import FakeEngineConfig
-from cocoon.engine.fake_tools import tool_call_id
 from cocoon.engine.llama_front import start_front
 from cocoon.engine.llama_rewrite import CALL_SCHEMA_NAME
+from cocoon.engine.tool_calls import tool_call_id
 from cocoon.errors import ConfigError
 from cocoon.wire.sse import SseParser
 from waiting import wait_until

@@ -78,9 +78,10 @@ async def test_up_prepares_the_chain_and_shows_balances(tmp_path: Path) -> None:
         await net.refresh_balances()
         rows = {row[0]: row for row in net.status_rows()}
         assert rows["chain"][3] == plan.chain_url
-        assert float(rows["proxy"][4]) >= 2.1 and float(rows["worker-1"][4]) >= 2.1
-        assert float(rows["client"][4]) > plan.client_credit_ton
-        assert rows["engine"][4] == ""  # the engine has no wallet
+        assert float(rows["proxy"][5]) >= 2.1 and float(rows["worker-1"][5]) >= 2.1
+        assert float(rows["client"][5]) > plan.client_credit_ton
+        assert rows["engine"][5] == ""  # the engine has no wallet
+        assert rows["worker-1"][4] == ""  # the fake engine has no slots to share
 
         # a second preparation (a restarted `cocoon up`) changes nothing on the root
         again = await prepare_chain(plan.chain_plan(), ["fake-model"])

@@ -153,6 +153,7 @@ _COMMON: dict[str, Checker] = {
     "top_k": nullable(integer(-1)),
     "min_p": nullable(number(0.0, 1.0)),
     "min_tokens": nullable(integer(0)),
+    "ignore_eos": nullable(boolean),
     "user": nullable(string),
     "skip_special_tokens": nullable(boolean),
     # ours, removed before the engine sees the body

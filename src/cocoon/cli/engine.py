@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from cocoon.cli.service_runner import run_until_signal
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
 from cocoon.engine.process import READY_PREFIX
 
@@ -37,7 +38,14 @@ def engine() -> None:
 @engine.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on (0: any free port).")
-@click.option("--n-ctx", default=2048, show_default=True, help="Context window in tokens.")
+@click.option("--n-ctx", default=2048, show_default=True, help="Context window of each slot, in tokens.")
+@click.option(
+    "--slots",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Requests decoded together (continuous batching); more wait in the engine's queue.",
+)
 @click.option("--threads", type=int, default=None, help="CPU threads (default: all).")
 @click.option(
     "--model-path",
@@ -47,22 +55,34 @@ def engine() -> None:
 )
 @click.option("--model-name", default=None, help="Name part of the model id for --model-path.")
 def serve(
-    host: str, port: int, n_ctx: int, threads: int | None, model_path: Path | None, model_name: str | None
+    host: str,
+    port: int,
+    n_ctx: int,
+    slots: int,
+    threads: int | None,
+    model_path: Path | None,
+    model_name: str | None,
 ) -> None:
-    """Serve the built-in model (llama.cpp on CPU) with an OpenAI-compatible API."""
+    """Serve the built-in model with llama.cpp's own server (llama-server, CPU), OpenAI-compatible."""
     from cocoon.engine.builtin import BuiltinSettings, ReadyInfo
     from cocoon.engine.builtin import serve as serve_builtin
 
     settings = BuiltinSettings(
-        host=host, port=port, n_ctx=n_ctx, n_threads=threads, model_path=model_path, model_name=model_name
+        host=host,
+        port=port,
+        n_ctx=n_ctx,
+        slots=slots,
+        n_threads=threads,
+        model_path=model_path,
+        model_name=model_name,
     )
 
     def ready(info: ReadyInfo) -> None:
-        _progress(f"model loaded in {info.load_seconds:.2f} s")
+        _progress(f"model loaded in {info.load_seconds:.2f} s; {info.slots} slots")
         _ready(info.base_url, info.model_id)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_builtin(settings, progress=_progress, on_ready=ready))
+    # SIGTERM and Ctrl-C cancel the supervisor, which stops llama-server before this process exits.
+    run_until_signal(serve_builtin(settings, progress=_progress, on_ready=ready))
 
 
 @engine.command()

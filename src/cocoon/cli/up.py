@@ -184,7 +184,7 @@ async def _show_status(console: object, net: object, stop: asyncio.Event) -> Non
 
     def table() -> Table:
         t = Table(title="local network", expand=False)
-        for col in ("service", "pid", "state", "url"):
+        for col in ("service", "pid", "state", "url", "slots"):
             t.add_column(col)
         t.add_column("wallet TON", justify="right")
         for row in net.status_rows():

@@ -24,7 +24,7 @@ import msgspec
 
 from cocoon.engine.fake_answer import CHAT, FakeAnswer
 from cocoon.engine.fake_logprobs import chat_entry, chat_logprobs, completion_logprobs
-from cocoon.engine.fake_tools import tool_call, tool_call_id
+from cocoon.engine.tool_calls import tool_call, tool_call_id
 from cocoon.engine.usage import usage_to_openai
 from cocoon.wire.sse import DONE_EVENT, encode_event
 

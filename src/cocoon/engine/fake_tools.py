@@ -17,15 +17,15 @@
 `compact_json` is the text sent (``separators=(",", ":")``, non-ASCII kept). `json_answer` says
 whether the answer is a tool call (`called_tool` picks the tool, see `cocoon.engine.fake_answer`) or a
 structured output (`structured_text`), and its JSON; `json_pieces` splits and counts it (`split_text`);
-`tool_call_id` names a call; `check_tools` and `check_response_format` refuse what vLLM refuses, as
-``(message, param)``.
+`cocoon.engine.tool_calls.tool_call_id` names a call; `check_tools` and `check_response_format`
+refuse what vLLM refuses, as ``(message, param)``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
+
+from cocoon.engine.tool_calls import compact_json
 
 Refusal = tuple[str, str]
 """Why a request is refused (HTTP 400): the message and the request field at fault."""
@@ -40,11 +40,6 @@ FORMATS = {
 }
 _SCALARS: dict[str, Any] = {"integer": 1, "number": 1.5, "boolean": True}
 _CHOICES = ("none", "auto", "required")
-
-
-def compact_json(value: Any) -> str:
-    """``value`` as compact JSON text."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def schema_instance(schema: Any, word: str) -> Any:
@@ -109,20 +104,6 @@ def tool_arguments(function: dict[str, Any], word: str) -> str:
     parameters = function.get("parameters")
     value = schema_instance(parameters if isinstance(parameters, dict) else {"type": "object"}, word)
     return compact_json(value if isinstance(value, dict) else {})
-
-
-def tool_call_id(name: str, arguments: str, index: int) -> str:
-    """The id of choice ``index``'s call: ``call_`` + 24 hex of SHA-256(name + arguments + index)."""
-    return "call_" + hashlib.sha256(f"{name}{arguments}{index}".encode()).hexdigest()[:24]
-
-
-def tool_call(name: str, arguments: str, index: int) -> dict[str, Any]:
-    """One whole OpenAI tool call of choice ``index``."""
-    return {
-        "id": tool_call_id(name, arguments, index),
-        "type": "function",
-        "function": {"name": name, "arguments": arguments},
-    }
 
 
 def _functions(body: dict[str, Any]) -> list[dict[str, Any]]:

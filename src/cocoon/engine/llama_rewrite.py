@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from cocoon.engine.fake_tools import compact_json, tool_call
+from cocoon.engine.tool_calls import compact_json, tool_call
 from cocoon.errors import RequestError
 from cocoon.wire.sse import DONE_EVENT, SseParser, encode_event
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 import aiohttp
+import msgspec
 
 from cocoon.attestation.measurements import FAKE_IMAGE_HASH
 from cocoon.clock import SYSTEM_CLOCK, Clock
@@ -54,6 +55,18 @@ class LocalNetPlan:
     client_credit_ton: int = 100
     e2e: E2EMode = "required"
     """The client's end-to-end encryption: every local worker has a key, so nothing less is needed."""
+    slots_per_worker: int = 2
+    """Slots of the shared built-in engine each worker gets (its ``max_active``)."""
+
+    @property
+    def shares_builtin_engine(self) -> bool:
+        """Whether the workers share the built-in engine `cocoon up` starts (and split its slots)."""
+        return self.engine == "builtin" and self.engine_url is None
+
+    @property
+    def engine_slots(self) -> int:
+        """Slots the built-in engine runs: each worker's own, side by side."""
+        return self.workers * self.slots_per_worker
 
     @property
     def engine_port(self) -> int:
@@ -120,6 +133,8 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         argv = _cocoon(
             "engine", "serve" if plan.engine == "builtin" else "fake", "--port", str(plan.engine_port)
         )
+        if plan.shares_builtin_engine:
+            argv += ["--slots", str(plan.engine_slots)]
         specs.append(ServiceSpec("engine", argv, f"{engine_url}/v1/models", ready_timeout_s=180.0))
     proxy = ProxyConfig(
         worker_port=11001 + b,
@@ -138,6 +153,8 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
             data_dir=str(plan.data_dir / f"worker-{i}"),
             **_chain_fields(plan, chain, f"worker-{i}"),
         )
+        if plan.shares_builtin_engine:  # its own slots: one worker's load never queues the other's
+            worker = msgspec.structs.replace(worker, max_active=plan.slots_per_worker)
         specs.append(_node(f"worker-{i}", cfg_dir, worker, worker.http_port, role="worker"))
     client = ClientConfig(
         proxies=[f"127.0.0.1:{proxy.client_port}"],
@@ -285,15 +302,26 @@ class LocalNet:
     async def stop(self) -> None:
         await self.supervisor.stop_all()
 
-    def status_rows(self) -> list[tuple[str, str, str, str, str]]:
-        """(service, pid, state, url, wallet balance in TON) per service."""
+    def status_rows(self) -> list[tuple[str, str, str, str, str, str]]:
+        """(service, pid, state, url, slots, wallet balance in TON) per service."""
         rows = []
         for name, state in self.supervisor.services.items():
             url = (state.spec.health_url or "").split("/api/")[0].removesuffix("/healthz")
             balance = self.balances.get(name)
             shown = format_ton(balance) if balance is not None else ""
-            rows.append((name, str(state.process.pid), state.state, url, shown))
+            rows.append((name, str(state.process.pid), state.state, url, self.slots_of(name), shown))
         return rows
+
+    def slots_of(self, service: str) -> str:
+        """How many requests a service decodes at once, as the status table says it."""
+        plan = self.plan
+        if not plan.shares_builtin_engine:
+            return ""
+        if service == "engine":
+            return f"{plan.engine_slots} (shared)"
+        if service.startswith("worker-"):
+            return f"{plan.slots_per_worker} of the engine's {plan.engine_slots}"
+        return ""
 
 
 async def engine_models(engine_url: str) -> list[str]:
