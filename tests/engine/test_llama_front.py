@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from cocoon.clock import FakeClock
+from cocoon.engine.client import EngineClient
 from cocoon.engine.fake import RunningFakeEngine, start_fake_engine
 from cocoon.engine.fake_answer import FakeEngineConfig
 from cocoon.engine.llama_front import start_front
@@ -422,3 +423,23 @@ async def test_a_caller_who_leaves_frees_the_engine(
 async def test_a_busy_port_is_a_config_error(front: Front) -> None:
     with pytest.raises(ConfigError, match="cannot listen"):
         await start_front("http://127.0.0.1:1", "127.0.0.1", int(front.url.rsplit(":", 1)[1]))
+
+
+async def test_a_get_on_a_post_route_is_405_so_a_probe_tells_it_from_a_missing_route(front: Front) -> None:
+    """llama-server answers GET on its POST routes with 404, as for a route it does not have; the
+    worker's endpoint probe (EngineClient.serves) must see 405 there, and 404 only where nothing is."""
+    async with aiohttp.ClientSession() as session:
+        for path, status in [
+            ("/v1/chat/completions", 405),
+            ("/v1/completions", 405),
+            ("/v1/embeddings", 405),
+            ("/v1/responses", 404),
+            ("/v1/audio/transcriptions", 404),
+        ]:
+            async with session.get(front.url + path) as resp:
+                assert resp.status == status, path
+    async with EngineClient(front.url) as engine:
+        served = {
+            p: await engine.serves(p) for p in ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
+        }
+    assert served == {"/v1/chat/completions": True, "/v1/embeddings": True, "/v1/responses": False}

@@ -364,8 +364,20 @@ def make_front_app(upstream_url: str) -> web.Application:
     app.router.add_route("*", "/v1/responses/{rest:.*}", _not_served)
     for path in (CHAT_PATH, COMPLETION_PATH):
         app.router.add_post(path, _generate)
+    for path in POST_ONLY:
+        app.router.add_get(path, _post_only, allow_head=False)
     app.router.add_route("*", "/{tail:.*}", _pass)
     return app
+
+
+POST_ONLY = (CHAT_PATH, COMPLETION_PATH, "/v1/embeddings")
+"""Routes that take only POST. llama-server answers a GET there with 404, as for a route it lacks;
+the front answers 405, as vLLM and most HTTP frameworks do, so that a worker probing which endpoints
+exist (`cocoon.engine.client.EngineClient.serves`) can tell the two apart without generating."""
+
+
+async def _post_only(request: web.Request) -> web.Response:
+    raise web.HTTPMethodNotAllowed(request.method, ["POST"])
 
 
 async def start_front(upstream_url: str, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
