@@ -216,7 +216,8 @@ def test_logprobs_are_the_engines_token_logprobs(net: RunningNet, api: openai.Op
         top_logprobs=2,
     )
     tokens = (answer.choices[0].logprobs and answer.choices[0].logprobs.content) or []
-    assert answer.usage is not None and len(tokens) == answer.usage.completion_tokens
+    # One entry per token, except that llama.cpp joins the tokens of one UTF-8 character (an emoji).
+    assert answer.usage is not None and 0 < len(tokens) <= answer.usage.completion_tokens
     assert all(t.logprob <= 0 and len(t.top_logprobs) == 2 for t in tokens)
     assert "".join(t.token for t in tokens) == answer.choices[0].message.content
 

@@ -153,6 +153,7 @@ def test_openai_parse_with_a_pydantic_model(target: Target) -> None:
         "messages": QUESTION,
         "response_format": Colour,
         "max_tokens": 60,
+        "temperature": 0,  # greedy: the network's answer and the engine's compare
     }
     parsed = []
     for url in target.urls:
