@@ -15,6 +15,8 @@ echo "fetching the llama.cpp sources ($pin sdist)"
 python -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: -d "$work" "$pin"
 tar -xzf "$work"/*.tar.gz -C "$work" --wildcards '*/vendor/llama.cpp/*'
 src=$(echo "$work"/*/vendor/llama.cpp)
+# CMake from PyPI (a pinned wheel in the virtual environment): no system cmake is needed.
+python -m pip install --quiet --disable-pip-version-check cmake==4.4.5
 echo "configuring llama-server"
 cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release "$@" >"$work/configure.log" 2>&1 ||
   { cat "$work/configure.log"; exit 1; }
