@@ -38,6 +38,7 @@ import aiohttp
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.llama_front import start_front
 from cocoon.engine.model import ModelIdentity, builtin_identity, weights_identity
+from cocoon.engine.process import terminate
 from cocoon.errors import ConfigError, EngineError
 
 LLAMA_SERVER_ENV = "COCOON_LLAMA_SERVER"
@@ -180,7 +181,7 @@ async def serve(
         finally:
             await runner.cleanup()
     finally:
-        await _stop(process)
+        await terminate(process)
 
 
 PR_SET_PDEATHSIG = 1
@@ -207,16 +208,3 @@ async def _wait_healthy(process: asyncio.subprocess.Process, root: str, clock: C
                         return
             await asyncio.sleep(0.1)
     raise EngineError(f"llama-server did not load the model within {LOAD_TIMEOUT_S:.0f} s")
-
-
-async def _stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), grace)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()

@@ -38,19 +38,25 @@ class EngineProcess:
 
     async def stop(self, grace: float = 5.0) -> int:
         """Terminate the child (SIGTERM, then SIGKILL after ``grace`` seconds); return its exit code."""
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), grace)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
-                await self.process.wait()
+        await terminate(self.process, grace)
         for pump in self._pumps:
             pump.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         return self.process.returncode if self.process.returncode is not None else -1
+
+
+async def terminate(process: asyncio.subprocess.Process, grace: float = 5.0) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL if it is still running after ``grace`` seconds."""
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
 
 
 async def _pump(stream: asyncio.StreamReader | None, sink: Callable[[str], None]) -> None:
