@@ -33,7 +33,7 @@ from cocoon.client.e2e_workers import QUERY_TIMEOUT_S, CandidateSet, E2EWorkers
 from cocoon.client.model_list import model_list
 from cocoon.client.payments import ClientLink, ClientPayments
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.e2e.envelope import Routing, seal_request
+from cocoon.e2e.envelope import Envelope, Routing, seal_request
 from cocoon.errors import (
     CocoonError,
     ConnectionClosedError,
@@ -171,7 +171,7 @@ class ProxyPool:
         )
         if self.e2e == "off" or self.workers is None:
             return await self._send(
-                address, conn, _plain_query(request, request_id, routing), request.timeout_s
+                address, conn, _query(request, request_id, routing, request.timeout_s), request.timeout_s
             )
         deadline = self.clock.monotonic() + request.timeout_s
         found = await self._candidates(address, conn, request, deadline)
@@ -186,7 +186,7 @@ class ProxyPool:
                 request.model,
                 found.explain(),
             )
-            query = _plain_query(request, request_id, routing)
+            query = _query(request, request_id, routing, request.timeout_s)
             return await self._send(address, conn, query, request.timeout_s, Privacy.DOWNGRADED)
         first = await self._send_sealed(address, conn, request, request_id, routing, found, deadline)
 
@@ -248,18 +248,7 @@ class ProxyPool:
                 code="upstream_error",
             ) from exc
         remaining = deadline - self.clock.monotonic()
-        query = RunQuery(
-            request_id=request_id,
-            model=routing.model,
-            body=b"",
-            max_coefficient=routing.max_coefficient,
-            max_tokens=routing.max_tokens,
-            timeout_ms=inner_timeout_ms(remaining * 1000),
-            path=routing.endpoint,
-            debug=request.enable_debug,
-            client_request_id=routing.client_request_id,
-            e2e=sealed.envelope,
-        )
+        query = _query(request, request_id, routing, remaining, sealed.envelope)
         answer = await self._send(address, conn, query, remaining, Privacy.E2E)
         expectation = E2EExpectation(
             routing.client_request_id,
@@ -325,18 +314,26 @@ class ProxyPool:
         return {"client_id": self.client_id, "proxies": proxies, "payments": payments, "e2e": e2e}
 
 
-def _plain_query(request: ValidatedRequest, request_id: int, routing: Routing) -> RunQuery:
-    """The RunQuery of a request sent in plaintext: the body the proxy and worker read."""
+def _query(
+    request: ValidatedRequest,
+    request_id: int,
+    routing: Routing,
+    timeout_s: float,
+    envelope: Envelope | None = None,
+) -> RunQuery:
+    """The RunQuery of ``request`` with ``routing``'s fields: the body in plaintext, or only the
+    ``envelope`` it was sealed in (end to end, the body is sent nowhere else)."""
     return RunQuery(
         request_id=request_id,
         model=routing.model,
-        body=request.engine_body_bytes(),
+        body=b"" if envelope is not None else request.engine_body_bytes(),
         max_coefficient=routing.max_coefficient,
         max_tokens=routing.max_tokens,
-        timeout_ms=inner_timeout_ms(request.timeout_s * 1000),
+        timeout_ms=inner_timeout_ms(timeout_s * 1000),
         path=routing.endpoint,
         debug=request.enable_debug,
         client_request_id=routing.client_request_id,
+        e2e=envelope,
     )
 
 
