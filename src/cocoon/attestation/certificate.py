@@ -1,9 +1,11 @@
 """RA-TLS certificates: the parsed, checked form and the parser (reference format, spec/attestation.md).
 
 A certificate is self-signed X.509 v3 with an Ed25519 key and two critical private extensions: the raw
-TDX quote (``1.3.6.1.4.1.12345.1``) and the user claims (``1.3.6.1.4.1.12345.2``). Parsing checks only
-what the certificate itself can prove (key type, self-signature, validity, extensions, sizes); whether
-the quote is genuine and acceptable is a policy's job (`cocoon.attestation.policy`).
+TDX quote (``1.3.6.1.4.1.12345.1``) and the user claims (``1.3.6.1.4.1.12345.2``); plain self-signed
+Ed25519 certificates (v1, or v3 without these extensions) parse too, with no quote and no claims.
+Parsing checks only what the certificate itself can prove (key type, self-signature, validity,
+extensions, sizes); whether the quote is genuine and acceptable is a policy's job
+(`cocoon.attestation.policy`).
 """
 
 from __future__ import annotations
@@ -110,8 +112,10 @@ def parse_certificate(der: bytes, now: float) -> RaTlsCertificate:
 
 
 def _ed25519_key(cert: x509.Certificate) -> Ed25519PublicKey:
-    if cert.version is not x509.Version.v3:
-        raise CertificateError("certificate is not X.509 v3; RA-TLS needs v3 extensions")
+    # X.509 v1 (no extensions) is accepted (cryptography loads no other version than v1 and v3):
+    # COCOON's unattested peers present such plain self-signed certificates (the reference's router and
+    # runners in direct mode). Without extensions there is no quote, so only a policy that requires no
+    # attestation (`AnyPolicy`) accepts them.
     try:
         key = cert.public_key()
     except ValueError as exc:
