@@ -1,7 +1,9 @@
 """``cocoon chain serve``: the local chain over a toncenter-style HTTP API, so processes share one chain.
 
 The JSON shapes live in :mod:`cocoon.ton.toncenter`; this module only routes requests to a
-:class:`~cocoon.chainsvc.local.LocalChain`. Clock modes: ``wall`` (before each request the chain's time moves
+:class:`~cocoon.chainsvc.local.LocalChain`. toncenter's v2 JSON-RPC (``POST /api/v2/jsonRPC``, what
+``@ton/ton``'s ``TonClient`` calls) and its REST form of the other methods (``/api/v2/<method>``) are
+answered by :mod:`cocoon.chainsvc.jsonrpc`. Clock modes: ``wall`` (before each request the chain's time moves
 up to the wall clock; what a local network wants) and ``manual`` (time moves only through
 ``POST /api/v2/local/advanceTime``; what tests want). The wall clock is read here, in the shell.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cocoon.chainsvc import jsonrpc
 from cocoon.chainsvc.local import LocalChain
 from cocoon.clock import Clock
 from cocoon.errors import ChainDataError, ChainError, ContractError
@@ -141,6 +144,27 @@ async def _advance_time(request: web.Request) -> web.Response:
     return _json(tc.ok({"now": chain.now}))
 
 
+async def _json_rpc(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as exc:
+        return _json({**tc.error(f"the body is not JSON: {exc}", 400), "id": None, "jsonrpc": "2.0"}, 400)
+    status, answer = jsonrpc.handle(request.app[CHAIN_KEY], body)
+    return _json(answer, status)
+
+
+async def _rest_method(request: web.Request) -> web.Response:
+    """``/api/v2/<method>``: a JSON-RPC method with its parameters in the query (GET) or body (POST)."""
+    params: dict[str, Any] = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        params.update(await _body(request))
+    try:
+        result = jsonrpc.call(request.app[CHAIN_KEY], request.match_info["method"], params)
+    except jsonrpc.RpcError as exc:
+        return _json(tc.error(str(exc), exc.code, exc.exit_code), exc.code)
+    return _json(tc.ok(result))
+
+
 def create_app(chain: LocalChain, *, wall_clock: Clock | None = None) -> web.Application:
     """The HTTP app over ``chain``; with ``wall_clock`` (the ``wall`` clock mode) chain time follows its
     ``time()`` forward at each request (never back: blocks stay in order)."""
@@ -162,4 +186,7 @@ def create_app(chain: LocalChain, *, wall_clock: Clock | None = None) -> web.App
     app.router.add_post("/api/v2/sendBoc", _send_boc)
     app.router.add_post("/api/v2/local/faucet", _faucet)
     app.router.add_post("/api/v2/local/advanceTime", _advance_time)
+    app.router.add_post("/api/v2/jsonRPC", _json_rpc)
+    # After the routes above, which keep their own shapes for our ToncenterChain.
+    app.router.add_route("*", "/api/v2/{method}", _rest_method)
     return app

@@ -173,11 +173,15 @@ def stack_from_json(entries: Sequence[Any]) -> list[StackItem]:
 
 
 def _entry(entry: Any) -> StackItem:
+    if isinstance(entry, dict):  # tonlib's form, which toncenter uses inside tuples and lists
+        return _tonlib_entry(entry)
     try:
         kind, value = entry[0], entry[1]
         if kind == "num":
+            if isinstance(value, int):
+                return value
             return int(value, 16) if value.lstrip("-").startswith("0x") else int(value)
-        if kind in ("cell", "slice", "tvm.Cell", "tvm.Slice"):
+        if kind in ("cell", "slice", "builder", "tvm.Cell", "tvm.Slice", "tvm.Builder"):
             raw = value["bytes"] if isinstance(value, dict) else value
             cell: Cell = cell_from_boc(unb64(raw))
             return cell
@@ -188,6 +192,35 @@ def _entry(entry: Any) -> StackItem:
     except (IndexError, KeyError, TypeError, ValueError) as exc:
         raise ChainDataError(f"bad stack entry {entry!r}: {exc}") from exc
     raise ChainDataError(f"unsupported stack entry type {entry!r}")
+
+
+_TONLIB_WRAPPERS = {
+    "tvm.stackEntryNumber": "number",
+    "tvm.stackEntryCell": "cell",
+    "tvm.stackEntrySlice": "slice",
+    "tvm.stackEntryTuple": "tuple",
+    "tvm.stackEntryList": "list",
+}
+
+
+def _tonlib_entry(entry: dict[str, Any]) -> StackItem:
+    """A ``tvm.stackEntry*`` object (or the value inside one) -> a stack value."""
+    kind = entry.get("@type")
+    try:
+        if kind in _TONLIB_WRAPPERS:
+            return _tonlib_entry(entry[_TONLIB_WRAPPERS[kind]])
+        if kind in ("tvm.tuple", "tvm.list"):
+            return [_entry(e) for e in entry["elements"]]
+        if kind == "tvm.numberDecimal":
+            return int(entry["number"])
+        if kind in ("tvm.cell", "tvm.slice"):
+            cell: Cell = cell_from_boc(unb64(entry["bytes"]))
+            return cell
+        if kind == "tvm.stackEntryUnsupported":
+            return None  # what tonlib makes of a null
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChainDataError(f"bad stack entry {entry!r:.200}: {exc}") from exc
+    raise ChainDataError(f"unsupported stack entry type {kind!r}")
 
 
 def get_method_result(result: dict[str, Any], address: Address, method: str) -> list[StackItem]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pytoniq_core.boc.hashmap import HashMap
 
-from cocoon.chainsvc.local.emulator import Emulated, Emulator
+from cocoon.chainsvc.local.emulator import Emulated, Emulator, GetMethodOutcome
 from cocoon.chainsvc.local.netconfig import default_config
 from cocoon.chainsvc.local.store import ChainStore
 from cocoon.errors import ChainError, ContractError
@@ -134,24 +134,28 @@ class LocalChain:
         self, address: Address, method: str | int, stack: Sequence[StackItem] = ()
     ) -> list[StackItem]:
         """Run a get-method; exit codes other than 0/1 raise :class:`ContractError`."""
-        state = self.account(address)
-        if state.status is not AccountStatus.ACTIVE or state.code is None:
-            raise ChainError(f"cannot run get-method {method!r}: account {address} is {state.status.value}")
-        mid = method if isinstance(method, int) else method_id(method)
-        out = self._emulator.run_get_method(
-            code=state.code,
-            data=state.data if state.data is not None else begin_cell().end_cell(),
-            address=address,
-            balance=state.balance,
-            now=self._now,
-            method_id=mid,
-            stack=stack_to_cell(stack),
-        )
+        out = self.run_get_method_raw(address, method, stack_to_cell(stack))
         if out.exit_code not in (0, 1):
             raise ContractError(
                 f"get-method {method!r} of {address} failed with exit code {out.exit_code}", out.exit_code
             )
         return stack_from_cell(out.stack)
+
+    def run_get_method_raw(self, address: Address, method: str | int, stack: Cell) -> GetMethodOutcome:
+        """Run a get-method on a serialized ``VmStack``; the outcome carries any exit code and the gas
+        used (what toncenter's ``runGetMethod`` reports). ChainError if the account has no code."""
+        state = self.account(address)
+        if state.status is not AccountStatus.ACTIVE or state.code is None:
+            raise ChainError(f"cannot run get-method {method!r}: account {address} is {state.status.value}")
+        return self._emulator.run_get_method(
+            code=state.code,
+            data=state.data if state.data is not None else begin_cell().end_cell(),
+            address=address,
+            balance=state.balance,
+            now=self._now,
+            method_id=method if isinstance(method, int) else method_id(method),
+            stack=stack,
+        )
 
     # ---- writing ---------------------------------------------------------------------------------
 
@@ -204,6 +208,24 @@ class LocalChain:
     ) -> list[Transaction]:
         """Wrap ``body`` in an external message to ``dest`` and apply it."""
         return self.send_external(external_message(dest, body, state_init))
+
+    def emulate_external(self, message: Cell, *, ignore_chksig: bool = False) -> Transaction:
+        """Dry run: the transaction an inbound external would cause now, without applying anything
+        (for fee estimates). ContractError if the contract would not accept it."""
+        parsed = message_from_cell(message)
+        if not parsed.external or parsed.dest is None:
+            raise ChainError("emulate_external expects an inbound external message (ext_in_msg_info)")
+        account = self._accounts.get(parsed.dest, _EMPTY_ACCOUNT)
+        result = self._emulator.run_transaction(
+            account, message, now=self._now, lt=self._lt, ignore_chksig=ignore_chksig
+        )
+        if not isinstance(result, Emulated):
+            raise ContractError(
+                f"{parsed.dest} would not accept the external message (exit code {result.exit_code}); "
+                f"{result.error or 'check seqno, signature and valid_until'}",
+                result.exit_code,
+            )
+        return parse_tx(result.transaction)
 
     def _process(self, first_dest: Address, first_msg: Cell) -> list[Transaction]:
         """Run a message and everything it causes; all-or-nothing in memory and on disk."""

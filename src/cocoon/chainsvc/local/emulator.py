@@ -92,10 +92,13 @@ class Emulator:
         self.close()
 
     def run_transaction(
-        self, shard_account: Cell, message: Cell, *, now: int, lt: int
+        self, shard_account: Cell, message: Cell, *, now: int, lt: int, ignore_chksig: bool = False
     ) -> Emulated | Rejected:
-        """Apply ``message`` to the account; ``now`` and ``lt`` are the block's time and start lt."""
+        """Apply ``message`` to the account; ``now`` and ``lt`` are the block's time and start lt.
+
+        ``ignore_chksig`` makes every CHKSIG succeed: for fee estimates of unsigned messages only."""
         eng, em = self._engine, self._tx
+        eng.transaction_emulator_set_ignore_chksig(em, ignore_chksig)  # set each time: one shared emulator
         eng.transaction_emulator_set_unixtime(em, now)
         eng.transaction_emulator_set_lt(em, lt)
         eng.transaction_emulator_set_rand_seed(em, _seed(lt))
