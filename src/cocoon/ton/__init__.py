@@ -16,6 +16,7 @@ Modules (import what you need):
 - ``watch``     ``TxCursor``: which transactions of an account are new, page by page, exactly once;
 - ``toncenter`` the toncenter v2 JSON shapes (sans-IO), used by our server and the HTTP adapter;
 - ``lite``      liteserver answers (pytoniq objects) -> our structs.
+- ``reference`` the public COCOON network's contract layouts (root params v0..5, client contract).
 
 Every stateful backend lives in the shell, :mod:`cocoon.chainsvc`: the local chain (``LocalChain`` on
 the official emulator, persisted to SQLite), the asyncio adapters (``ToncenterChain``, ``LiteChain``),

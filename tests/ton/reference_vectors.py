@@ -1,0 +1,38 @@
+"""Recorded public-network cells (``fixtures/reference``) and their known values, shared by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytoniq_core.tlb.transaction import MessageAny
+
+from cocoon.ton.address import Address
+from cocoon.ton.cells import Cell, cell_from_boc
+
+FIXTURES = Path(__file__).parent / "fixtures" / "reference"
+
+PUBLIC_ROOT = Address.parse("EQCns7bYSp0igFvS1wpb5wsZjCKCV19MD5AVzI4EyxsnU73k")
+ROOT_OWNER = Address.parse("EQDnlslXI2RtI1WhLmtelkb4CVQGxr8E_xSIjl0Hg79jNhNQ")
+PROXY_CONTRACT = Address.parse("EQDTC4XYwcRwan5FEMmfQze48J6YaK8Ao3QiOsvHx83q0uPf")
+PROXY_PUBLIC_KEY = bytes.fromhex("1cddc344e4ea001a119b6d27976e7056a29d6cc262d17bec92c8586cd3ab6fce")
+CLIENT_OWNER = Address.parse("EQDJxdrlRruDA9KuV7nGNXAPVs8cTIS2fbyMx2BOWioB_hib")
+CLIENT_CONTRACT = Address.parse("EQDGYwiPVGgHlxabHQNYVZeScSn1WwIfMySPNbeQ4kyjuBT3")
+"""Destination of the recorded register message (also what the TS SDK's builders derive)."""
+CLIENT_CODE_HASH = bytes.fromhex("b81f091aee4e88708650755a859cfa436d2c968726b85b0569911bb734dd77d3")
+
+
+def cell(name: str) -> Cell:
+    """The single-root cell of ``fixtures/reference/<name>.hex``."""
+    return cell_from_boc(bytes.fromhex((FIXTURES / f"{name}.hex").read_text().strip()))
+
+
+def wallet_message(name: str) -> MessageAny:
+    """The internal message inside a recorded node-wallet external (signature, header, mode, ^msg)."""
+    external = cell(name)
+    assert len(external.refs) == 1, "a node-wallet external carries one message ref"
+    return MessageAny.deserialize(external.refs[0].begin_parse())
+
+
+def dest_of(msg: MessageAny) -> Address:
+    """The destination of a pytoniq internal message as our Address."""
+    return Address(msg.info.dest.wc, bytes(msg.info.dest.hash_part))
