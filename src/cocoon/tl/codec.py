@@ -20,6 +20,8 @@ from cocoon.tl.types import ALL_TYPES
 
 T = TypeVar("T", bound=TLObject)
 
+__all__ = ["TLDecodeError", "TLEncodeError", "TLObject", "constructor_name", "decode", "decode_as", "encode"]
+
 
 class _TypedAdapter:
     """Builds the dataclasses of `ALL_TYPES` and reads their fields back."""
