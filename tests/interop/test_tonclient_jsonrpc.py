@@ -10,6 +10,7 @@ node/npm or when the packages cannot be installed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -29,11 +30,13 @@ from cocoon.chainsvc.server import create_app
 from cocoon.clock import SYSTEM_CLOCK
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
+from cocoon.ton.cells import cell_from_boc, cell_to_boc
 from cocoon.ton.data import RootData, RootRegistry
 from cocoon.ton.ops import TON
 from cocoon.ton.params import CodeMask, make_params
 
 HERE = Path(__file__).parent / "tonclient"
+PROBE = cell_from_boc((Path(__file__).parent.parent / "ton" / "fixtures" / "probe.boc").read_bytes())
 OWNER = Address(0, b"\x0e" * 32)
 PROXY_HASH = hashlib.sha256(b"a proxy image").digest()
 DEST = Address(0, b"\xdd" * 32)
@@ -98,6 +101,7 @@ async def test_tonclient_reads_runs_getters_and_sends_from_a_mnemonic_wallet(tmp
             str(server.make_url("")).rstrip("/"),
             root.friendly(),
             PROXY_HASH.hex(),
+            base64.b64encode(cell_to_boc(PROBE)).decode(),
             env={**os.environ, "NODE_PATH": str(modules)},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -130,6 +134,18 @@ async def test_tonclient_reads_runs_getters_and_sends_from_a_mnemonic_wallet(tmp
     assert replay["message"] == "Request failed with status code 500"
     assert (replay["body"]["ok"], replay["body"]["code"], replay["body"]["exit_code"]) == (False, 500, 33)
     assert replay["body"]["id"] == "1" and "External message was not accepted" in replay["body"]["error"]
+
+    # TonClient4 (v4 API): the TS SDK's reads and its wallet sender deploying a contract with a state init
+    assert (seen["v4RootState"], seen["v4ProxyHashValid"]) == ("active", -1)
+    assert seen["v4Seqno"] >= chain.now - 60
+    assert (seen["probeBefore"], seen["probeAfter"], seen["wallet2Seqno"], seen["probeSeqno"]) == (
+        "uninit",
+        "active",
+        1,
+        0,
+    )
+    probe = Address.parse(seen["probe"])
+    assert chain.account(probe).code == PROBE and 0 < chain.balance(probe) <= 3 * TON // 10
 
     info = jsonrpc.call(chain, "getWalletInformation", {"address": wallet.raw})
     assert (info["wallet"], info["wallet_type"], info["seqno"], info["wallet_id"]) == (

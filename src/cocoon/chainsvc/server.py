@@ -3,7 +3,8 @@
 The JSON shapes live in :mod:`cocoon.ton.toncenter`; this module only routes requests to a
 :class:`~cocoon.chainsvc.local.LocalChain`. toncenter's v2 JSON-RPC (``POST /api/v2/jsonRPC``, what
 ``@ton/ton``'s ``TonClient`` calls) and its REST form of the other methods (``/api/v2/<method>``) are
-answered by :mod:`cocoon.chainsvc.jsonrpc`. Clock modes: ``wall`` (before each request the chain's time moves
+answered by :mod:`cocoon.chainsvc.jsonrpc`; ``TonClient4``'s v4 API subset by
+:mod:`cocoon.chainsvc.v4api`. Clock modes: ``wall`` (before each request the chain's time moves
 up to the wall clock; what a local network wants) and ``manual`` (time moves only through
 ``POST /api/v2/local/advanceTime``; what tests want). The wall clock is read here, in the shell.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cocoon.chainsvc import jsonrpc
+from cocoon.chainsvc import jsonrpc, v4api
 from cocoon.chainsvc.local import LocalChain
 from cocoon.clock import Clock
 from cocoon.errors import ChainDataError, ChainError, ContractError
@@ -189,4 +190,5 @@ def create_app(chain: LocalChain, *, wall_clock: Clock | None = None) -> web.App
     app.router.add_post("/api/v2/jsonRPC", _json_rpc)
     # After the routes above, which keep their own shapes for our ToncenterChain.
     app.router.add_route("*", "/api/v2/{method}", _rest_method)
+    v4api.add_routes(app, chain)  # TonClient4's reads and sends, under /v4
     return app

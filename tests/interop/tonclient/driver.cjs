@@ -1,19 +1,23 @@
 // Drives @ton/ton's TonClient against `cocoon chain serve`'s toncenter v2 JSON-RPC.
 //
-// usage: node driver.cjs <chain base URL> <root contract address> <registered proxy hash, hex>
+// usage: node driver.cjs <chain base URL> <root contract address> <registered proxy hash, hex> <probe code, b64>
 // Prints one JSON object with what it saw; the Python test asserts on it and on the chain.
 // A fresh mnemonic wallet (v4r2, as the TS SDK uses) is funded by the local faucet, then sends a
-// transfer: its first external deploys it (state init attached by TonClient's provider).
+// transfer: its first external deploys it (state init attached by TonClient's provider). Then the TS
+// SDK's own send path: TonClient4 (the v4 API under /v4) opens a second wallet and its sender deploys
+// a contract with an internal message carrying a state init, as the SDK's long-auth registration does.
 'use strict';
 
-const { TonClient, WalletContractV4, internal, toNano, SendMode, Address, beginCell } = require('@ton/ton');
+const {
+  TonClient, TonClient4, WalletContractV4, internal, toNano, SendMode, Address, Cell, beginCell, contractAddress,
+} = require('@ton/ton');
 const { mnemonicNew, mnemonicToPrivateKey } = require('@ton/crypto');
 
 const FUNDING = 2_000_000_000n;
 const TRANSFER = toNano('0.5');
 
 async function main() {
-  const [base, rootText, proxyHashHex] = process.argv.slice(2);
+  const [base, rootText, proxyHashHex, probeCode] = process.argv.slice(2);
   const client = new TonClient({ endpoint: `${base}/api/v2/jsonRPC`, timeout: 10_000 });
   const out = {};
 
@@ -89,6 +93,33 @@ async function main() {
     // axios rejects on the HTTP status; toncenter's error envelope is in the response body
     out.replay = { message: String(err.message), body: err.response ? err.response.data : null };
   }
+
+  // The TS SDK's path: TonClient4 reads, and a wallet sender deploys a contract from a state init.
+  const v4 = new TonClient4({ endpoint: `${base}/v4`, timeout: 10_000 });
+  const last = await v4.getLastBlock();
+  out.v4Seqno = last.last.seqno;
+  out.v4RootState = (await v4.getAccount(last.last.seqno, root)).account.state.type;
+  const v4Run = await v4.runMethod(last.last.seqno, root, 'proxy_hash_is_valid', [{ type: 'int', value: hash }]);
+  out.v4ProxyHashValid = v4Run.reader.readNumber();
+  const keys2 = await mnemonicToPrivateKey(await mnemonicNew(24));
+  const wallet2 = v4.open(WalletContractV4.create({ workchain: 0, publicKey: keys2.publicKey }));
+  out.wallet2 = wallet2.address.toRawString();
+  await fetch(`${base}/api/v2/local/faucet`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ address: out.wallet2, amount: FUNDING.toString() }),
+  });
+  const init = { code: Cell.fromBase64(probeCode), data: beginCell().storeUint(0, 96).endCell() };
+  const probe = contractAddress(0, init);
+  out.probe = probe.toRawString();
+  const probeAccount = await v4.getAccount((await v4.getLastBlock()).last.seqno, probe);
+  out.probeBefore = probeAccount.account.state.type;
+  await wallet2.sender(keys2.secretKey).send({ to: probe, value: toNano('0.3'), bounce: false, init });
+  const after = (await v4.getLastBlock()).last.seqno;
+  out.probeAfter = (await v4.getAccountLite(after, probe)).account.state.type;
+  out.wallet2Seqno = await wallet2.getSeqno();
+  out.probeSeqno = (await v4.runMethod(after, probe, 'seqno')).reader.readNumber();
+
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
