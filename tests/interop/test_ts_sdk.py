@@ -1,0 +1,140 @@
+"""The third-party COCOON TypeScript SDK (../shared/peers/cocoon-ts-sdk) as a client of COCOON proxies.
+
+The SDK is installed with ``npm ci`` and built once per machine (`ts_sdk_harness.installed_sdk`); our
+driver (``ts_sdk/driver.mjs``) makes it list models and ask for a chat completion, whole and streamed,
+and reports what it got, including the proxy's ``tokens_used`` for each answer. Against the reference
+proxy (its test mode, fake TON) the driver harness is checked on the reference itself; against our
+proxy's COCOON port the charges are checked too. Skipped only where node/npm are absent (or where the
+reference binaries cannot run, for the reference test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from ts_sdk_harness import (
+    InstalledSdk,
+    ReferenceProxy,
+    client_certificate,
+    event,
+    fake_engine_thread,
+    installed_sdk,
+    run_driver,
+    start_reference,
+)
+
+from cocoon.engine.fake_answer import FakeEngineConfig
+
+pytestmark = pytest.mark.slow
+
+REFERENCE_MODEL = "Qwen/Qwen3-8B"  # the model the reference's test worker announces
+PROMPT = "Say OK"
+MAX_TOKENS = 16
+
+
+@pytest.fixture(scope="module")
+def sdk() -> InstalledSdk:
+    return installed_sdk()
+
+
+async def _direct(engine_url: str, model: str) -> dict[str, Any]:
+    """The fake engine's own answer to the request the SDK sends (deterministic), for comparison."""
+    body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{engine_url}/v1/chat/completions", json=body) as r,
+    ):
+        assert r.status == 200
+        answer: dict[str, Any] = await r.json()
+        return answer
+
+
+def _wallet(sdk: InstalledSdk) -> dict[str, Any]:
+    return event(run_driver(sdk, {"cmd": "wallet"}), "wallet")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ReferenceProxy]]:
+    """Our fake engine (serving the reference's test model) behind the reference's proxy and worker."""
+    with fake_engine_thread(FakeEngineConfig(model=REFERENCE_MODEL)) as engine_url:
+        proxy = start_reference(tmp_path_factory.mktemp("reference"), engine_url.removeprefix("http://"))
+        try:
+            yield engine_url, proxy
+        finally:
+            proxy.stop()
+
+
+def _reference_config(
+    sdk: InstalledSdk, proxy: ReferenceProxy, tmp_path: Path, steps: list[str]
+) -> dict[str, Any]:
+    """Driver config for the reference proxy: a fresh wallet, short auth, a client certificate.
+
+    The reference's fake TON creates every client's contract with the hash of the empty secret, so the
+    SDK short-authenticates with ``secret = ""``. The SDK always says ``is_test = false``, which a
+    test-mode proxy refuses ("test mode mismatch"), so the driver flips that one flag here.
+    """
+    cert, key = client_certificate(tmp_path)
+    return {
+        "cmd": "run",
+        "proxy_url": f"127.0.0.1:{proxy.client_port}",
+        "mnemonic": _wallet(sdk)["mnemonic"],
+        "secret": "",
+        "tls_cert_path": str(cert),
+        "tls_key_path": str(key),
+        "force_is_test": True,
+        "model": REFERENCE_MODEL,
+        "prompt": PROMPT,
+        "max_tokens": MAX_TOKENS,
+        "steps": steps,
+    }
+
+
+async def test_sdk_against_reference_proxy(
+    sdk: InstalledSdk, reference: tuple[str, ReferenceProxy], tmp_path: Path
+) -> None:
+    """Models and a whole chat completion through the reference proxy and worker, short auth."""
+    engine_url, proxy = reference
+    config = _reference_config(sdk, proxy, tmp_path, ["models", "chat"])
+    lines = await asyncio.to_thread(run_driver, sdk, config)
+    direct = await _direct(engine_url, REFERENCE_MODEL)
+
+    connected = event(lines, "connected")
+    assert connected["proto_version"] == 1  # the SDK offers protocol versions 0..1 only
+    assert connected["client_sc_address"]
+    models = event(lines, "models")["models"]
+    assert [(m["id"], m["active_workers"]) for m in models] == [(REFERENCE_MODEL, 1)]
+
+    chat = event(lines, "chat")
+    assert chat["text"] == direct["choices"][0]["message"]["content"]
+    assert chat["usage"]["prompt_tokens"] == direct["usage"]["prompt_tokens"]
+    assert chat["usage"]["completion_tokens"] == direct["usage"]["completion_tokens"]
+    assert chat["tokens_used"] is not None  # the proxy's final info reached the SDK
+
+    # The reference proxy's ledger for this client equals what it reported in tokens_used (its test
+    # worker has coefficient 0, so both are 0 there: this checks the plumbing, not a price).
+    sc = connected["client_sc_address"]
+    clients = [c for c in proxy.jsonstats()["clients"] if c["sc_address"] == sc]
+    assert len(clients) == 1
+    assert clients[0]["used_tokens"] == chat["tokens_used"]["total"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the reference worker drops an OpenAI SSE answer from our fake engine (its log: 'unprocessed "
+    "data in answer'), so the reference proxy sends headers and an empty final part; the same happens "
+    "to the reference's own client runner",
+)
+async def test_sdk_streams_through_reference_proxy(
+    sdk: InstalledSdk, reference: tuple[str, ReferenceProxy], tmp_path: Path
+) -> None:
+    """A streamed chat completion through the reference proxy and worker."""
+    _, proxy = reference
+    lines = await asyncio.to_thread(run_driver, sdk, _reference_config(sdk, proxy, tmp_path, ["stream"]))
+    stream = event(lines, "stream")
+    assert stream["tokens_used"] is not None  # the stream ends with the proxy's final info
+    assert stream["chunks"] > 0 and stream["text"], f"an empty stream: {stream}"

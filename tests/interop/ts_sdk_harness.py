@@ -1,0 +1,312 @@
+"""The third-party COCOON TypeScript SDK as a test peer: installed once, driven by our script.
+
+`installed_sdk` copies the SDK from ``../shared/peers/cocoon-ts-sdk`` (next to the repository) into a
+temporary directory, runs ``npm ci`` and its own build (tsup, to ``dist/``), and keeps the result in the
+user's cache (``$XDG_CACHE_HOME/cocoon/ts-sdk-<hash>``; the hash covers the SDK's sources and lockfile
+and the Node major version), so only the first run pays for the install. `run_driver` feeds a JSON
+config to ``ts_sdk/driver.mjs`` and returns the JSON lines it printed (see that script for the config
+and the lines). `client_certificate` writes the self-signed Ed25519 certificate the SDK presents as
+its TLS client certificate (COCOON's proxies ask every client for one).
+
+Skips only when node or npm is not installed; a failing install or driver run is a test failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
+
+from cocoon.engine.fake import start_fake_engine
+from cocoon.engine.fake_answer import FakeEngineConfig
+from waiting import wait_until_sync
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+SDK_SOURCE = REPO.parent / "shared" / "peers" / "cocoon-ts-sdk"
+DRIVER = HERE / "ts_sdk" / "driver.mjs"
+INSTALL_TIMEOUT_S = 600.0
+# Only what the build reads: its sources, manifests and build configs (not tests, docs or examples).
+_BUILD_INPUTS = ("package.json", "package-lock.json", "tsconfig.json", "tsup.config.ts", "src")
+
+
+@dataclass(frozen=True)
+class InstalledSdk:
+    """A built copy of the SDK: ``path`` holds ``dist/`` and ``node_modules/``."""
+
+    path: Path
+    node: str
+    cold_install_s: float | None  # seconds this call spent installing; None when the cache was used
+
+
+class DriverError(AssertionError):
+    """The driver script failed: its error line (step, name, message) and stderr are in the message."""
+
+
+def node_tools() -> tuple[str, str]:
+    """Paths of node and npm; skips the calling test when either is missing."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are not installed: the TypeScript SDK interop test needs Node.js >= 18")
+    return node, npm
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cocoon"
+
+
+def _source_hash(source: Path, node: str) -> str:
+    digest = hashlib.sha256()
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+    digest.update(version.split(".")[0].encode())  # a new Node major may need a rebuild
+    for name in _BUILD_INPUTS:
+        root = source / name
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _run(argv: list[str], cwd: Path, what: str) -> None:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+    if done.returncode != 0:
+        raise AssertionError(
+            f"{what} failed in {cwd} (exit {done.returncode}); check network access to the npm registry "
+            f"and the Node version.\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+        )
+
+
+def installed_sdk(source: Path = SDK_SOURCE) -> InstalledSdk:
+    """The SDK installed and built, from the cache when a copy of these sources is there."""
+    node, npm = node_tools()
+    if not (source / "package-lock.json").is_file():
+        raise AssertionError(
+            f"the TypeScript SDK is not at {source} (expected ../shared/peers/cocoon-ts-sdk)"
+        )
+    cache = _cache_root()
+    target = cache / f"ts-sdk-{_source_hash(source, node)}"
+    if (target / "dist" / "index.js").is_file() and (target / "node_modules" / "@ton" / "ton").is_dir():
+        return InstalledSdk(target, node, None)
+    cache.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="ts-sdk-", dir=cache))  # same filesystem: the rename is atomic
+    try:
+        copy = work / "sdk"
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("node_modules", "dist", ".git"))
+        for path in [copy, *copy.rglob("*")]:  # the shared copy is read-only; npm writes beside it
+            path.chmod(path.stat().st_mode | 0o200)
+        _run([npm, "ci", "--no-audit", "--no-fund"], copy, "npm ci of the TypeScript SDK")
+        _run([npm, "run", "build"], copy, "building the TypeScript SDK (npm run build)")
+        try:
+            copy.rename(target)
+        except OSError:
+            # Another run finished first; its copy is as good as ours.
+            if not (target / "dist" / "index.js").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return InstalledSdk(target, node, time.monotonic() - started)
+
+
+def run_driver(sdk: InstalledSdk, config: dict[str, Any], *, timeout_s: float = 90.0) -> list[dict[str, Any]]:
+    """Run the driver with ``config`` (``sdk_dir`` filled in); its JSON lines, or `DriverError`."""
+    payload = json.dumps({"sdk_dir": str(sdk.path), **config})
+    done = subprocess.run(
+        [sdk.node, str(DRIVER), "-"], input=payload, capture_output=True, text=True, timeout=timeout_s
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0:
+        errors = [line for line in lines if line.get("event") == "error"]
+        raise DriverError(
+            f"the SDK driver failed (exit {done.returncode}): {errors[-1] if errors else 'no error line'}\n"
+            f"stdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
+        )
+    return lines
+
+
+def event(lines: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The one line of event ``name``; fails when there is none or more than one."""
+    found = [line for line in lines if line.get("event") == name]
+    assert len(found) == 1, f"expected one {name!r} line from the SDK driver, got {len(found)}: {lines}"
+    return found[0]
+
+
+def client_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed Ed25519 certificate and key (PEM) for the SDK's TLS client side."""
+    key = Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cocoon-ts-sdk-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, None)
+    )
+    cert_path, key_path = directory / "sdk-client-cert.pem", directory / "sdk-client-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+# --- the reference proxy (../shared/peers/cocoon-reference, its test mode with fake TON) ---
+
+REFERENCE = REPO.parent / "shared" / "peers" / "cocoon-reference"
+# start.py's ports relative to its base: HTTP, worker, client, worker/client RPC, SOCKS, worker HTTP/RPC.
+_REFERENCE_OFFSETS = (0, 1, 2, 101, 102, 116, 200, 201)
+
+
+def reference_runnable() -> None:
+    """Skips the calling test when the reference binaries are absent or cannot run on this machine."""
+    binary = REFERENCE / "bin" / "proxy-runner"
+    if not binary.is_file():
+        pytest.skip(f"the reference proxy is not at {binary} (expected ../shared/peers/cocoon-reference)")
+    try:
+        # An unknown flag: a runnable binary answers at once (and aborts); the loader fails with 127.
+        done = subprocess.run([str(binary), "--no-such-flag"], capture_output=True, timeout=10)
+    except OSError as exc:
+        pytest.skip(f"the reference proxy binary cannot run on this machine: {exc}")
+    if done.returncode == 127:
+        pytest.skip(
+            f"the reference proxy binary cannot run here: {done.stderr.decode(errors='replace')[:300]}"
+        )
+
+
+def _free_base() -> int:
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - 300, 10)
+        try:
+            socks = []
+            for offset in _REFERENCE_OFFSETS:
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise RuntimeError("no free port range for the reference proxy")
+
+
+@dataclass
+class ReferenceProxy:
+    """A running reference proxy + router (+ worker): ``client_port`` speaks COCOON's client protocol."""
+
+    process: subprocess.Popen[str]
+    info: dict[str, Any]
+    rundir: Path
+
+    @property
+    def client_port(self) -> int:
+        return int(self.info["client_port"])
+
+    def jsonstats(self) -> dict[str, Any]:
+        """The proxy's /jsonstats (workers, clients and their used tokens, ...)."""
+        url = f"http://127.0.0.1:{self.info['proxy_http']}/jsonstats"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            doc: dict[str, Any] = json.loads(answer.read())
+        return doc
+
+    def log(self, name: str) -> str:
+        path = self.rundir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # start.py stops what it started on SIGTERM
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def start_reference(rundir: Path, engine: str) -> ReferenceProxy:
+    """Start the reference proxy, router and worker (in front of ``engine``, host:port); wait until the
+    worker is connected to the proxy. Stop it with ``stop()``."""
+    reference_runnable()
+    argv = [
+        "python3",
+        str(REFERENCE / "start.py"),
+        str(rundir),
+        "--base",
+        str(_free_base()),
+        "--worker",
+        engine,
+    ]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    try:
+        info = json.loads(first)
+    except json.JSONDecodeError:
+        process.kill()
+        raise AssertionError(f"the reference start.py did not print its ports: {first!r}") from None
+    proxy = ReferenceProxy(process, info, rundir)
+
+    def worker_connected() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the reference network stopped: {first} {proxy.log('proxy')[-2000:]}")
+        try:
+            return bool(proxy.jsonstats().get("worker_connections"))
+        except OSError:
+            return False  # the proxy's HTTP port is not up yet
+
+    try:
+        wait_until_sync(worker_connected, 30, what="the reference worker connected to its proxy")
+    except BaseException:
+        proxy.stop()
+        raise
+    return proxy
+
+
+@contextmanager
+def fake_engine_thread(config: FakeEngineConfig) -> Iterator[str]:
+    """Our fake engine served from a thread of its own (its own event loop), for module-scoped fixtures
+    whose peers are processes; yields its URL (``http://host:port``)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-engine", daemon=True)
+    thread.start()
+    try:
+        engine = asyncio.run_coroutine_threadsafe(start_fake_engine(config), loop).result(10)
+        try:
+            yield engine.url
+        finally:
+            asyncio.run_coroutine_threadsafe(engine.close(), loop).result(10)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
