@@ -49,7 +49,10 @@ def chain() -> None:
 )
 @click.option("--start-time", type=int, default=None, help="Unix time of a new chain (default: now).")
 def serve(host: str, port: int, data_dir: Path, clock: str, start_time: int | None) -> None:
-    """Serve the local chain over a toncenter-style HTTP API."""
+    """Serve the local chain over a toncenter-style HTTP API.
+
+    Third-party TON tools: @ton/ton's TonClient at <url>/api/v2/jsonRPC, TonClient4 at <url>/v4.
+    """
     from cocoon.chainsvc.service import READY_PREFIX, run_chain_service
 
     def ready(url: str) -> None:
