@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from cocoon.tl.base import TLObject
-from cocoon.tl.schema import Field, TypeExpr, shipped_schema
+from cocoon.tl.generic import GenericObject
+from cocoon.tl.schema import Combinator, Field, Schema, TypeExpr, shipped_schema
 from cocoon.tl.types import ALL_TYPES
 
 SCHEMA = shipped_schema()
@@ -96,3 +97,30 @@ def objects(cls: type[TLObject]) -> st.SearchStrategy[TLObject]:
 def any_object() -> st.SearchStrategy[TLObject]:
     """An instance of any typed class."""
     return st.sampled_from(ALL_TYPES).flatmap(objects)
+
+
+def _generic_value(schema: Schema, t: TypeExpr, seed: int, optional: bool) -> Any:
+    name = t.name
+    if name == "vector":
+        assert t.param is not None
+        return tuple(_generic_value(schema, t.param, seed + i, optional) for i in range(2))
+    if name in ("Object", "Function"):
+        return generic_sample(schema, schema.constructors[seed % len(schema.constructors)], seed, optional)
+    if name in ("int", "long", "double", "string", "bytes", "int256", "Bool"):
+        return _sample(t, seed)
+    comb = (
+        schema.by_name[name]
+        if t.bare
+        else schema.constructors_of(name)[seed % len(schema.constructors_of(name))]
+    )
+    return generic_sample(schema, comb, seed + 1, optional)
+
+
+def generic_sample(schema: Schema, comb: Combinator, seed: int = 0, optional: bool = True) -> GenericObject:
+    """A generic value of `comb` with every field set (optional ones only when `optional`)."""
+    fields = {
+        f.name: _generic_value(schema, f.type, seed + i, optional)
+        for i, f in enumerate(comb.fields)
+        if f.type.name != "#" and (optional or not f.optional)
+    }
+    return GenericObject(comb.name, comb.id, fields)

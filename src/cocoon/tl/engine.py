@@ -48,6 +48,11 @@ class Adapter(Protocol):
         ...
 
 
+def _present(f: Field, flags: dict[str, int]) -> bool:
+    """Whether `f` is in the value, given the ``#`` fields read (or computed) before it."""
+    return f.flag_field is None or f.flag_bit is None or bool(flags[f.flag_field] >> f.flag_bit & 1)
+
+
 def _type_error(where: str, expected: str, value: object) -> TLEncodeError:
     return TLEncodeError(f"{where}: expected {expected}, got {type(value).__name__}")
 
@@ -142,11 +147,7 @@ class Engine:
             if f.type.name == "#":
                 writer.u32(flags[f.name])
                 continue
-            if (
-                f.flag_field is not None
-                and f.flag_bit is not None
-                and not flags[f.flag_field] >> f.flag_bit & 1
-            ):
+            if not _present(f, flags):
                 continue
             value = self.adapter.value_of(obj, f)
             self._write_value(writer, f.type, value, f"{comb.name}.{f.name}", depth)
@@ -240,11 +241,7 @@ class Engine:
         values: dict[str, object] = {}
         flags: dict[str, int] = {}
         for f in comb.fields:
-            if (
-                f.flag_field is not None
-                and f.flag_bit is not None
-                and not flags[f.flag_field] >> f.flag_bit & 1
-            ):
+            if not _present(f, flags):
                 continue
             if f.type.name == "#":
                 flags[f.name] = reader.u32()
