@@ -76,6 +76,11 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
 
     worker_port: int = 11001
     client_port: int = 11002
+    # COCOON's own client protocol (cocoon.proxy.cocoon_port), for reference clients and SDKs: its port
+    # (unset: client_port + 1, i.e. 11003; any free port when client_port is 0; -1: off) and the
+    # proof-of-work difficulty its clients solve before TLS (the reference's 20; at most 28).
+    cocoon_port: int | None = None
+    cocoon_pow_difficulty: int = 20
     http_port: int = 11000
     worker_policy: PolicyName = "fake"
     client_policy: PolicyName = "any"
@@ -99,6 +104,15 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     allowed_worker_mrtds: list[str] = msgspec.field(default_factory=list)
     allowed_worker_rtmrs: list[str] = msgspec.field(default_factory=list)
     allowed_model_hashes: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.cocoon_pow_difficulty <= 28:
+            raise ConfigError(
+                f"cocoon_pow_difficulty must be within 0..28 (COCOON clients refuse more), not "
+                f"{self.cocoon_pow_difficulty}"
+            )
+        if self.cocoon_port is not None and not -1 <= self.cocoon_port <= 65535:
+            raise ConfigError(f"cocoon_port must be a port number, or -1 for off, not {self.cocoon_port}")
 
 
 class ClientConfig(_Config, frozen=True, kw_only=True):
@@ -166,6 +180,10 @@ _HELP = {
     "model_family": "Catalog name of the served model when its id is not one (e.g. Qwen3-8B).",
     "worker_port": "RA-TLS port for workers.",
     "client_port": "RA-TLS port for clients.",
+    "cocoon_port": "Port for clients speaking COCOON's own protocol (reference clients, COCOON SDKs); unset: "
+    "client_port + 1 (11003); -1: off.",
+    "cocoon_pow_difficulty": "Proof-of-work difficulty (leading zero bits) a COCOON client solves before "
+    "TLS; the reference uses 20, clients refuse more than 28.",
     "worker_policy": "What a worker must prove: 'tdx' in production, 'fake' for local networks (the client "
     "checks it before sealing a request to the worker's end-to-end key).",
     "client_policy": "What a client must prove: 'any' (clients are not attested).",

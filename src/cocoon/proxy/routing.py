@@ -25,6 +25,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass
+from typing import Protocol
 
 from cocoon.api.error_codes import (
     E2E_BAD_ENVELOPE,
@@ -52,7 +53,7 @@ from cocoon.errors import (
     ReceiptError,
     RequestCancelledError,
 )
-from cocoon.net.rpc_stream import Responder, RpcAnswerStream
+from cocoon.net.rpc_stream import RpcAnswerStream
 from cocoon.proxy.accounts import ClientBook, RequestCost
 from cocoon.proxy.admission import worker_attestation_headers
 from cocoon.proxy.selection import (
@@ -67,10 +68,57 @@ from cocoon.proxy.selection import (
 )
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.usage import NO_USAGE, Usage
-from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery
+from cocoon.wire.messages import (
+    NO_TIMINGS,
+    AnswerChunk,
+    AnswerEnd,
+    AnswerError,
+    AnswerHead,
+    RunQuery,
+    Timings,
+)
 from cocoon.wire.timeouts import inner_timeout_ms
 
 log = logging.getLogger(__name__)
+
+
+class AnswerWriter(Protocol):
+    """What the router writes one answer with: a client connection's
+    :class:`~cocoon.net.rpc_stream.Responder`, or the COCOON client port's answer
+    (:mod:`cocoon.proxy.cocoon_answers`). Each method returns False when the requester already left."""
+
+    @property
+    def head_sent(self) -> bool: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    async def head(
+        self, status: int, headers: tuple[tuple[str, str], ...] = (), *, e2e_nonce: bytes = b""
+    ) -> bool: ...
+
+    async def chunk(self, data: bytes) -> bool: ...
+
+    async def end(
+        self,
+        usage: Usage = NO_USAGE,
+        timings: Timings = NO_TIMINGS,
+        adjusted_tokens: int = 0,
+        cost: int = 0,
+        receipt: bytes | None = None,
+        prompt_cost: int = 0,
+    ) -> bool: ...
+
+    async def error(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        usage: Usage | None = None,
+        *,
+        param: str | None = None,
+        receipt: bytes | None = None,
+    ) -> bool: ...
 
 
 @dataclass
@@ -191,7 +239,7 @@ class Router:
         self.counters = RoutingCounters()
         self._next_id = 0
 
-    async def handle(self, client_id: str, request: RunQuery, responder: Responder) -> None:
+    async def handle(self, client_id: str, request: RunQuery, responder: AnswerWriter) -> None:
         """The `on_run_query` handler of a client connection."""
         self._next_id += 1
         key = f"{client_id}:{request.request_id}:{self._next_id}"
@@ -232,7 +280,7 @@ class Router:
             self.book.release(key)  # no-op once recorded
 
     async def _dispatch(
-        self, key: str, request: RunQuery, responder: Responder, e2e: E2ERequest | None = None
+        self, key: str, request: RunQuery, responder: AnswerWriter, e2e: E2ERequest | None = None
     ) -> None:
         tried: set[str] = set()
         failures: list[_RetryElsewhere] = []
@@ -264,7 +312,7 @@ class Router:
     async def _choose(
         self,
         request: RunQuery,
-        responder: Responder,
+        responder: AnswerWriter,
         tried: set[str],
         deadline: float | None,
         failures: list[_RetryElsewhere],
@@ -321,7 +369,7 @@ class Router:
         else:
             self.counters.refused_price += 1
 
-    async def _reroute(self, responder: Responder, failures: list[_RetryElsewhere]) -> None:
+    async def _reroute(self, responder: AnswerWriter, failures: list[_RetryElsewhere]) -> None:
         self.counters.failed += 1
         self.counters.e2e_rerouted += 1
         why = f" ({_given_up(failures)})" if failures else ""
@@ -342,7 +390,7 @@ class Router:
         link: WorkerLink,
         key: str,
         request: RunQuery,
-        responder: Responder,
+        responder: AnswerWriter,
         e2e: E2ERequest | None = None,
     ) -> None:
         assert link.state is not None
@@ -385,7 +433,7 @@ class Router:
         link: WorkerLink,
         key: str,
         stream: RpcAnswerStream,
-        responder: Responder,
+        responder: AnswerWriter,
         coefficient: int,
         e2e: _E2ERelay | None,
     ) -> bool:
@@ -463,7 +511,7 @@ class Router:
             why,
         )
 
-    async def _refuse_receipt(self, link: WorkerLink, responder: Responder, why: str) -> None:
+    async def _refuse_receipt(self, link: WorkerLink, responder: AnswerWriter, why: str) -> None:
         self._flag(link, why)
         self.counters.failed += 1
         await responder.error(
@@ -577,7 +625,7 @@ def _given_up(failures: list[_RetryElsewhere]) -> str:
     return f"the request failed on {len(failures)} workers (retried {times} elsewhere): {tries}"
 
 
-def _started(responder: Responder) -> bool:
+def _started(responder: AnswerWriter) -> bool:
     """Whether anything of the answer reached the client (then no retry is possible)."""
     return responder.head_sent
 

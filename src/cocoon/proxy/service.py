@@ -8,7 +8,9 @@ lands, a client's credit is `local_client_credit_nano`, granted the first time i
 End-to-end encryption (spec/e2e.md): each certificate a worker re-sends in its `WorkerState` is
 verified with the same worker policy as its handshake before its end-to-end key is used; clients ask
 for the workers they may encrypt to with `E2ECandidates`. ``/metrics`` serves the counters in the
-Prometheus text format, receipt mismatches per worker included.
+Prometheus text format, receipt mismatches per worker included. A third listener speaks COCOON's own
+client protocol for reference clients and SDKs (:mod:`cocoon.proxy.cocoon_port`), on the same router,
+ledger and settlement.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from cocoon.proxy.admission import (
     state_refusal,
     verify_worker_certificate,
 )
+from cocoon.proxy.cocoon_port import CocoonPort, cocoon_port_of
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.routing import Router, no_worker_for
 from cocoon.proxy.selection import (
@@ -116,12 +119,23 @@ class ProxyService:
         self.client_listener = Listener(
             config.host, config.client_port, identity, client_policy, self._on_client, name="proxy/clients"
         )
+        cocoon_port = cocoon_port_of(config.client_port, config.cocoon_port)
+        self.cocoon_port = (
+            CocoonPort(self, config.host, cocoon_port, difficulty=config.cocoon_pow_difficulty)
+            if cocoon_port is not None
+            else None
+        )
+        """COCOON's own client protocol (reference clients and SDKs); None when configured off."""
 
     async def start(self) -> None:
         await self.worker_listener.start()
         await self.client_listener.start()
+        if self.cocoon_port is not None:
+            await self.cocoon_port.start()
 
     async def aclose(self) -> None:
+        if self.cocoon_port is not None:
+            await self.cocoon_port.aclose()
         await self.client_listener.aclose()
         await self.worker_listener.aclose()
 
@@ -248,6 +262,15 @@ class ProxyService:
         s = self.chain
         return ProxyInfo(s.contract.raw if s else "", s.params.params_version if s else 0)
 
+    def client_payment_status(self, client_id: str) -> PaymentStatus:
+        """The client's payment channel: from the chain when it is bound to a client contract, else its
+        off-chain account (both counters = tokens charged in the ledger)."""
+        if self.chain is not None and (status := self.chain.payment_status(client_id)) is not None:
+            return status
+        local = self._client_query(client_id, GetPaymentStatus())
+        assert isinstance(local, PaymentStatus)
+        return local
+
     def _client_query(self, client_id: str, body: ControlBody) -> ControlBody:
         if isinstance(body, GetWorkerTypes):
             return WorkerTypes(tuple(self.workers.worker_types()))
@@ -347,6 +370,7 @@ class ProxyService:
             "listeners": {
                 "workers": {"port": self.worker_listener.port, "refused": self.worker_listener.refused},
                 "clients": {"port": self.client_listener.port, "refused": self.client_listener.refused},
+                "cocoon": self.cocoon_port.stats() if self.cocoon_port is not None else None,
             },
         }
 

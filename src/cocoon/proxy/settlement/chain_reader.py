@@ -6,14 +6,20 @@ Three kinds of incoming message matter:
   become chain-committed; a note the database never issued raises :class:`StateRollbackError`;
 * ``client_proxy_request`` / ``worker_proxy_request`` (sent by every client and worker op, also as
   1-nanoTON notes whose compute phase is skipped, so the sender is checked here by recomputing its
-  contract address) update what the proxy knows of each client and worker contract.
+  contract address) update what the proxy knows of each client and worker contract;
+* a client's ``register#a35cb580 nonce`` note (``owner_client_register``) is also handed to
+  :attr:`ChainReader.on_client_register`: the long authorization of a COCOON client waits for it.
 
 The cursor is persisted together with the seqnos seen, so a restart resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from cocoon.chainsvc.watch import poll
+from cocoon.errors import CocoonError
 from cocoon.payments.commit import CommitPipeline, Note
 from cocoon.payments.credit import client_view
 from cocoon.proxy.ledger import WORKER_CHANNEL
@@ -24,6 +30,8 @@ from cocoon.ton import messages as m
 from cocoon.ton.chain import Chain, Transaction
 from cocoon.ton.watch import TxCursor
 from cocoon.wallet.sender import MessageSender
+
+log = logging.getLogger(__name__)
 
 
 class ChainReader:
@@ -42,6 +50,8 @@ class ChainReader:
         self.chain, self.cursor, self.store = chain, cursor, store
         self.pipeline, self.channels, self.counterparts = pipeline, channels, counterparts
         self.sender = sender  # its address is the only one whose save-state notes count
+        self.on_client_register: Callable[[str, int], None] | None = None
+        """Called with (owner, nonce) for each register note of a client contract of this proxy."""
 
     async def read(self) -> None:
         """Process the new transactions and persist the cursor with the notes seen.
@@ -72,6 +82,7 @@ class ChainReader:
                 snap = body.client
                 view = client_view(snap)
                 self.counterparts.update_client(body.owner.raw, view)
+                self._client_payload(body)
         elif (
             isinstance(body, m.WorkerProxyRequest)
             and body.owner is not None
@@ -79,3 +90,15 @@ class ChainReader:
         ):
             self.counterparts.update_worker(WORKER_CHANNEL, body.owner.raw, body.tokens)
         return None
+
+    def _client_payload(self, body: m.ClientProxyRequest) -> None:
+        """Hand a register note's nonce to :attr:`on_client_register` (other payloads need nothing)."""
+        if self.on_client_register is None or body.payload is None or body.owner is None:
+            return
+        try:
+            payload = m.payload_of(body)
+        except CocoonError as exc:  # a payload this proxy does not know: nothing to wait for
+            log.warning("client %s: unreadable payload in its note: %s", body.owner.raw, exc)
+            return
+        if isinstance(payload, m.ClientRegisterPayload):
+            self.on_client_register(body.owner.raw, payload.nonce)

@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cocoon.errors import CocoonError, RemoteQueryError
-from cocoon.payments.credit import available_tokens
+from cocoon.payments.credit import ClientContractView, available_tokens
 from cocoon.payments.params import NetworkParams
 from cocoon.proxy.ledger import CLIENT_CHANNEL
 from cocoon.proxy.settlement.channels import Channels
@@ -80,6 +80,16 @@ class ClientBindings:
             stake_nano=view.stake_nano,
             tokens_used=view.sc_tokens_used,
         )
+
+    async def contract_view(self, owner: Address) -> tuple[Address, ClientContractView | None]:
+        """``owner``'s client contract with this proxy and its state read from the chain now (None: not
+        deployed). A COCOON client's handshake answers short or long authorization from it."""
+        return self.counterparts.client_contract(owner), await self.counterparts.register_client(owner)
+
+    def bind(self, client_id: str, owner: Address, conn: PaymentPeer | None) -> None:
+        """Bind ``client_id`` to ``owner``'s client contract once the client proved it is the owner's
+        (a COCOON client's secret, or its register note with the nonce this proxy gave it)."""
+        self._clients[client_id] = _Client(owner.raw, conn)
 
     def forget(self, client_id: str, conn: PaymentPeer) -> None:
         """``conn`` closed: stop pushing to it (the binding stays for the client's next connection)."""

@@ -77,6 +77,8 @@ class ProxySettlement:
     ) -> None:
         self.chain, self.sender, self.ledger = chain, sender, ledger
         self.public_key = int.from_bytes(public_key_of(secret_key), "big")
+        self.owner = owner
+        """The proxy contract's owner (what a COCOON client is told in ``proxy.params``)."""
         self.chain_params = chain_params
         self.params: NetworkParams = network_params(chain_params)
         self.config, self.clock = config, clock

@@ -1,0 +1,363 @@
+"""One COCOON client connection on the proxy: handshake, authorization, requests, payment status.
+
+States follow the reference proxy (``ProxyInboundClientConnection``): ``client.connectToProxy`` first
+(protocol versions 1..4 overlap, ``is_test`` present, a parseable owner address, a config version this
+proxy has), answered ``client.connectedToProxy``; then one authorization query; then requests.
+
+*Identity and account.* The client is its TLS key (``client_id``, as on our own client port, so one key
+has one account on both ports) paying through the client contract of (this proxy, its
+``client_owner_address``): the same `ClientBook`, reservations, ledger and settlement as our clients.
+
+*Authorization.* On a chain: the contract deployed with a non-zero secret hash is answered
+``proxyConnectionAuthShort{secret_hash, nonce}``, and ``authorizeWithProxyShort{data}`` binds the client
+to the contract when ``sha256(data)`` is that hash (the settlement's own check); otherwise
+``proxyConnectionAuthLong{nonce}``, and ``authorizeWithProxyLong`` waits (up to 300 s) for the register
+note with that nonce from that owner's contract (`cocoon.proxy.cocoon_auth`). Without a chain, as the
+reference in its fake-TON mode: ``Short{zero hash, nonce 0}``; long authorization succeeds at once and
+the client spends the proxy's off-chain credit (``local_client_credit_nano``), as our clients do.
+A failed authorization answers ``authorizationWithProxyFailed`` and closes the connection.
+
+*Payments.* ``signed_payment`` is the proxy's signed charge of the client contract for the channel's
+chain-committed total (a BoC, what our settlement signs and pushes to our clients), or
+``proxy.signedPaymentEmpty`` while nothing is committed on chain (always without a chain);
+``db_tokens``/``max_tokens`` are the channel's committed-to-database and running totals (without a
+chain: tokens charged in the ledger, both). After each request the client gets
+``proxy.clientRequestPayment`` with the tokens charged for it; every channel move the settlement pushes
+arrives as one too, with a zero request id and ``request_tokens`` 0.
+
+*Violations.* A query or packet in the wrong state, an unknown query, a duplicate request id in flight:
+the connection is closed with a logged reason; nothing is reserved or charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import TYPE_CHECKING, NoReturn
+
+from cocoon.api.validation import DEFAULT_LIMITS
+from cocoon.errors import CocoonError, ConnectionClosedError, RequestError
+from cocoon.net.cocoon_session import CocoonConnection, CocoonQueryError
+from cocoon.proxy.cocoon_answers import CocoonAnswer
+from cocoon.proxy.cocoon_auth import new_nonce
+from cocoon.proxy.cocoon_requests import run_query_of
+from cocoon.proxy.ledger import CLIENT_CHANNEL
+from cocoon.tl.base import TLObject
+from cocoon.tl.types import (
+    AnyProxySignedPayment,
+    ClientAuthorizationWithProxyFailed,
+    ClientAuthorizationWithProxySuccess,
+    ClientAuthorizeWithProxyLong,
+    ClientAuthorizeWithProxyShort,
+    ClientConnectedToProxy,
+    ClientConnectToProxy,
+    ClientGetWorkerTypes,
+    ClientGetWorkerTypesV2,
+    ClientPaymentStatus,
+    ClientProxyConnectionAuthLong,
+    ClientProxyConnectionAuthShort,
+    ClientRunQueryEx,
+    ClientUpdatePaymentStatus,
+    ClientWorkerInstanceV2,
+    ClientWorkerType,
+    ClientWorkerTypes,
+    ClientWorkerTypesV2,
+    ClientWorkerTypeV2,
+    ProxyClientRequestPayment,
+    ProxyParams,
+    ProxySignedPayment,
+    ProxySignedPaymentEmpty,
+)
+from cocoon.ton.address import Address
+from cocoon.wire.control import RegisterClient
+from cocoon.wire.messages import PaymentUpdate
+
+if TYPE_CHECKING:
+    from cocoon.proxy.cocoon_port import CocoonPort
+
+log = logging.getLogger(__name__)
+
+MIN_PROTO, MAX_PROTO = 1, 4
+"""Client protocol versions served (``client.runQueryEx`` and the ``*Ex`` answers)."""
+ERROR = 601
+"""TON's generic error code, for refused handshake queries."""
+PROTOVIOLATION = 621
+"""TON's protocol-violation code."""
+ZERO_ADDRESS = "0:" + "0" * 64
+"""What ``proxy.params``/``client_sc_address`` say without a chain: there is no contract."""
+NO_REQUEST = bytes(32)
+
+
+def signed_payment_of(boc: bytes | None) -> AnyProxySignedPayment:
+    """``proxy.signedPayment{BoC}``, or ``proxy.signedPaymentEmpty`` while nothing is signed."""
+    return ProxySignedPayment(data=boc) if boc else ProxySignedPaymentEmpty()
+
+
+class CocoonClientSession:
+    """The proxy's side of one COCOON client connection (see the module docstring)."""
+
+    def __init__(self, port: CocoonPort, conn: CocoonConnection) -> None:
+        self.port = port
+        self.service = port.service
+        self.conn = conn
+        peer = conn.peer
+        self.client_id = peer.public_key.hex() if peer is not None else ""
+        self.state = "new"  # new -> auth -> ready; failed
+        self.owner: Address | None = None
+        self.proto = 0
+        self.nonce = 0
+        self.secret_hash = 0
+        self._next_id = 0
+        self._running: dict[bytes, asyncio.Task[None]] = {}
+
+    # --- the connection's handlers ----------------------------------------------------------------
+
+    async def on_query(self, obj: TLObject) -> TLObject:
+        """Answer one query, or refuse it and close the connection."""
+        match obj:
+            case ClientConnectToProxy() if self.state == "new":
+                return await self._connect(obj)
+            case ClientAuthorizeWithProxyShort() if self.state == "auth":
+                return await self._authorize_short(obj.data)
+            case ClientAuthorizeWithProxyLong() if self.state == "auth":
+                return await self._authorize_long()
+            case ClientUpdatePaymentStatus() if self.state == "ready":
+                return self._payment_status()
+            case ClientGetWorkerTypesV2() if self.state == "ready":
+                return self._worker_types_v2()
+            case ClientGetWorkerTypes() if self.state == "ready":
+                return self._worker_types()
+        self.close_soon(f"query {type(obj).__name__} is not expected in state {self.state}")
+        raise CocoonQueryError(PROTOVIOLATION, f"unexpected query {type(obj).__name__} in state {self.state}")
+
+    async def on_packet(self, obj: TLObject) -> None:
+        """Start a request (it runs on its own), or close the connection on anything else."""
+        if isinstance(obj, ClientRunQueryEx) and self.state == "ready":
+            if obj.request_id in self._running:
+                self.close_soon(f"request id {obj.request_id.hex()} is already running")
+                return
+            task = asyncio.create_task(self._run(obj), name=f"cocoon request {obj.request_id.hex()[:16]}")
+            self._running[obj.request_id] = task
+            task.add_done_callback(lambda _: self._running.pop(obj.request_id, None))
+            return
+        self.close_soon(f"packet {type(obj).__name__} is not expected in state {self.state}")
+
+    def close_soon(self, reason: str) -> None:
+        """Close the connection once the current answer is written (logged with ``reason``)."""
+        if self.state != "failed":
+            log.warning("cocoon client %s: closing: %s", self.client_id[:16], reason)
+        self.state = "failed"
+        self.port.count_violation()
+        asyncio.get_running_loop().create_task(self.conn.aclose(reason))
+
+    async def closed(self) -> None:
+        """The connection ended: stop its requests, forget its nonce and payment pushes."""
+        self.state = "failed"
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.nonce:
+            self.port.registers.forget(self.nonce)
+        chain = self.service.chain
+        if chain is not None:
+            chain.forget_client(self.client_id, self)
+
+    # --- handshake --------------------------------------------------------------------------------
+
+    async def _connect(self, query: ClientConnectToProxy) -> ClientConnectedToProxy:
+        params = query.params
+        if params.is_test is None:
+            self._refuse("too old client: client.params must carry is_test (flags bit 0)")
+        low = params.min_proto_version if params.min_proto_version is not None else 0
+        high = params.max_proto_version if params.max_proto_version is not None else 0
+        self.proto = min(high, MAX_PROTO)
+        if self.proto < max(low, MIN_PROTO):
+            self._refuse(
+                f"no common protocol version: the client speaks {low}..{high}, this proxy "
+                f"{MIN_PROTO}..{MAX_PROTO}"
+            )
+        try:
+            owner = self.owner = Address.parse(params.client_owner_address)
+        except CocoonError as exc:
+            self._refuse(f"cannot parse client owner address {params.client_owner_address!r}: {exc}")
+        if query.min_config_version > self.port.config_version:
+            self._refuse(
+                f"active config version is too low: this proxy runs {self.port.config_version}, the client "
+                f"needs {query.min_config_version}"
+            )
+        self.service.ledger.ensure_client(self.client_id, self.service.config.local_client_credit_nano)
+        chain = self.service.chain
+        if chain is None:
+            auth: ClientProxyConnectionAuthShort | ClientProxyConnectionAuthLong = (
+                ClientProxyConnectionAuthShort(secret_hash=bytes(32), nonce=0)
+            )
+            proxy = ProxyParams(
+                proxy_public_key=self.service.identity.public_key,
+                proxy_owner_address=ZERO_ADDRESS,
+                proxy_sc_address=ZERO_ADDRESS,
+                is_test=params.is_test,
+                proto_version=self.proto,
+            )
+            self.state = "auth"
+            return ClientConnectedToProxy(proxy, ZERO_ADDRESS, auth, ProxySignedPaymentEmpty())
+        contract, view = await chain.clients.contract_view(owner)
+        self.nonce = new_nonce()
+        self.port.registers.expect(owner.raw, self.nonce)
+        if view is not None and view.secret_hash:
+            self.secret_hash = view.secret_hash
+            auth = ClientProxyConnectionAuthShort(
+                secret_hash=view.secret_hash.to_bytes(32, "big"), nonce=self.nonce
+            )
+        else:
+            auth = ClientProxyConnectionAuthLong(nonce=self.nonce)
+        proxy = ProxyParams(
+            proxy_public_key=chain.public_key.to_bytes(32, "big"),
+            proxy_owner_address=chain.owner.raw,
+            proxy_sc_address=chain.contract.raw,
+            is_test=params.is_test,
+            proto_version=self.proto,
+        )
+        self.state = "auth"
+        signed = chain.signer.signed_payment(CLIENT_CHANNEL, owner.raw) if view is not None else None
+        return ClientConnectedToProxy(proxy, contract.raw, auth, signed_payment_of(signed))
+
+    def _refuse(self, why: str) -> NoReturn:
+        """Refuse a handshake query (an error answer) and close the connection, as the reference does."""
+        self.close_soon(why)
+        raise CocoonQueryError(ERROR, why)
+
+    async def _authorize_short(self, secret: bytes) -> TLObject:
+        chain = self.service.chain
+        assert self.owner is not None
+        if chain is None:
+            return self._failed(
+                "this proxy runs without a chain: no contract holds a secret; authorize with "
+                "client.authorizeWithProxyLong"
+            )
+        if not self.secret_hash or int.from_bytes(hashlib.sha256(secret).digest(), "big") != self.secret_hash:
+            return self._failed(
+                "sha256 mismatch: the secret does not match the client contract's secret_hash"
+            )
+        try:
+            answer = await chain.register_client(self.client_id, RegisterClient(self.owner.raw, secret), self)
+        except CocoonError as exc:
+            return self._failed(str(exc))
+        if not answer.deployed:
+            return self._failed("the client contract is not deployed; deploy it and connect again")
+        return self._authorized()
+
+    async def _authorize_long(self) -> TLObject:
+        chain = self.service.chain
+        assert self.owner is not None
+        if chain is not None:
+            if not await self.port.registers.wait(self.nonce, self.port.long_auth_timeout_s):
+                return self._failed(
+                    f"no register note with nonce {self.nonce} from the client contract of {self.owner.raw} "
+                    f"within {self.port.long_auth_timeout_s:g} s; send owner_client_register with it"
+                )
+            chain.clients.bind(self.client_id, self.owner, self)
+        return self._authorized()
+
+    def _authorized(self) -> ClientAuthorizationWithProxySuccess:
+        self.state = "ready"
+        if self.nonce:
+            self.port.registers.forget(self.nonce)
+        status = self.service.client_payment_status(self.client_id)
+        log.info("cocoon client %s authorized for owner %s", self.client_id[:16], self.owner)
+        return ClientAuthorizationWithProxySuccess(
+            signed_payment_of(status.signed_payment), status.committed_to_db, status.tokens_max
+        )
+
+    def _failed(self, why: str) -> ClientAuthorizationWithProxyFailed:
+        self.close_soon(f"authorization failed: {why}")
+        return ClientAuthorizationWithProxyFailed(error_code=ERROR, error=why)
+
+    # --- queries once ready -----------------------------------------------------------------------
+
+    def _payment_status(self) -> ClientPaymentStatus:
+        status = self.service.client_payment_status(self.client_id)
+        return ClientPaymentStatus(
+            signed_payment_of(status.signed_payment), status.committed_to_db, status.tokens_max
+        )
+
+    def _worker_types_v2(self) -> ClientWorkerTypesV2:
+        return ClientWorkerTypesV2(
+            tuple(
+                ClientWorkerTypeV2(
+                    t.model,
+                    tuple(
+                        ClientWorkerInstanceV2(w.coefficient, w.active, w.max_active) for w in t.worker_loads
+                    ),
+                )
+                for t in self.service.workers.worker_types()
+            )
+        )
+
+    def _worker_types(self) -> ClientWorkerTypes:
+        types = []
+        for t in self.service.workers.worker_types():
+            coefficients = sorted(w.coefficient for w in t.worker_loads) or [0]
+            median = coefficients[len(coefficients) // 2]
+            types.append(ClientWorkerType(t.model, t.workers, t.coefficient_min, median, t.coefficient_max))
+        return ClientWorkerTypes(tuple(types))
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    async def _run(self, query: ClientRunQueryEx) -> None:
+        answer = CocoonAnswer(query.request_id, self.conn.send_packet, self.service.params.price_per_token)
+        self._next_id += 1
+        try:
+            try:
+                request = run_query_of(query, self._next_id, self.port.config_version, DEFAULT_LIMITS)
+            except RequestError as exc:
+                self.port.refused_requests += 1
+                await answer.error(exc.status, exc.code or "invalid_request", exc.message, param=exc.param)
+                return
+            chain = self.service.chain
+            if chain is not None and (why := chain.refusal) is not None:
+                await answer.error(503, "proxy_unavailable", why)
+                return
+            await self.service.router.handle(self.client_id, request, answer)
+            if answer.ended_ok:
+                await self._push_payment(query.request_id, answer.charged_tokens)
+        except ConnectionClosedError as exc:
+            log.info(
+                "cocoon client %s left during request %s: %s",
+                self.client_id[:16],
+                query.request_id.hex()[:16],
+                exc,
+            )
+        except CocoonError as exc:
+            log.warning(
+                "cocoon client %s: request %s failed: %s",
+                self.client_id[:16],
+                query.request_id.hex()[:16],
+                exc,
+            )
+
+    async def _push_payment(self, request_id: bytes, request_tokens: int) -> None:
+        status = self.service.client_payment_status(self.client_id)
+        await self.conn.send_packet(
+            ProxyClientRequestPayment(
+                request_id=request_id,
+                signed_payment=signed_payment_of(status.signed_payment),
+                db_tokens=status.committed_to_db,
+                max_tokens=status.tokens_max,
+                request_tokens=request_tokens,
+            )
+        )
+
+    async def send_payment_update(self, update: PaymentUpdate) -> None:
+        """A settlement push for the client's channel (`PaymentPeer`): sent as ``proxy.clientRequestPayment``
+        with a zero request id (the reference client reads its totals and signature whatever the id)."""
+        await self.conn.send_packet(
+            ProxyClientRequestPayment(
+                request_id=NO_REQUEST,
+                signed_payment=signed_payment_of(update.signed_payment),
+                db_tokens=update.committed_to_db,
+                max_tokens=update.tokens_max,
+                request_tokens=0,
+            )
+        )
