@@ -11,7 +11,7 @@ from tl_reference import reference_file
 from cocoon.tl import types as tl_types
 from cocoon.tl.base import TLObject
 from cocoon.tl.errors import TLSchemaError
-from cocoon.tl.schema import constructor_id, normalise, parse_schema, shipped_schema
+from cocoon.tl.schema import TypeExpr, constructor_id, normalise, parse_schema, shipped_schema
 from cocoon.tl.tlo import read_tlo
 from cocoon.tl.types import ALL_TYPES
 
@@ -173,3 +173,32 @@ def test_client_hop_is_complete() -> None:
         "proxy.clientRequestPayment",
     ]
     assert {cls.TL_NAME for cls in ALL_TYPES} >= set(needed)
+
+
+def _expected_annotation(t: TypeExpr) -> str:
+    simple = {"int": "int", "long": "int", "double": "float", "string": "str", "bytes": "bytes"}
+    simple |= {"int256": "bytes", "Bool": "bool"}
+    if t.name in simple:
+        return simple[t.name]
+    if t.name == "vector":
+        assert t.param is not None
+        return f"tuple[{_expected_annotation(t.param)}, ...]"
+    camel = "".join(p[0].upper() + p[1:] for p in t.name.split("."))
+    return camel if t.bare else "Any" + camel
+
+
+def test_every_dataclass_annotation_follows_its_schema_type() -> None:
+    schema = shipped_schema()
+    for cls in ALL_TYPES:
+        for f in schema.by_name[cls.TL_NAME].fields:
+            if f.type.name == "#":
+                continue
+            expected = _expected_annotation(f.type) + (" | None" if f.optional else "")
+            assert cls.__annotations__[f.name] == expected, (cls, f.name)
+    aliases = [n for n in vars(tl_types) if n.startswith("Any")]
+    assert len(aliases) >= 8
+    for alias in aliases:  # each Any* alias is exactly the constructors of one boxed type
+        members = {m.TL_NAME for m in typing.get_args(getattr(tl_types, alias))}
+        type_name = schema.by_name[next(iter(members))].result
+        assert alias == "Any" + "".join(p[0].upper() + p[1:] for p in type_name.split("."))
+        assert members == {c.name for c in schema.constructors_of(type_name)}, alias
