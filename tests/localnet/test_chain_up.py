@@ -25,7 +25,7 @@ def _free_instance() -> int:
     """An instance whose chain, engine, proxy, worker and client ports are free."""
     for instance in range(61, 90):
         b = 10 * instance
-        ports = [13000 + b, 8000 + b, 10000 + b, 11000 + b, 11001 + b, 11002 + b, 12000 + b]
+        ports = [13000 + b, 8000 + b, 10000 + b, 11000 + b, 11001 + b, 11002 + b, 11003 + b, 12000 + b]
         if all(_port_free(p) for p in ports):
             return instance
     raise RuntimeError("no free instance for a local network")

@@ -112,6 +112,7 @@ async def _run(plan: object, *, demo: bool, once: bool, clock: Clock = SYSTEM_CL
         )
         if net.chain is not None:
             console.print(f"local chain {plan.chain_url}, root contract {net.chain.root.root.friendly()}")
+        console.print(f"COCOON-protocol clients (reference runner, SDKs): proxy 127.0.0.1:{plan.cocoon_port}")
         if demo:
             answer = await _until(stop, demo_request(plan.openai_base_url, model, clock=clock))
             if answer is None:

@@ -1,7 +1,7 @@
 """`cocoon up`: a whole local network on this machine, answering a real request.
 
-Layout (DESIGN.md ports): chain 13000, engine 8000, proxy 11000/11001/11002, workers 12000 + 10*i,
-client 10000. The chain starts first; before the proxy starts, :mod:`cocoon.localnet.chain` funds every
+Layout (DESIGN.md ports): chain 13000, engine 8000, proxy 11000/11001/11002 (+ 11003 for COCOON-protocol
+clients), workers 12000 + 10*i, client 10000. The chain starts first; before the proxy starts, :mod:`cocoon.localnet.chain` funds every
 node's wallet and deploys the root (see there).
 Every node is its own process started through the `cocoon` command with a generated TOML config in
 `<data-dir>/config/`; logs go to `<data-dir>/logs/`. Ctrl-C stops everything (no orphans).
@@ -98,6 +98,11 @@ class LocalNetPlan:
         return 10000 + self.base_port
 
     @property
+    def cocoon_port(self) -> int:
+        """The proxy's port for clients speaking COCOON's own protocol (reference clients, SDKs)."""
+        return 11003 + self.base_port
+
+    @property
     def openai_base_url(self) -> str:
         return f"http://127.0.0.1:{self.client_port}/v1"
 
@@ -139,6 +144,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
     proxy = ProxyConfig(
         worker_port=11001 + b,
         client_port=11002 + b,
+        cocoon_port=plan.cocoon_port,
         http_port=11000 + b,
         data_dir=str(plan.data_dir / "proxy"),
         local_client_credit_nano=Nano(plan.client_credit_ton * NANO_PER_TON),
@@ -164,6 +170,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         **_chain_fields(plan, chain, "client"),
     )
     specs.append(_node("client", cfg_dir, client, client.http_port))
+    _check_port_free(plan.cocoon_port, "proxy COCOON port")
     for spec in specs:
         if spec.name != "engine":
             assert spec.health_url is not None
