@@ -20,6 +20,7 @@ from cocoon.ton.cells import begin_cell, cell_from_boc, cell_hash, cell_to_boc, 
 from cocoon.ton.data import RootData, RootRegistry
 from cocoon.ton.ops import TON
 from cocoon.ton.params import CodeMask, make_params
+from cocoon.ton.tlb import stack_from_cell, stack_to_cell
 
 T0 = 1_700_000_000
 PROBE = cell_from_boc((Path(__file__).parent / "fixtures" / "probe.boc").read_bytes())
@@ -232,3 +233,31 @@ async def test_http_routes(chain: LocalChain) -> None:
                 assert "block_id" not in (await resp.json())["result"]
     finally:
         await server.close()
+
+
+def test_arguments_of_every_kind_reach_the_getter(chain: LocalChain) -> None:
+    probe = deploy_probe(chain)  # `counter` pushes its value above whatever the stack holds
+    cell = text_cell("arg")
+    entries = [
+        ["num", "-5"],
+        ["tvm.Cell", b64(cell)],
+        ["tvm.Slice", b64(cell)],
+        ["slice", {"bytes": b64(cell)}],
+        ["tvm.Builder", b64(cell)],
+        [
+            "tuple",
+            {"elements": [["num", "0x1"], {"@type": "tvm.stackEntryCell", "cell": {"bytes": b64(cell)}}]},
+        ],
+    ]
+    run = result(chain, "runGetMethod", address=probe.raw, method="counter", stack=entries)
+    assert run["exit_code"] == 0
+    assert tc.stack_from_json(run["stack"]) == [-5, cell, cell, cell, cell, [1, cell], 0]
+    assert isinstance(
+        jsonrpc._input(["tvm.Slice", b64(cell)]), type(cell.begin_parse())
+    )  # a slice, not a cell
+
+
+def test_tuples_round_trip_through_the_vm_stack_codec() -> None:
+    cell = text_cell("t")
+    stack = [1, [2, [cell, None], []], None]
+    assert stack_from_cell(stack_to_cell(stack)) == stack

@@ -16,7 +16,7 @@ from pytoniq_core.boc.slice import Slice
 from pytoniq_core.tlb.account import ShardAccount
 from pytoniq_core.tlb.transaction import MessageAny
 from pytoniq_core.tlb.transaction import Transaction as TlbTransaction
-from pytoniq_core.tlb.vm_stack import VmStack
+from pytoniq_core.tlb.vm_stack import VmStack, VmTuple
 
 from cocoon.errors import ChainDataError
 from cocoon.ton.address import Address, crc16
@@ -144,8 +144,13 @@ def method_id(name: str) -> int:
 
 
 def stack_to_cell(stack: Sequence[StackItem]) -> Cell:
-    """Serialize a stack for the emulator / liteserver (``VmStack``)."""
-    return VmStack.serialize(list(stack))
+    """Serialize a stack for the emulator / liteserver (``VmStack``); lists become TVM tuples."""
+    return VmStack.serialize([_vm_value(v) for v in stack])
+
+
+def _vm_value(value: StackItem) -> Any:
+    # pytoniq serializes a plain list as nothing at all: tuples must be VmTuple
+    return VmTuple([_vm_value(v) for v in value]) if isinstance(value, list) else value
 
 
 def stack_from_cell(cell: Cell) -> list[StackItem]:
@@ -165,6 +170,8 @@ def plain_stack_value(value: Any) -> StackItem:
         return value.to_cell()
     if isinstance(value, Builder):
         return value.end_cell()
+    if isinstance(value, VmTuple):
+        return [plain_stack_value(v) for v in value.list]
     if isinstance(value, list | tuple):
         return [plain_stack_value(v) for v in value]
     raise ChainDataError(f"unsupported TVM stack value {type(value).__name__}")

@@ -213,7 +213,7 @@ def _tonlib_entry(entry: dict[str, Any]) -> StackItem:
             return [_entry(e) for e in entry["elements"]]
         if kind == "tvm.numberDecimal":
             return int(entry["number"])
-        if kind in ("tvm.cell", "tvm.slice"):
+        if kind in ("tvm.cell", "tvm.slice") or (kind is None and "bytes" in entry):
             cell: Cell = cell_from_boc(unb64(entry["bytes"]))
             return cell
         if kind == "tvm.stackEntryUnsupported":
