@@ -136,3 +136,10 @@ def test_check_refuses_out_of_range_nonces() -> None:
         pow.encode_answer(1 << 64)
     with pytest.raises(TLEncodeError):
         pow.encode_challenge(20, b"short")
+
+
+def test_solve_refuses_negative_ranges() -> None:
+    with pytest.raises(TLEncodeError):
+        pow.solve(SALT, 1, start=-1)
+    with pytest.raises(TLEncodeError):
+        pow.solve(SALT, 1, limit=-1)

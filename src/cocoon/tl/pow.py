@@ -93,17 +93,22 @@ def solve(salt: bytes, difficulty: int, start: int = 0, limit: int | None = None
     thread."""
     if not 0 <= difficulty <= MAX_DIFFICULTY:
         raise TLEncodeError(f"PoW difficulty {difficulty} is outside 0..{MAX_DIFFICULTY}")
+    if start < 0 or (limit is not None and limit < 0):
+        raise TLEncodeError(f"PoW search from {start} for {limit} nonces: both must be >= 0")
     end = 1 << 64 if limit is None else min(start + limit, 1 << 64)
-    # A solution's u64 is below 2^(64-d); comparing the digest's top bytes as an int is cheaper
-    # than bit_length. The salt's hash state is computed once and copied per nonce.
+    # A solution's u64 is below 2^(64-d), so its top byte (digest[7]) is at most `top`: that byte
+    # rejects almost every nonce before the int conversion. The salt's hash state is computed once
+    # and copied per nonce.
     bound = 1 << (64 - difficulty)
-    base = hashlib.sha256(salt)
+    top = (bound - 1) >> 56
+    copy = hashlib.sha256(salt).copy
     pack = _NONCE.pack
     from_bytes = int.from_bytes
     for nonce in range(start, end):
-        h = base.copy()
+        h = copy()
         h.update(pack(nonce))
-        if from_bytes(h.digest()[:8], "little") < bound:
+        digest = h.digest()
+        if digest[7] <= top and from_bytes(digest[:8], "little") < bound:
             return nonce
     raise PowNotFoundError(
         f"no PoW nonce in [{start}, {end}) for difficulty {difficulty}; continue from {end}"
