@@ -43,8 +43,8 @@ DEST = Address(0, b"\xdd" * 32)
 V4R2 = "feb5ff6820e2ff0d9483e7e0d62c817d846789fb4ae580c878866d959dabd5c0"
 
 
-def _packages() -> Path:
-    """node_modules with the pinned packages, installed once per lockfile version."""
+def _packages() -> tuple[str, Path]:
+    """node, and node_modules with the pinned packages (installed once per lockfile version)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node/npm are not installed: cannot run @ton/ton's TonClient against the local chain")
@@ -52,7 +52,7 @@ def _packages() -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cocoon"
     target = cache / f"tonclient-{hashlib.sha256(lock).hexdigest()[:16]}"
     if (target / "node_modules" / "@ton" / "ton" / "package.json").exists():
-        return target / "node_modules"
+        return node, target / "node_modules"
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tonclient-", dir=cache))
     try:
@@ -72,7 +72,7 @@ def _packages() -> Path:
             work.rename(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return target / "node_modules"
+    return node, target / "node_modules"
 
 
 def _deploy_root(chain: LocalChain) -> Address:
@@ -88,7 +88,7 @@ def _deploy_root(chain: LocalChain) -> Address:
 
 
 async def test_tonclient_reads_runs_getters_and_sends_from_a_mnemonic_wallet(tmp_path: Path) -> None:
-    modules = _packages()
+    node, modules = _packages()
     chain = LocalChain(tmp_path / "chain.db", now=int(time.time()))
     root = _deploy_root(chain)
     # wall clock: the wallet signs valid_until from the machine's clock, as against a real network
@@ -96,7 +96,7 @@ async def test_tonclient_reads_runs_getters_and_sends_from_a_mnemonic_wallet(tmp
     await server.start_server()
     try:
         proc = await asyncio.create_subprocess_exec(
-            "node",
+            node,
             str(HERE / "driver.cjs"),
             str(server.make_url("")).rstrip("/"),
             root.friendly(),
