@@ -3,6 +3,7 @@
 One frozen dataclass per constructor or function, named by CamelCase of its TL name (``tcp.connect``
 -> `TcpConnect`, ``client.runQueryEx`` -> `ClientRunQueryEx`, ``tokensUsed`` -> `TokensUsed`); the
 ``Any*`` aliases are the polymorphic (boxed) types. `ALL_TYPES` is what `cocoon.tl.codec` can decode.
+Import from here: the ``types_*`` modules only split the classes by topic.
 """
 
 from __future__ import annotations
@@ -12,51 +13,53 @@ from cocoon.tl.types_client import (
     CLIENT_TYPES,
     AnyClientAuthorizationWithProxy,
     AnyClientProxyConnectionAuth,
-    AnyClientRefund,
-    AnyProxySignedPayment,
     ClientAuthorizationWithProxyFailed,
     ClientAuthorizationWithProxySuccess,
     ClientAuthorizeWithProxyLong,
     ClientAuthorizeWithProxyShort,
     ClientConnectedToProxy,
     ClientConnectToProxy,
-    ClientGetWorkerTypes,
-    ClientGetWorkerTypesV2,
     ClientParams,
-    ClientPaymentStatus,
     ClientProxyConnectionAuthLong,
     ClientProxyConnectionAuthShort,
+    ProxyParams,
+)
+from cocoon.tl.types_http import (
+    HTTP_TYPES,
+    HttpHeader,
+    HttpRequest,
+    HttpResponse,
+)
+from cocoon.tl.types_legacy import (
+    LEGACY_TYPES,
+    AnyClientQueryAnswer,
+    AnyClientQueryAnswerPart,
+    ClientQueryAnswer,
+    ClientQueryAnswerError,
+    ClientQueryAnswerPart,
+    ClientQueryAnswerPartError,
+    ClientRunQuery,
+)
+from cocoon.tl.types_payment import (
+    PAYMENT_TYPES,
+    AnyClientRefund,
+    AnyProxySignedPayment,
+    ClientPaymentStatus,
     ClientRefund,
     ClientRefundRejected,
     ClientRequestRefund,
     ClientUpdatePaymentStatus,
-    ClientWorkerInstanceV2,
-    ClientWorkerType,
-    ClientWorkerTypes,
-    ClientWorkerTypesV2,
-    ClientWorkerTypeV2,
-    ProxyParams,
     ProxySignedPayment,
     ProxySignedPaymentEmpty,
 )
 from cocoon.tl.types_query import (
     QUERY_TYPES,
-    AnyClientQueryAnswer,
     AnyClientQueryAnswerEx,
-    AnyClientQueryAnswerPart,
-    ClientQueryAnswer,
-    ClientQueryAnswerError,
     ClientQueryAnswerErrorEx,
     ClientQueryAnswerEx,
-    ClientQueryAnswerPart,
-    ClientQueryAnswerPartError,
     ClientQueryAnswerPartEx,
     ClientQueryFinalInfo,
-    ClientRunQuery,
     ClientRunQueryEx,
-    HttpHeader,
-    HttpRequest,
-    HttpResponse,
     ProxyClientRequestPayment,
     TokensUsed,
 )
@@ -72,15 +75,31 @@ from cocoon.tl.types_tcp import (
     TcpQueryAnswer,
     TcpQueryError,
 )
+from cocoon.tl.types_workers import (
+    WORKER_LIST_TYPES,
+    ClientGetWorkerTypes,
+    ClientGetWorkerTypesV2,
+    ClientWorkerInstanceV2,
+    ClientWorkerType,
+    ClientWorkerTypes,
+    ClientWorkerTypesV2,
+    ClientWorkerTypeV2,
+)
 
-ALL_TYPES: tuple[type[TLObject], ...] = TCP_TYPES + CLIENT_TYPES + QUERY_TYPES
+ALL_TYPES: tuple[type[TLObject], ...] = (
+    TCP_TYPES + CLIENT_TYPES + PAYMENT_TYPES + WORKER_LIST_TYPES + HTTP_TYPES + QUERY_TYPES + LEGACY_TYPES
+)
 """Every typed class; `cocoon.tl.codec` decodes exactly these constructors."""
 
 __all__ = [
     "ALL_TYPES",
     "CLIENT_TYPES",
+    "HTTP_TYPES",
+    "LEGACY_TYPES",
+    "PAYMENT_TYPES",
     "QUERY_TYPES",
     "TCP_TYPES",
+    "WORKER_LIST_TYPES",
     "AnyClientAuthorizationWithProxy",
     "AnyClientProxyConnectionAuth",
     "AnyClientQueryAnswer",

@@ -1,4 +1,4 @@
-"""Client <-> proxy control messages: connecting, authorising, payment status, worker types, refund.
+"""Client <-> proxy control messages: connecting and authorising.
 
 Functions (`ClientConnectToProxy`, `ClientAuthorizeWithProxyShort`, ...) travel boxed in a
 ``tcp.query``; the constructors of their result type come back in ``tcp.queryAnswer``. Flags are
@@ -11,34 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
 from cocoon.tl.base import TLObject
-
-
-@dataclass(frozen=True, slots=True)
-class ProxySignedPayment(TLObject):
-    """A payment the proxy signed for the client (``data`` is the signed message to post on chain).
-
-    TL: ``proxy.signedPayment data:bytes = proxy.SignedPayment``
-    """
-
-    TL_NAME: ClassVar[str] = "proxy.signedPayment"
-    TL_ID: ClassVar[int] = 0x02998182
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ProxySignedPaymentEmpty(TLObject):
-    """No signed payment (nothing is owed yet).
-
-    TL: ``proxy.signedPaymentEmpty = proxy.SignedPayment``
-    """
-
-    TL_NAME: ClassVar[str] = "proxy.signedPaymentEmpty"
-    TL_ID: ClassVar[int] = 0xB347CE64
-
-
-AnyProxySignedPayment: TypeAlias = ProxySignedPayment | ProxySignedPaymentEmpty
-"""``proxy.SignedPayment``: a signed payment or none."""
+from cocoon.tl.types_payment import AnyProxySignedPayment
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,173 +170,7 @@ AnyClientAuthorizationWithProxy: TypeAlias = (
 )
 """``client.AuthorizationWithProxy``: the answer to either authorisation query."""
 
-
-@dataclass(frozen=True, slots=True)
-class ClientUpdatePaymentStatus(TLObject):
-    """Query: the client's current payment state (asked every 10-20 s).
-
-    TL: ``client.updatePaymentStatus = client.PaymentStatus``
-    """
-
-    TL_NAME: ClassVar[str] = "client.updatePaymentStatus"
-    TL_ID: ClassVar[int] = 0x9ED1C697
-
-
-@dataclass(frozen=True, slots=True)
-class ClientPaymentStatus(TLObject):
-    """Answer to `ClientUpdatePaymentStatus`.
-
-    TL: ``client.paymentStatus signed_payment:proxy.SignedPayment db_tokens:long max_tokens:long =
-    client.PaymentStatus``
-    """
-
-    TL_NAME: ClassVar[str] = "client.paymentStatus"
-    TL_ID: ClassVar[int] = 0xAA8A0ECC
-
-    signed_payment: AnyProxySignedPayment
-    db_tokens: int
-    max_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClientGetWorkerTypesV2(TLObject):
-    """Query: the models the proxy serves, worker by worker.
-
-    TL: ``client.getWorkerTypesV2 = client.WorkerTypesV2``
-    """
-
-    TL_NAME: ClassVar[str] = "client.getWorkerTypesV2"
-    TL_ID: ClassVar[int] = 0xB2133D72
-
-
-@dataclass(frozen=True, slots=True)
-class ClientWorkerInstanceV2(TLObject):
-    """One worker of a model: its price coefficient and load.
-
-    TL: ``client.workerInstanceV2 flags:# coefficient:int active_requests:int max_active_requests:int =
-    client.WorkerInstanceV2``
-    """
-
-    TL_NAME: ClassVar[str] = "client.workerInstanceV2"
-    TL_ID: ClassVar[int] = 0x3EA93D00
-
-    coefficient: int
-    active_requests: int
-    max_active_requests: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClientWorkerTypeV2(TLObject):
-    """One model and its workers.
-
-    TL: ``client.workerTypeV2 name:string workers:vector client.workerInstanceV2 = client.WorkerTypeV2``
-    """
-
-    TL_NAME: ClassVar[str] = "client.workerTypeV2"
-    TL_ID: ClassVar[int] = 0xB27D8197
-
-    name: str
-    workers: tuple[ClientWorkerInstanceV2, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientWorkerTypesV2(TLObject):
-    """Answer to `ClientGetWorkerTypesV2`.
-
-    TL: ``client.workerTypesV2 types:vector client.workerTypeV2 = client.WorkerTypesV2``
-    """
-
-    TL_NAME: ClassVar[str] = "client.workerTypesV2"
-    TL_ID: ClassVar[int] = 0x0CF0DC67
-
-    types: tuple[ClientWorkerTypeV2, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientGetWorkerTypes(TLObject):
-    """Query (legacy): the models the proxy serves, summarised.
-
-    TL: ``client.getWorkerTypes = client.WorkerTypes``
-    """
-
-    TL_NAME: ClassVar[str] = "client.getWorkerTypes"
-    TL_ID: ClassVar[int] = 0x7F062BDB
-
-
-@dataclass(frozen=True, slots=True)
-class ClientWorkerType(TLObject):
-    """One model, summarised (legacy).
-
-    TL: ``client.workerType name:string active_workers:int coefficient_min:int coefficient_bucket50:int
-    coefficient_max:int = client.WorkerType``
-    """
-
-    TL_NAME: ClassVar[str] = "client.workerType"
-    TL_ID: ClassVar[int] = 0x8210E21C
-
-    name: str
-    active_workers: int
-    coefficient_min: int
-    coefficient_bucket50: int
-    coefficient_max: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClientWorkerTypes(TLObject):
-    """Answer to `ClientGetWorkerTypes` (legacy).
-
-    TL: ``client.workerTypes types:vector client.workerType = client.WorkerTypes``
-    """
-
-    TL_NAME: ClassVar[str] = "client.workerTypes"
-    TL_ID: ClassVar[int] = 0xF64E0E01
-
-    types: tuple[ClientWorkerType, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientRequestRefund(TLObject):
-    """Query: ask the proxy for a refund message (close the client contract).
-
-    TL: ``client.requestRefund = client.Refund``
-    """
-
-    TL_NAME: ClassVar[str] = "client.requestRefund"
-    TL_ID: ClassVar[int] = 0x238D863D
-
-
-@dataclass(frozen=True, slots=True)
-class ClientRefund(TLObject):
-    """The refund message to post on chain.
-
-    TL: ``client.refund data:bytes = client.Refund``
-    """
-
-    TL_NAME: ClassVar[str] = "client.refund"
-    TL_ID: ClassVar[int] = 0x83AABEAD
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ClientRefundRejected(TLObject):
-    """Refund refused while queries are running.
-
-    TL: ``client.refundRejected active_queries:long = client.Refund``
-    """
-
-    TL_NAME: ClassVar[str] = "client.refundRejected"
-    TL_ID: ClassVar[int] = 0xCF9D9957
-
-    active_queries: int
-
-
-AnyClientRefund: TypeAlias = ClientRefund | ClientRefundRejected
-"""``client.Refund``: the answer to `ClientRequestRefund`."""
-
 CLIENT_TYPES: tuple[type[TLObject], ...] = (
-    ProxySignedPayment,
-    ProxySignedPaymentEmpty,
     ClientParams,
     ProxyParams,
     ClientProxyConnectionAuthShort,
@@ -374,16 +181,4 @@ CLIENT_TYPES: tuple[type[TLObject], ...] = (
     ClientAuthorizeWithProxyLong,
     ClientAuthorizationWithProxySuccess,
     ClientAuthorizationWithProxyFailed,
-    ClientUpdatePaymentStatus,
-    ClientPaymentStatus,
-    ClientGetWorkerTypesV2,
-    ClientWorkerInstanceV2,
-    ClientWorkerTypeV2,
-    ClientWorkerTypesV2,
-    ClientGetWorkerTypes,
-    ClientWorkerType,
-    ClientWorkerTypes,
-    ClientRequestRefund,
-    ClientRefund,
-    ClientRefundRejected,
 )

@@ -4,7 +4,7 @@ The client sends `ClientRunQueryEx` in a ``tcp.packet`` with ``query`` = a boxed
 proxy answers with packets carrying the same ``request_id``: `ClientQueryAnswerEx` (``answer`` = a
 boxed `HttpResponse`), then `ClientQueryAnswerPartEx` chunks (``answer`` = raw body bytes), or
 `ClientQueryAnswerErrorEx`; ``final_info`` set marks the last one. Early rejections and protocol-0
-peers use the legacy `ClientQueryAnswer*` family, which must be handled too.
+peers use the legacy family of `cocoon.tl.types_legacy`, which must be handled too.
 """
 
 from __future__ import annotations
@@ -13,57 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
 from cocoon.tl.base import TLObject
-from cocoon.tl.types_client import AnyProxySignedPayment
-
-
-@dataclass(frozen=True, slots=True)
-class HttpHeader(TLObject):
-    """One HTTP header.
-
-    TL: ``http.header name:string value:string = http.Header``
-    """
-
-    TL_NAME: ClassVar[str] = "http.header"
-    TL_ID: ClassVar[int] = 0x8E9BE511
-
-    name: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class HttpRequest(TLObject):
-    """An HTTP request, carried boxed in ``ClientRunQueryEx.query``.
-
-    TL: ``http.request method:string url:string http_version:string headers:vector http.header payload:bytes =
-    http.Response``
-    """
-
-    TL_NAME: ClassVar[str] = "http.request"
-    TL_ID: ClassVar[int] = 0x47492DE5
-
-    method: str
-    url: str
-    http_version: str
-    headers: tuple[HttpHeader, ...]
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse(TLObject):
-    """The head and first body bytes of an HTTP answer, boxed in ``ClientQueryAnswerEx.answer``.
-
-    TL: ``http.response http_version:string status_code:int reason:string headers:vector http.header
-    payload:bytes = http.Response``
-    """
-
-    TL_NAME: ClassVar[str] = "http.response"
-    TL_ID: ClassVar[int] = 0x1CD0C42B
-
-    http_version: str
-    status_code: int
-    reason: str
-    headers: tuple[HttpHeader, ...]
-    payload: bytes
+from cocoon.tl.types_payment import AnyProxySignedPayment
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,26 +37,6 @@ class ClientRunQueryEx(TLObject):
     min_config_version: int
     enable_debug: bool | None = None
     public_key: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClientRunQuery(TLObject):
-    """Packet (legacy, protocol 0): run one inference request.
-
-    TL: ``client.runQuery model_name:string query:bytes max_coefficient:int max_tokens:int timeout:double
-    request_id:int256 min_config_version:int = client.QueryAnswer``
-    """
-
-    TL_NAME: ClassVar[str] = "client.runQuery"
-    TL_ID: ClassVar[int] = 0xBC748F32
-
-    model_name: str
-    query: bytes
-    max_coefficient: int
-    max_tokens: int
-    timeout: float
-    request_id: bytes
-    min_config_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,74 +132,6 @@ AnyClientQueryAnswerEx: TypeAlias = ClientQueryAnswerEx | ClientQueryAnswerPartE
 
 
 @dataclass(frozen=True, slots=True)
-class ClientQueryAnswer(TLObject):
-    """Legacy first answer packet (also protocol-0 peers).
-
-    TL: ``client.queryAnswer answer:bytes is_completed:Bool request_id:int256 request_tokens_used:tokensUsed =
-    client.QueryAnswer``
-    """
-
-    TL_NAME: ClassVar[str] = "client.queryAnswer"
-    TL_ID: ClassVar[int] = 0x9B943922
-
-    answer: bytes
-    is_completed: bool
-    request_id: bytes
-    request_tokens_used: TokensUsed
-
-
-@dataclass(frozen=True, slots=True)
-class ClientQueryAnswerError(TLObject):
-    """Legacy error answer (still used for early rejections).
-
-    TL: ``client.queryAnswerError error_code:int error:string request_id:int256 request_tokens_used:tokensUsed
-    = client.QueryAnswer``
-    """
-
-    TL_NAME: ClassVar[str] = "client.queryAnswerError"
-    TL_ID: ClassVar[int] = 0x6D60569A
-
-    error_code: int
-    error: str
-    request_id: bytes
-    request_tokens_used: TokensUsed
-
-
-@dataclass(frozen=True, slots=True)
-class ClientQueryAnswerPart(TLObject):
-    """Legacy further answer packet.
-
-    TL: ``client.queryAnswerPart answer:bytes is_completed:Bool request_id:int256
-    request_tokens_used:tokensUsed = client.QueryAnswerPart``
-    """
-
-    TL_NAME: ClassVar[str] = "client.queryAnswerPart"
-    TL_ID: ClassVar[int] = 0xB765DE4C
-
-    answer: bytes
-    is_completed: bool
-    request_id: bytes
-    request_tokens_used: TokensUsed
-
-
-@dataclass(frozen=True, slots=True)
-class ClientQueryAnswerPartError(TLObject):
-    """Legacy error after part of the answer.
-
-    TL: ``client.queryAnswerPartError error_code:int error:string request_id:int256
-    request_tokens_used:tokensUsed = client.QueryAnswerPart``
-    """
-
-    TL_NAME: ClassVar[str] = "client.queryAnswerPartError"
-    TL_ID: ClassVar[int] = 0xD790A022
-
-    error_code: int
-    error: str
-    request_id: bytes
-    request_tokens_used: TokensUsed
-
-
-@dataclass(frozen=True, slots=True)
 class ProxyClientRequestPayment(TLObject):
     """Packet: the proxy's signed payment after (or during) a request.
 
@@ -287,26 +149,12 @@ class ProxyClientRequestPayment(TLObject):
     request_tokens: int
 
 
-AnyClientQueryAnswer: TypeAlias = ClientQueryAnswer | ClientQueryAnswerError
-"""``client.QueryAnswer``: a legacy first answer."""
-
-AnyClientQueryAnswerPart: TypeAlias = ClientQueryAnswerPart | ClientQueryAnswerPartError
-"""``client.QueryAnswerPart``: a legacy further answer."""
-
 QUERY_TYPES: tuple[type[TLObject], ...] = (
-    HttpHeader,
-    HttpRequest,
-    HttpResponse,
     ClientRunQueryEx,
-    ClientRunQuery,
     TokensUsed,
     ClientQueryFinalInfo,
     ClientQueryAnswerEx,
     ClientQueryAnswerPartEx,
     ClientQueryAnswerErrorEx,
-    ClientQueryAnswer,
-    ClientQueryAnswerError,
-    ClientQueryAnswerPart,
-    ClientQueryAnswerPartError,
     ProxyClientRequestPayment,
 )
