@@ -24,11 +24,15 @@ from ts_sdk_harness import (
     event,
     fake_engine_thread,
     installed_sdk,
+    our_network,
     run_driver,
     start_reference,
 )
 
-from cocoon.engine.fake_answer import FakeEngineConfig
+from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
+from cocoon.proxy.ledger import CLIENT_CHANNEL
+from cocoon.ton.address import Address
+from cocoon.ton.ops import TON
 
 pytestmark = pytest.mark.slow
 
@@ -78,14 +82,14 @@ def _reference_config(
     SDK short-authenticates with ``secret = ""``. The SDK always says ``is_test = false``, which a
     test-mode proxy refuses ("test mode mismatch"), so the driver flips that one flag here.
     """
-    cert, key = client_certificate(tmp_path)
+    cert = client_certificate(tmp_path)
     return {
         "cmd": "run",
         "proxy_url": f"127.0.0.1:{proxy.client_port}",
         "mnemonic": _wallet(sdk)["mnemonic"],
         "secret": "",
-        "tls_cert_path": str(cert),
-        "tls_key_path": str(key),
+        "tls_cert_path": str(cert.cert),
+        "tls_key_path": str(cert.key),
         "force_is_test": True,
         "model": REFERENCE_MODEL,
         "prompt": PROMPT,
@@ -138,3 +142,63 @@ async def test_sdk_streams_through_reference_proxy(
     stream = event(lines, "stream")
     assert stream["tokens_used"] is not None  # the stream ends with the proxy's final info
     assert stream["chunks"] > 0 and stream["text"], f"an empty stream: {stream}"
+
+
+def _adjusted(usage: dict[str, Any]) -> int:
+    """Adjusted tokens of an OpenAI usage at coefficient 1000 and multipliers 10000 (economics.md)."""
+    prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0)
+    return (prompt - cached) + cached + (completion - reasoning) + reasoning
+
+
+async def test_sdk_against_our_proxy_short_auth(sdk: InstalledSdk, tmp_path: Path) -> None:
+    """Models, a whole and a streamed chat completion through our proxy's COCOON port with short auth;
+    the proxy's ledger, the client's payment channel and, after settlement, the client contract are
+    charged exactly the tokens the SDK was told in ``tokens_used``, at the root's price."""
+    wallet = _wallet(sdk)
+    owner = Address.parse(wallet["raw_address"])
+    cert = client_certificate(tmp_path)
+    secret = "an sdk secret"
+    async with our_network(tmp_path) as ours:
+        contract = ours.open_client(owner, top_up=3 * TON, secret=secret)
+        config = {
+            "cmd": "run",
+            "proxy_url": f"127.0.0.1:{ours.port}",
+            "mnemonic": wallet["mnemonic"],
+            "secret": secret,
+            "tls_cert_path": str(cert.cert),
+            "tls_key_path": str(cert.key),
+            "prompt": PROMPT,
+            "max_tokens": MAX_TOKENS,
+            "steps": ["models", "chat", "stream"],
+        }
+        lines = await asyncio.to_thread(run_driver, sdk, config)
+        connected = event(lines, "connected")
+        assert connected["proto_version"] == 1
+        assert Address.parse(connected["client_sc_address"]) == contract
+        assert Address.parse(connected["proxy_sc_address"]) == ours.settlement.contract
+        models = event(lines, "models")["models"]
+        assert [(m["id"], m["active_workers"]) for m in models] == [(FAKE_MODEL, 1)]
+
+        direct = await _direct(ours.net.worker.config.engine_url, FAKE_MODEL)
+        expected_text = direct["choices"][0]["message"]["content"]
+        chat, stream = event(lines, "chat"), event(lines, "stream")
+        assert chat["text"] == expected_text and chat["finish_reason"] == "stop"
+        assert stream["text"] == expected_text and stream["chunks"] > 1
+        assert chat["usage"]["prompt_tokens"] == direct["usage"]["prompt_tokens"]
+        assert chat["usage"]["completion_tokens"] == direct["usage"]["completion_tokens"]
+        assert chat["tokens_used"]["total"] == _adjusted(direct["usage"]) > 0
+        assert stream["usage"] is not None  # the engine's usage chunk reaches the SDK
+        assert stream["tokens_used"]["total"] == _adjusted(stream["usage"]) > 0
+        total = chat["tokens_used"]["total"] + stream["tokens_used"]["total"]
+
+        account = ours.net.proxy.ledger.client(cert.public_key)
+        assert account.charged_tokens == total
+        assert account.charged_nano == total * ours.price
+        channel = ours.settlement.channels.counters(CLIENT_CHANNEL, owner.raw)
+        assert channel.tokens_max == total
+
+        await ours.settlement.force()  # committed and charged on chain
+        charged = ours.client_contract(contract)
+        assert (charged.tokens_used, charged.balance) == (total, 3 * TON - total * ours.price)

@@ -22,12 +22,13 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ from cryptography.x509.oid import NameOID
 
 from cocoon.engine.fake import start_fake_engine
 from cocoon.engine.fake_answer import FakeEngineConfig
+from cocoon.proxy.ledger import Ledger
+from cocoon.ton import data
+from cocoon.ton import messages as m
+from cocoon.ton.address import Address
+from cocoon.ton.data import ClientData
+from cocoon.ton.ops import TON
 from waiting import wait_until_sync
 
 HERE = Path(__file__).resolve().parent
@@ -152,8 +159,18 @@ def event(lines: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return found[0]
 
 
-def client_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed Ed25519 certificate and key (PEM) for the SDK's TLS client side."""
+@dataclass(frozen=True)
+class ClientCert:
+    """The SDK's TLS client certificate and key (PEM files); ``public_key`` (hex) names the client's
+    account on our proxy."""
+
+    cert: Path
+    key: Path
+    public_key: str
+
+
+def client_certificate(directory: Path) -> ClientCert:
+    """A self-signed Ed25519 certificate and key for the SDK's TLS client side."""
     key = Ed25519PrivateKey.generate()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cocoon-ts-sdk-test")])
     now = datetime.datetime.now(datetime.UTC)
@@ -174,7 +191,8 @@ def client_certificate(directory: Path) -> tuple[Path, Path]:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    return cert_path, key_path
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return ClientCert(cert_path, key_path, raw.hex())
 
 
 # --- the reference proxy (../shared/peers/cocoon-reference, its test mode with fake TON) ---
@@ -310,3 +328,64 @@ def fake_engine_thread(config: FakeEngineConfig) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+# --- our proxy's COCOON port on an in-process local chain ---
+
+
+def _proxy_test_helpers() -> None:
+    """tests/proxy's chain world and COCOON network builders, shared rather than copied."""
+    proxy_tests = str(REPO / "tests" / "proxy")
+    if proxy_tests not in sys.path:
+        sys.path.insert(0, proxy_tests)
+
+
+@dataclass
+class OurNetwork:
+    """Our proxy (COCOON port, settlement on a local chain) with one worker on the fake engine."""
+
+    world: Any  # test_onchain.World: the chain, the root's params, the proxy's key
+    settlement: Any  # ProxySettlement
+    net: Any  # cocoon_client.CocoonNet
+    price: int
+
+    @property
+    def port(self) -> int:
+        return int(self.net.port)
+
+    def open_client(self, owner: Address, *, top_up: int, secret: str | None) -> Address:
+        """Deploy ``owner``'s client contract with this proxy, top it up from ``owner`` and, with a
+        secret, set the contract's secret hash (SHA-256 of the secret), as the SDK's setup does."""
+        local = self.world.local
+        init = data.client_state_init(owner, self.settlement.contract, self.world.key, self.world.params)
+        contract: Address = local.deploy(*init, 8 * TON // 10)
+        top = m.ExtClientTopUp(query_id=1, amount=top_up, excess_to=owner).to_cell()
+        local.send_internal(owner, contract, top_up + TON // 2, top)
+        if secret is not None:
+            digest = int.from_bytes(hashlib.sha256(secret.encode()).digest(), "big")
+            change = m.OwnerClientChangeSecretHash(query_id=2, secret_hash=digest, excess_to=owner).to_cell()
+            local.send_internal(owner, contract, TON // 2, change)
+        return contract
+
+    def client_contract(self, address: Address) -> ClientData:
+        state = self.world.local.account(address)
+        assert state.data is not None, f"no client contract at {address.raw}"
+        return ClientData.from_cell(state.data)
+
+
+@asynccontextmanager
+async def our_network(tmp_path: Path) -> AsyncIterator[OurNetwork]:
+    """Our proxy with its COCOON port at the reference's proof-of-work difficulty (20), settling on an
+    in-process local chain (root with price 20, fee 19), one worker on the fake engine."""
+    _proxy_test_helpers()
+    from cocoon_client import cocoon_net
+    from test_onchain import PRICE, World
+
+    world = World(tmp_path)
+    ledger = Ledger(world.db)
+    settlement = world.settlement(ledger)
+    await settlement.start()
+    await settlement.wait_ready(5)
+    settings = {"local_client_credit_nano": 0, "cocoon_pow_difficulty": 20}
+    async with cocoon_net(tmp_path, chain=settlement, ledger=ledger, **settings) as net:
+        yield OurNetwork(world, settlement, net, PRICE)
