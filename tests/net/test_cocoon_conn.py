@@ -142,7 +142,7 @@ async def test_client_refuses_a_difficulty_above_its_limit() -> None:
 
 
 async def test_wrong_pow_answer_closes_the_connection(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="cocoon.net.cocoon_conn")
+    caplog.set_level(logging.INFO, logger="cocoon.net.cocoon_accept")
     outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -19,8 +19,7 @@ import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
 
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.clock import SYSTEM_CLOCK, Clock
@@ -29,8 +28,19 @@ from cocoon.errors import (
     ConnectionClosedError,
     ProtocolError,
     RemoteProtocolError,
-    RemoteQueryError,
     RpcTimeoutError,
+)
+from cocoon.net.cocoon_common import (
+    DEFAULT_QUERY_TIMEOUT,
+    ERROR_FAILURE,
+    ERROR_NOT_READY,
+    INBOUND_IDLE_TIMEOUT,
+    OUTBOUND_IDLE_TIMEOUT,
+    OUTBOUND_PING_INTERVAL,
+    CocoonQueryError,
+    HandshakeInfo,
+    PacketHandler,
+    QueryHandler,
 )
 from cocoon.net.stream import ByteStream
 from cocoon.tl.base import TLObject
@@ -38,43 +48,9 @@ from cocoon.tl.codec import decode, encode
 from cocoon.tl.frames import FrameDecoder, FrameEncoder
 from cocoon.tl.types import TcpPacket, TcpPing, TcpPong, TcpQuery, TcpQueryAnswer, TcpQueryError
 
+__all__ = ["CocoonConnection", "CocoonQueryError", "HandshakeInfo", "PacketHandler", "QueryHandler"]
+
 log = logging.getLogger(__name__)
-
-QueryHandler = Callable[[TLObject], Awaitable[TLObject]]
-"""Answers a query from the peer (its decoded payload) with a TL object."""
-PacketHandler = Callable[[TLObject], Awaitable[None]]
-"""Takes a packet from the peer; packets are handed over one at a time, in order."""
-
-OUTBOUND_PING_INTERVAL = 10.0
-OUTBOUND_IDLE_TIMEOUT = 20.0
-INBOUND_IDLE_TIMEOUT = 60.0
-DEFAULT_QUERY_TIMEOUT = 30.0
-ERROR_FAILURE = 601
-"""TON's generic failure code: what a query handler's unexpected exception answers."""
-ERROR_NOT_READY = 651
-"""TON's "not ready" code: what a query answers when no query handler is set."""
-
-
-@dataclass(frozen=True, slots=True)
-class HandshakeInfo:
-    """How the connection was opened: the PoW difficulty and the time spent (seconds)."""
-
-    difficulty: int
-    pow_seconds: float
-    """Client: time to solve the challenge; server: time until the client's answer arrived."""
-    total_seconds: float
-
-
-class CocoonQueryError(RemoteQueryError):
-    """A ``tcp.queryError``: the peer refused our query (`error_code`, `error_message`).
-
-    Raise it from a query handler to answer with a chosen code. `code` is ``str(error_code)``.
-    """
-
-    def __init__(self, error_code: int, error_message: str) -> None:
-        super().__init__(f"peer answered error {error_code}: {error_message}", str(error_code))
-        self.error_code = error_code
-        self.error_message = error_message
 
 
 class CocoonConnection:
