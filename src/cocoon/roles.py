@@ -142,6 +142,11 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     # Access (cocoon.client.access): API keys (required beyond loopback) and browser origins.
     api_keys_file: str = ""
     allowed_origins: list[str] = msgspec.field(default_factory=list)
+    # Proxies speaking COCOON's own client protocol (cocoon.client.cocoon_proxy), picked beside ours.
+    cocoon_proxies: list[str] = msgspec.field(default_factory=list)
+    cocoon_proxy_policy: PolicyName = "any"
+    cocoon_secret: str = ""
+    cocoon_test: bool = False
 
 
 ROLE_CONFIGS: dict[str, type[_Config]] = {
@@ -217,6 +222,14 @@ _HELP = {
     "receipts_dir": "Write each verified receipt with its request/response bytes here; empty: memory only.",
     "api_keys_file": "API key file (`cocoon client keys add`); empty: <data_dir>/api_keys.json. Keys are "
     "required once it holds one, and always when host is not loopback.",
+    "cocoon_proxies": "Proxies speaking COCOON's own client protocol (the reference's or ours), as host:port "
+    "of their client port; requests go to them or to `proxies` by load. Use proxies = [] for these alone.",
+    "cocoon_proxy_policy": "What a COCOON-protocol proxy must prove: 'any' (nothing, as the published COCOON "
+    "SDKs; the reference's test mode presents a plain certificate), 'fake' or 'tdx'.",
+    "cocoon_secret": "Short-auth secret for COCOON-protocol proxies (its SHA-256 is in the client contract; "
+    "the reference's test mode holds the empty one's). Else long auth: an on-chain registration (chain_url).",
+    "cocoon_test": "Speak to a COCOON test network (the reference's fake-TON test mode); must match the "
+    "proxy's.",
     "allowed_origins": "Web origins (e.g. 'https://app.example.com') whose pages may call the API; a "
     "request with any other Origin header is refused (403).",
 }

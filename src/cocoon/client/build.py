@@ -14,8 +14,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from cocoon.api.validation import Limits
+from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
 from cocoon.client.access import access_control
+from cocoon.client.cocoon_auth import CocoonAccount
+from cocoon.client.cocoon_proxy import CocoonProxies
+from cocoon.client.cocoon_register import ChainLongAuth
 from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
@@ -62,6 +66,37 @@ def e2e_workers(
     return E2EWorkers(admission, clock), from_root
 
 
+def cocoon_proxies(
+    config: ClientConfig, node: NodeChain | None, identity: NodeIdentity, clock: Clock
+) -> CocoonProxies | None:
+    """The COCOON-protocol proxies of ``cocoon_proxies`` (None when it lists none). With a chain the
+    owner is the node wallet, which also does long auth (`ChainLongAuth`); without one, the configured
+    owner address and short auth only."""
+    if not config.cocoon_proxies:
+        return None
+    secret = config.cocoon_secret.encode()
+    owner = node.wallet.address.friendly(bounceable=False) if node is not None else config.owner_address
+    long_auth = None
+    if node is not None:
+        long_auth = ChainLongAuth(
+            node.chain, node.wallet, node.registry.chain_params, secret=secret, top_up_nano=config.top_up_nano
+        )
+    policy = None
+    if config.cocoon_proxy_policy != "any":  # 'any' attests nothing: the published SDKs' behaviour
+        policy = proxy_policy(config.cocoon_proxy_policy, config.allowed_proxy_image_hashes)
+    price = node.registry.chain_params.price_per_token if node is not None else None
+    account = CocoonAccount(owner, secret, config.cocoon_test)
+    return CocoonProxies(
+        config.cocoon_proxies,
+        identity,
+        account,
+        policy=policy,
+        long_auth=long_auth,
+        price_per_token=price,
+        clock=clock,
+    )
+
+
 @asynccontextmanager
 async def build_client(
     config: ClientConfig, deps: NodeDeps = REAL_DEPS
@@ -78,7 +113,14 @@ async def build_client(
         identity = node_identity(config, deps)
         workers, root_allowlist = e2e_workers(config, node, deps.clock)
         pool = ProxyPool(
-            config.proxies, identity, policy, payments, clock=deps.clock, e2e=config.e2e, workers=workers
+            config.proxies,
+            identity,
+            policy,
+            payments,
+            clock=deps.clock,
+            e2e=config.e2e,
+            workers=workers,
+            cocoon=cocoon_proxies(config, node, identity, deps.clock),
         )
         receipts = ReceiptBook(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock

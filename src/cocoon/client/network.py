@@ -10,6 +10,10 @@ the first verified workers the picked proxy lists (`cocoon.client.e2e_workers`) 
 decrypted (`cocoon.client.e2e_answer.E2EAnswer`). When no listed worker can be verified, ``required``
 refuses the request (503 ``e2e_unavailable``, saying which workers were refused and why) and
 ``preferred`` sends it in plaintext, as a counted and logged downgrade.
+
+COCOON-protocol proxies (``cocoon_proxies``; `cocoon.client.cocoon_proxy`) are picked beside ours by
+the same rule; they carry requests in plaintext only, so ``e2e = "required"`` never picks them and
+``preferred`` counts a request through one as downgraded.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.attestation.receipt_e2e import E2EExpectation
 from cocoon.client.backend import BackendAnswer, Privacy
+from cocoon.client.cocoon_proxy import CocoonLink, CocoonProxies
 from cocoon.client.e2e_answer import E2EAnswer, SealedAttempt
 from cocoon.client.e2e_workers import QUERY_TIMEOUT_S, CandidateSet, E2EWorkers
 from cocoon.client.model_list import model_list
@@ -101,12 +106,15 @@ class ProxyPool:
         clock: Clock = SYSTEM_CLOCK,
         e2e: E2EMode = "off",
         workers: E2EWorkers | None = None,
+        cocoon: CocoonProxies | None = None,
     ) -> None:
-        """``workers`` (the end-to-end candidates and their verdicts) is needed unless ``e2e`` is off."""
+        """``workers`` (the end-to-end candidates and their verdicts) is needed unless ``e2e`` is off;
+        ``cocoon``: the COCOON-protocol proxies to pick among too."""
         if e2e != "off" and workers is None:
             raise ValueError("end-to-end encryption needs the pool of verified workers")
         self.e2e = e2e
         self.workers = workers
+        self.cocoon = cocoon
         self.clock = clock
         self.payments = payments  # client contracts on chain; None: the proxy's off-chain credit
         self.proxies = proxies
@@ -138,24 +146,42 @@ class ProxyPool:
     async def run_forever(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.links.run(self.proxies))
+            if self.cocoon is not None:
+                tasks.create_task(self.cocoon.run())
             tasks.create_task(refresh_certificates(self.identity, clock=self.clock))
             if self.payments is not None:
                 tasks.create_task(self.payments.run())
 
-    def _pick(self) -> tuple[str, RpcConnection]:
-        if not self.connections:
-            detail = "; ".join(f"{p}: {e}" for p, e in self.last_error.items()) or "still connecting"
+    def _pick(self, *, cocoon: bool = True) -> tuple[str, RpcConnection | CocoonLink]:
+        """The connected proxy with the fewest requests in flight, ours or (``cocoon``) COCOON's."""
+        links: list[tuple[str, RpcConnection | CocoonLink]] = list(self.connections.items())
+        if cocoon and self.cocoon is not None:
+            links += self.cocoon.links.items()
+        if not links:
+            errors = {**self.last_error, **(self.cocoon.last_error if self.cocoon else {})}
+            detail = "; ".join(f"{p}: {e}" for p, e in errors.items()) or "still connecting"
+            addresses = (self.links.addresses or self.proxies) + (
+                self.cocoon.addresses if self.cocoon else []
+            )
+            if not cocoon and self.cocoon is not None and self.cocoon.links:
+                detail += (
+                    "; COCOON-protocol proxies cannot carry end-to-end encrypted requests (e2e = required)"
+                )
             raise RequestError(
                 f"the client is not connected to any proxy ({detail}); check that a proxy runs at "
-                f"{', '.join(self.links.addresses or self.proxies)}",
+                f"{', '.join(addresses)}",
                 status=502,
                 error_type="upstream_error",
                 code="upstream_error",
             )
-        return min(self.connections.items(), key=lambda item: item[1].active_streams)
+        return min(links, key=lambda item: item[1].active_streams)
 
     async def run(self, request: ValidatedRequest, request_id: int) -> BackendAnswer:
-        address, conn = self._pick()
+        address, conn = self._pick(cocoon=self.e2e != "required")
+        if isinstance(conn, CocoonLink):
+            return await conn.run(
+                request, request_id, Privacy.PLAINTEXT if self.e2e == "off" else Privacy.DOWNGRADED
+            )
         # Every choice may generate max_tokens: the proxy reserves for all of them. An embeddings
         # request generates nothing: no completion budget, the proxy reserves for its size alone.
         budget = (
@@ -270,7 +296,8 @@ class ProxyPool:
         if deadline - self.clock.monotonic() < MIN_RESEND_S:
             return None
         self.workers.invalidate(attempt.proxy, routing.model, routing.endpoint, routing.max_coefficient)
-        address, conn = self._pick()
+        address, conn = self._pick(cocoon=False)
+        assert not isinstance(conn, CocoonLink)  # cocoon=False picks among our own connections
         found = await self._candidates(address, conn, request, deadline)
         if found.no_worker is not None:
             raise found.no_worker
@@ -290,6 +317,11 @@ class ProxyPool:
                 continue
             if isinstance(answer, WorkerTypes):
                 answers.append((address, answer))
+        for address, link in list(self.cocoon.links.items()) if self.cocoon else []:
+            try:
+                answers.append((address, await link.worker_types()))
+            except CocoonError as exc:
+                log.warning("COCOON proxy %s did not list its models: %s", address, exc)
         return model_list(answers)
 
     async def status(self) -> dict[str, Any]:
@@ -311,6 +343,8 @@ class ProxyPool:
             proxies[address] = entry
         payments = self.payments.stats() if self.payments else None
         e2e: dict[str, Any] = {"mode": self.e2e, **(self.workers.stats() if self.workers else {})}
+        if self.cocoon is not None:
+            proxies.update(self.cocoon.status())
         return {"client_id": self.client_id, "proxies": proxies, "payments": payments, "e2e": e2e}
 
 
