@@ -211,3 +211,9 @@ def test_generic_keeps_flags_and_non_utf8_strings() -> None:
     assert encode_generic(generic) == data
     assert "client.params" in describe(data)
     assert describe(b"\x01\x02").startswith("<undecodable TL, 2 bytes")
+
+
+def test_describe_summarises_large_values() -> None:
+    text = describe(encode(t.TcpPacket(b"\x01" * 100_000)), limit=10_000)
+    assert text == "tcp.packet{data=<100000 bytes " + "01" * 16 + "...>}"
+    assert len(describe(encode(t.TcpQueryError(1, 2, "x" * 1000)), limit=80)) == 80

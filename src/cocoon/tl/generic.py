@@ -80,10 +80,25 @@ def encode_generic(obj: GenericObject, schema: Schema | None = None) -> bytes:
     return _engine(schema).encode_boxed(obj)
 
 
+def _render(value: object) -> str:
+    # Long byte strings are summarised so that a 16 MiB payload does not become a 64 MiB log line.
+    if isinstance(value, GenericObject):
+        inner = ", ".join(f"{k}={_render(v)}" for k, v in value.fields.items())
+        return f"{value.name}{{{inner}}}"
+    if isinstance(value, bytes) and len(value) > 32:
+        return f"<{len(value)} bytes {value[:16].hex()}...>"
+    if isinstance(value, str) and len(value) > 64:
+        return repr(value[:64]) + f"...<{len(value)} chars>"
+    if isinstance(value, tuple):
+        items = [_render(v) for v in value[:8]]
+        return "[" + ", ".join(items) + (f", ...<{len(value)} items>]" if len(value) > 8 else "]")
+    return repr(value)
+
+
 def describe(data: bytes, schema: Schema | None = None, limit: int = 300) -> str:
     """A one-line rendering of `data` for logs, at most about `limit` characters; never raises."""
     try:
-        text = repr(decode_generic(data, schema))
+        text = _render(decode_generic(data, schema))
     except TLDecodeError as exc:
         head = data[:4][::-1].hex() if len(data) >= 4 else data.hex()
         text = f"<undecodable TL, {len(data)} bytes, id {head}: {exc}>"
