@@ -34,7 +34,14 @@ from cocoon.tl import pow as tl_pow
 from cocoon.tl.base import TLObject
 from cocoon.tl.codec import encode
 from cocoon.tl.frames import encode_frame
-from cocoon.tl.types import TcpConnect, TcpConnected, TcpPing, TcpPong, TcpQuery
+from cocoon.tl.types import (
+    ClientAuthorizeWithProxyShort,
+    TcpConnect,
+    TcpConnected,
+    TcpPing,
+    TcpPong,
+    TcpQuery,
+)
 
 WAIT = 5.0  # upper bound of every wait; a healthy run takes milliseconds
 DIFFICULTY = 8
@@ -121,6 +128,33 @@ async def test_handshake_then_queries_both_ways_and_packets() -> None:
         async with asyncio.timeout(WAIT):
             reason = await inbound.wait_closed()
         assert "closed" in reason
+
+
+async def test_large_packets_and_answers_pass_whole() -> None:
+    """Megabyte payloads cross TLS records and socket buffers in order (writes wait for drain)."""
+    blobs = [os.urandom(3 << 20), os.urandom(1 << 20), b"end!"]
+
+    async def reverse(obj: TLObject) -> TLObject:
+        assert isinstance(obj, ClientAuthorizeWithProxyShort)
+        return ClientAuthorizeWithProxyShort(data=obj.data[::-1])
+
+    async with serving() as server:
+        async with await _connect(server.port) as client:
+            inbound = await server.next()
+            received: asyncio.Queue[TLObject] = asyncio.Queue()
+
+            async def on_packet(obj: TLObject) -> None:
+                received.put_nowait(obj)
+
+            inbound.set_handlers(reverse, on_packet)
+            await asyncio.gather(*(client.send_packet(ClientAuthorizeWithProxyShort(data=b)) for b in blobs))
+            async with asyncio.timeout(WAIT):
+                assert [await received.get() for _ in blobs] == [
+                    ClientAuthorizeWithProxyShort(data=b) for b in blobs
+                ]
+            answer = await client.query(ClientAuthorizeWithProxyShort(data=blobs[0]), timeout=WAIT)
+            assert answer == ClientAuthorizeWithProxyShort(data=blobs[0][::-1])
+        assert client.closed
 
 
 async def test_client_verifies_the_server_with_a_policy() -> None:

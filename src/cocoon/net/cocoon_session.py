@@ -100,6 +100,12 @@ class CocoonConnection:
         self.close_reason: str | None = None
         """Why the connection closed (None while it is open)."""
 
+    async def __aenter__(self) -> CocoonConnection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose("closed locally" if exc_info[0] is None else f"local failure: {exc_info[1]!r}")
+
     # --- state ------------------------------------------------------------------------------------
 
     @property
