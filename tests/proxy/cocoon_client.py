@@ -148,6 +148,7 @@ class CocoonTestClient:
 class CocoonNet:
     proxy: ProxyService
     worker: WorkerService
+    engine_url: str
 
     @property
     def port(self) -> int:
@@ -192,7 +193,7 @@ async def cocoon_net(
                 await wait_until(
                     lambda: len(proxy.workers.candidates()) == 1, 20, what="the worker registered"
                 )
-                yield CocoonNet(proxy, worker)
+                yield CocoonNet(proxy, worker, engine.url)
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -5,9 +5,11 @@ streamed with exact charges, errors, protocol violations."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cocoon_client import DIFFICULTY, CocoonNet, CocoonTestClient, cocoon_net
 
@@ -46,11 +48,15 @@ async def net(tmp_path: Path) -> CocoonNet:  # type: ignore[misc]
         yield running
 
 
-async def ready_client(net: CocoonNet) -> CocoonTestClient:
+async def ready_client(net: CocoonNet, *, short: bool = False) -> CocoonTestClient:
+    """A client authorized as in the reference's test mode: the empty secret (short) or long at once."""
     client = await CocoonTestClient.connect(net.port)
     hello = await client.hello()
-    assert isinstance(hello.auth, ClientProxyConnectionAuthShort) and hello.auth.secret_hash == bytes(32)
-    answer = await client.conn.query(ClientAuthorizeWithProxyLong())
+    assert isinstance(hello.auth, ClientProxyConnectionAuthShort)
+    assert hello.auth.secret_hash == hashlib.sha256(b"").digest() and hello.auth.nonce == 0
+    answer = await client.conn.query(
+        ClientAuthorizeWithProxyShort(b"") if short else ClientAuthorizeWithProxyLong()
+    )
     assert isinstance(answer, ClientAuthorizationWithProxySuccess)
     return client
 
@@ -99,7 +105,7 @@ async def test_handshake_models_and_a_whole_answer_charged_exactly(net: CocoonNe
 
 
 async def test_a_streamed_answer_passes_sse_through_and_is_charged_exactly(net: CocoonNet) -> None:
-    client = await ready_client(net)
+    client = await ready_client(net, short=True)
     before = net.charged_tokens(client)
     answer = await client.ask(rid(2), CHAT | {"stream": True})
     assert answer.head is not None and answer.head.status_code == 200 and answer.error is None
@@ -138,12 +144,26 @@ async def test_errors_are_answered_and_nothing_is_charged(net: CocoonNet) -> Non
     await client.close()
 
 
+async def test_an_answer_failing_midway_reports_what_was_charged(net: CocoonNet) -> None:
+    client = await ready_client(net)
+    async with aiohttp.ClientSession() as http:
+        config = {"drop_after": 3, "delay_ms": 5}
+        async with http.post(f"{net.engine_url}/fake/config", json=config) as r:
+            assert r.status == 200
+    before = net.charged_tokens(client)
+    answer = await client.ask(rid(11), CHAT | {"stream": True})
+    assert answer.head is not None and answer.error is not None and answer.error.error_code == 502
+    assert answer.body.startswith(b"data: ")  # part of the stream arrived before the failure
+    assert answer.tokens == net.charged_tokens(client) - before  # the engine reported no usage: 0
+    await client.close()
+
+
 async def test_a_wrong_secret_fails_authorization_and_closes(net: CocoonNet) -> None:
     client = await CocoonTestClient.connect(net.port)
     await client.hello()
     answer = await client.conn.query(ClientAuthorizeWithProxyShort(b"guess"))
     assert isinstance(answer, ClientAuthorizationWithProxyFailed)
-    assert "authorizeWithProxyLong" in answer.error
+    assert "sha256 mismatch" in answer.error
     await asyncio.wait_for(client.conn.wait_closed(), 10)
     assert net.proxy.cocoon_port is not None and net.proxy.cocoon_port.violations == 1
 

@@ -22,6 +22,7 @@ from cocoon.tl.types import (
     ClientProxyConnectionAuthLong,
     ClientProxyConnectionAuthShort,
     ClientUpdatePaymentStatus,
+    ProxyClientRequestPayment,
     ProxySignedPayment,
 )
 from cocoon.ton import messages as m
@@ -90,6 +91,14 @@ async def test_short_auth_charges_the_client_contracts_channel(chain_net: ChainN
     assert isinstance(status, ClientPaymentStatus) and isinstance(status.signed_payment, ProxySignedPayment)
     assert status.db_tokens == status.max_tokens == answer.tokens
     assert status.signed_payment.data == s.signer.signed_payment(CLIENT_CHANNEL, CLIENT_OWNER.raw)
+
+    await s.push([])  # the settlement's update for the moved channel reaches the COCOON connection
+    async with asyncio.timeout(10):
+        push = await client.packets.get()
+    assert isinstance(push, ProxyClientRequestPayment) and push.request_id == bytes(32)
+    assert push.request_tokens == 0 and push.max_tokens == answer.tokens
+    assert isinstance(push.signed_payment, ProxySignedPayment)
+    assert push.signed_payment.data == status.signed_payment.data
     await client.close()
 
 

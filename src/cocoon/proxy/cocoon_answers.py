@@ -9,9 +9,11 @@ The router's head, chunks and end or error become the reference's packets for a 
   through unchanged);
 * end: an empty ``client.queryAnswerPartEx`` with flag bit 0 and ``client.queryFinalInfo`` whose
   ``tokensUsed`` are the adjusted tokens charged in the ledger for this request;
-* error: ``client.queryAnswerErrorEx{error_code, error}`` with final info. ``error_code`` is the HTTP
-  status our network gives the error (400, 402, 404, 502, 503, ...), ``error`` reads
-  ``"<code>: <message>"`` with our machine-readable code (``model_not_found``, ``insufficient_funds``...).
+* error: ``client.queryAnswerErrorEx{error_code, error}`` with final info (the tokens charged for
+  what was delivered before the failure, as the router tells it: `routing.ChargeAware`; else 0).
+  ``error_code`` is the HTTP status our network gives the error (400, 402, 404, 502, 503, ...),
+  ``error`` reads ``"<code>: <message>"`` with our machine-readable code (``model_not_found``,
+  ``insufficient_funds``...).
 
 ``tokensUsed`` splits the charged total the way it was priced: prompt-class tokens (prompt + cached)
 are ``prompt_cost // price``, the rest completion-class (completion + reasoning); inside each class
@@ -23,6 +25,7 @@ from __future__ import annotations
 import http
 from collections.abc import Awaitable, Callable
 
+from cocoon.proxy.accounts import RequestCost
 from cocoon.tl.base import TLObject
 from cocoon.tl.codec import encode
 from cocoon.tl.types import (
@@ -98,6 +101,7 @@ class CocoonAnswer:
         """Adjusted tokens the ledger charged for this request (known once it ended)."""
         self.ended_ok = False
         """True once the answer ended successfully (its charge is final)."""
+        self._failed_cost: RequestCost | None = None
 
     @property
     def head_sent(self) -> bool:
@@ -146,6 +150,10 @@ class CocoonAnswer:
             ClientQueryAnswerPartEx(request_id=self.request_id, answer=b"", final_info=final)
         )
 
+    def charged(self, cost: RequestCost) -> None:
+        """The router charged the delivered part of an answer that then failed (`ChargeAware`)."""
+        self._failed_cost = cost
+
     async def error(
         self,
         status: int,
@@ -164,9 +172,17 @@ class CocoonAnswer:
                 request_id=self.request_id,
                 error_code=status,
                 error=f"{code}: {message}{where}",
-                final_info=ClientQueryFinalInfo(tokens_used=NO_TOKENS_USED),
+                final_info=ClientQueryFinalInfo(tokens_used=self._error_tokens(usage)),
             )
         )
+
+    def _error_tokens(self, usage: Usage | None) -> TokensUsed:
+        """What a failed answer was charged: its delivered part, or nothing."""
+        cost = self._failed_cost
+        if cost is None or usage is None:
+            return NO_TOKENS_USED
+        self.charged_tokens = cost.adjusted_tokens
+        return tokens_used(usage, cost.adjusted_tokens, cost.prompt_cost_nano, self._price)
 
     async def _packet(self, obj: TLObject) -> bool:
         await self._send(obj)  # ConnectionClosedError once the client is gone, as from a Responder

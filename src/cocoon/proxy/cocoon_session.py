@@ -13,8 +13,10 @@ has one account on both ports) paying through the client contract of (this proxy
 to the contract when ``sha256(data)`` is that hash (the settlement's own check); otherwise
 ``proxyConnectionAuthLong{nonce}``, and ``authorizeWithProxyLong`` waits (up to 300 s) for the register
 note with that nonce from that owner's contract (`cocoon.proxy.cocoon_auth`). Without a chain, as the
-reference in its fake-TON mode: ``Short{zero hash, nonce 0}``; long authorization succeeds at once and
-the client spends the proxy's off-chain credit (``local_client_credit_nano``), as our clients do.
+reference in its fake-TON test mode, every client has a contract whose secret is the empty string:
+``Short{sha256(""), nonce 0}``, short authorization with the empty secret or long authorization
+succeeds at once, and the client spends the proxy's off-chain credit (``local_client_credit_nano``),
+as our clients do.
 A failed authorization answers ``authorizationWithProxyFailed`` and closes the connection.
 
 *Payments.* ``signed_payment`` is the proxy's signed charge of the client contract for the channel's
@@ -42,10 +44,17 @@ from cocoon.net.cocoon_session import CocoonConnection, CocoonQueryError
 from cocoon.proxy.cocoon_answers import CocoonAnswer
 from cocoon.proxy.cocoon_auth import new_nonce
 from cocoon.proxy.cocoon_requests import run_query_of
+from cocoon.proxy.cocoon_views import (
+    NO_REQUEST,
+    payment_status,
+    request_payment,
+    signed_payment_of,
+    worker_types,
+    worker_types_v2,
+)
 from cocoon.proxy.ledger import CLIENT_CHANNEL
 from cocoon.tl.base import TLObject
 from cocoon.tl.types import (
-    AnyProxySignedPayment,
     ClientAuthorizationWithProxyFailed,
     ClientAuthorizationWithProxySuccess,
     ClientAuthorizeWithProxyLong,
@@ -54,19 +63,11 @@ from cocoon.tl.types import (
     ClientConnectToProxy,
     ClientGetWorkerTypes,
     ClientGetWorkerTypesV2,
-    ClientPaymentStatus,
     ClientProxyConnectionAuthLong,
     ClientProxyConnectionAuthShort,
     ClientRunQueryEx,
     ClientUpdatePaymentStatus,
-    ClientWorkerInstanceV2,
-    ClientWorkerType,
-    ClientWorkerTypes,
-    ClientWorkerTypesV2,
-    ClientWorkerTypeV2,
-    ProxyClientRequestPayment,
     ProxyParams,
-    ProxySignedPayment,
     ProxySignedPaymentEmpty,
 )
 from cocoon.ton.address import Address
@@ -86,12 +87,8 @@ PROTOVIOLATION = 621
 """TON's protocol-violation code."""
 ZERO_ADDRESS = "0:" + "0" * 64
 """What ``proxy.params``/``client_sc_address`` say without a chain: there is no contract."""
-NO_REQUEST = bytes(32)
-
-
-def signed_payment_of(boc: bytes | None) -> AnyProxySignedPayment:
-    """``proxy.signedPayment{BoC}``, or ``proxy.signedPaymentEmpty`` while nothing is signed."""
-    return ProxySignedPayment(data=boc) if boc else ProxySignedPaymentEmpty()
+OFF_CHAIN_SECRET_HASH = hashlib.sha256(b"").digest()
+"""Without a chain the secret is empty, as in the reference's fake-TON mode."""
 
 
 class CocoonClientSession:
@@ -123,11 +120,11 @@ class CocoonClientSession:
             case ClientAuthorizeWithProxyLong() if self.state == "auth":
                 return await self._authorize_long()
             case ClientUpdatePaymentStatus() if self.state == "ready":
-                return self._payment_status()
+                return payment_status(self.service.client_payment_status(self.client_id))
             case ClientGetWorkerTypesV2() if self.state == "ready":
-                return self._worker_types_v2()
+                return worker_types_v2(self.service.workers.worker_types())
             case ClientGetWorkerTypes() if self.state == "ready":
-                return self._worker_types()
+                return worker_types(self.service.workers.worker_types())
         self.close_soon(f"query {type(obj).__name__} is not expected in state {self.state}")
         raise CocoonQueryError(PROTOVIOLATION, f"unexpected query {type(obj).__name__} in state {self.state}")
 
@@ -191,7 +188,7 @@ class CocoonClientSession:
         chain = self.service.chain
         if chain is None:
             auth: ClientProxyConnectionAuthShort | ClientProxyConnectionAuthLong = (
-                ClientProxyConnectionAuthShort(secret_hash=bytes(32), nonce=0)
+                ClientProxyConnectionAuthShort(secret_hash=OFF_CHAIN_SECRET_HASH, nonce=0)
             )
             proxy = ProxyParams(
                 proxy_public_key=self.service.identity.public_key,
@@ -232,10 +229,11 @@ class CocoonClientSession:
         chain = self.service.chain
         assert self.owner is not None
         if chain is None:
-            return self._failed(
-                "this proxy runs without a chain: no contract holds a secret; authorize with "
-                "client.authorizeWithProxyLong"
-            )
+            if hashlib.sha256(secret).digest() != OFF_CHAIN_SECRET_HASH:
+                return self._failed(
+                    "sha256 mismatch: this proxy runs without a chain, where the secret is empty"
+                )
+            return self._authorized()
         if not self.secret_hash or int.from_bytes(hashlib.sha256(secret).digest(), "big") != self.secret_hash:
             return self._failed(
                 "sha256 mismatch: the secret does not match the client contract's secret_hash"
@@ -276,33 +274,6 @@ class CocoonClientSession:
 
     # --- queries once ready -----------------------------------------------------------------------
 
-    def _payment_status(self) -> ClientPaymentStatus:
-        status = self.service.client_payment_status(self.client_id)
-        return ClientPaymentStatus(
-            signed_payment_of(status.signed_payment), status.committed_to_db, status.tokens_max
-        )
-
-    def _worker_types_v2(self) -> ClientWorkerTypesV2:
-        return ClientWorkerTypesV2(
-            tuple(
-                ClientWorkerTypeV2(
-                    t.model,
-                    tuple(
-                        ClientWorkerInstanceV2(w.coefficient, w.active, w.max_active) for w in t.worker_loads
-                    ),
-                )
-                for t in self.service.workers.worker_types()
-            )
-        )
-
-    def _worker_types(self) -> ClientWorkerTypes:
-        types = []
-        for t in self.service.workers.worker_types():
-            coefficients = sorted(w.coefficient for w in t.worker_loads) or [0]
-            median = coefficients[len(coefficients) // 2]
-            types.append(ClientWorkerType(t.model, t.workers, t.coefficient_min, median, t.coefficient_max))
-        return ClientWorkerTypes(tuple(types))
-
     # --- requests ---------------------------------------------------------------------------------
 
     async def _run(self, query: ClientRunQueryEx) -> None:
@@ -339,25 +310,15 @@ class CocoonClientSession:
 
     async def _push_payment(self, request_id: bytes, request_tokens: int) -> None:
         status = self.service.client_payment_status(self.client_id)
-        await self.conn.send_packet(
-            ProxyClientRequestPayment(
-                request_id=request_id,
-                signed_payment=signed_payment_of(status.signed_payment),
-                db_tokens=status.committed_to_db,
-                max_tokens=status.tokens_max,
-                request_tokens=request_tokens,
-            )
+        push = request_payment(
+            request_id, status.signed_payment, status.committed_to_db, status.tokens_max, request_tokens
         )
+        await self.conn.send_packet(push)
 
     async def send_payment_update(self, update: PaymentUpdate) -> None:
         """A settlement push for the client's channel (`PaymentPeer`): sent as ``proxy.clientRequestPayment``
         with a zero request id (the reference client reads its totals and signature whatever the id)."""
-        await self.conn.send_packet(
-            ProxyClientRequestPayment(
-                request_id=NO_REQUEST,
-                signed_payment=signed_payment_of(update.signed_payment),
-                db_tokens=update.committed_to_db,
-                max_tokens=update.tokens_max,
-                request_tokens=0,
-            )
+        push = request_payment(
+            NO_REQUEST, update.signed_payment, update.committed_to_db, update.tokens_max, 0
         )
+        await self.conn.send_packet(push)

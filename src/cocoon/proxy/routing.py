@@ -25,7 +25,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from cocoon.api.error_codes import (
     E2E_BAD_ENVELOPE,
@@ -119,6 +119,14 @@ class AnswerWriter(Protocol):
         param: str | None = None,
         receipt: bytes | None = None,
     ) -> bool: ...
+
+
+@runtime_checkable
+class ChargeAware(Protocol):
+    """An answer writer that reports a failed answer's charge itself (the COCOON port's final info):
+    told what the delivered part cost before ``error`` is called."""
+
+    def charged(self, cost: RequestCost) -> None: ...
 
 
 @dataclass
@@ -471,7 +479,9 @@ class Router:
                     if usage is not None and e2e is not None:
                         usage = self._receipted(link, e2e, usage, receipt)
                     if usage is not None:
-                        self._record(link, key, usage, coefficient)  # pay for what was delivered
+                        cost = self._record(link, key, usage, coefficient)  # pay for what was delivered
+                        if isinstance(responder, ChargeAware):
+                            responder.charged(cost)
                     self.counters.failed += 1
                     if fault is Fault.ENGINE:  # whatever status or unknown code the worker gave it
                         status, code, param = 502, UPSTREAM_ERROR, None
