@@ -233,6 +233,8 @@ async def test_a_bad_proof_of_work_is_refused_and_counted(net: CocoonNet) -> Non
     assert await asyncio.wait_for(reader.read(), 10) == b""  # closed by the proxy
     writer.close()
     await wait_until(lambda: port.refused == 1, 10, what="the refusal counted")
+    assert 'cocoon_proxy_cocoon_port_connections_total{outcome="refused"} 1' in net.proxy.prometheus()
+    assert net.proxy.stats()["listeners"]["cocoon"]["refused"] == 1
 
 
 async def test_bad_frames_close_the_connection_and_the_port_keeps_serving(net: CocoonNet) -> None:

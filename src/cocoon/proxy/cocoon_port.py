@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_HANDSHAKES = 256
+"""Connections in their handshake (proof of work, TLS) at once; more are closed at once (refused)."""
+
 
 def cocoon_port_of(client_port: int, cocoon_port: int | None) -> int | None:
     """The COCOON port to bind: as configured; by default (None) the client port + 1, or any free port
@@ -108,6 +111,11 @@ class CocoonPort:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if len(self._handlers) - len(self.sessions) >= MAX_HANDSHAKES:
+            self.refused += 1
+            log.warning("COCOON port: %d handshakes in progress; refusing a new connection", MAX_HANDSHAKES)
+            writer.close()
+            return
         self._handlers.add(task)
         try:
             try:

@@ -81,6 +81,8 @@ log = logging.getLogger(__name__)
 
 MIN_PROTO, MAX_PROTO = 1, 4
 """Client protocol versions served (``client.runQueryEx`` and the ``*Ex`` answers)."""
+MAX_RUNNING = 256
+"""Requests one connection may have in flight (more is a flood: the connection is closed)."""
 ERROR = 601
 """TON's generic error code, for refused handshake queries."""
 PROTOVIOLATION = 621
@@ -133,6 +135,9 @@ class CocoonClientSession:
         if isinstance(obj, ClientRunQueryEx) and self.state == "ready":
             if obj.request_id in self._running:
                 self.close_soon(f"request id {obj.request_id.hex()} is already running")
+                return
+            if len(self._running) >= MAX_RUNNING:
+                self.close_soon(f"more than {MAX_RUNNING} requests at once on one connection")
                 return
             task = asyncio.create_task(self._run(obj), name=f"cocoon request {obj.request_id.hex()[:16]}")
             self._running[obj.request_id] = task

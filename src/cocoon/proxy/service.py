@@ -417,6 +417,14 @@ class ProxyService:
             f'cocoon_proxy_workers{{e2e="any"}} {len(self.workers.links)}',
             f'cocoon_proxy_workers{{e2e="key"}} {sum(bool(lk.e2e_key_ids) for lk in self.workers)}',
         ]
+        if (port := self.cocoon_port) is not None:
+            lines += [
+                "# HELP cocoon_proxy_cocoon_port_connections_total COCOON-protocol connections by outcome.",
+                "# TYPE cocoon_proxy_cocoon_port_connections_total counter",
+                f'cocoon_proxy_cocoon_port_connections_total{{outcome="accepted"}} {port.accepted}',
+                f'cocoon_proxy_cocoon_port_connections_total{{outcome="refused"}} {port.refused}',
+                f'cocoon_proxy_cocoon_port_connections_total{{outcome="violation"}} {port.violations}',
+            ]
         return "\n".join(lines) + "\n"
 
 
