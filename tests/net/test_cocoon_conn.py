@@ -175,6 +175,26 @@ async def test_client_refuses_a_difficulty_above_its_limit() -> None:
         assert time.monotonic() - started < 2.0  # refused at once, nothing solved
 
 
+async def test_pow_is_solved_off_the_event_loop_and_stops_at_its_timeout() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async with serving(difficulty=32) as server:  # about 2^32 hashes: hours in CPython
+        task = asyncio.ensure_future(ticker())
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosedError, match="could not solve the PoW of difficulty 32"):
+            await _connect(server.port, pow_timeout=0.5, max_difficulty=32)
+        elapsed = time.monotonic() - started
+        task.cancel()
+    assert elapsed < 2.0  # the search stopped after its current slice
+    assert ticks >= 10  # the loop kept running while the search went on in a thread
+
+
 async def test_wrong_pow_answer_closes_the_connection(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="cocoon.net.cocoon_accept")
     outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
