@@ -131,7 +131,8 @@ class CocoonLink:
         self._take_signed(authorized.signed_payment)
         self._answers: dict[bytes, tuple[AnswerMapper, asyncio.Queue[AnswerPart]]] = {}
         self.requests = 0
-        self._closing: asyncio.Task[None] | None = None
+        self.dropping: asyncio.Task[None] | None = None
+        """The close of a proxy dropped for a rolled-back account (not awaited in the packet handler)."""
 
     @property
     def active_streams(self) -> int:
@@ -216,7 +217,7 @@ class CocoonLink:
         if db_tokens < self.payment.db_tokens:
             why = f"its committed tokens went back from {self.payment.db_tokens} to {db_tokens}"
             log.error("dropping COCOON proxy %s: %s (a rolled-back database)", self.address, why)
-            self._closing = asyncio.get_running_loop().create_task(self.conn.aclose(f"dropped: {why}"))
+            self.dropping = asyncio.get_running_loop().create_task(self.conn.aclose(f"dropped: {why}"))
             return
         self.payment.db_tokens, self.payment.max_tokens = db_tokens, max_tokens
         self.payment.updates += 1
