@@ -19,7 +19,7 @@ from cocoon.attestation.statement_policy import StatementPolicy, StatementRequir
 from cocoon.client.access import access_control
 from cocoon.client.cocoon_auth import CocoonAccount
 from cocoon.client.cocoon_proxy import CocoonProxies
-from cocoon.client.cocoon_register import ChainLongAuth
+from cocoon.client.cocoon_register import ChainLongAuth, our_contracts
 from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
@@ -78,8 +78,9 @@ def cocoon_proxies(
     owner = node.wallet.address.friendly(bounceable=False) if node is not None else config.owner_address
     long_auth = None
     if node is not None:
+        contracts = our_contracts(node.registry.chain_params)  # reference_contracts(...) for the public root
         long_auth = ChainLongAuth(
-            node.chain, node.wallet, node.registry.chain_params, secret=secret, top_up_nano=config.top_up_nano
+            node.chain, node.wallet, contracts, secret=secret, top_up_nano=config.top_up_nano
         )
     policy = None
     if config.cocoon_proxy_policy != "any":  # 'any' attests nothing: the published SDKs' behaviour

@@ -1,7 +1,7 @@
 """Long auth on chain for COCOON-protocol proxies: our client contract, checked, funded and registered.
 
 `ChainLongAuth` is the `cocoon.client.cocoon_auth.LongAuth` of a client daemon with a chain: the
-reference client's contract flow, for contracts with the reference's layout (ours share it):
+reference client's contract flow, for contracts with the reference's layout:
 
 1. derive our client contract's address from the root's client code and the data the proxy's
    parameters fix (owner = our node wallet, the proxy's contract and key, the root's params) and refuse
@@ -12,19 +12,23 @@ reference client's contract flow, for contracts with the reference's layout (our
 4. send ``owner_client_register(nonce)`` from the node wallet; the contract tells the proxy's
    contract, whose watcher completes the proxy's pending ``client.authorizeWithProxyLong``.
 
-For the public network's root (params v5) the root's client code comes from the reference root
-reader; the flow is the same.
+Which network's contracts: `our_contracts` (our root's params) or `reference_contracts` (the public
+network's root, params up to v5, read by `cocoon.ton.reference`); the owner messages are the same.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from cocoon.errors import PaymentError
 from cocoon.tl.types import ProxyParams
 from cocoon.ton import messages as m
+from cocoon.ton import reference as ref
 from cocoon.ton.address import Address
+from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, address_of, client_state_init
 from cocoon.ton.ops import CLIENT_DEPLOY_VALUE, TON
@@ -38,6 +42,53 @@ REGISTER_VALUE = TON
 OP_VALUE = TON // 5
 
 
+@dataclass(frozen=True)
+class ContractView:
+    """What long auth reads of a client contract."""
+
+    secret_hash: int
+    balance: int
+    stake: int
+
+
+@dataclass(frozen=True)
+class ClientContracts:
+    """One network's client contracts: their state init and how to read them."""
+
+    state_init: Callable[[Address, Address, bytes], tuple[Cell, Cell]]
+    """(code, data) for (owner, proxy contract, proxy public key)."""
+    read: Callable[[Cell], ContractView]
+    min_stake: int
+    price_per_token: int
+
+
+def our_contracts(params: Params) -> ClientContracts:
+    """The client contracts of a network of ours (its root's ``params``)."""
+
+    def state_init(owner: Address, proxy: Address, key: bytes) -> tuple[Cell, Cell]:
+        return client_state_init(owner, proxy, int.from_bytes(key, "big"), params)
+
+    def read(data: Cell) -> ContractView:
+        state = ClientData.from_cell(data)
+        return ContractView(state.secret_hash, state.balance, state.stake)
+
+    return ClientContracts(state_init, read, params.min_client_stake, params.price_per_token)
+
+
+def reference_contracts(root: ref.RefRootState) -> ClientContracts:
+    """The client contracts of the public COCOON network (its root as `cocoon.ton.reference` reads it)."""
+
+    def state_init(owner: Address, proxy: Address, key: bytes) -> tuple[Cell, Cell]:
+        return ref.client_state_init(root, owner, proxy, key)
+
+    def read(data: Cell) -> ContractView:
+        state = ref.parse_client_state(data)
+        return ContractView(int.from_bytes(state.secret_hash, "big"), state.balance, state.stake)
+
+    params = root.params
+    return ClientContracts(state_init, read, params.min_client_stake, params.price_per_token)
+
+
 class ChainLongAuth:
     """Registers our client contract with a proxy's nonce (see the module docstring)."""
 
@@ -45,20 +96,19 @@ class ChainLongAuth:
         self,
         chain: Chain,
         sender: MessageSender,
-        params: Params,
+        contracts: ClientContracts,
         *,
         secret: bytes = b"",
         top_up_nano: int = 0,
     ) -> None:
-        self.chain, self.sender, self.params = chain, sender, params
+        self.chain, self.sender, self.contracts = chain, sender, contracts
         self.secret = secret
-        self.top_up_nano = top_up_nano or params.min_client_stake
+        self.top_up_nano = top_up_nano or contracts.min_stake
         self.registrations = 0
 
     async def register(self, proxy: ProxyParams, client_sc_address: str, nonce: int) -> None:
         proxy_contract = Address.parse(proxy.proxy_sc_address)
-        key = int.from_bytes(proxy.proxy_public_key, "big")
-        init = client_state_init(self.sender.address, proxy_contract, key, self.params)
+        init = self.contracts.state_init(self.sender.address, proxy_contract, proxy.proxy_public_key)
         ours = address_of(init)
         if Address.parse(client_sc_address) != ours:  # a bad address is a ChainDataError
             raise PaymentError(
@@ -74,18 +124,17 @@ class ChainLongAuth:
             raise PaymentError(
                 f"client contract {ours} has no data after its deployment; check the wallet's balance"
             )
-        data = ClientData.from_cell(state.data)
-        wanted = int.from_bytes(hashlib.sha256(self.secret).digest(), "big") if self.secret else None
-        if wanted is not None and data.secret_hash != wanted:
+        view = self.contracts.read(state.data)
+        wanted = int.from_bytes(hashlib.sha256(self.secret).digest(), "big")
+        owner = self.sender.address
+        if view.secret_hash != wanted:
             body = m.OwnerClientChangeSecretHashAndTopUp(
-                query_id=1, amount=self.top_up_nano, secret_hash=wanted, excess_to=self.sender.address
-            )
-            await self.sender.send(ours, self.top_up_nano + OP_VALUE, body.to_cell())
-        elif data.balance < data.stake:
-            body_top_up = m.ExtClientTopUp(query_id=1, amount=self.top_up_nano, excess_to=self.sender.address)
-            await self.sender.send(ours, self.top_up_nano + OP_VALUE, body_top_up.to_cell())
-        register = m.OwnerClientRegister(
-            query_id=1, nonce=nonce & (1 << 64) - 1, excess_to=self.sender.address
-        )
+                query_id=1, amount=self.top_up_nano, secret_hash=wanted, excess_to=owner
+            ).to_cell()
+            await self.sender.send(ours, self.top_up_nano + OP_VALUE, body)
+        elif view.balance < view.stake:
+            top_up = m.ExtClientTopUp(query_id=1, amount=self.top_up_nano, excess_to=owner).to_cell()
+            await self.sender.send(ours, self.top_up_nano + OP_VALUE, top_up)
+        register = m.OwnerClientRegister(query_id=1, nonce=nonce & (1 << 64) - 1, excess_to=owner)
         await self.sender.send(ours, REGISTER_VALUE, register.to_cell())
         self.registrations += 1
