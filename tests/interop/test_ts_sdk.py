@@ -11,14 +11,19 @@ reference binaries cannot run, for the reference test).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from ts_sdk_harness import (
+    ClientCert,
+    DriverError,
     InstalledSdk,
+    OurNetwork,
     ReferenceProxy,
     client_certificate,
     event,
@@ -29,9 +34,11 @@ from ts_sdk_harness import (
     start_reference,
 )
 
+from cocoon.chainsvc.server import create_app
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
 from cocoon.proxy.ledger import CLIENT_CHANNEL
 from cocoon.ton.address import Address
+from cocoon.ton.chain import AccountStatus
 from cocoon.ton.ops import TON
 
 pytestmark = pytest.mark.slow
@@ -39,6 +46,9 @@ pytestmark = pytest.mark.slow
 REFERENCE_MODEL = "Qwen/Qwen3-8B"  # the model the reference's test worker announces
 PROMPT = "Say OK"
 MAX_TOKENS = 16
+# The SDK solves the proof of work in JavaScript, about 1.4 s on average at difficulty 20 (an exponential
+# tail: 10 s happens). The reference test and our short-auth test use 20; the long-auth ones less.
+LOW_POW = 12
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +159,7 @@ def _adjusted(usage: dict[str, Any]) -> int:
     prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
     reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0)
-    return (prompt - cached) + cached + (completion - reasoning) + reasoning
+    return int((prompt - cached) + cached + (completion - reasoning) + reasoning)
 
 
 async def test_sdk_against_our_proxy_short_auth(sdk: InstalledSdk, tmp_path: Path) -> None:
@@ -202,3 +212,88 @@ async def test_sdk_against_our_proxy_short_auth(sdk: InstalledSdk, tmp_path: Pat
         await ours.settlement.force()  # committed and charged on chain
         charged = ours.client_contract(contract)
         assert (charged.tokens_used, charged.balance) == (total, 3 * TON - total * ours.price)
+
+
+async def _tick_forever(ours: OurNetwork) -> None:
+    """The proxy's settlement loop (reads register notes off the chain), as a running proxy ticks it."""
+    while True:
+        await ours.settlement.tick()
+        await asyncio.sleep(0.05)
+
+
+async def _long_auth(
+    sdk: InstalledSdk, ours: OurNetwork, mnemonic: str, cert: ClientCert
+) -> list[dict[str, Any]]:
+    """Run the driver with the SDK's automatic long authorization, its TON clients pointed at the local
+    chain (TonClient4 API and v2 JSON-RPC), while the proxy's settlement loop runs."""
+    server = TestServer(create_app(ours.world.local))
+    await server.start_server()
+    base = f"http://127.0.0.1:{server.port}"
+    ticking = asyncio.create_task(_tick_forever(ours))
+    try:
+        config = {
+            "cmd": "run",
+            "proxy_url": f"127.0.0.1:{ours.port}",
+            "mnemonic": mnemonic,
+            "tls_cert_path": str(cert.cert),
+            "tls_key_path": str(cert.key),
+            "auto_register": True,
+            "ton_v4_endpoint": f"{base}/v4",
+            "ton_endpoint": f"{base}/api/v2/jsonRPC",
+            "model": FAKE_MODEL,
+            "prompt": PROMPT,
+            "max_tokens": MAX_TOKENS,
+            "steps": ["chat"],
+        }
+        return await asyncio.to_thread(run_driver, sdk, config)
+    finally:
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
+        await server.close()
+
+
+async def test_sdk_long_auth_registers_on_the_local_chain(sdk: InstalledSdk, tmp_path: Path) -> None:
+    """The SDK's own long authorization against our proxy: with no secret in its client contract the
+    proxy hands out a nonce; the SDK's mnemonic wallet (v4r2, deployed by its first transfer) sends
+    ``owner_client_register`` with it through the local chain's TonClient4 API; our client contract
+    forwards the note to the proxy contract, the proxy's chain reader sees it and authorizes; the
+    request that follows is charged to that contract."""
+    wallet = _wallet(sdk)
+    owner = Address.parse(wallet["raw_address"])
+    cert = client_certificate(tmp_path)
+    async with our_network(tmp_path, pow_difficulty=LOW_POW) as ours:
+        contract = ours.open_client(owner, top_up=3 * TON, secret=None)
+        ours.world.local.fund(owner, 5 * TON)  # the SDK's wallet pays 1 TON for the registration
+        lines = await _long_auth(sdk, ours, wallet["mnemonic"], cert)
+
+        connected = event(lines, "connected")
+        assert Address.parse(connected["client_sc_address"]) == contract
+        port = ours.net.proxy.cocoon_port
+        assert port is not None and port.registers.notes_seen == 1
+        assert ours.world.local.account(owner).status == AccountStatus.ACTIVE  # deployed by its transfer
+        chat = event(lines, "chat")
+        assert chat["tokens_used"]["total"] == _adjusted(chat["usage"]) > 0
+        total = chat["tokens_used"]["total"]
+        assert ours.net.proxy.ledger.client(cert.public_key).charged_tokens == total
+        await ours.settlement.force()
+        charged = ours.client_contract(contract)
+        assert (charged.tokens_used, charged.balance) == (total, 3 * TON - total * ours.price)
+
+
+async def test_sdk_cannot_deploy_its_client_contract_on_a_local_chain(
+    sdk: InstalledSdk, tmp_path: Path
+) -> None:
+    """Where the SDK stops: without a client contract it must deploy one, and for that it reads the
+    root contract at its built-in address (the public network's; the SDK has no option for another),
+    which a local chain does not hold. The proxy charges nothing and binds nothing."""
+    wallet = _wallet(sdk)
+    owner = Address.parse(wallet["raw_address"])
+    cert = client_certificate(tmp_path)
+    async with our_network(tmp_path, pow_difficulty=LOW_POW) as ours:
+        ours.world.local.fund(owner, 5 * TON)
+        with pytest.raises(DriverError, match="Root contract is not initialized"):
+            await _long_auth(sdk, ours, wallet["mnemonic"], cert)
+        port = ours.net.proxy.cocoon_port
+        assert port is not None and port.registers.notes_seen == 0
+        assert ours.net.proxy.ledger.client(cert.public_key).charged_tokens == 0

@@ -374,9 +374,9 @@ class OurNetwork:
 
 
 @asynccontextmanager
-async def our_network(tmp_path: Path) -> AsyncIterator[OurNetwork]:
-    """Our proxy with its COCOON port at the reference's proof-of-work difficulty (20), settling on an
-    in-process local chain (root with price 20, fee 19), one worker on the fake engine."""
+async def our_network(tmp_path: Path, *, pow_difficulty: int = 20) -> AsyncIterator[OurNetwork]:
+    """Our proxy with its COCOON port (proof of work at the reference's difficulty, 20, by default),
+    settling on an in-process local chain (root with price 20, fee 19), one worker on the fake engine."""
     _proxy_test_helpers()
     from cocoon_client import cocoon_net
     from test_onchain import PRICE, World
@@ -386,6 +386,6 @@ async def our_network(tmp_path: Path) -> AsyncIterator[OurNetwork]:
     settlement = world.settlement(ledger)
     await settlement.start()
     await settlement.wait_ready(5)
-    settings = {"local_client_credit_nano": 0, "cocoon_pow_difficulty": 20}
+    settings = {"local_client_credit_nano": 0, "cocoon_pow_difficulty": pow_difficulty}
     async with cocoon_net(tmp_path, chain=settlement, ledger=ledger, **settings) as net:
         yield OurNetwork(world, settlement, net, PRICE)
