@@ -4,7 +4,9 @@ The roles are built by their composition roots (proxy with its COCOON port at a 
 off-chain credit, a worker on the in-memory fake engine, the client daemon with ``proxies = []``); the
 official ``openai`` SDK asks a chat completion whole and streamed. The proxy's ledger must have
 charged exactly the adjusted tokens the app is shown (``tokensUsed``; without a chain the client does
-not know the price per token, so the nanoTON cost fields stay what the answer says).
+not know the price per token, so the nanoTON cost fields stay what the answer says). With a proxy
+policy set, the proxy's RA-TLS certificate is verified: ``fake`` accepts our proxy's development
+quote, ``tdx`` refuses it and says why.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from cocoon.engine.memory import MemoryEngine
 from cocoon.node.running import RunningNode
 from cocoon.proxy.build import build_proxy
 from cocoon.proxy.service import ProxyService
-from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
+from cocoon.roles import ClientConfig, PolicyName, ProxyConfig, WorkerConfig
 from cocoon.worker.build import WorkerDeps, build_worker
 from waiting import wait_until
 
@@ -42,7 +44,9 @@ class Net:
 
 
 @asynccontextmanager
-async def cocoon_network(tmp_path: Path) -> AsyncIterator[Net]:
+async def cocoon_network(
+    tmp_path: Path, policy: PolicyName = "any", *, connected: bool = True
+) -> AsyncIterator[Net]:
     async with AsyncExitStack() as stack:
         proxy_config = ProxyConfig(
             worker_port=0,
@@ -65,6 +69,7 @@ async def cocoon_network(tmp_path: Path) -> AsyncIterator[Net]:
         client_config = ClientConfig(
             proxies=[],
             cocoon_proxies=[f"127.0.0.1:{proxy.service.cocoon_port.port}"],
+            cocoon_proxy_policy=policy,
             e2e="off",
             http_port=0,
             data_dir=str(tmp_path / "client"),
@@ -74,9 +79,10 @@ async def cocoon_network(tmp_path: Path) -> AsyncIterator[Net]:
         try:
             await wait_until(lambda: len(proxy.service.workers.candidates()) == 1, 20, what="the worker up")
             pool = client.service
-            await wait_until(
-                lambda: pool.cocoon is not None and pool.cocoon.links, 20, what="client connected"
-            )
+            assert pool.cocoon is not None
+            cocoon = pool.cocoon
+            done = (lambda: cocoon.links) if connected else (lambda: cocoon.last_error)
+            await wait_until(done, 20, what="the client connected" if connected else "a refusal")
             sdk = openai.AsyncOpenAI(
                 base_url=f"http://127.0.0.1:{client.http_port}/v1", api_key="-", max_retries=0
             )
@@ -114,3 +120,15 @@ async def test_whole_and_streamed_answers_through_our_cocoon_port_are_charged_ex
         assert last.model_extra["adjusted_tokens"] == net.charged_tokens() - charged > 0
         [entry] = (await net.client.service.status())["proxies"].values()
         assert (entry["protocol"], entry["auth"], entry["requests"]) == ("cocoon", "short", 2)
+
+
+async def test_the_proxys_attestation_is_checked_when_a_policy_is_set(tmp_path: Path) -> None:
+    async with cocoon_network(tmp_path / "fake", "fake") as net:
+        [entry] = (await net.client.service.status())["proxies"].values()
+        assert "policy fake" in entry["attestation"]
+        assert (await net.sdk.chat.completions.create(model=FAKE_MODEL, messages=PROMPT)).choices  # type: ignore[arg-type]
+    async with cocoon_network(tmp_path / "tdx", "tdx", connected=False) as net:
+        pool = net.client.service
+        assert pool.cocoon is not None and not pool.cocoon.links
+        [why] = pool.cocoon.last_error.values()
+        assert why.startswith("cannot connect") and "tdx" in why.lower()

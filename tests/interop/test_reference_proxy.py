@@ -212,5 +212,6 @@ async def _check_answers(port: int, pool: Any, expected: Any, engine: Any) -> No
     status = (await pool.status())["proxies"]
     [entry] = status.values()
     assert entry["protocol"] == "cocoon" and entry["auth"] == "short" and entry["requests"] == 2
+    assert "unattested" in entry["attestation"]  # no policy: the plain certificate is taken as it is
     assert engine.state.by_path["/v1/chat/completions"] >= 3  # ours direct, then two through the reference
     print(f"connected (PoW + TLS + short auth) in {connected:.2f} s")

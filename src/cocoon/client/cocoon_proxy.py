@@ -234,6 +234,7 @@ class CocoonLink:
             "connected": True,
             "auth": self.authorized.auth,
             "proto_version": self.authorized.proto_version,
+            "attestation": self.conn.peer.describe() if self.conn.peer is not None else "none",
             "proxy_public_key": params.proxy_public_key.hex(),
             "proxy_contract": params.proxy_sc_address,
             "client_contract": self.authorized.client_sc_address,
