@@ -7,7 +7,7 @@ import pytest
 
 from cocoon.payments.params import Nano, Tokens
 from cocoon.proxy.accounts import RequestCost
-from cocoon.proxy.cocoon_answers import CocoonAnswer, tokens_used
+from cocoon.proxy.cocoon_answers import CocoonAnswer, tokens_used, ton_error_code
 from cocoon.proxy.routing import ChargeAware
 from cocoon.tl.base import TLObject
 from cocoon.tl.codec import decode_as
@@ -32,6 +32,22 @@ def cost(total: int, prompt: int) -> RequestCost:
         worker_earned_nano=Nano(total * 19),
         capped=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "ton"),
+    [
+        (400, "invalid_request", 621),
+        (404, "model_not_found", 621),
+        (402, "insufficient_funds", 602),
+        (503, "no_capacity", 651),
+        (503, "proxy_unavailable", 651),
+        (504, "timeout", 652),
+        (502, "upstream_error", 602),
+    ],
+)
+def test_ton_error_codes(status: int, code: str, ton: int) -> None:
+    assert ton_error_code(status, code) == ton
 
 
 @pytest.mark.parametrize(
@@ -83,6 +99,6 @@ async def test_head_chunks_end_and_an_error_after_a_charge() -> None:
     failed.charged(cost(8, 6))  # the router charged the delivered part before the error
     await failed.error(502, "upstream_error", "worker gone", Usage(6, 0, 2, 0))
     (error,) = sent
-    assert isinstance(error, ClientQueryAnswerErrorEx) and error.error_code == 502
-    assert error.error == "upstream_error: worker gone" and error.final_info is not None
+    assert isinstance(error, ClientQueryAnswerErrorEx) and error.error_code == 602
+    assert error.error == "upstream_error (HTTP 502): worker gone" and error.final_info is not None
     assert error.final_info.tokens_used.total_tokens_used == 8 == failed.charged_tokens

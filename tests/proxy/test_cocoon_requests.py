@@ -43,6 +43,9 @@ def test_the_query_caps_a_body_without_max_tokens_and_the_body_sizes_the_reserva
     assert run.client_request_id == "01" * 32 and 0 < run.timeout_ms < 10_000
     run = run_query_of(query(BODY | {"max_tokens": 40, "n": 3}), 6, 0)
     assert run.max_tokens == 120  # every choice may generate its cap
+    # as the reference client sends it at protocol >= 3: debug flag and an all-zero key (no encryption)
+    run = run_query_of(query(enable_debug=False, public_key=bytes(32)), 7, 0)
+    assert run.request_id == 7 and not run.debug
 
 
 @pytest.mark.parametrize(
@@ -63,7 +66,7 @@ def test_url_forms(url: str) -> None:
         (query(timeout=0.0), 400, "timeout"),
         (query(timeout=float("inf")), 400, "timeout"),
         (query(min_config_version=3), 503, "config version"),
-        (query(public_key=bytes(32)), 400, "encrypted"),
+        (query(public_key=b"\x01" * 32), 400, "encrypted"),
         (query(query=b"\x00\x01\x02\x03"), 400, "http.request"),
         (query(url="/v1/embeddings"), 404, "unsupported method"),
         (query(url="/v1/models"), 404, "unsupported method"),

@@ -11,9 +11,11 @@ The router's head, chunks and end or error become the reference's packets for a 
   ``tokensUsed`` are the adjusted tokens charged in the ledger for this request;
 * error: ``client.queryAnswerErrorEx{error_code, error}`` with final info (the tokens charged for
   what was delivered before the failure, as the router tells it: `routing.ChargeAware`; else 0).
-  ``error_code`` is the HTTP status our network gives the error (400, 402, 404, 502, 503, ...),
-  ``error`` reads ``"<code>: <message>"`` with our machine-readable code (``model_not_found``,
-  ``insufficient_funds``...).
+  ``error_code`` is the TON error code COCOON clients map to an HTTP status (`ton_error_code`: the
+  request's fault 621 "protoviolation" -> 400, not ready 651 -> 502/503, timeout 652 -> 504, else 602
+  "error"), ``error`` reads ``"<code> (HTTP <status>): <message>"`` with our machine-readable code
+  (``model_not_found``, ``insufficient_funds``...) and status; a refused reservation starts
+  ``client balance is too low``, as the reference proxy says it.
 
 ``tokensUsed`` splits the charged total the way it was priced: prompt-class tokens (prompt + cached)
 are ``prompt_cost // price``, the rest completion-class (completion + reasoning); inside each class
@@ -50,6 +52,8 @@ NO_TOKENS_USED = TokensUsed(
     reasoning_tokens_used=0,
     total_tokens_used=0,
 )
+TON_ERROR, TON_PROTOVIOLATION, TON_NOT_READY, TON_TIMEOUT = 602, 621, 651, 652
+"""TON error codes (``td/ton`` errorcode.h) that COCOON clients turn into HTTP statuses."""
 _DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
@@ -68,6 +72,17 @@ def tokens_used(usage: Usage, charged: int, prompt_cost: int, price: int) -> Tok
         reasoning_tokens_used=reasoning,
         total_tokens_used=charged,
     )
+
+
+def ton_error_code(status: int, code: str) -> int:
+    """The TON error code of one of our errors (HTTP ``status``, machine-readable ``code``)."""
+    if status == 504 or "timeout" in code:
+        return TON_TIMEOUT
+    if status in (502, 503) and code != "upstream_error":
+        return TON_NOT_READY
+    if 400 <= status < 500 and status != 402:
+        return TON_PROTOVIOLATION
+    return TON_ERROR
 
 
 def http_head(status: int, headers: tuple[tuple[str, str], ...]) -> bytes:
@@ -164,14 +179,15 @@ class CocoonAnswer:
         param: str | None = None,
         receipt: bytes | None = None,
     ) -> bool:
-        """End the answer with an error (``error_code`` = the HTTP status; ``param`` joins the text)."""
+        """End the answer with an error (the TON code of ``status``; ``param`` joins the text)."""
         self._finished = True
         where = f" (parameter {param})" if param else ""
+        low = "client balance is too low: " if status == 402 else ""
         return await self._packet(
             ClientQueryAnswerErrorEx(
                 request_id=self.request_id,
-                error_code=status,
-                error=f"{code}: {message}{where}",
+                error_code=ton_error_code(status, code),
+                error=f"{low}{code} (HTTP {status}): {message}{where}",
                 final_info=ClientQueryFinalInfo(tokens_used=self._error_tokens(usage)),
             )
         )

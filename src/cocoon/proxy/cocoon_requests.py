@@ -2,7 +2,8 @@
 
 Every field is checked the way the reference proxy does, or stricter: a model name, a price ceiling
 and token budget that are not negative, a finite positive timeout, a config version this proxy has,
-no encrypted fields (the reference's ``public_key`` field encryption is not served here). The query
+no encrypted fields (the reference's ``public_key`` field encryption is not served here; an all-zero
+key, which the reference client sends at protocol 3 and above, means none). The query
 must be a boxed ``http.request`` ``POST`` to ``/v1/chat/completions`` or ``/v1/completions`` (the
 model list is ``client.getWorkerTypesV2``), whose JSON body passes the same validation as a request to
 our own client daemon (`cocoon.api.validation`), names the same model, and is sent on as the
@@ -60,7 +61,8 @@ def check_fields(query: ClientRunQueryEx, active_config_version: int) -> None:
             status=503,
             code="config_version_too_low",
         )
-    if query.public_key is not None:
+    # The reference client at protocol >= 3 always sets the field: all zeros when nothing is encrypted.
+    if query.public_key is not None and any(query.public_key):
         raise _bad(
             "encrypted requests (public_key) are not served by this proxy; send the request in plaintext",
             code="encryption_unsupported",

@@ -83,8 +83,8 @@ MIN_PROTO, MAX_PROTO = 1, 4
 """Client protocol versions served (``client.runQueryEx`` and the ``*Ex`` answers)."""
 MAX_RUNNING = 256
 """Requests one connection may have in flight (more is a flood: the connection is closed)."""
-ERROR = 601
-"""TON's generic error code, for refused handshake queries."""
+ERROR = 602
+"""TON's ``error`` code, for refused handshake queries (as the reference proxy answers them)."""
 PROTOVIOLATION = 621
 """TON's protocol-violation code."""
 ZERO_ADDRESS = "0:" + "0" * 64
