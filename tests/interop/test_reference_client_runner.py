@@ -1,0 +1,133 @@
+"""The reference COCOON client runner as a client of our proxy's COCOON port.
+
+The reference's router and client runner (``../shared/peers/cocoon-reference``, test mode with fake
+TON) are started by `reference_runner.reference_client` with a fake root config whose one registered
+proxy is our proxy's COCOON port; our proxy, a worker and the fake engine run in this process. The
+router does the proof of work and TLS 1.3 towards our port (``any`` policy), the client runner the
+COCOON handshake (``client.connectToProxy``, short auth with the test mode's empty secret) and then
+serves the OpenAI API, which the official ``openai`` SDK asks for the model list and a chat
+completion, whole and streamed. The answers must be the fake engine's own, and our ledger must charge
+exactly the tokens of their usage.
+
+Skipped only where the reference binaries cannot run here. Where the reference client refuses our
+proxy's handshake, the test stops there (an expected failure naming the client runner's own reason),
+having checked how far it got: the router's proof of work and TLS towards our port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+from reference_runner import OurNetwork, ReferenceClient, cannot_run, our_network, reference_client
+
+from cocoon.payments.pricing import adjusted_tokens
+from cocoon.usage import Usage
+
+pytestmark = pytest.mark.slow
+
+MODEL = "fake-model"  # what our worker serves; the reference client passes any model name through
+PROMPT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "tell me about cocoons and moths"}]
+READY_S = 45.0  # the client runner dials its proxy ~10 s after start, then re-dials every 10 s
+
+
+@pytest.fixture(scope="module")
+def reference_runs() -> None:
+    why = cannot_run("router", "client-runner")
+    if why is not None:
+        pytest.skip(f"the reference binaries cannot run here ({why})")
+
+
+async def _models(http: aiohttp.ClientSession, ref: ReferenceClient) -> list[dict[str, Any]] | None:
+    """The reference client's model list, or None while it has no ready proxy connection (503)."""
+    try:
+        async with http.get(f"{ref.base_url}/models") as r:
+            if r.status != 200:
+                return None
+            data: list[dict[str, Any]] = (await r.json(content_type=None))["data"]
+            return data
+    except aiohttp.ClientError:
+        return None  # its HTTP server is not up yet
+
+
+async def _wait_ready(ref: ReferenceClient, net: OurNetwork) -> list[dict[str, Any]]:
+    """Poll (a process we do not control) until the client lists our model; stop at its first refusal."""
+    port = net.proxy.cocoon_port
+    assert port is not None
+    deadline = time.monotonic() + READY_S
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            assert ref.exited() is None, ref.exited()
+            if failures := ref.connection_failures():
+                # How far it got: the router's PoW + TLS + tcp.connect to our port succeeded.
+                assert port.accepted >= 1, f"the router never got through to our port: {failures[0]}"
+                pytest.xfail(f"the reference client refuses our proxy's handshake: {failures[0]}")
+            if models := await _models(http, ref):
+                return models
+            await asyncio.sleep(0.2)
+    raise AssertionError(
+        f"the reference client listed no model within {READY_S:g} s; our port accepted {port.accepted}, "
+        f"refused {port.refused}; client log tail:\n{ref.log()[-2000:]}"
+    )
+
+
+def _charge(net: OurNetwork, usage: Any) -> int:
+    u = Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+    return adjusted_tokens(u, 1000, net.proxy.params).total
+
+
+async def test_the_reference_client_runner_answers_through_our_cocoon_port(
+    tmp_path: Path, reference_runs: None
+) -> None:
+    async with our_network(tmp_path, cocoon_pow_difficulty=16) as net:
+        async with openai.AsyncOpenAI(
+            base_url=net.engine.base_url, api_key="unused", max_retries=0
+        ) as direct:
+            expected = await direct.chat.completions.create(model=MODEL, messages=PROMPT)
+        assert expected.usage is not None
+        port = net.proxy.cocoon_port
+        assert port is not None
+        with reference_client(
+            tmp_path / "reference", net.cocoon_port, config_version=port.config_version
+        ) as ref:
+            models = await _wait_ready(ref, net)
+            assert [m["id"] for m in models] == [MODEL]
+            [session] = port.sessions  # the client runner's one connection (through the router)
+            account = net.proxy.ledger.client(session.client_id)
+            before = account.charged_tokens
+
+            sdk = openai.AsyncOpenAI(base_url=ref.base_url, api_key="unused", max_retries=0)
+            async with sdk:
+                whole = await sdk.chat.completions.create(model=MODEL, messages=PROMPT)
+                assert whole.choices[0].message.content == expected.choices[0].message.content
+                assert whole.usage is not None
+                assert (whole.usage.prompt_tokens, whole.usage.completion_tokens) == (
+                    expected.usage.prompt_tokens,
+                    expected.usage.completion_tokens,
+                )
+                charged = net.proxy.ledger.client(session.client_id).charged_tokens - before
+                assert charged == _charge(net, whole.usage) > 0
+
+                stream = await sdk.chat.completions.create(
+                    model=MODEL,
+                    messages=PROMPT,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                pieces, usage = [], None
+                async for chunk in stream:
+                    pieces += [c.delta.content or "" for c in chunk.choices]
+                    usage = chunk.usage or usage
+                assert len([p for p in pieces if p]) > 1  # streamed in pieces, not one block
+                assert "".join(pieces) == expected.choices[0].message.content
+                assert usage is not None and usage.completion_tokens == expected.usage.completion_tokens
+                total = net.proxy.ledger.client(session.client_id).charged_tokens - before
+                assert total == charged + _charge(net, usage)
+            assert ref.connection_failures() == []  # one connection the whole time, never dropped
+            assert net.engine.state.by_path["/v1/chat/completions"] == 3  # ours direct, two through it
