@@ -26,6 +26,7 @@ from ts_sdk_harness import (
     OurNetwork,
     ReferenceProxy,
     client_certificate,
+    cocoon_net,
     event,
     fake_engine_thread,
     installed_sdk,
@@ -297,3 +298,32 @@ async def test_sdk_cannot_deploy_its_client_contract_on_a_local_chain(
         port = ours.net.proxy.cocoon_port
         assert port is not None and port.registers.notes_seen == 0
         assert ours.net.proxy.ledger.client(cert.public_key).charged_tokens == 0
+
+
+async def test_sdk_against_our_proxy_without_a_chain(sdk: InstalledSdk, tmp_path: Path) -> None:
+    """Without a chain our proxy behaves as the reference's fake-TON mode: the SDK short-authenticates
+    with the empty secret and spends the proxy's off-chain credit, charged what ``tokens_used`` says."""
+    wallet = _wallet(sdk)
+    cert = client_certificate(tmp_path)
+    async with cocoon_net(tmp_path, cocoon_pow_difficulty=LOW_POW) as net:
+        config = {
+            "cmd": "run",
+            "proxy_url": f"127.0.0.1:{net.port}",
+            "mnemonic": wallet["mnemonic"],
+            "secret": "",
+            "tls_cert_path": str(cert.cert),
+            "tls_key_path": str(cert.key),
+            "prompt": PROMPT,
+            "max_tokens": MAX_TOKENS,
+            "steps": ["models", "chat"],
+        }
+        lines = await asyncio.to_thread(run_driver, sdk, config)
+        assert [m["id"] for m in event(lines, "models")["models"]] == [FAKE_MODEL]
+        chat = event(lines, "chat")
+        total = chat["tokens_used"]["total"]
+        assert total == _adjusted(chat["usage"]) > 0
+        account = net.proxy.ledger.client(cert.public_key)
+        assert (account.charged_tokens, account.charged_nano) == (
+            total,
+            total * net.proxy.config.price_per_token,
+        )

@@ -340,6 +340,16 @@ def _proxy_test_helpers() -> None:
         sys.path.insert(0, proxy_tests)
 
 
+@asynccontextmanager
+async def cocoon_net(tmp_path: Path, **config: Any) -> AsyncIterator[Any]:
+    """tests/proxy's proxy (COCOON port, off-chain credit) + worker + fake engine, without a chain."""
+    _proxy_test_helpers()
+    from cocoon_client import cocoon_net as proxy_tests_net
+
+    async with proxy_tests_net(tmp_path, **config) as net:
+        yield net
+
+
 @dataclass
 class OurNetwork:
     """Our proxy (COCOON port, settlement on a local chain) with one worker on the fake engine."""
