@@ -12,12 +12,16 @@ import pytest
 from cocoon_client import CocoonNet, CocoonTestClient, cocoon_net
 from test_onchain import CLIENT_OWNER, World
 
+from cocoon.errors import RemoteQueryError
 from cocoon.proxy.ledger import CLIENT_CHANNEL, Ledger
 from cocoon.tl.types import (
     ClientAuthorizationWithProxyFailed,
     ClientAuthorizationWithProxySuccess,
     ClientAuthorizeWithProxyLong,
     ClientAuthorizeWithProxyShort,
+    ClientConnectedToProxy,
+    ClientConnectToProxy,
+    ClientParams,
     ClientPaymentStatus,
     ClientProxyConnectionAuthLong,
     ClientProxyConnectionAuthShort,
@@ -151,4 +155,18 @@ async def test_a_client_without_a_contract_gets_long_auth_and_no_credit(chain_ne
     client = await CocoonTestClient.connect(chain_net.net.port)
     hello = await client.hello(CLIENT_OWNER.raw)
     assert isinstance(hello.auth, ClientProxyConnectionAuthLong)
+    await client.close()
+
+
+async def test_a_client_needing_a_newer_root_version_is_refused(chain_net: ChainNet) -> None:
+    port = chain_net.net.proxy.cocoon_port
+    assert port is not None
+    port.root_version = 2  # as build_proxy follows the root
+    client = await CocoonTestClient.connect(chain_net.net.port)
+    with pytest.raises(RemoteQueryError, match="config version is too low"):
+        await client.conn.query(ClientConnectToProxy(ClientParams(CLIENT_OWNER.raw, True, 1, 4), 3))
+    await asyncio.wait_for(client.conn.wait_closed(), 10)
+    client = await CocoonTestClient.connect(chain_net.net.port)
+    hello = await client.conn.query(ClientConnectToProxy(ClientParams(CLIENT_OWNER.raw, True, 1, 4), 2))
+    assert isinstance(hello, ClientConnectedToProxy)
     await client.close()

@@ -46,6 +46,8 @@ def test_the_query_caps_a_body_without_max_tokens_and_the_body_sizes_the_reserva
     # as the reference client sends it at protocol >= 3: debug flag and an all-zero key (no encryption)
     run = run_query_of(query(enable_debug=False, public_key=bytes(32)), 7, 0)
     assert run.request_id == 7 and not run.debug
+    # without a root (no chain) any config version is accepted: there is nothing to be behind
+    assert run_query_of(query(min_config_version=3), 8, None).request_id == 8
 
 
 @pytest.mark.parametrize(

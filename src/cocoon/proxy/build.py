@@ -56,6 +56,22 @@ def worker_allowlist(config: ProxyConfig, node: NodeChain | None) -> tuple[Allow
     return from_root, on_change
 
 
+def _root_follower(service: ProxyService, node: NodeChain, on_registry: OnChange | None) -> OnChange | None:
+    """What follows the root: the worker allowlist (``on_registry``) and the root version the COCOON
+    port compares clients' ``min_config_version`` with."""
+    port = service.cocoon_port
+    if port is None:
+        return on_registry
+    port.root_version = node.registry.version
+
+    def on_change(snapshot: RegistrySnapshot) -> None:
+        port.root_version = snapshot.version
+        if on_registry is not None:
+            on_registry(snapshot)
+
+    return on_change
+
+
 @asynccontextmanager
 async def build_proxy(
     config: ProxyConfig, deps: NodeDeps = REAL_DEPS
@@ -86,8 +102,8 @@ async def build_proxy(
         running = RunningNode(service, 0, [service.refresh])
         if settlement is not None:
             running.jobs.append(lambda: settlement.run(service.workers))
-        if node is not None and on_registry is not None:
-            running.jobs.append(lambda: follow_root(node, on_registry))
+        if node is not None and (follow := _root_follower(service, node, on_registry)) is not None:
+            running.jobs.append(lambda: follow_root(node, follow))
         running.http_port = await serve_node_http(
             make_stats_app(service), config.host, config.http_port, stack
         )

@@ -57,6 +57,9 @@ class CocoonPort:
         self._requested_port = port
         self.difficulty = difficulty
         self.long_auth_timeout_s = long_auth_timeout_s
+        self.root_version: int | None = None
+        """The root contract's version as this proxy last read it (`build_proxy` follows the root): a
+        client's ``min_config_version`` above it is refused. None without a chain: no root to be behind."""
         self.registers = RegisterWatch()
         """Nonces of clients in long authorization, matched to the register notes the chain shows."""
         self.sessions: set[CocoonClientSession] = set()
@@ -71,12 +74,6 @@ class CocoonPort:
         self._handlers: set[asyncio.Task[None]] = set()
         if service.chain is not None:
             service.chain.reader.on_client_register = self.registers.on_register
-
-    @property
-    def config_version(self) -> int:
-        """The config version clients may ask for (the root's params version; 0 without a chain)."""
-        chain = self.service.chain
-        return chain.params.params_version if chain is not None else 0
 
     @property
     def port(self) -> int:

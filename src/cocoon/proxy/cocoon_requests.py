@@ -41,8 +41,9 @@ def _bad(
     return RequestError(message, status=status, code=code, param=param)
 
 
-def check_fields(query: ClientRunQueryEx, active_config_version: int) -> None:
-    """The checks on the fields beside the HTTP request; `RequestError` naming the first one wrong."""
+def check_fields(query: ClientRunQueryEx, active_config_version: int | None) -> None:
+    """The checks on the fields beside the HTTP request; `RequestError` naming the first one wrong.
+    ``active_config_version``: the root's version this proxy runs (None: no root, nothing to compare)."""
     if not query.model_name:
         raise _bad("model_name is empty: name the model to run (see client.getWorkerTypesV2)", param="model")
     if query.max_coefficient < 0:
@@ -54,7 +55,7 @@ def check_fields(query: ClientRunQueryEx, active_config_version: int) -> None:
             f"timeout {query.timeout} is not a number of seconds within (0, {MAX_TIMEOUT_S:g}]",
             param="timeout",
         )
-    if query.min_config_version > active_config_version:
+    if active_config_version is not None and query.min_config_version > active_config_version:
         raise _bad(
             f"active config version is too low: this proxy runs config version {active_config_version}, the "
             f"request needs {query.min_config_version}",
@@ -113,7 +114,7 @@ def validated_body(query: ClientRunQueryEx, path: str, payload: bytes, limits: L
 def run_query_of(
     query: ClientRunQueryEx,
     request_id: int,
-    active_config_version: int,
+    active_config_version: int | None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> RunQuery:
     """Our `RunQuery` (id ``request_id``) for a checked ``client.runQueryEx`` (see the module docstring)."""

@@ -184,10 +184,11 @@ class CocoonClientSession:
             owner = self.owner = Address.parse(params.client_owner_address)
         except CocoonError as exc:
             self._refuse(f"cannot parse client owner address {params.client_owner_address!r}: {exc}")
-        if query.min_config_version > self.port.config_version:
+        version = self.port.root_version
+        if version is not None and query.min_config_version > version:
             self._refuse(
-                f"active config version is too low: this proxy runs {self.port.config_version}, the client "
-                f"needs {query.min_config_version}"
+                f"active config version is too low: this proxy runs {version}, the client needs "
+                f"{query.min_config_version}"
             )
         self.service.ledger.ensure_client(self.client_id, self.service.config.local_client_credit_nano)
         chain = self.service.chain
@@ -286,7 +287,7 @@ class CocoonClientSession:
         self._next_id += 1
         try:
             try:
-                request = run_query_of(query, self._next_id, self.port.config_version, DEFAULT_LIMITS)
+                request = run_query_of(query, self._next_id, self.port.root_version, DEFAULT_LIMITS)
             except RequestError as exc:
                 self.port.refused_requests += 1
                 await answer.error(exc.status, exc.code or "invalid_request", exc.message, param=exc.param)
