@@ -109,6 +109,7 @@ class CocoonClientSession:
         self.secret_hash = 0
         self._next_id = 0
         self._running: dict[bytes, asyncio.Task[None]] = {}
+        self._closing: asyncio.Task[None] | None = None
 
     # --- the connection's handlers ----------------------------------------------------------------
 
@@ -146,12 +147,16 @@ class CocoonClientSession:
         self.close_soon(f"packet {type(obj).__name__} is not expected in state {self.state}")
 
     def close_soon(self, reason: str) -> None:
-        """Close the connection once the current answer is written (logged with ``reason``)."""
-        if self.state != "failed":
-            log.warning("cocoon client %s: closing: %s", self.client_id[:16], reason)
+        """Close the connection once the current answer is written (logged with ``reason``, counted once).
+
+        The close runs as its own task: the answer being written now goes out first (the connection
+        writes it before its next suspension point)."""
+        if self._closing is not None:
+            return
+        log.warning("cocoon client %s: closing: %s", self.client_id[:16], reason)
         self.state = "failed"
         self.port.count_violation()
-        asyncio.get_running_loop().create_task(self.conn.aclose(reason))
+        self._closing = asyncio.get_running_loop().create_task(self.conn.aclose(reason))
 
     async def closed(self) -> None:
         """The connection ended: stop its requests, forget its nonce and payment pushes."""
