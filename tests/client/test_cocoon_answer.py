@@ -140,6 +140,7 @@ def test_cocoon_error_codes_become_our_statuses() -> None:
         (652, "timeout in proxy"): (504, "timeout"),
         (621, "unknown option 'tools' in request"): (400, "invalid_request_error"),
         (651, "no working workers"): (503, "no_capacity"),
+        (621, "unknown model nope"): (404, "model_not_found"),
         (602, "client balance is too low: 5 < 10000"): (402, "insufficient_funds"),
         (601, "worker: engine down"): (502, "upstream_error"),
     }

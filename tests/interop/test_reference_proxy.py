@@ -209,9 +209,11 @@ async def _check_answers(port: int, pool: Any, expected: Any, engine: Any) -> No
         assert len([p for p in pieces if p]) > 1  # streamed in pieces, not one block
         assert "".join(pieces) == expected.choices[0].message.content
         assert usage is not None and usage.completion_tokens == expected.usage.completion_tokens
+        with pytest.raises(openai.NotFoundError, match="unknown model"):  # the reference's 621, as our 404
+            await sdk.chat.completions.create(model="no-such-model", messages=PROMPT)  # type: ignore[arg-type]
     status = (await pool.status())["proxies"]
     [entry] = status.values()
-    assert entry["protocol"] == "cocoon" and entry["auth"] == "short" and entry["requests"] == 2
+    assert entry["protocol"] == "cocoon" and entry["auth"] == "short" and entry["requests"] == 3
     assert "unattested" in entry["attestation"]  # no policy: the plain certificate is taken as it is
     assert engine.state.by_path["/v1/chat/completions"] >= 3  # ours direct, then two through the reference
     print(f"connected (PoW + TLS + short auth) in {connected:.2f} s")

@@ -69,11 +69,14 @@ _ERRORS: dict[int, tuple[int, str]] = {
 
 def cocoon_error(request_id: int, error_code: int, message: str, proxy: str) -> AnswerError:
     """The `AnswerError` of a COCOON error: the status and code our own proxies use for the same kind
-    of failure (a request the worker refused 400, not ready 503, timeout 504, a balance too low 402,
-    anything else 502), the proxy's message kept."""
+    of failure (a request the worker refused 400, an unknown model 404, not ready 503, timeout 504, a
+    balance too low 402, anything else 502), the proxy's message kept."""
     status, code = _ERRORS.get(error_code, (502, "upstream_error"))
-    if "balance" in message.lower() and "low" in message.lower():
+    lowered = message.lower()
+    if "balance" in lowered and "low" in lowered:
         status, code = 402, "insufficient_funds"
+    elif "unknown model" in lowered or "no worker serves model" in lowered:
+        status, code = 404, "model_not_found"
     text = f"COCOON proxy {proxy} answered error {error_code}: {message}"
     if code == "insufficient_funds":
         text += "; top up the client contract"
