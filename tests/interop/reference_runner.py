@@ -156,17 +156,12 @@ class ReferenceClient:
 
 
 @contextmanager
-def reference_client(
-    run_dir: Path, proxy_port: int, *, config_version: int | None = None
-) -> Iterator[ReferenceClient]:
+def reference_client(run_dir: Path, proxy_port: int) -> Iterator[ReferenceClient]:
     """The reference router and client runner (test mode, fake TON) whose one registered proxy is
-    ``127.0.0.1:proxy_port`` (a COCOON client port). ``config_version``, when given, replaces the fake
-    root config's ``version`` (the ``min_config_version`` the client asks of its proxy)."""
+    ``127.0.0.1:proxy_port`` (a COCOON client port)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     socks, http, rpc = free_ports(3)
     ton = reference_config("fake-ton-config.json")
-    if config_version is not None:
-        ton["version"] = config_version
     for proxy in ton["registered_proxies"]:
         proxy["address"] = f"127.0.0.1:{proxy_port} 127.0.0.1:{proxy_port}"  # workers', clients' address
     fake_ton = run_dir / "fake-ton-config.json"

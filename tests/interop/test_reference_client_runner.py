@@ -93,9 +93,7 @@ async def test_the_reference_client_runner_answers_through_our_cocoon_port(
         assert expected.usage is not None
         port = net.proxy.cocoon_port
         assert port is not None
-        with reference_client(
-            tmp_path / "reference", net.cocoon_port, config_version=port.config_version
-        ) as ref:
+        with reference_client(tmp_path / "reference", net.cocoon_port) as ref:
             models = await _wait_ready(ref, net)
             assert [m["id"] for m in models] == [MODEL]
             [session] = port.sessions  # the client runner's one connection (through the router)
