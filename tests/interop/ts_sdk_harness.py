@@ -204,18 +204,19 @@ _REFERENCE_OFFSETS = (0, 1, 2, 101, 102, 116, 200, 201)
 
 def reference_runnable() -> None:
     """Skips the calling test when the reference binaries are absent or cannot run on this machine."""
-    binary = REFERENCE / "bin" / "proxy-runner"
-    if not binary.is_file():
-        pytest.skip(f"the reference proxy is not at {binary} (expected ../shared/peers/cocoon-reference)")
-    try:
-        # An unknown flag: a runnable binary answers at once (and aborts); the loader fails with 127.
-        done = subprocess.run([str(binary), "--no-such-flag"], capture_output=True, timeout=10)
-    except OSError as exc:
-        pytest.skip(f"the reference proxy binary cannot run on this machine: {exc}")
-    if done.returncode == 127:
-        pytest.skip(
-            f"the reference proxy binary cannot run here: {done.stderr.decode(errors='replace')[:300]}"
-        )
+    for name in ("proxy-runner", "worker-runner", "router"):
+        binary = REFERENCE / "bin" / name
+        if not binary.is_file():
+            pytest.skip(f"no reference {name} at {binary} (expected ../shared/peers/cocoon-reference)")
+        try:
+            # An unknown flag: a runnable binary refuses it itself at once; a missing loader or library
+            # fails to exec (OSError) or exits 126/127.
+            done = subprocess.run([str(binary), "--no-such-flag"], capture_output=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            pytest.skip(f"the reference {name} cannot run on this machine: {exc}")
+        if done.returncode in (126, 127):
+            why = done.stderr.decode(errors="replace")[-300:]
+            pytest.skip(f"the reference {name} cannot run on this machine: {why}")
 
 
 def _free_base() -> int:
@@ -277,7 +278,7 @@ def start_reference(rundir: Path, engine: str) -> ReferenceProxy:
     worker is connected to the proxy. Stop it with ``stop()``."""
     reference_runnable()
     argv = [
-        "python3",
+        sys.executable,
         str(REFERENCE / "start.py"),
         str(rundir),
         "--base",
