@@ -140,3 +140,26 @@ async def test_the_public_networks_client_contract_is_derived_from_its_root_and_
     assert dest == PUBLIC_CLIENT and value == TON and body is not None
     cs = body.begin_parse()
     assert (cs.load_uint(32), cs.load_uint(64), cs.load_uint(64)) == (Op.OWNER_CLIENT_REGISTER, 1, 1234)
+
+
+async def test_keep_funded_tops_up_only_when_the_uncharged_use_leaves_under_half_a_stake() -> None:
+    chain, params, proxy, proxy_params = network()
+    sender = ChainSender(chain, addr("client-owner"))
+    auth = ChainLongAuth(AsyncLocalChain(chain), sender, our_contracts(params))  # type: ignore[arg-type]
+    key = int.from_bytes(proxy_params.proxy_public_key, "big")
+    ours = data.address_of(data.client_state_init(sender.address, proxy, key, params)).raw
+    await auth.register(proxy_params, ours, nonce=1)
+    state = chain.account(Address.parse(ours))
+    assert state.data is not None
+    before = data.ClientData.from_cell(state.data)
+    sent = len(sender.traces)
+    spare = (
+        before.balance - before.stake // 2
+    ) // params.price_per_token  # tokens until half a stake is left
+    assert not await auth.keep_funded(ours, used_tokens=spare - 1)
+    assert len(sender.traces) == sent
+    assert await auth.keep_funded(ours, used_tokens=spare + 1)
+    state = chain.account(Address.parse(ours))
+    assert state.data is not None
+    assert data.ClientData.from_cell(state.data).balance == before.balance + params.min_client_stake
+    assert auth.top_ups == 1

@@ -93,6 +93,7 @@ def cocoon_proxies(
         account,
         policy=policy,
         long_auth=long_auth,
+        upkeep=long_auth if config.auto_top_up else None,
         price_per_token=price,
         clock=clock,
     )

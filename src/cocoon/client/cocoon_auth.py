@@ -75,6 +75,14 @@ class LongAuth(Protocol):
         ...
 
 
+class ContractUpkeep(Protocol):
+    """Keeps our client contract funded while a proxy serves us."""
+
+    async def keep_funded(self, client_sc_address: str, used_tokens: int) -> bool:
+        """Top the contract up if the tokens the proxy counts as used leave too little; True if it did."""
+        ...
+
+
 @dataclass(frozen=True)
 class Authorized:
     """A proxy connection that passed its handshake."""

@@ -11,7 +11,8 @@ proxy connections by load:
   request's timeout; the protocol has no cancel message, so `cancel` only stops listening;
 - the payment state is asked for every 10-20 s (``client.updatePaymentStatus``, as the reference
   client does) and taken from the proxy's ``proxy.clientRequestPayment`` pushes; a proxy whose
-  committed tokens go backwards is dropped (a rolled-back database);
+  committed tokens go backwards is dropped (a rolled-back database); with a chain, the client contract
+  is then topped up when the proxy's count leaves it low (`ContractUpkeep`, ``auto_top_up``);
 - `CocoonLink.worker_types` lists the models (``client.getWorkerTypesV2``).
 """
 
@@ -31,7 +32,7 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
 from cocoon.client.backend import Privacy
 from cocoon.client.cocoon_answer import AnswerMapper, run_query
-from cocoon.client.cocoon_auth import Authorized, CocoonAccount, LongAuth, authorize
+from cocoon.client.cocoon_auth import Authorized, CocoonAccount, ContractUpkeep, LongAuth, authorize
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import CocoonError, ConnectionClosedError, RequestError
 from cocoon.net.address import parse_host_port
@@ -122,8 +123,10 @@ class CocoonLink:
         authorized: Authorized,
         *,
         price_per_token: int | None = None,
+        upkeep: ContractUpkeep | None = None,
     ) -> None:
         self.address = address
+        self.upkeep = upkeep
         self.conn = conn
         self.authorized = authorized
         self.price_per_token = price_per_token
@@ -212,6 +215,16 @@ class CocoonLink:
                 continue
             if isinstance(status, ClientPaymentStatus):
                 self._update(status.db_tokens, status.max_tokens, status.signed_payment)
+            await self.fund()
+
+    async def fund(self) -> None:
+        """Let the contract upkeep top our client contract up if the proxy's count leaves it low."""
+        if self.upkeep is None:
+            return
+        try:
+            await self.upkeep.keep_funded(self.authorized.client_sc_address, self.payment.max_tokens)
+        except CocoonError as exc:
+            log.warning("COCOON proxy %s: client contract upkeep failed: %s; retrying", self.address, exc)
 
     def _update(self, db_tokens: int, max_tokens: int, signed: object) -> None:
         if db_tokens < self.payment.db_tokens:
@@ -282,9 +295,13 @@ class CocoonProxies:
         *,
         policy: Policy | None = None,
         long_auth: LongAuth | None = None,
+        upkeep: ContractUpkeep | None = None,
         price_per_token: int | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """``long_auth``: the on-chain half of long auth; ``upkeep``: keeps client contracts funded
+        (both None without a chain)."""
+        self.upkeep = upkeep
         for address in addresses:
             parse_host_port(address)  # a bad address is a configuration error, said at once
         self.addresses = list(dict.fromkeys(addresses))
@@ -320,7 +337,9 @@ class CocoonProxies:
             link: CocoonLink | None = None
             try:
                 authorized = await authorize(conn, self.account, self.long_auth, address)
-                link = CocoonLink(address, conn, authorized, price_per_token=self.price_per_token)
+                link = CocoonLink(
+                    address, conn, authorized, price_per_token=self.price_per_token, upkeep=self.upkeep
+                )
                 conn.set_handlers(on_packet=link.on_packet)
                 self.links[address] = link
                 self.connects += 1

@@ -12,6 +12,9 @@ reference client's contract flow, for contracts with the reference's layout:
 4. send ``owner_client_register(nonce)`` from the node wallet; the contract tells the proxy's
    contract, whose watcher completes the proxy's pending ``client.authorizeWithProxyLong``.
 
+While connected, `ChainLongAuth.keep_funded` tops the contract up (``ext_client_top_up``) whenever
+its balance, less what the proxy counts as used but has not charged yet, falls under half a stake.
+
 Which network's contracts: `our_contracts` (our root's params) or `reference_contracts` (the public
 network's root, params up to v5, read by `cocoon.ton.reference`); the owner messages are the same.
 """
@@ -49,6 +52,8 @@ class ContractView:
     secret_hash: int
     balance: int
     stake: int
+    tokens_used: int
+    """Tokens the contract has been charged for."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def our_contracts(params: Params) -> ClientContracts:
 
     def read(data: Cell) -> ContractView:
         state = ClientData.from_cell(data)
-        return ContractView(state.secret_hash, state.balance, state.stake)
+        return ContractView(state.secret_hash, state.balance, state.stake, state.tokens_used)
 
     return ClientContracts(state_init, read, params.min_client_stake, params.price_per_token)
 
@@ -83,7 +88,9 @@ def reference_contracts(root: ref.RefRootState) -> ClientContracts:
 
     def read(data: Cell) -> ContractView:
         state = ref.parse_client_state(data)
-        return ContractView(int.from_bytes(state.secret_hash, "big"), state.balance, state.stake)
+        return ContractView(
+            int.from_bytes(state.secret_hash, "big"), state.balance, state.stake, state.tokens_used
+        )
 
     params = root.params
     return ClientContracts(state_init, read, params.min_client_stake, params.price_per_token)
@@ -105,6 +112,7 @@ class ChainLongAuth:
         self.secret = secret
         self.top_up_nano = top_up_nano or contracts.min_stake
         self.registrations = 0
+        self.top_ups = 0
 
     async def register(self, proxy: ProxyParams, client_sc_address: str, nonce: int) -> None:
         proxy_contract = Address.parse(proxy.proxy_sc_address)
@@ -138,3 +146,26 @@ class ChainLongAuth:
         register = m.OwnerClientRegister(query_id=1, nonce=nonce & (1 << 64) - 1, excess_to=owner)
         await self.sender.send(ours, REGISTER_VALUE, register.to_cell())
         self.registrations += 1
+
+    async def keep_funded(self, client_sc_address: str, used_tokens: int) -> bool:
+        """Top up our client contract when its balance, less ``used_tokens`` the proxy counts but has
+        not charged yet, is under half its stake; True when a top-up was sent."""
+        address = Address.parse(client_sc_address)
+        state = await self.chain.get_account(address)
+        if state.data is None:
+            return False
+        view = self.contracts.read(state.data)
+        uncharged = max(used_tokens - view.tokens_used, 0) * self.contracts.price_per_token
+        if view.balance - uncharged >= view.stake // 2:
+            return False
+        owner = self.sender.address
+        log.info(
+            "client contract %s is low (%d nanoTON, %d uncharged); topping up",
+            address,
+            view.balance,
+            uncharged,
+        )
+        body = m.ExtClientTopUp(query_id=1, amount=self.top_up_nano, excess_to=owner).to_cell()
+        await self.sender.send(address, self.top_up_nano + OP_VALUE, body)
+        self.top_ups += 1
+        return True
