@@ -9,15 +9,18 @@ from typing import Any
 from client_answers import chat_body
 
 from cocoon.api.validation import validate_request
+from cocoon.client import cocoon_proxy
 from cocoon.client.backend import Privacy
 from cocoon.client.cocoon_auth import Authorized
 from cocoon.client.cocoon_proxy import CocoonLink
 from cocoon.tl.codec import encode
 from cocoon.tl.types import (
+    ClientPaymentStatus,
     ClientQueryAnswerEx,
     ClientQueryAnswerPartEx,
     ClientQueryFinalInfo,
     ClientRunQueryEx,
+    ClientUpdatePaymentStatus,
     HttpResponse,
     ProxyClientRequestPayment,
     ProxyParams,
@@ -107,3 +110,45 @@ async def test_payment_pushes_are_kept_and_a_rollback_drops_the_proxy() -> None:
     await lk.dropping  # the close runs as its own task
     assert conn.closed and conn.close_reason is not None and "went back from 15 to 12" in conn.close_reason
     assert lk.payment.db_tokens == 15
+
+
+class StatusConn(FakeConn):
+    """Answers ``client.updatePaymentStatus`` from a list, then closes."""
+
+    def __init__(self, statuses: list[Any]) -> None:
+        super().__init__()
+        self.statuses = statuses
+        self.asked = 0
+
+    async def query(self, obj: Any, *_: Any) -> Any:
+        assert isinstance(obj, ClientUpdatePaymentStatus)
+        self.asked += 1
+        answer = self.statuses.pop(0)
+        self.closed = not self.statuses
+        return answer
+
+
+class Upkeep:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    async def keep_funded(self, client_sc_address: str, used_tokens: int) -> bool:
+        self.calls.append((client_sc_address, used_tokens))
+        return False
+
+
+async def test_the_payment_status_is_asked_and_the_contract_kept_funded(monkeypatch: Any) -> None:
+    monkeypatch.setattr(cocoon_proxy, "STATUS_EVERY_S", (0.0, 0.0))
+    conn = StatusConn(
+        [
+            ClientPaymentStatus(ProxySignedPayment(b"a"), 20, 150),
+            ClientPaymentStatus(ProxySignedPaymentEmpty(), 30, 160),
+        ]
+    )
+    upkeep = Upkeep()
+    lk, _ = link()
+    lk.conn, lk.upkeep = conn, upkeep  # type: ignore[assignment]
+    await lk.keep_payment_status()
+    assert conn.asked == 2 and (lk.payment.db_tokens, lk.payment.max_tokens) == (30, 160)
+    assert lk.payment.signed_payment == b"a" and lk.payment.updates == 2
+    assert upkeep.calls == [("client-sc", 150), ("client-sc", 160)]
