@@ -4,9 +4,9 @@
    1..4 (the reference client's range); the proxy answers ``client.connectedToProxy``: its key, owner
    and contract addresses, our client contract's address, and which authorisation it wants.
 2. Short auth (``client.proxyConnectionAuthShort``): the proxy holds the SHA-256 of a secret in our
-   client contract; when our ``secret`` hashes to it we show the secret (the reference proxy's test
-   mode asks for the empty secret's hash, nonce 0)
-   (``client.authorizeWithProxyShort``).
+   client contract; when our ``secret`` hashes to it we show the secret
+   (``client.authorizeWithProxyShort``). The reference proxy's test mode, and ours without a chain,
+   hold the empty secret's hash.
 3. Long auth (``client.proxyConnectionAuthLong``, or a short auth whose hash is not our secret's):
    the client contract must be told the proxy's ``nonce`` on chain (``owner_client_register``, sent
    from the owner wallet); `LongAuth.register` does that (and deploys the contract, tops it up and
