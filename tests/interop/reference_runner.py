@@ -23,6 +23,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -153,6 +154,8 @@ class ReferenceClient:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 @contextmanager
@@ -196,6 +199,50 @@ def reference_client(run_dir: Path, proxy_port: int) -> Iterator[ReferenceClient
         yield running
     finally:
         running.stop()
+
+
+@contextmanager
+def reference_network(run_dir: Path, engine: str) -> Iterator[ReferenceClient]:
+    """The reference's own proxy, router, worker (in front of the engine at ``host:port``) and client
+    runner, as its ``start.py --worker ENGINE --client`` starts them: the baseline of `reference_client`."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    base = free_base(PORT_OFFSETS)
+    argv = [sys.executable, str(REFERENCE / "start.py"), str(run_dir), "--base", str(base)]
+    process = subprocess.Popen(
+        [*argv, "--worker", engine, "--client"], stdout=subprocess.PIPE, start_new_session=True
+    )
+    running = ReferenceClient(run_dir, base + 300, base + 116, reference_config("fake-ton-config.json"))
+    running.processes["start.py"] = process
+    try:
+        assert process.stdout is not None
+        ports = json.loads(process.stdout.readline() or b"{}")
+        assert ports.get("client_http") == base + 300, f"start.py did not start: {ports}"
+        yield running
+    finally:
+        running.stop()
+
+
+PORT_OFFSETS = (0, 1, 2, 101, 102, 116, 200, 201, 300, 301)
+"""The ports ``start.py --worker --client`` binds, from its base."""
+
+
+def free_base(offsets: tuple[int, ...]) -> int:
+    """A base port with ``base + offset`` free for every offset (start.py takes consecutive ranges)."""
+    for _ in range(50):
+        base = 20000 + int.from_bytes(os.urandom(2), "little") % 30000
+        taken = []
+        try:
+            for offset in offsets:
+                sock = socket.socket()
+                taken.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in taken:
+                sock.close()
+    raise RuntimeError("no free port range for the reference network")
 
 
 @dataclass

@@ -25,8 +25,17 @@ import aiohttp
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
-from reference_runner import OurNetwork, ReferenceClient, cannot_run, our_network, reference_client
+from reference_runner import (
+    OurNetwork,
+    ReferenceClient,
+    cannot_run,
+    our_network,
+    reference_client,
+    reference_network,
+)
 
+from cocoon.engine.fake import start_fake_engine
+from cocoon.engine.fake_answer import FakeEngineConfig
 from cocoon.payments.pricing import adjusted_tokens
 from cocoon.usage import Usage
 
@@ -56,25 +65,51 @@ async def _models(http: aiohttp.ClientSession, ref: ReferenceClient) -> list[dic
         return None  # its HTTP server is not up yet
 
 
-async def _wait_ready(ref: ReferenceClient, net: OurNetwork) -> list[dict[str, Any]]:
-    """Poll (a process we do not control) until the client lists our model; stop at its first refusal."""
-    port = net.proxy.cocoon_port
-    assert port is not None
+async def _wait_ready(ref: ReferenceClient, net: OurNetwork | None) -> list[dict[str, Any]]:
+    """Poll (a process we do not control) until the client lists a model; stop at its first refusal."""
+    port = net.proxy.cocoon_port if net is not None else None
     deadline = time.monotonic() + READY_S
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             assert ref.exited() is None, ref.exited()
-            if failures := ref.connection_failures():
+            if (failures := ref.connection_failures()) and port is not None:
                 # How far it got: the router's PoW + TLS + tcp.connect to our port succeeded.
                 assert port.accepted >= 1, f"the router never got through to our port: {failures[0]}"
                 pytest.xfail(f"the reference client refuses our proxy's handshake: {failures[0]}")
             if models := await _models(http, ref):
                 return models
             await asyncio.sleep(0.2)
+    counts = f"our port accepted {port.accepted}, refused {port.refused}; " if port is not None else ""
     raise AssertionError(
-        f"the reference client listed no model within {READY_S:g} s; our port accepted {port.accepted}, "
-        f"refused {port.refused}; client log tail:\n{ref.log()[-2000:]}"
+        f"the reference client listed no model within {READY_S:g} s; {counts}client log tail:\n"
+        f"{ref.log()[-2000:]}"
     )
+
+
+async def test_baseline_the_reference_client_runner_answers_through_the_reference_proxy(
+    tmp_path: Path, reference_runs: None
+) -> None:
+    """The harness on the reference's own network (start.py: its proxy and worker before our fake
+    engine): the client runner lists the worker's model and answers whole. (Its worker forwards only
+    bare JSON from the engine, so an SSE stream is not asked of it here; our proxy's stream is.)"""
+    if (why := cannot_run("proxy-runner", "worker-runner")) is not None:
+        pytest.skip(f"the reference proxy or worker cannot run here ({why})")
+    model = "Qwen/Qwen3-8B"  # the model the reference's test worker announces
+    engine = await start_fake_engine(FakeEngineConfig(model=model))
+    try:
+        async with openai.AsyncOpenAI(base_url=engine.base_url, api_key="-", max_retries=0) as direct:
+            expected = await direct.chat.completions.create(model=model, messages=PROMPT)
+        with reference_network(tmp_path / "reference", engine.url.removeprefix("http://")) as ref:
+            models = await _wait_ready(ref, None)
+            assert [m["id"] for m in models] == [model]
+            async with openai.AsyncOpenAI(base_url=ref.base_url, api_key="-", max_retries=0) as sdk:
+                whole = await sdk.chat.completions.create(model=model, messages=PROMPT)
+            assert whole.choices[0].message.content == expected.choices[0].message.content
+            assert whole.usage is not None and expected.usage is not None
+            assert whole.usage.completion_tokens == expected.usage.completion_tokens
+            assert ref.connection_failures() == []
+    finally:
+        await engine.close()
 
 
 def _charge(net: OurNetwork, usage: Any) -> int:
