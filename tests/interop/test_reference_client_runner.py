@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,18 @@ async def test_baseline_the_reference_client_runner_answers_through_the_referenc
         await engine.close()
 
 
+async def _proxy_view(ref: ReferenceClient, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The client runner's record of its one proxy (``/jsonstats``), once ``done`` holds (or the last)."""
+    deadline = time.monotonic() + 10
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(f"http://127.0.0.1:{ref.http_port}/jsonstats") as r:
+                [view] = (await r.json(content_type=None))["proxies"]
+            if done(view) or time.monotonic() > deadline:
+                return view  # type: ignore[no-any-return]
+            await asyncio.sleep(0.1)  # its payment bookkeeping runs in its own process
+
+
 def _charge(net: OurNetwork, usage: Any) -> int:
     u = Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
     return adjusted_tokens(u, 1000, net.proxy.params).total
@@ -162,5 +175,9 @@ async def test_the_reference_client_runner_answers_through_our_cocoon_port(
                 assert usage is not None and usage.completion_tokens == expected.usage.completion_tokens
                 total = net.proxy.ledger.client(session.client_id).charged_tokens - before
                 assert total == charged + _charge(net, usage)
+            # The reference client's own books agree with our ledger (it reads our payment pushes).
+            view = await _proxy_view(ref, lambda v: v["tokens_used_proxy_max"] == total)
+            assert view["proxy_public_key"].lower() == net.proxy.identity.public_key.hex()
+            assert view["tokens_used_proxy_committed_to_db"] == total
             assert ref.connection_failures() == []  # one connection the whole time, never dropped
             assert net.engine.state.by_path["/v1/chat/completions"] == 3  # ours direct, two through it
