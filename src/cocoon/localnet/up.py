@@ -1,8 +1,8 @@
 """`cocoon up`: a whole local network on this machine, answering a real request.
 
-Layout (DESIGN.md ports): chain 13000, engine 8000, proxy 11000/11001/11002 (+ 11003 for COCOON-protocol
-clients), workers 12000 + 10*i, client 10000. The chain starts first; before the proxy starts, :mod:`cocoon.localnet.chain` funds every
-node's wallet and deploys the root (see there).
+Layout (DESIGN.md ports): chain 13000, engine 8000, proxy 11000/11001/11002 (+ 11003 for
+COCOON-protocol clients), workers 12000 + 10*i, client 10000. The chain starts first; before the proxy
+starts, :mod:`cocoon.localnet.chain` funds every node's wallet and deploys the root (see there).
 Every node is its own process started through the `cocoon` command with a generated TOML config in
 `<data-dir>/config/`; logs go to `<data-dir>/logs/`. Ctrl-C stops everything (no orphans).
 """
