@@ -6,6 +6,10 @@ the worker policy end-to-end candidates must pass (the config's allowlists, or t
 the proxy pool, the receipt book and the OpenAI HTTP API, and yields a
 :class:`~cocoon.node.running.RunningNode` whose ``run()`` keeps the proxy connections until
 cancelled. ``cocoon client run`` calls it; tests call it with :class:`~cocoon.node.running.NodeDeps` fakes.
+
+A ``root_address`` of the public COCOON network (the reference's layout) is accepted too: the client
+then speaks COCOON to the proxies registered there (`cocoon.client.public_network`), derives its
+client contracts with the reference's layout and prices answers at that root's price.
 """
 
 from __future__ import annotations
@@ -19,18 +23,20 @@ from cocoon.attestation.statement_policy import StatementPolicy, StatementRequir
 from cocoon.client.access import access_control
 from cocoon.client.cocoon_auth import CocoonAccount
 from cocoon.client.cocoon_proxy import CocoonProxies
-from cocoon.client.cocoon_register import ChainLongAuth, our_contracts
+from cocoon.client.cocoon_register import ChainLongAuth, our_contracts, reference_contracts
 from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
 from cocoon.client.payments import ClientPayments, add_payment_routes
+from cocoon.client.public_network import on_public_root
 from cocoon.client.receipts import ReceiptBook
 from cocoon.clock import Clock
 from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_allowlist
-from cocoon.node.chain import NodeChain, open_node_chain_if_any
+from cocoon.node.chain import NodeChain, open_client_chain
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
 from cocoon.node.policy import make_policy, proxy_policy
+from cocoon.node.public_root import PublicNodeChain
 from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxies
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.roles import ClientConfig
@@ -67,25 +73,30 @@ def e2e_workers(
 
 
 def cocoon_proxies(
-    config: ClientConfig, node: NodeChain | None, identity: NodeIdentity, clock: Clock
+    config: ClientConfig, node: NodeChain | PublicNodeChain | None, identity: NodeIdentity, clock: Clock
 ) -> CocoonProxies | None:
     """The COCOON-protocol proxies of ``cocoon_proxies`` (None when it lists none). With a chain the
-    owner is the node wallet, which also does long auth (`ChainLongAuth`); without one, the configured
-    owner address and short auth only."""
+    owner is the node wallet, which also does long auth (`ChainLongAuth`) with the client contracts of
+    the root's network (ours, or the public one's); without one, the configured owner address and
+    short auth only."""
     if not config.cocoon_proxies:
         return None
     secret = config.cocoon_secret.encode()
     owner = node.wallet.address.friendly(bounceable=False) if node is not None else config.owner_address
     long_auth = None
+    price = None
     if node is not None:
-        contracts = our_contracts(node.registry.chain_params)  # reference_contracts(...) for the public root
+        if isinstance(node, PublicNodeChain):
+            contracts = reference_contracts(node.state)
+        else:
+            contracts = our_contracts(node.registry.chain_params)
+        price = contracts.price_per_token
         long_auth = ChainLongAuth(
             node.chain, node.wallet, contracts, secret=secret, top_up_nano=config.top_up_nano
         )
     policy = None
     if config.cocoon_proxy_policy != "any":  # 'any' attests nothing: the published SDKs' behaviour
         policy = proxy_policy(config.cocoon_proxy_policy, config.allowed_proxy_image_hashes)
-    price = node.registry.chain_params.price_per_token if node is not None else None
     account = CocoonAccount(owner, secret, config.cocoon_test)
     return CocoonProxies(
         config.cocoon_proxies,
@@ -107,7 +118,10 @@ async def build_client(
     ``async with`` ends."""
     access = access_control(config, deps.clock)  # refuses to start open beyond loopback, before any I/O
     async with AsyncExitStack() as stack:
-        node = await open_node_chain_if_any(config, stack, deps)
+        opened = await open_client_chain(config, stack, deps)
+        node = opened if isinstance(opened, NodeChain) else None  # a root of ours
+        if isinstance(opened, PublicNodeChain):  # the root lists COCOON proxies, not ours
+            config = on_public_root(config, opened)
         config = with_root_proxies(config, "client", node)  # on a chain, the root lists the proxies
         attested = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
         policy = StatementPolicy(attested, StatementRequirements(max_age_s=config.max_statement_age_s))
@@ -122,7 +136,7 @@ async def build_client(
             clock=deps.clock,
             e2e=config.e2e,
             workers=workers,
-            cocoon=cocoon_proxies(config, node, identity, deps.clock),
+            cocoon=cocoon_proxies(config, opened, identity, deps.clock),
         )
         receipts = ReceiptBook(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock

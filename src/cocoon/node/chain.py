@@ -4,6 +4,10 @@
 root's registry (read first: a wrong ``root_address`` fails before any wallet work), the wallet key
 file, the node wallet and its funding check. Workers, clients and proxies build their payment side
 from the :class:`NodeChain` it returns; everything it opened closes with the caller's exit stack.
+
+A client may also be pointed at a root of the public COCOON network (:mod:`cocoon.node.public_root`):
+:func:`open_client_chain` then returns a :class:`~cocoon.node.public_root.PublicNodeChain`; workers
+and proxies refuse such a root with what to do.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from dataclasses import dataclass
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainDataError, ConfigError
 from cocoon.node.keys import wallet_key_path
+from cocoon.node.public_root import PublicNodeChain, read_root
 from cocoon.node.running import NodeDeps
-from cocoon.registry.reader import read_registry
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
 from cocoon.ton.address import Address
@@ -70,18 +74,52 @@ async def open_node_chain(
     """Chain, root registry, wallet key and funded node wallet of a node with ``chain_url`` set.
 
     ``chain`` replaces the adapter ``chain_url`` names (tests pass the in-process local chain).
-    Raises `ConfigError` for a missing/bad root address, `ChainError` if no root lives there and
+    Raises `ConfigError` for a missing/bad root address or a root of the public COCOON network
+    (only clients use those: :func:`open_client_chain`), `ChainError` if no root lives there and
     `WalletFundsError` (saying how much to send where) if the wallet holds too little to start.
     """
+    node = await _open(config, stack, chain, timings, clock, public_ok=False)
+    assert isinstance(node, NodeChain)  # _open refused a public root
+    return node
+
+
+async def open_client_chain(
+    config: ClientConfig, stack: AsyncExitStack, deps: NodeDeps
+) -> NodeChain | PublicNodeChain | None:
+    """A client's :func:`open_node_chain_if_any`, which also accepts a root of the public COCOON
+    network (then a :class:`PublicNodeChain`)."""
+    if not config.chain_url:
+        return None
+    return await _open(config, stack, deps.chain, NODE_WALLET_TIMINGS, deps.clock, public_ok=True)
+
+
+async def _open(
+    config: NodeConfig,
+    stack: AsyncExitStack,
+    chain: Chain | None,
+    timings: WalletTimings,
+    clock: Clock,
+    *,
+    public_ok: bool,
+) -> NodeChain | PublicNodeChain:
     root = root_of(config)
     if chain is None:
         chain = await open_chain(config, stack)
-    registry = await read_registry(chain, root)
+    registry = await read_root(chain, root)  # first: a wrong root_address fails before wallet work
+    if not public_ok and not isinstance(registry, RegistrySnapshot):
+        raise ConfigError(
+            f"root_address {config.root_address} is a root of the public COCOON network (params "
+            f"v{registry.params.struct_version}); only a client can use it (it speaks COCOON's "
+            "protocol to the proxies registered there). Point root_address at a root of ours "
+            "(`cocoon root deploy`)"
+        )
     key = load_or_create_key_file(wallet_key_path(config.data_dir, config.wallet_key))
     wallet = NodeWallet(chain, key, timings, clock)
     stack.push_async_callback(wallet.close)
     await wallet.ensure_funded()
-    return NodeChain(chain, wallet, root, registry)
+    if isinstance(registry, RegistrySnapshot):
+        return NodeChain(chain, wallet, root, registry)
+    return PublicNodeChain(chain, wallet, root, registry)
 
 
 async def open_node_chain_if_any(
