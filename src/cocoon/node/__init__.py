@@ -6,6 +6,8 @@
 - ``chain``     :func:`~cocoon.node.chain.open_node_chain`: chain adapter, root registry, funded node
   wallet, written once for every role (:class:`~cocoon.node.chain.NodeChain`);
 - ``root``      following the root: proxy lists, allowed proxy images, version changes;
+- ``public_root`` a root of ours or of the public COCOON network (told by its layout); a client's
+  start on the latter (:class:`~cocoon.node.public_root.PublicNodeChain`);
 - ``http``      the node's HTTP server;
 - ``running``   :class:`~cocoon.node.running.RunningNode`, what a role's builder yields.
 
