@@ -27,20 +27,23 @@ from aiohttp.test_utils import TestServer
 from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.chainsvc.server import create_app
 from cocoon.client.build import build_client
-from cocoon.client.cocoon_register import ChainLongAuth
-from cocoon.errors import ConfigError
+from cocoon.client.cocoon_register import ChainLongAuth, reference_contracts
+from cocoon.errors import ConfigError, PaymentError
 from cocoon.node.chain import open_node_chain
 from cocoon.node.keys import wallet_key_path
 from cocoon.node.public_root import is_reference_layout, parse_root
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import ClientConfig, WorkerConfig
+from cocoon.tl.types import ProxyParams
 from cocoon.ton import data
 from cocoon.ton import reference as ref
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
-from cocoon.ton.cells import begin_cell
-from cocoon.ton.ops import TON
+from cocoon.ton.cells import Cell, begin_cell
+from cocoon.ton.chain import AccountState, AccountStatus
+from cocoon.ton.ops import TON, Op
 from cocoon.ton.params import make_params
+from cocoon.ton.reference.proxy_contract import proxy_contract_address
 from cocoon.ton.reference.root import VerifiedKeys
 from cocoon.wallet import load_or_create_key_file
 from waiting import wait_until
@@ -51,6 +54,8 @@ from reference_vectors import (  # the shared recorded-cell helpers of tests/ton
     CLIENT_OWNER,
     PROXY_CONTRACT,
     PROXY_PUBLIC_KEY,
+    PUBLIC_ROOT,
+    ROOT_OWNER,
     cell,
 )
 
@@ -124,6 +129,10 @@ async def test_a_client_on_the_public_root_takes_its_cocoon_proxy_contracts_and_
                 assert cocoon.account.owner_address == wallet.friendly(bounceable=False)
                 ours = data.address_of(contracts.state_init(wallet, PROXY_CONTRACT, PROXY_PUBLIC_KEY))
                 assert ours == ref.client_contract_address(recorded, wallet, PROXY_CONTRACT, PROXY_PUBLIC_KEY)
+                # Proxy contracts are checked under the root the client was pointed at.
+                assert contracts.proxy_contract is not None
+                expected = proxy_contract_address(recorded, root, ROOT_OWNER, PROXY_PUBLIC_KEY)
+                assert contracts.proxy_contract(ROOT_OWNER, PROXY_PUBLIC_KEY) == expected
                 assert cocoon.links == {} and cocoon.connects == 0  # built, never run: nothing dialled
     log = caplog.text
     assert f"root {root.raw} is a public COCOON network root: params v4" in log
@@ -194,3 +203,39 @@ def test_the_layout_is_told_by_the_params_version_and_the_reference_count() -> N
     snapshot = parse_root(CLIENT_OWNER, older.to_cell())
     assert isinstance(snapshot, RegistrySnapshot)
     assert snapshot.proxy_endpoints("client") == [RECORDED_PROXY]
+
+
+class RecordedClient:
+    """A chain holding only the recorded client contract, active."""
+
+    async def get_account(self, address: Address) -> AccountState:
+        assert address == CLIENT_CONTRACT
+        return AccountState(address, 15 * TON, AccountStatus.ACTIVE, None, cell("client_data"), 1, b"")
+
+
+class Recorder:
+    def __init__(self, address: Address) -> None:
+        self.address = address
+        self.sent: list[tuple[Address, int, Cell | None]] = []
+
+    async def send(self, dest: Address, value: int, body: Cell | None = None, **_: Any) -> None:
+        self.sent.append((dest, value, body))
+
+
+async def test_long_auth_on_the_public_root_checks_the_proxys_contract_before_paying() -> None:
+    """As the reference client: the proxy contract must be the one its owner and key make under the
+    root; the recorded proxy's is, a proxy naming another contract is refused before any message."""
+    contracts = reference_contracts(ref.parse_reference_root(cell("root_data_v4")), PUBLIC_ROOT)
+    sender = Recorder(CLIENT_OWNER)
+    auth = ChainLongAuth(RecordedClient(), sender, contracts)  # type: ignore[arg-type]
+    honest = ProxyParams(PROXY_PUBLIC_KEY, ROOT_OWNER.raw, PROXY_CONTRACT.friendly(), False, 4)
+    await auth.register(honest, CLIENT_CONTRACT.friendly(), nonce=7)
+    [(dest, value, body)] = sender.sent  # deployed, secret synced, funded: only the register
+    assert dest == CLIENT_CONTRACT and value == TON and body is not None
+    assert body.begin_parse().load_uint(32) == Op.OWNER_CLIENT_REGISTER
+
+    sender.sent.clear()
+    elsewhere = ProxyParams(PROXY_PUBLIC_KEY, CLIENT_OWNER.raw, PROXY_CONTRACT.friendly(), False, 4)
+    with pytest.raises(PaymentError, match="refusing to register with it"):
+        await auth.register(elsewhere, CLIENT_CONTRACT.friendly(), nonce=8)
+    assert sender.sent == [] and auth.registrations == 1

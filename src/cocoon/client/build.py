@@ -87,7 +87,7 @@ def cocoon_proxies(
     price = None
     if node is not None:
         if isinstance(node, PublicNodeChain):
-            contracts = reference_contracts(node.state)
+            contracts = reference_contracts(node.state, node.root)
         else:
             contracts = our_contracts(node.registry.chain_params)
         price = contracts.price_per_token

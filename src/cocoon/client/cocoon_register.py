@@ -5,7 +5,9 @@ reference client's contract flow, for contracts with the reference's layout:
 
 1. derive our client contract's address from the root's client code and the data the proxy's
    parameters fix (owner = our node wallet, the proxy's contract and key, the root's params) and refuse
-   a proxy that names another address (it would have us pay into someone else's contract);
+   a proxy that names another address (it would have us pay into someone else's contract); where the
+   contracts know the root's address (the public network's, `reference_contracts`), the proxy's own
+   contract is checked the same way first, as the reference client does;
 2. deploy it when it is not active yet;
 3. keep its secret hash in sync with ``cocoon_secret`` (one ``owner_client_change_secret_hash`` with a
    top-up), or top it up when its balance is under one stake;
@@ -36,6 +38,7 @@ from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, address_of, client_state_init
 from cocoon.ton.ops import CLIENT_DEPLOY_VALUE, TON
 from cocoon.ton.params import Params
+from cocoon.ton.reference.proxy_contract import proxy_contract_address
 from cocoon.wallet.sender import MessageSender
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,9 @@ class ClientContracts:
     read: Callable[[Cell], ContractView]
     min_stake: int
     price_per_token: int
+    proxy_contract: Callable[[Address, bytes], Address] | None = None
+    """The proxy contract a proxy's (owner, public key) make under the root, when known; a proxy
+    naming another one is refused before anything is sent."""
 
 
 def our_contracts(params: Params) -> ClientContracts:
@@ -80,8 +86,9 @@ def our_contracts(params: Params) -> ClientContracts:
     return ClientContracts(state_init, read, params.min_client_stake, params.price_per_token)
 
 
-def reference_contracts(root: ref.RefRootState) -> ClientContracts:
-    """The client contracts of the public COCOON network (its root as `cocoon.ton.reference` reads it)."""
+def reference_contracts(root: ref.RefRootState, root_address: Address | None = None) -> ClientContracts:
+    """The client contracts of the public COCOON network (its root as `cocoon.ton.reference` reads it);
+    with ``root_address``, proxies' contracts are checked against the root too."""
 
     def state_init(owner: Address, proxy: Address, key: bytes) -> tuple[Cell, Cell]:
         return ref.client_state_init(root, owner, proxy, key)
@@ -92,8 +99,15 @@ def reference_contracts(root: ref.RefRootState) -> ClientContracts:
             int.from_bytes(state.secret_hash, "big"), state.balance, state.stake, state.tokens_used
         )
 
+    checked = None
+    if root_address is not None:
+        at = root_address
+
+        def checked(owner: Address, key: bytes) -> Address:
+            return proxy_contract_address(root, at, owner, key)
+
     params = root.params
-    return ClientContracts(state_init, read, params.min_client_stake, params.price_per_token)
+    return ClientContracts(state_init, read, params.min_client_stake, params.price_per_token, checked)
 
 
 class ChainLongAuth:
@@ -116,6 +130,16 @@ class ChainLongAuth:
 
     async def register(self, proxy: ProxyParams, client_sc_address: str, nonce: int) -> None:
         proxy_contract = Address.parse(proxy.proxy_sc_address)
+        if self.contracts.proxy_contract is not None:
+            expected = self.contracts.proxy_contract(
+                Address.parse(proxy.proxy_owner_address), proxy.proxy_public_key
+            )
+            if proxy_contract != expected:
+                raise PaymentError(
+                    f"the proxy names proxy contract {proxy.proxy_sc_address}, but its owner "
+                    f"{proxy.proxy_owner_address} and key make {expected} under the root; refusing to "
+                    "register with it (check root_address, or use another proxy)"
+                )
         init = self.contracts.state_init(self.sender.address, proxy_contract, proxy.proxy_public_key)
         ours = address_of(init)
         if Address.parse(client_sc_address) != ours:  # a bad address is a ChainDataError
