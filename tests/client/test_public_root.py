@@ -23,9 +23,11 @@ from typing import Any
 import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
+from click.testing import CliRunner
 
 from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.chainsvc.server import create_app
+from cocoon.cli.root import root as root_cli
 from cocoon.client.build import build_client
 from cocoon.client.cocoon_register import ChainLongAuth, reference_contracts
 from cocoon.errors import ConfigError, PaymentError
@@ -239,3 +241,19 @@ async def test_long_auth_on_the_public_root_checks_the_proxys_contract_before_pa
     with pytest.raises(PaymentError, match="refusing to register with it"):
         await auth.register(elsewhere, CLIENT_CONTRACT.friendly(), nonce=8)
     assert sender.sent == [] and auth.registrations == 1
+
+
+async def test_root_show_prints_a_public_root() -> None:
+    """`cocoon root show` reads a public root too: what a user checks before pointing a client at it."""
+    with public_root() as (local, root):
+        async with served(local) as url:
+            args = ["show", "--chain-url", url, "--root", root.friendly()]
+            result = await asyncio.to_thread(CliRunner().invoke, root_cli, args)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "layout          public COCOON network (reference), params struct version 4" in out
+    assert "version         87 (params version 17)" in out
+    assert "price/token     20 nanoTON; worker fee 19 nanoTON" in out
+    assert "min stakes      proxy 15 TON, client 15 TON" in out
+    assert "#2 91.108.4.11:5222 91.108.4.11:8888" in out
+    assert "key manager     (none); 0 keys" in out

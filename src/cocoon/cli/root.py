@@ -8,20 +8,24 @@
     cocoon root set-fees 20 19 --root <address>
     cocoon root show --root <address>
 
-Every operation waits until the root's version moves and prints the registry as it now is.
+Every operation waits until the root's version moves and prints the registry as it now is. ``show``
+also reads a root of the public COCOON network (the reference's layout, params up to v5).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cocoon.cli.wallet import chain_url_option, key_option, with_chain
 from cocoon.payments.params import format_ton, parse_ton
 from cocoon.ton.address import Address
+
+if TYPE_CHECKING:
+    from cocoon.ton.reference import RefRootState
 
 
 def _root_option(f: Callable[..., object]) -> Callable[..., object]:
@@ -75,6 +79,44 @@ def describe(snap: Any) -> list[str]:
         lines.extend(f"  {h:064x}" for h in sorted(hashes))
     lines.append(f"proxies         {len(snap.proxies)}")
     lines.extend(f"  #{seqno} {endpoints}" for seqno, endpoints in snap.proxies.items())
+    return lines
+
+
+def describe_public(root: Address, state: RefRootState) -> list[str]:
+    """Lines describing a public COCOON root (the reference's layout) for people."""
+    p = state.params
+    lines = [
+        f"root            {root.friendly()} ({root.raw})",
+        f"layout          public COCOON network (reference), params struct version {p.struct_version}",
+        f"owner           {state.owner.raw if state.owner else '(none)'}",
+        f"version         {state.version} (params version {p.params_version})",
+        f"network         {'test' if p.is_test else 'production'} (unique id {p.unique_id})",
+        f"price/token     {p.price_per_token} nanoTON; worker fee {p.worker_fee_per_token} nanoTON",
+        f"multipliers     prompt {p.prompt_mult} cached {p.cached_mult} "
+        f"completion {p.completion_mult} reasoning {p.reasoning_mult} (10000 = 1.0x)",
+        f"close delays    proxy {p.proxy_delay_before_close} s, client {p.client_delay_before_close} s",
+        f"min stakes      proxy {format_ton(p.min_proxy_stake)} TON, "
+        f"client {format_ton(p.min_client_stake)} TON",
+    ]
+    for title, hashes in (
+        ("proxy images", state.proxy_hashes),
+        ("worker images", state.worker_hashes),
+        ("models", state.model_hashes),
+    ):
+        lines.append(f"{title:<15} {len(hashes)}")
+        lines.extend(f"  {h.hex()}" for h in sorted(hashes))
+    lines.append(f"proxies         {len(state.proxies)}")
+    lines.extend(f"  #{x.seqno} {x.endpoints}" for x in state.proxies)
+    lines.extend(f"  #{seqno} skipped: {why}" for seqno, why in state.skipped_proxies)
+    if state.key_manager is not None:
+        km = state.key_manager
+        lines.append(f"key manager     {km.address or '(none)'}; {len(km.public_keys)} keys")
+    if state.verified_keys is not None:
+        v = state.verified_keys
+        lines.append(
+            f"verified keys   proxy {len(v.proxy_keys)}, worker {len(v.worker_keys)}, "
+            f"key manager {len(v.key_manager_keys)}"
+        )
     return lines
 
 
@@ -137,11 +179,14 @@ def deploy(key_path: Path, chain_url: str, **opts: Any) -> None:
 @chain_url_option
 @_root_option
 def show(chain_url: str, root: str) -> None:
-    """Print the registry: params, allowed hashes, registered proxies."""
-    from cocoon.registry import read_registry
+    """Print the registry: params, allowed hashes, registered proxies (ours or a public COCOON root)."""
+    from cocoon.node.public_root import read_root
+    from cocoon.registry import RegistrySnapshot
 
-    snap = with_chain(chain_url, lambda chain: read_registry(chain, Address.parse(root)))
-    for line in describe(snap):
+    address = Address.parse(root)
+    snap = with_chain(chain_url, lambda chain: read_root(chain, address))
+    lines = describe(snap) if isinstance(snap, RegistrySnapshot) else describe_public(address, snap)
+    for line in lines:
         click.echo(line)
 
 
