@@ -81,6 +81,11 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     # proof-of-work difficulty its clients solve before TLS (the reference's 20; at most 28).
     cocoon_port: int | None = None
     cocoon_pow_difficulty: int = 20
+    # Without a chain, for reference client runners in their test mode (fake TON): the fake root config
+    # (JSON) they read and the root address they name; the COCOON port then answers the proxy and client
+    # contract addresses they derive from it (else they refuse the proxy).
+    cocoon_fake_root: str = ""
+    cocoon_fake_root_address: str = ""
     http_port: int = 11000
     worker_policy: PolicyName = "fake"
     client_policy: PolicyName = "any"
@@ -228,6 +233,11 @@ _HELP = {
     "SDKs; the reference's test mode presents a plain certificate), 'fake' or 'tdx'.",
     "cocoon_secret": "Short-auth secret for COCOON-protocol proxies (its SHA-256 is in the client contract; "
     "the reference's test mode holds the empty one's). Else long auth: an on-chain registration (chain_url).",
+    "cocoon_fake_root": "Without a chain: the reference runners' fake-TON root config (JSON) whose codes and "
+    "params the COCOON port derives the contract addresses it announces from, so that reference client "
+    "runners in their test mode accept this proxy (needs cocoon_fake_root_address).",
+    "cocoon_fake_root_address": "The root contract address the reference runners' configs name "
+    "(root_contract_address), for cocoon_fake_root.",
     "cocoon_test": "Speak to a COCOON test network (the reference's fake-TON test mode); must match the "
     "proxy's.",
     "allowed_origins": "Web origins (e.g. 'https://app.example.com') whose pages may call the API; a "

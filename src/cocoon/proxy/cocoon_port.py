@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cocoon.errors import CocoonError
+from cocoon.errors import CocoonError, ConfigError
 from cocoon.net.cocoon_conn import accept_cocoon
 from cocoon.net.cocoon_session import CocoonConnection
 from cocoon.proxy.cocoon_auth import LONG_AUTH_TIMEOUT_S, RegisterWatch
 from cocoon.proxy.cocoon_session import CocoonClientSession
+from cocoon.ton.address import Address
+from cocoon.ton.reference.fake_root import FakeRoot
 
 if TYPE_CHECKING:
     from cocoon.proxy.service import ProxyService
@@ -38,6 +42,20 @@ def cocoon_port_of(client_port: int, cocoon_port: int | None) -> int | None:
     if cocoon_port is None:
         return client_port + 1 if client_port else 0
     return None if cocoon_port < 0 else cocoon_port
+
+
+def load_fake_root(path: str, address: str) -> FakeRoot | None:
+    """The fake-TON root config at ``path`` (None when unset), named by the root ``address``."""
+    if not path:
+        return None
+    if not address:
+        raise ConfigError(
+            "cocoon_fake_root needs cocoon_fake_root_address (the runners' root_contract_address)"
+        )
+    try:
+        return FakeRoot.from_json(json.loads(Path(path).read_text()), Address.parse(address))
+    except (OSError, ValueError, CocoonError) as exc:
+        raise ConfigError(f"cannot read the fake root config {path}: {exc}") from exc
 
 
 class CocoonPort:
@@ -74,6 +92,10 @@ class CocoonPort:
         self._handlers: set[asyncio.Task[None]] = set()
         if service.chain is not None:
             service.chain.reader.on_client_register = self.registers.on_register
+        self.fake_root = load_fake_root(
+            service.config.cocoon_fake_root, service.config.cocoon_fake_root_address
+        )
+        """Without a chain: the reference runners' fake root whose contract addresses the port announces."""
 
     @property
     def port(self) -> int:

@@ -93,6 +93,12 @@ OFF_CHAIN_SECRET_HASH = hashlib.sha256(b"").digest()
 """Without a chain the secret is empty, as in the reference's fake-TON mode."""
 
 
+def reference_form(address: Address) -> str:
+    """An address as the reference proxy writes it (user-friendly, non-bounceable): a reference client
+    compares the parsed address with the one it derives, flags included, so the raw form never matches."""
+    return address.friendly(bounceable=False)
+
+
 class CocoonClientSession:
     """The proxy's side of one COCOON client connection (see the module docstring)."""
 
@@ -201,15 +207,21 @@ class CocoonClientSession:
             auth: ClientProxyConnectionAuthShort | ClientProxyConnectionAuthLong = (
                 ClientProxyConnectionAuthShort(secret_hash=OFF_CHAIN_SECRET_HASH, nonce=0)
             )
+            proxy_contract = client_contract = ZERO_ADDRESS
+            key = self.service.identity.public_key
+            if (root := self.port.fake_root) is not None:  # the addresses a reference client derives
+                contract = root.proxy_contract(Address.parse(ZERO_ADDRESS), key)
+                proxy_contract = reference_form(contract)
+                client_contract = reference_form(root.client_contract(owner, contract, key))
             proxy = ProxyParams(
-                proxy_public_key=self.service.identity.public_key,
+                proxy_public_key=key,
                 proxy_owner_address=ZERO_ADDRESS,
-                proxy_sc_address=ZERO_ADDRESS,
+                proxy_sc_address=proxy_contract,
                 is_test=params.is_test,
                 proto_version=self.proto,
             )
             self.state = "auth"
-            return ClientConnectedToProxy(proxy, ZERO_ADDRESS, auth, ProxySignedPaymentEmpty())
+            return ClientConnectedToProxy(proxy, client_contract, auth, ProxySignedPaymentEmpty())
         contract, view = await chain.clients.contract_view(owner)
         self.nonce = new_nonce()
         self.port.registers.expect(owner.raw, self.nonce)
