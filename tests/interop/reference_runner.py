@@ -10,7 +10,8 @@ a proxy connection failed, so a test can say how far the handshake got.
 
 The fake TON config is the client's whole view of the root contract: the proxy must answer
 ``client.connectedToProxy`` with the proxy and client contract addresses the client derives from it
-(`reference_root_params`) and accept its ``min_config_version`` (the config's ``version``).
+(our proxy does, given the same file as ``cocoon_fake_root``: `cocoon.ton.reference.fake_root`) and
+accept its ``min_config_version`` (the config's ``version``; our proxy without a chain accepts any).
 """
 
 from __future__ import annotations
@@ -38,9 +39,6 @@ from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.service import ProxyService
 from cocoon.roles import ProxyConfig, WorkerConfig
 from cocoon.ton.address import Address
-from cocoon.ton.cells import cell_from_boc
-from cocoon.ton.ops import TON
-from cocoon.ton.reference.params import RefParams
 from cocoon.worker.service import WorkerService
 from waiting import wait_until
 
@@ -70,31 +68,6 @@ def reference_config(name: str) -> dict[str, Any]:
     """One of the reference's own test-mode configs (``config/<name>``)."""
     doc: dict[str, Any] = json.loads((REFERENCE / "config" / name).read_text())
     return doc
-
-
-def reference_root_params(fake_ton: dict[str, Any]) -> RefParams:
-    """The root params a reference runner holds in fake-TON mode (``RootContractConfig::load_from_tl``
-    of ``rootConfig.pseudo``): struct version 1, unique id 13, a test network, the config's prices and
-    codes, 600/300 s close delays and 1 TON minimum stakes."""
-
-    def code(key: str) -> Any:
-        return cell_from_boc(bytes.fromhex(fake_ton[key]))
-
-    return RefParams(
-        struct_version=1,
-        params_version=int(fake_ton["params_version"]),
-        unique_id=13,
-        is_test=True,
-        price_per_token=int(fake_ton["price_per_token"]),
-        worker_fee_per_token=int(fake_ton["worker_fee_per_token"]),
-        proxy_delay_before_close=600,
-        client_delay_before_close=300,
-        min_proxy_stake=TON,
-        min_client_stake=TON,
-        proxy_code=code("proxy_sc_code"),
-        worker_code=code("worker_sc_code"),
-        client_code=code("client_sc_code"),
-    )
 
 
 def root_address() -> Address:
