@@ -12,11 +12,11 @@ from functools import cache
 from typing import TypeVar
 
 from cocoon.tl.base import TLObject
-from cocoon.tl.engine import Engine
 from cocoon.tl.errors import TLDecodeError, TLEncodeError, TLSchemaError
 from cocoon.tl.primitives import Reader
 from cocoon.tl.schema import Combinator, Field, Schema, shipped_schema
 from cocoon.tl.types import ALL_TYPES
+from cocoon.tl.walker import SchemaWalker
 
 T = TypeVar("T", bound=TLObject)
 
@@ -66,24 +66,24 @@ def _adapter() -> _TypedAdapter:
 
 
 @cache
-def _engine() -> Engine:
-    return Engine(shipped_schema(), _adapter())
+def _walker() -> SchemaWalker:
+    return SchemaWalker(shipped_schema(), _adapter())
 
 
 def encode(obj: TLObject) -> bytes:
     """The boxed encoding of `obj` (constructor id + fields); raises `TLEncodeError`."""
-    return _engine().encode_boxed(obj)
+    return _walker().encode_boxed(obj)
 
 
 def decode(data: bytes) -> TLObject:
     """The typed object in `data`, which must be exactly one boxed value; raises `TLDecodeError`."""
-    engine = _engine()
+    walker = _walker()
     if len(data) >= 4:
         # A known constructor we have no class for is refused by its id, before its body is read.
-        comb = engine.schema.by_id.get(Reader(data).u32())
+        comb = walker.schema.by_id.get(Reader(data).u32())
         if comb is not None:
             _adapter().class_of(comb)
-    obj = engine.decode_boxed(data)
+    obj = walker.decode_boxed(data)
     assert isinstance(obj, TLObject)  # the adapter builds nothing else
     return obj
 
@@ -93,7 +93,7 @@ def decode_as(data: bytes, cls: type[T]) -> T:
     if len(data) >= 4:
         cid = Reader(data).u32()
         if cid != cls.TL_ID:
-            comb = _engine().schema.by_id.get(cid)
+            comb = _walker().schema.by_id.get(cid)
             got = comb.name if comb is not None else f"unknown id {cid:08x}"
             raise TLDecodeError(f"expected {cls.TL_NAME}, got {got}")
     obj = decode(data)
@@ -106,5 +106,5 @@ def constructor_name(data: bytes) -> str | None:
     """The TL name of the boxed value `data` starts with, if the shipped schema knows its id (for logs)."""
     if len(data) < 4:
         return None
-    comb = _engine().schema.by_id.get(Reader(data).u32())
+    comb = _walker().schema.by_id.get(Reader(data).u32())
     return comb.name if comb is not None else None

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cocoon.tl.engine import Engine
 from cocoon.tl.errors import TLDecodeError, TLEncodeError
 from cocoon.tl.schema import Combinator, Field, Schema, shipped_schema
+from cocoon.tl.walker import SchemaWalker
 
 
 @dataclass(frozen=True)
@@ -56,28 +56,28 @@ class _GenericAdapter:
             return raw
 
 
-_ENGINES: dict[int, Engine] = {}
+_WALKERS: dict[int, SchemaWalker] = {}
 
 
-def _engine(schema: Schema | None) -> Engine:
+def _walker(schema: Schema | None) -> SchemaWalker:
     schema = schema if schema is not None else shipped_schema()
-    engine = _ENGINES.get(id(schema))
-    if engine is None or engine.schema is not schema:
-        engine = Engine(schema, _GenericAdapter(schema))
-        _ENGINES[id(schema)] = engine
-    return engine
+    walker = _WALKERS.get(id(schema))
+    if walker is None or walker.schema is not schema:
+        walker = SchemaWalker(schema, _GenericAdapter(schema))
+        _WALKERS[id(schema)] = walker
+    return walker
 
 
 def decode_generic(data: bytes, schema: Schema | None = None) -> GenericObject:
     """The boxed value in `data` (default: the shipped schema); raises `TLDecodeError` only."""
-    obj = _engine(schema).decode_boxed(data)
+    obj = _walker(schema).decode_boxed(data)
     assert isinstance(obj, GenericObject)
     return obj
 
 
 def encode_generic(obj: GenericObject, schema: Schema | None = None) -> bytes:
     """The boxed encoding of `obj`; flag bits follow which optional fields are present."""
-    return _engine(schema).encode_boxed(obj)
+    return _walker(schema).encode_boxed(obj)
 
 
 def _render(value: object) -> str:

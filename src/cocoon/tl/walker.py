@@ -57,7 +57,7 @@ def _type_error(where: str, expected: str, value: object) -> TLEncodeError:
     return TLEncodeError(f"{where}: expected {expected}, got {type(value).__name__}")
 
 
-class Engine:
+class SchemaWalker:
     """Encodes and decodes boxed objects of one schema through one adapter."""
 
     def __init__(self, schema: Schema, adapter: Adapter) -> None:
