@@ -141,9 +141,31 @@ def choose_worker(
     if len(ready) == 1:
         return Chosen(ready[0])
     first, second = rng.sample(ready, 2)
+    return Chosen(best_of_two(first, second, rng))
+
+
+def best_of_two(first: WorkerCandidate, second: WorkerCandidate, rng: random.Random) -> WorkerCandidate:
+    """The one of two sampled candidates with the lower expected cost (a tie: either, at random)."""
     if first.expected_cost == second.expected_cost:
-        return Chosen(rng.choice((first, second)))
-    return Chosen(min(first, second, key=lambda c: c.expected_cost))
+        return rng.choice((first, second))
+    return min(first, second, key=lambda c: c.expected_cost)
+
+
+def accepts(
+    candidate: WorkerCandidate,
+    max_coefficient: int,
+    exclude: Collection[str] = (),
+    endpoint: str | None = None,
+) -> bool:
+    """Whether `choose_worker` could pick this candidate of the request's model now (the filters it
+    applies after the model, besides ``allowed``): it serves ``endpoint``, was not tried, is within
+    the price ceiling and has a free slot. An index of ready workers samples with it."""
+    return (
+        (endpoint is None or endpoint in candidate.endpoints)
+        and candidate.worker_id not in exclude
+        and candidate.coefficient <= max_coefficient
+        and candidate.has_capacity
+    )
 
 
 def e2e_rank(candidate: WorkerCandidate) -> tuple[int, float, float, str]:

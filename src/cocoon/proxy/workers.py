@@ -7,12 +7,20 @@ decayed mean latency and success rate per worker, which the pure `choose_worker`
 A worker's end-to-end keys come from the latest certificate it sent and the proxy verified
 (`WorkerLink.take_certificate`); a worker whose end-to-end receipt did not match what the proxy relayed
 is flagged in `WorkerPool.receipt_mismatches`, kept across its reconnects.
+
+Routing a request costs the same with a thousand workers as with ten: the pool keeps a `WorkerIndex`
+(per model, the workers offering it and those ready for a request now; per end-to-end key, its holders)
+up to date whenever a link's offer, slots in use or keys change (`WorkerLink.__setattr__`), and each
+link caches its `WorkerCandidate` until something it is built from changes. `WorkerPool.choose` samples
+two ready workers from the index and falls back to the full `choose_worker` scan of the model's workers
+only to say why none can take the request (or when the draws keep hitting refused workers).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import random
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from cocoon.api.capabilities import known_endpoints, shortest_context
@@ -21,12 +29,26 @@ from cocoon.net.rpc import RpcConnection
 from cocoon.payments.params import NetworkParams
 from cocoon.payments.pricing import token_prices
 from cocoon.proxy.admission import WorkerCertificate
-from cocoon.proxy.selection import WorkerCandidate
+from cocoon.proxy.selection import (
+    Choice,
+    Chosen,
+    WorkerCandidate,
+    accepts,
+    best_of_two,
+    choose_worker,
+    e2e_candidates,
+)
+from cocoon.proxy.worker_index import WorkerIndex, sample_two
 from cocoon.wire.control import WorkerLoad, WorkerType
 from cocoon.wire.messages import WorkerState
 
 DECAY = 0.8
 """Weight of the past in the decayed latency and success averages (higher = slower to change)."""
+
+_INDEXED = frozenset({"state", "active", "e2e_key_ids"})
+"""`WorkerLink` attributes the pool's index is built from (a change re-indexes the link)."""
+_CACHE_KEEPING = frozenset({"served", "failed", "_candidate", "_pool"})
+"""`WorkerLink` attributes no candidate is built from (a change keeps the cached candidate)."""
 
 
 @dataclass
@@ -52,6 +74,22 @@ class WorkerLink:
     certificate_refusals: int = 0
     refused_certificate_sha256: bytes = b""
     """The last certificate refused (not checked again when re-sent)."""
+    _candidate: WorkerCandidate | None = field(default=None, init=False, repr=False, compare=False)
+    """The candidate built from the current attributes (None: build it again)."""
+    _pool: WorkerPool | None = field(default=None, init=False, repr=False, compare=False)
+    """The pool whose index lists this link (set while it is the registered link of its worker)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Every write goes through here (also `active += 1` on the request path): the cached
+        # candidate is dropped and the pool's index follows, so nothing rescans all workers later.
+        object.__setattr__(self, name, value)
+        if name in _CACHE_KEEPING:
+            return
+        d = self.__dict__
+        d["_candidate"] = None
+        pool = d.get("_pool")
+        if pool is not None and name in _INDEXED:
+            pool.reindex(self)
 
     def take_certificate(self, verified: WorkerCertificate) -> None:
         """Use a newly verified certificate: its key becomes the current one, the current the previous."""
@@ -61,12 +99,16 @@ class WorkerLink:
             self.e2e_key_ids = (key, *self.e2e_key_ids[:1])
 
     def candidate(self) -> WorkerCandidate | None:
+        """What routing knows of this worker (None before its first offer); cached until it changes."""
+        cached = self._candidate
+        if cached is not None:
+            return cached
         state = self.state
         if state is None:
             return None
         cert = self.certificate
         offered = cert is not None and bool(cert.e2e_key_id)
-        return WorkerCandidate(
+        built = WorkerCandidate(
             worker_id=self.worker_id,
             model=state.model,
             coefficient=state.coefficient,
@@ -80,6 +122,8 @@ class WorkerLink:
             e2e_certificate_sha256=cert.sha256 if cert is not None and offered else b"",
             e2e_not_after=cert.e2e_not_after if cert is not None else 0,
         )
+        self.__dict__["_candidate"] = built
+        return built
 
     def observe(self, ok: bool, seconds: float | None) -> None:
         """Fold one finished request into the decayed averages."""
@@ -105,6 +149,8 @@ class WorkerPool:
     charged). Kept when the worker disconnects: a flag is for the operator to look at."""
     certificates_refused: int = 0
     """Certificates connected workers sent that did not verify (the one before stays in use)."""
+    index: WorkerIndex = field(default_factory=WorkerIndex)
+    """The registered workers with an offer, by model, readiness and end-to-end key (`reindex`)."""
 
     def flag_receipt_mismatch(self, worker_id: str) -> None:
         self.receipt_mismatches[worker_id] = self.receipt_mismatches.get(worker_id, 0) + 1
@@ -114,14 +160,81 @@ class WorkerPool:
         if old is not None and old.conn is not link.conn:
             # A reconnect of the same worker replaces the stale link; keep what we measured.
             link.latency_s, link.success_rate = old.latency_s, old.success_rate
+        if old is not None and old is not link:
+            old._pool = None
         self.links[link.worker_id] = link
+        link._pool = self
+        self.reindex(link)
 
     def remove(self, link: WorkerLink) -> None:
         if self.links.get(link.worker_id) is link:
             del self.links[link.worker_id]
+            link._pool = None
+            self.index.drop(link.worker_id)
+
+    def reindex(self, link: WorkerLink) -> None:
+        """Bring the index up to date with one link (called on every change it is built from)."""
+        if self.links.get(link.worker_id) is not link:
+            return  # a replaced link (its worker reconnected): the new one is indexed
+        state = link.state
+        if state is None:
+            self.index.drop(link.worker_id)
+            return
+        ready = state.enabled and link.active < state.max_active
+        self.index.put(link.worker_id, state.model, ready, link.e2e_key_ids)
 
     def candidates(self) -> list[WorkerCandidate]:
+        """Every registered worker with an offer (O(workers): routing uses `choose` instead)."""
         return [c for link in self.links.values() if (c := link.candidate()) is not None]
+
+    def model_candidates(self, model: str) -> list[WorkerCandidate]:
+        """The workers offering ``model``, in the order they registered."""
+        links = self.links
+        return [_candidate(links[worker_id]) for worker_id in self.index.members.get(model, ())]
+
+    def choose(
+        self,
+        model: str,
+        max_coefficient: int,
+        rng: random.Random,
+        exclude: Collection[str] = (),
+        endpoint: str | None = None,
+        allowed: Collection[str] | None = None,
+    ) -> Choice:
+        """`choose_worker` over the registered workers (same arguments, same outcome distribution),
+        without building a candidate per worker: two ready workers are drawn from the index; only when
+        none can be found is the model's list scanned, to say precisely why."""
+        ready = self.index.ready.get(model)
+        if ready:
+            links = self.links
+
+            def ok(worker_id: str) -> bool:
+                return accepts(_candidate(links[worker_id]), max_coefficient, exclude, endpoint)
+
+            picked: list[str] | None
+            if allowed is None:
+                picked = sample_two(ready, rng, ok)
+            else:  # an end-to-end request: the few workers it is sealed to (sorted: seeded runs repeat)
+                held = sorted(w for w in allowed if w in ready and ok(w))
+                picked = rng.sample(held, 2) if len(held) >= 2 else held
+            if picked:
+                if len(picked) == 1:
+                    return Chosen(_candidate(links[picked[0]]))
+                first, second = (_candidate(links[w]) for w in picked)
+                return Chosen(best_of_two(first, second, rng))
+        return choose_worker(
+            self.model_candidates(model), model, max_coefficient, rng, exclude, endpoint, allowed
+        )
+
+    def sealed_to(self, key_ids: frozenset[bytes]) -> set[str]:
+        """The registered workers holding a key an end-to-end envelope lists (current or previous)."""
+        return self.index.holding(key_ids)
+
+    def e2e_candidates(
+        self, model: str, max_coefficient: int, endpoint: str, want: int, now: float
+    ) -> list[WorkerCandidate]:
+        """`e2e_candidates` over the workers offering ``model`` only."""
+        return e2e_candidates(self.model_candidates(model), model, max_coefficient, endpoint, want, now)
 
     def __iter__(self) -> Iterator[WorkerLink]:
         return iter(list(self.links.values()))
@@ -155,6 +268,12 @@ class WorkerPool:
                 )
             )
         return types
+
+
+def _candidate(link: WorkerLink) -> WorkerCandidate:
+    candidate = link.candidate()
+    assert candidate is not None  # indexed links have an offer
+    return candidate
 
 
 def _load(link: WorkerLink, state: WorkerState, params: NetworkParams) -> WorkerLoad:
