@@ -116,7 +116,15 @@ def verify_statement(data: bytes, public_key: bytes) -> Statement:
         signed = msgspec.msgpack.decode(data, type=_Signed)
     except msgspec.DecodeError as exc:
         raise StatementError(f"statement is not a signed cocoon statement: {exc}") from exc
-    verify(public_key, STATEMENT_DOMAIN, signed.body, signed.signature, StatementError, "claims statement")
+    verify(
+        public_key,
+        STATEMENT_DOMAIN,
+        signed.body,
+        signed.signature,
+        StatementError,
+        "claims statement",
+        remember=True,
+    )
     try:
         statement = msgspec.msgpack.decode(signed.body, type=Statement)
     except msgspec.DecodeError as exc:
