@@ -95,13 +95,13 @@ def raise_open_files() -> int:
     return hard
 
 
-def start(name: str, src: Path, data_dir: Path, max_active: int) -> Setup:
+def start(name: str, src: Path, data_dir: Path, max_active: int, shared_owner: bool) -> Setup:
     env = {"PYTHONPATH": str(src), "COCOON_E2E": "off"}
     net = start_net(data_dir, engine="fake", workers=1, env=env)
     proxy = f"127.0.0.1:{11001 + net.base}"
     argv = [sys.executable, str(HERE / "scale_workers.py"), "--proxy", proxy, "--engine", net.engine_url]
     driver = subprocess.Popen(
-        [*argv, "--max-active", str(max_active)],
+        [*argv, "--max-active", str(max_active), *(["--shared-owner"] if shared_owner else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env={**os.environ, **env},
@@ -181,8 +181,22 @@ async def one(session: aiohttp.ClientSession, setup: Setup, stream: bool, run: R
         run.open_now -= 1
 
 
-async def cpu_per_request(session: aiohttp.ClientSession, setup: Setup, requests: int) -> float:
-    """Proxy CPU microseconds per non-streamed request, at concurrency 8."""
+async def idle_cpu(setups: list[Setup], seconds: float = 5.0) -> dict[str, float]:
+    """Each proxy's CPU milliseconds per second with no request running (keepalives of its workers),
+    all measured over the same window."""
+    pids = {s.name: s.pid("proxy") for s in setups}
+    before = {name: cpu_s(pid) for name, pid in pids.items()}
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    elapsed = time.perf_counter() - started
+    return {name: (cpu_s(pid) - before[name]) / elapsed * 1000 for name, pid in pids.items()}
+
+
+async def cpu_per_request(
+    session: aiohttp.ClientSession, setup: Setup, requests: int, idle_ms_per_s: float = 0.0
+) -> float:
+    """Proxy CPU microseconds per non-streamed request, at concurrency 8, less what it spends idle
+    over the same time (``idle_ms_per_s``)."""
     run = Run()
     queue = iter(range(requests))
 
@@ -191,11 +205,34 @@ async def cpu_per_request(session: aiohttp.ClientSession, setup: Setup, requests
             await one(session, setup, False, run)
 
     pid = setup.pid("proxy")
-    before = cpu_s(pid)
+    before, started = cpu_s(pid), time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(8)))
     if run.errors:
         print(f"  {setup.name}: {len(run.errors)} errors, e.g. {run.errors[0]}")
-    return (cpu_s(pid) - before) / requests * 1e6
+    idle = idle_ms_per_s / 1000 * (time.perf_counter() - started)
+    return (cpu_s(pid) - before - idle) / requests * 1e6
+
+
+async def cpu_row(
+    session: aiohttp.ClientSession,
+    setups: list[Setup],
+    others: list[Setup],
+    n: int,
+    args: argparse.Namespace,
+) -> None:
+    """One row of the CPU table: every setup measured in turn, round after round."""
+    cost: dict[str, list[float]] = {s.name: [] for s in setups}
+    for s in setups:
+        await cpu_per_request(session, s, 50)  # warm up
+    idle = await idle_cpu(setups)
+    for _ in range(args.rounds):
+        for s in setups:
+            cost[s.name].append(await cpu_per_request(session, s, args.requests, idle[s.name]))
+    med = {name: statistics.median(v) for name, v in cost.items()}
+    row = f"| {n} | " + " | ".join(f"{med[s.name]:,.0f}" for s in setups)
+    row += "".join(f" | {med['before'] / med[o.name]:.2f}x" for o in others)
+    row += " | " + " | ".join(f"{idle[s.name]:.1f}" for s in setups)
+    print(row + " |", flush=True)
 
 
 async def paced(
@@ -253,37 +290,44 @@ async def main_async(args: argparse.Namespace) -> None:
     grid_streams = [int(n) for n in args.grid_streams.split(",")]
     max_active = args.max_active or max(8, math.ceil(max(grid_streams) * 1.25 / min(grid_workers)))
     with tempfile.TemporaryDirectory() as tmp:
-        setups = [start(name, src, Path(tmp) / name, max_active) for name, src in trees]
+        setups = [start(n, src, Path(tmp) / n, max_active, args.shared_owner) for n, src in trees]
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=600)
         try:
             async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
                 print(
                     f"\n## proxy CPU per request vs connected workers ({args.requests} requests, c=8, "
-                    f"medians of {args.rounds} interleaved rounds)\n"
+                    f"medians of {args.rounds} interleaved rounds, less each proxy's idle CPU meanwhile)\n"
                 )
                 others = [s for s in setups if s.name != "before"] if args.before else []
                 print(
                     "| workers | "
                     + " | ".join(f"{s.name} µs/req" for s in setups)
                     + "".join(f" | before/{s.name}" for s in others)
+                    + " | "
+                    + " | ".join(f"{s.name} idle ms/s" for s in setups)
                     + " |"
                 )
-                print("|---" * (len(setups) + 1 + len(others)) + "|")
-                for n in cpu_workers:
+                print("|---" * (2 * len(setups) + 1 + len(others)) + "|")
+                grid_setups = [s for s in setups if s.name in args.grid.split(",")]
+                grid_rows: dict[str, list[str]] = {s.name: [] for s in grid_setups}
+                for n in sorted(set(cpu_workers) | set(grid_workers)):  # workers only ever join
                     for s in setups:
                         s.grow(n)
-                    cost: dict[str, list[float]] = {s.name: [] for s in setups}
-                    for s in setups:
-                        await cpu_per_request(session, s, 50)  # warm up
-                    for _ in range(args.rounds):
-                        for s in setups:
-                            cost[s.name].append(await cpu_per_request(session, s, args.requests))
-                    med = {name: statistics.median(v) for name, v in cost.items()}
-                    row = f"| {n} | " + " | ".join(f"{med[s.name]:,.0f}" for s in setups)
-                    row += "".join(f" | {med['before'] / med[o.name]:.2f}x" for o in others)
-                    print(row + " |", flush=True)
-                grid_setups = [s for s in setups if s.name in args.grid.split(",")]
+                    if n in cpu_workers:
+                        await cpu_row(session, setups, others, n, args)
+                    if n not in grid_workers:
+                        continue
+                    for s in grid_setups:
+                        for m in grid_streams:
+                            r = await paced(session, s, m, args.rate, args.pace_ms)
+                            grid_rows[s.name].append(
+                                f"| {n} | {m} | {r['open_peak']} | {r['ttft_p50_ms']:,.0f} | "
+                                f"{r['ttft_p99_ms']:,.0f} | {r['errors']} | {r['proxy_rss_mib']:,.0f} | "
+                                f"{r['client_rss_mib']:,.0f} | {r['proxy_fds']} |"
+                                + (f" {r['first_error']}" if r["errors"] else "")
+                            )
+                            print(f"  grid {s.name}: {grid_rows[s.name][-1]}", flush=True)
                 for s in grid_setups:
                     print(
                         f"\n## scale grid ({s.name}): paced streams (a chunk every {args.pace_ms:.0f} ms, "
@@ -294,18 +338,7 @@ async def main_async(args: argparse.Namespace) -> None:
                         "| proxy RSS MiB | client RSS MiB | proxy fds |"
                     )
                     print("|---|---|---|---|---|---|---|---|---|")
-                    for n in grid_workers:
-                        s.grow(n)
-                        for m in grid_streams:
-                            r = await paced(session, s, m, args.rate, args.pace_ms)
-                            print(
-                                f"| {n} | {m} | {r['open_peak']} | {r['ttft_p50_ms']:,.0f} | "
-                                f"{r['ttft_p99_ms']:,.0f} | {r['errors']} | {r['proxy_rss_mib']:,.0f} | "
-                                f"{r['client_rss_mib']:,.0f} | {r['proxy_fds']} |",
-                                flush=True,
-                            )
-                            if r["errors"]:
-                                print(f"  first error: {r['first_error']}")
+                    print("\n".join(grid_rows[s.name]), flush=True)
         finally:
             for s in setups:
                 stop(s)
@@ -324,6 +357,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=150.0, help="streams started per second")
     parser.add_argument("--pace-ms", type=float, default=4000.0, help="fake engine pause per chunk")
     parser.add_argument("--max-active", type=int, default=0, help="slots per driver worker (0: enough)")
+    parser.add_argument("--shared-owner", action="store_true", help="all driver workers of one owner")
     parser.add_argument("--quick", action="store_true", help="a small run: 2,20 workers, 50,200 streams")
     args = parser.parse_args()
     if args.quick:

@@ -2,9 +2,10 @@
 
 Each is a real `WorkerService` with its own fake-attested identity, connecting to the proxy over its
 own RA-TLS connection and speaking the real worker protocol; all share one engine client (to one
-fake engine). Reads target counts from stdin, one a line, and starts workers until that many run;
-prints ``up <n>`` once every one of them has a live proxy connection. Raises its soft limit of open
-files to the hard limit (one connection per worker, plus one engine connection per running stream).
+fake engine); each has its own owner (its own payment channel) unless ``--shared-owner``. Reads
+target counts from stdin, one a line, and starts workers until that many run; prints ``up <n>`` once
+every one of them has a live proxy connection. Raises its soft limit of open files to the hard limit
+(one connection per worker, plus one engine connection per running stream).
 
     python benchmarks/scale_workers.py --proxy 127.0.0.1:11001 --engine http://127.0.0.1:8000
 """
@@ -17,6 +18,8 @@ import contextlib
 import logging
 import resource
 import sys
+
+import msgspec
 
 from cocoon.engine.client import EngineClient
 from cocoon.node.identity import make_identity
@@ -43,7 +46,7 @@ async def _lines() -> asyncio.StreamReader:
     return reader
 
 
-async def run(proxy: str, engine_url: str, max_active: int) -> None:
+async def run(proxy: str, engine_url: str, max_active: int, shared_owner: bool) -> None:
     config = WorkerConfig(
         proxies=[proxy], engine_url=engine_url, max_active=max_active, health_interval_s=3600.0
     )
@@ -57,7 +60,11 @@ async def run(proxy: str, engine_url: str, max_active: int) -> None:
                 target = int(line)
                 while len(workers) < target:
                     for _ in range(min(START_BATCH, target - len(workers))):
-                        worker = WorkerService(config, engine, make_identity("", "fake"), policy)
+                        own = config
+                        if not shared_owner:  # its own payment channel, as independent GPU owners
+                            owner = f"0:{len(workers) + 1:064x}"
+                            own = msgspec.structs.replace(config, owner_address=owner)
+                        worker = WorkerService(own, engine, make_identity("", "fake"), policy)
                         workers.append(worker)
                         tasks.append(asyncio.create_task(worker.run()))
                     while sum(1 for w in workers if w.connections) < len(workers):
@@ -79,10 +86,11 @@ def main() -> None:
     parser.add_argument("--proxy", required=True, help="the proxy's worker address, host:port")
     parser.add_argument("--engine", required=True, help="the fake engine's URL")
     parser.add_argument("--max-active", type=int, default=1000, help="slots each worker offers")
+    parser.add_argument("--shared-owner", action="store_true", help="all workers of one owner")
     args = parser.parse_args()
     raise_open_files()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(args.proxy, args.engine, args.max_active))
+    asyncio.run(run(args.proxy, args.engine, args.max_active, args.shared_owner))
 
 
 if __name__ == "__main__":
