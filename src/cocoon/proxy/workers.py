@@ -27,7 +27,7 @@ from cocoon.api.capabilities import known_endpoints, shortest_context
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.params import NetworkParams
-from cocoon.payments.pricing import token_prices
+from cocoon.payments.pricing import TokenPrices, token_prices
 from cocoon.proxy.admission import WorkerCertificate
 from cocoon.proxy.selection import (
     Choice,
@@ -252,6 +252,7 @@ class WorkerPool:
             if link.state is not None and link.state.enabled:
                 by_model.setdefault(link.state.model, []).append((link, link.state))
         types = []
+        prices = _Prices(params)
         for model, offers in sorted(by_model.items()):
             coefficients = [state.coefficient for _, state in offers]
             types.append(
@@ -262,7 +263,7 @@ class WorkerPool:
                     coefficient_max=max(coefficients),
                     active_requests=sum(lk.active for lk, _ in offers),
                     max_active_requests=sum(state.max_active for _, state in offers),
-                    worker_loads=tuple(_load(lk, state, params) for lk, state in offers),
+                    worker_loads=tuple(_load(lk, state, prices) for lk, state in offers),
                     context_length=shortest_context(state.context_length for _, state in offers),
                     endpoints=known_endpoints(path for _, state in offers for path in state.endpoints),
                 )
@@ -276,8 +277,20 @@ def _candidate(link: WorkerLink) -> WorkerCandidate:
     return candidate
 
 
-def _load(link: WorkerLink, state: WorkerState, params: NetworkParams) -> WorkerLoad:
-    prices = token_prices(state.coefficient, params)
+class _Prices(dict[int, TokenPrices]):
+    """Token prices per coefficient, each worked out once per listing (workers share a few)."""
+
+    def __init__(self, params: NetworkParams) -> None:
+        super().__init__()
+        self.params = params
+
+    def __missing__(self, coefficient: int) -> TokenPrices:
+        found = self[coefficient] = token_prices(coefficient, self.params)
+        return found
+
+
+def _load(link: WorkerLink, state: WorkerState, by_coefficient: _Prices) -> WorkerLoad:
+    prices = by_coefficient[state.coefficient]
     return WorkerLoad(
         coefficient=state.coefficient,
         active=link.active,
