@@ -223,3 +223,17 @@ def test_ready_set_draws_every_member_and_forgets_removed_ones() -> None:
     assert sorted(ready) == sorted(f"w{i}" for i in (1, 2, 3, 5, 6, 7, 8))
     rng = random.Random(5)
     assert {ready.draw(rng) for _ in range(500)} == set(ready)
+
+
+def test_worker_types_follow_load_and_offer_changes_of_cached_entries() -> None:
+    pool = WorkerPool()
+    for worker_id in ("a", "b"):
+        pool.add(link(worker_id, offer(max_active=4)))
+    (first,) = pool.worker_types()
+    assert [w.active for w in first.worker_loads] == [0, 0]
+    pool.links["a"].active += 2
+    pool.links["b"].state = offer(coefficient=3000, max_active=4)
+    (second,) = pool.worker_types()
+    assert [(w.active, w.coefficient) for w in second.worker_loads] == [(2, 1000), (0, 3000)]
+    assert second.worker_loads[1].prompt_nano_per_mtok > second.worker_loads[0].prompt_nano_per_mtok
+    assert pool.worker_types() == [second]  # unchanged links: the same entries

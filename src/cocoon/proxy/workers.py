@@ -47,7 +47,7 @@ DECAY = 0.8
 
 _INDEXED = frozenset({"state", "active", "e2e_key_ids"})
 """`WorkerLink` attributes the pool's index is built from (a change re-indexes the link)."""
-_CACHE_KEEPING = frozenset({"served", "failed", "_candidate", "_pool"})
+_CACHE_KEEPING = frozenset({"served", "failed", "_candidate", "_pool", "_listed"})
 """`WorkerLink` attributes no candidate is built from (a change keeps the cached candidate)."""
 
 
@@ -76,6 +76,10 @@ class WorkerLink:
     """The last certificate refused (not checked again when re-sent)."""
     _candidate: WorkerCandidate | None = field(default=None, init=False, repr=False, compare=False)
     """The candidate built from the current attributes (None: build it again)."""
+    _listed: tuple[NetworkParams, WorkerLoad] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """Its entry in `WorkerPool.worker_types` at these prices (None: build it again)."""
     _pool: WorkerPool | None = field(default=None, init=False, repr=False, compare=False)
     """The pool whose index lists this link (set while it is the registered link of its worker)."""
 
@@ -86,7 +90,7 @@ class WorkerLink:
         if name in _CACHE_KEEPING:
             return
         d = self.__dict__
-        d["_candidate"] = None
+        d["_candidate"] = d["_listed"] = None
         pool = d.get("_pool")
         if pool is not None and name in _INDEXED:
             pool.reindex(self)
@@ -290,8 +294,12 @@ class _Prices(dict[int, TokenPrices]):
 
 
 def _load(link: WorkerLink, state: WorkerState, by_coefficient: _Prices) -> WorkerLoad:
+    """The worker's entry in a listing (kept on the link until it changes or the prices do)."""
+    listed = link._listed
+    if listed is not None and listed[0] is by_coefficient.params:
+        return listed[1]
     prices = by_coefficient[state.coefficient]
-    return WorkerLoad(
+    load = WorkerLoad(
         coefficient=state.coefficient,
         active=link.active,
         max_active=state.max_active,
@@ -301,3 +309,5 @@ def _load(link: WorkerLink, state: WorkerState, by_coefficient: _Prices) -> Work
         prompt_nano_per_mtok=prices.prompt,
         completion_nano_per_mtok=prices.completion,
     )
+    link._listed = (by_coefficient.params, load)
+    return load
