@@ -95,8 +95,8 @@ def raise_open_files() -> int:
     return hard
 
 
-def start(name: str, src: Path, data_dir: Path, max_active: int, shared_owner: bool) -> Setup:
-    env = {"PYTHONPATH": str(src), "COCOON_E2E": "off"}
+def start(name: str, src: Path, data_dir: Path, max_active: int, shared_owner: bool, loop: str) -> Setup:
+    env = {"PYTHONPATH": str(src), "COCOON_E2E": "off", **({"COCOON_LOOP": loop} if loop else {})}
     net = start_net(data_dir, engine="fake", workers=1, env=env)
     proxy = f"127.0.0.1:{11001 + net.base}"
     argv = [sys.executable, str(HERE / "scale_workers.py"), "--proxy", proxy, "--engine", net.engine_url]
@@ -290,7 +290,7 @@ async def main_async(args: argparse.Namespace) -> None:
     grid_streams = [int(n) for n in args.grid_streams.split(",")]
     max_active = args.max_active or max(8, math.ceil(max(grid_streams) * 1.25 / min(grid_workers)))
     with tempfile.TemporaryDirectory() as tmp:
-        setups = [start(n, src, Path(tmp) / n, max_active, args.shared_owner) for n, src in trees]
+        setups = [start(n, src, Path(tmp) / n, max_active, args.shared_owner, args.loop) for n, src in trees]
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=600)
         try:
@@ -357,6 +357,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=150.0, help="streams started per second")
     parser.add_argument("--pace-ms", type=float, default=4000.0, help="fake engine pause per chunk")
     parser.add_argument("--max-active", type=int, default=0, help="slots per driver worker (0: enough)")
+    parser.add_argument("--loop", default="", help="COCOON_LOOP for the nodes (asyncio: no uvloop)")
     parser.add_argument("--shared-owner", action="store_true", help="all driver workers of one owner")
     parser.add_argument("--quick", action="store_true", help="a small run: 2,20 workers, 50,200 streams")
     args = parser.parse_args()
