@@ -7,10 +7,17 @@ metered with the worker's coefficient, capped at the reservation (a request is n
 it reserved), recorded in the ledger in one transaction, and the reservation is released. (Settling
 those charges on chain is another step, done later by the proxy's settlement.) Reservations live in
 memory: after a crash no request is in flight, so there is nothing to keep.
+
+Group commit: the router records with ``defer=True`` and awaits `ClientBook.durable` before it tells
+the client what the request cost; every request recorded in the same event-loop iteration shares one
+SQLite commit. A deferred request paid from a client contract keeps its reservation until the commit,
+when its channels count it (`ChainCredit.on_recorded`), so the credit it holds is never counted twice
+or not at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,6 +73,8 @@ class ClientBook:
         self.chain = chain
         self._reservations: dict[str, Reservation] = {}
         self._reserved_by_client: dict[str, Tokens] = {}
+        self._commit: asyncio.Future[None] | None = None
+        """The commit the requests recorded in this loop iteration wait for (see `durable`)."""
 
     def reserved_tokens(self, client_id: str) -> Tokens:
         """Adjusted tokens held by the client's requests in flight."""
@@ -127,10 +136,13 @@ class ClientBook:
         worker_id: str,
         worker_owner: str,
         now: float,
+        *,
+        defer: bool = False,
     ) -> RequestCost:
         """Meter, cap at the reservation, record in the ledger and release; idempotent per request id.
 
-        ``now`` is the wall-clock time stamped on the ledger row.
+        ``now`` is the wall-clock time stamped on the ledger row. ``defer``: the row joins the ledger's
+        open batch; await `durable` before telling anyone the cost.
         """
         reservation = self._reservations.get(request_id)
         if reservation is None:
@@ -157,7 +169,37 @@ class ClientBook:
             worker_earned_nano=cost.worker_earned_nano,
             client_owner=(self.chain.owner_of(reservation.client_id) or "") if self.chain else "",
         )
-        if self.ledger.record(charge, finished_at=now) and self.chain:
-            self.chain.on_recorded(charge.client_owner, worker_owner, total)
-        self.release(request_id)
+        chain = self.chain
+        on_chain = bool(defer and chain and charge.client_owner)
+
+        def committed() -> None:
+            if chain:
+                chain.on_recorded(charge.client_owner, worker_owner, total)
+            if on_chain:
+                self.release(request_id)  # now counted by the channel instead
+
+        self.ledger.record(charge, finished_at=now, defer=defer, on_commit=committed)
+        if not on_chain:
+            self.release(request_id)  # off-chain credit is read from the ledger, batch included
         return cost
+
+    async def durable(self) -> None:
+        """Wait until every request recorded so far is committed (shared by all recorded in this loop
+        iteration); raises what the commit raised (then nothing of theirs was stored)."""
+        if not self.ledger.pending:
+            return
+        if self._commit is None:
+            loop = asyncio.get_running_loop()
+            self._commit = loop.create_future()
+            loop.call_soon(self._run_commit)
+        await asyncio.shield(self._commit)
+
+    def _run_commit(self) -> None:
+        future, self._commit = self._commit, None
+        assert future is not None
+        try:
+            self.ledger.commit()
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)

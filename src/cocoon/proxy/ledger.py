@@ -2,8 +2,15 @@
 
 It records, per client, the credit it has (from the local network's configuration until settlement on
 chain lands) and what it has been charged; per worker, what it has earned; and one row per finished
-request. Each finished request is written in one transaction keyed by its request id, so a crash loses
-nothing that was acknowledged and a retried write cannot double-charge.
+request. Each finished request is written keyed by its request id, so a retried write cannot
+double-charge.
+
+Group commit: `record(..., defer=True)` writes a request into an open batch transaction that many
+requests share; `commit()` ends it (the proxy commits once per event-loop iteration and tells nobody
+of a deferred request before that: see `ClientBook.durable`). Callbacks given as ``on_commit`` run only
+once their rows are committed, so in-memory state that counterparts are told (payment channels) never
+gets ahead of the file. Every other write, `transaction()`, `make_durable()` and `close()` commit the
+open batch first, so writes keep their order and a crash loses nothing a counterpart was told.
 
 Money is int nanoTON; tokens are adjusted tokens (spec/economics.md).
 """
@@ -11,6 +18,7 @@ Money is int nanoTON; tokens are adjusted tokens (spec/economics.md).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,16 +113,54 @@ class Ledger:
         # is made durable first with `make_durable`, so a power loss can never orphan a note.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._batch = 0
+        """Requests written into the open batch transaction (0: none is open)."""
+        self._on_commit: list[Callable[[], None]] = []
+        self._lost: BaseException | None = None
+        """Why SQLite rolled back a batch whose requests still wait for `commit` (raised there)."""
 
     def close(self) -> None:
+        self.commit()
         self._db.close()
+
+    @property
+    def pending(self) -> int:
+        """How many deferred requests wait for `commit`."""
+        return self._batch
+
+    def commit(self) -> None:
+        """Commit the open batch (if any), then run its ``on_commit`` callbacks; ROLLBACK if it fails.
+
+        Raises `PaymentError` when a failed write made SQLite drop the batch (nothing of it is stored).
+        """
+        if self._lost is not None:  # those waiting for this commit are refused: store none of theirs
+            lost, self._lost = self._lost, None
+            self._batch = 0
+            self._on_commit = []
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise PaymentError(f"the ledger lost a batch of requests to a failed write: {lost}") from lost
+        if not self._batch:
+            return
+        callbacks, self._on_commit = self._on_commit, []
+        self._batch = 0
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        for callback in callbacks:
+            callback()
 
     def make_durable(self) -> None:
         """Write everything committed so far through to disk (fsync), e.g. before the chain refers to it."""
+        self.commit()
         self._db.execute("PRAGMA wal_checkpoint(FULL)")
 
     def ensure_client(self, client_id: str, credit_nano: Nano) -> ClientAccount:
         """Open an account with `credit_nano` if it has none yet; an existing account is kept as is."""
+        self.commit()
         self._db.execute(
             "INSERT OR IGNORE INTO clients (client_id, credit_nano) VALUES (?, ?)", (client_id, credit_nano)
         )
@@ -124,7 +170,7 @@ class Ledger:
         """Add ``amount_nano`` (positive) to the client's credit, opening its account if needed."""
         if amount_nano <= 0:
             raise PaymentError(f"a credit must be positive, got {amount_nano} nanoTON")
-        self.ensure_client(client_id, Nano(0))
+        self.ensure_client(client_id, Nano(0))  # commits the open batch
         self._db.execute(
             "UPDATE clients SET credit_nano = credit_nano + ? WHERE client_id = ?", (amount_nano, client_id)
         )
@@ -152,49 +198,86 @@ class Ledger:
         rows = self._db.execute("SELECT client_id, credit_nano, charged_nano, charged_tokens FROM clients")
         return [ClientAccount(*row) for row in rows]
 
-    def record(self, charge: RequestCharge, finished_at: float) -> bool:
+    def record(
+        self,
+        charge: RequestCharge,
+        finished_at: float,
+        *,
+        defer: bool = False,
+        on_commit: Callable[[], None] | None = None,
+    ) -> bool:
         """Charge the client and credit the worker for one request, atomically and at most once.
 
-        Returns False (and changes nothing) when this request id was already recorded.
+        Returns False (and changes nothing) when this request id was already recorded (committed or in
+        the open batch). ``defer``: leave it in the open batch until `commit` (tell nobody before);
+        otherwise it is committed before returning. ``on_commit`` runs once the row is committed.
         """
         if min(charge.adjusted_tokens, charge.client_cost_nano, charge.worker_earned_nano) < 0:
             raise PaymentError(f"negative amounts in the charge of request {charge.request_id}")
-        with self._transaction():
-            inserted = self._db.execute(
-                "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    charge.request_id,
-                    charge.client_id,
-                    charge.worker_id,
-                    charge.adjusted_tokens,
-                    charge.client_cost_nano,
-                    charge.worker_earned_nano,
-                    finished_at,
-                ),
-            ).rowcount
-            if not inserted:
-                return False
-            self._db.execute(
-                "INSERT OR IGNORE INTO clients (client_id, credit_nano) VALUES (?, 0)", (charge.client_id,)
-            )
-            self._db.execute(
-                "UPDATE clients SET charged_nano = charged_nano + ?, charged_tokens = charged_tokens + ?"
-                " WHERE client_id = ?",
-                (charge.client_cost_nano, charge.adjusted_tokens, charge.client_id),
-            )
-            self._db.execute(
-                "INSERT INTO workers (worker_id, owner, earned_nano, earned_tokens) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(worker_id) DO UPDATE SET earned_nano = earned_nano + excluded.earned_nano,"
-                " earned_tokens = earned_tokens + excluded.earned_tokens, owner = excluded.owner",
-                (charge.worker_id, charge.worker_owner, charge.worker_earned_nano, charge.adjusted_tokens),
-            )
-            for kind, owner in ((CLIENT_CHANNEL, charge.client_owner), (WORKER_CHANNEL, charge.worker_owner)):
-                if owner:
-                    self._db.execute(
-                        "INSERT INTO channels (kind, owner, running_tokens) VALUES (?, ?, ?)"
-                        " ON CONFLICT(kind, owner) DO UPDATE SET running_tokens = running_tokens + ?",
-                        (kind, owner, charge.adjusted_tokens, charge.adjusted_tokens),
-                    )
+        if not self._batch:
+            self._db.execute("BEGIN IMMEDIATE")
+        self._batch += 1
+        self._db.execute("SAVEPOINT request")  # a failed write undoes itself, not the batch
+        try:
+            inserted = self._write(charge, finished_at)
+            self._db.execute("RELEASE request")
+        except BaseException as exc:
+            self._undo(exc)
+            raise
+        if inserted and on_commit is not None:
+            self._on_commit.append(on_commit)
+        if not defer:
+            self.commit()
+        return inserted
+
+    def _undo(self, exc: BaseException) -> None:
+        """Undo a failed write; if SQLite already rolled the whole batch back, `commit` will say so."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK TO request")
+            self._db.execute("RELEASE request")
+        else:
+            if self._batch > 1:  # earlier requests of the batch were lost with it
+                self._lost = exc
+            self._batch = 0
+            self._on_commit = []
+
+    def _write(self, charge: RequestCharge, finished_at: float) -> bool:
+        """One request's rows, inside the open batch transaction."""
+        inserted = self._db.execute(
+            "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                charge.request_id,
+                charge.client_id,
+                charge.worker_id,
+                charge.adjusted_tokens,
+                charge.client_cost_nano,
+                charge.worker_earned_nano,
+                finished_at,
+            ),
+        ).rowcount
+        if not inserted:
+            return False
+        self._db.execute(
+            "INSERT OR IGNORE INTO clients (client_id, credit_nano) VALUES (?, 0)", (charge.client_id,)
+        )
+        self._db.execute(
+            "UPDATE clients SET charged_nano = charged_nano + ?, charged_tokens = charged_tokens + ?"
+            " WHERE client_id = ?",
+            (charge.client_cost_nano, charge.adjusted_tokens, charge.client_id),
+        )
+        self._db.execute(
+            "INSERT INTO workers (worker_id, owner, earned_nano, earned_tokens) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(worker_id) DO UPDATE SET earned_nano = earned_nano + excluded.earned_nano,"
+            " earned_tokens = earned_tokens + excluded.earned_tokens, owner = excluded.owner",
+            (charge.worker_id, charge.worker_owner, charge.worker_earned_nano, charge.adjusted_tokens),
+        )
+        for kind, owner in ((CLIENT_CHANNEL, charge.client_owner), (WORKER_CHANNEL, charge.worker_owner)):
+            if owner:
+                self._db.execute(
+                    "INSERT INTO channels (kind, owner, running_tokens) VALUES (?, ?, ?)"
+                    " ON CONFLICT(kind, owner) DO UPDATE SET running_tokens = running_tokens + ?",
+                    (kind, owner, charge.adjusted_tokens, charge.adjusted_tokens),
+                )
         return True
 
     def request(self, request_id: str) -> RequestCharge | None:
@@ -211,10 +294,9 @@ class Ledger:
         return self._db
 
     def transaction(self) -> _Transaction:
-        """``with ledger.transaction(): ...``: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
-        return _Transaction(self._db)
-
-    def _transaction(self) -> _Transaction:
+        """``with ledger.transaction(): ...``: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); the open
+        batch is committed first."""
+        self.commit()
         return _Transaction(self._db)
 
 

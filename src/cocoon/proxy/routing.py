@@ -460,6 +460,7 @@ class Router:
                         await self._refuse_receipt(link, responder, why)
                         return False
                     cost = self._record(link, key, usage, coefficient)
+                    await self.book.durable()  # committed before the client learns the cost
                     self.counters.succeeded += 1
                     await responder.end(
                         usage,
@@ -480,6 +481,7 @@ class Router:
                         usage = self._receipted(link, e2e, usage, receipt)
                     if usage is not None:
                         cost = self._record(link, key, usage, coefficient)  # pay for what was delivered
+                        await self.book.durable()
                         if isinstance(responder, ChargeAware):
                             responder.charged(cost)
                     self.counters.failed += 1
@@ -534,7 +536,9 @@ class Router:
     def _record(self, link: WorkerLink, key: str, usage: Usage, coefficient: int) -> RequestCost:
         # `usage` already holds its invariants: a worker's message breaking them did not decode.
         assert link.state is not None
-        cost = self.book.record(key, usage, coefficient, link.worker_id, link.state.owner, self.clock.time())
+        cost = self.book.record(
+            key, usage, coefficient, link.worker_id, link.state.owner, self.clock.time(), defer=True
+        )
         self.counters.charged_nano += cost.cost_nano
         return cost
 

@@ -277,6 +277,7 @@ class ProxyService:
         if isinstance(body, E2ECandidates):
             return self.e2e_candidates(body)
         if isinstance(body, GetPaymentStatus):
+            self.ledger.commit()  # what a client is told must be durable (group commit: ledger.py)
             account = self.ledger.client(client_id)
             return PaymentStatus(
                 tokens_max=account.charged_tokens,
