@@ -110,7 +110,12 @@ def final_event(payload: bytes, end: AnswerEnd, shape: StreamShape, receipt: dic
 
 def is_usage_chunk(payload: bytes) -> bool:
     """True for the engine's final usage-only chunk of a stream."""
-    if b'"usage"' not in payload:
+    mentions = payload.count(b'"usage"')
+    if not mentions:
+        return False
+    if mentions == 1 and (b'"usage":null' in payload or b'"usage": null' in payload):
+        # Every chunk of a vLLM-style stream says so; no JSON string can hold these bytes (its quotes
+        # are escaped), so this is the key itself: not the usage chunk, and no need to parse it.
         return False
     try:
         chunk = json.loads(payload)
