@@ -67,3 +67,11 @@ def test_a_small_order_key_is_refused() -> None:
     small_order = bytes(32)  # the identity point's encoding is 0x01 then zeros; all-zero is order 4
     with pytest.raises(StatementError, match="does not verify"):
         _check(small_order, b"x", bytes(64))
+
+
+def test_signatures_are_the_standard_deterministic_ed25519_ones() -> None:
+    private, _ = _key()
+    body = b"receipt body"
+    signature = sign(private, STATEMENT_DOMAIN, body)
+    assert signature == private.sign(STATEMENT_DOMAIN + body)  # what any Ed25519 library makes
+    private.public_key().verify(signature, STATEMENT_DOMAIN + body)

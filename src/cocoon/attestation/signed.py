@@ -5,11 +5,11 @@ CertificateVerify has its own context string), claims statements and answer rece
 signed as ``domain || body`` with a distinct NUL-terminated domain, so a signature made for one kind
 can never be presented as another.
 
-Verification runs in libsodium (about half the CPU of OpenSSL's Ed25519 here, and stricter: it also
-refuses small-order keys and points). Parsed keys are cached by their exact bytes, and a caller that
-sees the same signed bytes again and again (a worker's statement on every answer) can ask for the
-verdict to be remembered, keyed by the exact (key, message, signature) bytes: any changed input is
-checked afresh.
+Signing and verification run in libsodium (two thirds and half the CPU of OpenSSL's Ed25519 here;
+its checks are stricter: it also refuses small-order keys and points). Parsed keys are cached by their
+exact bytes, and a caller that sees the same signed bytes again and again (a worker's statement on
+every answer) can ask for the verdict to be remembered, keyed by the exact (key, message, signature)
+bytes: any changed input is checked afresh.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from functools import lru_cache
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.exceptions import BadSignatureError, CryptoError
-from nacl.signing import VerifyKey
+from nacl.signing import SigningKey, VerifyKey
 
 from cocoon.errors import AttestationError
 
@@ -28,6 +29,9 @@ SIGNATURE_SIZE = 64
 
 STATEMENT_DOMAIN = b"cocoon/claims-statement/v1\x00"
 RECEIPT_DOMAIN = b"cocoon/answer-receipt/v1\x00"
+
+SIGNING_CACHE_SIZE = 8
+"""Our own signing keys kept in libsodium form (a node has one; tests make more)."""
 
 KEY_CACHE_SIZE = 4096
 """Parsed public keys kept (one per peer node seen recently)."""
@@ -45,8 +49,17 @@ def _verify_key(public_key: bytes) -> VerifyKey:
 
 
 def sign(private_key: Ed25519PrivateKey, domain: bytes, body: bytes) -> bytes:
-    """The 64-byte Ed25519 signature of ``domain || body``."""
-    return private_key.sign(domain + body)
+    """The 64-byte Ed25519 signature of ``domain || body`` (deterministic: the same bytes as OpenSSL's,
+    made in libsodium at about two thirds of the cost)."""
+    return _signing_key(private_key).sign(domain + body).signature
+
+
+@lru_cache(maxsize=SIGNING_CACHE_SIZE)
+def _signing_key(private_key: Ed25519PrivateKey) -> SigningKey:
+    seed = private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return SigningKey(seed)
 
 
 def verify(
