@@ -63,8 +63,6 @@ from cocoon.proxy.selection import (
     NoCapacity,
     NoSuchModel,
     PriceTooLow,
-    WorkerCandidate,
-    choose_worker,
 )
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.usage import NO_USAGE, Usage
@@ -335,10 +333,8 @@ class Router:
         if deadline is not None:
             queue_until = min(queue_until, deadline)
         while True:
-            candidates = self.workers.candidates()
-            allowed = _sealed_to(candidates, e2e.key_ids) if e2e is not None else None
-            choice = choose_worker(
-                candidates,
+            allowed = self.workers.sealed_to(e2e.key_ids) if e2e is not None else None
+            choice = self.workers.choose(
                 request.model,
                 request.max_coefficient,
                 self.rng,
@@ -346,7 +342,7 @@ class Router:
                 endpoint=request.path,
                 allowed=allowed,
             )
-            if e2e is not None and _reroute_now(choice, candidates, request, tried, self.rng):
+            if e2e is not None and _reroute_now(choice, self.workers, request, tried, self.rng):
                 await self._reroute(responder, failures)
                 return None
             match choice:
@@ -569,14 +565,9 @@ class _E2ERelay:
         return None
 
 
-def _sealed_to(candidates: list[WorkerCandidate], key_ids: frozenset[bytes]) -> set[str]:
-    """The workers holding a key the envelope lists (their current or previous one)."""
-    return {c.worker_id for c in candidates if not key_ids.isdisjoint(c.e2e_key_ids)}
-
-
 def _reroute_now(
     choice: Choice,
-    candidates: list[WorkerCandidate],
+    workers: WorkerPool,
     request: RunQuery,
     tried: set[str],
     rng: random.Random,
@@ -590,9 +581,7 @@ def _reroute_now(
         case NoSuchModel() | PriceTooLow():
             return True
         case NoCapacity():
-            anyone = choose_worker(
-                candidates, request.model, request.max_coefficient, rng, tried, endpoint=request.path
-            )
+            anyone = workers.choose(request.model, request.max_coefficient, rng, tried, endpoint=request.path)
             return isinstance(anyone, Chosen)
     return False
 

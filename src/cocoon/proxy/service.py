@@ -47,8 +47,6 @@ from cocoon.proxy.selection import (
     EndpointNotServed,
     NoSuchModel,
     PriceTooLow,
-    choose_worker,
-    e2e_candidates,
 )
 from cocoon.proxy.settlement import ProxySettlement
 from cocoon.proxy.workers import WorkerLink, WorkerPool
@@ -290,8 +288,7 @@ class ProxyService:
     def e2e_candidates(self, query: E2ECandidates) -> E2ECandidateList:
         """The workers a client may encrypt a request to, best first, each with its verified certificate
         (only its hash when the client says it has it)."""
-        chosen = e2e_candidates(
-            self.workers.candidates(),
+        chosen = self.workers.e2e_candidates(
             query.model,
             query.max_coefficient,
             query.endpoint,
@@ -314,8 +311,7 @@ class ProxyService:
         if answer:
             return E2ECandidateList(tuple(answer))
         # None listed: say so as a plaintext request would be told, when no worker could take it at all.
-        choice = choose_worker(
-            self.workers.candidates(),
+        choice = self.workers.choose(
             query.model,
             query.max_coefficient,
             self.router.rng,
