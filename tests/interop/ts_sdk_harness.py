@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cocoon_client import CocoonNet, cocoon_net
+from cocoon_client import CocoonNet, chain_cocoon_net
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -41,7 +41,6 @@ from test_onchain import PRICE, World
 
 from cocoon.engine.fake import start_fake_engine
 from cocoon.engine.fake_answer import FakeEngineConfig
-from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.settlement import ProxySettlement
 from cocoon.ton import data
 from cocoon.ton import messages as m
@@ -254,11 +253,6 @@ class OurNetwork:
 async def our_network(tmp_path: Path, *, pow_difficulty: int = 20) -> AsyncIterator[OurNetwork]:
     """Our proxy with its COCOON port (proof of work at the reference's difficulty, 20, by default),
     settling on an in-process local chain (root with price 20, fee 19), one worker on the fake engine."""
-    world = World(tmp_path)
-    ledger = Ledger(world.db)
-    settlement = world.settlement(ledger)
-    await settlement.start()
-    await settlement.wait_ready(5)
-    settings = {"local_client_credit_nano": 0, "cocoon_pow_difficulty": pow_difficulty}
-    async with cocoon_net(tmp_path, chain=settlement, ledger=ledger, **settings) as net:
-        yield OurNetwork(world, settlement, net, PRICE)
+    async with chain_cocoon_net(tmp_path, cocoon_pow_difficulty=pow_difficulty) as (world, net):
+        assert net.proxy.chain is not None
+        yield OurNetwork(world, net.proxy.chain, net, PRICE)

@@ -1,6 +1,6 @@
 """A COCOON-protocol test client for the proxy's COCOON port, and a proxy + worker + fake engine to
-point it at (`cocoon_net`, also the interop tests' network): real loopback TCP, real proof of work (at
-a low difficulty) and TLS."""
+point it at (`cocoon_net`, also the interop tests' network; `chain_cocoon_net` on a local chain):
+real loopback TCP, real proof of work (at a low difficulty) and TLS."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from servicenet import ServiceNet, service_net
+from test_onchain import World
 
 from cocoon.net.cocoon_conn import connect_cocoon
 from cocoon.net.cocoon_session import CocoonConnection
 from cocoon.node.identity import make_identity
+from cocoon.proxy.ledger import Ledger
 from cocoon.tl.base import TLObject
 from cocoon.tl.codec import decode_as, encode
 from cocoon.tl.types import (
@@ -165,3 +167,18 @@ async def cocoon_net(tmp_path: Path, **config: Any) -> AsyncIterator[CocoonNet]:
         proxy = net.proxy
         await wait_until(lambda: len(proxy.workers.candidates()) == 1, 20, what="the worker registered")
         yield CocoonNet(net.proxy, net.worker, net.engine)
+
+
+@asynccontextmanager
+async def chain_cocoon_net(tmp_path: Path, **config: Any) -> AsyncIterator[tuple[World, CocoonNet]]:
+    """`cocoon_net` settling on `test_onchain.World`'s in-process local chain (root price 20, fee 19;
+    no off-chain credit unless ``config`` says so); the proxy's `ProxySettlement` is ``proxy.chain``.
+    Nothing ticks the settlement: a test that needs its chain reader runs ``tick()`` itself."""
+    world = World(tmp_path)
+    ledger = Ledger(world.db)
+    settlement = world.settlement(ledger)
+    await settlement.start()
+    await settlement.wait_ready(5)
+    settings = {"local_client_credit_nano": 0} | config
+    async with cocoon_net(tmp_path, chain=settlement, ledger=ledger, **settings) as net:
+        yield world, net
