@@ -49,10 +49,15 @@ async def in_process_network(
     *,
     worker_settings: Sequence[dict[str, Any]] = (),
     client_settings: dict[str, Any] | None = None,
+    proxy_settings: dict[str, Any] | None = None,
+    cocoon: bool = False,
+    wait_connected: bool = True,
 ) -> AsyncIterator[InProcessNet]:
     """A running proxy, a worker per engine and a client (see the module docstring); the worker of
     ``engines[i]`` also takes the config keys of ``worker_settings[i]`` when given, the client those
-    of ``client_settings``."""
+    of ``client_settings``, the proxy those of ``proxy_settings``. With ``cocoon`` the client dials
+    the proxy's COCOON port only (COCOON's protocol, ``cocoon_proxies``); with ``wait_connected``
+    false it is not waited for (a test of a refused connection waits for what it expects)."""
     async with AsyncExitStack() as stack:
         proxy_config = ProxyConfig(
             worker_port=0,
@@ -61,6 +66,7 @@ async def in_process_network(
             data_dir=str(tmp_path / "proxy"),
             local_client_credit_nano=10**12,
         )
+        proxy_config = msgspec.structs.replace(proxy_config, **(proxy_settings or {}))
         proxy = await stack.enter_async_context(build_proxy(proxy_config))
         workers = []
         for index, engine in enumerate(engines):
@@ -72,11 +78,16 @@ async def in_process_network(
             if index < len(worker_settings):
                 config = msgspec.structs.replace(config, **worker_settings[index])
             workers.append(await stack.enter_async_context(build_worker(config, WorkerDeps(engine=engine))))
-        client_config = ClientConfig(
-            proxies=[f"127.0.0.1:{proxy.service.client_listener.port}"],
-            http_port=0,
-            data_dir=str(tmp_path / "client"),
-        )
+        service = proxy.service
+        if cocoon:
+            assert service.cocoon_port is not None, "the proxy's COCOON port is off"
+            dial: dict[str, Any] = {
+                "proxies": [],
+                "cocoon_proxies": [f"127.0.0.1:{service.cocoon_port.port}"],
+            }
+        else:
+            dial = {"proxies": [f"127.0.0.1:{service.client_listener.port}"]}
+        client_config = ClientConfig(**dial, http_port=0, data_dir=str(tmp_path / "client"))
         client_config = msgspec.structs.replace(client_config, **(client_settings or {}))
         client = await stack.enter_async_context(build_client(client_config))
         tasks = [asyncio.create_task(node.run()) for node in (proxy, *workers, client)]
@@ -84,7 +95,14 @@ async def in_process_network(
             await wait_until(
                 lambda: len(proxy.service.workers.candidates()) == len(engines), 20, what="workers up"
             )
-            await wait_until(lambda: client.service.connections, 20, what="the client connected")
+            pool = client.service
+            connected = (
+                (lambda: pool.cocoon is not None and pool.cocoon.links)
+                if cocoon
+                else (lambda: pool.connections)
+            )
+            if wait_connected:
+                await wait_until(connected, 20, what="the client connected")
             sdk = openai.AsyncOpenAI(
                 base_url=f"http://127.0.0.1:{client.http_port}/v1", api_key="unused", max_retries=0
             )

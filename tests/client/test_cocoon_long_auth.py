@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cocoon_client import chain_cocoon_net
+from test_onchain import CLIENT_OWNER, PRICE, FaucetSender
 
 from cocoon.api.validation import validate_request
 from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
@@ -23,98 +25,35 @@ from cocoon.client.cocoon_auth import CocoonAccount
 from cocoon.client.cocoon_proxy import CocoonProxies
 from cocoon.client.cocoon_register import ChainLongAuth, our_contracts
 from cocoon.engine.fake_answer import FAKE_MODEL
-from cocoon.engine.memory import MemoryEngine
 from cocoon.node.identity import make_identity
-from cocoon.node.policy import make_policy
-from cocoon.proxy.ledger import CLIENT_CHANNEL, Ledger
+from cocoon.proxy.ledger import CLIENT_CHANNEL
 from cocoon.proxy.service import ProxyService
-from cocoon.proxy.settlement import ProxySettlement, SettlementConfig
-from cocoon.roles import ProxyConfig, WorkerConfig
 from cocoon.ton import data
 from cocoon.ton.address import Address
-from cocoon.ton.artifacts import contract_code
 from cocoon.ton.cells import Cell
-from cocoon.ton.ops import TON
-from cocoon.ton.params import make_params
-from cocoon.wallet.sender import BatchSender
 from cocoon.wire.messages import AnswerEnd
-from cocoon.worker.service import WorkerService
 from waiting import wait_until
-
-PRICE, FEE = 20, 19
-PROXY_SECRET = b"\x05" * 32
-FAST = SettlementConfig(flush_interval_s=0, note_interval_s=0, settle_interval_s=0, tick_s=0)
-
-
-def addr(tag: str) -> Address:
-    return Address(0, hashlib.sha256(tag.encode()).digest())
-
-
-CLIENT_OWNER = addr("client-owner")
-
-
-class FaucetSender(BatchSender):
-    """A wallet stand-in: each message injected from a fixed address (not debited)."""
-
-    def __init__(self, chain: LocalChain, address: Address) -> None:
-        super().__init__(address)
-        self.chain = chain
-
-    async def send_many(self, messages: Any) -> None:
-        for msg in messages:
-            self.chain.send_internal(
-                self.address, msg.dest, msg.value, msg.body, bounce=msg.bounce, state_init=msg.state_init
-            )
 
 
 @contextlib.asynccontextmanager
 async def chain_network(tmp_path: Path) -> AsyncIterator[tuple[ProxyService, LocalChain, Any]]:
-    local = LocalChain(None, now=1_750_000_000)
-    chain = AsyncLocalChain(local)
-    params = make_params(
-        proxy_code=contract_code("proxy"),
-        worker_code=contract_code("worker"),
-        client_code=contract_code("client"),
-        price_per_token=PRICE,
-        worker_fee_per_token=FEE,
-    )
-    root = local.deploy(*data.root_state_init(contract_code("root"), addr("root-owner"), params), TON)
-    ledger = Ledger(tmp_path / "state.db")
-    settlement = ProxySettlement(
-        chain,
-        FaucetSender(local, addr("proxy-wallet")),
-        ledger,
-        PROXY_SECRET,
-        addr("proxy-owner"),
-        root,
-        params,
-        FAST,
-    )
-    await settlement.start()
-    await settlement.wait_ready(5)
-    config = ProxyConfig(worker_port=0, client_port=0, cocoon_pow_difficulty=4, local_client_credit_nano=0)
-    proxy = ProxyService(
-        config, make_identity("", "fake"), make_policy("fake"), make_policy("any"), ledger, settlement
-    )
-    await proxy.start()
-    worker_config = WorkerConfig(proxies=[f"127.0.0.1:{proxy.worker_listener.port}"])
-    worker = WorkerService(worker_config, MemoryEngine(), make_identity("", "fake"), make_policy("fake"))
+    """`cocoon_client.chain_cocoon_net` with the proxy's settlement loop running (it reads the
+    register notes off the chain); yields the proxy, the local chain and the root's params."""
+    async with chain_cocoon_net(tmp_path) as (world, net):
+        settlement = net.proxy.chain
+        assert settlement is not None
 
-    async def read_chain() -> None:  # the proxy's settlement loop, reading register notes among others
-        while True:
-            await settlement.tick()
-            await asyncio.sleep(0.01)
+        async def read_chain() -> None:
+            while True:
+                await settlement.tick()
+                await asyncio.sleep(0.01)
 
-    tasks = [asyncio.create_task(worker.run()), asyncio.create_task(read_chain())]
-    try:
-        await wait_until(lambda: len(proxy.workers.candidates()) == 1, 20, what="the worker registered")
-        yield proxy, local, params
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await proxy.aclose()
-        ledger.close()
+        reader = asyncio.create_task(read_chain())
+        try:
+            yield net.proxy, world.local, world.params
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
 
 
 async def test_long_auth_registers_on_chain_then_short_auth_follows(tmp_path: Path) -> None:

@@ -1,15 +1,23 @@
 """Long auth's on-chain half (`ChainLongAuth`) on the local chain with our compiled contracts: the
 client contract the proxy names is checked against the one derived from the root's code, deployed,
 its secret hash synced, and ``owner_client_register(nonce)`` reaches the proxy's contract. For the
-public network's contracts, the recorded mainnet cells (``tests/ton/fixtures/reference``) stand in."""
+public network's contracts, the recorded mainnet cells (``tests/ton/reference_vectors``) stand in."""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import pytest
+from reference_vectors import (  # the recorded public-network cells of tests/ton
+    CLIENT_CONTRACT,
+    CLIENT_OWNER,
+    PROXY_CONTRACT,
+    PROXY_PUBLIC_KEY,
+    RecordedClient,
+    Recorder,
+    cell,
+)
 
 from cocoon.chainsvc.local import LocalChain
 from cocoon.chainsvc.local.aio import AsyncLocalChain
@@ -20,8 +28,8 @@ from cocoon.ton import data
 from cocoon.ton import reference as ref
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
-from cocoon.ton.cells import Cell, cell_from_boc
-from cocoon.ton.chain import AccountState, AccountStatus, Transaction
+from cocoon.ton.cells import Cell
+from cocoon.ton.chain import AccountStatus, Transaction
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.params import make_params
 from cocoon.ton.signed import public_key_of
@@ -101,43 +109,15 @@ async def test_a_client_contract_that_is_not_ours_is_refused_before_any_message(
     assert sender.traces == []
 
 
-REFERENCE_CELLS = Path(__file__).resolve().parents[1] / "ton" / "fixtures" / "reference"
-PUBLIC_PROXY = Address.parse("EQDTC4XYwcRwan5FEMmfQze48J6YaK8Ao3QiOsvHx83q0uPf")
-PUBLIC_PROXY_KEY = bytes.fromhex("1cddc344e4ea001a119b6d27976e7056a29d6cc262d17bec92c8586cd3ab6fce")
-PUBLIC_CLIENT_OWNER = Address.parse("EQDJxdrlRruDA9KuV7nGNXAPVs8cTIS2fbyMx2BOWioB_hib")
-PUBLIC_CLIENT = Address.parse("EQDGYwiPVGgHlxabHQNYVZeScSn1WwIfMySPNbeQ4kyjuBT3")
-
-
-def recorded(name: str) -> Cell:
-    return cell_from_boc(bytes.fromhex((REFERENCE_CELLS / f"{name}.hex").read_text().strip()))
-
-
-class RecordedChain:
-    """The recorded public client contract, active, as the only account there is."""
-
-    async def get_account(self, address: Address) -> AccountState:
-        assert address == PUBLIC_CLIENT
-        return AccountState(address, 15 * TON, AccountStatus.ACTIVE, None, recorded("client_data"), 1, b"")
-
-
-class Recorder:
-    def __init__(self, address: Address) -> None:
-        self.address = address
-        self.sent: list[tuple[Address, int, Cell | None]] = []
-
-    async def send(self, dest: Address, value: int, body: Cell | None = None, **_: Any) -> None:
-        self.sent.append((dest, value, body))
-
-
 async def test_the_public_networks_client_contract_is_derived_from_its_root_and_registered() -> None:
-    root = ref.parse_reference_root(recorded("root_data_v4"))
-    sender = Recorder(PUBLIC_CLIENT_OWNER)
-    auth = ChainLongAuth(RecordedChain(), sender, reference_contracts(root))  # type: ignore[arg-type]
-    proxy = ProxyParams(PUBLIC_PROXY_KEY, PUBLIC_CLIENT_OWNER.raw, PUBLIC_PROXY.friendly(), False, 4)
-    await auth.register(proxy, PUBLIC_CLIENT.friendly(), nonce=1234)
+    root = ref.parse_reference_root(cell("root_data_v4"))
+    sender = Recorder(CLIENT_OWNER)
+    auth = ChainLongAuth(RecordedClient(), sender, reference_contracts(root))  # type: ignore[arg-type]
+    proxy = ProxyParams(PROXY_PUBLIC_KEY, CLIENT_OWNER.raw, PROXY_CONTRACT.friendly(), False, 4)
+    await auth.register(proxy, CLIENT_CONTRACT.friendly(), nonce=1234)
     # Deployed, the empty secret's hash stored, balance = stake: only the register message goes out.
     [(dest, value, body)] = sender.sent
-    assert dest == PUBLIC_CLIENT and value == TON and body is not None
+    assert dest == CLIENT_CONTRACT and value == TON and body is not None
     cs = body.begin_parse()
     assert (cs.load_uint(32), cs.load_uint(64), cs.load_uint(64)) == (Op.OWNER_CLIENT_REGISTER, 1, 1234)
 

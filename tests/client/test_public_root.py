@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import logging
 import socket
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -24,6 +23,17 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
+from reference_vectors import (  # the shared recorded-cell helpers of tests/ton
+    CLIENT_CONTRACT,
+    CLIENT_OWNER,
+    PROXY_CONTRACT,
+    PROXY_PUBLIC_KEY,
+    PUBLIC_ROOT,
+    ROOT_OWNER,
+    RecordedClient,
+    Recorder,
+    cell,
+)
 
 from cocoon.chainsvc.local import AsyncLocalChain, LocalChain
 from cocoon.chainsvc.server import create_app
@@ -41,25 +51,13 @@ from cocoon.ton import data
 from cocoon.ton import reference as ref
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
-from cocoon.ton.cells import Cell, begin_cell
-from cocoon.ton.chain import AccountState, AccountStatus
+from cocoon.ton.cells import begin_cell
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.params import make_params
 from cocoon.ton.reference.proxy_contract import proxy_contract_address
 from cocoon.ton.reference.root import VerifiedKeys
 from cocoon.wallet import load_or_create_key_file
 from waiting import wait_until
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ton"))
-from reference_vectors import (  # the shared recorded-cell helpers of tests/ton
-    CLIENT_CONTRACT,
-    CLIENT_OWNER,
-    PROXY_CONTRACT,
-    PROXY_PUBLIC_KEY,
-    PUBLIC_ROOT,
-    ROOT_OWNER,
-    cell,
-)
 
 RECORDED_PROXY = "91.108.4.11:8888"  # the recorded root's one registered proxy, client endpoint
 NOW = 1_750_000_000
@@ -205,23 +203,6 @@ def test_the_layout_is_told_by_the_params_version_and_the_reference_count() -> N
     snapshot = parse_root(CLIENT_OWNER, older.to_cell())
     assert isinstance(snapshot, RegistrySnapshot)
     assert snapshot.proxy_endpoints("client") == [RECORDED_PROXY]
-
-
-class RecordedClient:
-    """A chain holding only the recorded client contract, active."""
-
-    async def get_account(self, address: Address) -> AccountState:
-        assert address == CLIENT_CONTRACT
-        return AccountState(address, 15 * TON, AccountStatus.ACTIVE, None, cell("client_data"), 1, b"")
-
-
-class Recorder:
-    def __init__(self, address: Address) -> None:
-        self.address = address
-        self.sent: list[tuple[Address, int, Cell | None]] = []
-
-    async def send(self, dest: Address, value: int, body: Cell | None = None, **_: Any) -> None:
-        self.sent.append((dest, value, body))
 
 
 async def test_long_auth_on_the_public_root_checks_the_proxys_contract_before_paying() -> None:

@@ -124,6 +124,7 @@ async def test_stream_headers_name_the_request_and_keep_only_cocoon_headers() ->
         "X-Cocoon-Worker": "w1",
         "X-Cocoon-Request-Id": f"{backend.requests[0][1]:016x}",
         "X-Cocoon-E2E": "0",
+        "X-Cocoon-Protocol": "native",
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-cache",
     }
@@ -198,6 +199,7 @@ async def test_a_whole_answer_gets_the_cost_fields_in_usage() -> None:
         "x-cocoon-worker": "w1",
         "X-Cocoon-Request-Id": f"{backend.requests[0][1]:016x}",
         "X-Cocoon-E2E": "0",
+        "X-Cocoon-Protocol": "native",
         "Content-Type": "application/json",
     }
     doc = json.loads(answer.body)
@@ -298,7 +300,7 @@ async def test_facts_combine_the_counters_and_the_backend_status() -> None:
     await read_all(as_stream(await api.serve(chat())))
     facts = await api.facts()
     assert facts["client"]["requests"]["succeeded"] == 1
-    assert facts["client"]["receipts"] == {"verified": 0, "failed": 0, "missing": 1}
+    assert facts["client"]["receipts"] == {"verified": 0, "failed": 0, "missing": 1, "none_by_protocol": 0}
     assert facts["client_id"] == "fake"
 
 

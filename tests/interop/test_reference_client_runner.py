@@ -31,16 +31,16 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
+from cocoon_client import CocoonNet, cocoon_net
 from openai.types.chat import ChatCompletionMessageParam
 from reference_runner import (
     REFERENCE,
-    OurNetwork,
     ReferenceClient,
     cannot_run,
-    our_network,
     reference_client,
     reference_network,
     root_address,
+    skip_unless_runnable,
 )
 
 from cocoon.engine.fake import start_fake_engine
@@ -57,9 +57,7 @@ READY_S = 45.0  # the client runner dials its proxy ~10 s after start, then re-d
 
 @pytest.fixture(scope="module")
 def reference_runs() -> None:
-    why = cannot_run("router", "client-runner")
-    if why is not None:
-        pytest.skip(f"the reference binaries cannot run here ({why})")
+    skip_unless_runnable("router", "client-runner")
 
 
 async def _models(http: aiohttp.ClientSession, ref: ReferenceClient) -> list[dict[str, Any]] | None:
@@ -74,7 +72,7 @@ async def _models(http: aiohttp.ClientSession, ref: ReferenceClient) -> list[dic
         return None  # its HTTP server is not up yet
 
 
-async def _wait_ready(ref: ReferenceClient, net: OurNetwork | None) -> list[dict[str, Any]]:
+async def _wait_ready(ref: ReferenceClient, net: CocoonNet | None) -> list[dict[str, Any]]:
     """Poll (a process we do not control) until the client lists a model; stop at its first refusal."""
     port = net.proxy.cocoon_port if net is not None else None
     deadline = time.monotonic() + READY_S
@@ -132,7 +130,7 @@ async def _proxy_view(ref: ReferenceClient, done: Callable[[dict[str, Any]], boo
             await asyncio.sleep(0.1)  # its payment bookkeeping runs in its own process
 
 
-def _charge(net: OurNetwork, usage: Any) -> int:
+def _charge(net: CocoonNet, usage: Any) -> int:
     u = Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
     return adjusted_tokens(u, 1000, net.proxy.params).total
 
@@ -145,7 +143,7 @@ async def test_the_reference_client_runner_answers_through_our_cocoon_port(
         "cocoon_fake_root": str(REFERENCE / "config" / "fake-ton-config.json"),
         "cocoon_fake_root_address": root_address().friendly(),
     }
-    async with our_network(tmp_path, cocoon_pow_difficulty=16, **fake_root) as net:
+    async with cocoon_net(tmp_path, cocoon_pow_difficulty=16, **fake_root) as net:
         async with openai.AsyncOpenAI(
             base_url=net.engine.base_url, api_key="unused", max_retries=0
         ) as direct:
@@ -153,7 +151,7 @@ async def test_the_reference_client_runner_answers_through_our_cocoon_port(
         assert expected.usage is not None
         port = net.proxy.cocoon_port
         assert port is not None
-        with reference_client(tmp_path / "reference", net.cocoon_port) as ref:
+        with reference_client(tmp_path / "reference", net.port) as ref:
             models = await _wait_ready(ref, net)
             assert [m["id"] for m in models] == [MODEL]
             [session] = port.sessions  # the client runner's one connection (through the router)

@@ -17,12 +17,6 @@ where the reference binaries cannot run here.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +27,7 @@ import aiohttp
 import openai
 import pytest
 from aiohttp import web
+from reference_runner import reference_processes, skip_unless_runnable
 
 from cocoon.client.build import build_client
 from cocoon.engine.fake import start_fake_engine
@@ -41,43 +36,8 @@ from cocoon.roles import ClientConfig
 from cocoon.wire.sse import SseParser
 from waiting import wait_until
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "peers" / "cocoon-reference"
-START = REFERENCE / "start.py"
 MODEL = "Qwen/Qwen3-8B"  # the model the reference's test configuration declares
-PORT_OFFSETS = (0, 1, 2, 101, 102, 116, 200, 201)
 PROMPT = [{"role": "user", "content": "tell me about cocoons and moths"}]
-
-
-def _runs(binary: str) -> str | None:
-    """Why the reference ``binary`` cannot run here (None when it runs: it answers --help itself)."""
-    try:
-        done = subprocess.run(
-            [str(REFERENCE / "bin" / binary), "--help"], capture_output=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{binary}: {exc}"
-    out = done.stdout + done.stderr
-    if done.returncode == 0 or b"unrecognized" in out:  # the runners refuse --help with their own parser
-        return None
-    return f"{binary} exited {done.returncode}: {out[-300:].decode(errors='replace')}"
-
-
-def _free_base() -> int:
-    for _ in range(50):
-        base = 20000 + int.from_bytes(os.urandom(2), "little") % 30000
-        sockets = []
-        try:
-            for offset in PORT_OFFSETS:
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free port range for the reference proxy")
 
 
 @asynccontextmanager
@@ -117,38 +77,9 @@ async def json_lines_front(engine_url: str) -> AsyncIterator[str]:
         await session.close()
 
 
-@asynccontextmanager
-async def reference_network(tmp_path: Path, worker_engine: str) -> AsyncIterator[dict[str, Any]]:
-    """The reference proxy, router and worker (``start.py``); yields the ports it prints."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(START),
-        str(tmp_path / "reference"),
-        "--base",
-        str(_free_base()),
-        "--worker",
-        worker_engine,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        ports = json.loads(line)
-        assert "client_port" in ports, ports
-        yield ports
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 20)
-
-
 @pytest.fixture(scope="module")
 def reference_runs() -> None:
-    if not START.exists():
-        pytest.skip(f"the reference peer is not at {START}")
-    for binary in ("proxy-runner", "worker-runner", "router"):
-        why = _runs(binary)
-        if why is not None:
-            pytest.skip(f"the reference binaries cannot run here ({why})")
+    skip_unless_runnable("proxy-runner", "worker-runner", "router")
 
 
 async def test_our_client_answers_through_the_reference_proxy_and_worker(
@@ -158,22 +89,24 @@ async def test_our_client_answers_through_the_reference_proxy_and_worker(
     try:
         async with openai.AsyncOpenAI(base_url=engine.base_url, api_key="unused", max_retries=0) as direct:
             expected = await direct.chat.completions.create(model=MODEL, messages=PROMPT)  # type: ignore[arg-type]
-        async with json_lines_front(engine.url) as front, reference_network(tmp_path, front) as ports:
-            config = ClientConfig(
-                proxies=[],
-                cocoon_proxies=[f"127.0.0.1:{ports['client_port']}"],
-                cocoon_test=True,
-                e2e="off",
-                http_port=0,
-                data_dir=str(tmp_path / "client"),
-            )
-            async with build_client(config) as client:
-                task = asyncio.create_task(client.run())
-                try:
-                    await _check_answers(client.http_port, client.service, expected, engine)
-                finally:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+        async with json_lines_front(engine.url) as front:
+            # start.py prints its ports as soon as it has started the runners: no wait on this loop.
+            with reference_processes(tmp_path / "reference", "--worker", front) as reference:
+                config = ClientConfig(
+                    proxies=[],
+                    cocoon_proxies=[f"127.0.0.1:{reference.client_port}"],
+                    cocoon_test=True,
+                    e2e="off",
+                    http_port=0,
+                    data_dir=str(tmp_path / "client"),
+                )
+                async with build_client(config) as client:
+                    task = asyncio.create_task(client.run())
+                    try:
+                        await _check_answers(client.http_port, client.service, expected, engine)
+                    finally:
+                        task.cancel()
+                        await asyncio.gather(task, return_exceptions=True)
     finally:
         await engine.close()
 

@@ -21,20 +21,19 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from cocoon_client import cocoon_net
+from reference_runner import ReferenceProcesses, reference_processes, skip_unless_runnable
 from ts_sdk_harness import (
     ClientCert,
     DriverError,
     InstalledSdk,
     OurNetwork,
-    ReferenceProxy,
     client_certificate,
-    cocoon_net,
     event,
     fake_engine_thread,
     installed_sdk,
     our_network,
     run_driver,
-    start_reference,
 )
 
 from cocoon.chainsvc.server import create_app
@@ -76,18 +75,20 @@ def _wallet(sdk: InstalledSdk) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ReferenceProxy]]:
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ReferenceProcesses]]:
     """Our fake engine (serving the reference's test model) behind the reference's proxy and worker."""
-    with fake_engine_thread(FakeEngineConfig(model=REFERENCE_MODEL)) as engine_url:
-        proxy = start_reference(tmp_path_factory.mktemp("reference"), engine_url.removeprefix("http://"))
-        try:
-            yield engine_url, proxy
-        finally:
-            proxy.stop()
+    skip_unless_runnable("proxy-runner", "worker-runner", "router")
+    run_dir = tmp_path_factory.mktemp("reference")
+    with (
+        fake_engine_thread(FakeEngineConfig(model=REFERENCE_MODEL)) as engine_url,
+        reference_processes(run_dir, "--worker", engine_url.removeprefix("http://")) as proxy,
+    ):
+        proxy.wait_for_worker()
+        yield engine_url, proxy
 
 
 def _reference_config(
-    sdk: InstalledSdk, proxy: ReferenceProxy, tmp_path: Path, steps: list[str]
+    sdk: InstalledSdk, proxy: ReferenceProcesses, tmp_path: Path, steps: list[str]
 ) -> dict[str, Any]:
     """Driver config for the reference proxy: a fresh wallet, short auth, a client certificate.
 
@@ -112,7 +113,7 @@ def _reference_config(
 
 
 async def test_sdk_against_reference_proxy(
-    sdk: InstalledSdk, reference: tuple[str, ReferenceProxy], tmp_path: Path
+    sdk: InstalledSdk, reference: tuple[str, ReferenceProcesses], tmp_path: Path
 ) -> None:
     """Models and a whole chat completion through the reference proxy and worker, short auth."""
     engine_url, proxy = reference

@@ -9,6 +9,8 @@ and the lines). `client_certificate` writes the self-signed Ed25519 certificate 
 its TLS client certificate (COCOON's proxies ask every client for one).
 
 Skips only when node or npm is not installed; a failing install or driver run is a test failure.
+`fake_engine_thread` serves our fake engine to peers that are processes (the reference's, run by
+`reference_runner`), `our_network` is our proxy's COCOON port settling on a local chain.
 """
 
 from __future__ import annotations
@@ -18,15 +20,11 @@ import datetime
 import hashlib
 import json
 import os
-import random
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -34,20 +32,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cocoon_client import CocoonNet, chain_cocoon_net
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
+from test_onchain import PRICE, World
 
 from cocoon.engine.fake import start_fake_engine
 from cocoon.engine.fake_answer import FakeEngineConfig
-from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.settlement import ProxySettlement
 from cocoon.ton import data
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.data import ClientData
 from cocoon.ton.ops import TON
-from waiting import wait_until_sync
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -195,123 +194,6 @@ def client_certificate(directory: Path) -> ClientCert:
     return ClientCert(cert_path, key_path, raw.hex())
 
 
-# --- the reference proxy (../shared/peers/cocoon-reference, its test mode with fake TON) ---
-
-REFERENCE = REPO.parent / "shared" / "peers" / "cocoon-reference"
-# start.py's ports relative to its base: HTTP, worker, client, worker/client RPC, SOCKS, worker HTTP/RPC.
-_REFERENCE_OFFSETS = (0, 1, 2, 101, 102, 116, 200, 201)
-
-
-def reference_runnable() -> None:
-    """Skips the calling test when the reference binaries are absent or cannot run on this machine."""
-    for name in ("proxy-runner", "worker-runner", "router"):
-        binary = REFERENCE / "bin" / name
-        if not binary.is_file():
-            pytest.skip(f"no reference {name} at {binary} (expected ../shared/peers/cocoon-reference)")
-        try:
-            # An unknown flag: a runnable binary refuses it itself at once; a missing loader or library
-            # fails to exec (OSError) or exits 126/127.
-            done = subprocess.run([str(binary), "--no-such-flag"], capture_output=True, timeout=20)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            pytest.skip(f"the reference {name} cannot run on this machine: {exc}")
-        if done.returncode in (126, 127):
-            why = done.stderr.decode(errors="replace")[-300:]
-            pytest.skip(f"the reference {name} cannot run on this machine: {why}")
-
-
-def _free_base() -> int:
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - 300, 10)
-        try:
-            socks = []
-            for offset in _REFERENCE_OFFSETS:
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-        return base
-    raise RuntimeError("no free port range for the reference proxy")
-
-
-@dataclass
-class ReferenceProxy:
-    """A running reference proxy + router (+ worker): ``client_port`` speaks COCOON's client protocol."""
-
-    process: subprocess.Popen[str]
-    info: dict[str, Any]
-    rundir: Path
-
-    @property
-    def client_port(self) -> int:
-        return int(self.info["client_port"])
-
-    def jsonstats(self) -> dict[str, Any]:
-        """The proxy's /jsonstats (workers, clients and their used tokens, ...)."""
-        url = f"http://127.0.0.1:{self.info['proxy_http']}/jsonstats"
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            doc: dict[str, Any] = json.loads(answer.read())
-        return doc
-
-    def log(self, name: str) -> str:
-        path = self.rundir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # start.py stops what it started on SIGTERM
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-def start_reference(rundir: Path, engine: str) -> ReferenceProxy:
-    """Start the reference proxy, router and worker (in front of ``engine``, host:port); wait until the
-    worker is connected to the proxy. Stop it with ``stop()``."""
-    reference_runnable()
-    argv = [
-        sys.executable,
-        str(REFERENCE / "start.py"),
-        str(rundir),
-        "--base",
-        str(_free_base()),
-        "--worker",
-        engine,
-    ]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline()
-    try:
-        info = json.loads(first)
-    except json.JSONDecodeError:
-        process.kill()
-        raise AssertionError(f"the reference start.py did not print its ports: {first!r}") from None
-    proxy = ReferenceProxy(process, info, rundir)
-
-    def worker_connected() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"the reference network stopped: {first} {proxy.log('proxy')[-2000:]}")
-        try:
-            return bool(proxy.jsonstats().get("worker_connections"))
-        except OSError:
-            return False  # the proxy's HTTP port is not up yet
-
-    try:
-        wait_until_sync(worker_connected, 30, what="the reference worker connected to its proxy")
-    except BaseException:
-        proxy.stop()
-        raise
-    return proxy
-
-
 @contextmanager
 def fake_engine_thread(config: FakeEngineConfig) -> Iterator[str]:
     """Our fake engine served from a thread of its own (its own event loop), for module-scoped fixtures
@@ -334,35 +216,18 @@ def fake_engine_thread(config: FakeEngineConfig) -> Iterator[str]:
 # --- our proxy's COCOON port on an in-process local chain ---
 
 
-def _proxy_test_helpers() -> None:
-    """tests/proxy's chain world and COCOON network builders, shared rather than copied."""
-    proxy_tests = str(REPO / "tests" / "proxy")
-    if proxy_tests not in sys.path:
-        sys.path.insert(0, proxy_tests)
-
-
-@asynccontextmanager
-async def cocoon_net(tmp_path: Path, **config: Any) -> AsyncIterator[Any]:
-    """tests/proxy's proxy (COCOON port, off-chain credit) + worker + fake engine, without a chain."""
-    _proxy_test_helpers()
-    from cocoon_client import cocoon_net as proxy_tests_net
-
-    async with proxy_tests_net(tmp_path, **config) as net:
-        yield net
-
-
 @dataclass
 class OurNetwork:
     """Our proxy (COCOON port, settlement on a local chain) with one worker on the fake engine."""
 
-    world: Any  # test_onchain.World: the chain, the root's params, the proxy's key
-    settlement: Any  # ProxySettlement
-    net: Any  # cocoon_client.CocoonNet
+    world: World  # the chain, the root's params, the proxy's key
+    settlement: ProxySettlement
+    net: CocoonNet
     price: int
 
     @property
     def port(self) -> int:
-        return int(self.net.port)
+        return self.net.port
 
     def open_client(self, owner: Address, *, top_up: int, secret: str | None) -> Address:
         """Deploy ``owner``'s client contract with this proxy, top it up from ``owner`` and, with a
@@ -388,15 +253,6 @@ class OurNetwork:
 async def our_network(tmp_path: Path, *, pow_difficulty: int = 20) -> AsyncIterator[OurNetwork]:
     """Our proxy with its COCOON port (proof of work at the reference's difficulty, 20, by default),
     settling on an in-process local chain (root with price 20, fee 19), one worker on the fake engine."""
-    _proxy_test_helpers()
-    from cocoon_client import cocoon_net
-    from test_onchain import PRICE, World
-
-    world = World(tmp_path)
-    ledger = Ledger(world.db)
-    settlement = world.settlement(ledger)
-    await settlement.start()
-    await settlement.wait_ready(5)
-    settings = {"local_client_credit_nano": 0, "cocoon_pow_difficulty": pow_difficulty}
-    async with cocoon_net(tmp_path, chain=settlement, ledger=ledger, **settings) as net:
-        yield OurNetwork(world, settlement, net, PRICE)
+    async with chain_cocoon_net(tmp_path, cocoon_pow_difficulty=pow_difficulty) as (world, net):
+        assert net.proxy.chain is not None
+        yield OurNetwork(world, net.proxy.chain, net, PRICE)

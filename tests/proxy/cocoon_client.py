@@ -1,10 +1,10 @@
 """A COCOON-protocol test client for the proxy's COCOON port, and a proxy + worker + fake engine to
-point it at: real loopback TCP, real proof of work (at a low difficulty) and TLS."""
+point it at (`cocoon_net`, also the interop tests' network; `chain_cocoon_net` on a local chain):
+real loopback TCP, real proof of work (at a low difficulty) and TLS."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,16 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cocoon.engine.client import EngineClient
-from cocoon.engine.fake import start_fake_engine
+from servicenet import ServiceNet, service_net
+from test_onchain import World
+
 from cocoon.net.cocoon_conn import connect_cocoon
 from cocoon.net.cocoon_session import CocoonConnection
 from cocoon.node.identity import make_identity
-from cocoon.node.policy import make_policy
 from cocoon.proxy.ledger import Ledger
-from cocoon.proxy.service import ProxyService
-from cocoon.proxy.settlement import ProxySettlement
-from cocoon.roles import ProxyConfig, WorkerConfig
 from cocoon.tl.base import TLObject
 from cocoon.tl.codec import decode_as, encode
 from cocoon.tl.types import (
@@ -37,7 +34,6 @@ from cocoon.tl.types import (
     HttpResponse,
     ProxyClientRequestPayment,
 )
-from cocoon.worker.service import WorkerService
 from waiting import wait_until
 
 DIFFICULTY = 4
@@ -145,60 +141,44 @@ class CocoonTestClient:
 
 
 @dataclass
-class CocoonNet:
-    proxy: ProxyService
-    worker: WorkerService
-    engine_url: str
+class CocoonNet(ServiceNet):
+    """`servicenet.ServiceNet` with the proxy's COCOON port on and the worker registered."""
 
     @property
     def port(self) -> int:
+        """The proxy's COCOON client port."""
         assert self.proxy.cocoon_port is not None
         return self.proxy.cocoon_port.port
+
+    @property
+    def engine_url(self) -> str:
+        return self.engine.url
 
     def charged_tokens(self, client: CocoonTestClient) -> int:
         return self.proxy.ledger.client(client.client_id).charged_tokens
 
 
 @asynccontextmanager
-async def cocoon_net(
-    tmp_path: Path, chain: ProxySettlement | None = None, ledger: Ledger | None = None, **config: Any
-) -> AsyncIterator[CocoonNet]:
-    """A proxy (COCOON port at a low PoW difficulty, off-chain credit unless ``chain``) with one worker
-    on the fake engine, its model registered."""
-    engine = await start_fake_engine()
-    ledger = ledger or Ledger(tmp_path / "state.db")
-    settings: dict[str, Any] = {
-        "worker_port": 0,
-        "client_port": 0,
-        "cocoon_pow_difficulty": DIFFICULTY,
-        "local_client_credit_nano": 10**12,
-    } | config
-    proxy = ProxyService(
-        ProxyConfig(**settings),
-        make_identity("", "fake"),
-        make_policy("fake"),
-        make_policy("any"),
-        ledger,
-        chain,
-    )
-    await proxy.start()
-    worker_config = WorkerConfig(proxies=[f"127.0.0.1:{proxy.worker_listener.port}"], engine_url=engine.url)
-    try:
-        async with EngineClient(engine.url) as engine_client:
-            worker = WorkerService(
-                worker_config, engine_client, make_identity("", "fake"), make_policy("fake")
-            )
-            task = asyncio.create_task(worker.run())
-            try:
-                await wait_until(
-                    lambda: len(proxy.workers.candidates()) == 1, 20, what="the worker registered"
-                )
-                yield CocoonNet(proxy, worker, engine.url)
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-    finally:
-        await proxy.aclose()
-        await engine.close()
-        ledger.close()
+async def cocoon_net(tmp_path: Path, **config: Any) -> AsyncIterator[CocoonNet]:
+    """A proxy (COCOON port at a low PoW difficulty, off-chain credit unless ``chain``: see
+    `servicenet.service_net` for ``chain``, ``ledger`` and ``config``) with one worker on the fake
+    engine, its model registered."""
+    async with service_net(tmp_path, **({"cocoon_pow_difficulty": DIFFICULTY} | config)) as net:
+        proxy = net.proxy
+        await wait_until(lambda: len(proxy.workers.candidates()) == 1, 20, what="the worker registered")
+        yield CocoonNet(net.proxy, net.worker, net.engine)
+
+
+@asynccontextmanager
+async def chain_cocoon_net(tmp_path: Path, **config: Any) -> AsyncIterator[tuple[World, CocoonNet]]:
+    """`cocoon_net` settling on `test_onchain.World`'s in-process local chain (root price 20, fee 19;
+    no off-chain credit unless ``config`` says so); the proxy's `ProxySettlement` is ``proxy.chain``.
+    Nothing ticks the settlement: a test that needs its chain reader runs ``tick()`` itself."""
+    world = World(tmp_path)
+    ledger = Ledger(world.db)
+    settlement = world.settlement(ledger)
+    await settlement.start()
+    await settlement.wait_ready(5)
+    settings = {"local_client_credit_nano": 0} | config
+    async with cocoon_net(tmp_path, chain=settlement, ledger=ledger, **settings) as net:
+        yield world, net

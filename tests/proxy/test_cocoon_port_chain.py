@@ -78,7 +78,8 @@ async def test_short_auth_charges_the_client_contracts_channel(chain_net: ChainN
     hello = await client.hello(CLIENT_OWNER.raw)
     assert isinstance(hello.auth, ClientProxyConnectionAuthShort)
     assert hello.auth.secret_hash == hashlib.sha256(SECRET).digest() and hello.auth.nonce > 0
-    assert hello.client_sc_address == contract.raw and hello.params.proxy_sc_address == s.contract.raw
+    assert Address.parse(hello.client_sc_address) == contract  # its form: test_cocoon_addresses
+    assert Address.parse(hello.params.proxy_sc_address) == s.contract
     assert hello.params.proxy_public_key == s.public_key.to_bytes(32, "big")
     auth = await client.conn.query(ClientAuthorizeWithProxyShort(SECRET))
     assert isinstance(auth, ClientAuthorizationWithProxySuccess)

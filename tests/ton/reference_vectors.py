@@ -1,13 +1,18 @@
-"""Recorded public-network cells (``fixtures/reference``) and their known values, shared by the tests."""
+"""Recorded public-network cells (``fixtures/reference``) and their known values, shared by the tests
+(also tests/client's); `RecordedClient` is a chain holding the recorded client contract and `Recorder`
+a wallet that only records what it would send, for long auth against the public network's contracts."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pytoniq_core.tlb.transaction import MessageAny
 
 from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell, cell_from_boc
+from cocoon.ton.chain import AccountState, AccountStatus
+from cocoon.ton.ops import TON
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reference"
 
@@ -36,3 +41,22 @@ def wallet_message(name: str) -> MessageAny:
 def dest_of(msg: MessageAny) -> Address:
     """The destination of a pytoniq internal message as our Address."""
     return Address(msg.info.dest.wc, bytes(msg.info.dest.hash_part))
+
+
+class RecordedClient:
+    """A chain holding only the recorded client contract (``CLIENT_CONTRACT``), active."""
+
+    async def get_account(self, address: Address) -> AccountState:
+        assert address == CLIENT_CONTRACT
+        return AccountState(address, 15 * TON, AccountStatus.ACTIVE, None, cell("client_data"), 1, b"")
+
+
+class Recorder:
+    """A wallet stand-in at ``address`` that records the messages it is asked to send."""
+
+    def __init__(self, address: Address) -> None:
+        self.address = address
+        self.sent: list[tuple[Address, int, Cell | None]] = []
+
+    async def send(self, dest: Address, value: int, body: Cell | None = None, **_: Any) -> None:
+        self.sent.append((dest, value, body))

@@ -32,13 +32,30 @@ def privacy_of(answer: object) -> Privacy:
     return value if isinstance(value, Privacy) else Privacy.PLAINTEXT
 
 
+class ClientProtocol(enum.StrEnum):
+    """Which client protocol carried an answer (an answer's optional ``protocol``; see `protocol_of`)."""
+
+    NATIVE = "native"
+    """Ours: the worker signs a receipt of every answer; end-to-end encryption is possible."""
+    COCOON = "cocoon"
+    """COCOON's own client protocol: it has no receipts and no end-to-end encryption, so the proxy
+    reads the request and the answer and nothing signed vouches for them."""
+
+
+def protocol_of(answer: object) -> ClientProtocol:
+    """An answer's `ClientProtocol`; ours for one that does not say (scripted test answers)."""
+    value = getattr(answer, "protocol", ClientProtocol.NATIVE)
+    return value if isinstance(value, ClientProtocol) else ClientProtocol.NATIVE
+
+
 class BackendAnswer(Protocol):
     """The parts of one answer as the network delivers them; `cancel` tells the network to stop.
 
     Iteration yields an `AnswerHead` first, then `AnswerChunk`s, then one `AnswerEnd` or `AnswerError`
     (the real backend turns a lost connection or a passed deadline into an `AnswerError`; a stream
     that just stops is treated by the serving layer as an upstream failure). An answer may say how it
-    travelled with a ``privacy`` attribute (`Privacy`, read with `privacy_of`).
+    travelled with a ``privacy`` attribute (`Privacy`, read with `privacy_of`) and over which protocol
+    with a ``protocol`` attribute (`ClientProtocol`, read with `protocol_of`).
     """
 
     def __aiter__(self) -> AsyncIterator[AnswerPart]: ...

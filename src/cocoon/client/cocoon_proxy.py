@@ -30,7 +30,7 @@ from typing import Any
 from cocoon.api.validation import ValidatedRequest
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
-from cocoon.client.backend import Privacy
+from cocoon.client.backend import ClientProtocol, Privacy
 from cocoon.client.cocoon_answer import AnswerMapper, run_query
 from cocoon.client.cocoon_auth import Authorized, CocoonAccount, ContractUpkeep, LongAuth, authorize
 from cocoon.clock import SYSTEM_CLOCK, Clock
@@ -70,6 +70,9 @@ class PaymentState:
 
 class CocoonAnswer:
     """One answer from a COCOON proxy (a `cocoon.client.backend.BackendAnswer`)."""
+
+    protocol = ClientProtocol.COCOON
+    """No receipt and no end-to-end encryption by protocol: the relay tells the app and the stats."""
 
     def __init__(
         self,

@@ -58,29 +58,41 @@ def _keys_section(keys: dict[str, Any] | None) -> str:
     return "<h2>API keys</h2>" + _table(headers, rows)
 
 
+_RECEIPTS = {
+    "verified": '<span class="ok">verified</span>',
+    "failed": '<span class="bad">did not verify</span>',
+    "missing": '<span class="bad">missing</span>',
+    "none_by_protocol": "none (COCOON has no receipts)",
+}
+
+
 def _recent_section(recent: list[dict[str, Any]]) -> str:
-    """The last requests: id, model, whether end-to-end encrypted, status and cost."""
+    """The last requests: id, model, protocol, whether end-to-end encrypted, receipt, status and cost."""
     rows = []
     for item in recent:
         sealed = item.get("e2e")
+        cocoon = item.get("protocol") == "cocoon"
         e2e = (
             "not sent"
             if sealed is None
             else '<span class="ok">yes</span>'
             if sealed
-            else '<span class="bad">no</span>'
+            else '<span class="bad">no</span>' + (" (COCOON has none)" if cocoon else "")
         )
+        protocol = {"cocoon": "COCOON (no receipt, no end-to-end encryption)", "native": "ours"}
         status = int(item.get("status", 0))
         rows.append(
             [
                 f"<code>{html.escape(str(item.get('request_id', '')))}</code>",
                 f"<code>{html.escape(str(item.get('model', '')))}</code>",
+                html.escape(protocol.get(str(item.get("protocol")), "")),
                 e2e,
+                _RECEIPTS.get(str(item.get("receipt")), ""),
                 str(status) if status < 400 else f'<span class="bad">{status}</span>',
                 html.escape(format_ton(int(item.get("cost_nano", 0)))),
             ]
         )
-    headers = ["request", "model", "end-to-end encrypted", "status", "cost (TON)"]
+    headers = ["request", "model", "protocol", "end-to-end encrypted", "receipt", "status", "cost (TON)"]
     return "<h2>Recent requests</h2>" + _table(headers, rows)
 
 
@@ -102,6 +114,10 @@ def render_dashboard(stats: dict[str, Any], models: list[dict[str, Any]], base_u
                 f"{e2e.get('e2e_requests', 0)} / {e2e.get('plaintext_requests', 0)}",
             ),
             _card("e2e downgrades", str(e2e.get("e2e_downgrades", 0))),
+            _card(
+                "COCOON-protocol answers (no receipt, no e2e)",
+                str(client.get("receipts", {}).get("none_by_protocol", 0)),
+            ),
         ]
     )
     proxy_rows = []

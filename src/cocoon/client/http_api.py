@@ -149,7 +149,7 @@ class ClientRoutes:
         return web.json_response(await self.serving.facts())
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.serving.stats.prometheus(), content_type="text/plain")
+        return web.Response(text=self.serving.metrics(), content_type="text/plain")
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

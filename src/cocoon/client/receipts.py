@@ -15,24 +15,30 @@ With ``directory`` set, each verified receipt is also written as ``<request_id>.
 exact request and response bytes (``.request``, ``.response``) for ``cocoon receipt verify``; for a v2
 receipt also ``.e2e``, the ciphertext it signs and the secret that opens it to those bytes
 (`cocoon.e2e.evidence`).
+
+An answer that came over COCOON's own client protocol (`cocoon.client.backend.ClientProtocol`) has no
+receipt because that protocol has none: it is counted apart (``none_by_protocol``), at debug level,
+not as a missing receipt; its worker sends no statement either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import hashlib
 import json
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from cocoon.attestation.receipt import SignedReceipt
 from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt
 from cocoon.attestation.statement import Statement, check_fresh, verify_statement
+from cocoon.client.backend import ClientProtocol
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.evidence import Evidence
 from cocoon.errors import ReceiptError, RequestError, StatementError
@@ -46,9 +52,24 @@ DEFAULT_CAPACITY = 10_000
 
 @dataclass
 class ReceiptCounters:
+    """Answers by what became of their receipt (the ``receipts`` of /jsonstats)."""
+
     verified: int = 0
     failed: int = 0
+    """A receipt came and did not verify."""
     missing: int = 0
+    """Our protocol, and no receipt came (a worker that does not sign them)."""
+    none_by_protocol: int = 0
+    """Answers over COCOON's client protocol, which has no receipts."""
+
+
+class ReceiptOutcome(enum.StrEnum):
+    """What became of one answer's receipt (``receipt`` of a recent request; same names as the counters)."""
+
+    VERIFIED = "verified"
+    FAILED = "failed"
+    MISSING = "missing"
+    NONE_BY_PROTOCOL = "none_by_protocol"
 
 
 class E2EFacts(Protocol):
@@ -80,11 +101,21 @@ class E2EFacts(Protocol):
 class ReceiptCheck:
     """Follows one answer from head to end and verifies its receipt (v2 when ``e2e`` is given)."""
 
-    def __init__(self, request_id: str, request_body: bytes, model: str, e2e: E2EFacts | None = None) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        request_body: bytes,
+        model: str,
+        e2e: E2EFacts | None = None,
+        protocol: ClientProtocol = ClientProtocol.NATIVE,
+    ) -> None:
         self.request_id = request_id
         self.request_body = request_body
         self.model = model
         self.e2e = e2e
+        self.protocol = protocol
+        self.outcome: ReceiptOutcome | None = None
+        """Set by `ReceiptBook.finish` at the answer's end."""
         self.worker_key: bytes | None = None
         self.statement: Statement | None = None
         self._hash = hashlib.sha256()
@@ -94,6 +125,13 @@ class ReceiptCheck:
 
     def head(self, headers: tuple[tuple[str, str], ...], now: float, max_age_s: float) -> None:
         """Read the worker's attested key and statement; `StatementError` if stale or forged."""
+        if self.protocol is ClientProtocol.COCOON:
+            if max_age_s > 0:
+                raise StatementError(
+                    "COCOON's client protocol carries no worker statement, so max_statement_age_s "
+                    "cannot be met through a COCOON-protocol proxy; set it to 0 to use such proxies"
+                )
+            return  # whatever headers came are the engine's, never an attestation
         self.worker_key, raw = _attestation_headers(headers)
         if not raw and max_age_s <= 0:
             return  # nothing stated and nothing required (a worker that predates statements)
@@ -188,11 +226,17 @@ class ReceiptBook:
         self._store: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def start(
-        self, request_id: str, request_body: bytes, model: str, e2e: E2EFacts | None = None
+        self,
+        request_id: str,
+        request_body: bytes,
+        model: str,
+        e2e: E2EFacts | None = None,
+        protocol: ClientProtocol = ClientProtocol.NATIVE,
     ) -> ReceiptCheck:
         """A check for one answer (call `ReceiptCheck.head` with the answer's head next); ``e2e``: the
-        facts of an end-to-end encrypted answer, whose receipt is v2."""
-        check = ReceiptCheck(request_id, request_body, model, e2e)
+        facts of an end-to-end encrypted answer, whose receipt is v2; ``protocol``: the one that
+        carried the answer (COCOON's has no receipts)."""
+        check = ReceiptCheck(request_id, request_body, model, e2e, protocol)
         if self.directory is not None:
             check.keep_bytes()
             if e2e is not None:
@@ -205,16 +249,24 @@ class ReceiptBook:
 
     def finish(self, check: ReceiptCheck, end: AnswerEnd) -> dict[str, Any] | None:
         """Verify the answer's receipt; return its JSON form when valid (stored), else None (counted)."""
+        if check.protocol is ClientProtocol.COCOON and end.receipt is None:
+            self.counters.none_by_protocol += 1
+            check.outcome = ReceiptOutcome.NONE_BY_PROTOCOL
+            log.debug("request %s came over the COCOON protocol: no receipt to check", check.request_id)
+            return None
         try:
             signed = check.end(end)
         except ReceiptError as exc:
             if end.receipt is None:
                 self.counters.missing += 1
+                check.outcome = ReceiptOutcome.MISSING
             else:
                 self.counters.failed += 1
+                check.outcome = ReceiptOutcome.FAILED
             log.warning("receipt of request %s not accepted: %s", check.request_id, exc)
             return None
         self.counters.verified += 1
+        check.outcome = ReceiptOutcome.VERIFIED
         doc = signed.to_json()
         self._store[check.request_id] = doc
         while len(self._store) > self.capacity:
@@ -233,6 +285,13 @@ class ReceiptBook:
                 if check.verified is not None and self.directory is not None:
                     await asyncio.to_thread(self._write, check, check.verified)
             yield part
+
+    def prometheus(self) -> list[str]:
+        """The counters as Prometheus lines (for the client's /metrics)."""
+        lines = ["# TYPE cocoon_client_receipts_total counter"]
+        for outcome, count in asdict(self.counters).items():
+            lines.append(f'cocoon_client_receipts_total{{outcome="{outcome}"}} {count}')
+        return lines
 
     def get(self, request_id: str) -> dict[str, Any] | None:
         """The verified receipt of a recent request, or None."""

@@ -9,7 +9,9 @@ and ``[DONE]`` always last. `abandon` cancels the network request once, unless t
 
 Every answer tells the app how it travelled: ``X-Cocoon-E2E: 1`` when it was end-to-end encrypted
 (`cocoon.client.e2e_answer.E2EAnswer`, whose v2 receipt is checked against its facts), else ``0``;
-the header is the client's own, never taken from the network.
+the header is the client's own, never taken from the network. ``X-Cocoon-Protocol: cocoon`` says that
+it came over COCOON's own client protocol, which has neither receipts nor end-to-end encryption; the
+request's entry among the recent ones says the same (``protocol``, ``receipt``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from cocoon.api.validation import ValidatedRequest
-from cocoon.client.backend import BackendAnswer, Privacy, privacy_of
+from cocoon.client.backend import BackendAnswer, Privacy, privacy_of, protocol_of
 from cocoon.client.e2e_answer import E2E_HEADER, E2EAnswer
 from cocoon.client.openai_out import (
     StreamShape,
@@ -37,6 +39,7 @@ from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead
 from cocoon.wire.sse import DONE_EVENT, SseParser
 
 E2E_RESPONSE_HEADER = "X-Cocoon-E2E"
+PROTOCOL_RESPONSE_HEADER = "X-Cocoon-Protocol"
 CANCELLED_STATUS = 499
 """The status a request the app abandoned is listed with (nginx's "client closed request")."""
 
@@ -72,6 +75,8 @@ class AnswerRelay:
         self._over = False
         self._shape = StreamShape.of(request.endpoint)
         self.e2e = privacy_of(answer) is Privacy.E2E
+        self.protocol = protocol_of(answer)
+        self._check: ReceiptCheck | None = None
         self._recorded = False
 
     def _record(self, status: int, cost_nano: int = 0) -> None:
@@ -79,8 +84,15 @@ class AnswerRelay:
         if not self._recorded:
             self._recorded = True
             request_id = f"{self.request_id:016x}"
+            outcome = self._check.outcome if self._check is not None else None
             self.stats.record(
-                request_id, self.request.model, e2e=self.e2e, status=status, cost_nano=cost_nano
+                request_id,
+                self.request.model,
+                e2e=self.e2e,
+                status=status,
+                cost_nano=cost_nano,
+                protocol=self.protocol,
+                receipt=outcome,
             )
 
     def _error(self, error: RequestError) -> WholeAnswer:
@@ -90,6 +102,7 @@ class AnswerRelay:
         self._record(error.status)
         answer = error_answer(error)
         answer.headers[E2E_RESPONSE_HEADER] = "1" if self.e2e else "0"
+        answer.headers[PROTOCOL_RESPONSE_HEADER] = self.protocol
         return answer
 
     async def abandon(self) -> None:
@@ -113,7 +126,10 @@ class AnswerRelay:
         assert isinstance(first, AnswerHead)
         request_id = f"{self.request_id:016x}"
         e2e = self.answer if isinstance(self.answer, E2EAnswer) else None
-        check = self.receipts.start(request_id, self.request.engine_body_bytes(), self.request.model, e2e)
+        check = self.receipts.start(
+            request_id, self.request.engine_body_bytes(), self.request.model, e2e, self.protocol
+        )
+        self._check = check
         try:
             self.receipts.head(check, first.headers)
         except StatementError as exc:
@@ -124,10 +140,12 @@ class AnswerRelay:
         headers = {
             k: v
             for k, v in first.headers
-            if k.lower().startswith("x-cocoon-") and k.lower() != E2E_HEADER  # ours to say, below
+            if k.lower().startswith("x-cocoon-")
+            and k.lower() not in (E2E_HEADER, PROTOCOL_RESPONSE_HEADER.lower())  # ours to say, below
         }
         headers["X-Cocoon-Request-Id"] = request_id
         headers[E2E_RESPONSE_HEADER] = "1" if self.e2e else "0"
+        headers[PROTOCOL_RESPONSE_HEADER] = self.protocol
         if first.status != 200 or not self.request.stream:
             return await self._whole(first, parts, headers, check)
         return EventStream({**headers, **STREAM_HEADERS}, self._events(parts, check), self.abandon)

@@ -125,6 +125,10 @@ class ClientServing:
             )
         )
 
+    def metrics(self) -> str:
+        """``GET /metrics``: the request counters and the receipt counters, in Prometheus text."""
+        return self.stats.prometheus() + "\n".join(self.receipts.prometheus()) + "\n"
+
     async def facts(self) -> dict[str, Any]:
         """Everything /jsonstats and the dashboard show."""
         client = {**self.stats.snapshot(), "receipts": asdict(self.receipts.counters)}

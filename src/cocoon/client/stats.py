@@ -25,6 +25,12 @@ class RecentRequest:
     status: int
     """The HTTP status the app got (499: the app went away first)."""
     cost_nano: int
+    protocol: str | None = None
+    """The client protocol that carried it: ``native`` (ours) or ``cocoon`` (COCOON's own, which has
+    no receipts and no end-to-end encryption); None: refused before anything was sent."""
+    receipt: str | None = None
+    """What became of its receipt (`cocoon.client.receipts.ReceiptOutcome`: ``verified``, ``failed``,
+    ``missing``, ``none_by_protocol`` for a COCOON answer); None: the answer did not end normally."""
 
 
 class StatsPart(Protocol):
@@ -71,10 +77,18 @@ class ClientStats:
             self.e2e_downgrades += 1
 
     def record(
-        self, request_id: str, model: str, *, e2e: bool | None, status: int, cost_nano: int = 0
+        self,
+        request_id: str,
+        model: str,
+        *,
+        e2e: bool | None,
+        status: int,
+        cost_nano: int = 0,
+        protocol: str | None = None,
+        receipt: str | None = None,
     ) -> None:
         """Add a request that ended to the list of the last `RECENT`."""
-        self.recent.append(RecentRequest(request_id, model, e2e, status, cost_nano))
+        self.recent.append(RecentRequest(request_id, model, e2e, status, cost_nano, protocol, receipt))
 
     def finished(self, end: AnswerEnd) -> None:
         self.succeeded += 1

@@ -4,6 +4,10 @@ States follow the reference proxy (``ProxyInboundClientConnection``): ``client.c
 (protocol versions 1..4 overlap, ``is_test`` present, a parseable owner address, a config version this
 proxy has), answered ``client.connectedToProxy``; then one authorization query; then requests.
 
+*Addresses.* Those of ``client.connectedToProxy`` (proxy owner, proxy contract, client contract) are
+written as the reference proxy writes them (`reference_form`), with or without a chain: a reference
+client compares them with the ones it derives, flags included.
+
 *Identity and account.* The client is its TLS key (``client_id``, as on our own client port, so one key
 has one account on both ports) paying through the client contract of (this proxy, its
 ``client_owner_address``): the same `ClientBook`, reservations, ledger and settlement as our clients.
@@ -70,7 +74,7 @@ from cocoon.tl.types import (
     ProxyParams,
     ProxySignedPaymentEmpty,
 )
-from cocoon.ton.address import Address
+from cocoon.ton.address import Address, is_test_only
 from cocoon.wire.control import RegisterClient
 from cocoon.wire.messages import PaymentUpdate
 
@@ -87,16 +91,17 @@ ERROR = 602
 """TON's ``error`` code, for refused handshake queries (as the reference proxy answers them)."""
 PROTOVIOLATION = 621
 """TON's protocol-violation code."""
-ZERO_ADDRESS = "0:" + "0" * 64
-"""What ``proxy.params``/``client_sc_address`` say without a chain: there is no contract."""
+ZERO_ADDRESS = Address(0, bytes(32))
+"""What ``proxy.params``/``client_sc_address`` say without a chain (and no fake root): no contract."""
 OFF_CHAIN_SECRET_HASH = hashlib.sha256(b"").digest()
 """Without a chain the secret is empty, as in the reference's fake-TON mode."""
 
 
-def reference_form(address: Address) -> str:
-    """An address as the reference proxy writes it (user-friendly, non-bounceable): a reference client
-    compares the parsed address with the one it derives, flags included, so the raw form never matches."""
-    return address.friendly(bounceable=False)
+def reference_form(address: Address, *, testnet: bool) -> str:
+    """An address as the reference proxy writes it: user-friendly, non-bounceable, test-only on a TON
+    testnet. A reference client compares the parsed address with the one it derives, flags included
+    (non-bounceable, its network's test-only flag), so the raw form never matches."""
+    return address.friendly(bounceable=False, testnet=testnet)
 
 
 class CocoonClientSession:
@@ -195,6 +200,10 @@ class CocoonClientSession:
             owner = self.owner = Address.parse(params.client_owner_address)
         except CocoonError as exc:
             self._refuse(f"cannot parse client owner address {params.client_owner_address!r}: {exc}")
+        # The reference proxy flags addresses test-only on a TON testnet (its is_testnet). Ours has no
+        # such setting; the client's own wallet address carries its network's flag, and a client
+        # compares with that flag, so the addresses are written in the form of the client's network.
+        testnet = is_test_only(params.client_owner_address)
         version = self.port.root_version
         if version is not None and query.min_config_version > version:
             self._refuse(
@@ -210,18 +219,19 @@ class CocoonClientSession:
             proxy_contract = client_contract = ZERO_ADDRESS
             key = self.service.identity.public_key
             if (root := self.port.fake_root) is not None:  # the addresses a reference client derives
-                contract = root.proxy_contract(Address.parse(ZERO_ADDRESS), key)
-                proxy_contract = reference_form(contract)
-                client_contract = reference_form(root.client_contract(owner, contract, key))
+                proxy_contract = root.proxy_contract(ZERO_ADDRESS, key)
+                client_contract = root.client_contract(owner, proxy_contract, key)
             proxy = ProxyParams(
                 proxy_public_key=key,
-                proxy_owner_address=ZERO_ADDRESS,
-                proxy_sc_address=proxy_contract,
+                proxy_owner_address=reference_form(ZERO_ADDRESS, testnet=testnet),
+                proxy_sc_address=reference_form(proxy_contract, testnet=testnet),
                 is_test=params.is_test,
                 proto_version=self.proto,
             )
             self.state = "auth"
-            return ClientConnectedToProxy(proxy, client_contract, auth, ProxySignedPaymentEmpty())
+            return ClientConnectedToProxy(
+                proxy, reference_form(client_contract, testnet=testnet), auth, ProxySignedPaymentEmpty()
+            )
         contract, view = await chain.clients.contract_view(owner)
         self.nonce = new_nonce()
         self.port.registers.expect(owner.raw, self.nonce)
@@ -234,14 +244,15 @@ class CocoonClientSession:
             auth = ClientProxyConnectionAuthLong(nonce=self.nonce)
         proxy = ProxyParams(
             proxy_public_key=chain.public_key.to_bytes(32, "big"),
-            proxy_owner_address=chain.owner.raw,
-            proxy_sc_address=chain.contract.raw,
+            proxy_owner_address=reference_form(chain.owner, testnet=testnet),
+            proxy_sc_address=reference_form(chain.contract, testnet=testnet),
             is_test=params.is_test,
             proto_version=self.proto,
         )
         self.state = "auth"
         signed = chain.signer.signed_payment(CLIENT_CHANNEL, owner.raw) if view is not None else None
-        return ClientConnectedToProxy(proxy, contract.raw, auth, signed_payment_of(signed))
+        written = reference_form(contract, testnet=testnet)
+        return ClientConnectedToProxy(proxy, written, auth, signed_payment_of(signed))
 
     def _refuse(self, why: str) -> NoReturn:
         """Refuse a handshake query (an error answer) and close the connection, as the reference does."""

@@ -79,3 +79,18 @@ class Address:
 
     def __str__(self) -> str:
         return self.raw
+
+
+def is_test_only(text: str) -> bool:
+    """Whether ``text`` is a user-friendly address with the test-only flag (what a TON testnet wallet
+    shows); False for the raw form and for text that is no address at all."""
+    text = text.strip()
+    if ":" in text:
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_") + "==")
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) != 36 or crc16(raw[:34]) != int.from_bytes(raw[34:], "big"):
+        return False
+    return bool(raw[0] & _TESTNET_FLAG)
