@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from cryptography.hazmat.primitives import serialization
@@ -27,6 +27,7 @@ from cocoon.errors import ReceiptError
 
 RECEIPT_VERSION = 1
 R = TypeVar("R", bound=msgspec.Struct)
+W = TypeVar("W", bound=msgspec.Struct)
 _HEX_FIELDS = ("request_sha256", "response_sha256")
 
 
@@ -61,10 +62,6 @@ class SignedReceipt:
     signer: bytes
     signature: bytes
 
-    def body(self) -> bytes:
-        """The canonical bytes the signature covers (without the domain prefix)."""
-        return msgspec.msgpack.encode(self.receipt)
-
     def encode(self) -> bytes:
         """Wire form (`AnswerEnd.receipt`)."""
         return msgspec.msgpack.encode(_Wire(self.receipt, self.signer, self.signature))
@@ -72,22 +69,12 @@ class SignedReceipt:
     @classmethod
     def decode(cls, data: bytes) -> SignedReceipt:
         """Parse the wire form; raise `ReceiptError` if it is not a receipt."""
-        try:
-            wire = msgspec.msgpack.decode(data, type=_Wire)
-        except msgspec.DecodeError as exc:
-            raise ReceiptError(f"receipt does not decode: {exc}") from exc
+        wire = decode_wire(data, _Wire, "receipt")
         return cls(wire.receipt, wire.signer, wire.signature)
 
     def verify(self, expected_signer: bytes | None = None) -> Receipt:
         """Check the signature (and that the signer is the expected key); return the receipt."""
-        if expected_signer is not None and self.signer != expected_signer:
-            raise ReceiptError(
-                f"receipt is signed by key {self.signer.hex()[:16]}…, not by the attested worker key "
-                f"{expected_signer.hex()[:16]}… of this answer's path"
-            )
-        if self.receipt.version != RECEIPT_VERSION:
-            raise ReceiptError(f"receipt version {self.receipt.version} is not supported")
-        verify(self.signer, RECEIPT_DOMAIN, self.body(), self.signature, ReceiptError, "receipt")
+        verify_signed(self.receipt, self.signer, self.signature, expected_signer, RECEIPT_VERSION, "receipt")
         return self.receipt
 
     def to_json(self) -> dict[str, Any]:
@@ -142,6 +129,48 @@ def receipt_version(data: bytes) -> int:
     return wire[0][0]
 
 
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+def decode_wire(data: bytes, wire: type[W], kind: str) -> W:
+    """A receipt's wire form (receipt, signer, signature) as ``wire``; `ReceiptError` if it does not
+    decode. ``kind`` names the receipt in the message."""
+    try:
+        return msgspec.msgpack.decode(data, type=wire)
+    except msgspec.DecodeError as exc:
+        raise ReceiptError(f"{kind} does not decode: {exc}") from exc
+
+
+def verify_signed(
+    receipt: _Versioned,
+    signer: bytes,
+    signature: bytes,
+    expected_signer: bytes | None,
+    version: int,
+    kind: str,
+) -> None:
+    """The checks every receipt kind shares: signed by ``expected_signer`` (when given), of ``version``,
+    and its signature over ``RECEIPT_DOMAIN || msgpack(receipt)``; `ReceiptError` naming the first
+    that fails."""
+    if expected_signer is not None and signer != expected_signer:
+        raise ReceiptError(
+            f"{kind} is signed by key {signer.hex()[:16]}…, not by the attested worker key "
+            f"{expected_signer.hex()[:16]}… of this answer's path"
+        )
+    if receipt.version != version:
+        raise ReceiptError(f"{kind} version {receipt.version} is not supported")
+    verify(signer, RECEIPT_DOMAIN, msgspec.msgpack.encode(receipt), signature, ReceiptError, kind)
+
+
+def sign_struct(receipt: msgspec.Struct, private_key: Ed25519PrivateKey) -> tuple[bytes, bytes]:
+    """(signer, signature) of a receipt Struct: the node's raw public key and its signature over
+    ``RECEIPT_DOMAIN || msgpack(receipt)``."""
+    signer = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return signer, sign(private_key, RECEIPT_DOMAIN, msgspec.msgpack.encode(receipt))
+
+
 @functools.cache
 def field_names(kind: type[msgspec.Struct]) -> tuple[str, ...]:
     """A Struct type's field names. Cached: msgspec resolves the annotations on every `fields` call,
@@ -151,9 +180,7 @@ def field_names(kind: type[msgspec.Struct]) -> tuple[str, ...]:
 
 def sign_receipt(receipt: Receipt, private_key: Ed25519PrivateKey) -> SignedReceipt:
     """Sign ``receipt`` with the node's certificate key."""
-    signer = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    body = msgspec.msgpack.encode(receipt)
-    return SignedReceipt(receipt, signer, sign(private_key, RECEIPT_DOMAIN, body))
+    return SignedReceipt(receipt, *sign_struct(receipt, private_key))
 
 
 def check_hashes(receipt: Receipt, *, request: bytes | None = None, response: bytes | None = None) -> None:

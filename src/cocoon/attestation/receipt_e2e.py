@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cocoon.attestation.receipt import receipt_from_json, receipt_json
-from cocoon.attestation.signed import RECEIPT_DOMAIN, sign, verify
+from cocoon.attestation.receipt import (
+    decode_wire,
+    receipt_from_json,
+    receipt_json,
+    sign_struct,
+    verify_signed,
+)
 from cocoon.errors import ReceiptError
 from cocoon.usage import Usage
 
@@ -101,23 +105,19 @@ class SignedE2EReceipt:
 
     @classmethod
     def decode(cls, data: bytes) -> SignedE2EReceipt:
-        try:
-            wire = msgspec.msgpack.decode(data, type=_Wire)
-        except msgspec.DecodeError as exc:
-            raise ReceiptError(f"end-to-end receipt does not decode: {exc}") from exc
+        wire = decode_wire(data, _Wire, "end-to-end receipt")
         return cls(wire.receipt, wire.signer, wire.signature)
 
     def verify(self, expected_signer: bytes) -> E2EReceipt:
         """Check the version and the signature by ``expected_signer``; return the receipt."""
-        if self.signer != expected_signer:
-            raise ReceiptError(
-                f"end-to-end receipt is signed by key {self.signer.hex()[:16]}…, not by the attested "
-                f"worker key {expected_signer.hex()[:16]}…"
-            )
-        if self.receipt.version != E2E_RECEIPT_VERSION:
-            raise ReceiptError(f"end-to-end receipt version {self.receipt.version} is not supported")
-        body = msgspec.msgpack.encode(self.receipt)
-        verify(self.signer, RECEIPT_DOMAIN, body, self.signature, ReceiptError, "end-to-end receipt")
+        verify_signed(
+            self.receipt,
+            self.signer,
+            self.signature,
+            expected_signer,
+            E2E_RECEIPT_VERSION,
+            "end-to-end receipt",
+        )
         return self.receipt
 
     def check(self, signer: bytes, expected: E2EExpectation, frames: FramesSeen, usage: Usage) -> E2EReceipt:
@@ -162,7 +162,4 @@ class SignedE2EReceipt:
 
 def sign_e2e_receipt(receipt: E2EReceipt, private_key: Ed25519PrivateKey) -> SignedE2EReceipt:
     """Sign ``receipt`` with the worker's certificate key."""
-    signer = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return SignedE2EReceipt(
-        receipt, signer, sign(private_key, RECEIPT_DOMAIN, msgspec.msgpack.encode(receipt))
-    )
+    return SignedE2EReceipt(receipt, *sign_struct(receipt, private_key))
