@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
@@ -63,21 +63,19 @@ def describe(snap: Any) -> list[str]:
         f"root            {snap.root.friendly()} ({snap.root.raw})",
         f"owner           {snap.owner.raw if snap.owner else '(none)'}",
         f"version         {snap.version} (params version {snap.params_version})",
-        f"price/token     {p.price_per_token} nanoTON; worker fee {p.worker_fee_per_token} nanoTON",
-        f"multipliers     prompt {p.prompt_multiplier} cached {p.cached_multiplier} "
-        f"completion {p.completion_multiplier} reasoning {p.reasoning_multiplier} (10000 = 1.0x)",
-        f"close delays    proxy {p.proxy_delay_before_close} s, client {p.client_delay_before_close} s",
-        f"min stakes      proxy {format_ton(p.min_proxy_stake)} TON, "
-        f"client {format_ton(p.min_client_stake)} TON",
+        *_economics(
+            p.price_per_token,
+            p.worker_fee_per_token,
+            (p.prompt_multiplier, p.cached_multiplier, p.completion_multiplier, p.reasoning_multiplier),
+            p,
+        ),
+        *_hashes(
+            [f"{h:064x}" for h in sorted(snap.proxy_hashes)],
+            [f"{h:064x}" for h in sorted(snap.worker_hashes)],
+            [f"{h:064x}" for h in sorted(snap.model_hashes)],
+        ),
+        f"proxies         {len(snap.proxies)}",
     ]
-    for title, hashes in (
-        ("proxy images", snap.proxy_hashes),
-        ("worker images", snap.worker_hashes),
-        ("models", snap.model_hashes),
-    ):
-        lines.append(f"{title:<15} {len(hashes)}")
-        lines.extend(f"  {h:064x}" for h in sorted(hashes))
-    lines.append(f"proxies         {len(snap.proxies)}")
     lines.extend(f"  #{seqno} {endpoints}" for seqno, endpoints in snap.proxies.items())
     return lines
 
@@ -91,21 +89,19 @@ def describe_public(root: Address, state: RefRootState) -> list[str]:
         f"owner           {state.owner.raw if state.owner else '(none)'}",
         f"version         {state.version} (params version {p.params_version})",
         f"network         {'test' if p.is_test else 'production'} (unique id {p.unique_id})",
-        f"price/token     {p.price_per_token} nanoTON; worker fee {p.worker_fee_per_token} nanoTON",
-        f"multipliers     prompt {p.prompt_mult} cached {p.cached_mult} "
-        f"completion {p.completion_mult} reasoning {p.reasoning_mult} (10000 = 1.0x)",
-        f"close delays    proxy {p.proxy_delay_before_close} s, client {p.client_delay_before_close} s",
-        f"min stakes      proxy {format_ton(p.min_proxy_stake)} TON, "
-        f"client {format_ton(p.min_client_stake)} TON",
+        *_economics(
+            p.price_per_token,
+            p.worker_fee_per_token,
+            (p.prompt_mult, p.cached_mult, p.completion_mult, p.reasoning_mult),
+            p,
+        ),
+        *_hashes(
+            [h.hex() for h in sorted(state.proxy_hashes)],
+            [h.hex() for h in sorted(state.worker_hashes)],
+            [h.hex() for h in sorted(state.model_hashes)],
+        ),
+        f"proxies         {len(state.proxies)}",
     ]
-    for title, hashes in (
-        ("proxy images", state.proxy_hashes),
-        ("worker images", state.worker_hashes),
-        ("models", state.model_hashes),
-    ):
-        lines.append(f"{title:<15} {len(hashes)}")
-        lines.extend(f"  {h.hex()}" for h in sorted(hashes))
-    lines.append(f"proxies         {len(state.proxies)}")
     lines.extend(f"  #{x.seqno} {x.endpoints}" for x in state.proxies)
     lines.extend(f"  #{seqno} skipped: {why}" for seqno, why in state.skipped_proxies)
     if state.key_manager is not None:
@@ -117,6 +113,43 @@ def describe_public(root: Address, state: RefRootState) -> list[str]:
             f"verified keys   proxy {len(v.proxy_keys)}, worker {len(v.worker_keys)}, "
             f"key manager {len(v.key_manager_keys)}"
         )
+    return lines
+
+
+class _Delays(Protocol):
+    @property
+    def proxy_delay_before_close(self) -> int: ...
+    @property
+    def client_delay_before_close(self) -> int: ...
+    @property
+    def min_proxy_stake(self) -> int: ...
+    @property
+    def min_client_stake(self) -> int: ...
+
+
+def _economics(price: int, fee: int, multipliers: tuple[int, int, int, int], p: _Delays) -> list[str]:
+    """Prices, multipliers, close delays and stakes: what both root layouts state alike."""
+    prompt, cached, completion, reasoning = multipliers
+    return [
+        f"price/token     {price} nanoTON; worker fee {fee} nanoTON",
+        f"multipliers     prompt {prompt} cached {cached} "
+        f"completion {completion} reasoning {reasoning} (10000 = 1.0x)",
+        f"close delays    proxy {p.proxy_delay_before_close} s, client {p.client_delay_before_close} s",
+        f"min stakes      proxy {format_ton(p.min_proxy_stake)} TON, "
+        f"client {format_ton(p.min_client_stake)} TON",
+    ]
+
+
+def _hashes(proxy_images: list[str], worker_images: list[str], models: list[str]) -> list[str]:
+    """The allowed image and model hashes, each list under its count."""
+    lines = []
+    for title, hashes in (
+        ("proxy images", proxy_images),
+        ("worker images", worker_images),
+        ("models", models),
+    ):
+        lines.append(f"{title:<15} {len(hashes)}")
+        lines.extend(f"  {h}" for h in hashes)
     return lines
 
 
