@@ -42,6 +42,8 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     proxy_policy: PolicyName = "fake"
     owner_address: str = LOCAL_OWNER
     engine_url: str = "http://127.0.0.1:8000"
+    # A non-loopback engine_url is refused unless the engine runs inside this same attested VM.
+    engine_remote_ok: bool = False
     model: str = ""  # empty: the first model the engine lists
     coefficient: int = 1000
     max_active: int = 8
@@ -91,7 +93,7 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     client_policy: PolicyName = "any"
     price_per_token: int = 20
     worker_fee_per_token: int = 19
-    # Until settlement on chain: credit (nanoTON) given to a client the first time it connects.
+    # Chain-less test networks only: credit (nanoTON) given to a client the first time it connects.
     local_client_credit_nano: Nano = Nano(0)
     max_retries: int = 2
     queue_timeout_s: float = 5.0
@@ -118,6 +120,14 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
             )
         if self.cocoon_port is not None and not -1 <= self.cocoon_port <= 65535:
             raise ConfigError(f"cocoon_port must be a port number, or -1 for off, not {self.cocoon_port}")
+        if self.chain_url and self.local_client_credit_nano:
+            # Refused rather than ignored: free credit on a chain would let clients spend the
+            # proxy's money, and a money setting silently dropped hides a misconfiguration.
+            raise ConfigError(
+                f"local_client_credit_nano = {self.local_client_credit_nano} with chain_url set: on a chain "
+                "clients pay through their client contracts, so the proxy gives no off-chain credit; "
+                "remove local_client_credit_nano (it is for chain-less test networks only)"
+            )
 
 
 class ClientConfig(_Config, frozen=True, kw_only=True):
@@ -172,6 +182,9 @@ _HELP = {
     "proxy_policy": "What a proxy must prove: 'tdx' (production), 'fake' (local networks) or 'any'.",
     "owner_address": "TON address that owns this node (earns the worker's fees / pays for the client).",
     "engine_url": "OpenAI-compatible engine this worker fronts (vLLM, SGLang, llama.cpp, Ollama...).",
+    "engine_remote_ok": "Allow an engine_url that is not loopback (127.0.0.0/8, ::1, localhost) because "
+    "the engine runs inside this same attested VM; else the worker refuses it at start, since decrypted "
+    "prompts go to the engine in plain HTTP and would leave the attested VM.",
     "model": "Model id to serve; empty takes the engine's first model.",
     "coefficient": "Price coefficient: 1000 = 1.0x the network price.",
     "max_active": "Requests served at the same time.",
@@ -199,7 +212,8 @@ _HELP = {
     "client_policy": "What a client must prove: 'any' (clients are not attested).",
     "price_per_token": "nanoTON a client pays per adjusted token (until read from the root contract).",
     "worker_fee_per_token": "nanoTON a worker earns per adjusted token (until read from the root contract).",
-    "local_client_credit_nano": "Off-chain credit given to a new client (local networks without a chain).",
+    "local_client_credit_nano": "Off-chain credit (nanoTON) given to a new client, for chain-less test "
+    "networks only (default 0); refused together with chain_url, where clients pay from their contracts.",
     "flush_interval_s": "Seconds between stamps of the payment counters in the proxy's database.",
     "commit_interval_s": "Seconds between save-state notes that commit the counters on chain.",
     "settle_interval_s": "Seconds between checks whether a client must be charged or a worker paid.",

@@ -34,7 +34,7 @@ from cocoon.localnet.chain import (
     wallet_balances,
 )
 from cocoon.localnet.supervisor import ServiceSpec, Supervisor
-from cocoon.payments.params import NANO_PER_TON, Nano, format_ton
+from cocoon.payments.params import format_ton
 from cocoon.registry import local_params
 from cocoon.roles import ClientConfig, E2EMode, ProxyConfig, WorkerConfig
 from cocoon.ton.data import ProxyEndpoints
@@ -53,6 +53,8 @@ class LocalNetPlan:
     workers: int = 2
     base_port: int = 0  # added to every default port (instance n: 10*n)
     client_credit_ton: int = 100
+    """TON the client's wallet gets beyond fees: it pays for requests through the client contract it
+    deploys and tops up with the proxy (no off-chain credit: the proxy settles on the local chain)."""
     e2e: E2EMode = "required"
     """The client's end-to-end encryption: every local worker has a key, so nothing less is needed."""
     slots_per_worker: int = 2
@@ -147,7 +149,6 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         cocoon_port=plan.cocoon_port,
         http_port=11000 + b,
         data_dir=str(plan.data_dir / "proxy"),
-        local_client_credit_nano=Nano(plan.client_credit_ton * NANO_PER_TON),
         **_chain_fields(plan, chain, "proxy"),
     )
     specs.append(_node("proxy", cfg_dir, proxy, proxy.http_port))
@@ -155,6 +156,9 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         worker = WorkerConfig(
             proxies=[f"127.0.0.1:{proxy.worker_port}"],
             engine_url=engine_url,
+            # An engine named on the command line is the user's choice; this network's attestation is
+            # fake, so there is no attested VM for prompts to leave.
+            engine_remote_ok=plan.engine_url is not None,
             http_port=12000 + b + (i - 1),
             data_dir=str(plan.data_dir / f"worker-{i}"),
             **_chain_fields(plan, chain, f"worker-{i}"),

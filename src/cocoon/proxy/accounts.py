@@ -8,6 +8,11 @@ it reserved), recorded in the ledger in one transaction, and the reservation is 
 those charges on chain is another step, done later by the proxy's settlement.) Reservations live in
 memory: after a crash no request is in flight, so there is nothing to keep.
 
+Whose money: with a chain, only a client contract bound to the client (`ChainCredit.owner_of`) pays;
+a client without one is refused (402, `NO_CONTRACT`) before any worker is reached, even if the ledger
+holds off-chain credit for it (say from an earlier chain-less run). Off-chain credit in the ledger is
+for chain-less test networks only.
+
 Group commit: the router records with ``defer=True`` and awaits `ClientBook.durable` before it tells
 the client what the request cost; every request recorded in the same event-loop iteration shares one
 SQLite commit. A deferred request paid from a client contract keeps its reservation until the commit,
@@ -26,6 +31,14 @@ from cocoon.payments.params import Nano, NetworkParams, Tokens
 from cocoon.payments.pricing import adjusted_tokens, reservation_tokens
 from cocoon.proxy.ledger import Ledger, RequestCharge
 from cocoon.usage import Usage
+
+NO_CONTRACT = (
+    "this proxy is paid on chain and this client has no client contract bound to it: open (deploy) and "
+    "top up a client contract with this proxy, then register it (a client daemon with chain_url and "
+    "root_address does both when it connects; `cocoon client topup` adds funds; a COCOON client "
+    "authorizes with its contract's secret or register note)"
+)
+"""Why a client is refused (402) by a proxy on chain before it has a client contract."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +94,12 @@ class ClientBook:
         return self._reserved_by_client.get(client_id, Tokens(0))
 
     def available_tokens(self, client_id: str) -> Tokens:
-        """Adjusted tokens the client may still reserve (negative: over-reserved)."""
-        owner = self.chain.owner_of(client_id) if self.chain else None
-        if self.chain and owner:
+        """Adjusted tokens the client may still reserve (negative: over-reserved). On a chain a client
+        with no client contract bound has none, whatever the ledger holds: the proxy never pays for it."""
+        if self.chain is not None:
+            owner = self.chain.owner_of(client_id)
+            if owner is None:
+                return Tokens(-self.reserved_tokens(client_id))
             return Tokens(self.chain.available(owner, self.reserved_tokens(client_id)))
         remaining = self.ledger.client(client_id).remaining_nano
         return Tokens(remaining // self.params.price_per_token - self.reserved_tokens(client_id))
@@ -103,6 +119,8 @@ class ClientBook:
         ``generates=False`` (embeddings): no completion part, ``max_tokens`` must be 0."""
         if request_id in self._reservations:
             raise PaymentError(f"request {request_id} already holds a reservation")
+        if self.chain is not None and self.chain.owner_of(client_id) is None:
+            raise InsufficientFundsError(NO_CONTRACT)
         tokens = reservation_tokens(max_tokens, request_bytes, max_coefficient, generates=generates)
         available = self.available_tokens(client_id)
         if tokens > available:

@@ -118,6 +118,8 @@ class CocoonClientSession:
         self.proto = 0
         self.nonce = 0
         self.secret_hash = 0
+        self.missing_contract: Address | None = None
+        """On a chain: the client contract the client must open first (not deployed at its hello)."""
         self._next_id = 0
         self._running: dict[bytes, asyncio.Task[None]] = {}
         self._closing: asyncio.Task[None] | None = None
@@ -210,7 +212,7 @@ class CocoonClientSession:
                 f"active config version is too low: this proxy runs {version}, the client needs "
                 f"{query.min_config_version}"
             )
-        self.service.ledger.ensure_client(self.client_id, self.service.config.local_client_credit_nano)
+        self.service.ledger.ensure_client(self.client_id, self.service.off_chain_credit)
         chain = self.service.chain
         if chain is None:
             auth: ClientProxyConnectionAuthShort | ClientProxyConnectionAuthLong = (
@@ -233,6 +235,7 @@ class CocoonClientSession:
                 proxy, reference_form(client_contract, testnet=testnet), auth, ProxySignedPaymentEmpty()
             )
         contract, view = await chain.clients.contract_view(owner)
+        self.missing_contract = contract if view is None else None
         self.nonce = new_nonce()
         self.port.registers.expect(owner.raw, self.nonce)
         if view is not None and view.secret_hash:
@@ -285,6 +288,12 @@ class CocoonClientSession:
         assert self.owner is not None
         if chain is not None:
             if not await self.port.registers.wait(self.nonce, self.port.long_auth_timeout_s):
+                if (missing := self.missing_contract) is not None:
+                    return self._failed(
+                        f"this proxy is paid on chain and client contract {missing.raw} of {self.owner.raw} "
+                        "is not deployed: open it with this proxy (deploy it, top up its stake), connect "
+                        "again and send owner_client_register with the nonce the proxy then gives"
+                    )
                 return self._failed(
                     f"no register note with nonce {self.nonce} from the client contract of {self.owner.raw} "
                     f"within {self.port.long_auth_timeout_s:g} s; send owner_client_register with it"

@@ -2,8 +2,10 @@
 
 Workers connect to the worker port (policy from config, `fake` locally, `tdx` in production) and
 declare their offer with `WorkerState`; clients connect to the client port (policy `any` by default,
-as in the reference network) and are known by the key of their certificate. Until settlement on chain
-lands, a client's credit is `local_client_credit_nano`, granted the first time it connects.
+as in the reference network) and are known by the key of their certificate. On a chain a client pays
+only through its client contract (bound by ``RegisterClient``, or a COCOON client's authorization);
+without one it is refused with 402. Without a chain (test networks), a client's credit is
+`local_client_credit_nano`, granted the first time it connects (0 by default).
 
 End-to-end encryption (spec/e2e.md): each certificate a worker re-sends in its `WorkerState` is
 verified with the same worker policy as its handshake before its end-to-end key is used; clients ask
@@ -125,6 +127,12 @@ class ProxyService:
         )
         """COCOON's own client protocol (reference clients and SDKs); None when configured off."""
 
+    @property
+    def off_chain_credit(self) -> Nano:
+        """Credit a new client gets in the ledger: ``local_client_credit_nano`` without a chain, none on
+        one (a client pays through its contract there; `ClientBook` refuses it otherwise)."""
+        return Nano(0) if self.chain is not None else Nano(self.config.local_client_credit_nano)
+
     async def start(self) -> None:
         await self.worker_listener.start()
         await self.client_listener.start()
@@ -223,7 +231,7 @@ class ProxyService:
 
     async def _on_client(self, stream: AttestedStream) -> None:
         client_id = stream.peer.public_key.hex()
-        self.ledger.ensure_client(client_id, Nano(self.config.local_client_credit_nano))
+        self.ledger.ensure_client(client_id, self.off_chain_credit)
 
         conn: RpcConnection | None = None
 
