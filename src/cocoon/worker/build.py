@@ -8,8 +8,11 @@ cancelled. ``cocoon worker run`` calls it; tests call it with :class:`WorkerDeps
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +28,45 @@ from cocoon.node.root import follow_root, root_follower, with_root_proxies
 from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.payments.thresholds import Thresholds
 from cocoon.roles import WorkerConfig
+from cocoon.worker.engine_locality import check_resolved, engine_host, engine_refusal, literal_locality
 from cocoon.worker.payouts import WorkerPayouts
 from cocoon.worker.service import WorkerService, make_stats_app
 
 PAYOUTS_FILE = "payouts.json"
+log = logging.getLogger(__name__)
+
+Resolve = Callable[[str], Awaitable[Sequence[str]]]
+"""A host name's addresses (empty when it does not resolve)."""
+
+
+async def resolve_host(host: str) -> Sequence[str]:
+    """The addresses the system resolver gives ``host`` (empty when it does not resolve)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        log.warning("engine host %s does not resolve: %s", host, exc)
+        return []
+    return [str(info[4][0]) for info in infos]
+
+
+async def ensure_local_engine(config: WorkerConfig, resolve: Resolve = resolve_host) -> None:
+    """Refuse (ConfigError) an engine outside this machine's loopback unless ``engine_remote_ok`` says it
+    runs inside the same attested VM (:mod:`cocoon.worker.engine_locality`)."""
+    url = config.engine_url
+    host = engine_host(url)
+    local = literal_locality(host)
+    if config.engine_remote_ok:
+        if local is not True:
+            log.warning(
+                "engine_url %s is not loopback; engine_remote_ok = true says it runs inside this attested VM "
+                "(prompts reach it in plain HTTP)",
+                url,
+            )
+        return
+    if local is False:
+        raise engine_refusal(url, host, None)
+    if local is None:
+        check_resolved(url, host, await resolve(host))
 
 
 @dataclass(frozen=True)
@@ -67,6 +105,8 @@ async def build_worker(
     config: WorkerConfig, deps: WorkerDeps = WorkerDeps()
 ) -> AsyncIterator[RunningNode[WorkerService]]:
     """A worker built from ``config``; everything it opened closes when the ``async with`` ends."""
+    if deps.engine is None:  # before anything else: prompts never go to an engine outside the VM
+        await ensure_local_engine(config)
     async with AsyncExitStack() as stack:
         node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
