@@ -3,7 +3,9 @@
 :func:`build_worker` opens the engine client, the chain side (with ``chain_url``: node wallet, root
 registry, worker contracts per proxy), the RA-TLS identity and the proxy policy, starts the stats
 HTTP server and yields a :class:`~cocoon.node.running.RunningNode` whose ``run()`` serves until
-cancelled. ``cocoon worker run`` calls it; tests call it with :class:`WorkerDeps` fakes.
+cancelled. ``cocoon worker run`` calls it; tests call it with :class:`WorkerDeps` fakes. Before any of
+that, an ``engine_url`` outside loopback is refused unless ``engine_remote_ok``
+(:func:`ensure_local_engine`, :mod:`cocoon.worker.engine_locality`).
 """
 
 from __future__ import annotations
