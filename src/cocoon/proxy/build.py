@@ -102,6 +102,8 @@ async def build_proxy(
         running = RunningNode(service, 0, [service.refresh])
         if settlement is not None:
             running.jobs.append(lambda: settlement.run(service.workers))
+            # a close waits until the requests being answered are counted
+            settlement.closer.requests_running = lambda: sum(link.active for link in service.workers)
         if node is not None and (follow := _root_follower(service, node, on_registry)) is not None:
             running.jobs.append(lambda: follow_root(node, follow))
         running.http_port = await serve_node_http(
