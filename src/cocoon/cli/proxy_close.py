@@ -10,9 +10,10 @@ totals of requests still being answered and its wallet's seqno; a second process
 key and database would race it on all three while it kept serving. The proxy persists the request
 first and carries the close through on its own ticks; a proxy stopped mid-close resumes at its next
 `cocoon proxy run` (it reads the request and its contract's state at start, takes no requests, and
-goes on). A proxy that is not running can still be closed by its owner: ``--owner-key`` sends
-``owner_proxy_close`` from the owner's wallet (that needs no proxy), and the proxy finishes the close
-when it runs.
+goes on). A proxy that is not running can still be closed by its owner: ``--owner-key`` (with
+``--contract``) sends ``owner_proxy_close`` from the owner's wallet (that needs no proxy), and the
+proxy finishes the close when it runs. While the proxy runs, ``--owner-key`` must not be the proxy's
+own wallet (two processes signing for one wallet race on its seqno).
 """
 
 from __future__ import annotations
@@ -74,8 +75,17 @@ def progress(status: dict[str, Any]) -> str:
     return f"phase {phase}"
 
 
-def _owner_close(owner_key: Path, chain_url: str, contract: str) -> None:
-    """Send owner_proxy_close from the wallet in ``owner_key`` (checked to be the contract's owner)."""
+def _reachable(url: str) -> Any:
+    """The JSON at ``url``, or ``None`` when nothing answers there."""
+    try:
+        return _call("GET", url)
+    except ConfigError:
+        return None
+
+
+def _owner_close(owner_key: Path, chain_url: str, contract: str, proxy_wallet: str | None) -> None:
+    """Send owner_proxy_close from the wallet in ``owner_key`` (checked to be the contract's owner, and
+    not the wallet of the running proxy: two processes signing for one wallet race on its seqno)."""
     from cocoon.cli.wallet import with_chain
     from cocoon.proxy.settlement.payment_signer import new_query_id
     from cocoon.ton import messages as m
@@ -88,6 +98,11 @@ def _owner_close(owner_key: Path, chain_url: str, contract: str) -> None:
 
     async def run(chain: Any) -> None:
         wallet = NodeWallet(chain, key)
+        if proxy_wallet is not None and Address.parse(proxy_wallet) == wallet.address:
+            raise ConfigError(
+                "this is the running proxy's own wallet; run `cocoon proxy close` without --owner-key "
+                "(the proxy signs the close itself)"
+            )
         state = await chain.get_account(address)
         if state.data is None:
             raise ChainError(f"the proxy contract {address.raw} is not deployed")
@@ -143,7 +158,16 @@ def close(
         url = f"http://127.0.0.1:{load_role_config(ProxyConfig, config_path, {}).http_port}"
     url = url.rstrip("/")
     if owner_key is not None:
-        _owner_close(owner_key, chain_url, contract or _call("GET", f"{url}/close")["proxy_contract"])
+        running = _reachable(f"{url}/jsonstats")
+        wallet = running["chain"]["wallet"] if running and running.get("chain") else None
+        if contract is None:
+            if running is None:
+                raise ConfigError(f"no proxy answers at {url}: give the proxy contract with --contract")
+            contract = running["chain"]["proxy_contract"]
+        _owner_close(owner_key, chain_url, contract, wallet)
+        if running is None:
+            click.echo("the proxy is not running: its next `cocoon proxy run` finishes the close")
+            return
         if not wait:
             return
         status = _call("GET", f"{url}/close")

@@ -48,7 +48,7 @@ def worker_allowlist(config: ProxyConfig, node: NodeChain | None) -> tuple[Allow
         if snapshot.params_version != first.params_version:
             log.warning(
                 "the root's params changed (version %d -> %d): this proxy's contract keeps the old "
-                "prices; close it and restart to deploy one under the new params",
+                "prices; close it (`cocoon proxy close`) and restart to deploy one under the new params",
                 first.params_version,
                 snapshot.params_version,
             )

@@ -54,6 +54,9 @@ CLOSE_VALUE = TON // 5
 FINAL_VALUE = 7 * TON // 10
 """TON attached to a grant_refund or last_payout (as to a charge; the change returns to the wallet)."""
 REFUSAL = "this proxy is closing its contract and takes no new requests; use another proxy"
+CLOSED_REFUSAL = (
+    "this proxy's contract is closed; use another proxy (its operator starts one on a new contract)"
+)
 
 
 class ProxyCloser:
@@ -93,6 +96,13 @@ class ProxyCloser:
     def active(self) -> bool:
         """Whether a close is under way or done: the proxy takes no new requests."""
         return self.intent or self.decision.closing
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the proxy takes no new requests (``None`` while no close is under way)."""
+        if not self.active:
+            return None
+        return CLOSED_REFUSAL if self.decision.phase is Phase.CLOSED else REFUSAL
 
     def request(self) -> None:
         """The operator asks to close: persisted first, then the next step sends the close request."""

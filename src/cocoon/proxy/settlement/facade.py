@@ -26,7 +26,7 @@ from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
 from cocoon.proxy.settlement.chain_reader import ChainReader
 from cocoon.proxy.settlement.channels import Channels
 from cocoon.proxy.settlement.clients import ClientBindings
-from cocoon.proxy.settlement.closer import REFUSAL, ProxyCloser
+from cocoon.proxy.settlement.closer import ProxyCloser
 from cocoon.proxy.settlement.commit_store import CommitStore
 from cocoon.proxy.settlement.committer import Committer
 from cocoon.proxy.settlement.contract import ensure_contract
@@ -141,9 +141,7 @@ class ProxySettlement:
         """Why the proxy must not serve now (rolled-back state, or still confirming its start)."""
         if self.refused is None and not self.pipeline.ready:
             return "the proxy is confirming its state on chain; retry in a few seconds"
-        if self.refused is None and self.closer.active:
-            return REFUSAL
-        return self.refused
+        return self.refused or self.closer.refusal
 
     async def start(self) -> None:
         """Deploy and stake the proxy contract if needed, then send the start note."""

@@ -21,7 +21,7 @@ from test_onchain import (
 from cocoon.proxy.closing import Party, Phase, SendFinal
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.settlement import ProxySettlement
-from cocoon.proxy.settlement.closer import REFUSAL
+from cocoon.proxy.settlement.closer import CLOSED_REFUSAL, REFUSAL
 from cocoon.ton import messages as m
 from cocoon.ton.data import ClientData, ProxyData, WorkerData
 from cocoon.ton.ops import TON
@@ -93,7 +93,7 @@ async def test_the_signed_close_refunds_pays_waits_and_completes_exactly(world: 
     assert tx.in_msg is not None
     assert proxy.balance + proxy.stake < received <= before + tx.in_msg.value - tx.total_fees
     assert before + tx.in_msg.value - tx.total_fees - received < TON // 1000
-    assert s.close_status()["closed"]
+    assert s.close_status()["closed"] and s.refusal == CLOSED_REFUSAL
 
     # a copy of a final message delivered late moves nothing: the contracts are closed
     paid = world.sender.paid_to(CLIENT_OWNER), world.sender.paid_to(WORKER_OWNER)
