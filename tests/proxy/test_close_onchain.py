@@ -129,3 +129,30 @@ async def test_the_owners_close_is_closed_through_and_a_restart_pays_nothing_twi
     await until(again, Phase.CLOSED)
     assert proxy_state(world, again).state == 2
     assert (world.sender.paid_to(CLIENT_OWNER), world.sender.paid_to(WORKER_OWNER)) == (refund, payout)
+
+
+async def test_a_crash_after_the_close_request_resumes_and_waits_for_running_requests(world: World) -> None:
+    s = await started(world)
+    world.open_client(s.contract, 2 * TON)
+    world.open_worker(s.contract)
+    record(s.ledger, s, "a", 300)
+    s.request_close()
+    await s.tick()  # the close request is sent (and lands: the local chain runs it at once)
+    assert s.closer.decision.phase is Phase.REQUESTING
+    assert proxy_state(world, s).state == 1 and world.sender.paid_to(CLIENT_OWNER) == 0
+    s.ledger.close()  # the process dies here
+
+    again = world.settlement(Ledger(world.db), b"\x02" * 32)
+    assert again.closer.active  # from the persisted request, before the chain is even read
+    again.closer.requests_running = lambda: 1  # an answer still streaming: its tokens are not counted yet
+    await again.start()
+    await again.wait_ready(5)
+    assert again.refusal == REFUSAL
+    for _ in range(3):
+        await again.tick()
+    assert again.closer.decision.phase is Phase.SETTLING and world.sender.paid_to(CLIENT_OWNER) == 0
+    record(again.ledger, again, "b", 200)  # it finished
+    again.closer.requests_running = lambda: 0
+    await until(again, Phase.WAITING)
+    assert world.sender.paid_to(CLIENT_OWNER) == 2 * TON - 500 * PRICE
+    assert world.sender.paid_to(WORKER_OWNER) == 500 * FEE

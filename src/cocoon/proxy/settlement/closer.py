@@ -7,10 +7,7 @@ The operator's request is persisted (:meth:`.commit_store.CommitStore.request_cl
 sent, and the contract's own state is the rest of the progress: a proxy restarted mid-close finds its
 contract ``closing`` (or the intent) and carries on where the chain shows it stopped.
 
-Which contracts exist is learnt from the channels, the client contracts seen, and once per process
-from the proxy contract's whole transaction list: every client and worker contract that ever sent it a
-request (each checked by recomputing its address), so a client that topped up and never asked anything
-is refunded too.
+Which contracts exist and where they stand is :mod:`.close_parties`.
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cocoon.chainsvc.watch import poll
 from cocoon.clock import Clock
 from cocoon.proxy.closing import (
     CLOSED_STATE,
@@ -35,16 +31,15 @@ from cocoon.proxy.closing import (
 )
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL
 from cocoon.proxy.settlement.channels import Channels
+from cocoon.proxy.settlement.close_parties import CloseParties
 from cocoon.proxy.settlement.commit_store import CommitStore
 from cocoon.proxy.settlement.counterparts import Counterparts
 from cocoon.proxy.settlement.payment_signer import PaymentSigner, new_query_id
-from cocoon.ton import messages as m
 from cocoon.ton.address import Address
-from cocoon.ton.chain import AccountStatus, Chain
-from cocoon.ton.data import ClientData, ProxyData, WorkerData, worker_state_init
+from cocoon.ton.chain import Chain
+from cocoon.ton.data import ProxyData, worker_state_init
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.signed import sign_request
-from cocoon.ton.watch import TxCursor
 from cocoon.wallet.sender import MessageSender, OutMessage
 
 log = logging.getLogger(__name__)
@@ -90,7 +85,7 @@ class ProxyCloser:
         self.chain_now = 0
         self.sent: dict[str, float] = {}
         self.messages_sent = 0
-        self._history: set[tuple[bool, str]] | None = None
+        self.parties = CloseParties(chain, contract, channels, counterparts)
 
     @property
     def active(self) -> bool:
@@ -135,7 +130,7 @@ class ProxyCloser:
         running = self.requests_running()
         parties: tuple[Party, ...] = ()
         if proxy_state == 1 and committed and not running:
-            parties = await self._parties()
+            parties = await self.parties.read()
         view = CloseView(
             intent=self.intent,
             proxy_state=proxy_state,
@@ -206,42 +201,6 @@ class ProxyCloser:
             action.tokens,
         )
         return OutMessage(target, FINAL_VALUE, self.signer.cell(kind, party.owner, action.tokens, op), init)
-
-    async def _parties(self) -> tuple[Party, ...]:
-        """Every client and worker contract of this proxy as the chain shows it now."""
-        if self._history is None:
-            self._history = await self._from_history()
-        known = {(kind == CLIENT_CHANNEL, owner) for kind, owner in self.channels.all_keys()}
-        known |= {(True, owner) for owner in self.counterparts.clients}
-        parties = []
-        for is_client, owner in sorted(known | self._history):
-            kind = CLIENT_CHANNEL if is_client else WORKER_CHANNEL
-            owed = self.channels.counters(kind, owner).committed_to_chain
-            state = await self.chain.get_account(self.counterparts.target(kind, owner).address)
-            if state.status is not AccountStatus.ACTIVE or state.data is None:
-                parties.append(Party(is_client, owner, False, 0, 0, owed))
-            elif is_client:
-                client = ClientData.from_cell(state.data)
-                parties.append(Party(True, owner, True, client.state, client.tokens_used, owed))
-            else:
-                worker = WorkerData.from_cell(state.data)
-                parties.append(Party(False, owner, True, worker.state, worker.tokens, owed))
-        return tuple(parties)
-
-    async def _from_history(self) -> set[tuple[bool, str]]:
-        """(is_client, owner) of every counterpart contract that ever sent the proxy contract a request."""
-        found: set[tuple[bool, str]] = set()
-        for tx in await poll(self.chain, TxCursor(self.contract)):
-            msg = tx.in_msg
-            if msg is None or msg.src is None or msg.external:
-                continue
-            body, c = msg.parsed, self.counterparts
-            if isinstance(body, m.ClientProxyRequest | m.WorkerProxyRequest) and body.owner is not None:
-                is_client = isinstance(body, m.ClientProxyRequest)
-                contract = c.client_contract(body.owner) if is_client else c.worker_contract(body.owner)
-                if msg.src == contract:  # only what the contract itself sent: its address is checked
-                    found.add((is_client, body.owner.raw))
-        return found
 
     def status(self) -> dict[str, Any]:
         """Where the close stands, for ``/jsonstats``, the close endpoint and `cocoon proxy close`."""
