@@ -1,4 +1,7 @@
-"""`cocoon proxy run`: route, meter and settle requests between clients and workers."""
+"""`cocoon proxy run`: route, meter and settle requests between clients and workers.
+
+`cocoon proxy close` (closing the proxy's contract) is in :mod:`cocoon.cli.proxy_close`.
+"""
 
 from __future__ import annotations
 
@@ -30,3 +33,7 @@ def run(config_path: Path | None, **flags: object) -> None:
     from cocoon.proxy.build import build_proxy
 
     run_until_signal(run_node(build_proxy(config)))
+
+
+# `cocoon proxy close` lives in its own module.
+from cocoon.cli import proxy_close as _proxy_close  # noqa: E402, F401

@@ -8,6 +8,9 @@
     cocoon root set-fees 20 19 --root <address>
     cocoon root show --root <address>
 
+Revoking, unregistering and updating proxies, `set-params` and `change-owner` are in
+:mod:`cocoon.cli.root_ops`.
+
 Every operation waits until the root's version moves and prints the registry as it now is. ``show``
 also reads a root of the public COCOON network (the reference's layout, params up to v5).
 """
@@ -153,17 +156,33 @@ def _hashes(proxy_images: list[str], worker_images: list[str], models: list[str]
     return lines
 
 
-def _owner_op(key_path: Path, chain_url: str, root: str, bodies: Callable[[], list[Any]]) -> None:
-    """Send owner operations from the wallet in ``key_path`` and print the registry afterwards."""
+def _owner_op(
+    key_path: Path,
+    chain_url: str,
+    root: str,
+    bodies: Callable[[Any], list[Any]],
+    changes: Callable[[Any, Any], list[str]] | None = None,
+) -> None:
+    """Send owner operations from the wallet in ``key_path`` and print the registry afterwards.
+
+    ``bodies(snapshot)`` builds the operations from the registry as it is before (it may raise a
+    CocoonError saying why there is nothing to do); ``changes(before, after)`` adds ``old -> new`` lines.
+    """
     from cocoon.registry import RootOwner
     from cocoon.wallet import NodeWallet, load_key_file
 
     key = load_key_file(key_path.expanduser())
 
-    async def run(chain: Any) -> Any:
-        return await RootOwner(chain, NodeWallet(chain, key), Address.parse(root)).apply(bodies())
+    async def run(chain: Any) -> tuple[Any, Any]:
+        owner = RootOwner(chain, NodeWallet(chain, key), Address.parse(root))
+        before = await owner.snapshot()
+        return before, await owner.apply(bodies(before))
 
-    for line in describe(with_chain(chain_url, run)):
+    before, after = with_chain(chain_url, run)
+    click.echo(f"done: root version {before.version} -> {after.version}")
+    for line in changes(before, after) if changes else []:
+        click.echo(line)
+    for line in describe(after):
         click.echo(line)
 
 
@@ -232,7 +251,7 @@ def allow_image(image_hash: str, key_path: Path, chain_url: str, root: str) -> N
     """Allow a worker image hash (64 hex digits)."""
     from cocoon.registry import allow_worker_image
 
-    _owner_op(key_path, chain_url, root, lambda: [allow_worker_image(_hash(image_hash))])
+    _owner_op(key_path, chain_url, root, lambda _: [allow_worker_image(_hash(image_hash))])
 
 
 @root.command("allow-proxy-image")
@@ -244,7 +263,7 @@ def allow_proxy_image(image_hash: str, key_path: Path, chain_url: str, root: str
     """Allow a proxy image hash (64 hex digits)."""
     from cocoon.registry import allow_proxy_image as op
 
-    _owner_op(key_path, chain_url, root, lambda: [op(_hash(image_hash))])
+    _owner_op(key_path, chain_url, root, lambda _: [op(_hash(image_hash))])
 
 
 @root.command("allow-model")
@@ -256,7 +275,7 @@ def allow_model(model: str, key_path: Path, chain_url: str, root: str) -> None:
     """Allow a model by its full id (the root stores its sha256)."""
     from cocoon.registry import allow_model as op
 
-    _owner_op(key_path, chain_url, root, lambda: [op(model)])
+    _owner_op(key_path, chain_url, root, lambda _: [op(model)])
 
 
 @root.command("register-proxy")
@@ -272,7 +291,7 @@ def register_proxy(endpoints: tuple[str, ...], key_path: Path, chain_url: str, r
     if len(endpoints) > 2:
         raise click.BadParameter("give one ip:port, or the workers' and the clients' ip:port")
     parsed = ProxyEndpoints(endpoints[0], endpoints[-1])
-    _owner_op(key_path, chain_url, root, lambda: [op(parsed)])
+    _owner_op(key_path, chain_url, root, lambda _: [op(parsed)])
 
 
 @root.command("set-fees")
@@ -287,4 +306,10 @@ def set_fees(price: int, worker_fee: int, key_path: Path, chain_url: str, root: 
 
     if not 0 <= worker_fee <= price:
         raise click.BadParameter(f"the worker fee ({worker_fee}) must be within 0..price ({price})")
-    _owner_op(key_path, chain_url, root, lambda: [op(price, worker_fee)])
+    from cocoon.cli.root_ops import param_changes
+
+    _owner_op(key_path, chain_url, root, lambda _: [op(price, worker_fee)], param_changes)
+
+
+# The commands that revoke, unregister, update and change params or owner live in their own module.
+from cocoon.cli import root_ops as _root_ops  # noqa: E402, F401

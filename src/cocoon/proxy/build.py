@@ -48,7 +48,7 @@ def worker_allowlist(config: ProxyConfig, node: NodeChain | None) -> tuple[Allow
         if snapshot.params_version != first.params_version:
             log.warning(
                 "the root's params changed (version %d -> %d): this proxy's contract keeps the old "
-                "prices; close it and restart to deploy one under the new params",
+                "prices; close it (`cocoon proxy close`) and restart to deploy one under the new params",
                 first.params_version,
                 snapshot.params_version,
             )
@@ -102,6 +102,8 @@ async def build_proxy(
         running = RunningNode(service, 0, [service.refresh])
         if settlement is not None:
             running.jobs.append(lambda: settlement.run(service.workers))
+            # a close waits until the requests being answered are counted
+            settlement.closer.requests_running = lambda: sum(link.active for link in service.workers)
         if node is not None and (follow := _root_follower(service, node, on_registry)) is not None:
             running.jobs.append(lambda: follow_root(node, follow))
         running.http_port = await serve_node_http(

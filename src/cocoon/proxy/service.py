@@ -17,6 +17,7 @@ ledger and settlement.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from dataclasses import asdict
@@ -452,13 +453,47 @@ def make_stats_app(service: ProxyService) -> web.Application:
         await service.chain.force()
         return web.json_response(service.chain.stats())
 
+    async def request_close(request: web.Request) -> web.Response:
+        # Operator request: close the proxy contract (no new requests; refunds, last payouts, the delay,
+        # then everything to the owner). Only from this machine: a stranger must not stop a proxy.
+        if service.chain is None:
+            return web.json_response(
+                {"error": "this proxy runs without a chain: nothing to close"}, status=409
+            )
+        if not _loopback(request.remote):
+            return web.json_response(
+                {"error": "closing the proxy is only accepted from the proxy's own machine (loopback)"},
+                status=403,
+            )
+        try:
+            return web.json_response(service.chain.request_close())
+        except CocoonError as exc:
+            return web.json_response({"error": str(exc)}, status=409)
+
+    async def close_status(request: web.Request) -> web.Response:
+        if service.chain is None:
+            return web.json_response(
+                {"error": "this proxy runs without a chain: nothing to close"}, status=409
+            )
+        return web.json_response(service.chain.close_status())
+
     app = web.Application()
+    app.router.add_post("/request/close", request_close)
+    app.router.add_get("/close", close_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/jsonstats", jsonstats)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/request/charge", force_settle)
     app.router.add_post("/request/payout", force_settle)
     return app
+
+
+def _loopback(remote: str | None) -> bool:
+    """Whether an HTTP peer address is this machine."""
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
 
 
 def ledger_path(data_dir: str) -> Path:

@@ -6,8 +6,9 @@
   every version change);
 - ``owner``    :class:`RootOwner` (deploy, then owner operations through a node wallet) and the
   operation builders ``allow_worker_image``, ``allow_proxy_image``, ``allow_model``,
-  ``register_proxy``, ``unregister_proxy``, ``set_fees``; ``local_params`` / ``root_address`` for
-  the local network.
+  ``register_proxy``, ``unregister_proxy``, ``set_fees``, ``revoke_worker_image``,
+  ``revoke_proxy_image``, ``revoke_model``, ``update_proxy``, ``change_params``,
+  ``change_owner``; ``local_params`` / ``root_address`` for the local network.
 
 How a node follows the root at run time (proxy lists, allowed images) is :mod:`cocoon.node.root`.
 """
@@ -17,11 +18,17 @@ from cocoon.registry.owner import (
     allow_model,
     allow_proxy_image,
     allow_worker_image,
+    change_owner,
+    change_params,
     local_params,
     register_proxy,
+    revoke_model,
+    revoke_proxy_image,
+    revoke_worker_image,
     root_address,
     set_fees,
     unregister_proxy,
+    update_proxy,
 )
 from cocoon.registry.reader import RegistryWatcher, read_registry, wait_for_version
 from cocoon.registry.snapshot import RegistrySnapshot, model_hash, network_params
@@ -33,13 +40,19 @@ __all__ = [
     "allow_model",
     "allow_proxy_image",
     "allow_worker_image",
+    "change_owner",
+    "change_params",
     "local_params",
     "model_hash",
     "network_params",
     "read_registry",
     "register_proxy",
+    "revoke_model",
+    "revoke_proxy_image",
+    "revoke_worker_image",
     "root_address",
     "set_fees",
     "unregister_proxy",
+    "update_proxy",
     "wait_for_version",
 ]

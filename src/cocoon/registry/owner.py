@@ -1,4 +1,5 @@
-"""The root owner's operations: deploy the root, allow hashes, register proxies, change fees.
+"""The root owner's operations: deploy the root, allow and revoke hashes, register, update and
+unregister proxies, change fees or all params, hand the root to a new owner.
 
 Each operation is one message from the owner's wallet (any :class:`~cocoon.wallet.MessageSender`);
 :class:`RootOwner` then waits until the root's ``version`` moves, so a returned snapshot already
@@ -15,6 +16,7 @@ from typing import Any
 
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, ContractError
+from cocoon.payments.params import NetworkParams
 from cocoon.registry.reader import read_registry, wait_for_version
 from cocoon.registry.snapshot import RegistrySnapshot, image_hash_int, model_hash
 from cocoon.ton import messages as m
@@ -80,6 +82,47 @@ def register_proxy(endpoints: ProxyEndpoints) -> Body:
 
 def unregister_proxy(seqno: int) -> Body:
     return m.UnregisterProxy(query_id=next_query_id(), seqno=seqno)
+
+
+def revoke_worker_image(image_hash: bytes) -> Body:
+    return m.DelWorkerType(query_id=next_query_id(), hash=image_hash_int(image_hash))
+
+
+def revoke_proxy_image(image_hash: bytes) -> Body:
+    return m.DelProxyType(query_id=next_query_id(), hash=image_hash_int(image_hash))
+
+
+def revoke_model(model: str) -> Body:
+    return m.DelModelType(query_id=next_query_id(), hash=model_hash(model))
+
+
+def update_proxy(seqno: int, endpoints: ProxyEndpoints) -> Body:
+    return m.UpdateProxy(query_id=next_query_id(), seqno=seqno, desc=str(endpoints))
+
+
+def change_owner(new_owner: Address) -> Body:
+    return m.ChangeOwner(query_id=next_query_id(), new_owner=new_owner)
+
+
+def change_params(params: NetworkParams) -> Body:
+    """Set the price, worker fee, close delays and minimum stakes at once (bumps the params version;
+    multipliers stay as they are: the root's change_params does not carry them). ``NetworkParams``
+    itself checks the price and the worker fee."""
+    for name in ("proxy_delay_before_close", "client_delay_before_close"):
+        if not 0 <= getattr(params, name) < 2**32:
+            raise ValueError(f"{name} must be within 0..{2**32 - 1} s, got {getattr(params, name)}")
+    for name in ("min_proxy_stake", "min_client_stake"):
+        if getattr(params, name) < 0:
+            raise ValueError(f"{name} must be >= 0 nanoTON, got {getattr(params, name)}")
+    return m.ChangeParams(
+        query_id=next_query_id(),
+        price_per_token=params.price_per_token,
+        worker_fee_per_token=params.worker_fee_per_token,
+        proxy_delay_before_close=params.proxy_delay_before_close,
+        client_delay_before_close=params.client_delay_before_close,
+        min_proxy_stake=params.min_proxy_stake,
+        min_client_stake=params.min_client_stake,
+    )
 
 
 def set_fees(price_per_token: int, worker_fee_per_token: int) -> Body:

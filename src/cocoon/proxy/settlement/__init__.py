@@ -23,6 +23,9 @@ Module map (where is ...):
 ``clients``          a client id bound to the client contract whose secret it knows; its credit, status
 ``updates``          **payment updates are pushed** to connected workers and clients (retried on failure)
 ``counters``         what was sent (notes, charges, payouts, updates, failed updates), for ``/jsonstats``
+``closer``           **the proxy contract is closed** here: refunds, last payouts, the delay, close complete
+                     (its decisions: :mod:`cocoon.proxy.closing`)
+``close_parties``    every client and worker contract of the proxy, read for its close
 ==================== ===================================================================================
 
 Calls from the service go one floor down, into the façade, which calls the collaborator that does

@@ -2,7 +2,8 @@
 
 Tables (schema in :mod:`cocoon.proxy.ledger`): ``channels`` (per counterpart: running total, value and
 seqno of the last stamp), ``commit_state`` (``last_seqno``, ``cursor_lt``: how far the proxy contract's
-transaction list was read) and ``pending_notes`` (save-state notes issued but not yet seen on chain).
+transaction list was read; ``close_requested``: the operator asked to close the contract) and
+``pending_notes`` (save-state notes issued but not yet seen on chain).
 
 What must change together is written in one transaction: a flush stamps every changed channel under
 one new seqno; issuing a note records it as pending *before* it is sent; reading the chain advances the
@@ -44,6 +45,16 @@ class CommitStore:
     @property
     def cursor_lt(self) -> int:
         return self._get("cursor_lt")
+
+    @property
+    def close_requested(self) -> bool:
+        """Whether the operator asked to close the proxy contract (see :mod:`.closer`)."""
+        return self._get("close_requested") != 0
+
+    def request_close(self) -> None:
+        """Persist the operator's close request before anything is sent: a restart resumes the close."""
+        with self.ledger.transaction():
+            self._set("close_requested", 1)
 
     def pipeline(self, session_hash: bytes, note_interval_s: float) -> CommitPipeline:
         """The commit pipeline of a new session, resuming the persisted seqno and pending notes."""

@@ -36,7 +36,13 @@ async def ensure_contract(
         if state.status is not AccountStatus.ACTIVE or state.data is None:
             raise ChainError(f"the proxy contract {contract} did not deploy; check the wallet")
     assert state.data is not None
-    missing = params.min_proxy_stake - ProxyData.from_cell(state.data).stake
+    proxy = ProxyData.from_cell(state.data)
+    if proxy.state != 0:
+        log.warning(
+            "the proxy contract %s is closing or closed (state %d): no stake added", contract, proxy.state
+        )
+        return
+    missing = params.min_proxy_stake - proxy.stake
     if missing > 0:
         body = m.ExtProxyIncreaseStake(query_id=new_query_id(), grams=missing, excess_to=sender.address)
         await sender.send(contract, missing + 2 * COMMISSION_ESTIMATE, body.to_cell())

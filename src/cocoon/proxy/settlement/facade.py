@@ -26,6 +26,7 @@ from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
 from cocoon.proxy.settlement.chain_reader import ChainReader
 from cocoon.proxy.settlement.channels import Channels
 from cocoon.proxy.settlement.clients import ClientBindings
+from cocoon.proxy.settlement.closer import ProxyCloser
 from cocoon.proxy.settlement.commit_store import CommitStore
 from cocoon.proxy.settlement.committer import Committer
 from cocoon.proxy.settlement.contract import ensure_contract
@@ -112,6 +113,19 @@ class ProxySettlement:
             self.contract, self.channels, self.counterparts, self.signer, self.params
         )
         self.updates = UpdatePusher(self.channels, self.signer, self.counters)
+        self.closer = ProxyCloser(
+            chain,
+            sender,
+            self.contract,
+            secret_key,
+            self.store,
+            self.channels,
+            self.counterparts,
+            self.signer,
+            self._commit_now,
+            clock,
+        )
+        """Closes the proxy contract when asked (or when the owner did): :mod:`.closer`."""
         self.refused: str | None = None
         self._last_flush = self._last_settle = -1e18
 
@@ -127,12 +141,13 @@ class ProxySettlement:
         """Why the proxy must not serve now (rolled-back state, or still confirming its start)."""
         if self.refused is None and not self.pipeline.ready:
             return "the proxy is confirming its state on chain; retry in a few seconds"
-        return self.refused
+        return self.refused or self.closer.refusal
 
     async def start(self) -> None:
         """Deploy and stake the proxy contract if needed, then send the start note."""
         await ensure_contract(self.chain, self.sender, self.contract, self.init, self.chain_params)
         await self.committer.start(self.clock.monotonic())
+        await self.closer.check()  # a contract closing (or closed) takes no new requests from the start
 
     async def wait_ready(self, timeout_s: float) -> None:
         """Tick until the start note is seen; ChainError if it is not within ``timeout_s``."""
@@ -185,7 +200,10 @@ class ProxySettlement:
             await self.committer.send_note(note)
         if self.ready and (force or now - self._last_settle >= self.config.settle_interval_s):
             self._last_settle = now
-            await self.settler.settle(self.config.thresholds)
+            if await self.closer.check():
+                await self.closer.step()  # closing: final refunds and payouts instead of charges
+            else:
+                await self.settler.settle(self.config.thresholds)
 
     async def force(self, *, timeout_s: float = 30.0) -> None:
         """Flush, commit on chain and settle everything now, whatever the thresholds (operator request)."""
@@ -200,7 +218,30 @@ class ProxySettlement:
                     raise StateRollbackError(self.refused)
                 if self.pipeline.committed_seqno < target:
                     await asyncio.sleep(self.config.tick_s)
-        await self.settler.settle(Thresholds(charge_nano=Nano(0), payout_nano=Nano(0), withdraw_nano=Nano(0)))
+        if not self.closer.active:  # a closing proxy's money moves only through the close
+            await self.settler.settle(
+                Thresholds(charge_nano=Nano(0), payout_nano=Nano(0), withdraw_nano=Nano(0))
+            )
+
+    async def _commit_now(self) -> None:
+        """Flush and send a save-state note now (the close needs every total chain-committed)."""
+        self.committer.flush()
+        note = self.pipeline.note_due(self.clock.monotonic(), force=True)
+        if note is not None:
+            await self.committer.send_note(note)
+
+    def request_close(self) -> dict[str, Any]:
+        """Start closing the proxy contract (persisted; idempotent); returns :meth:`close_status`.
+
+        The proxy takes no new requests from now on; the ticks carry the close through (:mod:`.closer`)."""
+        if self.refused:
+            raise StateRollbackError(self.refused)
+        self.closer.request()
+        return self.close_status()
+
+    def close_status(self) -> dict[str, Any]:
+        """Where the close of the proxy contract stands (phase ``open`` when none was asked)."""
+        return self.closer.status()
 
     # --- the client book's ChainCredit, clients --------------------------------------------------
 
@@ -249,4 +290,5 @@ class ProxySettlement:
             "counters": asdict(self.counters),
             "channels": {f"{kind}:{owner}": asdict(c) for (kind, owner), c in self.channels.items()},
             "clients": self.clients.owners(),
+            "close": self.closer.status(),
         }
