@@ -27,7 +27,8 @@ from cocoon.client.cocoon_register import ChainLongAuth, our_contracts, referenc
 from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
-from cocoon.client.payments import ClientPayments, add_payment_routes
+from cocoon.client.payment_routes import add_payment_routes
+from cocoon.client.payments import ClientPayments
 from cocoon.client.public_network import on_public_root
 from cocoon.client.receipts import ReceiptBook
 from cocoon.clock import Clock
@@ -35,6 +36,7 @@ from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_a
 from cocoon.node.chain import NodeChain, open_client_chain
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
+from cocoon.node.params_move import ParamsFollower
 from cocoon.node.policy import make_policy, proxy_policy
 from cocoon.node.public_root import PublicNodeChain
 from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxies
@@ -154,7 +156,11 @@ async def build_client(
             follower = root_follower(config, "client", pool.links, attested, node)
             if root_allowlist is not None:
                 follower = all_of(follower, root_allowlist.update)
+            # A rise of the root's params_version moves the client to new client contracts.
+            params = ParamsFollower(node.registry, pool.move_params)
+            follower = all_of(follower, params.on_change)
             running.jobs.append(lambda: follow_root(node, follower))
+            running.jobs.append(params.run)
         running.http_port = await serve_node_http(
             app, config.host, config.http_port, stack, cancel_on_disconnect=True
         )

@@ -33,12 +33,14 @@ from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.node.identity import refresh_certificates
+from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
 from cocoon.worker.attest import attest_worker
 from cocoon.worker.capabilities import EngineCapabilities, probe_engine
-from cocoon.worker.payouts import PayoutLink, WorkerPayouts
+from cocoon.worker.payout_link import PayoutLink
+from cocoon.worker.payouts import WorkerPayouts
 from cocoon.worker.preflight import preflight
 from cocoon.worker.serve import RequestServer
 
@@ -87,7 +89,8 @@ class WorkerService:
             EndpointConfig(Role.WORKER, self.worker_id, accept_roles=frozenset({Role.PROXY})),
             self._session,
             # A proxy whose payment numbers went backwards or did not verify is never used again.
-            give_up=lambda address: payouts is not None and address in payouts.dropped,
+            # A proxy whose contract closes is left until the root's params move on.
+            give_up=lambda address: payouts is not None and payouts.gives_up(address),
             role="worker",
         )
         self.started_at = clock.monotonic()
@@ -154,6 +157,20 @@ class WorkerService:
             if self.payouts is not None:
                 server = self.server
                 tasks.create_task(self.payouts.run(idle=lambda: server.active == 0))
+
+    async def move_params(self, snapshot: RegistrySnapshot, why: str) -> None:
+        """The root's params moved on (:class:`~cocoon.node.params_move.ParamsFollower`): submit every
+        signed payout on the old worker contracts, take the new params and reconnect to every proxy;
+        each proxy is served again once it settles under the new params."""
+        if self.payouts is not None:
+            await self.payouts.move_to(snapshot.chain_params, why)
+        closed = self.links.close_all(why)
+        self.links.restart()
+        log.warning(
+            "closed %d proxy connections to reconnect under params version %d",
+            closed,
+            snapshot.params_version,
+        )
 
     async def _serve(self, request: RunQuery, responder: Responder) -> None:
         assert self.server is not None
