@@ -195,6 +195,7 @@ class WorkerPayouts:
     async def leave(self, channel: ProxyChannel, why: str) -> None:
         """Stop serving ``channel``'s proxy (closing its connection, not reconnecting until the params
         move on) and submit everything it signed, so nothing it was told is lost."""
+        await self._refresh_paid(channel)
         if channel.leaving is None:
             channel.leaving = why
             link = self.links.pop(channel.proxy_contract.raw, None)
@@ -211,7 +212,6 @@ class WorkerPayouts:
                 self.disabled[link.proxy] = why
                 if link.conn is not None:
                     link.conn.close_soon(why)
-        await self._refresh_paid(channel)
         if channel.due():
             await self.submit(channel)
 
