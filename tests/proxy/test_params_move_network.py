@@ -1,9 +1,12 @@
-"""A root params change on a whole network in one process, every node built by its own composition
-root on the in-process local chain (our FunC contracts on the TON emulator): the worker and the client
-notice the new ``params_version`` in the root, say why, close their proxy connections, the worker
-submits its signed payout on its old contract, and once the proxy runs under the new params they
-deploy new contracts and a request is charged at the new price; the old client contract's balance
-comes back to the client's wallet exactly (the client's own refund path, chain time advanced)."""
+"""Leaving a proxy on a whole network in one process, every node built by its own composition root on
+the in-process local chain (our FunC contracts on the TON emulator).
+
+A proxy contract that starts closing: the worker submits its signed payout at once (paid exactly
+what it served) and stops serving that proxy. A root params change: the worker and the client notice
+the new ``params_version`` in the root, say why, close their proxy connections, the worker submits its
+signed payout on its old contract, and once the proxy runs under the new params they deploy new
+contracts and a request is charged at the new price; the old client contract's balance comes back to
+the client's wallet exactly (the client's own refund path, chain time advanced)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from cocoon.client.build import build_client
 from cocoon.client.network import ProxyPool
 from cocoon.engine.fake_answer import FAKE_MODEL
 from cocoon.engine.memory import MemoryEngine
-from cocoon.node.keys import wallet_key_path
+from cocoon.node.keys import node_seed, wallet_key_path
 from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.proxy.build import build_proxy
 from cocoon.proxy.service import ProxyService
@@ -33,6 +36,7 @@ from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
 from cocoon.ton.address import Address
 from cocoon.ton.data import ClientData, ProxyEndpoints, WorkerData
 from cocoon.ton.ops import TON, Op
+from cocoon.ton.signed import sign_request
 from cocoon.wallet import load_or_create_key_file
 from cocoon.worker.build import WorkerDeps, build_worker
 from cocoon.worker.service import WorkerService
@@ -123,10 +127,11 @@ async def ask(port: int) -> dict[str, Any]:
     return answer.usage.model_extra or {}
 
 
-async def test_a_root_params_change_moves_client_and_worker_to_new_contracts(
-    net: Net, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
+Nodes = tuple[RunningNode[ProxyService], RunningNode[WorkerService], RunningNode[ProxyPool]]
+
+
+async def start(net: Net) -> Nodes:
+    """A proxy registered in the root, a worker and a client it lists, connected."""
     proxy = await net.proxy("proxy")
     await net.register(proxy)
     common: dict[str, Any] = {"chain_url": CHAIN, "root_address": net.owner.root.raw, "http_port": 0}
@@ -145,6 +150,42 @@ async def test_a_root_params_change_moves_client_and_worker_to_new_contracts(
     net.tasks += [asyncio.create_task(node.run()) for node in (worker, client)]
     await wait_until(lambda: len(proxy.service.workers.candidates()) == 1, 30, what="worker registered")
     await wait_until(lambda: client.service.connections, 30, what="client connected")
+    return proxy, worker, client
+
+
+async def test_a_worker_whose_proxy_closes_is_paid_what_it_served_and_leaves_it(
+    net: Net, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    proxy, worker, client = await start(net)
+    payouts = worker.service.payouts
+    settlement = proxy.service.chain
+    assert payouts is not None and settlement is not None
+    contract = settlement.contract
+    served = sum([(await ask(client.http_port))["adjusted_tokens"] for _ in range(3)])
+    # the proxy commits on its own (every 0.5 s) but pays nobody: the thresholds are never reached
+    await wait_until(lambda: payouts.channels[contract.raw].signed_tokens == served, 20, what="signed")
+    assert net.payouts_to(payouts.owner.raw, contract) == 0
+
+    # the proxy's contract starts closing (the proxy key's signed close request, as at `proxy close`)
+    seed = node_seed(str(net.tmp_path / "proxy"))
+    close = sign_request(seed, Op.EXT_PROXY_CLOSE_REQUEST_SIGNED, query_id=5, target=contract)
+    net.local.send_internal(addr("anyone"), contract, TON // 2, close.to_cell())
+    await wait_until(lambda: not proxy.service.workers.candidates(), 20, what="worker left the proxy")
+    address = f"127.0.0.1:{proxy.service.worker_listener.port}"
+    assert payouts.gives_up(address) and "is closing" in payouts.disabled[address]
+    await wait_until(lambda: payouts.channels[contract.raw].paid_tokens == served, 20, what="payout")
+    assert net.payouts_to(payouts.owner.raw, contract) == served * FEE  # exactly what it served
+    assert "submitting its latest signed payout" in caplog.text
+    await asyncio.sleep(1.0)
+    assert not proxy.service.workers.candidates()  # and it does not come back
+
+
+async def test_a_root_params_change_moves_client_and_worker_to_new_contracts(
+    net: Net, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    proxy, worker, client = await start(net)
 
     first = await ask(client.http_port)
     tokens1 = first["adjusted_tokens"]
