@@ -36,22 +36,19 @@ NEW_PRICE, NEW_FEE = 31, 29
 PROXY_ADDRESS = "127.0.0.1:1"
 
 
-class RecordingConn:
-    """The part of an ``RpcConnection`` the payouts use when they leave a proxy: ``close_soon``."""
-
-    def __init__(self) -> None:
-        self.closed: list[str] = []
-
-    def close_soon(self, reason: str) -> None:
-        self.closed.append(reason)
-
-
 class LinkDouble:
-    """A live connection to the proxy as the payouts see it (``ProxyConnection``)."""
+    """A live connection to the proxy as the payouts see it (``ProxyConnection``), recording calls."""
 
     def __init__(self) -> None:
         self.proxy = PROXY_ADDRESS
-        self.conn: Any = RecordingConn()
+        self.left: list[str] = []
+        self.closed: list[str] = []
+
+    async def leave(self, why: str) -> None:
+        self.left.append(why)
+
+    def close(self, why: str) -> None:
+        self.closed.append(why)
 
 
 def data_of(parties: Parties, address: Address) -> Any:
@@ -92,7 +89,8 @@ async def test_a_worker_whose_proxy_closes_gets_exactly_what_it_served(
         assert await worker.watch_proxies() == 1
     assert "is closing" in caplog.text and "submitting its latest signed payout" in caplog.text
     assert worker_paid(parties) == served * FEE  # submitted at once, not at a threshold
-    assert worker.gives_up(PROXY_ADDRESS) and "closing" in link.conn.closed[0]
+    assert worker.gives_up(PROXY_ADDRESS) and "closing" in link.left[0]
+    assert not link.closed  # still connected: the proxy's last payout may come
     with pytest.raises(PaymentError, match="closing"):
         await worker.attach(proxy, KEY)  # and never attached again while it closes
 
@@ -125,6 +123,7 @@ async def test_a_worker_whose_proxy_closes_gets_exactly_what_it_served(
     data = WorkerData.from_cell(data_of(parties, channel.contract))
     assert (data.state, data.tokens) == (2, final)  # the last payout closed our worker contract
     assert await worker.cash_out(force=True) == 0  # nothing left to claim
+    assert await worker.watch_proxies() == 0 and link.closed  # settled: the connection is closed
     lower = sign_request(
         SECRET,
         Op.EXT_WORKER_PAYOUT_REQUEST_SIGNED,

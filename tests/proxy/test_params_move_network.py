@@ -134,11 +134,17 @@ async def start(net: Net) -> Nodes:
     """A proxy registered in the root, a worker and a client it lists, connected."""
     proxy = await net.proxy("proxy")
     await net.register(proxy)
-    common: dict[str, Any] = {"chain_url": CHAIN, "root_address": net.owner.root.raw, "http_port": 0}
+    common: dict[str, Any] = {
+        "chain_url": CHAIN,
+        "root_address": net.owner.root.raw,
+        "http_port": 0,
+        "root_poll_interval_s": 0.5,
+    }
     worker_config = WorkerConfig(
         data_dir=await net.fund("worker"),
         cash_out_threshold_nano=NEVER,
         idle_cash_out_threshold_nano=NEVER,
+        proxy_watch_interval_s=0.5,
         **common,
     )
     worker: RunningNode[WorkerService] = await net.stack.enter_async_context(
@@ -171,14 +177,29 @@ async def test_a_worker_whose_proxy_closes_is_paid_what_it_served_and_leaves_it(
     seed = node_seed(str(net.tmp_path / "proxy"))
     close = sign_request(seed, Op.EXT_PROXY_CLOSE_REQUEST_SIGNED, query_id=5, target=contract)
     net.local.send_internal(addr("anyone"), contract, TON // 2, close.to_cell())
-    await wait_until(lambda: not proxy.service.workers.candidates(), 20, what="worker left the proxy")
+    await wait_until(lambda: not enabled(proxy), 20, what="the worker disabled its offer")
     address = f"127.0.0.1:{proxy.service.worker_listener.port}"
     assert payouts.gives_up(address) and "is closing" in payouts.disabled[address]
     await wait_until(lambda: payouts.channels[contract.raw].paid_tokens == served, 20, what="payout")
     assert net.payouts_to(payouts.owner.raw, contract) == served * FEE  # exactly what it served
     assert "submitting its latest signed payout" in caplog.text
-    await asyncio.sleep(1.0)
-    assert not proxy.service.workers.candidates()  # and it does not come back
+    with pytest.raises(openai.APIStatusError):
+        await ask(client.http_port)  # the worker takes no more requests from this proxy
+    assert address in worker.service.connections  # still connected, for the proxy's last payout
+
+    # the proxy's close completes after proxy_delay_before_close: the worker closes the connection
+    await net.chain.advance_time(600)
+    done = sign_request(seed, Op.EXT_PROXY_CLOSE_COMPLETE_REQUEST_SIGNED, query_id=6, target=contract)
+    net.local.send_internal(addr("anyone"), contract, TON // 2, done.to_cell())
+    await wait_until(lambda: not worker.service.connections, 20, what="connection closed")
+    await asyncio.sleep(0.5)
+    assert not worker.service.connections and not proxy.service.workers.candidates()  # never back
+    assert net.payouts_to(payouts.owner.raw, contract) == served * FEE
+
+
+def enabled(proxy: RunningNode[ProxyService]) -> bool:
+    """Whether the proxy has a worker whose offer is enabled."""
+    return any(c.enabled for c in proxy.service.workers.candidates())
 
 
 async def test_a_root_params_change_moves_client_and_worker_to_new_contracts(

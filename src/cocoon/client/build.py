@@ -159,7 +159,8 @@ async def build_client(
             # A rise of the root's params_version moves the client to new client contracts.
             params = ParamsFollower(node.registry, pool.move_params)
             follower = all_of(follower, params.on_change)
-            running.jobs.append(lambda: follow_root(node, follower))
+            interval = config.root_poll_interval_s
+            running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
             running.jobs.append(params.run)
         running.http_port = await serve_node_http(
             app, config.host, config.http_port, stack, cancel_on_disconnect=True

@@ -83,7 +83,8 @@ async def build_worker(
             # A rise of the root's params_version moves the worker to new worker contracts.
             params = ParamsFollower(node.registry, service.move_params)
             follower = all_of(root_follower(config, "worker", service.links, policy, node), params.on_change)
-            running.jobs.append(lambda: follow_root(node, follower))
+            interval = config.root_poll_interval_s
+            running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
             running.jobs.append(params.run)
         running.http_port = await serve_node_http(
             make_stats_app(service), config.host, config.http_port, stack

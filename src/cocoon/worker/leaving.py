@@ -13,23 +13,28 @@ from cocoon.ton.cells import Cell
 from cocoon.ton.data import ProxyData
 from cocoon.ton.params import Params
 
-CLOSED = 2
-"""The ``state`` of a closed contract (proxy, worker and client alike)."""
+OPEN, CLOSING, CLOSED = 0, 1, 2
+"""Contract states (proxy, worker and client alike)."""
+GONE = -1
+"""A proxy contract no longer on the chain (its account holds no data)."""
 
 
-def closing_reason(data: Cell | None, proxy_contract: Address) -> str | None:
-    """Why a proxy contract with this data no longer takes work, or None while it is open."""
-    if data is None:
-        return f"proxy contract {proxy_contract.raw} is gone from the chain"
-    state = ProxyData.from_cell(data).state
-    if state == 0:
+def proxy_contract_state(data: Cell | None) -> int:
+    """The ``state`` of a proxy contract with this data (:data:`GONE` without data)."""
+    return GONE if data is None else ProxyData.from_cell(data).state
+
+
+def closing_reason(state: int, proxy_contract: Address) -> str | None:
+    """Why a proxy contract in ``state`` no longer takes work, or None while it is open."""
+    if state == OPEN:
         return None
-    return f"proxy contract {proxy_contract.raw} is {'closed' if state == CLOSED else 'closing'}"
+    what = {GONE: "gone from the chain", CLOSED: "closed"}.get(state, "closing")
+    return f"proxy contract {proxy_contract.raw} is {what}"
 
 
 def attach_refusal(proxy: ProxyData, ours: Params, leaving: str | None) -> str | None:
     """Why the worker does not attach to a proxy contract (None: it does)."""
-    if proxy.state != 0:
+    if proxy.state != OPEN:
         return "is closing; this worker serves it no more (it may redeploy under the next params)"
     if leaving is not None:
         return f"was left ({leaving}); waiting for the proxy to redeploy"

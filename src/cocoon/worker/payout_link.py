@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-from cocoon.errors import PaymentError
+import logging
+from collections.abc import Awaitable, Callable
+
+from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.ton.address import Address
 from cocoon.wire.control import GetProxyInfo, ProxyInfo
 from cocoon.wire.messages import PaymentUpdate
 from cocoon.worker.payouts import WorkerPayouts
 
+log = logging.getLogger(__name__)
+
 
 class PayoutLink:
     """One connection to a proxy, seen from the payouts: learn its contract, check its updates."""
 
-    def __init__(self, payouts: WorkerPayouts, proxy: str) -> None:
+    def __init__(
+        self, payouts: WorkerPayouts, proxy: str, on_leave: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.payouts = payouts
         self.proxy = proxy
         self.proxy_contract: str | None = None
         self.conn: RpcConnection | None = None
+        self.on_leave = on_leave  # tells the proxy this worker takes no more requests
+
+    async def leave(self, why: str) -> None:
+        """Serve this proxy nothing more (it is told at once), but stay connected for its last
+        payment updates."""
+        if self.on_leave is not None and self.conn is not None:
+            try:
+                await self.on_leave()
+            except CocoonError as exc:  # the connection is going anyway: it stops serving
+                log.warning("could not tell proxy %s this worker leaves it (%s): closing", self.proxy, exc)
+                self.close(why)
+
+    def close(self, why: str) -> None:
+        """Close the connection (if there is one) with ``why``."""
+        if self.conn is not None:
+            self.conn.close_soon(why)
 
     async def join(self, conn: RpcConnection, proxy_key: bytes) -> None:
         """Ask the proxy for its contract and attach our worker contract to it (before serving)."""

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cocoon.errors import CocoonError, PaymentError
-from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
 from cocoon.payments.params import NO_TOKENS, NetworkParams, Tokens
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds, worker_should_cash_out
@@ -44,7 +43,7 @@ from cocoon.ton.params import Params
 from cocoon.ton.signed import WorkerLastPayoutSigned, WorkerPayoutSigned
 from cocoon.wallet.sender import MessageSender
 from cocoon.wire.messages import PaymentUpdate
-from cocoon.worker.leaving import CLOSED, attach_refusal, closing_reason
+from cocoon.worker.leaving import CLOSED, GONE, attach_refusal, closing_reason, proxy_contract_state
 from cocoon.worker.payout_store import load_saved, save
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,14 @@ class ProxyConnection(Protocol):
 
     proxy: str
     """The proxy's ``host:port``."""
-    conn: RpcConnection | None
+
+    async def leave(self, why: str) -> None:
+        """Serve this proxy nothing more, but stay connected for its last payment updates."""
+        ...
+
+    def close(self, why: str) -> None:
+        """Close the connection."""
+        ...
 
 
 @dataclass
@@ -192,17 +198,19 @@ class WorkerPayouts:
         self.cashed_out += 1
         await self._refresh_paid(channel)
 
-    async def leave(self, channel: ProxyChannel, why: str) -> None:
-        """Stop serving ``channel``'s proxy (closing its connection, not reconnecting until the params
-        move on) and submit everything it signed, so nothing it was told is lost."""
+    async def leave(self, channel: ProxyChannel, why: str, *, close: bool = False) -> None:
+        """Stop serving ``channel``'s proxy and submit everything it signed, so nothing it was told is
+        lost. The proxy is not reconnected to until the params move on; its connection stays open
+        (for its last payout) until its contract is closed, unless ``close``."""
         await self._refresh_paid(channel)
+        key = channel.proxy_contract.raw
+        link = self.links.get(key)
         if channel.leaving is None:
             channel.leaving = why
-            link = self.links.pop(channel.proxy_contract.raw, None)
             log.warning(
                 "leaving proxy contract %s (%s): %s; submitting its latest signed payout (%d tokens, "
                 "%d paid)",
-                channel.proxy_contract.raw,
+                key,
                 link.proxy if link else "not connected",
                 why,
                 channel.signed_tokens,
@@ -210,30 +218,38 @@ class WorkerPayouts:
             )
             if link is not None:
                 self.disabled[link.proxy] = why
-                if link.conn is not None:
-                    link.conn.close_soon(why)
+                await link.leave(why)
+        if close and link is not None:
+            del self.links[key]
+            link.close(why)
         if channel.due():
             await self.submit(channel)
 
     async def watch_proxies(self) -> int:
-        """Read every served proxy contract; leave those that close. Returns how many were left."""
+        """Read every served proxy contract; leave those that close, and close the connection of a
+        proxy left once its contract is closed or our last payout went through. Returns how many
+        proxies were left."""
         left = 0
         for channel in list(self.channels.values()):
-            if channel.leaving is not None:
+            key = channel.proxy_contract.raw
+            if channel.leaving is not None and key not in self.links:
                 continue
-            state = await self.chain.get_account(channel.proxy_contract)
-            why = closing_reason(state.data, channel.proxy_contract)
-            if why is not None:
-                await self.leave(channel, why)
-                left += 1
+            account = await self.chain.get_account(channel.proxy_contract)
+            state = proxy_contract_state(account.data)
+            why = closing_reason(state, channel.proxy_contract)
+            if channel.leaving is None:
+                if why is not None:
+                    await self.leave(channel, why)
+                    left += 1
+            elif channel.contract_closed or state in (CLOSED, GONE):
+                await self.leave(channel, why or "our worker contract is closed", close=True)
         return left
 
     async def move_to(self, chain_params: Params, why: str) -> None:
         """The root's params moved on: leave every proxy under the old ones (submitting what they
         signed), take ``chain_params`` for the next worker contracts and enable closed proxies again."""
         for channel in list(self.channels.values()):
-            if channel.leaving is None:
-                await self.leave(channel, why)
+            await self.leave(channel, why, close=True)
         self.chain_params = chain_params
         self.params = network_params(chain_params)
         self.disabled.clear()

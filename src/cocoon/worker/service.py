@@ -20,11 +20,11 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
-from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.protocol import Engine
@@ -42,6 +42,7 @@ from cocoon.worker.capabilities import EngineCapabilities, probe_engine
 from cocoon.worker.payout_link import PayoutLink
 from cocoon.worker.payouts import WorkerPayouts
 from cocoon.worker.preflight import preflight
+from cocoon.worker.proxy_session import WorkerProxySession
 from cocoon.worker.serve import RequestServer
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,8 @@ class WorkerService:
             tasks.create_task(self._refresh_loop())
             if self.payouts is not None:
                 server = self.server
-                tasks.create_task(self.payouts.run(idle=lambda: server.active == 0))
+                watch_s = self.config.proxy_watch_interval_s
+                tasks.create_task(self.payouts.run(idle=lambda: server.active == 0, watch_s=watch_s))
 
     async def move_params(self, snapshot: RegistrySnapshot, why: str) -> None:
         """The root's params moved on (:class:`~cocoon.node.params_move.ParamsFollower`): submit every
@@ -176,9 +178,21 @@ class WorkerService:
         assert self.server is not None
         await self.server.serve(request, responder, self.config.max_active)
 
-    def _session(self, address: str) -> _WorkerProxySession:
-        link = PayoutLink(self.payouts, address) if self.payouts else None
-        return _WorkerProxySession(self, link)
+    def _session(self, address: str) -> WorkerProxySession:
+        session = WorkerProxySession(self, address)
+        if self.payouts is not None:
+            session.link = PayoutLink(self.payouts, address, on_leave=session.tell_state)
+            session.handlers = Handlers(on_run_query=session.serve, on_payment=session.link.on_payment)
+        return session
+
+    def leaving(self, address: str) -> str | None:
+        """Why the worker takes no more requests from the proxy at ``address`` (None: it does)."""
+        return self.payouts.disabled.get(address) if self.payouts is not None else None
+
+    def state_for(self, address: str) -> WorkerState:
+        """The offer sent to the proxy at ``address``: disabled for a proxy the worker leaves."""
+        state = self.state()
+        return msgspec.structs.replace(state, enabled=False) if self.leaving(address) else state
 
     async def _health_loop(self) -> None:
         while True:
@@ -231,10 +245,9 @@ class WorkerService:
         )
 
     async def broadcast_state(self) -> None:
-        state = self.state()
-        for conn in list(self.connections.values()):
+        for address, conn in list(self.connections.items()):
             with contextlib.suppress(CocoonError):
-                await conn.send_worker_state(state)
+                await conn.send_worker_state(self.state_for(address))
 
     def stats(self) -> dict[str, Any]:
         server = self.server
@@ -279,19 +292,3 @@ def make_stats_app(service: WorkerService) -> web.Application:
     app.router.add_get("/jsonstats", jsonstats)
     app.router.add_post("/payout", payout)
     return app
-
-
-class _WorkerProxySession:
-    """One connection attempt of the worker to a proxy: serve its queries, join its payment channel."""
-
-    def __init__(self, service: WorkerService, link: PayoutLink | None) -> None:
-        self.service = service
-        self.link = link
-        self.handlers = Handlers(
-            on_run_query=service._serve, on_payment=link.on_payment if link is not None else None
-        )
-
-    async def opened(self, conn: RpcConnection, peer: AttestedPeer) -> None:
-        if self.link is not None:
-            await self.link.join(conn, peer.public_key)
-        await conn.send_worker_state(self.service.state())
