@@ -17,7 +17,7 @@ from cocoon.ton.ops import Op
 from cocoon.ton.params import make_params
 from cocoon.ton.signed import WorkerLastPayoutSigned, WorkerPayoutSigned, public_key_of, sign_request
 from cocoon.wire.messages import PaymentUpdate
-from cocoon.worker.leaving import attach_refusal, closing_reason
+from cocoon.worker.leaving import GONE, attach_refusal, closing_reason, proxy_contract_state
 
 SECRET = b"\x05" * 32
 PROXY, CONTRACT = Address(0, b"\x01" * 32), Address(0, b"\x02" * 32)
@@ -58,10 +58,12 @@ def test_a_worker_refuses_closing_left_and_other_params_proxy_contracts() -> Non
     assert "closing" in (attach_refusal(proxy_data(1, 2), ours, None) or "")
     assert "was left" in (attach_refusal(proxy_data(0, 2), ours, "params moved") or "")
     assert "params version 1" in (attach_refusal(proxy_data(0, 1), ours, None) or "")
-    assert closing_reason(proxy_data(0, 2).to_cell(), PROXY) is None
-    assert "is closing" in (closing_reason(proxy_data(1, 2).to_cell(), PROXY) or "")
-    assert "is closed" in (closing_reason(proxy_data(2, 2).to_cell(), PROXY) or "")
-    assert "gone" in (closing_reason(None, PROXY) or "")
+    states = [proxy_contract_state(proxy_data(n, 2).to_cell()) for n in range(3)]
+    assert states == [0, 1, 2] and proxy_contract_state(None) == GONE
+    assert closing_reason(0, PROXY) is None
+    assert "is closing" in (closing_reason(1, PROXY) or "")
+    assert "is closed" in (closing_reason(2, PROXY) or "")
+    assert "gone" in (closing_reason(GONE, PROXY) or "")
 
 
 def update(op: int, tokens: int, secret: bytes = SECRET, target: Address = CONTRACT) -> PaymentUpdate:
