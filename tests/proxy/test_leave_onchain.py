@@ -30,6 +30,7 @@ from cocoon.ton.signed import sign_request
 from cocoon.usage import Usage
 from cocoon.wire.control import RegisterClient
 from cocoon.wire.messages import PaymentUpdate
+from cocoon.worker.payouts import WorkerPayouts
 
 FEE = 19
 NEW_PRICE, NEW_FEE = 31, 29
@@ -136,6 +137,25 @@ async def test_a_worker_whose_proxy_closes_gets_exactly_what_it_served(
             proxy.raw,
             PaymentUpdate(WORKER_WALLET.raw, final + 5, final + 5, final + 5, lower.to_cell().to_boc()),
         )
+
+
+async def test_a_restarted_worker_submits_the_payout_it_saved_for_a_closing_proxy(
+    parties: Parties, tmp_path: Path
+) -> None:
+    served = parties.request("r1", 700, 90)
+    await parties.commit()
+    proxy = parties.settlement.contract
+    parties.worker.on_update(proxy.raw, parties.update(WORKER_CHANNEL, WORKER_WALLET.raw))  # on disk
+    close = sign_request(SECRET, Op.EXT_PROXY_CLOSE_REQUEST_SIGNED, query_id=8, target=proxy)
+    parties.world.local.send_internal(PROXY_OWNER, proxy, TON // 2, close.to_cell())
+    # the worker restarts (a new process: only payouts.json is left) and the proxy is closing
+    restarted = WorkerPayouts(
+        parties.world.chain, parties.worker_sender, parties.world.params, state_path=tmp_path / "payouts.json"
+    )
+    with pytest.raises(PaymentError, match="closing"):
+        await restarted.attach(proxy, KEY, PROXY_ADDRESS)
+    assert worker_paid(parties) == served * FEE  # what it had been told is not lost
+    assert restarted.gives_up(PROXY_ADDRESS)
 
 
 async def change_fees(world: World, price: int, fee: int) -> None:

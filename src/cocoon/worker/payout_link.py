@@ -49,7 +49,7 @@ class PayoutLink:
             info = await conn.query(GetProxyInfo(), timeout=30)
             if not isinstance(info, ProxyInfo) or not info.proxy_contract:
                 raise PaymentError(f"proxy {self.proxy} does not settle on chain; it cannot pay this worker")
-            channel = await self.payouts.attach(Address.parse(info.proxy_contract), proxy_key)
+            channel = await self.payouts.attach(Address.parse(info.proxy_contract), proxy_key, self.proxy)
         except BaseException:
             await conn.aclose("cannot settle with this proxy")
             raise

@@ -25,13 +25,12 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cocoon.errors import CocoonError, PaymentError
-from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
-from cocoon.payments.params import NO_TOKENS, NetworkParams, Tokens
+from cocoon.payments.counterpart import accept_update, parse_signed
+from cocoon.payments.params import NetworkParams, Tokens
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds, worker_should_cash_out
 from cocoon.registry.snapshot import network_params
 from cocoon.ton import messages as m
@@ -43,47 +42,14 @@ from cocoon.ton.params import Params
 from cocoon.ton.signed import WorkerLastPayoutSigned, WorkerPayoutSigned
 from cocoon.wallet.sender import MessageSender
 from cocoon.wire.messages import PaymentUpdate
-from cocoon.worker.leaving import CLOSED, GONE, attach_refusal, closing_reason, proxy_contract_state
+from cocoon.worker.leaving import CLOSED, GONE, OPEN, attach_refusal, closing_reason, proxy_contract_state
+from cocoon.worker.payout_channel import ProxyChannel, ProxyConnection
 from cocoon.worker.payout_store import load_saved, save
 
 log = logging.getLogger(__name__)
 
 CASH_OUT_VALUE = TON // 2
 REGISTER_VALUE = TON // 5
-
-
-class ProxyConnection(Protocol):
-    """A live connection to a proxy as the payouts see it (:class:`~cocoon.worker.payout_link.PayoutLink`)."""
-
-    proxy: str
-    """The proxy's ``host:port``."""
-
-    async def leave(self, why: str) -> None:
-        """Serve this proxy nothing more, but stay connected for its last payment updates."""
-        ...
-
-    def close(self, why: str) -> None:
-        """Close the connection."""
-        ...
-
-
-@dataclass
-class ProxyChannel(ChannelView):
-    """What the worker knows of its channel with one proxy."""
-
-    paid_tokens: Tokens = NO_TOKENS
-    contract_closed: bool = False
-    """The worker contract is closed on chain (a last payout went through): nothing more to claim."""
-    leaving: str | None = None
-    """Why the worker no longer serves this proxy contract (it closes, or the params moved on)."""
-    fee_per_token: int = 0
-    """What the worker contract pays per token (its params' ``worker_fee_per_token``)."""
-
-    def due(self) -> bool:
-        """Whether submitting the latest signed payout would still pay or close something."""
-        if self.signed is None or self.contract_closed:
-            return False
-        return self.signed_tokens > self.paid_tokens or self.signed_final
 
 
 class WorkerPayouts:
@@ -118,21 +84,28 @@ class WorkerPayouts:
         """Whether the worker no longer connects to the proxy at ``host:port``."""
         return proxy in self.dropped or proxy in self.disabled
 
-    async def attach(self, proxy_contract: Address, proxy_key: bytes) -> ProxyChannel:
+    async def attach(self, proxy_contract: Address, proxy_key: bytes, proxy: str = "") -> ProxyChannel:
         """Check the proxy contract holds ``proxy_key``, is open and under our params; deploy and
-        register our worker contract."""
+        register our worker contract. A closing proxy contract is refused (and the proxy at
+        ``proxy``, its ``host:port``, not dialled again); a signed payout saved for it before a
+        restart is submitted first."""
         state = await self.chain.get_account(proxy_contract)
         if state.status is not AccountStatus.ACTIVE or state.data is None:
             raise PaymentError(
                 f"proxy contract {proxy_contract} is not deployed; is the proxy settling on chain?"
             )
         key = int.from_bytes(proxy_key, "big")
-        proxy = ProxyData.from_cell(state.data)
-        if proxy.proxy_public_key != key:
+        data = ProxyData.from_cell(state.data)
+        if data.proxy_public_key != key:
             raise PaymentError(f"proxy contract {proxy_contract} holds another key than the attested proxy")
         known = self.channels.get(proxy_contract.raw)
-        refusal = attach_refusal(proxy, self.chain_params, known.leaving if known else None)
+        refusal = attach_refusal(data, self.chain_params, known.leaving if known else None)
         if refusal is not None:
+            if data.state != OPEN:
+                if known is None:
+                    await self._settle_saved(proxy_contract, proxy_key, refusal)
+                if proxy:
+                    self.disabled[proxy] = f"proxy contract {proxy_contract} {refusal}"
             raise PaymentError(f"proxy contract {proxy_contract} {refusal}")
         init = worker_state_init(self.owner, proxy_contract, key, self.chain_params)
         contract = address_of(init)
@@ -224,6 +197,19 @@ class WorkerPayouts:
             link.close(why)
         if channel.due():
             await self.submit(channel)
+
+    async def _settle_saved(self, proxy_contract: Address, proxy_key: bytes, why: str) -> None:
+        """Submit the signed payout saved for ``proxy_contract`` (before a restart), if any, to the
+        worker contract it was signed for."""
+        channel = ProxyChannel(proxy_contract, proxy_key, proxy_contract)
+        load_saved(self.state_path, channel)
+        if channel.signed is None:
+            return
+        kind = WorkerLastPayoutSigned if channel.signed_final else WorkerPayoutSigned
+        channel.contract = parse_signed(kind, channel.signed).signed_payload().expected_address
+        channel.fee_per_token = self.params.worker_fee_per_token
+        self.channels[proxy_contract.raw] = channel
+        await self.leave(channel, why)
 
     async def watch_proxies(self) -> int:
         """Read every served proxy contract; leave those that close, and close the connection of a
