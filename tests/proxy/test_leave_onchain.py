@@ -6,6 +6,7 @@ the change is charged at the new price."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from test_channels_onchain import CLIENT_WALLET, KEY, WORKER_WALLET, Parties
 from test_onchain import FAST, PRICE, PROXY_OWNER, SECRET, World, addr
 
+from cocoon.client.payments import ClientPayments
 from cocoon.client.retire import refund_delay_s
 from cocoon.errors import PaymentError
 from cocoon.node.params_move import ParamsFollower
@@ -187,6 +189,7 @@ async def test_a_params_change_moves_client_and_worker_to_new_contracts(
         await worker.move_to(snapshot.chain_params, why)
         await client.move_to(snapshot.chain_params, why)
 
+    client.retiring_path = tmp_path / "retiring.json"
     follower = ParamsFollower(before, move)
     follower.on_change(before)
     assert not await follower.step()  # the same params: nothing moves
@@ -209,6 +212,15 @@ async def test_a_params_change_moves_client_and_worker_to_new_contracts(
     # so the client asks for it after 0.5 * (proxy_delay - client_delay) and closes after unlock_ts
     delay = refund_delay_s(before.params)
     assert delay == (world.params.proxy_delay_before_close - world.params.client_delay_before_close) // 2
+    # the client restarts (a new process: only retiring.json is left) and carries on
+    client = ClientPayments(
+        world.chain,
+        parties.client_sender,
+        after.chain_params,
+        b"\x09" * 32,
+        retiring_path=tmp_path / "retiring.json",
+    )
+    assert list(client.retiring) == [old_client.raw]
     assert await client.retire_round() == 0  # too early: the proxy may still grant it
     world.local.advance(delay)
     assert await client.retire_round() == 1
@@ -219,6 +231,7 @@ async def test_a_params_change_moves_client_and_worker_to_new_contracts(
     assert await client.retire_round() == 1
     assert ClientData.from_cell(data_of(parties, old_client)).state == 2
     assert await client.retire_round() == 0 and not client.retiring
+    assert json.loads((tmp_path / "retiring.json").read_text()) == []
     assert parties.client_sender.paid_to(CLIENT_WALLET) == balance  # exactly its balance came back
 
     # the proxy redeploys under the new params (as it must on a params change): a new proxy contract

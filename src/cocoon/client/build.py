@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
@@ -43,6 +44,9 @@ from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxi
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.roles import ClientConfig
 
+RETIRING_FILE = "retiring.json"
+"""The client contracts under old params still being closed (:mod:`cocoon.client.retire`)."""
+
 
 def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
     """The client's contracts on ``node``'s chain, topped up as the config says."""
@@ -53,6 +57,7 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
         node.wallet.key.secret_key,
         auto_top_up=config.auto_top_up,
         top_up_nano=config.top_up_nano,
+        retiring_path=Path(config.data_dir).expanduser() / RETIRING_FILE if config.data_dir else None,
     )
 
 

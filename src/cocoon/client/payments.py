@@ -24,8 +24,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import json
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cocoon.client.retire import RetireStep, Retiring, refund_delay_s, retire_step
@@ -73,6 +76,7 @@ class ClientPayments:
         *,
         auto_top_up: bool = True,
         top_up_nano: int = 0,
+        retiring_path: Path | None = None,
     ) -> None:
         self.chain, self.sender = chain, sender
         self.chain_params = chain_params
@@ -82,7 +86,12 @@ class ClientPayments:
         self._top_up_config = top_up_nano
         self.top_up_nano = Nano(top_up_nano or chain_params.min_client_stake)
         self.channels: dict[str, ClientChannel] = {}  # by proxy contract (raw)
+        self.retiring_path = retiring_path  # the retirements on disk (None: in memory only)
         self.retiring: dict[str, Retiring] = {}  # by client contract (raw): under old params
+        if retiring_path is not None and retiring_path.exists():
+            for doc in json.loads(retiring_path.read_text()):
+                old = Retiring.from_json(doc)
+                self.retiring[old.contract.raw] = old
         self.dropped: dict[str, str] = {}
         self.counters = {"top_ups": 0, "self_charges": 0, "retired": 0}
 
@@ -212,6 +221,7 @@ class ClientPayments:
                 channel.contract, channel.proxy_contract, refund_at, why
             )
             del self.channels[key]
+        self._save_retiring()
         self.chain_params = chain_params
         self.params = network_params(chain_params)
         self.top_up_nano = Nano(self._top_up_config or chain_params.min_client_stake)
@@ -240,7 +250,15 @@ class ClientPayments:
                 await self.sender.send(old.contract, max(OP_VALUE, COMMISSION_ESTIMATE), body)
                 old.requests += 1
                 sent += 1
+        self._save_retiring()
         return sent
+
+    def _save_retiring(self) -> None:
+        if self.retiring_path is None:
+            return
+        tmp = self.retiring_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([old.to_json() for old in self.retiring.values()]))
+        os.replace(tmp, self.retiring_path)
 
     # --- owner operations (also behind `cocoon client topup|withdraw|close`) ----------------------
 

@@ -9,13 +9,15 @@ and, once the contract's ``unlock_ts`` has passed, asks again to close it, the r
 proxy's stake. The wait is short enough that this forced close lands before the proxy's contract
 can finish closing (``proxy_delay`` after its own close request).
 
-:func:`retire_step` is the decision, pure; :class:`~cocoon.client.payments.ClientPayments` acts on it.
+:func:`retire_step` is the decision, pure; :class:`~cocoon.client.payments.ClientPayments` acts on it
+and keeps the retirements on disk, so a restarted client still brings its old balances back.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from cocoon.payments.params import NetworkParams
 from cocoon.ton.address import Address
@@ -59,3 +61,19 @@ class Retiring:
     why: str
     requests: int = 0
     """Refund requests the client sent."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The retirement as saved on disk (``retiring.json`` in the client's data dir)."""
+        doc = asdict(self)
+        doc["contract"], doc["proxy_contract"] = self.contract.raw, self.proxy_contract.raw
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Retiring:
+        return cls(
+            Address.parse(doc["contract"]),
+            Address.parse(doc["proxy_contract"]),
+            int(doc["refund_at"]),
+            str(doc["why"]),
+            int(doc.get("requests", 0)),
+        )
