@@ -87,8 +87,8 @@ class WorkerPayouts:
     async def attach(self, proxy_contract: Address, proxy_key: bytes, proxy: str = "") -> ProxyChannel:
         """Check the proxy contract holds ``proxy_key``, is open and under our params; deploy and
         register our worker contract. A closing proxy contract is refused (and the proxy at
-        ``proxy``, its ``host:port``, not dialled again); a signed payout saved for it before a
-        restart is submitted first."""
+        ``proxy``, its ``host:port``, not dialled again), so is one under other params; a signed
+        payout saved for a refused one before a restart is submitted first."""
         state = await self.chain.get_account(proxy_contract)
         if state.status is not AccountStatus.ACTIVE or state.data is None:
             raise PaymentError(
@@ -101,11 +101,10 @@ class WorkerPayouts:
         known = self.channels.get(proxy_contract.raw)
         refusal = attach_refusal(data, self.chain_params, known.leaving if known else None)
         if refusal is not None:
-            if data.state != OPEN:
-                if known is None:
-                    await self._settle_saved(proxy_contract, proxy_key, refusal)
-                if proxy:
-                    self.disabled[proxy] = f"proxy contract {proxy_contract} {refusal}"
+            if known is None:  # e.g. a restart since: what we were told is still submitted
+                await self._settle_saved(proxy_contract, proxy_key, refusal)
+            if data.state != OPEN and proxy:
+                self.disabled[proxy] = f"proxy contract {proxy_contract} {refusal}"
             raise PaymentError(f"proxy contract {proxy_contract} {refusal}")
         init = worker_state_init(self.owner, proxy_contract, key, self.chain_params)
         contract = address_of(init)
