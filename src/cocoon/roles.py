@@ -65,8 +65,17 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     # Attestation (cocoon.worker.attest): GPU evidence signed into the statement; proxies accepted.
     gpu_evidence_file: str = ""
     allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
+    # Leaving a closing proxy (cocoon.worker.payouts): how often its proxy contracts' states are read.
+    proxy_watch_interval_s: float = 5.0
+    # On a chain: how often the root is read (proxies, allowed images, a params_version change).
+    root_poll_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
+        _check_root_poll(self.root_poll_interval_s)
+        if not self.proxy_watch_interval_s > 0:
+            raise ConfigError(
+                f"proxy_watch_interval_s must be more than 0 seconds, not {self.proxy_watch_interval_s}"
+            )
         if not self.health_timeout_s > 0:
             raise ConfigError(f"health_timeout_s must be more than 0 seconds, not {self.health_timeout_s}")
         if self.health_failures < 1:
@@ -162,6 +171,16 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     cocoon_proxy_policy: PolicyName = "any"
     cocoon_secret: str = ""
     cocoon_test: bool = False
+    # On a chain: how often the root is read (proxies, allowed images, a params_version change).
+    root_poll_interval_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        _check_root_poll(self.root_poll_interval_s)
+
+
+def _check_root_poll(seconds: float) -> None:
+    if not seconds > 0:
+        raise ConfigError(f"root_poll_interval_s must be more than 0 seconds, not {seconds}")
 
 
 ROLE_CONFIGS: dict[str, type[_Config]] = {
@@ -196,6 +215,10 @@ _HELP = {
     "max_tokens_limit": "Largest max_tokens this node accepts.",
     "cash_out_threshold_nano": "The worker submits its signed payout once unclaimed earnings reach this.",
     "idle_cash_out_threshold_nano": "...or, while it serves nothing, once they reach this smaller amount.",
+    "root_poll_interval_s": "Seconds between reads of the root contract (proxy list, allowed images, and a "
+    "params_version change, which moves the node to new contracts).",
+    "proxy_watch_interval_s": "Seconds between reads of the proxy contracts a worker serves: one that closes "
+    "gets the worker's latest signed payout at once and no more requests.",
     "gpu": "GPU model for the preflight check (see `cocoon plan gpus`); empty skips it.",
     "gpu_count": "Number of GPUs the engine uses.",
     "vram_gb": "VRAM per GPU in GB for the preflight check; 0 takes the catalog figure of `gpu`.",

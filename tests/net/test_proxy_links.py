@@ -122,6 +122,38 @@ async def test_a_dropped_proxy_comes_back_and_a_given_up_one_does_not() -> None:
                 await runner
 
 
+async def test_close_all_reconnects_and_restart_revives_a_given_up_link() -> None:
+    opened: list[str] = []
+    given_up: set[str] = set()
+    async with fake_proxy() as a:
+        links = ProxyLinks(
+            make_identity("", "fake"),
+            make_policy("fake"),
+            EndpointConfig(Role.CLIENT, "client", accept_roles=frozenset({Role.PROXY})),
+            lambda address: Session(opened, address),
+            give_up=lambda address: address in given_up,
+        )
+        runner = asyncio.create_task(links.run([a.address]))
+        try:
+            await wait_until(lambda: a.sessions == 1 and bool(links.connections))
+            assert links.close_all("params moved") == 1  # e.g. the root's params_version rose
+            await wait_until(lambda: a.sessions == 2 and bool(links.connections), what="reconnected")
+            given_up.add(a.address)  # e.g. its contract is closing
+            links.close_all("proxy closing")
+            await wait_until(lambda: not links.keeping(a.address), what="the link to a gave up")
+            links.restart()  # still given up on: the revived loop ends at once
+            await asyncio.sleep(0.2)
+            assert a.sessions == 2 and not links.keeping(a.address)
+            given_up.clear()  # the next params version enables it again
+            links.restart()
+            await wait_until(lambda: a.sessions == 3 and bool(links.connections), what="revived")
+            assert links.addresses == [a.address]
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+
 def test_registry_follower_keeps_proxies_when_the_root_lists_none() -> None:
     updates: list[list[str]] = []
 

@@ -59,6 +59,8 @@ def payout(http_url: str) -> None:
         raise click.ClickException(f"cannot reach the worker at {http_url} ({exc}); is it running?") from exc
     click.echo(f"submitted {answer['submitted']} payout(s)")
     for proxy, channel in answer.get("channels", {}).items():
+        left = f" (left: {channel['leaving']})" if channel.get("leaving") else ""
         click.echo(
             f"  proxy contract {proxy}: paid {channel['paid_tokens']} of {channel['signed_tokens']} tokens"
+            + left
         )

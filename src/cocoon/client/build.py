@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
@@ -27,7 +28,8 @@ from cocoon.client.cocoon_register import ChainLongAuth, our_contracts, referenc
 from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.http_api import make_client_app
 from cocoon.client.network import ProxyPool
-from cocoon.client.payments import ClientPayments, add_payment_routes
+from cocoon.client.payment_routes import add_payment_routes
+from cocoon.client.payments import ClientPayments
 from cocoon.client.public_network import on_public_root
 from cocoon.client.receipts import ReceiptBook
 from cocoon.clock import Clock
@@ -35,11 +37,15 @@ from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_a
 from cocoon.node.chain import NodeChain, open_client_chain
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
+from cocoon.node.params_move import ParamsFollower
 from cocoon.node.policy import make_policy, proxy_policy
 from cocoon.node.public_root import PublicNodeChain
 from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxies
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.roles import ClientConfig
+
+RETIRING_FILE = "retiring.json"
+"""The client contracts under old params still being closed (:mod:`cocoon.client.retire`)."""
 
 
 def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
@@ -51,6 +57,7 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
         node.wallet.key.secret_key,
         auto_top_up=config.auto_top_up,
         top_up_nano=config.top_up_nano,
+        retiring_path=Path(config.data_dir).expanduser() / RETIRING_FILE if config.data_dir else None,
     )
 
 
@@ -154,7 +161,12 @@ async def build_client(
             follower = root_follower(config, "client", pool.links, attested, node)
             if root_allowlist is not None:
                 follower = all_of(follower, root_allowlist.update)
-            running.jobs.append(lambda: follow_root(node, follower))
+            # A rise of the root's params_version moves the client to new client contracts.
+            params = ParamsFollower(node.registry, pool.move_params)
+            follower = all_of(follower, params.on_change)
+            interval = config.root_poll_interval_s
+            running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
+            running.jobs.append(params.run)
         running.http_port = await serve_node_http(
             app, config.host, config.http_port, stack, cancel_on_disconnect=True
         )

@@ -36,7 +36,8 @@ from cocoon.client.cocoon_proxy import CocoonLink, CocoonProxies
 from cocoon.client.e2e_answer import E2EAnswer, SealedAttempt
 from cocoon.client.e2e_workers import QUERY_TIMEOUT_S, CandidateSet, E2EWorkers
 from cocoon.client.model_list import model_list
-from cocoon.client.payments import ClientLink, ClientPayments
+from cocoon.client.payment_link import ClientLink
+from cocoon.client.payments import ClientPayments
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.envelope import Envelope, Routing, seal_request
 from cocoon.errors import (
@@ -50,6 +51,7 @@ from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcAnswerStream, RpcConnection
 from cocoon.node.identity import refresh_certificates
 from cocoon.payments.pricing import completion_budget
+from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import E2EMode
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
@@ -151,6 +153,20 @@ class ProxyPool:
             tasks.create_task(refresh_certificates(self.identity, clock=self.clock))
             if self.payments is not None:
                 tasks.create_task(self.payments.run())
+
+    async def move_params(self, snapshot: RegistrySnapshot, why: str) -> None:
+        """The root's params moved on (:class:`~cocoon.node.params_move.ParamsFollower`): retire the
+        client contracts under the old params and reconnect to every proxy, opening new contracts
+        under the new params as each proxy settles under them."""
+        if self.payments is not None:
+            await self.payments.move_to(snapshot.chain_params, why)
+        closed = self.links.close_all(why)
+        self.links.restart()
+        log.warning(
+            "closed %d proxy connections to reconnect under params version %d",
+            closed,
+            snapshot.params_version,
+        )
 
     def _pick(self, *, cocoon: bool = True) -> tuple[str, RpcConnection | CocoonLink]:
         """The connected proxy with the fewest requests in flight, ours or (``cocoon``) COCOON's."""

@@ -12,6 +12,11 @@ extends credit from the contract's state. From then on, every ``maintain_interva
 
 Payment updates are checked like the worker does: no counter may go down, a signed charge must verify
 with the proxy key, target our contract and sign the chain-committed total; a failing proxy is dropped.
+
+When the root's ``params_version`` rises, :meth:`ClientPayments.move_to` retires every client contract
+(:mod:`cocoon.client.retire`: refunded by the proxy, or closed by the client itself) and takes the new
+params, under which the next connections deploy new contracts; a proxy contract that is closing or
+under other params is refused until it redeploys.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import json
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
+from cocoon.client.retire import RetireStep, Retiring, refund_delay_s, retire_step
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
@@ -69,16 +76,24 @@ class ClientPayments:
         *,
         auto_top_up: bool = True,
         top_up_nano: int = 0,
+        retiring_path: Path | None = None,
     ) -> None:
         self.chain, self.sender = chain, sender
         self.chain_params = chain_params
         self.params = network_params(chain_params)
         self._wallet_secret = wallet_secret
         self.auto_top_up = auto_top_up
+        self._top_up_config = top_up_nano
         self.top_up_nano = Nano(top_up_nano or chain_params.min_client_stake)
         self.channels: dict[str, ClientChannel] = {}  # by proxy contract (raw)
+        self.retiring_path = retiring_path  # the retirements on disk (None: in memory only)
+        self.retiring: dict[str, Retiring] = {}  # by client contract (raw): under old params
+        if retiring_path is not None and retiring_path.exists():
+            for doc in json.loads(retiring_path.read_text()):
+                old = Retiring.from_json(doc)
+                self.retiring[old.contract.raw] = old
         self.dropped: dict[str, str] = {}
-        self.counters = {"top_ups": 0, "self_charges": 0}
+        self.counters = {"top_ups": 0, "self_charges": 0, "retired": 0}
 
     @property
     def owner(self) -> Address:
@@ -111,9 +126,18 @@ class ClientPayments:
         """Our client contract for ``proxy_contract``: deployed, secret set and topped up."""
         state = await self.chain.get_account(proxy_contract)
         key = int.from_bytes(proxy_key, "big")
-        if state.data is None or ProxyData.from_cell(state.data).proxy_public_key != key:
+        proxy = None if state.data is None else ProxyData.from_cell(state.data)
+        if proxy is None or proxy.proxy_public_key != key:
             raise PaymentError(
                 f"proxy contract {proxy_contract} is missing or holds another key than the proxy's"
+            )
+        if proxy.state != 0:
+            raise PaymentError(f"proxy contract {proxy_contract} is closing; it takes no clients any more")
+        if proxy.params.params_version != self.chain_params.params_version:
+            raise PaymentError(
+                f"proxy contract {proxy_contract} is under params version {proxy.params.params_version} "
+                f"and the root's is {self.chain_params.params_version}; waiting for the proxy to "
+                "redeploy under the root's params"
             )
         init = client_state_init(self.owner, proxy_contract, key, self.chain_params)
         channel = self.channels.get(proxy_contract.raw)
@@ -173,8 +197,68 @@ class ClientPayments:
             await asyncio.sleep(interval_s)
             try:
                 await self.maintain()
+                await self.retire_round()
             except CocoonError as exc:
                 log.warning("client contract upkeep failed: %s; retrying", exc)
+
+    # --- moving to new params --------------------------------------------------------------------
+
+    async def move_to(self, chain_params: Params, why: str) -> None:
+        """The root's params moved on: retire every client contract (:mod:`cocoon.client.retire`) and
+        take ``chain_params`` for the next ones."""
+        now = await self.chain.get_time()
+        refund_at = now + refund_delay_s(self.params)
+        for key, channel in list(self.channels.items()):
+            log.warning(
+                "retiring client contract %s of proxy contract %s (%s); asking for its refund at "
+                "chain time %d unless the proxy grants it first",
+                channel.contract.raw,
+                key,
+                why,
+                refund_at,
+            )
+            self.retiring[channel.contract.raw] = Retiring(
+                channel.contract, channel.proxy_contract, refund_at, why
+            )
+            del self.channels[key]
+        self._save_retiring()
+        self.chain_params = chain_params
+        self.params = network_params(chain_params)
+        self.top_up_nano = Nano(self._top_up_config or chain_params.min_client_stake)
+
+    async def retire_round(self) -> int:
+        """One step for every retired client contract; returns how many refund requests were sent."""
+        sent = 0
+        now = await self.chain.get_time()
+        for key, old in list(self.retiring.items()):
+            state = await self.chain.get_account(old.contract)
+            if state.data is None:
+                log.warning("retired client contract %s is gone from the chain", key)
+                del self.retiring[key]
+                continue
+            data = ClientData.from_cell(state.data)
+            step = retire_step(data.state, data.unlock_ts, now, old.refund_at)
+            if step is RetireStep.DONE:
+                log.info(
+                    "retired client contract %s is closed (%d refund requests of ours)", key, old.requests
+                )
+                del self.retiring[key]
+                self.counters["retired"] += 1
+            elif step is not RetireStep.WAIT:
+                log.info("retired client contract %s: %s (chain time %d)", key, step.value, now)
+                body = m.OwnerClientRequestRefund(query_id=1, excess_to=self.owner).to_cell()
+                await self.sender.send(old.contract, max(OP_VALUE, COMMISSION_ESTIMATE), body)
+                old.requests += 1
+                sent += 1
+        self._save_retiring()
+        return sent
+
+    def _save_retiring(self) -> None:
+        if self.retiring_path is None:
+            return
+        tmp = self.retiring_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([old.to_json() for old in self.retiring.values()]))
+        os.replace(tmp, self.retiring_path)
 
     # --- owner operations (also behind `cocoon client topup|withdraw|close`) ----------------------
 
@@ -198,6 +282,10 @@ class ClientPayments:
     def stats(self) -> dict[str, Any]:
         price = self.params.price_per_token
         out: dict[str, Any] = {"wallet": self.owner.raw, **self.counters, "dropped": dict(self.dropped)}
+        out["params_version"] = self.chain_params.params_version
+        out["retiring"] = {
+            key: {"refund_at": r.refund_at, "requests": r.requests} for key, r in self.retiring.items()
+        }
         out["channels"] = {
             key: {
                 "contract": ch.contract.raw,
@@ -213,57 +301,3 @@ class ClientPayments:
             for key, ch in self.channels.items()
         }
         return out
-
-
-class ClientLink:
-    """One connection to a proxy, seen from the payments: open and register, check its updates."""
-
-    def __init__(self, payments: ClientPayments, proxy: str) -> None:
-        self.payments = payments
-        self.proxy = proxy
-        self.proxy_contract: str | None = None
-        self.conn: RpcConnection | None = None
-
-    async def join(self, conn: RpcConnection, proxy_key: bytes) -> None:
-        self.conn = conn
-        channel = await self.payments.join(conn, proxy_key)
-        self.proxy_contract = channel.proxy_contract.raw
-
-    def on_payment(self, update: PaymentUpdate) -> None:
-        """``Handlers.on_payment``: a bad update drops the proxy and closes the connection."""
-        if self.proxy_contract is None:
-            return
-        try:
-            self.payments.on_update(self.proxy_contract, update)
-        except PaymentError as exc:
-            log.error("dropping proxy %s: %s", self.proxy, exc)
-            self.payments.dropped[self.proxy] = str(exc)
-            if self.conn is not None:
-                self.conn.close_soon(f"dropped: {exc}")
-
-
-def add_payment_routes(app: web.Application, payments: ClientPayments) -> None:
-    """``GET /payments`` and ``POST /payments/{topup,withdraw,close}`` (``cocoon client ...``)."""
-
-    async def show(request: web.Request) -> web.Response:
-        for channel in list(payments.channels.values()):
-            await payments.refresh(channel)
-        return web.json_response(payments.stats())
-
-    async def act(request: web.Request) -> web.Response:
-        action = request.match_info["action"]
-        body = await request.json() if request.can_read_body else {}
-        for channel in list(payments.channels.values()):
-            if action == "topup":
-                await payments.top_up(channel, Nano(int(body.get("nano") or payments.top_up_nano)))
-            elif action == "withdraw":
-                await payments.withdraw(channel)
-            elif action == "close":
-                await payments.close(channel)
-            else:
-                return web.json_response({"error": f"unknown action {action!r}"}, status=404)
-            await payments.refresh(channel)
-        return web.json_response(payments.stats())
-
-    app.router.add_get("/payments", show)
-    app.router.add_post("/payments/{action}", act)

@@ -86,9 +86,22 @@ class ProxyLinks:
             self._loops.pop(address).cancel()
             self.last_error.pop(address, None)
         for address in wanted:
-            if address not in self._loops:
+            loop = self._loops.get(address)
+            if loop is None or loop.done():  # new, or given up on and perhaps wanted again
                 parse_host_port(address)  # a bad address is a configuration error, said at once
                 self._loops[address] = asyncio.create_task(self._keep(address), name=f"proxy {address}")
+
+    def close_all(self, reason: str) -> int:
+        """Close every live connection with ``reason`` (each is re-opened as usual, unless given up
+        on); returns how many were closed."""
+        conns = list(self.connections.values())
+        for conn in conns:
+            conn.close_soon(reason)
+        return len(conns)
+
+    def restart(self) -> None:
+        """Connect again to every address whose loop was given up on (``give_up`` may say otherwise now)."""
+        self.update(list(self._loops))
 
     async def run(self, addresses: Iterable[str]) -> None:
         """Keep the connections until cancelled."""

@@ -25,8 +25,9 @@ from cocoon.engine.responses_bridge import ResponsesBridge
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
+from cocoon.node.params_move import ParamsFollower
 from cocoon.node.policy import proxy_policy
-from cocoon.node.root import follow_root, root_follower, with_root_proxies
+from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxies
 from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.payments.thresholds import Thresholds
 from cocoon.roles import WorkerConfig
@@ -121,8 +122,12 @@ async def build_worker(
         service = WorkerService(config, engine, identity, policy, payouts, clock=deps.clock)
         running = RunningNode(service, 0, [service.run])
         if node is not None:
-            follower = root_follower(config, "worker", service.links, policy, node)
-            running.jobs.append(lambda: follow_root(node, follower))
+            # A rise of the root's params_version moves the worker to new worker contracts.
+            params = ParamsFollower(node.registry, service.move_params)
+            follower = all_of(root_follower(config, "worker", service.links, policy, node), params.on_change)
+            interval = config.root_poll_interval_s
+            running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
+            running.jobs.append(params.run)
         running.http_port = await serve_node_http(
             make_stats_app(service), config.host, config.http_port, stack
         )

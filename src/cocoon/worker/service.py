@@ -20,11 +20,11 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
-from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.engine.protocol import Engine
@@ -33,13 +33,16 @@ from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.node.identity import refresh_certificates
+from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import WorkerConfig
 from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
 from cocoon.worker.attest import attest_worker
 from cocoon.worker.capabilities import EngineCapabilities, probe_engine
-from cocoon.worker.payouts import PayoutLink, WorkerPayouts
+from cocoon.worker.payout_link import PayoutLink
+from cocoon.worker.payouts import WorkerPayouts
 from cocoon.worker.preflight import preflight
+from cocoon.worker.proxy_session import WorkerProxySession
 from cocoon.worker.serve import RequestServer
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,8 @@ class WorkerService:
             EndpointConfig(Role.WORKER, self.worker_id, accept_roles=frozenset({Role.PROXY})),
             self._session,
             # A proxy whose payment numbers went backwards or did not verify is never used again.
-            give_up=lambda address: payouts is not None and address in payouts.dropped,
+            # A proxy whose contract closes is left until the root's params move on.
+            give_up=lambda address: payouts is not None and payouts.gives_up(address),
             role="worker",
         )
         self.started_at = clock.monotonic()
@@ -153,15 +157,42 @@ class WorkerService:
             tasks.create_task(self._refresh_loop())
             if self.payouts is not None:
                 server = self.server
-                tasks.create_task(self.payouts.run(idle=lambda: server.active == 0))
+                watch_s = self.config.proxy_watch_interval_s
+                tasks.create_task(self.payouts.run(idle=lambda: server.active == 0, watch_s=watch_s))
+
+    async def move_params(self, snapshot: RegistrySnapshot, why: str) -> None:
+        """The root's params moved on (:class:`~cocoon.node.params_move.ParamsFollower`): submit every
+        signed payout on the old worker contracts, take the new params and reconnect to every proxy;
+        each proxy is served again once it settles under the new params."""
+        if self.payouts is not None:
+            await self.payouts.move_to(snapshot.chain_params, why)
+        closed = self.links.close_all(why)
+        self.links.restart()
+        log.warning(
+            "closed %d proxy connections to reconnect under params version %d",
+            closed,
+            snapshot.params_version,
+        )
 
     async def _serve(self, request: RunQuery, responder: Responder) -> None:
         assert self.server is not None
         await self.server.serve(request, responder, self.config.max_active)
 
-    def _session(self, address: str) -> _WorkerProxySession:
-        link = PayoutLink(self.payouts, address) if self.payouts else None
-        return _WorkerProxySession(self, link)
+    def _session(self, address: str) -> WorkerProxySession:
+        session = WorkerProxySession(self, address)
+        if self.payouts is not None:
+            session.link = PayoutLink(self.payouts, address, on_leave=session.tell_state)
+            session.handlers = Handlers(on_run_query=session.serve, on_payment=session.link.on_payment)
+        return session
+
+    def leaving(self, address: str) -> str | None:
+        """Why the worker takes no more requests from the proxy at ``address`` (None: it does)."""
+        return self.payouts.disabled.get(address) if self.payouts is not None else None
+
+    def state_for(self, address: str) -> WorkerState:
+        """The offer sent to the proxy at ``address``: disabled for a proxy the worker leaves."""
+        state = self.state()
+        return msgspec.structs.replace(state, enabled=False) if self.leaving(address) else state
 
     async def _health_loop(self) -> None:
         while True:
@@ -214,10 +245,9 @@ class WorkerService:
         )
 
     async def broadcast_state(self) -> None:
-        state = self.state()
-        for conn in list(self.connections.values()):
+        for address, conn in list(self.connections.items()):
             with contextlib.suppress(CocoonError):
-                await conn.send_worker_state(state)
+                await conn.send_worker_state(self.state_for(address))
 
     def stats(self) -> dict[str, Any]:
         server = self.server
@@ -262,19 +292,3 @@ def make_stats_app(service: WorkerService) -> web.Application:
     app.router.add_get("/jsonstats", jsonstats)
     app.router.add_post("/payout", payout)
     return app
-
-
-class _WorkerProxySession:
-    """One connection attempt of the worker to a proxy: serve its queries, join its payment channel."""
-
-    def __init__(self, service: WorkerService, link: PayoutLink | None) -> None:
-        self.service = service
-        self.link = link
-        self.handlers = Handlers(
-            on_run_query=service._serve, on_payment=link.on_payment if link is not None else None
-        )
-
-    async def opened(self, conn: RpcConnection, peer: AttestedPeer) -> None:
-        if self.link is not None:
-            await self.link.join(conn, peer.public_key)
-        await conn.send_worker_state(self.service.state())
