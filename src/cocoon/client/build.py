@@ -44,7 +44,7 @@ from cocoon.roles import ClientConfig
 
 def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
     """The client's contracts on ``node``'s chain, topped up as the config says."""
-    return ClientPayments(
+    payments = ClientPayments(
         node.chain,
         node.wallet,
         node.registry.chain_params,
@@ -52,6 +52,8 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
         auto_top_up=config.auto_top_up,
         top_up_nano=config.top_up_nano,
     )
+    payments.interval_s = config.payments_interval_s
+    return payments
 
 
 def e2e_workers(

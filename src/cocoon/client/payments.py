@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cocoon.chainsvc.limiter import request_stats
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
@@ -79,6 +80,8 @@ class ClientPayments:
         self.channels: dict[str, ClientChannel] = {}  # by proxy contract (raw)
         self.dropped: dict[str, str] = {}
         self.counters = {"top_ups": 0, "self_charges": 0}
+        self.interval_s = 2.0
+        """Seconds between upkeep rounds (the node's ``payments_interval_s``): one chain read per channel."""
 
     @property
     def owner(self) -> Address:
@@ -168,9 +171,9 @@ class ClientPayments:
                 await self.sender.send(channel.contract, CHARGE_VALUE, request.to_cell())
                 self.counters["self_charges"] += 1
 
-    async def run(self, interval_s: float = 2.0) -> None:
+    async def run(self, interval_s: float | None = None) -> None:
         while True:
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(interval_s or self.interval_s)
             try:
                 await self.maintain()
             except CocoonError as exc:
@@ -198,6 +201,7 @@ class ClientPayments:
     def stats(self) -> dict[str, Any]:
         price = self.params.price_per_token
         out: dict[str, Any] = {"wallet": self.owner.raw, **self.counters, "dropped": dict(self.dropped)}
+        out["chain_requests"] = request_stats(self.chain)
         out["channels"] = {
             key: {
                 "contract": ch.contract.raw,

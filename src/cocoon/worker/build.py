@@ -45,13 +45,15 @@ def worker_payouts(config: WorkerConfig, node: NodeChain) -> WorkerPayouts:
         worker_payout_nano=config.cash_out_threshold_nano,
         worker_idle_payout_nano=config.idle_cash_out_threshold_nano,
     )
-    return WorkerPayouts(
+    payouts = WorkerPayouts(
         node.chain,
         node.wallet,
         node.registry.chain_params,
         thresholds=thresholds,
         state_path=Path(config.data_dir or ".").expanduser() / PAYOUTS_FILE,
     )
+    payouts.interval_s = config.cash_out_interval_s
+    return payouts
 
 
 async def _engine(config: WorkerConfig, deps: WorkerDeps, stack: AsyncExitStack) -> Engine:
@@ -80,7 +82,7 @@ async def build_worker(
         running = RunningNode(service, 0, [service.run])
         if node is not None:
             follower = root_follower(config, "worker", service.links, policy, node)
-            running.jobs.append(lambda: follow_root(node, follower))
+            running.jobs.append(lambda: follow_root(node, follower, interval_s=config.root_poll_interval_s))
         running.http_port = await serve_node_http(
             make_stats_app(service), config.host, config.http_port, stack
         )

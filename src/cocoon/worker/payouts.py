@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cocoon.chainsvc.limiter import request_stats
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
@@ -73,6 +74,8 @@ class WorkerPayouts:
         self.channels: dict[str, ProxyChannel] = {}  # by proxy contract (raw)
         self.dropped: dict[str, str] = {}  # proxy host:port -> why
         self.cashed_out = 0
+        self.interval_s = 15.0
+        """Seconds between cash-out checks (``cash_out_interval_s``): one chain read per channel."""
 
     @property
     def owner(self) -> Address:
@@ -137,10 +140,11 @@ class WorkerPayouts:
         self.cashed_out += sent
         return sent
 
-    async def run(self, idle: Callable[[], bool], interval_s: float = 15.0) -> None:
-        """Cash out on the thresholds every ``interval_s`` (the idle threshold when ``idle()``)."""
+    async def run(self, idle: Callable[[], bool], interval_s: float | None = None) -> None:
+        """Cash out on the thresholds every ``interval_s`` (default: :attr:`interval_s`; the idle
+        threshold when ``idle()``)."""
         while True:
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(interval_s or self.interval_s)
             try:
                 await self.cash_out(idle=idle())
             except CocoonError as exc:
@@ -155,6 +159,7 @@ class WorkerPayouts:
         return {
             "wallet": self.owner.raw,
             "cashed_out": self.cashed_out,
+            "chain_requests": request_stats(self.chain),
             "dropped": dict(self.dropped),
             "channels": {
                 key: {

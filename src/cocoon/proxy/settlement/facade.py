@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cocoon.chainsvc.limiter import request_stats
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, CocoonError, StateRollbackError
 from cocoon.payments.params import Nano, NetworkParams, Tokens
@@ -55,6 +56,9 @@ class SettlementConfig:
     note_interval_s: float = 45.0
     settle_interval_s: float = 5.0
     tick_s: float = 0.5
+    chain_poll_s: float = 0.0
+    """Seconds between reads of the contract's transactions once ready (0: every tick); before the
+    start note is seen, and when forced, every tick reads."""
     thresholds: Thresholds = DEFAULT_THRESHOLDS
 
 
@@ -113,7 +117,7 @@ class ProxySettlement:
         )
         self.updates = UpdatePusher(self.channels, self.signer, self.counters)
         self.refused: str | None = None
-        self._last_flush = self._last_settle = -1e18
+        self._last_flush = self._last_settle = self._last_read = -1e18
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -171,7 +175,9 @@ class ProxySettlement:
             return
         now = self.clock.monotonic()
         try:
-            await self.reader.read()
+            if force or not self.ready or now - self._last_read >= self.config.chain_poll_s:
+                self._last_read = now
+                await self.reader.read()
         except StateRollbackError as exc:
             self.refused = str(exc)
             log.error("REFUSING TO SERVE: %s", exc)
@@ -249,4 +255,5 @@ class ProxySettlement:
             "counters": asdict(self.counters),
             "channels": {f"{kind}:{owner}": asdict(c) for (kind, owner), c in self.channels.items()},
             "clients": self.clients.owners(),
+            "requests": request_stats(self.chain),
         }
