@@ -109,12 +109,12 @@ def wrong_network(text: str, *, testnet: bool, what: str = "address") -> str | N
         return None
     if testnet:
         return (
-            f"{what} {text} is a mainnet address but this node runs on a testnet (testnet = true); use "
-            f"its testnet form {address.friendly(testnet=True)} or the raw form {address.raw}"
+            f"{what} {text} is a mainnet address but the chain is a testnet (testnet = true, --testnet); "
+            f"give its testnet form {address.friendly(testnet=True)} or the raw form {address.raw}"
         )
     return (
-        f"{what} {text} is a testnet address but this node runs on mainnet; set testnet = true "
-        f"(--testnet) for a testnet, or use its mainnet form {address.friendly()}"
+        f"{what} {text} is a testnet address but the chain is mainnet; on a testnet set testnet = true "
+        f"(--testnet), else give its mainnet form {address.friendly()}"
     )
 
 
