@@ -156,7 +156,7 @@ async def build_client(
             follower = root_follower(config, "client", pool.links, attested, node)
             if root_allowlist is not None:
                 follower = all_of(follower, root_allowlist.update)
-            running.jobs.append(lambda: follow_root(node, follower))
+            running.jobs.append(lambda: follow_root(node, follower, interval_s=config.root_poll_interval_s))
         running.http_port = await serve_node_http(
             app, config.host, config.http_port, stack, cancel_on_disconnect=True
         )
