@@ -33,10 +33,6 @@ NodeConfig = WorkerConfig | ClientConfig | ProxyConfig
 
 log = logging.getLogger(__name__)
 
-NODE_WALLET_TIMINGS = WalletTimings(poll_interval_s=0.1)
-"""How a node's wallet waits for its messages in tests: poll every 0.1 s (a node's own poll interval
-is its ``wallet_poll_interval_s`` setting: :func:`wallet_timings`)."""
-
 
 def wallet_timings(config: NodeConfig) -> WalletTimings:
     """The node wallet's timings: WalletTimings' defaults, polling every ``wallet_poll_interval_s``."""
@@ -152,13 +148,10 @@ async def _open(
         )
     key = load_or_create_key_file(wallet_key_path(config.data_dir, config.wallet_key))
     wallet = NodeWallet(chain, key, timings, clock)
+    wallet.testnet = config.testnet  # the funding error shows the address a testnet wallet app takes
     stack.push_async_callback(wallet.close)
     await wallet.ensure_funded()
-    log.info(
-        "node wallet %s, root %s",
-        show(wallet.address, testnet=config.testnet, bounceable=False),
-        show(root, testnet=config.testnet),
-    )
+    log.info("node wallet %s, root %s", wallet.friendly_address, show(root, testnet=config.testnet))
     if isinstance(registry, RegistrySnapshot):
         return NodeChain(chain, wallet, root, registry)
     return PublicNodeChain(chain, wallet, root, registry)
