@@ -13,6 +13,8 @@ import msgspec
 from cocoon.errors import ConfigError
 from cocoon.payments.params import Nano
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS
+from cocoon.ton.address import wrong_network
+from cocoon.ton.backend import ChainBackend, choose_chain
 
 QuoteProviderName = Literal["fake", "tdx"]
 PolicyName = Literal["any", "fake", "tdx"]
@@ -33,6 +35,17 @@ class _Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     chain_url: str = ""
     root_address: str = ""
     wallet_key: str = ""
+    # Which TON backend (cocoon.ton.backend) and how gently to poll it: public endpoints limit the rate.
+    chain: ChainBackend = "auto"
+    chain_api_key: str = ""
+    chain_rate_per_s: float = 0.0
+    ton_config: str = ""
+    testnet: bool = False
+    root_poll_interval_s: float = 30.0
+    wallet_poll_interval_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check_chain_settings(self)
 
 
 class WorkerConfig(_Config, frozen=True, kw_only=True):
@@ -65,17 +78,14 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     # Attestation (cocoon.worker.attest): GPU evidence signed into the statement; proxies accepted.
     gpu_evidence_file: str = ""
     allowed_proxy_image_hashes: list[str] = msgspec.field(default_factory=list)
+    # Seconds between the worker's checks of its payouts on chain (one account read per proxy channel).
+    cash_out_interval_s: float = 15.0
     # Leaving a closing proxy (cocoon.worker.payouts): how often its proxy contracts' states are read.
-    proxy_watch_interval_s: float = 5.0
-    # On a chain: how often the root is read (proxies, allowed images, a params_version change).
-    root_poll_interval_s: float = 5.0
+    # A proxy's close takes proxy_delay_before_close (hours on a real network), so 30 s loses nothing.
+    proxy_watch_interval_s: float = 30.0
 
     def __post_init__(self) -> None:
-        _check_root_poll(self.root_poll_interval_s)
-        if not self.proxy_watch_interval_s > 0:
-            raise ConfigError(
-                f"proxy_watch_interval_s must be more than 0 seconds, not {self.proxy_watch_interval_s}"
-            )
+        super().__post_init__()
         if not self.health_timeout_s > 0:
             raise ConfigError(f"health_timeout_s must be more than 0 seconds, not {self.health_timeout_s}")
         if self.health_failures < 1:
@@ -120,8 +130,11 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     allowed_worker_mrtds: list[str] = msgspec.field(default_factory=list)
     allowed_worker_rtmrs: list[str] = msgspec.field(default_factory=list)
     allowed_model_hashes: list[str] = msgspec.field(default_factory=list)
+    # Seconds between reads of the proxy contract's transactions (the settlement's chain poll).
+    chain_poll_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 <= self.cocoon_pow_difficulty <= 28:
             raise ConfigError(
                 f"cocoon_pow_difficulty must be within 0..28 (COCOON clients refuse more), not "
@@ -129,11 +142,11 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
             )
         if self.cocoon_port is not None and not -1 <= self.cocoon_port <= 65535:
             raise ConfigError(f"cocoon_port must be a port number, or -1 for off, not {self.cocoon_port}")
-        if self.chain_url and self.local_client_credit_nano:
+        if (self.chain_url or self.ton_config) and self.local_client_credit_nano:
             # Refused rather than ignored: free credit on a chain would let clients spend the
             # proxy's money, and a money setting silently dropped hides a misconfiguration.
             raise ConfigError(
-                f"local_client_credit_nano = {self.local_client_credit_nano} with chain_url set: on a chain "
+                f"local_client_credit_nano = {self.local_client_credit_nano} with a chain set: on a chain "
                 "clients pay through their client contracts, so the proxy gives no off-chain credit; "
                 "remove local_client_credit_nano (it is for chain-less test networks only)"
             )
@@ -171,16 +184,8 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     cocoon_proxy_policy: PolicyName = "any"
     cocoon_secret: str = ""
     cocoon_test: bool = False
-    # On a chain: how often the root is read (proxies, allowed images, a params_version change).
-    root_poll_interval_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        _check_root_poll(self.root_poll_interval_s)
-
-
-def _check_root_poll(seconds: float) -> None:
-    if not seconds > 0:
-        raise ConfigError(f"root_poll_interval_s must be more than 0 seconds, not {seconds}")
+    # Seconds between the upkeep rounds of the client contracts (one account read per proxy channel).
+    payments_interval_s: float = 10.0
 
 
 ROLE_CONFIGS: dict[str, type[_Config]] = {
@@ -279,7 +284,48 @@ _HELP = {
     "proxy's.",
     "allowed_origins": "Web origins (e.g. 'https://app.example.com') whose pages may call the API; a "
     "request with any other Origin header is refused (403).",
+    "chain": "TON backend: 'local' (`cocoon chain serve` at chain_url, no rate limit), 'toncenter' (a "
+    "toncenter v2 endpoint at chain_url, rate-limited), 'lite' (liteservers of ton_config) or 'auto' "
+    "(lite with ton_config, local for a loopback chain_url, else toncenter).",
+    "chain_api_key": "Toncenter API key (X-API-Key); raises the public limit from ~1 to ~10 requests/s.",
+    "chain_rate_per_s": "Chain requests per second this node keeps to (one bucket for all its calls); 0: "
+    "toncenter's public limit (1/s, 10/s with chain_api_key), unlimited on the local chain.",
+    "ton_config": "TON global config file (JSON with 'liteservers') for chain = 'lite'.",
+    "testnet": "The chain is a TON testnet: addresses print with the testnet flag and mainnet-flagged "
+    "addresses are refused (and the other way round without it).",
+    "wallet_poll_interval_s": "Seconds between seqno reads while the node wallet waits for its message "
+    "to land (TON makes a block every ~5 s; the local chain includes at once).",
+    "cash_out_interval_s": "Seconds between the worker's payout checks (one chain read per proxy).",
+    "chain_poll_interval_s": "Seconds between the proxy's reads of its contract's transactions (commit "
+    "notes, client registrations); the idle chain load is about 60/this + 60/settle_interval_s per minute.",
+    "payments_interval_s": "Seconds between the client's upkeep rounds (one chain read per proxy).",
 }
+
+_INTERVALS = (
+    "root_poll_interval_s",
+    "wallet_poll_interval_s",
+    "cash_out_interval_s",
+    "chain_poll_interval_s",
+    "payments_interval_s",
+    "proxy_watch_interval_s",
+)
+
+
+def _check_chain_settings(config: _Config) -> None:
+    """Chain backend and polling settings that cannot work (a chosen backend is checked in full here;
+    ``auto`` is resolved when the node opens its chain, :func:`cocoon.node.chain.open_chain`)."""
+    for name in _INTERVALS:
+        value = getattr(config, name, 1.0)
+        if not value > 0:
+            raise ConfigError(f"{name} must be more than 0 seconds, not {value}")
+    if config.chain != "auto" or config.chain_rate_per_s < 0:
+        choose_chain(
+            config.chain, config.chain_url, config.chain_api_key, config.chain_rate_per_s, config.ton_config
+        )
+    for name in ("root_address", "owner_address"):
+        why = wrong_network(getattr(config, name, ""), testnet=config.testnet, what=name)
+        if why is not None:
+            raise ConfigError(why)
 
 
 def field_help(name: str) -> str:

@@ -90,3 +90,18 @@ async def test_workers_and_clients_take_their_proxies_from_the_root_read_at_star
         assert with_root_proxies(config, "worker", node).proxies == ["10.0.0.1:1"]
         assert proxies_of(node.registry, "client") == ["10.0.0.1:2"]
     assert with_root_proxies(config, "worker", None) is config
+
+
+async def test_a_node_on_testnet_asks_for_funds_at_its_testnet_address(
+    chain: AsyncLocalChain, owner: RootOwner, tmp_path: Path
+) -> None:
+    root = owner.root.friendly(testnet=True)
+    config = WorkerConfig(
+        chain_url="http://unused.invalid", root_address=root, testnet=True, data_dir=str(tmp_path)
+    )
+    key = load_or_create_key_file(wallet_key_path(str(tmp_path)))
+    async with AsyncExitStack() as stack:
+        with pytest.raises(WalletFundsError) as refused:
+            await open_node_chain(config, stack, chain=chain, timings=FAST)
+    assert refused.value.address == key.address.friendly(bounceable=False, testnet=True)
+    assert key.address.friendly(bounceable=False) not in str(refused.value)  # no mainnet form to paste

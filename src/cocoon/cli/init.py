@@ -12,10 +12,11 @@ from cocoon.config import ENV_PREFIX, toml_value
 from cocoon.roles import ROLE_CONFIGS, field_help
 
 
-def render_example(role: str) -> str:
-    """The default configuration of `role` as TOML, each key with its meaning and env variable."""
+def render_example(role: str, *, testnet: bool = False) -> str:
+    """The default configuration of `role` as TOML, each key with its meaning and env variable
+    (``testnet = true`` with ``testnet``)."""
     cls = ROLE_CONFIGS[role]
-    defaults = msgspec.to_builtins(cls())
+    defaults = msgspec.to_builtins(cls(testnet=testnet))
     lines = [
         f"# cocoon {role} configuration: `cocoon {role} run -c <this file>`.",
         f"# Every key can also be set with the environment variable {ENV_PREFIX}<KEY> or a flag;",
@@ -39,9 +40,10 @@ def render_example(role: str) -> str:
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout)."
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(role: str, output: Path | None, force: bool) -> None:
+@click.option("--testnet", is_flag=True, help="For a TON testnet: writes testnet = true.")
+def init(role: str, output: Path | None, force: bool, testnet: bool) -> None:
     """Write a commented example configuration for ROLE (client, proxy or worker)."""
-    text = render_example(role)
+    text = render_example(role, testnet=testnet)
     if output is None:
         sys.stdout.write(text)
         return

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
-from cocoon.cli.wallet import chain_url_option, key_option, with_chain
+from cocoon.cli.wallet import chain_url_option, key_option, shown, user_address, with_chain
 from cocoon.payments.params import format_ton, parse_ton
 from cocoon.ton.address import Address
 
@@ -63,7 +63,7 @@ def describe(snap: Any) -> list[str]:
     """Lines describing a :class:`~cocoon.registry.RegistrySnapshot` for people."""
     p = snap.params
     lines = [
-        f"root            {snap.root.friendly()} ({snap.root.raw})",
+        f"root            {shown(snap.root)} ({snap.root.raw})",
         f"owner           {snap.owner.raw if snap.owner else '(none)'}",
         f"version         {snap.version} (params version {snap.params_version})",
         *_economics(
@@ -87,7 +87,7 @@ def describe_public(root: Address, state: RefRootState) -> list[str]:
     """Lines describing a public COCOON root (the reference's layout) for people."""
     p = state.params
     lines = [
-        f"root            {root.friendly()} ({root.raw})",
+        f"root            {shown(root)} ({root.raw})",
         f"layout          public COCOON network (reference), params struct version {p.struct_version}",
         f"owner           {state.owner.raw if state.owner else '(none)'}",
         f"version         {state.version} (params version {p.params_version})",
@@ -174,7 +174,7 @@ def _owner_op(
     key = load_key_file(key_path.expanduser())
 
     async def run(chain: Any) -> tuple[Any, Any]:
-        owner = RootOwner(chain, NodeWallet(chain, key), Address.parse(root))
+        owner = RootOwner(chain, NodeWallet(chain, key), user_address(root, "--root"))
         before = await owner.snapshot()
         return before, await owner.apply(bodies(before))
 
@@ -235,7 +235,7 @@ def show(chain_url: str, root: str) -> None:
     from cocoon.node.public_root import read_root
     from cocoon.registry import RegistrySnapshot
 
-    address = Address.parse(root)
+    address = user_address(root, "--root")
     snap = with_chain(chain_url, lambda chain: read_root(chain, address))
     lines = describe(snap) if isinstance(snap, RegistrySnapshot) else describe_public(address, snap)
     for line in lines:

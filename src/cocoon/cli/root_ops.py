@@ -23,10 +23,9 @@ import click
 import msgspec
 
 from cocoon.cli.root import _hash, _owner_op, _root_option, _ton, root
-from cocoon.cli.wallet import chain_url_option, key_option
-from cocoon.errors import ChainDataError, ConfigError
+from cocoon.cli.wallet import chain_url_option, key_option, user_address
+from cocoon.errors import ConfigError
 from cocoon.payments.params import format_ton
-from cocoon.ton.address import Address
 
 PARAM_FIELDS: dict[str, str] = {
     "price_per_token": "price/token (nanoTON)",
@@ -202,10 +201,7 @@ def change_owner(new_owner: str, key_path: Path, chain_url: str, root: str) -> N
     """Hand the root to NEW_OWNER: from then on only that wallet can run owner operations."""
     from cocoon.registry import change_owner as op
 
-    try:
-        address = Address.parse(new_owner)
-    except ChainDataError as exc:
-        raise click.BadParameter(str(exc), param_hint="NEW_OWNER") from exc
+    address = user_address(new_owner, "NEW_OWNER")
 
     def plan(snap: Any) -> list[Any]:
         _require(snap.owner != address, f"{address.raw} already owns the root")

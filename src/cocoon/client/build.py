@@ -50,7 +50,7 @@ RETIRING_FILE = "retiring.json"
 
 def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
     """The client's contracts on ``node``'s chain, topped up as the config says."""
-    return ClientPayments(
+    payments = ClientPayments(
         node.chain,
         node.wallet,
         node.registry.chain_params,
@@ -59,6 +59,8 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
         top_up_nano=config.top_up_nano,
         retiring_path=Path(config.data_dir).expanduser() / RETIRING_FILE if config.data_dir else None,
     )
+    payments.interval_s = config.payments_interval_s
+    return payments
 
 
 def e2e_workers(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cocoon.chainsvc.limiter import request_stats
 from cocoon.client.retire import RetireStep, Retiring, refund_delay_s, retire_step
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
@@ -94,6 +95,8 @@ class ClientPayments:
                 self.retiring[old.contract.raw] = old
         self.dropped: dict[str, str] = {}
         self.counters = {"top_ups": 0, "self_charges": 0, "retired": 0}
+        self.interval_s = 2.0
+        """Seconds between upkeep rounds (the node's ``payments_interval_s``): one chain read per channel."""
 
     @property
     def owner(self) -> Address:
@@ -192,9 +195,9 @@ class ClientPayments:
                 await self.sender.send(channel.contract, CHARGE_VALUE, request.to_cell())
                 self.counters["self_charges"] += 1
 
-    async def run(self, interval_s: float = 2.0) -> None:
+    async def run(self, interval_s: float | None = None) -> None:
         while True:
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(interval_s or self.interval_s)
             try:
                 await self.maintain()
                 await self.retire_round()
@@ -286,6 +289,7 @@ class ClientPayments:
         out["retiring"] = {
             key: {"refund_at": r.refund_at, "requests": r.requests} for key, r in self.retiring.items()
         }
+        out["chain_requests"] = request_stats(self.chain)
         out["channels"] = {
             key: {
                 "contract": ch.contract.raw,

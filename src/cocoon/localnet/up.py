@@ -37,6 +37,7 @@ from cocoon.localnet.supervisor import ServiceSpec, Supervisor
 from cocoon.payments.params import format_ton
 from cocoon.registry import local_params
 from cocoon.roles import ClientConfig, E2EMode, ProxyConfig, WorkerConfig
+from cocoon.ton.backend import ChainBackend
 from cocoon.ton.data import ProxyEndpoints
 
 EngineKind = Literal["builtin", "fake"]
@@ -150,6 +151,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         http_port=11000 + b,
         data_dir=str(plan.data_dir / "proxy"),
         **_chain_fields(plan, chain, "proxy"),
+        chain_poll_interval_s=LOCAL_CHAIN_POLL_S,
     )
     specs.append(_node("proxy", cfg_dir, proxy, proxy.http_port))
     for i in range(1, plan.workers + 1):
@@ -159,6 +161,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
             # An engine named on the command line is the user's choice; this network's attestation is
             # fake, so there is no attested VM for prompts to leave.
             engine_remote_ok=plan.engine_url is not None,
+            proxy_watch_interval_s=LOCAL_PROXY_WATCH_S,
             http_port=12000 + b + (i - 1),
             data_dir=str(plan.data_dir / f"worker-{i}"),
             **_chain_fields(plan, chain, f"worker-{i}"),
@@ -172,6 +175,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         data_dir=str(plan.data_dir / "client"),
         e2e=plan.e2e,
         **_chain_fields(plan, chain, "client"),
+        payments_interval_s=LOCAL_PAYMENTS_INTERVAL_S,
     )
     specs.append(_node("client", cfg_dir, client, client.http_port))
     _check_port_free(plan.cocoon_port, "proxy COCOON port")
@@ -195,14 +199,30 @@ class _ChainFields(TypedDict):
     chain_url: str
     root_address: str
     wallet_key: str
+    chain: ChainBackend
+    root_poll_interval_s: float
+    wallet_poll_interval_s: float
+
+
+LOCAL_CHAIN_POLL_S = 0.5
+"""The proxy's chain poll on the local chain (no request limit, a message is included as it arrives):
+each role polls it faster than the defaults, which keep to a public toncenter's limits."""
+LOCAL_PAYMENTS_INTERVAL_S = 2.0
+"""The client's upkeep round on the local chain."""
+LOCAL_PROXY_WATCH_S = 5.0
+"""How often a worker reads its proxies' contracts on the local chain (a close is noticed in seconds)."""
 
 
 def _chain_fields(plan: LocalNetPlan, chain: ChainPlan, node: str) -> _ChainFields:
-    """The config fields that point a node at the local chain, the root and its wallet key."""
+    """The config fields that point a node at the local chain, the root and its wallet key, and the
+    local chain's brisk polling."""
     return {
         "chain_url": plan.chain_url,
         "root_address": chain.root.raw,
         "wallet_key": str(node_wallet_key(plan.data_dir, node)),
+        "chain": "local",
+        "root_poll_interval_s": 5.0,
+        "wallet_poll_interval_s": 0.1,
     }
 
 

@@ -105,7 +105,7 @@ async def build_proxy(
             # a close waits until the requests being answered are counted
             settlement.closer.requests_running = lambda: sum(link.active for link in service.workers)
         if node is not None and (follow := _root_follower(service, node, on_registry)) is not None:
-            running.jobs.append(lambda: follow_root(node, follow))
+            running.jobs.append(lambda: follow_root(node, follow, interval_s=config.root_poll_interval_s))
         running.http_port = await serve_node_http(
             make_stats_app(service), config.host, config.http_port, stack
         )

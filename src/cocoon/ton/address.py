@@ -94,3 +94,43 @@ def is_test_only(text: str) -> bool:
     if len(raw) != 36 or crc16(raw[:34]) != int.from_bytes(raw[34:], "big"):
         return False
     return bool(raw[0] & _TESTNET_FLAG)
+
+
+def wrong_network(text: str, *, testnet: bool, what: str = "address") -> str | None:
+    """Why ``text`` (a user-friendly address flagged for the other network) must be refused on mainnet
+    or, with ``testnet``, on a testnet; None when its flag fits or it has none (the raw ``0:<hex>``
+    form, or text that is no address: parsing reports that)."""
+    text = text.strip()
+    try:
+        address = Address.parse(text)
+    except ChainDataError:
+        return None
+    if ":" in text or is_test_only(text) == testnet:
+        return None
+    if testnet:
+        return (
+            f"{what} {text} is a mainnet address but the chain is a testnet (testnet = true, --testnet); "
+            f"give its testnet form {address.friendly(testnet=True)} or the raw form {address.raw}"
+        )
+    return (
+        f"{what} {text} is a testnet address but the chain is mainnet; on a testnet set testnet = true "
+        f"(--testnet), else give its mainnet form {address.friendly()}"
+    )
+
+
+def parse_on(text: str, *, testnet: bool, what: str = "address") -> Address:
+    """Parse an address a person typed for a node on mainnet or, with ``testnet``, on a testnet.
+
+    A user-friendly address carries a testnet flag (what a TON wallet shows); one flagged for the other
+    network is refused (ChainDataError), because TON sent from the wrong network's wallet is easily
+    lost. The raw form ``0:<hex>`` carries no flag and is accepted on both.
+    """
+    why = wrong_network(text, testnet=testnet, what=what)
+    if why is not None:
+        raise ChainDataError(why)
+    return Address.parse(text)
+
+
+def show(address: Address, *, testnet: bool, bounceable: bool = True) -> str:
+    """The user-friendly form to print for a node on mainnet or a testnet (the testnet flag set)."""
+    return address.friendly(bounceable=bounceable, testnet=testnet)

@@ -76,12 +76,14 @@ class NodeWallet(BatchSender):
         self._worker: asyncio.Task[None] | None = None
         self._seqno_lock = asyncio.Lock()  # one external in flight at a time: they share the seqno
         self.externals_sent = 0
+        self.testnet = False
+        """The chain is a TON testnet: the address shown to people carries the testnet flag."""
         """Externals handed to the chain, resends included (for tests and stats)."""
 
     @property
     def friendly_address(self) -> str:
         """Non-bounceable user-friendly form: what to paste into a wallet app to fund this one."""
-        return self._address.friendly(bounceable=False)
+        return self._address.friendly(bounceable=False, testnet=self.testnet)
 
     # ---- reading ---------------------------------------------------------------------------------
 

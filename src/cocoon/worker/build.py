@@ -86,13 +86,15 @@ def worker_payouts(config: WorkerConfig, node: NodeChain) -> WorkerPayouts:
         worker_payout_nano=config.cash_out_threshold_nano,
         worker_idle_payout_nano=config.idle_cash_out_threshold_nano,
     )
-    return WorkerPayouts(
+    payouts = WorkerPayouts(
         node.chain,
         node.wallet,
         node.registry.chain_params,
         thresholds=thresholds,
         state_path=Path(config.data_dir or ".").expanduser() / PAYOUTS_FILE,
     )
+    payouts.interval_s = config.cash_out_interval_s
+    return payouts
 
 
 async def _engine(config: WorkerConfig, deps: WorkerDeps, stack: AsyncExitStack) -> Engine:

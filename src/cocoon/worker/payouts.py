@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cocoon.chainsvc.limiter import request_stats
 from cocoon.errors import CocoonError, PaymentError
 from cocoon.payments.counterpart import accept_update, parse_signed
 from cocoon.payments.params import NetworkParams, Tokens
@@ -75,6 +76,8 @@ class WorkerPayouts:
         self.disabled: dict[str, str] = {}  # proxy host:port -> why (closing: until the params move)
         self.cashed_out = 0
         self.wake = asyncio.Event()  # a final payout arrived: submit it now, not at the next round
+        self.interval_s = 15.0
+        """Seconds between cash-out checks (``cash_out_interval_s``): one chain read per channel."""
 
     @property
     def owner(self) -> Address:
@@ -239,9 +242,13 @@ class WorkerPayouts:
         self.params = network_params(chain_params)
         self.disabled.clear()
 
-    async def run(self, idle: Callable[[], bool], interval_s: float = 15.0, watch_s: float = 5.0) -> None:
+    async def run(
+        self, idle: Callable[[], bool], interval_s: float | None = None, watch_s: float = 5.0
+    ) -> None:
         """Watch the proxy contracts every ``watch_s``, cash out on the thresholds every ``interval_s``
-        (the idle threshold when ``idle()``) and at once when a final payout arrives."""
+        (default: :attr:`interval_s`; the idle threshold when ``idle()``) and at once when a final payout
+        arrives."""
+        interval_s = interval_s or self.interval_s
         loop = asyncio.get_running_loop()
         next_cash_out = loop.time() + interval_s
         while True:
@@ -267,6 +274,7 @@ class WorkerPayouts:
         return {
             "wallet": self.owner.raw,
             "cashed_out": self.cashed_out,
+            "chain_requests": request_stats(self.chain),
             "dropped": dict(self.dropped),
             "disabled": dict(self.disabled),
             "params_version": self.chain_params.params_version,

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cocoon.chainsvc.limiter import request_stats
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, CocoonError, StateRollbackError
 from cocoon.payments.params import Nano, NetworkParams, Tokens
@@ -56,6 +57,9 @@ class SettlementConfig:
     note_interval_s: float = 45.0
     settle_interval_s: float = 5.0
     tick_s: float = 0.5
+    chain_poll_s: float = 0.0
+    """Seconds between reads of the contract's transactions once ready (0: every tick); before the
+    start note is seen, and when forced, every tick reads."""
     thresholds: Thresholds = DEFAULT_THRESHOLDS
 
 
@@ -127,7 +131,7 @@ class ProxySettlement:
         )
         """Closes the proxy contract when asked (or when the owner did): :mod:`.closer`."""
         self.refused: str | None = None
-        self._last_flush = self._last_settle = -1e18
+        self._last_flush = self._last_settle = self._last_read = -1e18
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -186,7 +190,9 @@ class ProxySettlement:
             return
         now = self.clock.monotonic()
         try:
-            await self.reader.read()
+            if force or not self.ready or now - self._last_read >= self.config.chain_poll_s:
+                self._last_read = now
+                await self.reader.read()
         except StateRollbackError as exc:
             self.refused = str(exc)
             log.error("REFUSING TO SERVE: %s", exc)
@@ -291,4 +297,5 @@ class ProxySettlement:
             "channels": {f"{kind}:{owner}": asdict(c) for (kind, owner), c in self.channels.items()},
             "clients": self.clients.owners(),
             "close": self.closer.status(),
+            "requests": request_stats(self.chain),
         }

@@ -59,6 +59,7 @@ def settlement_config(config: ProxyConfig) -> SettlementConfig:
         flush_interval_s=config.flush_interval_s,
         note_interval_s=config.commit_interval_s,
         settle_interval_s=config.settle_interval_s,
+        chain_poll_s=config.chain_poll_interval_s,
         thresholds=Thresholds(
             charge_nano=config.charge_threshold_nano,
             payout_nano=config.payout_threshold_nano,

@@ -1,0 +1,48 @@
+"""How many chain requests an idle proxy's settlement makes per minute with the default intervals,
+counted by the chain adapter: one transaction read per ``chain_poll_interval_s`` and one account read
+per ``settle_interval_s`` (the commission check), whatever the tick, within a key-less toncenter's
+~60 requests/minute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_onchain import PROXY_OWNER, SECRET, World
+
+from cocoon.clock import FakeClock
+from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.settlement import ProxySettlement
+from cocoon.proxy.settlement.start import settlement_config
+from cocoon.roles import ProxyConfig
+from cocoon.ton.backend import KEYLESS_RATE_PER_S
+
+
+async def test_an_idle_proxy_reads_the_chain_at_its_intervals_not_at_every_tick(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    defaults = ProxyConfig()
+    config = settlement_config(defaults)
+    clock = FakeClock()
+    settlement = ProxySettlement(
+        world.chain,
+        world.sender,
+        Ledger(world.db),
+        SECRET,
+        PROXY_OWNER,
+        world.root,
+        world.params,
+        config,
+        session_hash=b"\x01" * 32,
+        clock=clock,
+    )
+    await settlement.start()
+    while not settlement.ready:
+        await settlement.tick()
+    requests = world.chain.requests
+    before = requests.by_method.copy()
+    for _ in range(int(60 / config.tick_s)):  # one idle minute of ticks
+        clock.advance(config.tick_s)
+        await settlement.tick()
+    minute = requests.by_method - before
+    assert minute["get_transactions"] == 60 / defaults.chain_poll_interval_s == 12
+    assert minute["get_account"] == 60 / defaults.settle_interval_s == 12
+    assert sum(minute.values()) == 24 <= KEYLESS_RATE_PER_S * 60 / 2  # half the budget: room for sends
