@@ -62,7 +62,7 @@ def test_the_book_gives_no_ledger_credit_to_an_unbound_client_on_a_chain(tmp_pat
 
 
 def test_a_config_with_a_chain_and_off_chain_credit_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"local_client_credit_nano = 1 with chain_url"):
+    with pytest.raises(ConfigError, match=r"local_client_credit_nano = 1 with a chain set"):
         ProxyConfig(chain_url="http://127.0.0.1:1", local_client_credit_nano=1)
     env = {"COCOON_CHAIN_URL": "http://127.0.0.1:1", "COCOON_LOCAL_CLIENT_CREDIT_NANO": "5"}
     with pytest.raises(ConfigError, match="chain-less test networks only"):
@@ -70,6 +70,8 @@ def test_a_config_with_a_chain_and_off_chain_credit_is_refused() -> None:
     assert ProxyConfig().local_client_credit_nano == 0  # off by default
     assert ProxyConfig(chain_url="http://127.0.0.1:1").local_client_credit_nano == 0
     assert ProxyConfig(local_client_credit_nano=7).local_client_credit_nano == 7  # test networks
+    with pytest.raises(ConfigError, match="with a chain set"):  # liteservers are a chain too
+        ProxyConfig(chain="lite", ton_config="global.config.json", local_client_credit_nano=1)
 
 
 async def _client(net: ServiceNet) -> RpcConnection:
