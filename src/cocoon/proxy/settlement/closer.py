@@ -112,7 +112,7 @@ class ProxyCloser:
         """Read the proxy contract; whether a close is under way (also one the owner started)."""
         if self.active:
             return True
-        await self._read_proxy()
+        await self._read_proxy(with_time=False)  # the chain's clock matters only once closing
         if self.proxy is not None and self.proxy.state != 0:
             log.warning(
                 "the proxy contract %s is closing (state %d): closing through",
@@ -149,10 +149,11 @@ class ProxyCloser:
         await self._do(decision.actions)
         return decision
 
-    async def _read_proxy(self) -> None:
+    async def _read_proxy(self, *, with_time: bool = True) -> None:
         state = await self.chain.get_account(self.contract)
         self.proxy = ProxyData.from_cell(state.data) if state.data is not None else None
-        self.chain_now = await self.chain.get_time()
+        if with_time:
+            self.chain_now = await self.chain.get_time()
 
     async def _do(self, actions: tuple[Action, ...]) -> None:
         messages: list[OutMessage] = []

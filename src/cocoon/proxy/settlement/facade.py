@@ -209,7 +209,7 @@ class ProxySettlement:
             if await self.closer.check():
                 await self.closer.step()  # closing: final refunds and payouts instead of charges
             else:
-                await self.settler.settle(self.config.thresholds)
+                await self.settler.settle(self.config.thresholds, self.closer.proxy)
 
     async def force(self, *, timeout_s: float = 30.0) -> None:
         """Flush, commit on chain and settle everything now, whatever the thresholds (operator request)."""
