@@ -33,6 +33,9 @@ class _Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     chain_url: str = ""
     root_address: str = ""
     wallet_key: str = ""
+    # DCAP collateral of the 'tdx' peer policy (cocoon.net.collateral): a PCCS and/or saved files.
+    pccs_url: str = ""
+    collateral_files: list[str] = msgspec.field(default_factory=list)
 
 
 class WorkerConfig(_Config, frozen=True, kw_only=True):
@@ -240,6 +243,11 @@ _HELP = {
     "(root_contract_address), for cocoon_fake_root.",
     "cocoon_test": "Speak to a COCOON test network (the reference's fake-TON test mode); must match the "
     "proxy's.",
+    "pccs_url": "PCCS (Intel's PCCS v4 API, e.g. https://pccs.example.com:8081) the 'tdx' policy fetches "
+    "DCAP collateral from for a peer's platform (FMSPC) before the handshake needs it, and again before "
+    "its nextUpdate; empty: only collateral_files.",
+    "collateral_files": "Saved DCAP collateral (QuoteCollateralV3 JSON, `cocoon attest collateral fetch`) "
+    "the 'tdx' policy loads at start, one file per platform (FMSPC); used until its nextUpdate.",
     "allowed_origins": "Web origins (e.g. 'https://app.example.com') whose pages may call the API; a "
     "request with any other Origin header is refused (403).",
 }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
@@ -35,11 +36,14 @@ from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_a
 from cocoon.node.chain import NodeChain, open_client_chain
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
-from cocoon.node.policy import make_policy, proxy_policy
+from cocoon.node.policy import make_policy, node_collateral, proxy_policy
 from cocoon.node.public_root import PublicNodeChain
 from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxies
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.roles import ClientConfig
+
+if TYPE_CHECKING:
+    from cocoon.net.collateral import CollateralKeeper
 
 
 def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
@@ -55,7 +59,7 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
 
 
 def e2e_workers(
-    config: ClientConfig, node: NodeChain | None, clock: Clock
+    config: ClientConfig, node: NodeChain | None, clock: Clock, *, collateral: CollateralKeeper | None = None
 ) -> tuple[E2EWorkers | None, RegistryAllowlist | None]:
     """The end-to-end candidates' worker policy and verdicts (None with ``e2e = "off"``), and the
     root's allowlists to follow when the config lists none of its own (on a chain)."""
@@ -68,12 +72,18 @@ def e2e_workers(
         (),
         node.registry if node is not None else None,
     )
-    admission = WorkerAdmission(make_policy(config.worker_policy), allowlist, config.max_statement_age_s)
+    policy = make_policy(config.worker_policy, collateral=collateral)
+    admission = WorkerAdmission(policy, allowlist, config.max_statement_age_s)
     return E2EWorkers(admission, clock), from_root
 
 
 def cocoon_proxies(
-    config: ClientConfig, node: NodeChain | PublicNodeChain | None, identity: NodeIdentity, clock: Clock
+    config: ClientConfig,
+    node: NodeChain | PublicNodeChain | None,
+    identity: NodeIdentity,
+    clock: Clock,
+    *,
+    collateral: CollateralKeeper | None = None,
 ) -> CocoonProxies | None:
     """The COCOON-protocol proxies of ``cocoon_proxies`` (None when it lists none). With a chain the
     owner is the node wallet, which also does long auth (`ChainLongAuth`) with the client contracts of
@@ -96,7 +106,9 @@ def cocoon_proxies(
         )
     policy = None
     if config.cocoon_proxy_policy != "any":  # 'any' attests nothing: the published SDKs' behaviour
-        policy = proxy_policy(config.cocoon_proxy_policy, config.allowed_proxy_image_hashes)
+        policy = proxy_policy(
+            config.cocoon_proxy_policy, config.allowed_proxy_image_hashes, collateral=collateral
+        )
     account = CocoonAccount(owner, secret, config.cocoon_test)
     return CocoonProxies(
         config.cocoon_proxies,
@@ -123,11 +135,12 @@ async def build_client(
         if isinstance(opened, PublicNodeChain):  # the root lists COCOON proxies, not ours
             config = on_public_root(config, opened)
         config = with_root_proxies(config, "client", node)  # on a chain, the root lists the proxies
-        attested = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
+        collateral = node_collateral(config.pccs_url, config.collateral_files)
+        attested = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes, collateral=collateral)
         policy = StatementPolicy(attested, StatementRequirements(max_age_s=config.max_statement_age_s))
         payments = client_payments(config, node) if node is not None else None
         identity = node_identity(config, deps)
-        workers, root_allowlist = e2e_workers(config, node, deps.clock)
+        workers, root_allowlist = e2e_workers(config, node, deps.clock, collateral=collateral)
         pool = ProxyPool(
             config.proxies,
             identity,
@@ -136,7 +149,7 @@ async def build_client(
             clock=deps.clock,
             e2e=config.e2e,
             workers=workers,
-            cocoon=cocoon_proxies(config, opened, identity, deps.clock),
+            cocoon=cocoon_proxies(config, opened, identity, deps.clock, collateral=collateral),
         )
         receipts = ReceiptBook(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock

@@ -20,7 +20,7 @@ from cocoon.engine.responses_bridge import ResponsesBridge
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
-from cocoon.node.policy import proxy_policy
+from cocoon.node.policy import node_collateral, proxy_policy
 from cocoon.node.root import follow_root, root_follower, with_root_proxies
 from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.payments.thresholds import Thresholds
@@ -70,7 +70,8 @@ async def build_worker(
     async with AsyncExitStack() as stack:
         node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
-        policy = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
+        collateral = node_collateral(config.pccs_url, config.collateral_files)
+        policy = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes, collateral=collateral)
         # The end-to-end keys live in memory only: a new pair at every certificate issue.
         identity = node_identity(config, deps, keyring=Keyring(os.urandom))
         # The Responses API on every engine: natively, or translated onto its chat completions.
