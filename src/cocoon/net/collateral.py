@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import Protocol
 
 import dcap_qvl
 
 from cocoon.attestation.certificate import RaTlsCertificate
 from cocoon.attestation.claims import REPORT_DATA_SIZE
-from cocoon.attestation.dcap import Collateral, DcapVerdict, DcapVerifier, quote_fmspc
+from cocoon.attestation.dcap import Collateral, DcapVerdict, DcapVerifier, format_utc, quote_fmspc
 from cocoon.attestation.tdx_policy import CollateralStore, TdxPolicy
-from cocoon.errors import CollateralError, QuoteError
+from cocoon.errors import CollateralError, ConfigError, QuoteError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,14 @@ REFRESH_MARGIN_SECONDS = 24 * 3600.0
 """Refresh collateral this long before its nextUpdate (Intel issues TCB info for about 30 days)."""
 RETRY_SECONDS = 300.0
 """After a refresh attempt, wait this long before the next one for the same platform."""
+
+
+def check_pccs_url(url: str) -> str:
+    """``url`` without a trailing slash if it is an http(s) URL, else `ConfigError` saying what is wanted."""
+    base = url.strip().rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        raise ConfigError(f"PCCS URL {url!r} must be an http(s):// URL of a PCCS (Intel's v4 API)")
+    return base
 
 
 class CollateralFetcher(Protocol):
@@ -149,7 +156,7 @@ class CollateralKeeper:
                 "refreshing DCAP collateral for FMSPC %s failed (%s); the current one is used until %s",
                 fmspc,
                 exc,
-                _iso(current.next_update),
+                format_utc(current.next_update),
             )
             return
         if fetched.fmspc != fmspc:
@@ -160,11 +167,14 @@ class CollateralKeeper:
         if now >= fetched.next_update:
             raise CollateralError(
                 f"the PCCS served DCAP collateral for FMSPC {fmspc} that expired at "
-                f"{_iso(fetched.next_update)} (now {_iso(now)}); the PCCS must refresh its cache from Intel"
+                f"{format_utc(fetched.next_update)} (now {format_utc(now)}); the PCCS must refresh its "
+                "cache from Intel"
             )
         self.store.put(fetched)
         self.fetches += 1
-        log.info("DCAP collateral for FMSPC %s fetched; valid until %s", fmspc, _iso(fetched.next_update))
+        log.info(
+            "DCAP collateral for FMSPC %s fetched; valid until %s", fmspc, format_utc(fetched.next_update)
+        )
 
 
 def keep_collateral(policy: TdxPolicy, keeper: CollateralKeeper) -> TdxPolicy:
@@ -179,7 +189,3 @@ def keep_collateral(policy: TdxPolicy, keeper: CollateralKeeper) -> TdxPolicy:
         raise ValueError("the keeper must fill the policy's own collateral store")
     policy.prepare = prepare
     return policy
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -80,11 +80,9 @@ def node_collateral(pccs_url: str, collateral_files: Sequence[str]) -> Collatera
     loaded now (`ConfigError` names a bad one), the PCCS at ``pccs_url`` asked when a peer needs more."""
     from cocoon.attestation.dcap import Collateral
     from cocoon.attestation.tdx_policy import CollateralStore
-    from cocoon.net.collateral import CollateralKeeper, PccsFetcher
+    from cocoon.net.collateral import CollateralKeeper, PccsFetcher, check_pccs_url
 
-    url = pccs_url.strip().rstrip("/")
-    if url and not url.startswith(("https://", "http://")):
-        raise ConfigError(f"pccs_url {pccs_url!r} must be an http(s):// URL of a PCCS (Intel's v4 API)")
+    url = check_pccs_url(pccs_url) if pccs_url.strip() else ""
     loaded = []
     for name in collateral_files:
         path = Path(name).expanduser()
