@@ -80,6 +80,10 @@ class CollateralStore:
             return None
         return collateral
 
+    def latest(self, fmspc: str) -> Collateral | None:
+        """The newest collateral held for ``fmspc``, current or not (to say why one is unusable)."""
+        return self._by_fmspc.get(fmspc.upper())
+
     def needs_collateral(self, quote: bytes, now: int) -> bool:
         """True if the store has no current collateral for the quote's platform (missing or stale)."""
         return self.get(quote_fmspc(quote), now) is None

@@ -140,6 +140,14 @@ class CollateralKeeper:
 
     async def _fetch(self, quote: bytes, fmspc: str, now: int) -> None:
         current = self.store.get(fmspc, now)
+        stale = self.store.latest(fmspc)
+        if self.fetcher is None and stale is not None:
+            raise CollateralError(
+                f"the DCAP collateral for platform FMSPC {fmspc} (collateral_files) is not valid at "
+                f"{format_utc(now)}: usable {format_utc(stale.issued_at)} .. "
+                f"{format_utc(stale.next_update)}; "
+                "save fresh collateral (`cocoon attest collateral fetch`) or set pccs_url"
+            )
         if self.fetcher is None:
             raise CollateralError(
                 f"no DCAP collateral for platform FMSPC {fmspc}: set pccs_url to a PCCS (Intel's v4 "
