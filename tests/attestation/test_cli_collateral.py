@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from cocoon.attestation.dcap import Collateral
 from cocoon.cli.main import main
+from cocoon.net.collateral import PccsFetcher
 from fake_pccs import FakePccs
 
 AT = "2025-06-19T11:16:03Z"
@@ -76,3 +79,29 @@ def test_show_refuses_a_file_that_is_not_collateral(capsys, tmp_path: Path) -> N
     bad.write_text("{}")
     assert run("show", bad) == 1
     assert "collateral JSON does not load" in capsys.readouterr().err
+
+
+async def test_serve_answers_a_pccs_client(vectors, dcap_quote: bytes) -> None:
+    path = vectors.path("dcap-tdx-quote-collateral.json")
+    argv = [
+        sys.executable,
+        "-m",
+        "cocoon.cli.main",
+        "attest",
+        "collateral",
+        "serve",
+        str(path),
+        "--port",
+        "0",
+    ]
+    process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(20):
+            line = (await process.stdout.readline()).decode()
+        assert line.startswith("serving DCAP collateral of FMSPC B0C06F000000 at http://127.0.0.1:"), line
+        fetched = await PccsFetcher(line.split(" at ")[1].strip()).fetch(dcap_quote)
+        assert fetched.value.tcb_info == Collateral.from_json(path.read_text()).value.tcb_info
+    finally:
+        process.terminate()
+        await process.wait()

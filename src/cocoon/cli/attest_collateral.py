@@ -1,7 +1,9 @@
-"""`cocoon attest collateral`: get DCAP collateral from a PCCS into a file, and show what a file holds.
+"""`cocoon attest collateral`: get DCAP collateral from a PCCS into a file, show what a file holds,
+serve files as a PCCS.
 
     cocoon attest collateral fetch --pccs URL --quote FILE --out FILE
     cocoon attest collateral show FILE [--at TIME]
+    cocoon attest collateral serve FILE... [--host H --port P]
 
 A saved file is what a node's ``collateral_files`` setting loads (QuoteCollateralV3 JSON).
 """
@@ -22,7 +24,7 @@ from cocoon.net.collateral import PccsFetcher, check_pccs_url
 
 @click.group()
 def collateral() -> None:
-    """Fetch DCAP collateral from a PCCS into a file, or show a saved one."""
+    """Fetch DCAP collateral from a PCCS into a file, show a saved one, or serve saved ones."""
 
 
 @collateral.command()
@@ -60,3 +62,26 @@ def show(file: Path, at: str | None) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key.ljust(width)}  {value}")
+
+
+@collateral.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8081, show_default=True, type=int, help="Port to listen on (0: any free).")
+def serve(files: tuple[Path, ...], host: str, port: int) -> None:
+    """Serve saved collateral files (one per FMSPC) over Intel's PCCS v4 API, for nodes' pccs_url.
+
+    Plain HTTP and only what the files hold: for tests, demos and networks without Internet access.
+    """
+    from cocoon.cli.service_runner import run_until_signal, setup_logging
+    from cocoon.net.pccs_server import CollateralPccs
+
+    setup_logging("info", "pccs")
+    pccs = CollateralPccs([read_file(f).decode("utf-8", "replace") for f in files], host, port)
+
+    async def main() -> None:
+        async with pccs:
+            click.echo(f"serving DCAP collateral of FMSPC {', '.join(pccs.fmspcs)} at {pccs.url}")
+            await asyncio.Event().wait()
+
+    run_until_signal(main())
