@@ -34,6 +34,7 @@ from cocoon.client.receipts import ReceiptBook
 from cocoon.clock import Clock
 from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_allowlist
 from cocoon.node.chain import NodeChain, open_client_chain
+from cocoon.node.demo_vectors import apply_demo
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
 from cocoon.node.policy import make_policy, node_collateral, proxy_policy
@@ -43,6 +44,7 @@ from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.roles import ClientConfig
 
 if TYPE_CHECKING:
+    from cocoon.attestation.tdx_policy import ReplayMode
     from cocoon.net.collateral import CollateralKeeper
 
 
@@ -59,7 +61,12 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
 
 
 def e2e_workers(
-    config: ClientConfig, node: NodeChain | None, clock: Clock, *, collateral: CollateralKeeper | None = None
+    config: ClientConfig,
+    node: NodeChain | None,
+    clock: Clock,
+    *,
+    collateral: CollateralKeeper | None = None,
+    replay: ReplayMode | None = None,
 ) -> tuple[E2EWorkers | None, RegistryAllowlist | None]:
     """The end-to-end candidates' worker policy and verdicts (None with ``e2e = "off"``), and the
     root's allowlists to follow when the config lists none of its own (on a chain)."""
@@ -72,7 +79,7 @@ def e2e_workers(
         (),
         node.registry if node is not None else None,
     )
-    policy = make_policy(config.worker_policy, collateral=collateral)
+    policy = make_policy(config.worker_policy, collateral=collateral, replay=replay)
     admission = WorkerAdmission(policy, allowlist, config.max_statement_age_s)
     return E2EWorkers(admission, clock), from_root
 
@@ -84,6 +91,7 @@ def cocoon_proxies(
     clock: Clock,
     *,
     collateral: CollateralKeeper | None = None,
+    replay: ReplayMode | None = None,
 ) -> CocoonProxies | None:
     """The COCOON-protocol proxies of ``cocoon_proxies`` (None when it lists none). With a chain the
     owner is the node wallet, which also does long auth (`ChainLongAuth`) with the client contracts of
@@ -107,7 +115,10 @@ def cocoon_proxies(
     policy = None
     if config.cocoon_proxy_policy != "any":  # 'any' attests nothing: the published SDKs' behaviour
         policy = proxy_policy(
-            config.cocoon_proxy_policy, config.allowed_proxy_image_hashes, collateral=collateral
+            config.cocoon_proxy_policy,
+            config.allowed_proxy_image_hashes,
+            collateral=collateral,
+            replay=replay,
         )
     account = CocoonAccount(owner, secret, config.cocoon_test)
     return CocoonProxies(
@@ -128,6 +139,7 @@ async def build_client(
 ) -> AsyncIterator[RunningNode[ProxyPool]]:
     """A client daemon built from ``config``, its API listening; everything it opened closes when the
     ``async with`` ends."""
+    deps, replay = apply_demo(config.quote_provider, deps, present_quote=False)
     access = access_control(config, deps.clock)  # refuses to start open beyond loopback, before any I/O
     async with AsyncExitStack() as stack:
         opened = await open_client_chain(config, stack, deps)
@@ -136,11 +148,13 @@ async def build_client(
             config = on_public_root(config, opened)
         config = with_root_proxies(config, "client", node)  # on a chain, the root lists the proxies
         collateral = node_collateral(config.pccs_url, config.collateral_files)
-        attested = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes, collateral=collateral)
+        attested = proxy_policy(
+            config.proxy_policy, config.allowed_proxy_image_hashes, collateral=collateral, replay=replay
+        )
         policy = StatementPolicy(attested, StatementRequirements(max_age_s=config.max_statement_age_s))
         payments = client_payments(config, node) if node is not None else None
         identity = node_identity(config, deps)
-        workers, root_allowlist = e2e_workers(config, node, deps.clock, collateral=collateral)
+        workers, root_allowlist = e2e_workers(config, node, deps.clock, collateral=collateral, replay=replay)
         pool = ProxyPool(
             config.proxies,
             identity,
@@ -149,7 +163,7 @@ async def build_client(
             clock=deps.clock,
             e2e=config.e2e,
             workers=workers,
-            cocoon=cocoon_proxies(config, opened, identity, deps.clock, collateral=collateral),
+            cocoon=cocoon_proxies(config, opened, identity, deps.clock, collateral=collateral, replay=replay),
         )
         receipts = ReceiptBook(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock

@@ -68,11 +68,15 @@ def make_policy(
 
 
 def proxy_policy(
-    name: str, allowed_proxy_image_hashes: Sequence[str], *, collateral: CollateralKeeper | None = None
+    name: str,
+    allowed_proxy_image_hashes: Sequence[str],
+    *,
+    collateral: CollateralKeeper | None = None,
+    replay: ReplayMode | None = None,
 ) -> Policy:
     """What a worker or client asks of its proxies: ``name``'s policy over the configured image hashes."""
     images = hex_set(allowed_proxy_image_hashes, 32, "allowed_proxy_image_hashes")
-    return make_policy(name, images, collateral=collateral)
+    return make_policy(name, images, collateral=collateral, replay=replay)
 
 
 def node_collateral(pccs_url: str, collateral_files: Sequence[str]) -> CollateralKeeper:
