@@ -35,6 +35,7 @@ from cocoon.e2e.frames import NONCE_SIZE
 from cocoon.e2e.replay import ReplayCache
 from cocoon.engine.protocol import Engine
 from cocoon.errors import E2EError, EngineError, EngineStatusError, EngineTimeoutError, RequestError
+from cocoon.metrics import Histogram
 from cocoon.net.rpc_stream import Responder
 from cocoon.payments.pricing import choice_cap
 from cocoon.usage import NO_USAGE, Usage, delivered_usage
@@ -88,6 +89,10 @@ class RequestServer:
         self.counters = WorkerCounters()
         self.active = 0
         self.engine_up = True
+        self.first_token = Histogram()
+        """Seconds from the engine call to its first relayed chunk (a whole answer: to the answer)."""
+        self.latency = Histogram()
+        """Seconds from the engine call to the end of the answer, whatever its outcome (not cancelled)."""
         self.replay = ReplayCache(2 * ISSUE_WINDOW_S)
         """End-to-end envelopes already opened (each is served once)."""
         self._random_bytes = random_bytes
@@ -173,9 +178,9 @@ class RequestServer:
                 await self._relay_whole(validated, answer, started, timeout_s)
         except EngineError as error:
             self.counters.failed += 1
-            if answer.finished:
-                return
-            await self._engine_failed(error, answer)
+            if not answer.finished:
+                await self._engine_failed(error, answer)
+        self.latency.observe(self.clock.monotonic() - started)  # a cancelled request is not timed
 
     async def _engine_failed(
         self, error: EngineError, answer: AnswerWriter, usage: Usage | None = None
@@ -226,6 +231,7 @@ class RequestServer:
             async for data in stream:
                 if not first_us:
                     first_us = int((self.clock.monotonic() - started) * 1e6)
+                    self.first_token.observe(first_us / 1e6)
                 if not await answer.chunk(data):
                     return  # the proxy cancelled
         except EngineError as error:  # mid-stream: an error event, a dropped connection, a timeout
@@ -252,6 +258,7 @@ class RequestServer:
     ) -> None:
         whole = await self.engine.complete(validated.path, validated.engine_payload, timeout_s=timeout_s)
         elapsed = int((self.clock.monotonic() - started) * 1e6)
+        self.first_token.observe(elapsed / 1e6)  # a whole answer's first byte is all of it
         usage = self._meter(whole.usage)
         if await answer.head(whole.status, "application/json"):
             await answer.chunk(whole.body)
