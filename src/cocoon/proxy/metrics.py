@@ -15,6 +15,7 @@ from cocoon.metrics import Exposition
 
 if TYPE_CHECKING:
     from cocoon.proxy.service import ProxyService
+    from cocoon.proxy.settlement import ProxySettlement
 
 _OUTCOMES = ("routed", "succeeded", "failed", "retried", "cancelled")
 _REFUSALS = ("funds", "invalid", "model", "endpoint", "price", "capacity")
@@ -32,7 +33,7 @@ def proxy_metrics(service: ProxyService) -> str:
     _requests(out, service)
     _workers(out, service)
     _money(out, service)
-    _chain(out, service)
+    chain_metrics(out, service.chain)
     return out.text()
 
 
@@ -147,9 +148,8 @@ def _money(out: Exposition, service: ProxyService) -> None:
     )
 
 
-def _chain(out: Exposition, service: ProxyService) -> None:
+def chain_metrics(out: Exposition, chain: ProxySettlement | None) -> None:
     """Payment channel totals and chain lag: zero without a chain (the series exist either way)."""
-    chain = service.chain
     totals = {(kind, state): 0 for kind in _CHANNEL_KINDS for state, _ in _CHANNEL_STATES}
     lag = 0
     if chain is not None:
