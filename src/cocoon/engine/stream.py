@@ -37,6 +37,8 @@ class _Probe(msgspec.Struct):
     response: Any = None  # the response object of a Responses API lifecycle event
     message: Any = None  # a Responses API error event's message and code
     code: Any = None
+    object: Any = None  # "error": vLLM's older in-stream error, its members at the top level
+    param: Any = None
     choices: Any = None  # what a chat or completion chunk generated (`generated_in`)
     delta: Any = None  # what a Responses API ``*.delta`` event generated
 
@@ -164,13 +166,11 @@ class EngineStream:
                 raise EngineError(f"engine at {self._url} sent an event that is not JSON: {text!r}") from exc
             if probe.usage is not None:
                 self.usage = usage_from_openai(probe.usage)
+            if probe.object == "error" or probe.error is not None or probe.type in _RESPONSE_FAILS:
+                self._failure = stream_error(_failure_of(probe), self._url)
+                return b"".join(e.raw for e in events[: events.index(event)])
             if probe.type is not None:
                 self._response_event(probe)
-            if probe.error is not None or probe.type in _RESPONSE_FAILS:
-                self._failure = stream_error(
-                    probe.error if probe.error is not None else _failure_of(probe), self._url
-                )
-                return b"".join(e.raw for e in events[: events.index(event)])
             self.generated += generated_in(probe.choices, probe.type, probe.delta)
         return b"".join(event.raw for event in events)
 
@@ -204,8 +204,14 @@ def stream_error(error: Any, url: str) -> EngineStatusError:
     return EngineStatusError(message, status=status, error=error)
 
 
-def _failure_of(probe: _Probe) -> dict[str, Any]:
-    """The OpenAI error object of a Responses API ``error`` or ``response.failed`` event."""
+def _failure_of(probe: _Probe) -> Any:
+    """The OpenAI error object of an in-stream error: ``{"error": {...}}`` (OpenAI, vLLM), vLLM's
+    older ``{"object": "error", "message", "type", "param", "code"}``, or a Responses API ``error``
+    or ``response.failed`` event."""
+    if probe.error is not None:
+        return probe.error
+    if probe.object == "error":
+        return {"message": probe.message, "type": probe.type, "param": probe.param, "code": probe.code}
     if isinstance(probe.response, dict) and isinstance(probe.response.get("error"), dict):
         # response.failed: {"response": {"error": {"code", "message"}}}
         failed: dict[str, Any] = probe.response["error"]
