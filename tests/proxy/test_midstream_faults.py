@@ -2,7 +2,8 @@
 exactly what was delivered, and the worker is paid for it.
 
 The real chain in one process (`in_process_network`): the official `openai` SDK streams through the
-client daemon, the proxy and the worker to the fake HTTP engine behind `EngineClient`. The engine sends
+client daemon (our protocol in plaintext or end-to-end encrypted, or COCOON's own protocol), the proxy
+and the worker to the fake HTTP engine behind `EngineClient`. The engine sends
 three content chunks, then an in-stream error event (a 4xx or a 5xx, as vLLM sends it) or drops the
 connection; it never sends its usage, so the worker meters the stream itself
 (`cocoon.usage.delivered_usage`): three completion tokens and the prompt estimated from the body.
@@ -44,7 +45,9 @@ async def network(
     async with fake_engine(FakeEngineConfig(**fault)) as fake:
         engine = EngineClient(fake.base_url)
         try:
-            async with in_process_network(tmp_path, [engine], client_settings={"e2e": e2e}) as net:
+            cocoon = e2e == "cocoon"  # the client speaks COCOON's protocol to the proxy's COCOON port
+            settings = {"e2e": "off" if cocoon else e2e}
+            async with in_process_network(tmp_path, [engine], client_settings=settings, cocoon=cocoon) as net:
                 server = net.workers[0].service.server
                 bodies: list[bytes] = []
                 opened = server._answer
@@ -75,7 +78,7 @@ async def stream_until_error(sdk: openai.AsyncOpenAI) -> tuple[list[str], openai
     return contents, caught.value
 
 
-@pytest.mark.parametrize("e2e", ["off", "required"])
+@pytest.mark.parametrize("e2e", ["off", "required", "cocoon"])
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_a_mid_stream_fault_reaches_the_app_after_the_chunks_and_bills_what_was_delivered(
     tmp_path: Path, fault: str, e2e: str
