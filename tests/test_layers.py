@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "tl": CORE,  # to come: the reference network's TL codec
     "e2e": CORE,  # to come: spec/e2e.md's envelopes and frames
     "errors": CORE,
+    "metrics": CORE,  # Prometheus histograms and text format: plain ints, rendered on scrape
     "usage": CORE,  # token counts of one request, engine to proxy: one type every layer reads
     "config": CORE,  # TOML + environment -> frozen structs: reads a file, never the clock
     "roles": CORE,  # each role's config struct: data that every layer reads

@@ -43,6 +43,9 @@ class _Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     testnet: bool = False
     root_poll_interval_s: float = 30.0
     wallet_poll_interval_s: float = 2.0
+    # DCAP collateral of the 'tdx' peer policy (cocoon.net.collateral): a PCCS and/or saved files.
+    pccs_url: str = ""
+    collateral_files: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check_chain_settings(self)
@@ -282,6 +285,11 @@ _HELP = {
     "(root_contract_address), for cocoon_fake_root.",
     "cocoon_test": "Speak to a COCOON test network (the reference's fake-TON test mode); must match the "
     "proxy's.",
+    "pccs_url": "PCCS (Intel's PCCS v4 API, e.g. https://pccs.example.com:8081) the 'tdx' policy fetches "
+    "DCAP collateral from for a peer's platform (FMSPC) before the handshake needs it, and again before "
+    "its nextUpdate; empty: only collateral_files.",
+    "collateral_files": "Saved DCAP collateral (QuoteCollateralV3 JSON, `cocoon attest collateral fetch`) "
+    "the 'tdx' policy loads at start, one file per platform (FMSPC); used until its nextUpdate.",
     "allowed_origins": "Web origins (e.g. 'https://app.example.com') whose pages may call the API; a "
     "request with any other Origin header is refused (403).",
     "chain": "TON backend: 'local' (`cocoon chain serve` at chain_url, no rate limit), 'toncenter' (a "

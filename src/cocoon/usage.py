@@ -61,3 +61,26 @@ def usage_problem(usage: Usage) -> str | None:
 
 NO_USAGE = Usage()
 """Usage with every count zero (the default)."""
+
+
+PROMPT_BYTES_PER_TOKEN = 4
+"""Bytes of request body counted as one prompt token when the engine never reported usage."""
+
+
+def delivered_usage(request_bytes: int, generated: int) -> Usage | None:
+    """What a streamed answer whose engine never sent its usage (it broke mid-stream, or reports none)
+    is charged for: ``generated`` completion tokens (the generated pieces relayed, a lower bound:
+    `cocoon.engine.stream.generated_in`) and a prompt estimated from the request body the worker
+    forwarded, one token per `PROMPT_BYTES_PER_TOKEN` bytes rounded up. That body is what the proxy's
+    reservation counts as the request's size (one token per byte, the worst case), so the estimate is a
+    quarter of the reserved prompt part: about what tokenizers give for English text in JSON, never
+    above the reservation. None when nothing was generated: an answer that delivered no token is not
+    charged, its prompt included (the engine never proved it read it)."""
+    if request_bytes < 0 or generated < 0:
+        raise InvalidUsageError(
+            f"request bytes and generated pieces must be >= 0, got {request_bytes}, {generated}"
+        )
+    if generated == 0:
+        return None
+    prompt = -(-request_bytes // PROMPT_BYTES_PER_TOKEN)
+    return Usage(prompt_tokens=prompt, completion_tokens=generated)

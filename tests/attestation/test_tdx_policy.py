@@ -19,7 +19,7 @@ from cocoon.attestation.dcap import Collateral
 from cocoon.attestation.issue import issue_certificate
 from cocoon.attestation.policy import Allowlists, QuoteVerdict, QuoteVerifier
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID
-from cocoon.attestation.tdx_policy import CollateralStore, DcapQuoteVerifier, TdxPolicy
+from cocoon.attestation.tdx_policy import CollateralStore, DcapQuoteVerifier, ReplayMode, TdxPolicy
 from cocoon.errors import CollateralError, PckChainError, PolicyError, QuoteError
 
 IN_WINDOW = int(datetime(2025, 6, 19, 11, 16, 3, tzinfo=UTC).timestamp())
@@ -144,3 +144,25 @@ def test_store_says_when_collateral_is_needed(quote: bytes, collateral: Collater
     store.put(collateral)
     assert not store.needs_collateral(quote, IN_WINDOW)
     assert store.needs_collateral(quote, collateral.next_update)
+
+
+def test_replay_mode_verifies_at_the_pinned_time_and_skips_only_the_binding(
+    quote: bytes, collateral: Collateral
+) -> None:
+    cert = issue_certificate(KEY, quote=quote, now=TODAY - 60, serial=8)  # a certificate valid today
+    peer = TdxPolicy(CollateralStore((collateral,)), replay=ReplayMode(IN_WINDOW)).verify(cert, TODAY)
+    assert peer.image_hash == DCAP_IMAGE
+    strict = TdxPolicy(CollateralStore((collateral,)), replay=ReplayMode(IN_WINDOW, skip_key_binding=False))
+    with pytest.raises(QuoteError, match="bound to a different key"):
+        strict.verify(cert, TODAY)
+    with pytest.raises(CollateralError, match="expired"):  # without replay: verified today
+        TdxPolicy(CollateralStore((collateral,))).verify(cert, TODAY)
+
+
+def test_debug_td_refused_from_the_quote_before_its_signature(quote: bytes, collateral: Collateral) -> None:
+    debug = bytearray(quote)
+    debug[48 + 16 + 48 + 48 + 8] |= 1  # td_attributes bit 0: the signature no longer verifies
+    with pytest.raises(PolicyError, match="refused before verifying the quote"):
+        TdxPolicy(CollateralStore((collateral,))).verify(cert_with(bytes(debug)), IN_WINDOW)
+    with pytest.raises(QuoteError):  # allowed debug: the modified quote is then refused as forged
+        TdxPolicy(CollateralStore((collateral,)), allow_debug=True).verify(cert_with(bytes(debug)), IN_WINDOW)

@@ -92,3 +92,32 @@ async def test_the_engine_reads_time_from_its_clock() -> None:
     assert b'"created":1234567890' in first
     with pytest.raises(EngineTimeoutError):  # the next one, 10 s away, is past the deadline at once
         await stream.__anext__()
+
+
+@pytest.mark.parametrize("status", [400, 503])
+async def test_a_mid_stream_error_event_is_the_same_failure_after_the_same_bytes(
+    fake: RunningFakeEngine, status: int
+) -> None:
+    fake.state.config = fake.state.config.replace({"error_after": 2, "error_status": status})
+    memory = MemoryEngine(FakeEngineConfig(error_after=2, error_status=status))
+    results = []
+    async with EngineClient(fake.base_url) as client:
+        for engine in (client, memory):
+            stream = await engine.stream("/v1/chat/completions", BODY)
+            relayed = []
+            with pytest.raises(EngineStatusError) as caught:
+                async for data in stream:
+                    relayed.append(data)
+            assert caught.value.status == status and "failed mid-stream" in str(caught.value)
+            assert stream.usage is None and not stream.done
+            results.append((normalized(b"".join(relayed)), stream.generated))
+    assert results[0] == results[1] and results[0][1] == 2  # the role event, two words, nothing more
+    assert b"two " in results[0][0] and b"three" not in results[0][0]
+    assert (memory.completed, memory.aborted) == (0, 0)
+
+
+async def test_the_generated_pieces_of_a_whole_stream_are_its_completion_tokens() -> None:
+    memory = MemoryEngine()
+    async with await memory.stream("chat/completions", {**BODY, "n": 2}) as local:
+        _ = [data async for data in local]
+    assert local.usage is not None and local.generated == local.usage.completion_tokens == 10

@@ -224,6 +224,27 @@ async def test_an_engine_that_breaks_mid_stream_is_an_error_after_the_chunks() -
     assert engine.dropped == 1 and worker.counters.failed == 1
 
 
+@pytest.mark.parametrize(("status", "code"), [(400, "invalid_request_error"), (503, "upstream_error")])
+async def test_an_error_event_mid_stream_ends_the_answer_charged_what_was_delivered(
+    status: int, code: str
+) -> None:
+    worker, engine = server(error_after=2, error_status=status)
+    request = query()
+    sink = Sink()
+    await worker.serve(request, sink, max_active=4)
+    assert sink.head_status == 200 and sink.content() == "one two "
+    assert sink.final is not None and (sink.final.kind, sink.final.status, sink.final.code) == (
+        "error",
+        502 if status >= 500 else status,
+        code,
+    )
+    delivered = Usage(prompt_tokens=-(-len(request.body) // 4), completion_tokens=2)
+    assert sink.final.usage == delivered  # no usage chunk came: the two words relayed, the prompt estimate
+    counters = worker.counters
+    assert (counters.failed, counters.unmetered, counters.completion_tokens) == (1, 1, 2)
+    assert worker.active == 0 and engine.aborted == 0
+
+
 async def test_a_budget_that_runs_out_ends_the_answer_with_a_timeout() -> None:
     worker, engine = server(hang_after=1)
     sink = await serve(worker, Sink(), timeout_ms=100)  # the engine gets 95 ms of it
@@ -243,6 +264,7 @@ class _CutEngine(MemoryEngine):
 class _CutStream:
     usage = None
     events = 1
+    generated = 0  # its one event generated nothing
     done = False
     closed = False
 

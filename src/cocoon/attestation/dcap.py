@@ -67,8 +67,8 @@ class Collateral:
                 x509.load_der_x509_crl(bytes(value.pck_crl)),
                 x509.load_der_x509_crl(bytes(value.root_ca_crl)),
             ]
-            issued = max(_iso(tcb["issueDate"]), _iso(qe["issueDate"]))
-            updates = [_iso(tcb["nextUpdate"]), _iso(qe["nextUpdate"])]
+            issued = max(parse_utc(tcb["issueDate"]), parse_utc(qe["issueDate"]))
+            updates = [parse_utc(tcb["nextUpdate"]), parse_utc(qe["nextUpdate"])]
         except (ValueError, KeyError, TypeError) as exc:
             raise CollateralError(f"collateral is malformed ({exc}); fetch it again from a PCCS") from exc
         updates += [int(c.next_update_utc.timestamp()) for c in crls if c.next_update_utc is not None]
@@ -152,7 +152,7 @@ class DcapVerifier:
         offline = verify_quote_offline(quote, now, root_key_ids=self._root_key_ids)
         if now >= collateral.next_update:
             raise CollateralError(
-                f"collateral expired at {_fmt(collateral.next_update)} (now {_fmt(now)}); "
+                f"collateral expired at {format_utc(collateral.next_update)} (now {format_utc(now)}); "
                 "fetch fresh collateral from the PCCS"
             )
         report = _dcap_verify(raw, collateral, now)
@@ -193,10 +193,11 @@ def _dcap_verify(raw: bytes, collateral: Collateral, now: int) -> Any:
         ) from exc
 
 
-def _iso(text: str) -> int:
+def parse_utc(text: str) -> int:
     """Unix seconds of an ISO-8601 UTC timestamp such as ``2025-06-19T10:16:03Z``."""
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
-def _fmt(t: int) -> str:
+def format_utc(t: float) -> str:
+    """``2025-06-19T10:16:03Z`` for Unix seconds ``t`` (how collateral and verdict dates are shown)."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

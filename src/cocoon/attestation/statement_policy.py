@@ -52,6 +52,11 @@ class StatementPolicy:
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def prepare(self) -> object:
+        """The inner policy's step before a verdict (the handshake awaits it), or None."""
+        return getattr(self.inner, "prepare", None)
+
     def verify(self, cert: RaTlsCertificate, now: float) -> AttestedPeer:
         """Run the inner policy, then the statement checks."""
         peer = self.inner.verify(cert, now)

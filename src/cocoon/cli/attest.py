@@ -3,6 +3,7 @@
     cocoon attest inspect FILE                       fields of a quote or certificate (PEM/DER)
     cocoon attest verify FILE --collateral JSON      full DCAP verification (or --offline / --pccs URL)
     cocoon attest gen-cert --provider fake|tdx OUT   new key + RA-TLS certificate (OUT_cert.pem/_key.pem)
+    cocoon attest collateral fetch|show              DCAP collateral from a PCCS, saved; its dates
 
 Failures are our errors: `cocoon.cli.main` prints them as one ``error:`` line and exits with 1.
 This is the shell: it reads the clock and files and may reach a PCCS; the checks are the pure core's.
@@ -33,6 +34,9 @@ from cocoon.attestation.quote_describe import describe_quote
 from cocoon.attestation.quote_verify import INTEL_ROOT_KEY_ID, verify_quote_offline
 from cocoon.attestation.tdx_policy import CollateralStore, TdxPolicy
 from cocoon.attestation.tdx_provider import DEFAULT_TSM_ROOT, ConfigfsTsmProvider
+from cocoon.cli.attest_collateral import collateral
+from cocoon.cli.attest_input import parse_time as _parse_time
+from cocoon.cli.attest_input import read_file as _read
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ConfigError, DecodeError, QuoteError
 from cocoon.net.collateral import PccsFetcher
@@ -41,6 +45,9 @@ from cocoon.net.collateral import PccsFetcher
 @click.group()
 def attest() -> None:
     """Inspect and verify TDX quotes and RA-TLS certificates."""
+
+
+attest.add_command(collateral)
 
 
 # ---------------------------------------------------------------- input
@@ -66,31 +73,11 @@ def _load(path: Path) -> tuple[RaTlsCertificate | None, bytes]:
     return cert, cert.quote
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-
-
 def _parse(raw: bytes) -> Quote:
     try:
         return parse_quote(raw)
     except DecodeError as exc:
         raise QuoteError(f"not a TDX quote we can read: {exc}") from exc
-
-
-def _parse_time(text: str | None, clock: Clock = SYSTEM_CLOCK) -> int:
-    """``--at``: Unix seconds or ISO-8601 (``2025-06-19T11:16:03Z``); default: now on ``clock``."""
-    if text is None:
-        return int(clock.time())
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConfigError(f"--at {text!r}: use Unix seconds or ISO-8601 like 2025-06-19T11:16:03Z") from exc
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def _iso(t: float) -> str:

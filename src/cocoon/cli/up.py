@@ -53,6 +53,22 @@ DEFAULT_DATA_DIR = Path("~/.cocoon/localnet")
     show_default=True,
     help="The client's end-to-end encryption to the workers (the proxy then sees no prompt or answer).",
 )
+@click.option(
+    "--attestation",
+    type=click.Choice(["fake", "tdx-vectors"]),
+    default="fake",
+    show_default=True,
+    help="fake: fake quotes. tdx-vectors: DEMO of the tdx policy without TDX hardware: workers present a "
+    "recorded real quote, the proxy and client verify it with DCAP against a local PCCS at a time "
+    "pinned inside its collateral's window, without the key binding (never for real peers).",
+)
+@click.option(
+    "--vectors",
+    "vectors_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="COCOON_VECTORS",
+    help="The recorded vectors for --attestation tdx-vectors (default: $COCOON_VECTORS).",
+)
 @click.option("--once", is_flag=True, help="Answer the demo request, then stop everything.")
 @click.option("--no-demo", is_flag=True, help="Do not send the demo request.")
 def up(
@@ -62,6 +78,8 @@ def up(
     instance: int,
     data_dir: Path,
     e2e: str,
+    attestation: str,
+    vectors_dir: Path | None,
     once: bool,
     no_demo: bool,
 ) -> None:
@@ -79,6 +97,8 @@ def up(
         workers=workers,
         base_port=10 * instance,
         e2e=cast("E2EMode", e2e),  # one of click's choices
+        attestation="tdx-vectors" if attestation == "tdx-vectors" else "fake",
+        vectors_dir=vectors_dir.expanduser() if vectors_dir is not None else None,
     )
     try:
         asyncio.run(_run(plan, demo=not no_demo, once=once))
@@ -101,6 +121,13 @@ async def _run(plan: object, *, demo: bool, once: bool, clock: Clock = SYSTEM_CL
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = clock.monotonic()
+    if plan.attestation == "tdx-vectors":
+        console.print(
+            "[bold yellow]DEMO attestation tdx-vectors[/bold yellow]: workers present a RECORDED TDX quote; "
+            "the proxy and the client verify it with DCAP (collateral from a local PCCS) at a pinned past "
+            "time and without the key binding. This shows the tdx policy at work; it proves nothing about "
+            "these machines."
+        )
     try:
         models = await _until(stop, net.start())
         if models is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
@@ -35,10 +36,11 @@ from cocoon.client.receipts import ReceiptBook
 from cocoon.clock import Clock
 from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_allowlist
 from cocoon.node.chain import NodeChain, open_client_chain
+from cocoon.node.demo_vectors import apply_demo
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
 from cocoon.node.params_move import ParamsFollower
-from cocoon.node.policy import make_policy, proxy_policy
+from cocoon.node.policy import make_policy, node_collateral, proxy_policy
 from cocoon.node.public_root import PublicNodeChain
 from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxies
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
@@ -46,6 +48,9 @@ from cocoon.roles import ClientConfig
 
 RETIRING_FILE = "retiring.json"
 """The client contracts under old params still being closed (:mod:`cocoon.client.retire`)."""
+if TYPE_CHECKING:
+    from cocoon.attestation.tdx_policy import ReplayMode
+    from cocoon.net.collateral import CollateralKeeper
 
 
 def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
@@ -64,7 +69,12 @@ def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
 
 
 def e2e_workers(
-    config: ClientConfig, node: NodeChain | None, clock: Clock
+    config: ClientConfig,
+    node: NodeChain | None,
+    clock: Clock,
+    *,
+    collateral: CollateralKeeper | None = None,
+    replay: ReplayMode | None = None,
 ) -> tuple[E2EWorkers | None, RegistryAllowlist | None]:
     """The end-to-end candidates' worker policy and verdicts (None with ``e2e = "off"``), and the
     root's allowlists to follow when the config lists none of its own (on a chain)."""
@@ -77,12 +87,19 @@ def e2e_workers(
         (),
         node.registry if node is not None else None,
     )
-    admission = WorkerAdmission(make_policy(config.worker_policy), allowlist, config.max_statement_age_s)
+    policy = make_policy(config.worker_policy, collateral=collateral, replay=replay)
+    admission = WorkerAdmission(policy, allowlist, config.max_statement_age_s)
     return E2EWorkers(admission, clock), from_root
 
 
 def cocoon_proxies(
-    config: ClientConfig, node: NodeChain | PublicNodeChain | None, identity: NodeIdentity, clock: Clock
+    config: ClientConfig,
+    node: NodeChain | PublicNodeChain | None,
+    identity: NodeIdentity,
+    clock: Clock,
+    *,
+    collateral: CollateralKeeper | None = None,
+    replay: ReplayMode | None = None,
 ) -> CocoonProxies | None:
     """The COCOON-protocol proxies of ``cocoon_proxies`` (None when it lists none). With a chain the
     owner is the node wallet, which also does long auth (`ChainLongAuth`) with the client contracts of
@@ -105,7 +122,12 @@ def cocoon_proxies(
         )
     policy = None
     if config.cocoon_proxy_policy != "any":  # 'any' attests nothing: the published SDKs' behaviour
-        policy = proxy_policy(config.cocoon_proxy_policy, config.allowed_proxy_image_hashes)
+        policy = proxy_policy(
+            config.cocoon_proxy_policy,
+            config.allowed_proxy_image_hashes,
+            collateral=collateral,
+            replay=replay,
+        )
     account = CocoonAccount(owner, secret, config.cocoon_test)
     return CocoonProxies(
         config.cocoon_proxies,
@@ -125,6 +147,7 @@ async def build_client(
 ) -> AsyncIterator[RunningNode[ProxyPool]]:
     """A client daemon built from ``config``, its API listening; everything it opened closes when the
     ``async with`` ends."""
+    deps, replay = apply_demo(config.quote_provider, deps, present_quote=False)
     access = access_control(config, deps.clock)  # refuses to start open beyond loopback, before any I/O
     async with AsyncExitStack() as stack:
         opened = await open_client_chain(config, stack, deps)
@@ -132,11 +155,14 @@ async def build_client(
         if isinstance(opened, PublicNodeChain):  # the root lists COCOON proxies, not ours
             config = on_public_root(config, opened)
         config = with_root_proxies(config, "client", node)  # on a chain, the root lists the proxies
-        attested = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
+        collateral = node_collateral(config.pccs_url, config.collateral_files)
+        attested = proxy_policy(
+            config.proxy_policy, config.allowed_proxy_image_hashes, collateral=collateral, replay=replay
+        )
         policy = StatementPolicy(attested, StatementRequirements(max_age_s=config.max_statement_age_s))
         payments = client_payments(config, node) if node is not None else None
         identity = node_identity(config, deps)
-        workers, root_allowlist = e2e_workers(config, node, deps.clock)
+        workers, root_allowlist = e2e_workers(config, node, deps.clock, collateral=collateral, replay=replay)
         pool = ProxyPool(
             config.proxies,
             identity,
@@ -145,7 +171,7 @@ async def build_client(
             clock=deps.clock,
             e2e=config.e2e,
             workers=workers,
-            cocoon=cocoon_proxies(config, opened, identity, deps.clock),
+            cocoon=cocoon_proxies(config, opened, identity, deps.clock, collateral=collateral, replay=replay),
         )
         receipts = ReceiptBook(
             max_statement_age_s=config.max_statement_age_s, directory=config.receipts_dir, clock=deps.clock

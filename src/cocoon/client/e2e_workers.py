@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from cocoon.api.error_codes import openai_type
+from cocoon.attestation.certificate import parse_certificate
 from cocoon.attestation.policy import Policy
 from cocoon.client.e2e_verdict import VerdictCache, VerifiedKey, check_certificate, usable
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.envelope import MAX_CANDIDATES
 from cocoon.errors import CocoonError, RequestError
+from cocoon.net.tls import policy_prepare
 from cocoon.wire.control import ControlBody, E2ECandidateList, E2ECandidates
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,7 @@ class E2EWorkers:
                     code=answer.refusal_code[:64] or None,
                 )
             elif isinstance(answer, E2ECandidateList):
+                await self._prepare(answer, now)
                 entry.listed = tuple(
                     self._check(c.worker_id, c.certificate_sha256, c.certificate, now)
                     for c in answer.candidates
@@ -179,6 +182,20 @@ class E2EWorkers:
             dropped, _ = self._lists.popitem(last=False)
             self._locks.pop(dropped, None)
         return entry
+
+    async def _prepare(self, answer: E2ECandidateList, now: float) -> None:
+        """Await the policy's step before a verdict (a ``tdx`` policy fetches DCAP collateral for the
+        worker's platform) for each certificate not yet judged, as a handshake does."""
+        prepare = policy_prepare(self.policy)
+        if prepare is None:
+            return
+        for c in answer.candidates:
+            if not c.certificate or self.cache.get(hashlib.sha256(c.certificate).digest(), now) is not None:
+                continue
+            try:
+                await prepare(parse_certificate(c.certificate, now), now)
+            except CocoonError as exc:  # the check that follows refuses it, with the policy's reason
+                log.info("end-to-end candidate %s: %s", c.worker_id, exc)
 
     def _check(self, worker_id: str, claimed_sha256: bytes, der: bytes, now: float) -> _Listed:
         if not der:

@@ -14,7 +14,9 @@ tests:
   ``POST /fake/reset``: zero the statistics;
 * per-request headers: ``X-Fake-Fail: <status>`` (answer with that HTTP error), ``X-Fake-Drop-After: k``
   (cut the connection after k content chunks), ``X-Fake-Hang-After: k`` (stop sending after k chunks),
-  ``X-Fake-Chunks: n``, ``X-Fake-Delay-Ms: x``.
+  ``X-Fake-Error-After: k`` with ``X-Fake-Error-Status: s`` (after k content chunks an in-stream error
+  event with code s, then ``[DONE]``, as vLLM ends a stream that fails), ``X-Fake-Chunks: n``,
+  ``X-Fake-Delay-Ms: x``.
 
 Streaming writes pre-encoded events and, when there is no per-chunk delay, batches them into large
 writes, so the fake engine is never the bottleneck of a benchmark.
@@ -89,6 +91,9 @@ async def _stream(
             await resp.write(bytes(pending))
             _cut(request)
             return resp
+        if i == config.error_after:
+            pending += fmt.failure(config.error_status)
+            break
         if config.delay_ms > 0:
             await _sleep_ms(config.delay_ms)
             pending += fmt.event(i)
@@ -99,7 +104,8 @@ async def _stream(
         if len(pending) >= _BATCH_BYTES:
             await resp.write(bytes(pending))
             pending.clear()
-    pending += fmt.finish(answer)
+    else:
+        pending += fmt.finish(answer)
     await resp.write(bytes(pending))
     await resp.write_eof()
     return resp
@@ -184,6 +190,9 @@ async def _whole(
     if config.drop_after is not None and config.drop_after < count:
         _cut(request)
         return web.Response(status=500)  # never reaches the caller: the connection is gone
+    if config.error_after is not None and config.error_after < count:
+        status = config.error_status
+        return error_response(status, f"fake engine failure mid-answer (configured status {status})")
     request_id = state.next_id(kind)
     created = int(request.app[CLOCK].time())
     return json_response(

@@ -73,6 +73,8 @@ class FakeEngineConfig:
     fail_status: int | None = None  # answer every request with this HTTP error status
     drop_after: int | None = None  # cut the connection after this many content chunks
     hang_after: int | None = None  # stop sending (connection stays open) after this many chunks
+    error_after: int | None = None  # after this many content chunks, an in-stream error event, [DONE]
+    error_status: int = 500  # the status (``code``) that in-stream error carries, as vLLM sends it
     context_length: int | None = None  # listed as ``max_model_len`` in /v1/models, as vLLM does
     embeddings: bool = True  # serves /v1/embeddings (False: no such route, 404)
     responses: bool = True  # serves /v1/responses itself, as vLLM (False: 404, chat completions only)
@@ -94,6 +96,10 @@ class FakeEngineConfig:
         if self.fail_status is not None and not 400 <= self.fail_status <= 599:
             raise ConfigError(
                 f"fake engine fail_status must be an HTTP error status (400-599), got {self.fail_status}"
+            )
+        if not 400 <= self.error_status <= 599:
+            raise ConfigError(
+                f"fake engine error_status must be an HTTP error status (400-599), got {self.error_status}"
             )
 
     def replace(self, changes: dict[str, Any]) -> FakeEngineConfig:

@@ -141,9 +141,16 @@ class StreamFormat:
         return out + DONE_EVENT
 
     @staticmethod
-    def error(message: str, error_type: str = "server_error") -> bytes:
+    def error(message: str, error_type: str = "server_error", code: int | None = None) -> bytes:
         """An in-stream error event (what engines send when they fail after the stream started)."""
-        return _sse({"error": {"message": message, "type": error_type, "param": None, "code": None}})
+        return _sse({"error": {"message": message, "type": error_type, "param": None, "code": code}})
+
+    def failure(self, status: int) -> bytes:
+        """How vLLM ends a stream that fails mid-answer: an error event carrying ``status`` as its
+        ``code``, then ``[DONE]`` (no finish reason, no usage)."""
+        error_type = "BadRequestError" if status < 500 else "InternalServerError"
+        message = f"fake engine failure mid-stream (configured status {status})"
+        return self.error(message, error_type, status) + DONE_EVENT
 
 
 def _message(kind: str, answer: FakeAnswer, index: int) -> dict[str, Any]:

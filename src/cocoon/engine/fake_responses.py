@@ -72,6 +72,11 @@ class ResponsesFormat:
         """The items' ``done`` events and ``response.completed`` (or ``.incomplete``) with the usage."""
         return encode_events(self._translate(self._chat.finish(answer)) + self._events.closing(answer.usage))
 
+    def failure(self, status: int) -> bytes:
+        """A Responses stream that fails mid-answer: an ``error`` event carrying ``status`` as its code."""
+        message = f"fake engine failure mid-stream (configured status {status})"
+        return encode_events([{"type": "error", "code": status, "message": message, "param": None}])
+
 
 def response_body(
     body: dict[str, Any], answer: FakeAnswer, *, response_id: str, model: str, created: int

@@ -24,6 +24,8 @@ _HEADER_OVERRIDES = {
     "X-Fake-Fail": "fail_status",
     "X-Fake-Drop-After": "drop_after",
     "X-Fake-Hang-After": "hang_after",
+    "X-Fake-Error-After": "error_after",
+    "X-Fake-Error-Status": "error_status",
     "X-Fake-Chunks": "chunks",
     "X-Fake-Delay-Ms": "delay_ms",
 }

@@ -3,8 +3,9 @@
 For service tests below the socket level (DESIGN.md testing ladder, step 2): a worker can be driven
 with exactly the bytes the HTTP fake engine would send (same `plan_answer`, same `StreamFormat`), the
 same errors `EngineClient` would raise (`EngineStatusError` for refusals and ``fail_status``,
-`EngineError` for ``drop_after``, a silent stall for ``hang_after``, `EngineTimeoutError` past the
-call's ``timeout_s``), and the same bookkeeping of calls, completed and aborted answers, without aiohttp.
+`EngineError` for ``drop_after``, the in-stream `EngineStatusError` for ``error_after``, a silent
+stall for ``hang_after``, `EngineTimeoutError` past the call's ``timeout_s``), the same count of
+generated pieces, and the same bookkeeping of calls, completed and aborted answers, without aiohttp.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from cocoon.engine.fake_answer import (
 from cocoon.engine.fake_embeddings import embedding_response
 from cocoon.engine.fake_routes import answer_id, plan, refusal, route_kind, stream_format, whole_body
 from cocoon.engine.fake_transcription import transcribe
+from cocoon.engine.generated import count_generated
+from cocoon.engine.stream import stream_error
 from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
 from cocoon.usage import Usage
@@ -50,9 +53,11 @@ class MemoryAnswerStream:
         usage: Usage | None,
         config: FakeEngineConfig,
         deadline: float | None,
+        failure: EngineStatusError | None = None,
     ) -> None:
         self._engine = engine
         self._steps = steps
+        self._failure = failure  # raised in place of the last step (``error_after``)
         self._final_usage = usage
         self._config = config
         self._deadline = deadline  # on the engine's clock.monotonic()
@@ -60,17 +65,18 @@ class MemoryAnswerStream:
         self._closed = False
         self.usage: Usage | None = None
         self.events = 0
+        self.generated = 0
 
     @property
     def done(self) -> bool:
         """Whether the whole answer, ending in ``[DONE]``, has been delivered."""
-        return self._next == len(self._steps)
+        return self._next == len(self._steps) and self._failure is None
 
     def __aiter__(self) -> MemoryAnswerStream:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._closed or self.done:
+        if self._closed or self._next == len(self._steps):
             raise StopAsyncIteration
         index, data = self._steps[self._next]
         try:
@@ -81,8 +87,13 @@ class MemoryAnswerStream:
         except BaseException:
             await self.aclose()
             raise
+        if index is None and self._next == len(self._steps) - 1 and self._failure is not None:
+            self._next += 1
+            self._closed = True  # the engine ended its answer (with an error): not an abort
+            raise self._failure  # the error event in place of the closing events, as `EngineStream`
         self._next += 1
         self.events += data.count(b"\n\n")
+        self.generated += count_generated(data)
         if self.done:
             self.usage = self._final_usage
             self._engine.completed += 1
@@ -180,11 +191,23 @@ class MemoryEngine:
             created=int(self.clock.time()),
         )
         steps: list[Step] = [] if kind == COMPLETION else [(None, fmt.first())]
-        steps += [(i, fmt.event(i)) for i in range(len(answer.pieces))]
+        pieces = len(answer.pieces)
+        error_after = self.config.error_after
+        sent = pieces if error_after is None else min(error_after, pieces)
+        failing = sent < pieces
+        steps += [(i, fmt.event(i)) for i in range(sent)]
         steps.append((None, fmt.finish(answer)))
         deadline = self._deadline(timeout_s)
-        usage = answer.usage if fmt.reports_usage else None
-        return MemoryAnswerStream(self, steps, usage, self.config, deadline)
+        usage = answer.usage if fmt.reports_usage and not failing else None
+        failure = self._mid_stream_failure() if failing else None
+        return MemoryAnswerStream(self, steps, usage, self.config, deadline, failure)
+
+    def _mid_stream_failure(self) -> EngineStatusError:
+        """The error `EngineClient` raises for the fake engine's in-stream error event (``error_after``)."""
+        status = self.config.error_status
+        message = f"fake engine failure mid-stream (configured status {status})"
+        error = {"message": message, "type": "engine_error", "param": None, "code": status}
+        return stream_error(error, _URL)
 
     async def complete(
         self, path: str, body: dict[str, Any] | FormBody, *, timeout_s: float | None = None
@@ -200,6 +223,11 @@ class MemoryEngine:
         steps: list[Step] = [(i, b"") for i in range(len(answer.pieces))] + [(None, b"")]
         async for _ in MemoryAnswerStream(self, steps, None, self.config, self._deadline(timeout_s)):
             pass  # paces, drops, hangs and times out exactly like a stream
+        error_after = self.config.error_after
+        if error_after is not None and error_after < len(answer.pieces):
+            status = self.config.error_status
+            message = f"fake engine failure mid-answer (configured status {status})"
+            raise EngineStatusError(f"engine at {_URL} answered HTTP {status}: {message}", status=status)
         raw = whole_body(
             kind,
             body,

@@ -21,6 +21,12 @@ class StreamedAnswer(Protocol):
     events: int
 
     @property
+    def generated(self) -> int:
+        """Generated pieces received so far (a content, reasoning or tool-argument delta of one choice):
+        a lower bound on the completion tokens, metering a stream that ends before the engine's usage."""
+        ...
+
+    @property
     def done(self) -> bool:
         """Whether the engine ended the stream properly (``data: [DONE]``)."""
         ...

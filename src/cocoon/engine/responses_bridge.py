@@ -50,6 +50,11 @@ class TranslatedStream:
         """The usage the engine reported with its chat answer (known once it ended)."""
 
     @property
+    def generated(self) -> int:
+        """The generated pieces of the chat answer relayed so far (each becomes one ``*.delta`` event)."""
+        return self._inner.generated
+
+    @property
     def done(self) -> bool:
         """Whether the chat answer ended properly and the closing events were sent."""
         return self._inner.done and self._closed

@@ -5,6 +5,9 @@ waits for its end), so a relay never forwards half an event even if the engine d
 same bytes are parsed incrementally to remember the usage chunk (``include_usage``) and to notice the
 ``[DONE]`` sentinel and in-stream error events.
 
+It also counts the generated pieces it relays (`generated_in`), so a stream that breaks before the
+usage chunk is still metered for what it delivered.
+
 A Responses API stream (``/v1/responses``) has no ``[DONE]``: it ends with its ``response.completed``
 or ``response.incomplete`` event, which also carries the usage; ``response.failed`` and ``error``
 events are its in-stream errors.
@@ -18,6 +21,7 @@ import aiohttp
 import msgspec
 
 from cocoon.api.responses_answer import RESPONSE_ENDS
+from cocoon.engine.generated import generated_in
 from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import DecodeError, EngineError, EngineStatusError, EngineTimeoutError
 from cocoon.usage import Usage
@@ -33,6 +37,10 @@ class _Probe(msgspec.Struct):
     response: Any = None  # the response object of a Responses API lifecycle event
     message: Any = None  # a Responses API error event's message and code
     code: Any = None
+    object: Any = None  # "error": vLLM's older in-stream error, its members at the top level
+    param: Any = None
+    choices: Any = None  # what a chat or completion chunk generated (`generated_in`)
+    delta: Any = None  # what a Responses API ``*.delta`` event generated
 
 
 _RESPONSE_FAILS = frozenset({"response.failed", "error"})
@@ -79,11 +87,19 @@ class EngineStream:
         """The usage the engine reported (set when its usage chunk has been received)."""
         self.events = 0
         """How many SSE events have been received so far."""
+        self.generated = 0
+        """Generated pieces relayed so far (`generated_in`): a lower bound on the completion tokens,
+        what a stream that fails before the engine's usage chunk is metered by."""
 
     @property
     def done(self) -> bool:
         """Whether the engine ended the stream properly (``data: [DONE]``, or a Responses API stream's
-        ``response.completed`` / ``response.incomplete``)."""
+        ``response.completed`` / ``response.incomplete``); an error event before its end is not."""
+        return self._ended_stream and self._failure is None
+
+    @property
+    def _ended_stream(self) -> bool:
+        """Whether the stream's last event came (its ``[DONE]`` even after an error event)."""
         return self._parser.done or self._response_ended
 
     async def __aenter__(self) -> EngineStream:
@@ -125,7 +141,7 @@ class EngineStream:
         """End of body: the last events (if a lone CR ended them); an error unless [DONE] was seen."""
         self._ended = True
         events = self._parser.close()
-        if not self.done:
+        if not self._ended_stream:
             raise EngineError(
                 f"engine at {self._url} ended the stream without [DONE]; the answer is incomplete"
             )
@@ -150,13 +166,12 @@ class EngineStream:
                 raise EngineError(f"engine at {self._url} sent an event that is not JSON: {text!r}") from exc
             if probe.usage is not None:
                 self.usage = usage_from_openai(probe.usage)
+            if probe.object == "error" or probe.error is not None or probe.type in _RESPONSE_FAILS:
+                self._failure = stream_error(_failure_of(probe), self._url)
+                return b"".join(e.raw for e in events[: events.index(event)])
             if probe.type is not None:
                 self._response_event(probe)
-            if probe.error is not None or probe.type in _RESPONSE_FAILS:
-                self._failure = self._stream_error(
-                    probe.error if probe.error is not None else _failure_of(probe)
-                )
-                return b"".join(e.raw for e in events[: events.index(event)])
+            self.generated += generated_in(probe.choices, probe.type, probe.delta)
         return b"".join(event.raw for event in events)
 
     def _response_event(self, probe: _Probe) -> None:
@@ -167,28 +182,36 @@ class EngineStream:
             if usage is not None:
                 self.usage = usage_from_openai(usage)
 
-    def _stream_error(self, error: Any) -> EngineStatusError:
-        """The error an engine reported inside the stream (after the HTTP status was already 200)."""
-        if not isinstance(error, dict):
-            error = {"message": str(error), "type": "engine_error", "param": None, "code": None}
-        code = error.get("code")
-        status = code if isinstance(code, int) and 400 <= code <= 599 else 500
-        message = f"engine at {self._url} failed mid-stream: {error.get('message')}"
-        return EngineStatusError(message, status=status, error=error)
-
     async def aclose(self) -> None:
         """Stop: release the connection if the answer ended, else abort the HTTP request."""
         if self._closed:
             return
         self._closed = True
-        if self.done and not self._parser.truncated:
+        if self._ended_stream and not self._parser.truncated:
             self._resp.release()  # a finished answer: the connection can be reused
         else:
             self._resp.close()  # mid-answer: drop the connection so the engine stops generating
 
 
-def _failure_of(probe: _Probe) -> dict[str, Any]:
-    """The OpenAI error object of a Responses API ``error`` or ``response.failed`` event."""
+def stream_error(error: Any, url: str) -> EngineStatusError:
+    """The error an engine reported inside the stream (after the HTTP status was already 200); its
+    status is the error's ``code`` when that is an HTTP error status (vLLM's), else 500."""
+    if not isinstance(error, dict):
+        error = {"message": str(error), "type": "engine_error", "param": None, "code": None}
+    code = error.get("code")
+    status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else 500
+    message = f"engine at {url} failed mid-stream: {error.get('message')}"
+    return EngineStatusError(message, status=status, error=error)
+
+
+def _failure_of(probe: _Probe) -> Any:
+    """The OpenAI error object of an in-stream error: ``{"error": {...}}`` (OpenAI, vLLM), vLLM's
+    older ``{"object": "error", "message", "type", "param", "code"}``, or a Responses API ``error``
+    or ``response.failed`` event."""
+    if probe.error is not None:
+        return probe.error
+    if probe.object == "error":
+        return {"message": probe.message, "type": probe.type, "param": probe.param, "code": probe.code}
     if isinstance(probe.response, dict) and isinstance(probe.response.get("error"), dict):
         # response.failed: {"response": {"error": {"code", "message"}}}
         failed: dict[str, Any] = probe.response["error"]

@@ -62,6 +62,8 @@ class ChainPlan:
     proxy: ProxyEndpoints
     image_hash: bytes
     params: Params
+    worker_image_hash: bytes | None = None
+    """The workers' image hash when it is not ``image_hash`` (the tdx-vectors demo's recorded quote)."""
 
     def key(self, node: str) -> WalletKey:
         """The node's wallet key (created on first use, 0600)."""
@@ -106,8 +108,9 @@ async def _top_up(chain: ToncenterChain, address: Address, target: int) -> None:
 def _missing_ops(snap: RegistrySnapshot, plan: ChainPlan, models: Sequence[str]) -> list[Body]:
     """The owner operations whose effect the root does not show yet (so reruns add nothing)."""
     ops: list[Body] = []
-    if image_hash_int(plan.image_hash) not in snap.worker_hashes:
-        ops.append(allow_worker_image(plan.image_hash))
+    worker_image = plan.worker_image_hash or plan.image_hash
+    if image_hash_int(worker_image) not in snap.worker_hashes:
+        ops.append(allow_worker_image(worker_image))
     if image_hash_int(plan.image_hash) not in snap.proxy_hashes:
         ops.append(allow_proxy_image(plan.image_hash))
     ops.extend(allow_model(m) for m in models if model_hash(m) not in snap.model_hashes)

@@ -34,6 +34,7 @@ from cocoon.localnet.chain import (
     wallet_balances,
 )
 from cocoon.localnet.supervisor import ServiceSpec, Supervisor
+from cocoon.node.demo_vectors import COLLATERAL_FILE, DEMO_ENV, QUOTE_FILE, TdxVectorsDemo, load_demo
 from cocoon.payments.params import format_ton
 from cocoon.registry import local_params
 from cocoon.roles import ClientConfig, E2EMode, ProxyConfig, WorkerConfig
@@ -41,6 +42,7 @@ from cocoon.ton.backend import ChainBackend
 from cocoon.ton.data import ProxyEndpoints
 
 EngineKind = Literal["builtin", "fake"]
+Attestation = Literal["fake", "tdx-vectors"]
 DEMO_PROMPT = "In one sentence, what is the TON blockchain?"
 
 
@@ -60,6 +62,26 @@ class LocalNetPlan:
     """The client's end-to-end encryption: every local worker has a key, so nothing less is needed."""
     slots_per_worker: int = 2
     """Slots of the shared built-in engine each worker gets (its ``max_active``)."""
+    attestation: Attestation = "fake"
+    """``tdx-vectors``: the demo of `cocoon.node.demo_vectors` (recorded quotes, a local PCCS)."""
+    vectors_dir: Path | None = None
+    """Where the recorded vectors are (``tdx-vectors`` only)."""
+
+    @property
+    def pccs_port(self) -> int:
+        """The local PCCS of the ``tdx-vectors`` demo."""
+        return 13081 + self.base_port
+
+    def demo(self) -> TdxVectorsDemo | None:
+        """The recorded vectors of the ``tdx-vectors`` demo (`ConfigError` if they are missing)."""
+        if self.attestation != "tdx-vectors":
+            return None
+        if self.vectors_dir is None:
+            raise ConfigError(
+                "--attestation tdx-vectors needs the recorded vectors: pass --vectors DIR (or set "
+                f"COCOON_VECTORS) to a directory holding {QUOTE_FILE} and {COLLATERAL_FILE}"
+            )
+        return load_demo(self.vectors_dir)
 
     @property
     def shares_builtin_engine(self) -> bool:
@@ -87,6 +109,7 @@ class LocalNetPlan:
         """Keys, balances and registry entries the chain must hold before the nodes start."""
         nodes = ["proxy", *(f"worker-{i}" for i in range(1, self.workers + 1)), "client"]
         b = self.base_port
+        demo = self.demo()
         return ChainPlan(
             url=self.chain_url,
             data_dir=self.data_dir,
@@ -94,6 +117,7 @@ class LocalNetPlan:
             proxy=ProxyEndpoints(f"127.0.0.1:{11001 + b}", f"127.0.0.1:{11002 + b}"),
             image_hash=FAKE_IMAGE_HASH,
             params=local_params(),
+            worker_image_hash=demo.image_hash if demo is not None else None,
         )
 
     @property
@@ -134,6 +158,13 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
     b = plan.base_port
     chain = plan.chain_plan()
     specs: list[ServiceSpec] = [_chain_spec(plan)]
+    demo = plan.demo()
+    env: dict[str, str] = {}
+    tdx: dict[str, Any] = {}
+    if demo is not None:  # the demo's PCCS first; every node gets the variable that turns the demo on
+        specs.append(_pccs_spec(plan, demo))
+        env = {DEMO_ENV: str(plan.vectors_dir)}
+        tdx = {"worker_policy": "tdx", "pccs_url": f"http://127.0.0.1:{plan.pccs_port}"}
     engine_url = plan.engine_url
     if engine_url is None:
         _check_port_free(plan.engine_port, "engine")
@@ -152,8 +183,9 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         data_dir=str(plan.data_dir / "proxy"),
         **_chain_fields(plan, chain, "proxy"),
         chain_poll_interval_s=LOCAL_CHAIN_POLL_S,
+        **tdx,
     )
-    specs.append(_node("proxy", cfg_dir, proxy, proxy.http_port))
+    specs.append(_node("proxy", cfg_dir, proxy, proxy.http_port, env=env))
     for i in range(1, plan.workers + 1):
         worker = WorkerConfig(
             proxies=[f"127.0.0.1:{proxy.worker_port}"],
@@ -168,7 +200,7 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         )
         if plan.shares_builtin_engine:  # its own slots: one worker's load never queues the other's
             worker = msgspec.structs.replace(worker, max_active=plan.slots_per_worker)
-        specs.append(_node(f"worker-{i}", cfg_dir, worker, worker.http_port, role="worker"))
+        specs.append(_node(f"worker-{i}", cfg_dir, worker, worker.http_port, role="worker", env=env))
     client = ClientConfig(
         proxies=[f"127.0.0.1:{proxy.client_port}"],
         http_port=plan.client_port,
@@ -176,14 +208,22 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
         e2e=plan.e2e,
         **_chain_fields(plan, chain, "client"),
         payments_interval_s=LOCAL_PAYMENTS_INTERVAL_S,
+        **tdx,
     )
-    specs.append(_node("client", cfg_dir, client, client.http_port))
+    specs.append(_node("client", cfg_dir, client, client.http_port, env=env))
     _check_port_free(plan.cocoon_port, "proxy COCOON port")
     for spec in specs:
         if spec.name != "engine":
             assert spec.health_url is not None
             _check_port_free(int(spec.health_url.split(":")[2].split("/")[0]), spec.name)
     return specs
+
+
+def _pccs_spec(plan: LocalNetPlan, demo: TdxVectorsDemo) -> ServiceSpec:
+    """`cocoon attest collateral serve` of the demo's recorded collateral (Intel's PCCS v4 API)."""
+    argv = _cocoon("attest", "collateral", "serve", str(demo.collateral_file), "--port", str(plan.pccs_port))
+    health = f"http://127.0.0.1:{plan.pccs_port}/sgx/certification/v4/rootcacrl"
+    return ServiceSpec("pccs", argv, health, ready_timeout_s=30.0)
 
 
 def _chain_spec(plan: LocalNetPlan) -> ServiceSpec:
@@ -232,13 +272,15 @@ def _node(
     config: ClientConfig | ProxyConfig | WorkerConfig,
     http_port: int,
     role: str = "",
+    env: dict[str, str] | None = None,
 ) -> ServiceSpec:
     role = role or name
     path = cfg_dir / f"{name}.toml"
     path.write_text(
         f"# written by `cocoon up`; edit and pass to `cocoon {role} run -c {path}`\n" + to_toml(config)
     )
-    return ServiceSpec(name, _cocoon(role, "run", "-c", str(path)), f"http://127.0.0.1:{http_port}/healthz")
+    health = f"http://127.0.0.1:{http_port}/healthz"
+    return ServiceSpec(name, _cocoon(role, "run", "-c", str(path)), health, env=env or {})
 
 
 async def wait_for_workers(

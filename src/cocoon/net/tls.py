@@ -38,6 +38,14 @@ Prepare = Callable[[RaTlsCertificate, float], Awaitable[None]]
 """Async step run on the parsed peer certificate before the policy decides (see `establish`)."""
 
 
+def policy_prepare(policy: Policy) -> Prepare | None:
+    """The policy's own step before its verdict, if it has one: a ``prepare`` attribute (the ``tdx``
+    policy's collateral fetch, `cocoon.net.collateral.keep_collateral`; wrappers pass their inner
+    policy's on)."""
+    step: Prepare | None = getattr(policy, "prepare", None)
+    return step
+
+
 class AttestedStream:
     """A `ByteStream` over mutual RA-TLS whose peer was accepted by a policy (`peer`)."""
 
@@ -157,10 +165,13 @@ async def establish(
 
     ``prepare(cert, now)``, if given, runs after the handshake and before the (synchronous) policy,
     within the handshake timeout: the place to fetch what the policy needs, e.g. DCAP collateral for
-    the peer's platform. On any failure the socket is closed and a `CocoonError` raised:
-    `CertificateError`, `QuoteError` or `PolicyError` when the peer's attestation is refused,
-    `ConnectionClosedError` otherwise. Certificates are checked at ``clock.time()`` (wall seconds).
+    the peer's platform; by default the policy's own (`policy_prepare`). On any failure the socket
+    is closed and a `CocoonError` raised: `CertificateError`, `QuoteError` or `PolicyError` when the
+    peer's attestation is refused, `ConnectionClosedError` otherwise. Certificates are checked at
+    ``clock.time()`` (wall seconds).
     """
+    if prepare is None:
+        prepare = policy_prepare(policy)
     conn = SSL.Connection(context_for(identity), None)
     conn.set_app_data(VerifyState())
     if server:

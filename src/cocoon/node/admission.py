@@ -139,6 +139,11 @@ class WorkerAdmission:
     def name(self) -> str:
         return self.base.name
 
+    @property
+    def prepare(self) -> object:
+        """The base policy's step before a verdict (the handshake awaits it), or None."""
+        return getattr(self.base, "prepare", None)
+
     def verify(self, cert: RaTlsCertificate, now: float) -> AttestedPeer:
         """Accept the worker's certificate or raise an `AttestationError` saying why."""
         lists = self.source.current()

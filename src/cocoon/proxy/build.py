@@ -15,9 +15,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from cocoon.node.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
+from cocoon.node.demo_vectors import apply_demo
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import config_claims, node_identity
-from cocoon.node.policy import make_policy
+from cocoon.node.policy import make_policy, node_collateral
 from cocoon.node.root import OnChange, follow_root
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.proxy.ledger import Ledger
@@ -78,12 +79,16 @@ async def build_proxy(
 ) -> AsyncIterator[RunningNode[ProxyService]]:
     """A proxy built from ``config``, listening; everything it opened closes when the ``async with``
     ends, in reverse: HTTP, listeners, settlement and wallet, chain, ledger."""
+    deps, replay = apply_demo(config.quote_provider, deps, present_quote=False)
     async with AsyncExitStack() as stack:
         ledger = Ledger(ledger_path(config.data_dir))
         stack.callback(ledger.close)
         node = await open_node_chain_if_any(config, stack, deps)
         allowlist, on_registry = worker_allowlist(config, node)
-        worker_policy = WorkerAdmission(make_policy(config.worker_policy), allowlist)
+        collateral = node_collateral(config.pccs_url, config.collateral_files)
+        worker_policy = WorkerAdmission(
+            make_policy(config.worker_policy, collateral=collateral, replay=replay), allowlist
+        )
         identity = node_identity(config, deps, claims=config_claims(config))
         settlement = (
             await open_settlement(config, ledger, node, clock=deps.clock) if node is not None else None
@@ -92,7 +97,7 @@ async def build_proxy(
             config,
             identity,
             worker_policy,
-            make_policy(config.client_policy),
+            make_policy(config.client_policy, collateral=collateral, replay=replay),
             ledger,
             settlement,
             clock=deps.clock,

@@ -53,6 +53,7 @@ from cocoon.errors import (
     ReceiptError,
     RequestCancelledError,
 )
+from cocoon.metrics import Histogram
 from cocoon.net.rpc_stream import RpcAnswerStream
 from cocoon.proxy.accounts import ClientBook, RequestCost
 from cocoon.proxy.admission import worker_attestation_headers
@@ -150,6 +151,10 @@ class RoutingCounters:
     receipt_mismatches: int = 0
     """End-to-end answers whose worker receipt was missing or did not match what was relayed (never
     charged)."""
+    prompt_tokens: int = 0
+    """Prompt tokens charged (as the workers reported them, before the coefficient)."""
+    completion_tokens: int = 0
+    """Completion tokens charged (a failed answer's: what it delivered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +249,15 @@ class Router:
         self.clock = clock
         self.counters = RoutingCounters()
         self._next_id = 0
+        self.in_flight = 0
+        """Requests routed and not finished (waiting for a worker included)."""
+        self.queued = 0
+        """Requests waiting for a free worker slot."""
+        self.first_token = Histogram()
+        """Seconds from a request's arrival to the first chunk relayed to its client."""
+        self.latency = Histogram()
+        """Seconds from a request's arrival to its end, for every routed request not cancelled."""
+        self._arrived: dict[str, float] = {}  # request key -> monotonic arrival, while in flight
 
     async def handle(self, client_id: str, request: RunQuery, responder: AnswerWriter) -> None:
         """The `on_run_query` handler of a client connection."""
@@ -277,12 +291,17 @@ class Router:
         self.counters.routed += 1
         if e2e is not None:
             self.counters.e2e_routed += 1
+        self.in_flight += 1
+        arrived = self._arrived[key] = self.clock.monotonic()
         try:
             await self._dispatch(key, request, responder, e2e)
+            self.latency.observe(self.clock.monotonic() - arrived)
         except asyncio.CancelledError:
             self.counters.cancelled += 1
             raise
         finally:
+            self.in_flight -= 1
+            del self._arrived[key]
             self.book.release(key)  # no-op once recorded
 
     async def _dispatch(
@@ -385,9 +404,13 @@ class Router:
 
     async def _wait_for_capacity(self, within: float) -> None:
         cond = self.workers.capacity_changed
-        async with cond:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cond.wait(), within)
+        self.queued += 1
+        try:
+            async with cond:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(cond.wait(), within)
+        finally:
+            self.queued -= 1
 
     async def _run_on(
         self,
@@ -443,11 +466,15 @@ class Router:
     ) -> bool:
         """Relay the worker's answer (head, chunks byte for byte) and charge the usage it reports; for an
         end-to-end answer (``e2e``) hash each frame and charge only what a receipt matching them signs."""
+        first = True  # no retry once a chunk was relayed: this try's first chunk is the request's
         async for part in stream:
             match part:
                 case AnswerHead(status=status, headers=headers, e2e_nonce=nonce):
                     await responder.head(status, self._head_headers(link, headers), e2e_nonce=nonce)
                 case AnswerChunk(data=data):
+                    if first:
+                        first = False
+                        self.first_token.observe(self.clock.monotonic() - self._arrived[key])
                     if e2e is not None:
                         e2e.frames.add(data)
                     await responder.chunk(data)
@@ -536,6 +563,8 @@ class Router:
             key, usage, coefficient, link.worker_id, link.state.owner, self.clock.time(), defer=True
         )
         self.counters.charged_nano += cost.cost_nano
+        self.counters.prompt_tokens += usage.prompt_tokens
+        self.counters.completion_tokens += usage.completion_tokens
         return cost
 
 

@@ -45,6 +45,7 @@ from cocoon.proxy.admission import (
 )
 from cocoon.proxy.cocoon_port import CocoonPort, cocoon_port_of
 from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.metrics import proxy_metrics
 from cocoon.proxy.routing import Router, no_worker_for
 from cocoon.proxy.selection import (
     EndpointNotServed,
@@ -381,57 +382,8 @@ class ProxyService:
         }
 
     def prometheus(self) -> str:
-        """The routing counters and receipt mismatches per worker in the Prometheus text format."""
-        counters = self.router.counters
-        lines = [
-            "# HELP cocoon_proxy_requests_total Client requests by outcome.",
-            "# TYPE cocoon_proxy_requests_total counter",
-            *(
-                f'cocoon_proxy_requests_total{{outcome="{name}"}} {getattr(counters, name)}'
-                for name in ("routed", "succeeded", "failed", "retried", "cancelled")
-            ),
-            "# HELP cocoon_proxy_refused_total Client requests refused before routing, by reason.",
-            "# TYPE cocoon_proxy_refused_total counter",
-            *(
-                f'cocoon_proxy_refused_total{{reason="{name}"}} {getattr(counters, "refused_" + name)}'
-                for name in ("funds", "invalid", "model", "endpoint", "price", "capacity")
-            ),
-            f'cocoon_proxy_refused_total{{reason="e2e_header"}} {counters.e2e_refused_header}',
-            "# HELP cocoon_proxy_charged_nanoton_total nanoTON charged to clients.",
-            "# TYPE cocoon_proxy_charged_nanoton_total counter",
-            f"cocoon_proxy_charged_nanoton_total {counters.charged_nano}",
-            "# HELP cocoon_proxy_e2e_requests_total End-to-end encrypted requests routed, and rerouted.",
-            "# TYPE cocoon_proxy_e2e_requests_total counter",
-            f'cocoon_proxy_e2e_requests_total{{outcome="routed"}} {counters.e2e_routed}',
-            f'cocoon_proxy_e2e_requests_total{{outcome="rerouted"}} {counters.e2e_rerouted}',
-            "# HELP cocoon_proxy_receipt_mismatches_total Worker receipts that did not match the relayed "
-            "answer (never charged).",
-            "# TYPE cocoon_proxy_receipt_mismatches_total counter",
-            f"cocoon_proxy_receipt_mismatches_total {counters.receipt_mismatches}",
-            "# HELP cocoon_proxy_worker_receipt_mismatches_total Receipt mismatches per worker.",
-            "# TYPE cocoon_proxy_worker_receipt_mismatches_total counter",
-            *(
-                f'cocoon_proxy_worker_receipt_mismatches_total{{worker="{worker}"}} {count}'
-                for worker, count in sorted(self.workers.receipt_mismatches.items())
-            ),
-            "# HELP cocoon_proxy_worker_certificates_refused_total Certificates workers re-sent that "
-            "did not verify.",
-            "# TYPE cocoon_proxy_worker_certificates_refused_total counter",
-            f"cocoon_proxy_worker_certificates_refused_total {self.workers.certificates_refused}",
-            "# HELP cocoon_proxy_workers Connected workers, and those with an end-to-end key.",
-            "# TYPE cocoon_proxy_workers gauge",
-            f'cocoon_proxy_workers{{e2e="any"}} {len(self.workers.links)}',
-            f'cocoon_proxy_workers{{e2e="key"}} {sum(bool(lk.e2e_key_ids) for lk in self.workers)}',
-        ]
-        if (port := self.cocoon_port) is not None:
-            lines += [
-                "# HELP cocoon_proxy_cocoon_port_connections_total COCOON-protocol connections by outcome.",
-                "# TYPE cocoon_proxy_cocoon_port_connections_total counter",
-                f'cocoon_proxy_cocoon_port_connections_total{{outcome="accepted"}} {port.accepted}',
-                f'cocoon_proxy_cocoon_port_connections_total{{outcome="refused"}} {port.refused}',
-                f'cocoon_proxy_cocoon_port_connections_total{{outcome="violation"}} {port.violations}',
-            ]
-        return "\n".join(lines) + "\n"
+        """Every counter in the Prometheus text format (`cocoon.proxy.metrics`)."""
+        return proxy_metrics(self)
 
 
 def make_stats_app(service: ProxyService) -> web.Application:
@@ -444,7 +396,7 @@ def make_stats_app(service: ProxyService) -> web.Application:
         return web.json_response(service.stats())
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=service.prometheus(), content_type="text/plain")
+        return web.Response(text=service.prometheus(), content_type="text/plain", charset="utf-8")
 
     async def force_settle(request: web.Request) -> web.Response:
         # Operator request: commit on chain now, then charge every client, pay every worker, withdraw.

@@ -54,8 +54,9 @@ class AnswerWriter(Protocol):
         """The answer is complete: its usage and timings, with a signed receipt."""
         ...
 
-    async def refuse(self, error: RequestError) -> bool:
-        """The request's fault (validation, or the engine's classified refusal): nothing is charged."""
+    async def refuse(self, error: RequestError, *, usage: Usage | None = None) -> bool:
+        """The request's fault (validation, or the engine's classified refusal): nothing is charged
+        unless the answer already began (``usage``: what its relayed part delivered)."""
         ...
 
     async def passthrough(self, status: int, error: dict[str, object]) -> bool:
@@ -118,8 +119,10 @@ class PlainAnswer(OnResponder):
             receipt = self._signer.sign(self._request, self._delivered.digest(), usage)
         return await self._responder.end(usage, timings, receipt=receipt)
 
-    async def refuse(self, error: RequestError) -> bool:
-        return await self._responder.error(error.status, error_code(error), error.message, param=error.param)
+    async def refuse(self, error: RequestError, *, usage: Usage | None = None) -> bool:
+        return await self._responder.error(
+            error.status, error_code(error), error.message, usage, param=error.param
+        )
 
     async def passthrough(self, status: int, error: dict[str, object]) -> bool:
         if not await self._responder.head(status, (("content-type", JSON),)):

@@ -23,10 +23,11 @@ from cocoon.e2e.keyring import Keyring
 from cocoon.engine.protocol import Engine
 from cocoon.engine.responses_bridge import ResponsesBridge
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
+from cocoon.node.demo_vectors import apply_demo
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import node_identity
 from cocoon.node.params_move import ParamsFollower
-from cocoon.node.policy import proxy_policy
+from cocoon.node.policy import node_collateral, proxy_policy
 from cocoon.node.root import all_of, follow_root, root_follower, with_root_proxies
 from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.payments.thresholds import Thresholds
@@ -112,10 +113,14 @@ async def build_worker(
     """A worker built from ``config``; everything it opened closes when the ``async with`` ends."""
     if deps.engine is None:  # before anything else: prompts never go to an engine outside the VM
         await ensure_local_engine(config)
+    deps, replay = apply_demo(config.quote_provider, deps, present_quote=True)
     async with AsyncExitStack() as stack:
         node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
-        policy = proxy_policy(config.proxy_policy, config.allowed_proxy_image_hashes)
+        collateral = node_collateral(config.pccs_url, config.collateral_files)
+        policy = proxy_policy(
+            config.proxy_policy, config.allowed_proxy_image_hashes, collateral=collateral, replay=replay
+        )
         # The end-to-end keys live in memory only: a new pair at every certificate issue.
         identity = node_identity(config, deps, keyring=Keyring(os.urandom))
         # The Responses API on every engine: natively, or translated onto its chat completions.

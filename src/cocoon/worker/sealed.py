@@ -99,12 +99,12 @@ class SealedAnswer(OnResponder):
             return False
         return await self._responder.end(usage, timings, receipt=self._receipt(usage))
 
-    async def refuse(self, error: RequestError) -> bool:
+    async def refuse(self, error: RequestError, *, usage: Usage | None = None) -> bool:
         code = error_code(error)
         body = RequestError(
             error.message, status=error.status, error_type=openai_type(code), param=error.param, code=code
         ).to_body()
-        return await self._error_answer(error.status, body)
+        return await self._error_answer(error.status, body, usage or NO_USAGE)
 
     async def passthrough(self, status: int, error: dict[str, object]) -> bool:
         return await self._error_answer(status, {"error": error})
@@ -115,11 +115,12 @@ class SealedAnswer(OnResponder):
         body = RequestError(message, status=502, error_type=UPSTREAM_ERROR, code=UPSTREAM_ERROR).to_body()
         return await self._broken(generic, body, usage or NO_USAGE)
 
-    async def _error_answer(self, status: int, body: dict[str, object]) -> bool:
+    async def _error_answer(self, status: int, body: dict[str, object], usage: Usage = NO_USAGE) -> bool:
         """A complete answer that is an error (the request's fault): its text only in frames, nothing
-        charged, a receipt over the frames."""
-        if self.head_sent:  # never for a refusal today; an answer that began cannot become one
-            return await self._broken(f"the answer broke off (status {status})", body, NO_USAGE)
+        charged, a receipt over the frames. After the head (the engine refused mid-stream) it cannot
+        become one: the answer breaks off, charged ``usage`` (what was delivered) under a partial receipt."""
+        if self.head_sent:
+            return await self._broken(f"the answer broke off (status {status})", body, usage)
         if not await self.head(status, JSON):
             return False
         for frame in self._sealer.error(json.dumps(body).encode()):

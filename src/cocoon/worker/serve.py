@@ -8,6 +8,12 @@ cancelled and leaving the engine stream's context aborts the engine call. An emb
 generates nothing: it goes to the engine whole (never streamed, no ``max_tokens`` injected) and is
 metered from the answer's ``usage.prompt_tokens``.
 
+A stream whose engine never sends its usage (it failed mid-stream with an error event of any status,
+dropped the connection, timed out, or does not report usage) is metered from the stream itself: the
+generated pieces relayed and a prompt estimate (`cocoon.usage.delivered_usage`). A failure after the
+head ends the answer with an error carrying that usage, so the proxy charges what was delivered and
+pays the worker for it; the client turns it into an error event and ``[DONE]`` for the app.
+
 An end-to-end encrypted request (`RunQuery.e2e`) is opened first (:mod:`.sealed`): a refused
 envelope is a generic plaintext error; an opened one is served the same way, its answer written as
 sealed frames by a `SealedAnswer` instead of a `PlainAnswer` (:mod:`.answer`).
@@ -29,9 +35,10 @@ from cocoon.e2e.frames import NONCE_SIZE
 from cocoon.e2e.replay import ReplayCache
 from cocoon.engine.protocol import Engine
 from cocoon.errors import E2EError, EngineError, EngineStatusError, EngineTimeoutError, RequestError
+from cocoon.metrics import Histogram
 from cocoon.net.rpc_stream import Responder
 from cocoon.payments.pricing import choice_cap
-from cocoon.usage import NO_USAGE, Usage
+from cocoon.usage import NO_USAGE, Usage, delivered_usage
 from cocoon.wire.messages import RunQuery, Timings
 from cocoon.wire.timeouts import inner_timeout_s
 from cocoon.worker.answer import AnswerWriter, PlainAnswer
@@ -82,6 +89,10 @@ class RequestServer:
         self.counters = WorkerCounters()
         self.active = 0
         self.engine_up = True
+        self.first_token = Histogram()
+        """Seconds from the engine call to its first relayed chunk (a whole answer: to the answer)."""
+        self.latency = Histogram()
+        """Seconds from the engine call to the end of the answer, whatever its outcome (not cancelled)."""
         self.replay = ReplayCache(2 * ISSUE_WINDOW_S)
         """End-to-end envelopes already opened (each is served once)."""
         self._random_bytes = random_bytes
@@ -167,18 +178,21 @@ class RequestServer:
                 await self._relay_whole(validated, answer, started, timeout_s)
         except EngineError as error:
             self.counters.failed += 1
-            if answer.finished:
-                return
-            await self._engine_failed(error, answer)
+            if not answer.finished:
+                await self._engine_failed(error, answer)
+        self.latency.observe(self.clock.monotonic() - started)  # a cancelled request is not timed
 
-    async def _engine_failed(self, error: EngineError, answer: AnswerWriter) -> None:
+    async def _engine_failed(
+        self, error: EngineError, answer: AnswerWriter, usage: Usage | None = None
+    ) -> None:
         """Tell the proxy what the engine's error means (`classify_engine_error`), by an error code it
-        checks (`cocoon.api.error_codes`): the request's fault is never retried, a failure may be."""
+        checks (`cocoon.api.error_codes`): the request's fault is never retried, a failure may be.
+        ``usage``: what the part of the answer already relayed is charged (a stream that broke)."""
         failed = f"worker {self.worker_id}: {error}"
         generic = f"worker {self.worker_id}: the engine failed ({_failure_kind(error)})"
         if not isinstance(error, EngineStatusError):  # unreachable, timed out, broke mid-answer
             log.warning("engine failed: %s", error)
-            await answer.fail(failed, generic=generic)
+            await answer.fail(failed, generic=generic, usage=usage)
             return
         verdict = classify_engine_error(error.status, error.error)
         tally = self.counters.by_engine_class
@@ -189,7 +203,7 @@ class RequestServer:
             return
         if verdict.kind is EngineErrorClass.ENGINE_FAILURE:
             log.warning("engine failed: %s", error)
-            await answer.fail(failed, generic=generic)
+            await answer.fail(failed, generic=generic, usage=usage)
             return
         if verdict.kind is EngineErrorClass.UNSUPPORTED:
             code = UNSUPPORTED_PARAMETER
@@ -204,23 +218,32 @@ class RequestServer:
         refusal = RequestError(
             message, status=verdict.status, error_type=openai_type(code), param=verdict.param, code=code
         )
-        await answer.refuse(refusal)
+        await answer.refuse(refusal, usage=usage)
 
     async def _relay_stream(
         self, validated: ValidatedRequest, answer: AnswerWriter, started: float, timeout_s: float | None
     ) -> None:
         stream = await self.engine.stream(validated.path, validated.engine_body, timeout_s=timeout_s)
         first_us = 0
+        failure: EngineError | None = None
         try:
             await answer.head(200, "text/event-stream")
             async for data in stream:
                 if not first_us:
                     first_us = int((self.clock.monotonic() - started) * 1e6)
+                    self.first_token.observe(first_us / 1e6)
                 if not await answer.chunk(data):
                     return  # the proxy cancelled
+        except EngineError as error:  # mid-stream: an error event, a dropped connection, a timeout
+            failure = error
         finally:
             await stream.aclose()  # aborts the engine call unless the answer ended
-        usage = self._meter(stream.usage)
+        # The engine's usage when it came; else what the relayed part delivered (`delivered_usage`).
+        usage = self._meter(stream.usage, len(answer.body), stream.generated)
+        if failure is not None:
+            self.counters.failed += 1
+            await self._engine_failed(failure, answer, usage)
+            return
         timings = Timings(0, first_us, int((self.clock.monotonic() - started) * 1e6))
         if not stream.done:
             self.counters.failed += 1
@@ -235,6 +258,7 @@ class RequestServer:
     ) -> None:
         whole = await self.engine.complete(validated.path, validated.engine_payload, timeout_s=timeout_s)
         elapsed = int((self.clock.monotonic() - started) * 1e6)
+        self.first_token.observe(elapsed / 1e6)  # a whole answer's first byte is all of it
         usage = self._meter(whole.usage)
         if await answer.head(whole.status, "application/json"):
             await answer.chunk(whole.body)
@@ -246,11 +270,19 @@ class RequestServer:
         if isinstance(answer, SealedAnswer):
             self.counters.e2e_served += 1
 
-    def _meter(self, usage: Usage | None) -> Usage:
+    def _meter(self, usage: Usage | None, request_bytes: int = 0, generated: int = 0) -> Usage:
+        """The usage to report and count: the engine's, else (``unmetered``) what a stream delivered
+        (``generated`` pieces of a ``request_bytes`` request, `delivered_usage`), else none."""
         if usage is None:
             self.counters.unmetered += 1
-            log.warning("the engine reported no usage: this answer cannot be charged")
-            usage = NO_USAGE
+            usage = delivered_usage(request_bytes, generated)
+            if usage is None:
+                log.warning("the engine reported no usage and delivered no token: nothing is charged")
+                usage = NO_USAGE
+            else:
+                log.warning(
+                    "the engine reported no usage: charging the %d tokens the stream delivered", generated
+                )
         self.counters.prompt_tokens += usage.prompt_tokens
         self.counters.completion_tokens += usage.completion_tokens
         return usage

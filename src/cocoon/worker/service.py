@@ -39,6 +39,7 @@ from cocoon.wire.messages import Role, RunQuery, WorkerState
 from cocoon.wire.session import EndpointConfig
 from cocoon.worker.attest import attest_worker
 from cocoon.worker.capabilities import EngineCapabilities, probe_engine
+from cocoon.worker.metrics import worker_metrics
 from cocoon.worker.payout_link import PayoutLink
 from cocoon.worker.payouts import WorkerPayouts
 from cocoon.worker.preflight import preflight
@@ -272,13 +273,16 @@ class WorkerService:
 
 
 def make_stats_app(service: WorkerService) -> web.Application:
-    """/healthz and /jsonstats of the worker."""
+    """/healthz, /jsonstats and /metrics (Prometheus, `cocoon.worker.metrics`) of the worker."""
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "connected": len(service.connections)})
 
     async def jsonstats(request: web.Request) -> web.Response:
         return web.json_response(service.stats())
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=worker_metrics(service), content_type="text/plain", charset="utf-8")
 
     async def payout(request: web.Request) -> web.Response:
         # `cocoon worker payout`: submit every unclaimed signed payout now.
@@ -290,5 +294,6 @@ def make_stats_app(service: WorkerService) -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/jsonstats", jsonstats)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/payout", payout)
     return app
