@@ -5,8 +5,14 @@ request's endpoint (when one is given: the OpenAI path, probed by the worker at 
 coefficient must not exceed the client's `max_coefficient`, the worker must be enabled and have a free
 slot; among those, two are sampled at random and the one with the lower expected cost wins (power of
 two choices), which spreads load without herding onto one "best" worker. Expected cost is the expected
-time to finish (decayed mean latency, scaled by how busy the worker is) divided by its decayed success
-rate.
+time of a reference answer (`cocoon.proxy.estimates`: decayed time to first token plus time per output
+token, never the whole time of the last request), scaled by how busy the worker is, divided by its
+decayed success rate. Two costs within `TIE_RATIO` of each other are a tie (measurements are noisy:
+equal workers share the load rather than one winning every request by a hair): the lower coefficient
+wins it, then a coin toss. A little exploration keeps the estimates honest: a worker never measured
+looks as good as can be, and a worker left idle looks better as its evidence fades
+(`cocoon.proxy.estimates.optimistic`, at the ``now`` the caller passes), so new and idle workers get
+probe requests when drawn, without a share of random traffic that would hurt every request.
 
 End-to-end encrypted requests (spec/e2e.md) go only to the workers their envelope is sealed to:
 `choose_worker` takes them as ``allowed``. Clients learn those workers from `e2e_candidates`: the
@@ -21,6 +27,11 @@ import random
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from cocoon.proxy.estimates import optimistic
+
+TIE_RATIO = 1.2
+"""Two expected costs closer than this factor are a tie (price, then a coin toss, decides)."""
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerCandidate:
@@ -33,7 +44,13 @@ class WorkerCandidate:
     active: int
     enabled: bool = True
     expected_latency_s: float = 1.0
+    """Seconds a reference answer is expected to take (`cocoon.proxy.estimates.WorkerStats.expected_s`)."""
     success_rate: float = 1.0
+    evidence: float = 0.0
+    """The decayed count of outcomes behind the two figures above, as of `measured_at` (0: not learned,
+    the figures are taken as they are)."""
+    measured_at: float = 0.0
+    """When the worker's last outcome was measured (the proxy's monotonic clock, seconds)."""
     endpoints: tuple[str, ...] = ()
     """The OpenAI paths the worker declared in its offer (`WorkerState.endpoints`)."""
     e2e_key_ids: tuple[bytes, ...] = ()
@@ -56,11 +73,14 @@ class WorkerCandidate:
         """Whether clients may encrypt to this worker now: its current certificate has a live key."""
         return bool(self.e2e_certificate_sha256) and self.e2e_not_after > now
 
-    @property
-    def expected_cost(self) -> float:
-        """Lower is better: latency grows with the share of busy slots, failures inflate it."""
+    def expected_cost(self, now: float | None = None) -> float:
+        """Lower is better: latency grows with the share of busy slots, failures inflate it; both as
+        routed by at ``now`` (little evidence left: optimistic, see `optimistic`)."""
+        seconds, success = optimistic(
+            self.expected_latency_s, self.success_rate, self.evidence, self.measured_at, now
+        )
         busy = (self.active + 1) / max(self.max_active, 1)
-        return self.expected_latency_s * (1.0 + busy) / max(self.success_rate, 0.01)
+        return seconds * (1.0 + busy) / max(success, 0.01)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +132,14 @@ def choose_worker(
     exclude: Collection[str] = (),
     endpoint: str | None = None,
     allowed: Collection[str] | None = None,
+    now: float | None = None,
 ) -> Choice:
     """Pick the worker for one request, or say precisely why none can take it.
 
     `exclude` lists workers that already failed this request (retry before the first chunk);
     `endpoint` (the request's OpenAI path) keeps only workers that declared it (None: any);
-    `allowed` (None: any) keeps only these workers (an end-to-end request: those it is sealed to).
+    `allowed` (None: any) keeps only these workers (an end-to-end request: those it is sealed to);
+    `now` (the clock the candidates were measured on) lets faded evidence count as faded.
     Workers left out by `exclude` or `allowed` count as not serving the model (`NoSuchModel`).
     """
     for_model = [c for c in candidates if c.model == model]
@@ -141,14 +163,21 @@ def choose_worker(
     if len(ready) == 1:
         return Chosen(ready[0])
     first, second = rng.sample(ready, 2)
-    return Chosen(best_of_two(first, second, rng))
+    return Chosen(best_of_two(first, second, rng, now))
 
 
-def best_of_two(first: WorkerCandidate, second: WorkerCandidate, rng: random.Random) -> WorkerCandidate:
-    """The one of two sampled candidates with the lower expected cost (a tie: either, at random)."""
-    if first.expected_cost == second.expected_cost:
-        return rng.choice((first, second))
-    return min(first, second, key=lambda c: c.expected_cost)
+def best_of_two(
+    first: WorkerCandidate, second: WorkerCandidate, rng: random.Random, now: float | None = None
+) -> WorkerCandidate:
+    """The one of two sampled candidates with the lower expected cost at ``now``; costs within
+    `TIE_RATIO` of each other are a tie, won by the lower coefficient, else by a coin toss."""
+    cost_first, cost_second = first.expected_cost(now), second.expected_cost(now)
+    low, high = sorted((cost_first, cost_second))
+    if high > low * TIE_RATIO:
+        return first if cost_first < cost_second else second
+    if first.coefficient != second.coefficient:
+        return first if first.coefficient < second.coefficient else second
+    return rng.choice((first, second))
 
 
 def accepts(
