@@ -3,8 +3,10 @@
 Rules (DESIGN.md, request lifecycle step 3): the model must match, the worker must have declared the
 request's endpoint (when one is given: the OpenAI path, probed by the worker at start), the worker's
 coefficient must not exceed the client's `max_coefficient`, the worker must be enabled and have a free
-slot; among those, two are sampled at random and the one with the lower expected cost wins (power of
-two choices), which spreads load without herding onto one "best" worker. Expected cost is the expected
+slot; among those, `CHOICES` are sampled at random and the one with the lowest expected cost wins (the
+power of d choices), which spreads load without herding onto one "best" worker, and with three a slow
+worker is taken only when all three drawn are slow (with two, one request in sixteen goes to a slow
+worker when a quarter of the fleet is slow). Expected cost is the expected
 time of a reference answer (`cocoon.proxy.estimates`: decayed time to first token plus time per output
 token, never the whole time of the last request), scaled by how busy the worker is, divided by its
 decayed success rate. Two costs within `TIE_RATIO` of each other are a tie (measurements are noisy:
@@ -24,11 +26,13 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from cocoon.proxy.estimates import optimistic
 
+CHOICES = 3
+"""How many ready workers are drawn for each request (the best of them takes it)."""
 TIE_RATIO = 1.2
 """Two expected costs closer than this factor are a tie (price, then a coin toss, decides)."""
 
@@ -102,9 +106,9 @@ class EndpointNotServed:
     endpoint: str
     model: str
     workers: tuple[str, ...] = ()
-    """The ids of the model's workers."""
+    """The ids of the model's workers (sorted: the same whichever order the workers are listed in)."""
     served: tuple[str, ...] = ()
-    """The endpoints their engines do serve (each once, in the order first declared)."""
+    """The endpoints their engines do serve (each once, sorted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +150,8 @@ def choose_worker(
     if for_model and endpoint is not None:
         serving_endpoint = [c for c in for_model if endpoint in c.endpoints]
         if not serving_endpoint:
-            served = tuple(dict.fromkeys(e for c in for_model for e in c.endpoints))
-            return EndpointNotServed(endpoint, model, tuple(c.worker_id for c in for_model), served)
+            served = tuple(sorted({e for c in for_model for e in c.endpoints}))
+            return EndpointNotServed(endpoint, model, tuple(sorted(c.worker_id for c in for_model)), served)
         for_model = serving_endpoint
     serving = [
         c for c in for_model if c.worker_id not in exclude and (allowed is None or c.worker_id in allowed)
@@ -162,22 +166,22 @@ def choose_worker(
         return NoCapacity(len(affordable))
     if len(ready) == 1:
         return Chosen(ready[0])
-    first, second = rng.sample(ready, 2)
-    return Chosen(best_of_two(first, second, rng, now))
+    return Chosen(best_of(rng.sample(ready, min(CHOICES, len(ready))), rng, now))
 
 
-def best_of_two(
-    first: WorkerCandidate, second: WorkerCandidate, rng: random.Random, now: float | None = None
+def best_of(
+    sampled: Sequence[WorkerCandidate], rng: random.Random, now: float | None = None
 ) -> WorkerCandidate:
-    """The one of two sampled candidates with the lower expected cost at ``now``; costs within
-    `TIE_RATIO` of each other are a tie, won by the lower coefficient, else by a coin toss."""
-    cost_first, cost_second = first.expected_cost(now), second.expected_cost(now)
-    low, high = sorted((cost_first, cost_second))
-    if high > low * TIE_RATIO:
-        return first if cost_first < cost_second else second
-    if first.coefficient != second.coefficient:
-        return first if first.coefficient < second.coefficient else second
-    return rng.choice((first, second))
+    """The sampled candidate with the lowest expected cost at ``now``; those within `TIE_RATIO` of the
+    lowest are a tie, won by the lowest coefficient, else at random."""
+    if len(sampled) == 1:
+        return sampled[0]
+    costs = [candidate.expected_cost(now) for candidate in sampled]
+    lowest = min(costs)
+    close = [c for c, cost in zip(sampled, costs, strict=True) if cost <= lowest * TIE_RATIO]
+    cheapest = min(c.coefficient for c in close)
+    tied = [c for c in close if c.coefficient == cheapest]
+    return tied[0] if len(tied) == 1 else rng.choice(tied)
 
 
 def accepts(

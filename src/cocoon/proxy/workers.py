@@ -15,7 +15,7 @@ Routing a request costs the same with a thousand workers as with ten: the pool k
 (per model, the workers offering it and those ready for a request now; per end-to-end key, its holders)
 up to date whenever a link's offer, slots in use or keys change (`WorkerLink.__setattr__`), and each
 link caches its `WorkerCandidate` until something it is built from changes. `WorkerPool.choose` samples
-two ready workers from the index and falls back to the full `choose_worker` scan of the model's workers
+a few ready workers from the index and falls back to the full `choose_worker` scan of the model's workers
 only to say why none can take the request (or when the draws keep hitting refused workers).
 """
 
@@ -34,15 +34,16 @@ from cocoon.payments.pricing import TokenPrices, token_prices
 from cocoon.proxy.admission import WorkerCertificate
 from cocoon.proxy.estimates import HALF_LIFE_S, Outcome, WorkerStats
 from cocoon.proxy.selection import (
+    CHOICES,
     Choice,
     Chosen,
     WorkerCandidate,
     accepts,
-    best_of_two,
+    best_of,
     choose_worker,
     e2e_candidates,
 )
-from cocoon.proxy.worker_index import WorkerIndex, sample_two
+from cocoon.proxy.worker_index import WorkerIndex, sample_some
 from cocoon.wire.control import WorkerLoad, WorkerType
 from cocoon.wire.messages import WorkerState
 
@@ -214,7 +215,7 @@ class WorkerPool:
         now: float | None = None,
     ) -> Choice:
         """`choose_worker` over the registered workers (same arguments, same outcome distribution),
-        without building a candidate per worker: two ready workers are drawn from the index; only when
+        without building a candidate per worker: `CHOICES` ready workers are drawn from the index; only when
         none can be found is the model's list scanned, to say precisely why."""
         ready = self.index.ready.get(model)
         if ready:
@@ -225,15 +226,12 @@ class WorkerPool:
 
             picked: list[str] | None
             if allowed is None:
-                picked = sample_two(ready, rng, ok)
+                picked = sample_some(ready, rng, ok, CHOICES)
             else:  # an end-to-end request: the few workers it is sealed to (sorted: seeded runs repeat)
                 held = sorted(w for w in allowed if w in ready and ok(w))
-                picked = rng.sample(held, 2) if len(held) >= 2 else held
+                picked = rng.sample(held, min(CHOICES, len(held)))
             if picked:
-                if len(picked) == 1:
-                    return Chosen(_candidate(links[picked[0]]))
-                first, second = (_candidate(links[w]) for w in picked)
-                return Chosen(best_of_two(first, second, rng, now))
+                return Chosen(best_of([_candidate(links[w]) for w in picked], rng, now))
         return choose_worker(
             self.model_candidates(model), model, max_coefficient, rng, exclude, endpoint, allowed, now
         )
