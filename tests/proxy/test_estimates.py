@@ -79,6 +79,13 @@ def test_a_whole_answer_counts_its_time_beyond_the_usual_first_token_as_generati
     assert stats.tpot.value(0.0) == pytest.approx((0.02 + (2.5 - 0.5) / 100) / 2)
 
 
+def test_an_answer_of_unknown_kind_is_judged_by_when_its_content_came() -> None:
+    spread = WorkerStats().observe(Outcome(True, 0.5, 2.5, 101, streamed=None), 0.0)
+    assert spread.ttft.value(0.0) == pytest.approx(0.5) and spread.tpot.value(0.0) == pytest.approx(0.02)
+    at_the_end = WorkerStats().observe(Outcome(True, 2.49, 2.5, 100, streamed=None), 0.0)
+    assert at_the_end.ttft.weight == 0 and at_the_end.tpot.value(0.0) == pytest.approx(0.025)
+
+
 def test_failures_lower_success_and_leave_the_speed_alone() -> None:
     stats = WorkerStats().observe(streamed(0.3, 0.01, 50), 0.0)
     before = stats.expected_s(0.0)

@@ -4,8 +4,11 @@ Routing compares workers by what a request is expected to cost on each, so the e
 the worker, not the request it last served: one long answer must not make a fast worker look slow.
 The proxy therefore measures, itself (a worker's own timings are not trusted), two things per answer:
 
-* time to first token (TTFT): from sending the query to the answer's first chunk, for a streamed
-  answer; a whole (non-streamed) answer arrives in one piece at the end and gives no TTFT sample;
+* time to first token (TTFT): from sending the query to the answer's first chunk of content, for a
+  streamed answer; a whole (non-streamed) answer arrives in one piece at the end and gives no TTFT
+  sample. Whether an answer was streamed is what its head said when the proxy can read it; for an
+  end-to-end encrypted one it cannot, and an answer whose content came all at the end (its first
+  chunk later than `WHOLE_AFTER` of its time) counts as whole;
 * seconds per output token (TPOT): for a streamed answer, the time after the first chunk divided by
   the tokens after the first one; for a whole answer, its time beyond the current TTFT estimate
   divided by its tokens. An answer of one token or none gives no TPOT sample.
@@ -31,6 +34,8 @@ HALF_LIFE_S = 60.0
 """How fast what was measured fades: a sample this many seconds old weighs half a new one."""
 REFERENCE_TOKENS = 200
 """The answer length workers are compared at: TTFT + this many times the time per output token."""
+WHOLE_AFTER = 0.9
+"""An answer of unknown kind whose first content came after this share of its time counts as whole."""
 PRIOR_WEIGHT = 0.5
 """How many outcomes' worth of optimism a worker's figures start from (see `optimistic`)."""
 
@@ -75,8 +80,9 @@ class Outcome:
     total_s: float | None = None
     """Seconds from sending the query to the end of the answer (None: it did not end well)."""
     completion_tokens: int = 0
-    streamed: bool = False
-    """Whether the answer came as a stream (its first chunk is then its first token)."""
+    streamed: bool | None = False
+    """Whether the answer came as a stream (its first chunk is then its first token); None: unknown
+    (an end-to-end answer), judged from when its first content came."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +100,10 @@ class WorkerStats:
         tokens = outcome.completion_tokens
         if outcome.ok and outcome.total_s is not None:
             first = outcome.first_chunk_s
-            if outcome.streamed and first is not None:
+            streamed = outcome.streamed
+            if streamed is None:
+                streamed = first is not None and first < WHOLE_AFTER * outcome.total_s
+            if streamed and first is not None:
                 ttft = ttft.add(first, now, half_life_s)
                 if tokens > 1:
                     tpot = tpot.add(max(outcome.total_s - first, 0.0) / (tokens - 1), now, half_life_s)

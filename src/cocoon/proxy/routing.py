@@ -451,13 +451,10 @@ class Router:
         async for part in stream:
             match part:
                 case AnswerHead(status=status, headers=headers, e2e_nonce=nonce):
-                    measure.streamed = (
-                        e2e is None and dict(headers).get("content-type") == "text/event-stream"
-                    )
+                    measure.head(headers, e2e is not None)
                     await responder.head(status, self._head_headers(link, headers), e2e_nonce=nonce)
                 case AnswerChunk(data=data):
-                    if measure.first_chunk_at is None:
-                        measure.first_chunk_at = self.clock.monotonic()
+                    measure.chunk(self.clock.monotonic())
                     if e2e is not None:
                         e2e.frames.add(data)
                     await responder.chunk(data)
@@ -554,12 +551,25 @@ class Router:
 class _Measure:
     """What the proxy measures of one try on a worker, for routing (`cocoon.proxy.estimates`): its own
     clock's readings, never the worker's reported timings. An end-to-end answer's first frame is its
-    sealed head, not a token: it counts as a whole answer."""
+    sealed head, not content, and whether it streams is sealed too (`Outcome.streamed` None)."""
 
     started: float
     first_chunk_at: float | None = None
     completion_tokens: int = 0
-    streamed: bool = False
+    streamed: bool | None = False
+    _skip: int = 0
+
+    def head(self, headers: tuple[tuple[str, str], ...], sealed: bool) -> None:
+        if sealed:
+            self.streamed, self._skip = None, 1
+        else:
+            self.streamed = dict(headers).get("content-type") == "text/event-stream"
+
+    def chunk(self, now: float) -> None:
+        if self._skip:
+            self._skip -= 1
+        elif self.first_chunk_at is None:
+            self.first_chunk_at = now
 
     def outcome(self, ok: bool, now: float) -> Outcome:
         first = None if self.first_chunk_at is None else self.first_chunk_at - self.started
