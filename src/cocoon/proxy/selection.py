@@ -6,10 +6,9 @@ coefficient must not exceed the client's `max_coefficient`, the worker must be e
 slot; among those, `CHOICES` are sampled at random and the one with the lowest expected cost wins (the
 power of d choices), which spreads load without herding onto one "best" worker, and with three a slow
 worker is taken only when all three drawn are slow (with two, one request in sixteen goes to a slow
-worker when a quarter of the fleet is slow). Expected cost is the expected
-time of a reference answer (`cocoon.proxy.estimates`: decayed time to first token plus time per output
-token, never the whole time of the last request), scaled by how busy the worker is, divided by its
-decayed success rate. Two costs within `TIE_RATIO` of each other are a tie (measurements are noisy:
+worker when a quarter of the fleet is slow). Expected cost is the expected time of a reference answer
+(`cocoon.proxy.estimates`: decayed time to first token plus time per output token, never the whole
+time of the last request), scaled by how busy the worker is, divided by its decayed success rate. Two costs within `TIE_RATIO` of each other are a tie (measurements are noisy:
 equal workers share the load rather than one winning every request by a hair): the lower coefficient
 wins it, then a coin toss. A little exploration keeps the estimates honest: a worker never measured
 looks as good as can be, and a worker left idle looks better as its evidence fades
