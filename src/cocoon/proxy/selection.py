@@ -8,12 +8,13 @@ power of d choices), which spreads load without herding onto one "best" worker, 
 worker is taken only when all three drawn are slow (with two, one request in sixteen goes to a slow
 worker when a quarter of the fleet is slow). Expected cost is the expected time of a reference answer
 (`cocoon.proxy.estimates`: decayed time to first token plus time per output token, never the whole
-time of the last request), scaled by how busy the worker is, divided by its decayed success rate. Two costs within `TIE_RATIO` of each other are a tie (measurements are noisy:
-equal workers share the load rather than one winning every request by a hair): the lower coefficient
-wins it, then a coin toss. A little exploration keeps the estimates honest: a worker never measured
-looks as good as can be, and a worker left idle looks better as its evidence fades
-(`cocoon.proxy.estimates.optimistic`, at the ``now`` the caller passes), so new and idle workers get
-probe requests when drawn, without a share of random traffic that would hurt every request.
+time of the last request), scaled by how busy the worker is, divided by its decayed success rate.
+Costs within `TIE_RATIO` of the lowest are a tie (measurements are noisy: equal workers share the load
+rather than one winning every request by a hair): the lowest coefficient wins it, then a coin toss.
+A little exploration keeps the estimates honest: a worker never measured looks as good as can be, and
+a worker left idle looks better as its evidence fades (`cocoon.proxy.estimates.optimistic`, at the
+``now`` the caller passes), so new and idle workers get probe requests when drawn, without a share
+of random traffic that would hurt every request.
 
 End-to-end encrypted requests (spec/e2e.md) go only to the workers their envelope is sealed to:
 `choose_worker` takes them as ``allowed``. Clients learn those workers from `e2e_candidates`: the
@@ -175,6 +176,14 @@ def best_of(
     lowest are a tie, won by the lowest coefficient, else at random."""
     if len(sampled) == 1:
         return sampled[0]
+    if len(sampled) == 2:  # the common case of a small pool, without the lists below
+        first, second = sampled
+        cost_first, cost_second = first.expected_cost(now), second.expected_cost(now)
+        if max(cost_first, cost_second) > min(cost_first, cost_second) * TIE_RATIO:
+            return first if cost_first < cost_second else second
+        if first.coefficient != second.coefficient:
+            return first if first.coefficient < second.coefficient else second
+        return rng.choice(sampled)
     costs = [candidate.expected_cost(now) for candidate in sampled]
     lowest = min(costs)
     close = [c for c, cost in zip(sampled, costs, strict=True) if cost <= lowest * TIE_RATIO]

@@ -143,9 +143,16 @@ class WorkerLink:
             self.served += 1
         else:
             self.failed += 1
-        stats = self.stats = self.stats.observe(outcome, now, half_life_s)
-        self.latency_s = stats.expected_s(self.latency_s)
-        self.success_rate = stats.success_rate()
+        stats = self.stats.observe(outcome, now, half_life_s)
+        # One write of the three figures (none of them indexed), then the cached candidate is dropped
+        # once: this runs after every request.
+        d = self.__dict__
+        d["stats"], d["latency_s"], d["success_rate"] = (
+            stats,
+            stats.expected_s(self.latency_s),
+            stats.success_rate(),
+        )
+        d["_candidate"] = d["_listed"] = None
 
 
 @dataclass
