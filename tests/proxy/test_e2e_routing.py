@@ -135,6 +135,8 @@ async def test_an_envelope_refusal_is_passed_on_and_not_retried(tmp_path: Path) 
         sealed = net.client.seal([a.key(), b.key()])
         assert (await net.client.ask(sealed)).end.usage == USAGE
         served = len(a.calls) + len(b.calls)
+        other = b if a.calls else a
+        net.link(other).latency_s = 50.0  # the same worker is asked again (the other has not seen it)
         replayed = await net.client.ask(sealed)  # the same envelope again: the worker refuses it
         assert (replayed.error.status, replayed.error.code) == (400, "e2e_replay")
         assert len(a.calls) + len(b.calls) == served + 1

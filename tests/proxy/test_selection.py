@@ -54,17 +54,25 @@ def test_excluded_worker_is_not_chosen_again() -> None:
     assert choose_worker(cands, "m", 4000, random.Random(1), exclude={"a", "b"}) == NoSuchModel("m")
 
 
-def test_power_of_two_prefers_less_loaded_and_faster() -> None:
-    cands = [w("busy", active=3), w("idle"), w("slow", expected_latency_s=10.0)]
+def test_power_of_d_choices_prefers_less_loaded_and_faster() -> None:
+    cands = [w(f"{kind}{i}", **kw) for kind, kw in KINDS.items() for i in range(2)]
     counts: Counter[str] = Counter()
     rng = random.Random(7)
     for _ in range(600):
         got = choose_worker(cands, "m", 4000, rng)
         assert isinstance(got, Chosen)
-        counts[got.worker.worker_id] += 1
-    # "idle" wins every pair it is drawn in (2/3 of draws); "slow" never beats "busy" or "idle".
+        counts[got.worker.worker_id.rstrip("01")] += 1
+    # Three of the six are drawn: an idle one wins whenever drawn (4 draws in 5), a busy one when no
+    # idle one is (a draw of three from the four others holds a busy one); a slow one never wins.
     assert counts["slow"] == 0
     assert counts["idle"] > counts["busy"] > 0
+
+
+KINDS: dict[str, dict[str, object]] = {
+    "busy": {"active": 3},
+    "idle": {},
+    "slow": {"expected_latency_s": 10.0},
+}
 
 
 def test_ties_are_randomized() -> None:

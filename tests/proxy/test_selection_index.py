@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from cocoon.net.rpc import RpcConnection
 from cocoon.proxy import workers as workers_module
-from cocoon.proxy.selection import Chosen, WorkerCandidate, accepts, choose_worker
+from cocoon.proxy.estimates import Outcome
+from cocoon.proxy.selection import CHOICES, Chosen, WorkerCandidate, accepts, choose_worker
 from cocoon.proxy.worker_index import ReadySet
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.wire.messages import WorkerState
@@ -116,7 +117,7 @@ def apply(pool: WorkerPool, stale: dict[str, WorkerLink], op: tuple[str, str, ob
     elif kind == "keys":
         current.e2e_key_ids = tuple(dict.fromkeys(cast(list[bytes], arg)))
     elif kind == "observe":
-        current.observe(bool(arg), 0.5)
+        current.observe(Outcome(bool(arg), 0.1, 0.5 if arg else None, 8, streamed=True), now=1.0)
 
 
 def check_choice(pool: WorkerPool, request: tuple[str, int, set[str], str | None, set[str] | None]) -> None:
@@ -206,10 +207,11 @@ def test_choose_builds_a_bounded_number_of_candidates_whatever_the_pool_size(
             got_link = pool.links[got.worker.worker_id]
             got_link.active += 1  # as routing does around a request: the index and caches follow
             got_link.active -= 1
-            got_link.observe(True, 0.2)
+            got_link.observe(Outcome(True, 0.05, 0.2, 16, streamed=True), now=float(rng.random()))
         per_size[size] = built
-    assert per_size[1000] <= 300  # two per request at most (plus a few draws), never one per worker
-    assert per_size[1000] <= per_size[10] * 2
+    # The few drawn per request (and the one measured after it), never one per worker.
+    assert per_size[1000] <= 100 * (CHOICES + 1)
+    assert per_size[1000] <= per_size[10] * 3
 
 
 def test_ready_set_draws_every_member_and_forgets_removed_ones() -> None:

@@ -8,10 +8,11 @@ Where things happen:
   ``/jsonstats``);
 - who may serve: :mod:`.admission` (**a worker's attestation is checked** against the config's or the
   root's allowlists: image, MRTD, RTMRs, model);
-- connected workers: :mod:`.workers` (``WorkerPool``: offers, in-flight counts, decayed latency and
-  success rate);
+- connected workers: :mod:`.workers` (``WorkerPool``: offers, in-flight counts, what was measured),
+  what is learned of each from its answers in :mod:`.estimates` (decayed time to first token, time per
+  output token and success; optimistic for new and long-idle workers);
 - **a worker is chosen** in :mod:`.selection` (pure ``choose_worker``: model, price ceiling, capacity,
-  power of two choices);
+  the best of a few drawn at random, price breaking ties);
 - one request: :mod:`.routing` (``Router``: reserve, queue, choose, relay, retry before the first
   chunk, cancel, **meter** the answer and record its cost);
 - money off chain: :mod:`.accounts` (reservations and ``RequestCost``, never above the reservation),

@@ -57,6 +57,7 @@ from cocoon.metrics import Histogram
 from cocoon.net.rpc_stream import RpcAnswerStream
 from cocoon.proxy.accounts import ClientBook, RequestCost
 from cocoon.proxy.admission import worker_attestation_headers
+from cocoon.proxy.estimates import Outcome
 from cocoon.proxy.selection import (
     Choice,
     Chosen,
@@ -360,6 +361,7 @@ class Router:
                 tried,
                 endpoint=request.path,
                 allowed=allowed,
+                now=self.clock.monotonic(),
             )
             if e2e is not None and _reroute_now(choice, self.workers, request, tried, self.rng):
                 await self._reroute(responder, failures)
@@ -436,13 +438,13 @@ class Router:
             e2e=request.e2e,  # byte for byte: the worker checks its hash, signed into the receipt
         )
         link.active += 1
-        started = self.clock.monotonic()
+        measure = _Measure(self.clock.monotonic())
         ok = False
         try:
             stream = await link.conn.run_query(forwarded)
             async with stream:
                 relay = _E2ERelay(e2e, forwarded) if e2e is not None else None
-                ok = await self._relay(link, key, stream, responder, coefficient, relay)
+                ok = await self._relay(link, key, stream, responder, coefficient, relay, measure)
         except (ConnectionClosedError, RequestCancelledError) as exc:
             if responder.finished:
                 return
@@ -452,7 +454,8 @@ class Router:
             await responder.error(502, "upstream_error", f"worker {link.worker_id} disconnected mid-answer")
         finally:
             link.active -= 1
-            link.observe(ok, self.clock.monotonic() - started if ok else None)
+            now = self.clock.monotonic()
+            link.observe(measure.outcome(ok, now), now)
             await self.workers.notify()
 
     async def _relay(
@@ -463,18 +466,23 @@ class Router:
         responder: AnswerWriter,
         coefficient: int,
         e2e: _E2ERelay | None,
+        measure: _Measure,
     ) -> bool:
         """Relay the worker's answer (head, chunks byte for byte) and charge the usage it reports; for an
-        end-to-end answer (``e2e``) hash each frame and charge only what a receipt matching them signs."""
+        end-to-end answer (``e2e``) hash each frame and charge only what a receipt matching them signs.
+        ``measure`` notes when the first chunk came and what the answer was, for routing."""
         first = True  # no retry once a chunk was relayed: this try's first chunk is the request's
         async for part in stream:
             match part:
                 case AnswerHead(status=status, headers=headers, e2e_nonce=nonce):
+                    measure.head(headers, e2e is not None)
                     await responder.head(status, self._head_headers(link, headers), e2e_nonce=nonce)
                 case AnswerChunk(data=data):
+                    now = self.clock.monotonic()
+                    measure.chunk(now)
                     if first:
                         first = False
-                        self.first_token.observe(self.clock.monotonic() - self._arrived[key])
+                        self.first_token.observe(now - self._arrived[key])
                     if e2e is not None:
                         e2e.frames.add(data)
                     await responder.chunk(data)
@@ -482,6 +490,7 @@ class Router:
                     if e2e is not None and (why := e2e.receipt_refusal(link, usage, receipt)) is not None:
                         await self._refuse_receipt(link, responder, why)
                         return False
+                    measure.completion_tokens = usage.completion_tokens
                     cost = self._record(link, key, usage, coefficient)
                     await self.book.durable()  # committed before the client learns the cost
                     self.counters.succeeded += 1
@@ -566,6 +575,41 @@ class Router:
         self.counters.prompt_tokens += usage.prompt_tokens
         self.counters.completion_tokens += usage.completion_tokens
         return cost
+
+
+@dataclass
+class _Measure:
+    """What the proxy measures of one try on a worker, for routing (`cocoon.proxy.estimates`): its own
+    clock's readings, never the worker's reported timings. An end-to-end answer's first frame is its
+    sealed head, not content, and whether it streams is sealed too (`Outcome.streamed` None)."""
+
+    started: float
+    first_chunk_at: float | None = None
+    completion_tokens: int = 0
+    streamed: bool | None = False
+    _skip: int = 0
+
+    def head(self, headers: tuple[tuple[str, str], ...], sealed: bool) -> None:
+        if sealed:
+            self.streamed, self._skip = None, 1
+        else:
+            self.streamed = dict(headers).get("content-type") == "text/event-stream"
+
+    def chunk(self, now: float) -> None:
+        if self._skip:
+            self._skip -= 1
+        elif self.first_chunk_at is None:
+            self.first_chunk_at = now
+
+    def outcome(self, ok: bool, now: float) -> Outcome:
+        first = None if self.first_chunk_at is None else self.first_chunk_at - self.started
+        return Outcome(
+            ok,
+            first_chunk_s=first,
+            total_s=now - self.started if ok else None,
+            completion_tokens=self.completion_tokens,
+            streamed=self.streamed,
+        )
 
 
 class _E2ERelay:

@@ -355,6 +355,8 @@ class ProxyService:
                     "failed": link.failed,
                     "latency_s": round(link.latency_s, 4),
                     "success_rate": round(link.success_rate, 4),
+                    "ttft_s": round(link.stats.ttft.value(0.0), 4),
+                    "tpot_s": round(link.stats.tpot.value(0.0), 6),
                     "image_hash": link.image_hash,
                     "certificate_sha256": link.certificate.sha256.hex() if link.certificate else None,
                     "e2e_key_ids": [key.hex() for key in link.e2e_key_ids],

@@ -56,28 +56,31 @@ class ReadySet:
 
 SCAN_BELOW = 8
 """Sets this small are scanned rather than sampled (as cheap, and exact without retries)."""
-DRAWS = 24
-"""Random draws tried before `sample_two` gives up and the caller scans (many refused candidates)."""
+DRAWS_PER_PICK = 12
+"""Random draws tried per member wanted before `sample_some` gives up and the caller scans (many
+refused candidates)."""
 
 
-def sample_two(ready: ReadySet, rng: random.Random, accept: Callable[[str], bool]) -> list[str] | None:
-    """Two distinct members ``accept`` takes, as a uniformly random ordered pair (as `random.sample` of
+def sample_some(
+    ready: ReadySet, rng: random.Random, accept: Callable[[str], bool], count: int
+) -> list[str] | None:
+    """``count`` distinct members ``accept`` takes, in a uniformly random order (as `random.sample` of
     the accepted members would give); fewer when fewer are accepted (small sets only); None when the
-    draws ran out before two were found: the caller then scans every member.
+    draws ran out before ``count`` were found: the caller then scans every member.
 
-    Drawing with rejection keeps the pair uniform over the accepted members (each draw is uniform
+    Drawing with rejection keeps the sample uniform over the accepted members (each draw is uniform
     over the set, so conditioned on being accepted and new it is uniform over the rest), and which
-    pairs are found before the draws run out does not depend on which members they are."""
+    samples are found before the draws run out does not depend on which members they are."""
     if len(ready) < SCAN_BELOW:
         accepted = [w for w in ready if accept(w)]
-        return rng.sample(accepted, 2) if len(accepted) >= 2 else accepted
+        return rng.sample(accepted, min(count, len(accepted)))
     found: list[str] = []
-    for _ in range(DRAWS):
+    for _ in range(DRAWS_PER_PICK * count):
         worker_id = ready.draw(rng)
-        if (found and worker_id == found[0]) or not accept(worker_id):
+        if worker_id in found or not accept(worker_id):
             continue
         found.append(worker_id)
-        if len(found) == 2:
+        if len(found) == count:
             return found
     return None
 

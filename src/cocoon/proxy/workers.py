@@ -1,8 +1,11 @@
 """The proxy's pool of connected workers and what it has measured about each (`WorkerPool`).
 
 A worker is known by the key of its attested connection; its offer (model, coefficient, capacity,
-owner) comes from its `WorkerState` messages. The proxy counts in-flight requests itself and keeps a
-decayed mean latency and success rate per worker, which the pure `choose_worker` turns into routing.
+owner) comes from its `WorkerState` messages. The proxy counts in-flight requests itself and learns,
+from what it measures of each answer, a decayed time to first token, time per output token and success
+rate per worker (`cocoon.proxy.estimates`), which the pure `choose_worker` turns into routing. A worker
+not measured yet starts with optimistic figures (no time, always succeeding), so it is tried as soon as
+it is drawn.
 
 A worker's end-to-end keys come from the latest certificate it sent and the proxy verified
 (`WorkerLink.take_certificate`); a worker whose end-to-end receipt did not match what the proxy relayed
@@ -12,7 +15,7 @@ Routing a request costs the same with a thousand workers as with ten: the pool k
 (per model, the workers offering it and those ready for a request now; per end-to-end key, its holders)
 up to date whenever a link's offer, slots in use or keys change (`WorkerLink.__setattr__`), and each
 link caches its `WorkerCandidate` until something it is built from changes. `WorkerPool.choose` samples
-two ready workers from the index and falls back to the full `choose_worker` scan of the model's workers
+a few ready workers from the index and falls back to the full `choose_worker` scan of the model's workers
 only to say why none can take the request (or when the draws keep hitting refused workers).
 """
 
@@ -29,21 +32,20 @@ from cocoon.net.rpc import RpcConnection
 from cocoon.payments.params import NetworkParams
 from cocoon.payments.pricing import TokenPrices, token_prices
 from cocoon.proxy.admission import WorkerCertificate
+from cocoon.proxy.estimates import HALF_LIFE_S, Outcome, WorkerStats
 from cocoon.proxy.selection import (
+    CHOICES,
     Choice,
     Chosen,
     WorkerCandidate,
     accepts,
-    best_of_two,
+    best_of,
     choose_worker,
     e2e_candidates,
 )
-from cocoon.proxy.worker_index import WorkerIndex, sample_two
+from cocoon.proxy.worker_index import WorkerIndex, sample_some
 from cocoon.wire.control import WorkerLoad, WorkerType
 from cocoon.wire.messages import WorkerState
-
-DECAY = 0.8
-"""Weight of the past in the decayed latency and success averages (higher = slower to change)."""
 
 _INDEXED = frozenset({"state", "active", "e2e_key_ids"})
 """`WorkerLink` attributes the pool's index is built from (a change re-indexes the link)."""
@@ -64,8 +66,12 @@ class WorkerLink:
     active: int = 0
     served: int = 0
     failed: int = 0
-    latency_s: float = 1.0
+    latency_s: float = 0.0
+    """Seconds a reference answer is expected to take (`WorkerStats.expected_s`); optimistic (0) until
+    measured."""
     success_rate: float = 1.0
+    stats: WorkerStats = field(default_factory=WorkerStats)
+    """What was measured of its answers, decayed (`observe`)."""
     certificate: WorkerCertificate | None = None
     """The latest certificate the worker sent (`WorkerState.certificate`) that the proxy verified."""
     e2e_key_ids: tuple[bytes, ...] = ()
@@ -121,6 +127,8 @@ class WorkerLink:
             enabled=state.enabled,
             expected_latency_s=self.latency_s,
             success_rate=self.success_rate,
+            evidence=self.stats.evidence,
+            measured_at=self.stats.measured_at,
             endpoints=state.endpoints,
             e2e_key_ids=self.e2e_key_ids,
             e2e_certificate_sha256=cert.sha256 if cert is not None and offered else b"",
@@ -129,15 +137,22 @@ class WorkerLink:
         self.__dict__["_candidate"] = built
         return built
 
-    def observe(self, ok: bool, seconds: float | None) -> None:
-        """Fold one finished request into the decayed averages."""
-        if ok:
+    def observe(self, outcome: Outcome, now: float, half_life_s: float = HALF_LIFE_S) -> None:
+        """Fold one finished try, measured at ``now`` (monotonic seconds), into the decayed figures."""
+        if outcome.ok:
             self.served += 1
         else:
             self.failed += 1
-        self.success_rate = DECAY * self.success_rate + (1 - DECAY) * (1.0 if ok else 0.0)
-        if seconds is not None:
-            self.latency_s = DECAY * self.latency_s + (1 - DECAY) * seconds
+        stats = self.stats.observe(outcome, now, half_life_s)
+        # One write of the three figures (none of them indexed), then the cached candidate is dropped
+        # once: this runs after every request.
+        d = self.__dict__
+        d["stats"], d["latency_s"], d["success_rate"] = (
+            stats,
+            stats.expected_s(self.latency_s),
+            stats.success_rate(),
+        )
+        d["_candidate"] = d["_listed"] = None
 
 
 @dataclass
@@ -163,7 +178,7 @@ class WorkerPool:
         old = self.links.get(link.worker_id)
         if old is not None and old.conn is not link.conn:
             # A reconnect of the same worker replaces the stale link; keep what we measured.
-            link.latency_s, link.success_rate = old.latency_s, old.success_rate
+            link.latency_s, link.success_rate, link.stats = old.latency_s, old.success_rate, old.stats
         if old is not None and old is not link:
             old._pool = None
         self.links[link.worker_id] = link
@@ -204,9 +219,10 @@ class WorkerPool:
         exclude: Collection[str] = (),
         endpoint: str | None = None,
         allowed: Collection[str] | None = None,
+        now: float | None = None,
     ) -> Choice:
         """`choose_worker` over the registered workers (same arguments, same outcome distribution),
-        without building a candidate per worker: two ready workers are drawn from the index; only when
+        without building a candidate per worker: `CHOICES` ready workers are drawn from the index; only when
         none can be found is the model's list scanned, to say precisely why."""
         ready = self.index.ready.get(model)
         if ready:
@@ -217,17 +233,14 @@ class WorkerPool:
 
             picked: list[str] | None
             if allowed is None:
-                picked = sample_two(ready, rng, ok)
+                picked = sample_some(ready, rng, ok, CHOICES)
             else:  # an end-to-end request: the few workers it is sealed to (sorted: seeded runs repeat)
                 held = sorted(w for w in allowed if w in ready and ok(w))
-                picked = rng.sample(held, 2) if len(held) >= 2 else held
+                picked = rng.sample(held, min(CHOICES, len(held)))
             if picked:
-                if len(picked) == 1:
-                    return Chosen(_candidate(links[picked[0]]))
-                first, second = (_candidate(links[w]) for w in picked)
-                return Chosen(best_of_two(first, second, rng))
+                return Chosen(best_of([_candidate(links[w]) for w in picked], rng, now))
         return choose_worker(
-            self.model_candidates(model), model, max_coefficient, rng, exclude, endpoint, allowed
+            self.model_candidates(model), model, max_coefficient, rng, exclude, endpoint, allowed, now
         )
 
     def sealed_to(self, key_ids: frozenset[bytes]) -> set[str]:
