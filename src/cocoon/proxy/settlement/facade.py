@@ -22,6 +22,7 @@ from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, CocoonError, StateRollbackError
 from cocoon.payments.params import Nano, NetworkParams, Tokens
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from cocoon.proxy.closing import Phase
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
 from cocoon.proxy.settlement.chain_reader import ChainReader
 from cocoon.proxy.settlement.channels import Channels
@@ -85,7 +86,9 @@ class ProxySettlement:
         self.config, self.clock = config, clock
         self.init = proxy_state_init(owner, self.public_key, root, chain_params)
         self.contract = address_of(self.init)
-        self.store = CommitStore(ledger)
+        self.scope = self.contract.raw
+        """What this contract's channels are kept under in the ledger (``RequestCharge.contract``)."""
+        self.store = CommitStore(ledger, self.scope)
         self.pipeline = self.store.pipeline(session_hash or secrets.token_bytes(32), config.note_interval_s)
         self.channels = Channels.restored(self.store.channels())
         self.counters = SettlementCounters()
@@ -172,12 +175,23 @@ class ProxySettlement:
             tasks.create_task(self._tick_forever())
             tasks.create_task(self.updates.push_forever(workers, self.clients.connected))
 
-    async def _tick_forever(self) -> None:
+    async def run_close(self) -> None:
+        """Tick (no payment updates: the counterparts moved to another contract) until the contract is
+        closed, then remember it is (a restart does not come back to it). For a contract left by a
+        params change, whose close was requested (:meth:`request_close`); returns early if refused."""
+        await self._tick_forever(until_closed=True)
+        if self.refused is None:
+            self.store.closed()
+            log.info("the proxy contract %s is closed: nothing is left to do for it", self.contract)
+
+    async def _tick_forever(self, *, until_closed: bool = False) -> None:
         while self.refused is None:
             try:
                 await self.tick()
             except CocoonError as exc:  # chain unreachable, wallet short of TON: retry next tick
-                log.warning("settlement: %s; retrying", exc)
+                log.warning("settlement of %s: %s; retrying", self.contract, exc)
+            if until_closed and self.closer.decision.phase is Phase.CLOSED:
+                return
             await asyncio.sleep(self.config.tick_s)
 
     async def tick(self, *, force: bool = False) -> None:
