@@ -120,8 +120,11 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     allowed_worker_mrtds: list[str] = msgspec.field(default_factory=list)
     allowed_worker_rtmrs: list[str] = msgspec.field(default_factory=list)
     allowed_model_hashes: list[str] = msgspec.field(default_factory=list)
+    # On a chain: how often the root is read (allowed images, a params_version change: cocoon.proxy.redeploy).
+    root_poll_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
+        _check_root_poll(self.root_poll_interval_s)
         if not 0 <= self.cocoon_pow_difficulty <= 28:
             raise ConfigError(
                 f"cocoon_pow_difficulty must be within 0..28 (COCOON clients refuse more), not "

@@ -2,11 +2,12 @@
 the in-process local chain (our FunC contracts on the TON emulator).
 
 A proxy contract that starts closing: the worker submits its signed payout at once (paid exactly
-what it served) and stops serving that proxy. A root params change: the worker and the client notice
-the new ``params_version`` in the root, say why, close their proxy connections, the worker submits its
-signed payout on its old contract, and once the proxy runs under the new params they deploy new
-contracts and a request is charged at the new price; the old client contract's balance comes back to
-the client's wallet exactly (the client's own refund path, chain time advanced)."""
+what it served) and stops serving that proxy. A root params change: the one proxy deploys a contract
+under the new params by itself and serves on it, while it closes the old one (a signed refund to the
+client contract, a last payout to the worker contract, each exact; after the delay, on the chain's
+clock, the commission and stake to its owner); the worker and the client notice the new
+``params_version``, leave the old contracts, come back on new ones, and a request is charged at the new
+price on them, counted from zero."""
 
 from __future__ import annotations
 
@@ -31,10 +32,12 @@ from cocoon.node.keys import node_seed, wallet_key_path
 from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.proxy.build import build_proxy
 from cocoon.proxy.service import ProxyService
-from cocoon.registry.owner import RootOwner, local_params, register_proxy, set_fees, unregister_proxy
+from cocoon.proxy.settlement.closer import CLOSE_VALUE
+from cocoon.proxy.settlement.commit_store import CommitStore
+from cocoon.registry.owner import RootOwner, local_params, register_proxy, set_fees
 from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
 from cocoon.ton.address import Address
-from cocoon.ton.data import ClientData, ProxyEndpoints, WorkerData
+from cocoon.ton.data import ClientData, ProxyData, ProxyEndpoints, WorkerData
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.signed import sign_request
 from cocoon.wallet import load_or_create_key_file
@@ -76,6 +79,7 @@ class Net:
             charge_threshold_nano=NEVER,
             payout_threshold_nano=NEVER,
             withdraw_threshold_nano=NEVER,
+            root_poll_interval_s=0.5,
         )
         running = await self.stack.enter_async_context(build_proxy(config, self.deps))
         self.tasks.append(asyncio.create_task(running.run()))
@@ -202,7 +206,7 @@ def enabled(proxy: RunningNode[ProxyService]) -> bool:
     return any(c.enabled for c in proxy.service.workers.candidates())
 
 
-async def test_a_root_params_change_moves_client_and_worker_to_new_contracts(
+async def test_a_root_params_change_moves_the_proxy_client_and_worker_to_new_contracts(
     net: Net, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
@@ -211,65 +215,79 @@ async def test_a_root_params_change_moves_client_and_worker_to_new_contracts(
     first = await ask(client.http_port)
     tokens1 = first["adjusted_tokens"]
     assert tokens1 > 0 and first["total_cost"] == tokens1 * PRICE
-    settlement = proxy.service.chain
-    assert settlement is not None
-    await settlement.force()  # the client is charged on chain, the worker paid, for the first request
+    old = proxy.service.chain
+    assert old is not None
+    await old.force()  # the client is charged on chain, the worker paid, the commission withdrawn
     payouts, payments = worker.service.payouts, client.service.payments
     assert payouts is not None and payments is not None
-    old_proxy = settlement.contract
+    old_proxy = old.contract
     old_client = payments.channels[old_proxy.raw].contract.raw
     old_worker = payouts.channels[old_proxy.raw].contract.raw
-    second = await ask(client.http_port)  # served and committed, but below every payout threshold
+    second = await ask(client.http_port)  # committed on chain (every 0.5 s) but neither charged nor paid
     tokens2 = second["adjusted_tokens"]
-    await settlement.force()
     await wait_until(
         lambda: payouts.channels[old_proxy.raw].signed_tokens == tokens1 + tokens2, 20, what="signed payout"
     )
-    worker_wallet, client_wallet = payouts.owner.raw, payments.owner.raw
-    assert net.payouts_to(worker_wallet, old_proxy) == (tokens1 + tokens2) * FEE  # the proxy paid both
-    balance = ClientData.from_cell(net.data(old_client)).balance
-    assert balance == TON - (tokens1 + tokens2) * PRICE
+    worker_wallet, client_wallet, proxy_wallet = payouts.owner.raw, payments.owner.raw, old.sender.address
+    assert net.payouts_to(worker_wallet, old_proxy) == tokens1 * FEE
+    assert ClientData.from_cell(net.data(old_client)).balance == TON - tokens1 * PRICE
+    owner_before = net.payouts_to(proxy_wallet.raw, old_proxy)
+    assert owner_before == tokens1 * (PRICE - FEE)  # the first request's commission, withdrawn by force()
 
-    # the root owner changes the fees: params_version 1 -> 2
+    # the root owner changes the fees: params_version 1 -> 2; the proxy (same process, key, database)
+    # deploys a contract under the new params, serves on it and closes the old one by itself
     await net.owner.apply([set_fees(NEW_PRICE, NEW_FEE)])
-    await wait_until(
-        lambda: payouts.chain_params.params_version == 2 and payments.chain_params.params_version == 2,
-        20,
-        what="worker and client moved to the new params",
-    )
+    await wait_until(lambda: proxy.service.chain is not old, 30, what="the proxy moved to a new contract")
+    new = proxy.service.chain
+    assert new is not None and new.contract != old_proxy and new.params.params_version == 2
     assert "params_version rose 1 -> 2 (price 20 -> 31" in caplog.text
-    assert "closed 1 proxy connections to reconnect under params version 2" in caplog.text
-    assert old_client in payments.retiring and payouts.channels[old_proxy.raw].leaving is not None
-    # the old proxy contract is under the old params: neither reconnects to it
-    await wait_until(lambda: "params version 1" in str(client.service.last_error), 20, what="refused")
-    assert WorkerData.from_cell(net.data(old_worker)).tokens == tokens1 + tokens2
+    assert f"deploying proxy contract {new.contract}, closing {old_proxy}" in caplog.text
+    assert proxy.service._proxy_info().proxy_contract == new.contract.raw  # what GetProxyInfo says
+    assert proxy.service._proxy_info().params_version == 2
+    assert old.store.close_requested and old.refusal is not None  # persisted; no new request on it
 
-    # the proxy redeploys under the new params (what the proxy must do on a params change; driven
-    # here by starting it anew and re-registering it in place of the old one)
-    proxy2 = await net.proxy("proxy2")
-    await net.owner.apply([unregister_proxy(1)])
-    await net.register(proxy2)
-    settlement2 = proxy2.service.chain
-    assert settlement2 is not None and settlement2.contract != old_proxy
-    await wait_until(lambda: len(proxy2.service.workers.candidates()) == 1, 30, what="worker moved")
+    # the old contract closes: one signed refund to the client contract, one last payout to the worker
+    # contract, each for exactly the total of its channel (the second request's tokens included)
+    await wait_until(lambda: ClientData.from_cell(net.data(old_client)).state == 2, 30, what="refund")
+    await wait_until(lambda: WorkerData.from_cell(net.data(old_worker)).state == 2, 30, what="last payout")
+    refunded = ClientData.from_cell(net.data(old_client))
+    assert refunded.tokens_used == tokens1 + tokens2 and refunded.balance == 0
+    assert net.payouts_to(client_wallet, old_proxy) == TON - (tokens1 + tokens2) * PRICE  # exactly the rest
+    assert WorkerData.from_cell(net.data(old_worker)).tokens == tokens1 + tokens2
+    assert net.payouts_to(worker_wallet, old_proxy) == (tokens1 + tokens2) * FEE  # exactly what it earned
+    await wait_until(lambda: not payments.retiring, 20, what="the client saw its old contract closed")
+
+    # the worker and client are on new contracts; a request is charged at the new price, and the new
+    # contracts count from zero (nothing of the old channels is carried over)
+    await wait_until(lambda: len(proxy.service.workers.candidates()) == 1, 30, what="worker back")
+    await wait_until(lambda: new.contract.raw in payments.channels, 30, what="client back")
     await wait_until(lambda: client.service.connections, 30, what="client reconnected")
-    new_client = payments.channels[settlement2.contract.raw].contract.raw
-    new_worker = payouts.channels[settlement2.contract.raw].contract.raw
-    assert (new_client, new_worker) != (old_client, old_worker)
+    new_client = payments.channels[new.contract.raw].contract.raw
+    new_worker = payouts.channels[new.contract.raw].contract.raw
     assert new_client != old_client and new_worker != old_worker
     third = await ask(client.http_port)
     tokens3 = third["adjusted_tokens"]
     assert third["total_cost"] == tokens3 * NEW_PRICE
-    await settlement2.force()
+    await new.force()
     data = ClientData.from_cell(net.data(new_client))
     assert (data.tokens_used, data.balance) == (tokens3, TON - tokens3 * NEW_PRICE)
-    assert net.payouts_to(worker_wallet, settlement2.contract) == tokens3 * NEW_FEE
+    assert net.payouts_to(worker_wallet, new.contract) == tokens3 * NEW_FEE
+    assert new.channels.totals() == {("client", client_wallet): tokens3, ("worker", worker_wallet): tokens3}
 
-    # the old client contract: no refund granted by its proxy, so after 0.5 * (600 - 300) s of chain
-    # time the client asks for it, and closes after unlock_ts (300 s later); all its balance comes back
-    await net.chain.advance_time(150)
-    await wait_until(lambda: ClientData.from_cell(net.data(old_client)).state == 1, 20, what="closing")
-    await net.chain.advance_time(300)
-    await wait_until(lambda: not payments.retiring, 20, what="old client contract closed")
-    assert ClientData.from_cell(net.data(old_client)).state == 2
-    assert net.payouts_to(client_wallet, old_proxy) == balance
+    # after proxy_delay_before_close of chain time the old contract's close completes: the proxy's
+    # owner gets the commission of the second request (the first one's was withdrawn) and the stake
+    closing = ProxyData.from_cell(net.data(old_proxy.raw))
+    assert closing.state == 1 and closing.balance == tokens2 * (PRICE - FEE)
+    assert closing.stake == local_params().min_proxy_stake
+    assert net.payouts_to(proxy_wallet.raw, old_proxy) == owner_before  # nothing before the delay
+    held = net.local.account(old_proxy).balance
+    await net.chain.advance_time(local_params().proxy_delay_before_close + 1)
+    await wait_until(lambda: ProxyData.from_cell(net.data(old_proxy.raw)).state == 2, 30, what="completed")
+    received = net.payouts_to(proxy_wallet.raw, old_proxy) - owner_before
+    # everything the contract held (commission + stake + its reserve) and the change of the complete
+    # message, less that transaction's fees
+    assert closing.balance + closing.stake < received <= held + CLOSE_VALUE
+    assert held + CLOSE_VALUE - received < TON // 100
+    assert net.local.account(old_proxy).balance == 0
+    await wait_until(lambda: not proxy.service.old_contracts(), 20, what="the old close ended")
+    assert CommitStore.closing_contracts(new.ledger) == []  # a restart does not come back to it

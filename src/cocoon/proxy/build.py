@@ -112,7 +112,8 @@ async def build_proxy(
             running.jobs += [redeploy.run, params.run]
         if node is not None:
             follow = _root_follower(service, node, on_registry, on_params)
-            running.jobs.append(lambda: follow_root(node, follow))
+            interval = config.root_poll_interval_s
+            running.jobs.append(lambda: follow_root(node, follow, interval_s=interval))
         running.http_port = await serve_node_http(
             make_stats_app(service), config.host, config.http_port, stack
         )

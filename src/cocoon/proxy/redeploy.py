@@ -18,6 +18,7 @@ until its contract is closed (its workers and clients moved on to the new contra
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -57,25 +58,32 @@ class Redeployer:
         self._serve(current)
 
     def close_later(self, old: ProxySettlement) -> None:
-        """Run ``old`` (its close requested) until its contract is closed."""
+        """Tick ``old`` (its close requested) until its contract is closed."""
         if old not in self.closing:
             self.closing.append(old)
             old.closer.requests_running = lambda: self.service.book.running(old)
             self._changed.set()
 
     async def move(self, snapshot: RegistrySnapshot, why: str) -> None:
-        """Deploy the contract under ``snapshot``'s params, serve on it, close the current one."""
+        """Deploy the contract under ``snapshot``'s params, serve on it, close the current one.
+
+        The old contract's close is persisted first (a restart carries it on) but starts on chain only
+        once the new contract is ready: until then ``GetProxyInfo`` names the old contract, open, which
+        workers and clients refuse only for its params and so retry, instead of leaving a closing
+        proxy for good."""
         old = self.current
         if snapshot.params_version <= old.params.params_version:
             return
         new = self.make(snapshot.chain_params)
         log.warning("%s: deploying proxy contract %s, closing %s", why, new.contract, old.contract)
         if old.refused is None:  # a refused settlement signs nothing; its contract is left as it is
-            old.request_close()  # persisted first: new requests are refused from now on
-        self.close_later(old)
+            old.store.request_close()
         await new.start()
         await new.wait_ready(self.ready_timeout_s)
+        if old.refused is None:
+            old.request_close()  # from now on the old contract takes no request and closes
         self._serve(new)
+        self.close_later(old)
         self.moves += 1
         log.warning(
             "serving on the proxy contract %s (params version %d, price %d, worker fee %d nanoTON per "
@@ -100,37 +108,42 @@ class Redeployer:
         self.current = settlement
         self._changed.set()
 
+    async def _ticks(self, settlement: ProxySettlement) -> None:
+        """Tick ``settlement``: while it is the current one for good, once it is left until it is closed."""
+        await settlement.run_ticks(stop=lambda: settlement is not self.current and settlement.closed)
+        settlement.forget_when_closed()
+        if settlement in self.closing:
+            self.closing.remove(settlement)
+            self._changed.set()
+
     def _jobs(self) -> dict[tuple[ProxySettlement, str], Job]:
+        """What runs now: ticks of every settlement, payment updates of the current one only (the
+        workers and clients connected now settle on it)."""
         current = self.current
         jobs: dict[tuple[ProxySettlement, str], Job] = {
-            (current, "serve"): lambda: current.run(self.service.workers)
+            (current, "push"): lambda: current.push_forever(self.service.workers)
         }
-        for old in self.closing:
-            jobs[(old, "close")] = old.run_close
+        for settlement in (current, *self.closing):
+            jobs[(settlement, "tick")] = functools.partial(self._ticks, settlement)
         return jobs
 
-    def _when_closed(self, old: ProxySettlement) -> Callable[[asyncio.Task[None]], None]:
-        def closed(_: asyncio.Task[None]) -> None:
-            if old in self.closing:
-                self.closing.remove(old)
-                self._changed.set()
-
-        return closed
-
     async def run(self) -> None:
-        """Run the current settlement and every closing one, following the moves, until cancelled."""
+        """Run the current settlement and every closing one, following the moves, until cancelled.
+
+        A settlement's ticks are never cancelled (a tick stopped half-way could leave a note issued
+        and unsent); only the pushes of a settlement that was left are."""
         running: dict[tuple[ProxySettlement, str], asyncio.Task[None]] = {}
         async with asyncio.TaskGroup() as group:
             while True:
                 self._changed.clear()
                 jobs = self._jobs()
                 for key in [key for key in running if key not in jobs or running[key].done()]:
-                    running.pop(key).cancel()
+                    task = running.pop(key)
+                    if key[1] == "push":
+                        task.cancel()
                 for key, job in jobs.items():
                     if key not in running:
-                        task = running[key] = group.create_task(job())
-                        if key[1] == "close":
-                            task.add_done_callback(self._when_closed(key[0]))
+                        running[key] = group.create_task(job())
                 await self._changed.wait()
 
     def stats(self) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -172,27 +172,36 @@ class ProxySettlement:
 
         A refusal stops the ticks and leaves :attr:`refused` set; the pushes go on."""
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._tick_forever())
-            tasks.create_task(self.updates.push_forever(workers, self.clients.connected))
+            tasks.create_task(self.run_ticks())
+            tasks.create_task(self.push_forever(workers))
 
-    async def run_close(self) -> None:
-        """Tick (no payment updates: the counterparts moved to another contract) until the contract is
-        closed, then remember it is (a restart does not come back to it). For a contract left by a
-        params change, whose close was requested (:meth:`request_close`); returns early if refused."""
-        await self._tick_forever(until_closed=True)
-        if self.refused is None:
-            self.store.closed()
-            log.info("the proxy contract %s is closed: nothing is left to do for it", self.contract)
+    async def push_forever(self, workers: Iterable[WorkerPeer]) -> None:
+        """Push payment updates to ``workers`` and bound clients, until cancelled (safe to cancel: an
+        update not delivered is pushed again by the next run)."""
+        await self.updates.push_forever(workers, self.clients.connected)
 
-    async def _tick_forever(self, *, until_closed: bool = False) -> None:
+    async def run_ticks(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Tick until refused or ``stop()`` (checked after each tick); a tick's errors are logged and
+        retried (chain unreachable, wallet short of TON)."""
         while self.refused is None:
             try:
                 await self.tick()
-            except CocoonError as exc:  # chain unreachable, wallet short of TON: retry next tick
+            except CocoonError as exc:
                 log.warning("settlement of %s: %s; retrying", self.contract, exc)
-            if until_closed and self.closer.decision.phase is Phase.CLOSED:
+            if stop():
                 return
             await asyncio.sleep(self.config.tick_s)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the contract's close is complete (seen on chain)."""
+        return self.closer.decision.phase is Phase.CLOSED
+
+    def forget_when_closed(self) -> None:
+        """The contract is closed: remember it, so that a restart does not come back to its close."""
+        if self.closed:
+            self.store.closed()
+            log.info("the proxy contract %s is closed: nothing is left to do for it", self.contract)
 
     async def tick(self, *, force: bool = False) -> None:
         """One round: read the chain, flush, note, settle (``force``: notes and flush now)."""

@@ -89,7 +89,7 @@ async def resume_closes(
     clock: Clock = SYSTEM_CLOCK,
 ) -> list[ProxySettlement]:
     """The settlements of the proxy's earlier contracts whose close a params change asked and that are
-    not closed yet, started and ready, to be closed through (:meth:`ProxySettlement.run_close`).
+    not closed yet, started and ready, to be closed through (:class:`cocoon.proxy.redeploy.Redeployer`).
 
     Each one's params are read from the contract itself (its data keeps the worker and client codes,
     its code is the proxy code), checked by recomputing its address."""
