@@ -31,7 +31,9 @@ from cocoon.engine.memory import MemoryEngine
 from cocoon.node.keys import node_seed, wallet_key_path
 from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.proxy.build import build_proxy
-from cocoon.proxy.service import ProxyService
+from cocoon.proxy.closing import Phase
+from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.service import ProxyService, ledger_path
 from cocoon.proxy.settlement.closer import CLOSE_VALUE
 from cocoon.proxy.settlement.commit_store import CommitStore
 from cocoon.registry.owner import RootOwner, local_params, register_proxy, set_fees
@@ -66,7 +68,12 @@ class Net:
         return str(data_dir)
 
     async def proxy(self, name: str) -> RunningNode[ProxyService]:
-        config = ProxyConfig(
+        running = await self.stack.enter_async_context(build_proxy(await self.proxy_config(name), self.deps))
+        self.tasks.append(asyncio.create_task(running.run()))
+        return running
+
+    async def proxy_config(self, name: str) -> ProxyConfig:
+        return ProxyConfig(
             worker_port=0,
             client_port=0,
             http_port=0,
@@ -81,9 +88,6 @@ class Net:
             withdraw_threshold_nano=NEVER,
             root_poll_interval_s=0.5,
         )
-        running = await self.stack.enter_async_context(build_proxy(config, self.deps))
-        self.tasks.append(asyncio.create_task(running.run()))
-        return running
 
     async def register(self, proxy: RunningNode[ProxyService]) -> None:
         service = proxy.service
@@ -134,9 +138,9 @@ async def ask(port: int) -> dict[str, Any]:
 Nodes = tuple[RunningNode[ProxyService], RunningNode[WorkerService], RunningNode[ProxyPool]]
 
 
-async def start(net: Net) -> Nodes:
-    """A proxy registered in the root, a worker and a client it lists, connected."""
-    proxy = await net.proxy("proxy")
+async def start(net: Net, proxy: RunningNode[ProxyService] | None = None) -> Nodes:
+    """A proxy (``proxy``, or a new one) registered in the root, a worker and a client it lists, connected."""
+    proxy = proxy or await net.proxy("proxy")
     await net.register(proxy)
     common: dict[str, Any] = {
         "chain_url": CHAIN,
@@ -270,7 +274,9 @@ async def test_a_root_params_change_moves_the_proxy_client_and_worker_to_new_con
     assert third["total_cost"] == tokens3 * NEW_PRICE
     await new.force()
     data = ClientData.from_cell(net.data(new_client))
-    assert (data.tokens_used, data.balance) == (tokens3, TON - tokens3 * NEW_PRICE)
+    assert data.tokens_used == tokens3  # charged for the new request only
+    # deposits are whole stakes (1 TON here; the client's upkeep may add one more while it attaches)
+    assert data.balance < TON * 2 and (data.balance + tokens3 * NEW_PRICE) % TON == 0
     assert net.payouts_to(worker_wallet, new.contract) == tokens3 * NEW_FEE
     assert new.channels.totals() == {("client", client_wallet): tokens3, ("worker", worker_wallet): tokens3}
 
@@ -291,3 +297,63 @@ async def test_a_root_params_change_moves_the_proxy_client_and_worker_to_new_con
     assert net.local.account(old_proxy).balance == 0
     await wait_until(lambda: not proxy.service.old_contracts(), 20, what="the old close ended")
     assert CommitStore.closing_contracts(new.ledger) == []  # a restart does not come back to it
+
+
+def closing_contracts(config: ProxyConfig) -> list[str]:
+    """The proxy contracts whose close the proxy's database says is still to carry on."""
+    ledger = Ledger(ledger_path(config.data_dir))
+    try:
+        return CommitStore.closing_contracts(ledger)
+    finally:
+        ledger.close()
+
+
+async def test_a_proxy_restarted_while_its_old_contract_closes_carries_the_close_on(
+    net: Net, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    config = await net.proxy_config("proxy")
+    async with AsyncExitStack() as first_run:
+        running = await first_run.enter_async_context(build_proxy(config, net.deps))
+        task = asyncio.create_task(running.run())
+        proxy, worker, client = await start(net, running)
+        tokens = (await ask(client.http_port))["adjusted_tokens"]
+        old = proxy.service.chain
+        payouts, payments = worker.service.payouts, client.service.payments
+        assert old is not None and payouts is not None and payments is not None
+        old_client = payments.channels[old.contract.raw].contract.raw
+        old_worker = payouts.channels[old.contract.raw].contract.raw
+        await net.owner.apply([set_fees(NEW_PRICE, NEW_FEE)])
+        # the old contract settles (refund, last payout) and waits out the delay on the chain's clock
+        await wait_until(lambda: old.closer.decision.phase is Phase.WAITING, 30, what="old close waiting")
+        new = proxy.service.chain
+        assert new is not None and new is not old
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for listener in (proxy.service.worker_listener, proxy.service.client_listener):
+            listener.grace = 0.1  # a quick stop (no drain of the live connections), as on a crash
+    refunded = net.payouts_to(payments.owner.raw, old.contract)
+    paid = net.payouts_to(payouts.owner.raw, old.contract)
+    assert (refunded, paid) == (TON - tokens * PRICE, tokens * FEE)
+    assert closing_contracts(config) == [old.contract.raw]  # persisted
+
+    # the same proxy (key, database) starts again: it serves on the new contract and carries on the close
+    again = await net.stack.enter_async_context(build_proxy(config, net.deps))
+    net.tasks.append(asyncio.create_task(again.run()))
+    assert again.service.chain is not None and again.service.chain.contract == new.contract
+    assert f"carrying on the close of the proxy contract {old.contract.raw} (params version 1)" in caplog.text
+    await wait_until(
+        lambda: [c["phase"] for c in again.service.old_contracts()] == ["waiting"], 20, what="resumed"
+    )
+    owner = again.service.chain.sender.address.raw
+    before = net.payouts_to(owner, old.contract)
+    await net.chain.advance_time(local_params().proxy_delay_before_close + 1)
+    await wait_until(lambda: ProxyData.from_cell(net.data(old.contract.raw)).state == 2, 30, what="closed")
+    assert net.payouts_to(owner, old.contract) - before > local_params().min_proxy_stake
+    await wait_until(lambda: not again.service.old_contracts(), 20, what="close ended")
+    assert closing_contracts(config) == []
+    # nothing paid twice across the restart
+    assert net.payouts_to(payments.owner.raw, old.contract) == refunded
+    assert net.payouts_to(payouts.owner.raw, old.contract) == paid
+    assert ClientData.from_cell(net.data(old_client)).state == 2
+    assert WorkerData.from_cell(net.data(old_worker)).state == 2
