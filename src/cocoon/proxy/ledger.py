@@ -138,7 +138,11 @@ class Ledger:
         # only a power loss may drop the latest ones. What the chain will reference (a save-state note)
         # is made durable first with `make_durable`, so a power loss can never orphan a note.
         self._db.execute("PRAGMA synchronous=NORMAL")
-        _migrate(self._db, path)
+        try:
+            _migrate(self._db, path)
+        except PaymentError:
+            self._db.close()
+            raise
         self._db.executescript(_SCHEMA)
         self._batch = 0
         """Requests written into the open batch transaction (0: none is open)."""
@@ -339,7 +343,9 @@ def _migrate(db: sqlite3.Connection, path: Path | str) -> None:
         db.execute("BEGIN IMMEDIATE")
         for table in _SCOPED:
             db.execute(f"ALTER TABLE {table} RENAME TO {table}_unscoped")
-        for statement in _SCHEMA.split(";"):
+        # one statement at a time (executescript would commit); comments dropped (they hold ";")
+        schema = "\n".join(line for line in _SCHEMA.splitlines() if not line.lstrip().startswith("--"))
+        for statement in schema.split(";"):
             if statement.strip():
                 db.execute(statement)
         for table, cols in _SCOPED.items():
