@@ -357,3 +357,44 @@ async def test_a_proxy_restarted_while_its_old_contract_closes_carries_the_close
     assert net.payouts_to(payouts.owner.raw, old.contract) == paid
     assert ClientData.from_cell(net.data(old_client)).state == 2
     assert WorkerData.from_cell(net.data(old_worker)).state == 2
+
+
+async def test_a_proxy_started_after_a_params_change_closes_its_contract_under_the_old_params(
+    net: Net, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    config = await net.proxy_config("proxy")
+    async with AsyncExitStack() as first_run:
+        running = await first_run.enter_async_context(build_proxy(config, net.deps))
+        task = asyncio.create_task(running.run())
+        proxy, worker, client = await start(net, running)
+        tokens = (await ask(client.http_port))["adjusted_tokens"]
+        old = proxy.service.chain
+        payouts, payments = worker.service.payouts, client.service.payments
+        assert old is not None and payouts is not None and payments is not None
+        old_client = payments.channels[old.contract.raw].contract.raw
+        await wait_until(
+            lambda: old.pipeline.committed_seqno == old.pipeline.last_seqno, 20, what="committed"
+        )
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for listener in (proxy.service.worker_listener, proxy.service.client_listener):
+            listener.grace = 0.1
+    # the root's params change while the proxy is stopped
+    await net.owner.apply([set_fees(NEW_PRICE, NEW_FEE)])
+    assert closing_contracts(config) == []  # nothing asked yet: the proxy never saw the change
+
+    again = await net.stack.enter_async_context(build_proxy(config, net.deps))
+    net.tasks.append(asyncio.create_task(again.run()))
+    new = again.service.chain
+    assert new is not None and new.contract != old.contract and new.params.params_version == 2
+    assert f"the proxy contract {old.contract.raw} is under params version 1, older than the root's 2" in (
+        caplog.text
+    )
+    await wait_until(
+        lambda: [c["phase"] for c in again.service.old_contracts()] == ["waiting"], 30, what="old close"
+    )
+    assert net.payouts_to(payments.owner.raw, old.contract) == TON - tokens * PRICE  # the refund, exact
+    assert ClientData.from_cell(net.data(old_client)).state == 2
+    await wait_until(lambda: net.payouts_to(payouts.owner.raw, old.contract) == tokens * FEE, 20, what="paid")
+    assert closing_contracts(config) == [old.contract.raw]

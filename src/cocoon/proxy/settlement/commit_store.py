@@ -60,6 +60,16 @@ class CommitStore:
         )
         return [contract for (contract,) in rows]
 
+    @staticmethod
+    def unclosed_contracts(ledger: Ledger) -> list[str]:
+        """Every proxy contract the database has commit state of, except those seen closed."""
+        rows = ledger.connection.execute(
+            "SELECT DISTINCT contract FROM commit_state WHERE contract != ? AND contract NOT IN"
+            " (SELECT contract FROM commit_state WHERE key = 'closed' AND value != 0) ORDER BY 1",
+            (LEGACY_CONTRACT,),
+        )
+        return [contract for (contract,) in rows]
+
     def closed(self) -> None:
         """The contract is closed on chain: nothing is left to do for it after a restart."""
         with self.ledger.transaction():

@@ -88,37 +88,52 @@ async def resume_closes(
     *,
     clock: Clock = SYSTEM_CLOCK,
 ) -> list[ProxySettlement]:
-    """The settlements of the proxy's earlier contracts whose close a params change asked and that are
-    not closed yet, started and ready, to be closed through (:class:`cocoon.proxy.redeploy.Redeployer`).
+    """The settlements of the proxy's earlier contracts that are not closed yet, started and ready, to be
+    closed through (:class:`cocoon.proxy.redeploy.Redeployer`): those whose close a params change (or
+    the operator) asked, and those under params older than ``current``'s (the root's params changed
+    while this proxy was stopped: their close is asked now).
 
     Each one's params are read from the contract itself (its data keeps the worker and client codes,
     its code is the proxy code), checked by recomputing its address."""
     resumed = []
-    for raw in CommitStore.closing_contracts(ledger):
+    asked = set(CommitStore.closing_contracts(ledger))
+    for raw in CommitStore.unclosed_contracts(ledger):
         if raw == current.scope:
             continue  # the current contract's own close is the current settlement's
         address = Address.parse(raw)
         state = await node.chain.get_account(address)
         if state.status is not AccountStatus.ACTIVE or state.data is None or state.code is None:
-            log.error("the proxy contract %s, left to close, is not on chain: nothing to close", raw)
+            if raw in asked:
+                log.error("the proxy contract %s, left to close, is not on chain: nothing to close", raw)
             continue
         data = ProxyData.from_cell(state.data)
+        store = CommitStore(ledger, raw)
         if data.state == 2:
-            CommitStore(ledger, raw).closed()
+            store.closed()
             continue
         params = dataclasses.replace(data.params, proxy_code=state.code)
-        settlement = make_settlement(config, ledger, node, params, clock=clock)
-        if settlement.contract != address:
+        if proxy_contract_of(config, node, params) != address:
             log.error(
-                "the proxy contract %s, left to close, is not this proxy's under its own params (computed "
-                "%s); close it with its owner's wallet",
+                "the proxy contract %s in this proxy's database is not this proxy's under its own params "
+                "(another key or owner); close it with its owner's wallet (`cocoon proxy close --owner-key`)",
                 raw,
-                settlement.contract,
             )
             continue
+        if raw not in asked:
+            if params.params_version >= current.params.params_version:
+                continue  # not under older params (say the owner changed): the operator decides
+            log.warning(
+                "the proxy contract %s is under params version %d, older than the root's %d (the root's "
+                "params changed while this proxy was stopped): closing it",
+                raw,
+                params.params_version,
+                current.params.params_version,
+            )
+            store.request_close()
         log.warning(
             "carrying on the close of the proxy contract %s (params version %d)", raw, params.params_version
         )
+        settlement = make_settlement(config, ledger, node, params, clock=clock)
         await settlement.start()
         await settlement.wait_ready(timeout_s=READY_TIMEOUT_S)
         resumed.append(settlement)
