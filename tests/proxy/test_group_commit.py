@@ -105,6 +105,8 @@ def test_a_batch_sqlite_dropped_is_refused_at_commit(tmp_path: Path) -> None:
 class Chain:
     """A client paying on chain: what the channels counted (only committed requests)."""
 
+    scope = "0:" + "22" * 32
+
     def __init__(self) -> None:
         self.counted: list[Tokens] = []
 

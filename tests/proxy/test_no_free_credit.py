@@ -38,6 +38,8 @@ CHAT = {"model": FAKE_MODEL, "messages": [{"role": "user", "content": "hello"}],
 class Unbound:
     """A chain on which no client has a contract (`ChainCredit`)."""
 
+    scope = "0:" + "11" * 32
+
     def owner_of(self, client_id: str) -> str | None:
         return None
 

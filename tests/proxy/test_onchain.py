@@ -121,6 +121,7 @@ def record(ledger: Ledger, settlement: ProxySettlement, request_id: str, tokens:
         client_cost_nano=tokens * PRICE,
         worker_earned_nano=tokens * FEE,
         client_owner=CLIENT_OWNER.raw,
+        contract=settlement.scope,
     )
     assert ledger.record(charge, finished_at=0.0)
     settlement.on_recorded(CLIENT_OWNER.raw, WORKER_OWNER.raw, tokens)

@@ -2,11 +2,12 @@
 the in-process local chain (our FunC contracts on the TON emulator).
 
 A proxy contract that starts closing: the worker submits its signed payout at once (paid exactly
-what it served) and stops serving that proxy. A root params change: the worker and the client notice
-the new ``params_version`` in the root, say why, close their proxy connections, the worker submits its
-signed payout on its old contract, and once the proxy runs under the new params they deploy new
-contracts and a request is charged at the new price; the old client contract's balance comes back to
-the client's wallet exactly (the client's own refund path, chain time advanced)."""
+what it served) and stops serving that proxy. A root params change: the one proxy deploys a contract
+under the new params by itself and serves on it, while it closes the old one (a signed refund to the
+client contract, a last payout to the worker contract, each exact; after the delay, on the chain's
+clock, the commission and stake to its owner); the worker and the client notice the new
+``params_version``, leave the old contracts, come back on new ones, and a request is charged at the new
+price on them, counted from zero."""
 
 from __future__ import annotations
 
@@ -30,11 +31,15 @@ from cocoon.engine.memory import MemoryEngine
 from cocoon.node.keys import node_seed, wallet_key_path
 from cocoon.node.running import NodeDeps, RunningNode
 from cocoon.proxy.build import build_proxy
-from cocoon.proxy.service import ProxyService
-from cocoon.registry.owner import RootOwner, local_params, register_proxy, set_fees, unregister_proxy
+from cocoon.proxy.closing import Phase
+from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.service import ProxyService, ledger_path
+from cocoon.proxy.settlement.closer import CLOSE_VALUE
+from cocoon.proxy.settlement.commit_store import CommitStore
+from cocoon.registry.owner import RootOwner, local_params, register_proxy, set_fees
 from cocoon.roles import ClientConfig, ProxyConfig, WorkerConfig
 from cocoon.ton.address import Address
-from cocoon.ton.data import ClientData, ProxyEndpoints, WorkerData
+from cocoon.ton.data import ClientData, ProxyData, ProxyEndpoints, WorkerData
 from cocoon.ton.ops import TON, Op
 from cocoon.ton.signed import sign_request
 from cocoon.wallet import load_or_create_key_file
@@ -63,7 +68,12 @@ class Net:
         return str(data_dir)
 
     async def proxy(self, name: str) -> RunningNode[ProxyService]:
-        config = ProxyConfig(
+        running = await self.stack.enter_async_context(build_proxy(await self.proxy_config(name), self.deps))
+        self.tasks.append(asyncio.create_task(running.run()))
+        return running
+
+    async def proxy_config(self, name: str) -> ProxyConfig:
+        return ProxyConfig(
             worker_port=0,
             client_port=0,
             http_port=0,
@@ -76,10 +86,8 @@ class Net:
             charge_threshold_nano=NEVER,
             payout_threshold_nano=NEVER,
             withdraw_threshold_nano=NEVER,
+            root_poll_interval_s=0.5,
         )
-        running = await self.stack.enter_async_context(build_proxy(config, self.deps))
-        self.tasks.append(asyncio.create_task(running.run()))
-        return running
 
     async def register(self, proxy: RunningNode[ProxyService]) -> None:
         service = proxy.service
@@ -130,9 +138,9 @@ async def ask(port: int) -> dict[str, Any]:
 Nodes = tuple[RunningNode[ProxyService], RunningNode[WorkerService], RunningNode[ProxyPool]]
 
 
-async def start(net: Net) -> Nodes:
-    """A proxy registered in the root, a worker and a client it lists, connected."""
-    proxy = await net.proxy("proxy")
+async def start(net: Net, proxy: RunningNode[ProxyService] | None = None) -> Nodes:
+    """A proxy (``proxy``, or a new one) registered in the root, a worker and a client it lists, connected."""
+    proxy = proxy or await net.proxy("proxy")
     await net.register(proxy)
     common: dict[str, Any] = {
         "chain_url": CHAIN,
@@ -202,7 +210,7 @@ def enabled(proxy: RunningNode[ProxyService]) -> bool:
     return any(c.enabled for c in proxy.service.workers.candidates())
 
 
-async def test_a_root_params_change_moves_client_and_worker_to_new_contracts(
+async def test_a_root_params_change_moves_the_proxy_client_and_worker_to_new_contracts(
     net: Net, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
@@ -211,65 +219,182 @@ async def test_a_root_params_change_moves_client_and_worker_to_new_contracts(
     first = await ask(client.http_port)
     tokens1 = first["adjusted_tokens"]
     assert tokens1 > 0 and first["total_cost"] == tokens1 * PRICE
-    settlement = proxy.service.chain
-    assert settlement is not None
-    await settlement.force()  # the client is charged on chain, the worker paid, for the first request
+    old = proxy.service.chain
+    assert old is not None
+    await old.force()  # the client is charged on chain, the worker paid, the commission withdrawn
     payouts, payments = worker.service.payouts, client.service.payments
     assert payouts is not None and payments is not None
-    old_proxy = settlement.contract
+    old_proxy = old.contract
     old_client = payments.channels[old_proxy.raw].contract.raw
     old_worker = payouts.channels[old_proxy.raw].contract.raw
-    second = await ask(client.http_port)  # served and committed, but below every payout threshold
+    second = await ask(client.http_port)  # committed on chain (every 0.5 s) but neither charged nor paid
     tokens2 = second["adjusted_tokens"]
-    await settlement.force()
     await wait_until(
         lambda: payouts.channels[old_proxy.raw].signed_tokens == tokens1 + tokens2, 20, what="signed payout"
     )
-    worker_wallet, client_wallet = payouts.owner.raw, payments.owner.raw
-    assert net.payouts_to(worker_wallet, old_proxy) == (tokens1 + tokens2) * FEE  # the proxy paid both
-    balance = ClientData.from_cell(net.data(old_client)).balance
-    assert balance == TON - (tokens1 + tokens2) * PRICE
+    worker_wallet, client_wallet, proxy_wallet = payouts.owner.raw, payments.owner.raw, old.sender.address
+    assert net.payouts_to(worker_wallet, old_proxy) == tokens1 * FEE
+    assert ClientData.from_cell(net.data(old_client)).balance == TON - tokens1 * PRICE
+    owner_before = net.payouts_to(proxy_wallet.raw, old_proxy)
+    assert owner_before == tokens1 * (PRICE - FEE)  # the first request's commission, withdrawn by force()
 
-    # the root owner changes the fees: params_version 1 -> 2
+    # the root owner changes the fees: params_version 1 -> 2; the proxy (same process, key, database)
+    # deploys a contract under the new params, serves on it and closes the old one by itself
     await net.owner.apply([set_fees(NEW_PRICE, NEW_FEE)])
-    await wait_until(
-        lambda: payouts.chain_params.params_version == 2 and payments.chain_params.params_version == 2,
-        20,
-        what="worker and client moved to the new params",
-    )
+    await wait_until(lambda: proxy.service.chain is not old, 30, what="the proxy moved to a new contract")
+    new = proxy.service.chain
+    assert new is not None and new.contract != old_proxy and new.params.params_version == 2
     assert "params_version rose 1 -> 2 (price 20 -> 31" in caplog.text
-    assert "closed 1 proxy connections to reconnect under params version 2" in caplog.text
-    assert old_client in payments.retiring and payouts.channels[old_proxy.raw].leaving is not None
-    # the old proxy contract is under the old params: neither reconnects to it
-    await wait_until(lambda: "params version 1" in str(client.service.last_error), 20, what="refused")
-    assert WorkerData.from_cell(net.data(old_worker)).tokens == tokens1 + tokens2
+    assert f"deploying proxy contract {new.contract}, closing {old_proxy}" in caplog.text
+    assert proxy.service._proxy_info().proxy_contract == new.contract.raw  # what GetProxyInfo says
+    assert proxy.service._proxy_info().params_version == 2
+    assert old.store.close_requested and old.refusal is not None  # persisted; no new request on it
 
-    # the proxy redeploys under the new params (what the proxy must do on a params change; driven
-    # here by starting it anew and re-registering it in place of the old one)
-    proxy2 = await net.proxy("proxy2")
-    await net.owner.apply([unregister_proxy(1)])
-    await net.register(proxy2)
-    settlement2 = proxy2.service.chain
-    assert settlement2 is not None and settlement2.contract != old_proxy
-    await wait_until(lambda: len(proxy2.service.workers.candidates()) == 1, 30, what="worker moved")
+    # the old contract closes: one signed refund to the client contract, one last payout to the worker
+    # contract, each for exactly the total of its channel (the second request's tokens included)
+    await wait_until(lambda: ClientData.from_cell(net.data(old_client)).state == 2, 30, what="refund")
+    await wait_until(lambda: WorkerData.from_cell(net.data(old_worker)).state == 2, 30, what="last payout")
+    refunded = ClientData.from_cell(net.data(old_client))
+    assert refunded.tokens_used == tokens1 + tokens2 and refunded.balance == 0
+    assert net.payouts_to(client_wallet, old_proxy) == TON - (tokens1 + tokens2) * PRICE  # exactly the rest
+    assert WorkerData.from_cell(net.data(old_worker)).tokens == tokens1 + tokens2
+    assert net.payouts_to(worker_wallet, old_proxy) == (tokens1 + tokens2) * FEE  # exactly what it earned
+    await wait_until(lambda: not payments.retiring, 20, what="the client saw its old contract closed")
+
+    # the worker and client are on new contracts; a request is charged at the new price, and the new
+    # contracts count from zero (nothing of the old channels is carried over)
+    await wait_until(lambda: len(proxy.service.workers.candidates()) == 1, 30, what="worker back")
+    await wait_until(lambda: new.contract.raw in payments.channels, 30, what="client back")
     await wait_until(lambda: client.service.connections, 30, what="client reconnected")
-    new_client = payments.channels[settlement2.contract.raw].contract.raw
-    new_worker = payouts.channels[settlement2.contract.raw].contract.raw
-    assert (new_client, new_worker) != (old_client, old_worker)
+    new_client = payments.channels[new.contract.raw].contract.raw
+    new_worker = payouts.channels[new.contract.raw].contract.raw
     assert new_client != old_client and new_worker != old_worker
     third = await ask(client.http_port)
     tokens3 = third["adjusted_tokens"]
     assert third["total_cost"] == tokens3 * NEW_PRICE
-    await settlement2.force()
+    await new.force()
     data = ClientData.from_cell(net.data(new_client))
-    assert (data.tokens_used, data.balance) == (tokens3, TON - tokens3 * NEW_PRICE)
-    assert net.payouts_to(worker_wallet, settlement2.contract) == tokens3 * NEW_FEE
+    assert data.tokens_used == tokens3  # charged for the new request only
+    # deposits are whole stakes (1 TON here; the client's upkeep may add one more while it attaches)
+    assert data.balance < TON * 2 and (data.balance + tokens3 * NEW_PRICE) % TON == 0
+    assert net.payouts_to(worker_wallet, new.contract) == tokens3 * NEW_FEE
+    assert new.channels.totals() == {("client", client_wallet): tokens3, ("worker", worker_wallet): tokens3}
 
-    # the old client contract: no refund granted by its proxy, so after 0.5 * (600 - 300) s of chain
-    # time the client asks for it, and closes after unlock_ts (300 s later); all its balance comes back
-    await net.chain.advance_time(150)
-    await wait_until(lambda: ClientData.from_cell(net.data(old_client)).state == 1, 20, what="closing")
-    await net.chain.advance_time(300)
-    await wait_until(lambda: not payments.retiring, 20, what="old client contract closed")
+    # after proxy_delay_before_close of chain time the old contract's close completes: the proxy's
+    # owner gets the commission of the second request (the first one's was withdrawn) and the stake
+    closing = ProxyData.from_cell(net.data(old_proxy.raw))
+    assert closing.state == 1 and closing.balance == tokens2 * (PRICE - FEE)
+    assert closing.stake == local_params().min_proxy_stake
+    assert net.payouts_to(proxy_wallet.raw, old_proxy) == owner_before  # nothing before the delay
+    held = net.local.account(old_proxy).balance
+    await net.chain.advance_time(local_params().proxy_delay_before_close + 1)
+    await wait_until(lambda: ProxyData.from_cell(net.data(old_proxy.raw)).state == 2, 30, what="completed")
+    received = net.payouts_to(proxy_wallet.raw, old_proxy) - owner_before
+    # everything the contract held (commission + stake + its reserve) and the change of the complete
+    # message, less that transaction's fees
+    assert closing.balance + closing.stake < received <= held + CLOSE_VALUE
+    assert held + CLOSE_VALUE - received < TON // 100
+    assert net.local.account(old_proxy).balance == 0
+    await wait_until(lambda: not proxy.service.old_contracts(), 20, what="the old close ended")
+    assert CommitStore.closing_contracts(new.ledger) == []  # a restart does not come back to it
+
+
+def closing_contracts(config: ProxyConfig) -> list[str]:
+    """The proxy contracts whose close the proxy's database says is still to carry on."""
+    ledger = Ledger(ledger_path(config.data_dir))
+    try:
+        return CommitStore.closing_contracts(ledger)
+    finally:
+        ledger.close()
+
+
+async def test_a_proxy_restarted_while_its_old_contract_closes_carries_the_close_on(
+    net: Net, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    config = await net.proxy_config("proxy")
+    async with AsyncExitStack() as first_run:
+        running = await first_run.enter_async_context(build_proxy(config, net.deps))
+        task = asyncio.create_task(running.run())
+        proxy, worker, client = await start(net, running)
+        tokens = (await ask(client.http_port))["adjusted_tokens"]
+        old = proxy.service.chain
+        payouts, payments = worker.service.payouts, client.service.payments
+        assert old is not None and payouts is not None and payments is not None
+        old_client = payments.channels[old.contract.raw].contract.raw
+        old_worker = payouts.channels[old.contract.raw].contract.raw
+        await net.owner.apply([set_fees(NEW_PRICE, NEW_FEE)])
+        # the old contract settles (refund, last payout) and waits out the delay on the chain's clock
+        await wait_until(lambda: old.closer.decision.phase is Phase.WAITING, 30, what="old close waiting")
+        new = proxy.service.chain
+        assert new is not None and new is not old
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for listener in (proxy.service.worker_listener, proxy.service.client_listener):
+            listener.grace = 0.1  # a quick stop (no drain of the live connections), as on a crash
+    refunded = net.payouts_to(payments.owner.raw, old.contract)
+    paid = net.payouts_to(payouts.owner.raw, old.contract)
+    assert (refunded, paid) == (TON - tokens * PRICE, tokens * FEE)
+    assert closing_contracts(config) == [old.contract.raw]  # persisted
+
+    # the same proxy (key, database) starts again: it serves on the new contract and carries on the close
+    again = await net.stack.enter_async_context(build_proxy(config, net.deps))
+    net.tasks.append(asyncio.create_task(again.run()))
+    assert again.service.chain is not None and again.service.chain.contract == new.contract
+    assert f"carrying on the close of the proxy contract {old.contract.raw} (params version 1)" in caplog.text
+    await wait_until(
+        lambda: [c["phase"] for c in again.service.old_contracts()] == ["waiting"], 20, what="resumed"
+    )
+    owner = again.service.chain.sender.address.raw
+    before = net.payouts_to(owner, old.contract)
+    await net.chain.advance_time(local_params().proxy_delay_before_close + 1)
+    await wait_until(lambda: ProxyData.from_cell(net.data(old.contract.raw)).state == 2, 30, what="closed")
+    assert net.payouts_to(owner, old.contract) - before > local_params().min_proxy_stake
+    await wait_until(lambda: not again.service.old_contracts(), 20, what="close ended")
+    assert closing_contracts(config) == []
+    # nothing paid twice across the restart
+    assert net.payouts_to(payments.owner.raw, old.contract) == refunded
+    assert net.payouts_to(payouts.owner.raw, old.contract) == paid
     assert ClientData.from_cell(net.data(old_client)).state == 2
-    assert net.payouts_to(client_wallet, old_proxy) == balance
+    assert WorkerData.from_cell(net.data(old_worker)).state == 2
+
+
+async def test_a_proxy_started_after_a_params_change_closes_its_contract_under_the_old_params(
+    net: Net, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    config = await net.proxy_config("proxy")
+    async with AsyncExitStack() as first_run:
+        running = await first_run.enter_async_context(build_proxy(config, net.deps))
+        task = asyncio.create_task(running.run())
+        proxy, worker, client = await start(net, running)
+        tokens = (await ask(client.http_port))["adjusted_tokens"]
+        old = proxy.service.chain
+        payouts, payments = worker.service.payouts, client.service.payments
+        assert old is not None and payouts is not None and payments is not None
+        old_client = payments.channels[old.contract.raw].contract.raw
+        await wait_until(
+            lambda: old.pipeline.committed_seqno == old.pipeline.last_seqno, 20, what="committed"
+        )
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for listener in (proxy.service.worker_listener, proxy.service.client_listener):
+            listener.grace = 0.1
+    # the root's params change while the proxy is stopped
+    await net.owner.apply([set_fees(NEW_PRICE, NEW_FEE)])
+    assert closing_contracts(config) == []  # nothing asked yet: the proxy never saw the change
+
+    again = await net.stack.enter_async_context(build_proxy(config, net.deps))
+    net.tasks.append(asyncio.create_task(again.run()))
+    new = again.service.chain
+    assert new is not None and new.contract != old.contract and new.params.params_version == 2
+    assert f"the proxy contract {old.contract.raw} is under params version 1, older than the root's 2" in (
+        caplog.text
+    )
+    await wait_until(
+        lambda: [c["phase"] for c in again.service.old_contracts()] == ["waiting"], 30, what="old close"
+    )
+    assert net.payouts_to(payments.owner.raw, old.contract) == TON - tokens * PRICE  # the refund, exact
+    assert ClientData.from_cell(net.data(old_client)).state == 2
+    await wait_until(lambda: net.payouts_to(payouts.owner.raw, old.contract) == tokens * FEE, 20, what="paid")
+    assert closing_contracts(config) == [old.contract.raw]

@@ -18,5 +18,7 @@ Where things happen:
 - money off chain: :mod:`.accounts` (reservations and ``RequestCost``, never above the reservation),
   :mod:`.ledger` (SQLite WAL: one transaction per finished request);
 - money on chain: :mod:`.settlement` (its own module map: channels, commits, **payments signed**,
-  charges and payouts sent, payment updates pushed).
+  charges and payouts sent, payment updates pushed);
+- a root params change: :mod:`.redeploy` (**a contract under the new params is deployed** and served
+  on while the old one closes).
 """

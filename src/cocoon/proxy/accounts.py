@@ -29,7 +29,7 @@ from typing import Protocol
 from cocoon.errors import InsufficientFundsError, PaymentError
 from cocoon.payments.params import Nano, NetworkParams, Tokens
 from cocoon.payments.pricing import adjusted_tokens, reservation_tokens
-from cocoon.proxy.ledger import Ledger, RequestCharge
+from cocoon.proxy.ledger import LEGACY_CONTRACT, Ledger, RequestCharge
 from cocoon.usage import Usage
 
 NO_CONTRACT = (
@@ -46,6 +46,10 @@ class Reservation:
     request_id: str
     client_id: str
     tokens: Tokens
+    chain: ChainCredit | None = None
+    """The proxy contract the request was reserved on: it is charged there, at its ``params``, even if
+    the proxy moved to a new contract while it ran (a params change)."""
+    params: NetworkParams | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +79,18 @@ class ChainCredit(Protocol):
         """A request of ``tokens`` was durably recorded in the ledger's channels."""
         ...
 
+    @property
+    def scope(self) -> str:
+        """The proxy contract whose channels count this credit's requests (``RequestCharge.contract``)."""
+        ...
+
 
 class ClientBook:
     """Per-client available credit in adjusted tokens: from the client's contract on chain when it
-    registered one (``chain``), else ledger remaining / price - reserved (off-chain credit)."""
+    registered one (``chain``), else ledger remaining / price - reserved (off-chain credit).
+
+    After a params change the proxy points ``chain`` and ``params`` at its new contract (:meth:`move`);
+    requests reserved before are still charged on the old one."""
 
     def __init__(self, ledger: Ledger, params: NetworkParams, chain: ChainCredit | None = None) -> None:
         self.ledger = ledger
@@ -88,6 +100,14 @@ class ClientBook:
         self._reserved_by_client: dict[str, Tokens] = {}
         self._commit: asyncio.Future[None] | None = None
         """The commit the requests recorded in this loop iteration wait for (see `durable`)."""
+
+    def move(self, chain: ChainCredit, params: NetworkParams) -> None:
+        """New requests are reserved on ``chain`` at ``params`` (the proxy's new contract)."""
+        self.chain, self.params = chain, params
+
+    def running(self, chain: ChainCredit) -> int:
+        """Requests reserved on ``chain`` whose cost is not counted in its channels yet."""
+        return sum(r.chain is chain for r in self._reservations.values())
 
     def reserved_tokens(self, client_id: str) -> Tokens:
         """Adjusted tokens held by the client's requests in flight."""
@@ -130,7 +150,7 @@ class ClientBook:
                 f"{max(available, 0)} tokens ({max(available, 0) * price} nanoTON) are available; top up "
                 "the client's balance or lower max_tokens / n / max_coefficient"
             )
-        reservation = Reservation(request_id, client_id, tokens)
+        reservation = Reservation(request_id, client_id, tokens, self.chain, self.params)
         self._reservations[request_id] = reservation
         self._reserved_by_client[client_id] = Tokens(self.reserved_tokens(client_id) + tokens)
         return reservation
@@ -165,16 +185,18 @@ class ClientBook:
         reservation = self._reservations.get(request_id)
         if reservation is None:
             raise PaymentError(f"request {request_id} has no reservation to charge against")
-        adjusted = adjusted_tokens(usage, coefficient, self.params)
+        params = reservation.params or self.params
+        chain = reservation.chain
+        adjusted = adjusted_tokens(usage, coefficient, params)
         total = min(adjusted.total, reservation.tokens)
         prompt_tokens = min(adjusted.prompt + adjusted.cached, total)
-        price = self.params.price_per_token
+        price = params.price_per_token
         cost = RequestCost(
             adjusted_tokens=total,
             cost_nano=Nano(total * price),
             prompt_cost_nano=Nano(prompt_tokens * price),
             completion_cost_nano=Nano((total - prompt_tokens) * price),
-            worker_earned_nano=Nano(total * self.params.worker_fee_per_token),
+            worker_earned_nano=Nano(total * params.worker_fee_per_token),
             capped=total < adjusted.total,
         )
         charge = RequestCharge(
@@ -185,9 +207,9 @@ class ClientBook:
             adjusted_tokens=total,
             client_cost_nano=cost.cost_nano,
             worker_earned_nano=cost.worker_earned_nano,
-            client_owner=(self.chain.owner_of(reservation.client_id) or "") if self.chain else "",
+            client_owner=(chain.owner_of(reservation.client_id) or "") if chain else "",
+            contract=chain.scope if chain else LEGACY_CONTRACT,
         )
-        chain = self.chain
         on_chain = bool(defer and chain and charge.client_owner)
 
         def committed() -> None:

@@ -1,9 +1,10 @@
 """The proxy's composition root: every collaborator of a proxy is made and joined here, once.
 
 :func:`build_proxy` opens the ledger, the chain side (with ``chain_url``: node wallet, root registry,
-the proxy contract's settlement, ready before the first client), the worker admission (the config's
-allowlists, or the root's, followed), the RA-TLS identity and both listeners, starts the stats HTTP
-server and yields a :class:`~cocoon.node.running.RunningNode`. ``cocoon proxy run`` calls it; tests
+the proxy contract's settlement, ready before the first client, moved to a new contract when the root's
+params rise: :mod:`.redeploy`), the worker admission (the config's allowlists, or the root's,
+followed), the RA-TLS identity and both listeners, starts the stats HTTP server and yields a
+:class:`~cocoon.node.running.RunningNode`. ``cocoon proxy run`` calls it; tests
 call it with :class:`~cocoon.node.running.NodeDeps` fakes.
 """
 
@@ -18,14 +19,18 @@ from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.demo_vectors import apply_demo
 from cocoon.node.http import serve_node_http
 from cocoon.node.identity import config_claims, node_identity
+from cocoon.node.params_move import ParamsFollower
 from cocoon.node.policy import make_policy, node_collateral
 from cocoon.node.root import OnChange, follow_root
 from cocoon.node.running import REAL_DEPS, NodeDeps, RunningNode
 from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.redeploy import Redeployer
 from cocoon.proxy.service import ProxyService, ledger_path, make_stats_app
-from cocoon.proxy.settlement import open_settlement
+from cocoon.proxy.settlement import ProxySettlement, open_settlement
+from cocoon.proxy.settlement.start import make_settlement, resume_closes
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import ProxyConfig
+from cocoon.ton.params import Params
 
 log = logging.getLogger(__name__)
 
@@ -44,31 +49,22 @@ def worker_allowlist(config: ProxyConfig, node: NodeChain | None) -> tuple[Allow
     first = node.registry
     from_root = RegistryAllowlist(first)
 
-    def on_change(snapshot: RegistrySnapshot) -> None:
-        from_root.update(snapshot)
-        if snapshot.params_version != first.params_version:
-            log.warning(
-                "the root's params changed (version %d -> %d): this proxy's contract keeps the old "
-                "prices; close it (`cocoon proxy close`) and restart to deploy one under the new params",
-                first.params_version,
-                snapshot.params_version,
-            )
-
-    return from_root, on_change
+    return from_root, from_root.update
 
 
-def _root_follower(service: ProxyService, node: NodeChain, on_registry: OnChange | None) -> OnChange | None:
-    """What follows the root: the worker allowlist (``on_registry``) and the root version the COCOON
-    port compares clients' ``min_config_version`` with."""
+def _root_follower(service: ProxyService, node: NodeChain, *followers: OnChange | None) -> OnChange:
+    """What follows the root: the worker allowlist and the params (``followers``) and the root version
+    the COCOON port compares clients' ``min_config_version`` with."""
     port = service.cocoon_port
-    if port is None:
-        return on_registry
-    port.root_version = node.registry.version
+    if port is not None:
+        port.root_version = node.registry.version
 
     def on_change(snapshot: RegistrySnapshot) -> None:
-        port.root_version = snapshot.version
-        if on_registry is not None:
-            on_registry(snapshot)
+        if port is not None:
+            port.root_version = snapshot.version
+        for follower in followers:
+            if follower is not None:
+                follower(snapshot)
 
     return on_change
 
@@ -105,12 +101,24 @@ async def build_proxy(
         await service.start()
         stack.push_async_callback(service.aclose)
         running = RunningNode(service, 0, [service.refresh])
-        if settlement is not None:
-            running.jobs.append(lambda: settlement.run(service.workers))
-            # a close waits until the requests being answered are counted
-            settlement.closer.requests_running = lambda: sum(link.active for link in service.workers)
-        if node is not None and (follow := _root_follower(service, node, on_registry)) is not None:
-            running.jobs.append(lambda: follow_root(node, follow, interval_s=config.root_poll_interval_s))
+        on_params: OnChange | None = None
+        if node is not None and settlement is not None:
+            chain = node
+
+            def make(params: Params) -> ProxySettlement:
+                return make_settlement(config, ledger, chain, params, clock=deps.clock)
+
+            redeploy = Redeployer(service, settlement, make)
+            for old in await resume_closes(config, ledger, node, settlement, clock=deps.clock):
+                redeploy.close_later(old)
+            service.old_contracts = redeploy.stats
+            params = ParamsFollower(node.registry, redeploy.move)
+            on_params = params.on_change
+            running.jobs += [redeploy.run, params.run]
+        if node is not None:
+            follow = _root_follower(service, node, on_registry, on_params)
+            interval = config.root_poll_interval_s
+            running.jobs.append(lambda: follow_root(node, follow, interval_s=interval))
         running.http_port = await serve_node_http(
             make_stats_app(service), config.host, config.http_port, stack
         )

@@ -47,23 +47,47 @@ CREATE TABLE IF NOT EXISTS requests (
     worker_earned_nano INTEGER NOT NULL,
     finished_at REAL NOT NULL
 );
--- Payment channels (cocoon.payments.channel) keyed by the counterpart's owner address: running is
--- tokens_max (updated in each request's transaction, so a crash loses nothing acknowledged), stamped
--- the value persisted at local seqno stamped_seqno (committed_to_db); see
--- proxy/settlement/commit_store.py.
+-- Payment channels (cocoon.payments.channel) keyed by the proxy contract they settle on and the
+-- counterpart's owner address: running is tokens_max (updated in each request's transaction, so a crash
+-- loses nothing acknowledged), stamped the value persisted at local seqno stamped_seqno
+-- (committed_to_db); see proxy/settlement/commit_store.py. A proxy contract has its own channels, seqnos
+-- and notes: after a params change the old contract is closed on its totals while the new one counts
+-- from zero (a new client contract is never charged for usage under the old one).
 CREATE TABLE IF NOT EXISTS channels (
+    contract TEXT NOT NULL,
     kind TEXT NOT NULL,
     owner TEXT NOT NULL,
     running_tokens INTEGER NOT NULL DEFAULT 0,
     stamped_tokens INTEGER NOT NULL DEFAULT 0,
     stamped_seqno INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (kind, owner)
+    PRIMARY KEY (contract, kind, owner)
 );
-CREATE TABLE IF NOT EXISTS commit_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS pending_notes (seqno INTEGER PRIMARY KEY, session_hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS commit_state (
+    contract TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (contract, key)
+);
+CREATE TABLE IF NOT EXISTS pending_notes (
+    contract TEXT NOT NULL,
+    seqno INTEGER NOT NULL,
+    session_hash BLOB NOT NULL,
+    PRIMARY KEY (contract, seqno)
+);
 """
 
 CLIENT_CHANNEL, WORKER_CHANNEL = "client", "worker"
+
+LEGACY_CONTRACT = ""
+"""The contract of channel rows written before the ledger kept them per proxy contract (see
+:meth:`~cocoon.proxy.settlement.commit_store.CommitStore.claim_legacy`)."""
+
+_SCOPED = {
+    # table: (columns before the contract column was added, in order)
+    "channels": "kind, owner, running_tokens, stamped_tokens, stamped_seqno",
+    "commit_state": "key, value",
+    "pending_notes": "seqno, session_hash",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +124,8 @@ class RequestCharge:
     worker_earned_nano: Nano
     client_owner: str = ""
     """The client's owner address when it pays on chain (its payment channel); empty otherwise."""
+    contract: str = LEGACY_CONTRACT
+    """The proxy contract (raw address) whose channels count this request (the one it was reserved on)."""
 
 
 class Ledger:
@@ -112,6 +138,11 @@ class Ledger:
         # only a power loss may drop the latest ones. What the chain will reference (a save-state note)
         # is made durable first with `make_durable`, so a power loss can never orphan a note.
         self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            _migrate(self._db, path)
+        except PaymentError:
+            self._db.close()
+            raise
         self._db.executescript(_SCHEMA)
         self._batch = 0
         """Requests written into the open batch transaction (0: none is open)."""
@@ -274,9 +305,9 @@ class Ledger:
         for kind, owner in ((CLIENT_CHANNEL, charge.client_owner), (WORKER_CHANNEL, charge.worker_owner)):
             if owner:
                 self._db.execute(
-                    "INSERT INTO channels (kind, owner, running_tokens) VALUES (?, ?, ?)"
-                    " ON CONFLICT(kind, owner) DO UPDATE SET running_tokens = running_tokens + ?",
-                    (kind, owner, charge.adjusted_tokens, charge.adjusted_tokens),
+                    "INSERT INTO channels (contract, kind, owner, running_tokens) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(contract, kind, owner) DO UPDATE SET running_tokens = running_tokens + ?",
+                    (charge.contract, kind, owner, charge.adjusted_tokens, charge.adjusted_tokens),
                 )
         return True
 
@@ -298,6 +329,40 @@ class Ledger:
         batch is committed first."""
         self.commit()
         return _Transaction(self._db)
+
+
+def _migrate(db: sqlite3.Connection, path: Path | str) -> None:
+    """Add the contract column to the settlement tables of a database written before they had one; its
+    rows get :data:`LEGACY_CONTRACT` (claimed by the proxy contract they belong to at the next start).
+
+    One transaction: on failure nothing changes and :class:`PaymentError` says what to do."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(channels)")}
+    if not columns or "contract" in columns:
+        return
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        for table in _SCOPED:
+            db.execute(f"ALTER TABLE {table} RENAME TO {table}_unscoped")
+        # one statement at a time (executescript would commit); comments dropped (they hold ";")
+        schema = "\n".join(line for line in _SCHEMA.splitlines() if not line.lstrip().startswith("--"))
+        for statement in schema.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        for table, cols in _SCOPED.items():
+            db.execute(
+                f"INSERT INTO {table} (contract, {cols}) SELECT ?, {cols} FROM {table}_unscoped",
+                (LEGACY_CONTRACT,),
+            )
+            db.execute(f"DROP TABLE {table}_unscoped")
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise PaymentError(
+            f"the proxy database {path} could not be upgraded to keep payment channels per proxy "
+            f"contract ({exc}); it is unchanged: free disk space or fix its permissions and restart, or "
+            "restore it from a backup"
+        ) from exc
 
 
 class _Transaction:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,9 @@ class ProxyService:
         self.identity = identity
         self.proxy_id = identity.public_key.hex()[:16]
         self.chain = chain  # settlement on chain; None: off-chain credit (local_client_credit_nano)
+        # (after a root params change, the settlement of the new contract: cocoon.proxy.redeploy)
+        self.old_contracts: Callable[[], list[dict[str, Any]]] = list
+        """The closes of contracts left by a params change, still under way (for ``/jsonstats``)."""
         self.params = (
             chain.params
             if chain
@@ -339,6 +343,7 @@ class ProxyService:
             "proxy_id": self.proxy_id,
             "pid": os.getpid(),
             "chain": self.chain.stats() if self.chain else None,
+            "old_contracts": self.old_contracts(),
             "uptime_s": round(self.clock.monotonic() - self.started_at, 1),
             "params": {
                 "price_per_token": self.params.price_per_token,

@@ -10,9 +10,11 @@ Module map (where is ...):
 ``facade``           :class:`ProxySettlement`, all the service calls: the tick loop (read the chain,
                      flush, note, settle), credit for the client book, client binding, status, stats
 ``start``            start-up on the node's chain (:func:`cocoon.node.chain.open_node_chain`): the
-                     settlement built from a ``ProxyConfig``, started and ready (:func:`open_settlement`)
+                     settlement built from a ``ProxyConfig``, started and ready (:func:`open_settlement`);
+                     earlier contracts' closes carried on at a restart (``resume_closes``)
 ``channels``         the channel counters per (kind, owner): the only place they change
-``commit_store``     the commit state in the ledger's SQLite file (stamps, seqno, cursor, pending notes)
+``commit_store``     the commit state in the ledger's SQLite file (stamps, seqno, cursor, pending notes),
+                     kept per proxy contract (a params change moves the proxy to a new one)
 ``committer``        a flush stamps changed channels; **a save-state note is sent** here
 ``chain_reader``     **the chain is read** here: notes confirm seqnos (or reveal a rollback); client and
                      worker contracts report their state

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ChainError, CocoonError, StateRollbackError
 from cocoon.payments.params import Nano, NetworkParams, Tokens
 from cocoon.payments.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from cocoon.proxy.closing import Phase
 from cocoon.proxy.ledger import CLIENT_CHANNEL, WORKER_CHANNEL, Ledger
 from cocoon.proxy.settlement.chain_reader import ChainReader
 from cocoon.proxy.settlement.channels import Channels
@@ -89,7 +90,9 @@ class ProxySettlement:
         self.config, self.clock = config, clock
         self.init = proxy_state_init(owner, self.public_key, root, chain_params)
         self.contract = address_of(self.init)
-        self.store = CommitStore(ledger)
+        self.scope = self.contract.raw
+        """What this contract's channels are kept under in the ledger (``RequestCharge.contract``)."""
+        self.store = CommitStore(ledger, self.scope)
         self.pipeline = self.store.pipeline(session_hash or secrets.token_bytes(32), config.note_interval_s)
         self.channels = Channels.restored(self.store.channels())
         self.counters = SettlementCounters()
@@ -173,16 +176,36 @@ class ProxySettlement:
 
         A refusal stops the ticks and leaves :attr:`refused` set; the pushes go on."""
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._tick_forever())
-            tasks.create_task(self.updates.push_forever(workers, self.clients.connected))
+            tasks.create_task(self.run_ticks())
+            tasks.create_task(self.push_forever(workers))
 
-    async def _tick_forever(self) -> None:
+    async def push_forever(self, workers: Iterable[WorkerPeer]) -> None:
+        """Push payment updates to ``workers`` and bound clients, until cancelled (safe to cancel: an
+        update not delivered is pushed again by the next run)."""
+        await self.updates.push_forever(workers, self.clients.connected)
+
+    async def run_ticks(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Tick until refused or ``stop()`` (checked after each tick); a tick's errors are logged and
+        retried (chain unreachable, wallet short of TON)."""
         while self.refused is None:
             try:
                 await self.tick()
-            except CocoonError as exc:  # chain unreachable, wallet short of TON: retry next tick
-                log.warning("settlement: %s; retrying", exc)
+            except CocoonError as exc:
+                log.warning("settlement of %s: %s; retrying", self.contract, exc)
+            if stop():
+                return
             await asyncio.sleep(self.config.tick_s)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the contract's close is complete (seen on chain)."""
+        return self.closer.decision.phase is Phase.CLOSED
+
+    def forget_when_closed(self) -> None:
+        """The contract is closed: remember it, so that a restart does not come back to its close."""
+        if self.closed:
+            self.store.closed()
+            log.info("the proxy contract %s is closed: nothing is left to do for it", self.contract)
 
     async def tick(self, *, force: bool = False) -> None:
         """One round: read the chain, flush, note, settle (``force``: notes and flush now)."""
