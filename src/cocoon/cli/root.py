@@ -312,4 +312,6 @@ def set_fees(price: int, worker_fee: int, key_path: Path, chain_url: str, root: 
 
 
 # The commands that revoke, unregister, update and change params or owner live in their own module.
+# The commands that replace the contracts' codes or reset the registry, likewise.
+from cocoon.cli import root_code as _root_code  # noqa: E402, F401
 from cocoon.cli import root_ops as _root_ops  # noqa: E402, F401

@@ -22,6 +22,7 @@ from cocoon.registry.owner import (
     change_params,
     local_params,
     register_proxy,
+    reset_registry,
     revoke_model,
     revoke_proxy_image,
     revoke_worker_image,
@@ -29,6 +30,8 @@ from cocoon.registry.owner import (
     set_fees,
     unregister_proxy,
     update_proxy,
+    upgrade_contracts,
+    upgrade_root,
 )
 from cocoon.registry.reader import RegistryWatcher, read_registry, wait_for_version
 from cocoon.registry.snapshot import RegistrySnapshot, model_hash, network_params
@@ -47,6 +50,7 @@ __all__ = [
     "network_params",
     "read_registry",
     "register_proxy",
+    "reset_registry",
     "revoke_model",
     "revoke_proxy_image",
     "revoke_worker_image",
@@ -54,5 +58,7 @@ __all__ = [
     "set_fees",
     "unregister_proxy",
     "update_proxy",
+    "upgrade_contracts",
+    "upgrade_root",
     "wait_for_version",
 ]

@@ -22,6 +22,7 @@ from cocoon.registry.snapshot import RegistrySnapshot, image_hash_int, model_has
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
 from cocoon.ton.artifacts import contract_code
+from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.codec import Body
 from cocoon.ton.data import ProxyEndpoints, address_of, root_state_init
@@ -102,6 +103,23 @@ def update_proxy(seqno: int, endpoints: ProxyEndpoints) -> Body:
 
 def change_owner(new_owner: Address) -> Body:
     return m.ChangeOwner(query_id=next_query_id(), new_owner=new_owner)
+
+
+def upgrade_contracts(proxy_code: Cell, worker_code: Cell, client_code: Cell) -> Body:
+    """Replace the proxy, worker and client codes the root hands out (bumps the params version)."""
+    return m.UpgradeContracts(
+        query_id=next_query_id(), proxy_code=proxy_code, worker_code=worker_code, client_code=client_code
+    )
+
+
+def upgrade_root(code: Cell) -> Body:
+    """Replace the root contract's own code (its data stays)."""
+    return m.Upgrade(query_id=next_query_id(), code=code)
+
+
+def reset_registry() -> Body:
+    """Clear the root's four registries: proxy and worker images, registered proxies, models."""
+    return m.Reset(query_id=next_query_id())
 
 
 def change_params(params: NetworkParams) -> Body:
