@@ -39,6 +39,7 @@ DEFAULTS = {
     "COCOON_WALLET_POLL_INTERVAL_S": str(ProxyConfig().wallet_poll_interval_s),
     "COCOON_PAYMENTS_INTERVAL_S": str(ClientConfig().payments_interval_s),
     "COCOON_CASH_OUT_INTERVAL_S": str(WorkerConfig().cash_out_interval_s),
+    "COCOON_PROXY_WATCH_INTERVAL_S": str(WorkerConfig().proxy_watch_interval_s),
 }
 
 
