@@ -358,3 +358,42 @@ def test_embeddings_are_the_engines_charged_as_prompt_tokens(
     assert net.charged_nano() - before == cost
     (model,) = api.models.list().data
     assert "/v1/embeddings" in (model.model_extra or {})["endpoints"]
+
+
+def _page(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.headers["Content-Type"].startswith("text/html")
+        return str(resp.read().decode())
+
+
+def test_proxy_and_worker_status_pages(api: openai.OpenAI, net: RunningNet) -> None:
+    """The proxy's and the worker's HTML pages show what their /jsonstats say, chain included."""
+    api.chat.completions.create(model=net.model, messages=MESSAGES, max_tokens=3)  # type: ignore[arg-type]
+    stats = net.proxy_stats()
+    page = _page(f"http://127.0.0.1:{11000 + net.base}/")
+    assert "<h1>cocoon proxy</h1>" in page and f"<code>{net.model}</code>" in page
+    assert all(f"<code>{w['worker_id']}</code>" in page for w in stats["workers"])
+    chain = stats["chain"]
+    assert chain is not None and f"<code>{chain['proxy_contract']}</code>" in page
+    assert f"<td>params version</td><td>{chain['params_version']}</td>" in page
+    worker = net.worker_stats(1)
+    page = _page(f"http://127.0.0.1:{12000 + net.base}/status")
+    assert "<h1>cocoon worker</h1>" in page and f"<code>{worker['worker_id']}</code>" in page
+    assert '<span class="ok">connected</span>' in page and '<span class="ok">serving</span>' in page
+    assert f"<td><code>{next(iter(worker['payouts']['channels']))}</code>" in page
+
+
+def test_enable_debug_times_every_hop_across_processes(api: openai.OpenAI, net: RunningNet) -> None:
+    """Over real processes and TLS: each hop's durations, in order; none without enable_debug."""
+    answer = api.chat.completions.create(
+        model=net.model,
+        messages=MESSAGES,  # type: ignore[arg-type]
+        max_tokens=3,
+        extra_body={"enable_debug": True},
+    )
+    debug = (answer.model_extra or {})["debug"]
+    for node in ("client", "proxy", "worker"):
+        points = list(debug[node].values())
+        assert points[0] == 0 and points == sorted(points) and points[-1] > 0, (node, points)
+    plain = api.chat.completions.create(model=net.model, messages=MESSAGES, max_tokens=3)  # type: ignore[arg-type]
+    assert "debug" not in (plain.model_extra or {})

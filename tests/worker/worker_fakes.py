@@ -9,7 +9,7 @@ from typing import Any
 
 from cocoon.engine.fake_answer import FAKE_MODEL
 from cocoon.usage import NO_USAGE, Usage
-from cocoon.wire.messages import NO_TIMINGS, RunQuery, Timings
+from cocoon.wire.messages import NO_TIMINGS, DebugTimings, RunQuery, Timings
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Finish:
     code: str = ""
     message: str = ""
     param: str | None = None
+    debug: DebugTimings | None = None
 
 
 @dataclass
@@ -76,9 +77,11 @@ class Sink:
         cost: int = 0,
         receipt: bytes | None = None,
         prompt_cost: int = 0,
+        *,
+        debug: DebugTimings | None = None,
     ) -> bool:
         assert self.final is None, "an answer ends once"
-        self.final = Finish("end", usage, timings, receipt)
+        self.final = Finish("end", usage, timings, receipt, debug=debug)
         return True
 
     async def error(

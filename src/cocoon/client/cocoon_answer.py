@@ -47,7 +47,8 @@ from cocoon.tl.types import (
     TokensUsed,
 )
 from cocoon.usage import Usage
-from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
+from cocoon.wire.hops import parse_hop
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart, DebugTimings
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class AnswerMapper:
         final = _final_tokens(obj)
         if final is not None:
             parts.extend(self._chunk(b"", flush=True))
-            parts.append(self._end(final))
+            parts.append(self._end(final, _final_debug(obj)))
             self.done = True
         return parts
 
@@ -203,7 +204,7 @@ class AnswerMapper:
         if isinstance(doc, dict) and isinstance(doc.get("usage"), dict):
             self._usage = doc["usage"]
 
-    def _end(self, tokens: TokensUsed) -> AnswerEnd | AnswerError:
+    def _end(self, tokens: TokensUsed, debug: DebugTimings | None = None) -> AnswerEnd | AnswerError:
         if self.stream and self._head is not None and self._head.status == 200 and not self._sent:
             # What the reference worker sends when its engine streams SSE: it relays only JSON values.
             return self._upstream(
@@ -227,8 +228,24 @@ class AnswerMapper:
             cost = _nano(self._usage, "total_cost")
             prompt_cost = min(_nano(self._usage, "prompt_total_cost"), cost)
         return AnswerEnd(
-            self.request_id, usage, adjusted_tokens=max(adjusted, 0), cost=cost, prompt_cost=prompt_cost
+            self.request_id,
+            usage,
+            adjusted_tokens=max(adjusted, 0),
+            cost=cost,
+            prompt_cost=prompt_cost,
+            debug=debug,
         )
+
+
+def _final_debug(obj: TLObject) -> DebugTimings | None:
+    """The hops' timings a COCOON proxy put in its final info (ours does for ``enable_debug``); a hop
+    in another implementation's format is left out (None), never trusted as numbers."""
+    info = obj.final_info if isinstance(obj, ClientQueryAnswerEx | ClientQueryAnswerPartEx) else None
+    if info is None or (info.worker_debug is None and info.proxy_debug is None):
+        return None
+    return DebugTimings(
+        worker=parse_hop("worker", info.worker_debug), proxy=parse_hop("proxy", info.proxy_debug)
+    )
 
 
 def _final_tokens(obj: TLObject) -> TokensUsed | None:

@@ -12,24 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from cocoon.node.status_html import STYLE as _STYLE
+from cocoon.node.status_html import card as _card
 from cocoon.payments.params import format_ton
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1f24;background:#f6f8fa}
-h1{font-size:1.4rem;margin:0 0 .2rem} .sub{color:#57606a;margin-bottom:1.5rem}
-.cards{display:flex;gap:1rem;flex-wrap:wrap;margin-bottom:1.5rem}
-.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:.8rem 1.2rem;min-width:9rem}
-.card .v{font-size:1.5rem;font-weight:600} .card .k{color:#57606a;font-size:.85rem}
-table{border-collapse:collapse;background:#fff;margin-bottom:1.5rem;min-width:40rem}
-th,td{border:1px solid #d0d7de;padding:.35rem .7rem;text-align:left;font-size:.9rem}
-th{background:#eef1f4} .ok{color:#1a7f37;font-weight:600} .bad{color:#cf222e;font-weight:600}
-code{background:#eef1f4;padding:.1rem .3rem;border-radius:4px}
-"""
-
-
-def _card(label: str, value: str) -> str:
-    value_html, label_html = html.escape(value), html.escape(label)
-    return f'<div class="card"><div class="v">{value_html}</div><div class="k">{label_html}</div></div>'
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:

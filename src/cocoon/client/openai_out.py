@@ -99,9 +99,16 @@ def is_response_end(payload: bytes) -> bool:
     return isinstance(event, dict) and event.get("type") in RESPONSE_ENDS
 
 
-def final_event(payload: bytes, end: AnswerEnd, shape: StreamShape, receipt: dict[str, Any] | None) -> bytes:
-    """The held final event with its cost (and verified receipt), framed for the stream's shape."""
-    costed = add_cost_to_usage(payload, end, receipt=receipt)
+def final_event(
+    payload: bytes,
+    end: AnswerEnd,
+    shape: StreamShape,
+    receipt: dict[str, Any] | None,
+    debug: dict[str, Any] | None = None,
+) -> bytes:
+    """The held final event with its cost (and verified receipt, and the hops' timings when the
+    request asked for them), framed for the stream's shape."""
+    costed = add_cost_to_usage(payload, end, debug, receipt)
     if shape is StreamShape.CHAT:
         return encode_event(costed)
     event = json.loads(costed)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 from cocoon.api.validation import ValidatedRequest
 from cocoon.client.backend import BackendAnswer, Privacy, privacy_of, protocol_of
@@ -35,7 +36,8 @@ from cocoon.client.responses import STREAM_HEADERS, EventStream, WholeAnswer, er
 from cocoon.client.stats import ClientStats
 from cocoon.clock import Clock
 from cocoon.errors import RequestError, StatementError
-from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
+from cocoon.wire.hops import debug_json
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart, HopTimings
 from cocoon.wire.sse import DONE_EVENT, SseParser
 
 E2E_RESPONSE_HEADER = "X-Cocoon-E2E"
@@ -78,6 +80,10 @@ class AnswerRelay:
         self.protocol = protocol_of(answer)
         self._check: ReceiptCheck | None = None
         self._recorded = False
+        # ``enable_debug``: the client's own hop, from the request's arrival (``started``); the backend
+        # has sent the request when this relay is made. Not read at all otherwise.
+        self._sent = clock.monotonic() if request.enable_debug else None
+        self._first_byte: float | None = None
 
     def _record(self, status: int, cost_nano: int = 0) -> None:
         """List the request among the last ones, once, with how it ended."""
@@ -114,6 +120,19 @@ class AnswerRelay:
         self.stats.cancelled += 1
         self._record(CANCELLED_STATUS)
 
+    def _debug(self, end: AnswerEnd) -> dict[str, Any] | None:
+        """The ``debug`` object of a request sent with ``enable_debug`` (None otherwise): the client's
+        hop, done now, and the proxy's and worker's as the answer's end reports them."""
+        if self._sent is None:
+            return None
+        now = self.clock.monotonic()
+
+        def since(t: float) -> int:
+            return max(0, int((t - self.started) * 1e6))
+
+        first = self._first_byte if self._first_byte is not None else now
+        return debug_json(HopTimings(since(self._sent), since(first), since(now)), end.debug)
+
     def observe_latency(self) -> None:
         self.stats.observe_latency(self.clock.monotonic() - self.started)
 
@@ -121,6 +140,8 @@ class AnswerRelay:
         """Read up to the head; the whole answer, or the stream of the rest."""
         parts = aiter(self.answer)
         first = await anext(parts, None)
+        if self._sent is not None:
+            self._first_byte = self.clock.monotonic()
         if isinstance(first, AnswerError) or first is None:
             return self._error(error_from_answer(first) if first else UPSTREAM_GONE)
         assert isinstance(first, AnswerHead)
@@ -163,7 +184,7 @@ class AnswerRelay:
                 self._record(head.status, part.cost)
                 payload = bytes(body)
                 if head.status == 200:
-                    payload = add_cost_to_usage(payload, part, receipt=check.verified)
+                    payload = add_cost_to_usage(payload, part, self._debug(part), check.verified)
                 content_type = {k.lower(): v for k, v in head.headers}.get("content-type", "application/json")
                 return WholeAnswer(head.status, {**headers, "Content-Type": content_type}, payload)
             elif isinstance(part, AnswerError):
@@ -201,8 +222,9 @@ class AnswerRelay:
             elif isinstance(part, AnswerEnd):
                 self.stats.finished(part)
                 self._record(200, part.cost)
-                if held is not None and self.request.caller_wants_usage:
-                    yield final_event(held, part, shape, check.verified)
+                debug = self._debug(part)
+                if held is not None and (self.request.caller_wants_usage or debug is not None):
+                    yield final_event(held, part, shape, check.verified, debug)
                 return
             elif isinstance(part, AnswerError):
                 self.stats.failed += 1

@@ -25,6 +25,7 @@ from cocoon.wire.messages import (
     AnswerError,
     AnswerHead,
     AnswerPart,
+    DebugTimings,
     RunQuery,
     Timings,
 )
@@ -192,12 +193,14 @@ class Responder:
         cost: int = 0,
         receipt: bytes | None = None,
         prompt_cost: int = 0,
+        *,
+        debug: DebugTimings | None = None,
     ) -> bool:
         """Finish successfully with the usage (allowed after a cancel, to report what was consumed)."""
         self._finished = True
         request_id = self.request.request_id
         sent = self._endpoint.send_end(
-            request_id, usage, timings, adjusted_tokens, cost, receipt, prompt_cost
+            request_id, usage, timings, adjusted_tokens, cost, receipt, prompt_cost, debug
         )
         return await self._after(sent)
 

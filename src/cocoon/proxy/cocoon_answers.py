@@ -40,7 +40,8 @@ from cocoon.tl.types import (
     TokensUsed,
 )
 from cocoon.usage import NO_USAGE, Usage
-from cocoon.wire.messages import NO_TIMINGS, Timings
+from cocoon.wire.hops import final_info_strings
+from cocoon.wire.messages import NO_TIMINGS, DebugTimings, Timings
 
 Send = Callable[[TLObject], Awaitable[None]]
 """Sends one packet to the client (raises `ConnectionClosedError` once the connection is gone)."""
@@ -147,13 +148,18 @@ class CocoonAnswer:
         cost: int = 0,
         receipt: bytes | None = None,
         prompt_cost: int = 0,
+        *,
+        debug: DebugTimings | None = None,
     ) -> bool:
-        """Close the answer with the tokens charged for it."""
+        """Close the answer with the tokens charged for it (and the hops' timings, when asked)."""
         self._finished = True
         self.charged_tokens = adjusted_tokens
         self.ended_ok = True
+        worker_debug, proxy_debug = final_info_strings(debug) if debug is not None else (None, None)
         final = ClientQueryFinalInfo(
-            tokens_used=tokens_used(usage, adjusted_tokens, prompt_cost, self._price)
+            tokens_used=tokens_used(usage, adjusted_tokens, prompt_cost, self._price),
+            worker_debug=worker_debug,
+            proxy_debug=proxy_debug,
         )
         if not self._head_sent:  # cannot happen through the router; the client still gets a whole answer
             self._head_sent = True

@@ -74,6 +74,8 @@ from cocoon.wire.messages import (
     AnswerEnd,
     AnswerError,
     AnswerHead,
+    DebugTimings,
+    HopTimings,
     RunQuery,
     Timings,
 )
@@ -107,6 +109,8 @@ class AnswerWriter(Protocol):
         cost: int = 0,
         receipt: bytes | None = None,
         prompt_cost: int = 0,
+        *,
+        debug: DebugTimings | None = None,
     ) -> bool: ...
 
     async def error(
@@ -444,7 +448,8 @@ class Router:
             stream = await link.conn.run_query(forwarded)
             async with stream:
                 relay = _E2ERelay(e2e, forwarded) if e2e is not None else None
-                ok = await self._relay(link, key, stream, responder, coefficient, relay, measure)
+                hop = _Hop(self._arrived[key], measure.started) if request.debug else None  # only when asked
+                ok = await self._relay(link, key, stream, responder, coefficient, relay, measure, hop)
         except (ConnectionClosedError, RequestCancelledError) as exc:
             if responder.finished:
                 return
@@ -467,15 +472,19 @@ class Router:
         coefficient: int,
         e2e: _E2ERelay | None,
         measure: _Measure,
+        hop: _Hop | None = None,
     ) -> bool:
         """Relay the worker's answer (head, chunks byte for byte) and charge the usage it reports; for an
         end-to-end answer (``e2e``) hash each frame and charge only what a receipt matching them signs.
-        ``measure`` notes when the first chunk came and what the answer was, for routing."""
+        ``measure`` notes when the first chunk came and what the answer was, for routing; ``hop``: this
+        proxy's timings of a request sent with ``debug``."""
         first = True  # no retry once a chunk was relayed: this try's first chunk is the request's
         async for part in stream:
             match part:
                 case AnswerHead(status=status, headers=headers, e2e_nonce=nonce):
                     measure.head(headers, e2e is not None)
+                    if hop is not None:
+                        hop.first_byte = self.clock.monotonic()
                     await responder.head(status, self._head_headers(link, headers), e2e_nonce=nonce)
                 case AnswerChunk(data=data):
                     now = self.clock.monotonic()
@@ -486,7 +495,7 @@ class Router:
                     if e2e is not None:
                         e2e.frames.add(data)
                     await responder.chunk(data)
-                case AnswerEnd(usage=usage, timings=timings, receipt=receipt):
+                case AnswerEnd(usage=usage, timings=timings, receipt=receipt, debug=worker_debug):
                     if e2e is not None and (why := e2e.receipt_refusal(link, usage, receipt)) is not None:
                         await self._refuse_receipt(link, responder, why)
                         return False
@@ -501,6 +510,7 @@ class Router:
                         cost.cost_nano,
                         receipt,
                         cost.prompt_cost_nano,
+                        debug=hop.timings(self.clock.monotonic(), worker_debug) if hop else None,
                     )
                     return True
                 case AnswerError(
@@ -714,3 +724,23 @@ def _not_served(endpoint: str, model: str, workers: tuple[str, ...], served: tup
         f"({names}) serve {', '.join(served) or 'nothing they declared'}. Use one of those endpoints, or a "
         f"model whose workers list {endpoint} in /v1/models (its 'endpoints')."
     )
+
+
+@dataclass(slots=True)
+class _Hop:
+    """This proxy's clock readings of a request sent with ``debug``: its arrival, when it went to the
+    worker that answered it, and that worker's first answer part."""
+
+    arrived: float
+    sent: float
+    first_byte: float | None = None
+
+    def timings(self, now: float, worker: DebugTimings | None) -> DebugTimings:
+        """The proxy's hop (done ``now``) added to the worker's, in microseconds since the arrival."""
+
+        def since(t: float) -> int:
+            return max(0, int((t - self.arrived) * 1e6))
+
+        first = self.first_byte if self.first_byte is not None else now
+        proxy = HopTimings(since(self.sent), since(first), since(now))
+        return DebugTimings(worker=worker.worker if worker is not None else None, proxy=proxy)

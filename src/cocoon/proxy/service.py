@@ -54,6 +54,7 @@ from cocoon.proxy.selection import (
     PriceTooLow,
 )
 from cocoon.proxy.settlement import ProxySettlement
+from cocoon.proxy.status_page import render_proxy_status
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.roles import ProxyConfig
 from cocoon.wire.control import (
@@ -356,6 +357,7 @@ class ProxyService:
                     "coefficient": link.state.coefficient if link.state else None,
                     "enabled": link.state.enabled if link.state else False,
                     "active": link.active,
+                    "max_active": link.state.max_active if link.state else 0,
                     "served": link.served,
                     "failed": link.failed,
                     "latency_s": round(link.latency_s, 4),
@@ -405,6 +407,9 @@ def make_stats_app(service: ProxyService) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(text=service.prometheus(), content_type="text/plain", charset="utf-8")
 
+    async def status_page(request: web.Request) -> web.Response:
+        return web.Response(text=render_proxy_status(service.stats()), content_type="text/html")
+
     async def force_settle(request: web.Request) -> web.Response:
         # Operator request: commit on chain now, then charge every client, pay every worker, withdraw.
         if service.chain is None:
@@ -443,6 +448,8 @@ def make_stats_app(service: ProxyService) -> web.Application:
     app.router.add_get("/jsonstats", jsonstats)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/request/charge", force_settle)
+    app.router.add_get("/", status_page)
+    app.router.add_get("/status", status_page)
     app.router.add_post("/request/payout", force_settle)
     return app
 

@@ -24,6 +24,7 @@ from cocoon.wire.messages import (
     AnswerHead,
     AnswerPart,
     Cancel,
+    DebugTimings,
     Message,
     PaymentUpdate,
     Query,
@@ -102,9 +103,11 @@ class EndpointSender(ABC):
         cost: int = 0,
         receipt: bytes | None = None,
         prompt_cost: int = 0,
+        debug: DebugTimings | None = None,
     ) -> bool:
-        """Finish our answer successfully (allowed after a cancel, to report usage)."""
-        end = AnswerEnd(request_id, usage, timings, adjusted_tokens, cost, receipt, prompt_cost)
+        """Finish our answer successfully (allowed after a cancel, to report usage); ``debug``: the
+        hops' timings of a request that asked for them."""
+        end = AnswerEnd(request_id, usage, timings, adjusted_tokens, cost, receipt, prompt_cost, debug)
         return self.send_part(end)
 
     def send_answer_error(

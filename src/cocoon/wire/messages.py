@@ -180,6 +180,24 @@ NO_TIMINGS = Timings()
 """Timings with every duration zero (the default)."""
 
 
+class HopTimings(msgspec.Struct, frozen=True, array_like=True):
+    """Where one node's part of a debugged request (``enable_debug``) went, in microseconds of that
+    node's monotonic clock since it received the request: when it passed it on (the worker: called its
+    engine), when the first answer byte came back (the worker: the engine's first token) and when the
+    answer was done. Durations only: clocks of different hosts are never compared."""
+
+    sent_us: NonNegative = 0
+    first_byte_us: NonNegative = 0
+    done_us: NonNegative = 0
+
+
+class DebugTimings(msgspec.Struct, frozen=True, array_like=True):
+    """The hops' timings of a request sent with ``debug``: the worker's, then the proxy's added."""
+
+    worker: HopTimings | None = None
+    proxy: HopTimings | None = None
+
+
 class AnswerEnd(_Msg, tag=23, frozen=True):
     """Successful end of an answer: usage, timings, what was charged and an optional signed receipt.
 
@@ -195,6 +213,8 @@ class AnswerEnd(_Msg, tag=23, frozen=True):
     receipt: bytes | None = None
     prompt_cost: NonNegative = 0
     """nanoTON of `cost` for prompt (incl. cached) tokens; the rest is for completion tokens."""
+    debug: DebugTimings | None = None
+    """Per-hop timings, only for a request sent with ``debug`` (never measured otherwise)."""
 
 
 class AnswerError(_Msg, tag=24, frozen=True):

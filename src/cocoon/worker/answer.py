@@ -18,7 +18,7 @@ from cocoon.api.validation import ValidatedRequest
 from cocoon.errors import RequestError
 from cocoon.net.rpc_stream import Responder
 from cocoon.usage import Usage
-from cocoon.wire.messages import RunQuery, Timings
+from cocoon.wire.messages import DebugTimings, RunQuery, Timings
 from cocoon.worker.attest import ReceiptSigner
 
 JSON = "application/json"
@@ -50,8 +50,9 @@ class AnswerWriter(Protocol):
 
     async def chunk(self, data: bytes) -> bool: ...
 
-    async def end(self, usage: Usage, timings: Timings) -> bool:
-        """The answer is complete: its usage and timings, with a signed receipt."""
+    async def end(self, usage: Usage, timings: Timings, debug: DebugTimings | None = None) -> bool:
+        """The answer is complete: its usage and timings (``debug``: this hop's, when asked), with a
+        signed receipt."""
         ...
 
     async def refuse(self, error: RequestError, *, usage: Usage | None = None) -> bool:
@@ -113,11 +114,11 @@ class PlainAnswer(OnResponder):
         self._delivered.update(data)
         return await self._responder.chunk(data)
 
-    async def end(self, usage: Usage, timings: Timings) -> bool:
+    async def end(self, usage: Usage, timings: Timings, debug: DebugTimings | None = None) -> bool:
         receipt = None
         if self._signer is not None:
             receipt = self._signer.sign(self._request, self._delivered.digest(), usage)
-        return await self._responder.end(usage, timings, receipt=receipt)
+        return await self._responder.end(usage, timings, receipt=receipt, debug=debug)
 
     async def refuse(self, error: RequestError, *, usage: Usage | None = None) -> bool:
         return await self._responder.error(

@@ -21,7 +21,7 @@ from cocoon.e2e.replay import ReplayCache
 from cocoon.errors import E2EError, RequestError
 from cocoon.net.rpc_stream import Responder
 from cocoon.usage import NO_USAGE, Usage
-from cocoon.wire.messages import NO_TIMINGS, RunQuery, Timings
+from cocoon.wire.messages import NO_TIMINGS, DebugTimings, RunQuery, Timings
 from cocoon.worker.answer import JSON, OnResponder, error_code
 from cocoon.worker.attest import ReceiptSigner
 
@@ -94,10 +94,10 @@ class SealedAnswer(OnResponder):
                 return False
         return True
 
-    async def end(self, usage: Usage, timings: Timings) -> bool:
+    async def end(self, usage: Usage, timings: Timings, debug: DebugTimings | None = None) -> bool:
         if not await self._responder.chunk(self._sealer.final()):
             return False
-        return await self._responder.end(usage, timings, receipt=self._receipt(usage))
+        return await self._responder.end(usage, timings, receipt=self._receipt(usage), debug=debug)
 
     async def refuse(self, error: RequestError, *, usage: Usage | None = None) -> bool:
         code = error_code(error)

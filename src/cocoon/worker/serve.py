@@ -39,7 +39,7 @@ from cocoon.metrics import Histogram
 from cocoon.net.rpc_stream import Responder
 from cocoon.payments.pricing import choice_cap
 from cocoon.usage import NO_USAGE, Usage, delivered_usage
-from cocoon.wire.messages import RunQuery, Timings
+from cocoon.wire.messages import DebugTimings, HopTimings, RunQuery, Timings
 from cocoon.wire.timeouts import inner_timeout_s
 from cocoon.worker.answer import AnswerWriter, PlainAnswer
 from cocoon.worker.attest import ReceiptSigner
@@ -99,6 +99,7 @@ class RequestServer:
 
     async def serve(self, request: RunQuery, responder: Responder, max_active: int) -> None:
         """The `on_run_query` handler for one proxy connection."""
+        received = self.clock.monotonic() if request.debug else None  # hop timings: only when asked
         if not self.engine_up:
             self.counters.rejected += 1
             await responder.error(503, "engine_down", f"worker {self.worker_id}: its engine is not answering")
@@ -123,7 +124,7 @@ class RequestServer:
             return
         self.active += 1
         try:
-            await self._run(request, validated, answer)
+            await self._run(request, validated, answer, received)
         except BaseException:
             self.counters.cancelled += 1
             raise
@@ -168,14 +169,17 @@ class RequestServer:
         validated.engine_body[validated.cap_key] = min(validated.max_tokens, cap)
         return validated
 
-    async def _run(self, request: RunQuery, validated: ValidatedRequest, answer: AnswerWriter) -> None:
+    async def _run(
+        self, request: RunQuery, validated: ValidatedRequest, answer: AnswerWriter, received: float | None
+    ) -> None:
+        """Serve a validated request; ``received``: when it arrived, for a request sent with ``debug``."""
         started = self.clock.monotonic()
         timeout_s = inner_timeout_s(request.timeout_ms)
         try:
             if validated.stream:
-                await self._relay_stream(validated, answer, started, timeout_s)
+                await self._relay_stream(validated, answer, started, timeout_s, received)
             else:
-                await self._relay_whole(validated, answer, started, timeout_s)
+                await self._relay_whole(validated, answer, started, timeout_s, received)
         except EngineError as error:
             self.counters.failed += 1
             if not answer.finished:
@@ -221,7 +225,12 @@ class RequestServer:
         await answer.refuse(refusal, usage=usage)
 
     async def _relay_stream(
-        self, validated: ValidatedRequest, answer: AnswerWriter, started: float, timeout_s: float | None
+        self,
+        validated: ValidatedRequest,
+        answer: AnswerWriter,
+        started: float,
+        timeout_s: float | None,
+        received: float | None,
     ) -> None:
         stream = await self.engine.stream(validated.path, validated.engine_body, timeout_s=timeout_s)
         first_us = 0
@@ -251,10 +260,15 @@ class RequestServer:
             await answer.fail(message, generic=message, usage=usage)
             return
         self._served(answer)
-        await answer.end(usage, timings)
+        await answer.end(usage, timings, self._hop(received, started, first_us))
 
     async def _relay_whole(
-        self, validated: ValidatedRequest, answer: AnswerWriter, started: float, timeout_s: float | None
+        self,
+        validated: ValidatedRequest,
+        answer: AnswerWriter,
+        started: float,
+        timeout_s: float | None,
+        received: float | None,
     ) -> None:
         whole = await self.engine.complete(validated.path, validated.engine_payload, timeout_s=timeout_s)
         elapsed = int((self.clock.monotonic() - started) * 1e6)
@@ -263,7 +277,16 @@ class RequestServer:
         if await answer.head(whole.status, "application/json"):
             await answer.chunk(whole.body)
             self._served(answer)
-            await answer.end(usage, Timings(0, elapsed, elapsed))
+            await answer.end(usage, Timings(0, elapsed, elapsed), self._hop(received, started, elapsed))
+
+    def _hop(self, received: float | None, started: float, first_us: int) -> DebugTimings | None:
+        """This hop's timings for a request sent with ``debug`` (``received`` set), else None: since it
+        arrived, the engine call (``started``), the engine's first token and now, the answer done."""
+        if received is None:
+            return None
+        called_us = int((started - received) * 1e6)
+        done_us = int((self.clock.monotonic() - received) * 1e6)
+        return DebugTimings(worker=HopTimings(called_us, min(called_us + first_us, done_us), done_us))
 
     def _served(self, answer: AnswerWriter) -> None:
         self.counters.served += 1

@@ -45,6 +45,7 @@ from cocoon.worker.payouts import WorkerPayouts
 from cocoon.worker.preflight import preflight
 from cocoon.worker.proxy_session import WorkerProxySession
 from cocoon.worker.serve import RequestServer
+from cocoon.worker.status_page import render_worker_status
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +265,15 @@ class WorkerService:
             "engine": {"up": bool(server and server.engine_up), **asdict(self.health)},
             "active": server.active if server else 0,
             "max_active": self.config.max_active,
-            "proxies": {addr: {"connected": True, "rtt": c.rtt} for addr, c in self.connections.items()},
+            "proxies": {
+                # every configured proxy, connected or not; ``leaving``: why our offer to it is disabled
+                addr: {
+                    "connected": addr in self.connections,
+                    "rtt": self.connections[addr].rtt if addr in self.connections else None,
+                    "leaving": self.leaving(addr),
+                }
+                for addr in dict.fromkeys([*self.config.proxies, *self.connections])
+            },
             "connects": self.links.connects,
             "requests": vars(counters) if counters else {},
             "uptime_s": round(self.clock.monotonic() - self.started_at, 1),
@@ -273,7 +282,8 @@ class WorkerService:
 
 
 def make_stats_app(service: WorkerService) -> web.Application:
-    """/healthz, /jsonstats and /metrics (Prometheus, `cocoon.worker.metrics`) of the worker."""
+    """/healthz, /jsonstats, /metrics (Prometheus, `cocoon.worker.metrics`) and the status page (`/`,
+    `/status`: `cocoon.worker.status_page`) of the worker."""
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "connected": len(service.connections)})
@@ -283,6 +293,9 @@ def make_stats_app(service: WorkerService) -> web.Application:
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(text=worker_metrics(service), content_type="text/plain", charset="utf-8")
+
+    async def status_page(request: web.Request) -> web.Response:
+        return web.Response(text=render_worker_status(service.stats()), content_type="text/html")
 
     async def payout(request: web.Request) -> web.Response:
         # `cocoon worker payout`: submit every unclaimed signed payout now.
@@ -296,4 +309,6 @@ def make_stats_app(service: WorkerService) -> web.Application:
     app.router.add_get("/jsonstats", jsonstats)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/payout", payout)
+    app.router.add_get("/", status_page)
+    app.router.add_get("/status", status_page)
     return app

@@ -313,6 +313,7 @@ class ProxySettlement:
             "proxy_contract": self.contract.raw,
             "wallet": self.sender.address.raw,
             "ready": self.ready,
+            "params_version": self.chain_params.params_version,
             "refused": self.refused,
             "last_seqno": self.pipeline.last_seqno,
             "committed_seqno": self.pipeline.committed_seqno,
