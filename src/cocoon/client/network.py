@@ -33,6 +33,7 @@ from cocoon.api.validation import ValidatedRequest, generates_tokens
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
+from cocoon.api.error_codes import E2E_REROUTE
 from cocoon.attestation.receipt_e2e import E2EExpectation
 from cocoon.client.backend import BackendAnswer, Privacy
 from cocoon.client.cocoon_proxy import CocoonLink, CocoonProxies
@@ -303,8 +304,9 @@ class ProxyPool:
 
         async def resend(attempt: SealedAttempt, error: AnswerError) -> SealedAttempt | None:
             if fails_over(error):  # the proxy failed it, not the workers' keys: another proxy
-                self.choice.failed(attempt.proxy, self.clock.monotonic())
                 tried.add(attempt.proxy)
+            if fails_over(error) or error.code == E2E_REROUTE:  # its workers failed: it weighs more
+                self.choice.failed(attempt.proxy, self.clock.monotonic())
             return await self._resend(attempt, request, routing, deadline, frozenset(tried))
 
         return E2EAnswer(first, resend)
@@ -391,9 +393,9 @@ class ProxyPool:
         picked = await self._pick(routing.model, tried, cocoon=False)
         if picked is None:
             return None
-        if tried:
-            self.choice.failovers += 1
         address, conn = picked
+        if address != attempt.proxy:
+            self.choice.failovers += 1
         assert not isinstance(conn, CocoonLink)  # cocoon=False picks among our own connections
         found = await self._candidates(address, conn, request, deadline)
         if found.no_worker is not None:
