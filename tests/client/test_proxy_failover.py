@@ -15,10 +15,10 @@ from typing import Any
 
 import openai
 import pytest
+from two_proxies import HeldEngine, TwoProxies, two_proxies
 
 from cocoon.engine.fake_answer import FakeEngineConfig
 from cocoon.engine.memory import MemoryEngine
-from two_proxies import HeldEngine, TwoProxies, two_proxies
 from waiting import wait_until
 
 X, Y = "model-x", "model-y"

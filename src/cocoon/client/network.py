@@ -29,11 +29,11 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
+from cocoon.api.error_codes import E2E_REROUTE
 from cocoon.api.validation import ValidatedRequest, generates_tokens
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
-from cocoon.api.error_codes import E2E_REROUTE
 from cocoon.attestation.receipt_e2e import E2EExpectation
 from cocoon.client.backend import BackendAnswer, Privacy
 from cocoon.client.cocoon_proxy import CocoonLink, CocoonProxies
