@@ -222,10 +222,16 @@ class ProxyPool:
         cocoon = self.e2e != "required"
         picked = await self._pick(request.model, cocoon=cocoon)
         tried: set[str] = set()
-        while True:
-            assert picked is not None  # the first pick always finds one (or raises)
+        while picked is not None:  # the first pick always finds one (or raises)
             address, conn = picked
-            answer = await self._attempt(address, conn, request, request_id)
+            try:
+                answer = await self._attempt(address, conn, request, request_id)
+            except RequestError as exc:  # refused before sending (end to end: no worker it could seal to)
+                refusal = AnswerError(request_id, exc.status, exc.code or "", exc.message)
+                picked = await self._next(request, refusal, address, tried, deadline)
+                if picked is None:
+                    raise
+                continue
             if isinstance(answer, E2EAnswer):
                 return answer  # it fails over itself, through `_resend`
             parts = aiter(answer)
@@ -235,26 +241,42 @@ class ProxyPool:
                 await answer.cancel("the caller went away")
                 raise
             primed = PrimedAnswer(answer, parts, first, address)
-            if not fails_over(first):
-                return primed
-            self.choice.failed(address, self.clock.monotonic())
-            tried.add(address)
-            remaining = deadline - self.clock.monotonic()
-            if remaining < MIN_RESEND_S:
-                return primed  # no time left to send it elsewhere: the app gets this proxy's error
-            picked = await self._pick(request.model, frozenset(tried), cocoon=cocoon)
+            picked = await self._next(request, first, address, tried, deadline)
             if picked is None:
-                return primed  # no other proxy serves the model: the app gets this proxy's error
+                return primed  # begun, refused, or nobody else can take it: the app gets it as it is
+            request = dataclasses.replace(request, timeout_s=deadline - self.clock.monotonic())
+        raise AssertionError("unreachable")
+
+    async def _next(
+        self,
+        request: ValidatedRequest,
+        first: AnswerPart | None,
+        address: str,
+        tried: set[str],
+        deadline: float,
+    ) -> tuple[str, RpcConnection | CocoonLink] | None:
+        """After ``address`` answered ``request`` with ``first`` (its first part, or a refusal before
+        sending): the proxy to send it to next; None when it does not fail over, no time is left, or
+        no other proxy serves the model."""
+        if not fails_over(first):
+            return None
+        self.choice.failed(address, self.clock.monotonic())
+        tried.add(address)
+        if deadline - self.clock.monotonic() < MIN_RESEND_S:
+            return None
+        try:
+            picked = await self._pick(request.model, frozenset(tried), cocoon=self.e2e != "required")
+        except RequestError:  # no proxy connected any more: the app gets this one's error
+            return None
+        if picked is not None:
             self.choice.failovers += 1
             why = (
                 f"{first.status} {first.code}: {first.message}"
                 if isinstance(first, AnswerError)
                 else "no answer"
             )
-            log.warning(
-                "proxy %s failed request %016x (%s); sending it to %s", address, request_id, why, picked[0]
-            )
-            request = dataclasses.replace(request, timeout_s=remaining)
+            log.warning("proxy %s failed a request (%s); sending it to proxy %s", address, why, picked[0])
+        return picked
 
     async def _attempt(
         self, address: str, conn: RpcConnection | CocoonLink, request: ValidatedRequest, request_id: int
