@@ -19,6 +19,8 @@ when that first part says the proxy could not serve it:
   (overloaded), ``upstream_error`` (every worker behind it failed), any other server error;
 - 404 ``model_not_found`` / ``endpoint_not_served``: no worker behind *that* proxy for it now (its
   list was older than its workers); another proxy listing the model may have one.
+- the same refusals before the request was even sent (end to end: the proxy listed no worker for it,
+  503 ``e2e_unavailable``: none of its workers could be verified).
 
 It never fails over:
 
