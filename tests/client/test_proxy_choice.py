@@ -11,6 +11,7 @@ from client_answers import MODEL, chat, head
 from cocoon.client.failover import PrimedAnswer
 from cocoon.client.network import ProxyPool
 from cocoon.client.proxy_choice import ERROR_PENALTY, ERROR_WINDOW_S, ProxyChoice, fails_over
+from cocoon.errors import RequestError
 from cocoon.node.identity import make_identity
 from cocoon.node.policy import make_policy
 from cocoon.wire.messages import AnswerChunk, AnswerError, AnswerPart
@@ -140,3 +141,30 @@ async def test_when_every_proxy_fails_the_app_gets_the_last_error() -> None:
     last = AnswerError(1, 502, "upstream_error", "every worker failed")
     proxy_pool, a, b = pool_of(AnswerError(1, 503, "no_capacity", "busy"), last)
     assert await first_of(await proxy_pool.run(chat(), 7)) == last and (a.sent, b.sent) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "fails"),
+    [(503, "e2e_unavailable", True), (404, "model_not_found", True), (400, "x", False)],
+)
+async def test_a_refusal_before_sending_fails_over_when_it_is_the_proxys(
+    status: int, code: str, fails: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy_pool, _, _ = pool_of(head(), head())
+    attempts: list[str] = []
+    refusal = RequestError("refused by proxy a", status=status, code=code)
+
+    async def attempt(address: str, conn: Any, request: Any, request_id: int) -> Any:
+        attempts.append(address)
+        if address == "a":
+            raise refusal
+        return await ProxyPool._attempt(proxy_pool, address, conn, request, request_id)
+
+    monkeypatch.setattr(proxy_pool, "_attempt", attempt)
+    if fails:
+        answer = await proxy_pool.run(chat(), 7)
+        assert isinstance(answer, PrimedAnswer) and answer.proxy == "b" and attempts == ["a", "b"]
+    else:
+        with pytest.raises(RequestError) as raised:
+            await proxy_pool.run(chat(), 7)
+        assert raised.value is refusal and attempts == ["a"]
