@@ -35,7 +35,14 @@ from cocoon.node.admission import ConfigAllowlist, WorkerAdmission
 from cocoon.node.policy import make_policy
 from cocoon.roles import E2EMode
 from cocoon.usage import Usage
-from cocoon.wire.control import ControlBody, E2ECandidate, E2ECandidateList, E2ECandidates
+from cocoon.wire.control import (
+    ControlBody,
+    E2ECandidate,
+    E2ECandidateList,
+    E2ECandidates,
+    GetWorkerTypes,
+    WorkerTypes,
+)
 from cocoon.wire.headers import WORKER_KEY, WORKER_STATEMENT
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart, RunQuery
 
@@ -205,6 +212,8 @@ class FakeProxy:
     active_streams: int = 0
 
     async def query(self, body: ControlBody, timeout: float = 30.0) -> ControlBody:  # noqa: ASYNC109
+        if isinstance(body, GetWorkerTypes):
+            return WorkerTypes(())  # lists nothing: the client sends to it as the only proxy there is
         assert isinstance(body, E2ECandidates)
         self.asked.append(body)
         return E2ECandidateList(

@@ -9,8 +9,9 @@ repeated or reordered, a missing final frame, an unencrypted answer) cancels the
 the answer with a 502 ``upstream_error``: a truncated answer is never presented as complete.
 
 Before its head, an answer that says no listed worker could take the envelope (``e2e_reroute``) or
-that its key is unknown (``e2e_key_unknown``) is sent again, sealed to fresh candidates, at most
-`MAX_RESENDS` times: the app sees one request. The facts its v2 receipt is checked against
+that its key is unknown (``e2e_key_unknown``), or one its proxy failed
+(`cocoon.client.proxy_choice.fails_over`: then through another proxy), is sent again, sealed to fresh
+candidates, at most `MAX_RESENDS` times: the app sees one request. The facts its v2 receipt is checked against
 (`cocoon.client.receipts.E2EFacts`) are those of the attempt that answered.
 """
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen
 from cocoon.client.backend import BackendAnswer, Privacy
 from cocoon.client.e2e_workers import Candidate
+from cocoon.client.proxy_choice import fails_over
 from cocoon.e2e.envelope import SealedRequest
 from cocoon.e2e.evidence import Evidence
 from cocoon.e2e.frames import FrameOpener, FrameType
@@ -113,7 +115,7 @@ class E2EAnswer:
         while True:
             parts = aiter(self.attempt.answer)
             first = await anext(parts, None)
-            if not (isinstance(first, AnswerError) and first.code in RESEAL_CODES):
+            if not (isinstance(first, AnswerError) and (first.code in RESEAL_CODES or fails_over(first))):
                 break
             if self.resends >= self.max_resends or self._cancelled is not None:
                 yield first

@@ -1,9 +1,11 @@
 """The client daemon's side of the network: attested connections to proxies, requests through them.
 
 One connection per proxy is kept open and re-opened with capped backoff (`cocoon.net.proxy_links`);
-the proxy set may change at run time. A request goes to the connected proxy with the fewest requests
-in flight. Its answer is read within the caller's timeout; a connection that dies mid-answer, or a
-timeout that passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
+the proxy set may change at run time. A request goes to a connected proxy whose model list names its
+model, the least loaded (`cocoon.client.proxy_choice`: which errors send it to another proxy before
+its answer began, and why the others never do). Its answer is read within the caller's timeout; a
+connection that dies mid-answer, or a timeout that passes, becomes a final `AnswerError`, so the
+HTTP layer always ends what it started.
 
 End-to-end encryption (spec/e2e.md; ``e2e`` in the config): unless it is off, a request is sealed to
 the first verified workers the picked proxy lists (`cocoon.client.e2e_workers`) and its answer
@@ -20,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
+from cocoon.api.error_codes import E2E_REROUTE
 from cocoon.api.validation import ValidatedRequest, generates_tokens
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
@@ -35,9 +39,11 @@ from cocoon.client.backend import BackendAnswer, Privacy
 from cocoon.client.cocoon_proxy import CocoonLink, CocoonProxies
 from cocoon.client.e2e_answer import E2EAnswer, SealedAttempt
 from cocoon.client.e2e_workers import QUERY_TIMEOUT_S, CandidateSet, E2EWorkers
+from cocoon.client.failover import LostAnswer, PrimedAnswer
 from cocoon.client.model_list import model_list
 from cocoon.client.payment_link import ClientLink
 from cocoon.client.payments import ClientPayments
+from cocoon.client.proxy_choice import ProxyChoice, fails_over
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.envelope import Envelope, Routing, seal_request
 from cocoon.errors import (
@@ -132,6 +138,8 @@ class ProxyPool:
             give_up=lambda address: payments is not None and address in payments.dropped,
             role="client",
         )
+        self.choice = ProxyChoice()
+        self._listing = asyncio.Lock()
 
     @property
     def connections(self) -> dict[str, RpcConnection]:
@@ -168,11 +176,26 @@ class ProxyPool:
             snapshot.params_version,
         )
 
-    def _pick(self, *, cocoon: bool = True) -> tuple[str, RpcConnection | CocoonLink]:
-        """The connected proxy with the fewest requests in flight, ours or (``cocoon``) COCOON's."""
-        links: list[tuple[str, RpcConnection | CocoonLink]] = list(self.connections.items())
+    async def _pick(
+        self, model: str, tried: frozenset[str] = frozenset(), *, cocoon: bool = True
+    ) -> tuple[str, RpcConnection | CocoonLink] | None:
+        """The connected proxy to send a request for ``model`` to, ours or (``cocoon``) COCOON's, not
+        one of ``tried`` (`cocoon.client.proxy_choice.ProxyChoice.pick`); None when no other serves it."""
+        links = self._links(cocoon=cocoon)
+        if self.choice.stale(self.clock.monotonic()):
+            async with self._listing:  # one refresh for the requests arriving together
+                if self.choice.stale(self.clock.monotonic()):
+                    await self.models()
+            links = self._links(cocoon=cocoon)
+        loads = {address: link.active_streams for address, link in links.items()}
+        address = self.choice.pick(model, loads, self.clock.monotonic(), tried)
+        return None if address is None else (address, links[address])
+
+    def _links(self, *, cocoon: bool) -> dict[str, RpcConnection | CocoonLink]:
+        """The live proxy connections, ours and (``cocoon``) COCOON's; a 502 saying why when none is."""
+        links: dict[str, RpcConnection | CocoonLink] = dict(self.connections)
         if cocoon and self.cocoon is not None:
-            links += self.cocoon.links.items()
+            links.update(self.cocoon.links)
         if not links:
             errors = {**self.last_error, **(self.cocoon.last_error if self.cocoon else {})}
             detail = "; ".join(f"{p}: {e}" for p, e in errors.items()) or "still connecting"
@@ -190,14 +213,82 @@ class ProxyPool:
                 error_type="upstream_error",
                 code="upstream_error",
             )
-        return min(links, key=lambda item: item[1].active_streams)
+        return links
 
     async def run(self, request: ValidatedRequest, request_id: int) -> BackendAnswer:
-        address, conn = self._pick(cocoon=self.e2e != "required")
-        if isinstance(conn, CocoonLink):
-            return await conn.run(
-                request, request_id, Privacy.PLAINTEXT if self.e2e == "off" else Privacy.DOWNGRADED
+        """Send ``request`` to the best proxy serving its model; until its answer begins, to the next
+        one when a proxy fails it (`cocoon.client.proxy_choice.fails_over`)."""
+        deadline = self.clock.monotonic() + request.timeout_s
+        cocoon = self.e2e != "required"
+        picked = await self._pick(request.model, cocoon=cocoon)
+        tried: set[str] = set()
+        while picked is not None:  # the first pick always finds one (or raises)
+            address, conn = picked
+            try:
+                answer = await self._attempt(address, conn, request, request_id)
+            except RequestError as exc:  # refused before sending (end to end: no worker it could seal to)
+                refusal = AnswerError(request_id, exc.status, exc.code or "", exc.message)
+                picked = await self._next(request, refusal, address, tried, deadline)
+                if picked is None:
+                    raise
+                continue
+            if isinstance(answer, E2EAnswer):
+                return answer  # it fails over itself, through `_resend`
+            parts = aiter(answer)
+            try:
+                first = await anext(parts, None)
+            except BaseException:
+                await answer.cancel("the caller went away")
+                raise
+            primed = PrimedAnswer(answer, parts, first, address)
+            picked = await self._next(request, first, address, tried, deadline)
+            if picked is None:
+                return primed  # begun, refused, or nobody else can take it: the app gets it as it is
+            request = dataclasses.replace(request, timeout_s=deadline - self.clock.monotonic())
+        raise AssertionError("unreachable")
+
+    async def _next(
+        self,
+        request: ValidatedRequest,
+        first: AnswerPart | None,
+        address: str,
+        tried: set[str],
+        deadline: float,
+    ) -> tuple[str, RpcConnection | CocoonLink] | None:
+        """After ``address`` answered ``request`` with ``first`` (its first part, or a refusal before
+        sending): the proxy to send it to next; None when it does not fail over, no time is left, or
+        no other proxy serves the model."""
+        if not fails_over(first):
+            return None
+        self.choice.failed(address, self.clock.monotonic())
+        tried.add(address)
+        if deadline - self.clock.monotonic() < MIN_RESEND_S:
+            return None
+        try:
+            picked = await self._pick(request.model, frozenset(tried), cocoon=self.e2e != "required")
+        except RequestError:  # no proxy connected any more: the app gets this one's error
+            return None
+        if picked is not None:
+            self.choice.failovers += 1
+            why = (
+                f"{first.status} {first.code}: {first.message}"
+                if isinstance(first, AnswerError)
+                else "no answer"
             )
+            log.warning("proxy %s failed a request (%s); sending it to proxy %s", address, why, picked[0])
+        return picked
+
+    async def _attempt(
+        self, address: str, conn: RpcConnection | CocoonLink, request: ValidatedRequest, request_id: int
+    ) -> BackendAnswer:
+        """Send ``request`` through ``address`` once, within ``request.timeout_s``."""
+        if isinstance(conn, CocoonLink):
+            try:
+                return await conn.run(
+                    request, request_id, Privacy.PLAINTEXT if self.e2e == "off" else Privacy.DOWNGRADED
+                )
+            except RequestError as exc:  # its connection closed before the request was sent
+                return LostAnswer(request_id, address, exc.message)
         # Every choice may generate max_tokens: the proxy reserves for all of them. An embeddings
         # request generates nothing: no completion budget, the proxy reserves for its size alone.
         budget = (
@@ -231,9 +322,14 @@ class ProxyPool:
             query = _query(request, request_id, routing, request.timeout_s)
             return await self._send(address, conn, query, request.timeout_s, Privacy.DOWNGRADED)
         first = await self._send_sealed(address, conn, request, request_id, routing, found, deadline)
+        tried: set[str] = set()
 
         async def resend(attempt: SealedAttempt, error: AnswerError) -> SealedAttempt | None:
-            return await self._resend(attempt, request, routing, deadline)
+            if fails_over(error):  # the proxy failed it, not the workers' keys: another proxy
+                tried.add(attempt.proxy)
+            if fails_over(error) or error.code == E2E_REROUTE:  # its workers failed: it weighs more
+                self.choice.failed(attempt.proxy, self.clock.monotonic())
+            return await self._resend(attempt, request, routing, deadline, frozenset(tried))
 
         return E2EAnswer(first, resend)
 
@@ -244,13 +340,11 @@ class ProxyPool:
         query: RunQuery,
         timeout_s: float,
         privacy: Privacy = Privacy.PLAINTEXT,
-    ) -> NetworkAnswer:
+    ) -> NetworkAnswer | LostAnswer:
         try:
             stream = await conn.run_query(query)
         except ConnectionClosedError as exc:
-            raise RequestError(
-                f"the connection to proxy {address} closed: {exc}", status=502, error_type="upstream_error"
-            ) from exc
+            return LostAnswer(query.request_id, address, str(exc))  # fails over like a lost answer
         return NetworkAnswer(stream, timeout_s, address, privacy)
 
     async def _candidates(
@@ -304,15 +398,26 @@ class ProxyPool:
         return SealedAttempt(answer, sealed, found.chosen, expectation, address)
 
     async def _resend(
-        self, attempt: SealedAttempt, request: ValidatedRequest, routing: Routing, deadline: float
+        self,
+        attempt: SealedAttempt,
+        request: ValidatedRequest,
+        routing: Routing,
+        deadline: float,
+        tried: frozenset[str] = frozenset(),
     ) -> SealedAttempt | None:
-        """After ``e2e_reroute``/``e2e_key_unknown``: fresh candidates, sealed again, sent under a new
-        wire id (the client request id stays); None when too little of the deadline is left."""
+        """After ``e2e_reroute``/``e2e_key_unknown``, or a proxy's failure (it is then in ``tried``):
+        fresh candidates, sealed again, sent under a new wire id (the client request id stays); None
+        when too little of the deadline is left or no other proxy serves the model."""
         assert self.workers is not None
         if deadline - self.clock.monotonic() < MIN_RESEND_S:
             return None
         self.workers.invalidate(attempt.proxy, routing.model, routing.endpoint, routing.max_coefficient)
-        address, conn = self._pick(cocoon=False)
+        picked = await self._pick(routing.model, tried, cocoon=False)
+        if picked is None:
+            return None
+        address, conn = picked
+        if address != attempt.proxy:
+            self.choice.failovers += 1
         assert not isinstance(conn, CocoonLink)  # cocoon=False picks among our own connections
         found = await self._candidates(address, conn, request, deadline)
         if found.no_worker is not None:
@@ -323,21 +428,15 @@ class ProxyPool:
         return await self._send_sealed(address, conn, request, wire_id, routing, found, deadline)
 
     async def models(self) -> list[dict[str, Any]]:
-        """The OpenAI model list of every connected proxy, merged per model (see `client.model_list`)."""
-        answers: list[tuple[str, WorkerTypes]] = []
-        for address, conn in list(self.connections.items()):
-            try:
-                answer = await conn.query(GetWorkerTypes(), timeout=10)
-            except CocoonError as exc:
-                log.warning("proxy %s did not list its models: %s", address, exc)
-                continue
-            if isinstance(answer, WorkerTypes):
-                answers.append((address, answer))
-        for address, link in list(self.cocoon.links.items()) if self.cocoon else []:
-            try:
-                answers.append((address, await link.worker_types()))
-            except CocoonError as exc:
-                log.warning("COCOON proxy %s did not list its models: %s", address, exc)
+        """The OpenAI model list of every connected proxy, merged per model (see `client.model_list`);
+        each proxy's own list is kept to route requests by (`ProxyChoice.listed`)."""
+        links: list[tuple[str, RpcConnection | CocoonLink]] = list(self.connections.items())
+        links += list(self.cocoon.links.items()) if self.cocoon else []
+        listed = await asyncio.gather(*(_worker_types(address, link) for address, link in links))
+        answers = [(address, types) for (address, _), types in zip(links, listed, strict=True) if types]
+        self.choice.listed(
+            {a: (t.model for t in types.types) for a, types in answers}, self.clock.monotonic()
+        )
         return model_list(answers)
 
     async def status(self) -> dict[str, Any]:
@@ -361,7 +460,26 @@ class ProxyPool:
         e2e: dict[str, Any] = {"mode": self.e2e, **(self.workers.stats() if self.workers else {})}
         if self.cocoon is not None:
             proxies.update(self.cocoon.status())
-        return {"client_id": self.client_id, "proxies": proxies, "payments": payments, "e2e": e2e}
+        routing = self.choice.stats()
+        return {
+            "client_id": self.client_id,
+            "proxies": proxies,
+            "payments": payments,
+            "e2e": e2e,
+            "routing": routing,
+        }
+
+
+async def _worker_types(address: str, link: RpcConnection | CocoonLink) -> WorkerTypes | None:
+    """A proxy's model list; None (logged) when it did not give one."""
+    try:
+        if isinstance(link, CocoonLink):
+            return await link.worker_types()
+        answer = await link.query(GetWorkerTypes(), timeout=10)
+    except CocoonError as exc:
+        log.warning("proxy %s did not list its models: %s", address, exc)
+        return None
+    return answer if isinstance(answer, WorkerTypes) else None
 
 
 def _query(
