@@ -17,13 +17,23 @@ from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart
 
 class PrimedAnswer:
     """``answer`` with its first part already read (``first``; None: it ended with nothing) from
-    ``parts``, its iterator; how it travelled is the wrapped answer's."""
+    ``parts``, its iterator; how it travelled is the wrapped answer's. ``sent_at`` and ``first_at``
+    (monotonic) say when this try was sent and when its first part came, for ``enable_debug``: the
+    relay is made only after both."""
 
     def __init__(
-        self, answer: BackendAnswer, parts: AsyncIterator[AnswerPart], first: AnswerPart | None, proxy: str
+        self,
+        answer: BackendAnswer,
+        parts: AsyncIterator[AnswerPart],
+        first: AnswerPart | None,
+        proxy: str,
+        sent_at: float,
+        first_at: float,
     ) -> None:
         self.answer = answer
         self.proxy = proxy
+        self.sent_at = sent_at
+        self.first_at = first_at
         self.privacy = privacy_of(answer)
         self.protocol = protocol_of(answer)
         self._parts = parts

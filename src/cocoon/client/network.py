@@ -224,6 +224,7 @@ class ProxyPool:
         tried: set[str] = set()
         while picked is not None:  # the first pick always finds one (or raises)
             address, conn = picked
+            sent_at = self.clock.monotonic()
             try:
                 answer = await self._attempt(address, conn, request, request_id)
             except RequestError as exc:  # refused before sending (end to end: no worker it could seal to)
@@ -240,7 +241,7 @@ class ProxyPool:
             except BaseException:
                 await answer.cancel("the caller went away")
                 raise
-            primed = PrimedAnswer(answer, parts, first, address)
+            primed = PrimedAnswer(answer, parts, first, address, sent_at, self.clock.monotonic())
             picked = await self._next(request, first, address, tried, deadline)
             if picked is None:
                 return primed  # begun, refused, or nobody else can take it: the app gets it as it is

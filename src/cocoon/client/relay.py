@@ -23,6 +23,7 @@ from typing import Any
 from cocoon.api.validation import ValidatedRequest
 from cocoon.client.backend import BackendAnswer, Privacy, privacy_of, protocol_of
 from cocoon.client.e2e_answer import E2E_HEADER, E2EAnswer
+from cocoon.client.failover import PrimedAnswer
 from cocoon.client.openai_out import (
     StreamShape,
     add_cost_to_usage,
@@ -81,9 +82,11 @@ class AnswerRelay:
         self._check: ReceiptCheck | None = None
         self._recorded = False
         # ``enable_debug``: the client's own hop, from the request's arrival (``started``); the backend
-        # has sent the request when this relay is made. Not read at all otherwise.
-        self._sent = clock.monotonic() if request.enable_debug else None
-        self._first_byte: float | None = None
+        # has sent the request when this relay is made (and, across proxies, read its first part:
+        # `PrimedAnswer` says when). Not read at all otherwise.
+        primed = answer if isinstance(answer, PrimedAnswer) else None
+        self._sent = (primed.sent_at if primed else clock.monotonic()) if request.enable_debug else None
+        self._first_byte: float | None = primed.first_at if primed and request.enable_debug else None
 
     def _record(self, status: int, cost_nano: int = 0) -> None:
         """List the request among the last ones, once, with how it ended."""
@@ -140,7 +143,7 @@ class AnswerRelay:
         """Read up to the head; the whole answer, or the stream of the rest."""
         parts = aiter(self.answer)
         first = await anext(parts, None)
-        if self._sent is not None:
+        if self._sent is not None and self._first_byte is None:
             self._first_byte = self.clock.monotonic()
         if isinstance(first, AnswerError) or first is None:
             return self._error(error_from_answer(first) if first else UPSTREAM_GONE)
