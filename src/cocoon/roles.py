@@ -86,9 +86,12 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     # Leaving a closing proxy (cocoon.worker.payouts): how often its proxy contracts' states are read.
     # A proxy's close takes proxy_delay_before_close (hours on a real network), so 30 s loses nothing.
     proxy_watch_interval_s: float = 30.0
+    # The stats/admin HTTP server (http_port): on this machine only unless set (see admin_host's help).
+    admin_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_admin_host(self.admin_host)
         if not self.health_timeout_s > 0:
             raise ConfigError(f"health_timeout_s must be more than 0 seconds, not {self.health_timeout_s}")
         if self.health_failures < 1:
@@ -135,9 +138,12 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     allowed_model_hashes: list[str] = msgspec.field(default_factory=list)
     # Seconds between reads of the proxy contract's transactions (the settlement's chain poll).
     chain_poll_interval_s: float = 5.0
+    # The stats/admin HTTP server (http_port) binds here, apart from the RA-TLS ports on `host`.
+    admin_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_admin_host(self.admin_host)
         if not 0 <= self.cocoon_pow_difficulty <= 28:
             raise ConfigError(
                 f"cocoon_pow_difficulty must be within 0..28 (COCOON clients refuse more), not "
@@ -189,6 +195,13 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     cocoon_test: bool = False
     # Seconds between the upkeep rounds of the client contracts (one account read per proxy channel).
     payments_interval_s: float = 10.0
+    # The OpenAI API listener (http_port); empty: `host`. Beyond loopback it needs API keys.
+    api_host: str = ""
+
+    @property
+    def api_listen_host(self) -> str:
+        """Where the OpenAI API (and the daemon's other HTTP routes) listen: api_host, else host."""
+        return self.api_host or self.host
 
 
 ROLE_CONFIGS: dict[str, type[_Config]] = {
@@ -307,6 +320,13 @@ _HELP = {
     "chain_poll_interval_s": "Seconds between the proxy's reads of its contract's transactions (commit "
     "notes, client registrations); the idle chain load is about 60/this + 60/settle_interval_s per minute.",
     "payments_interval_s": "Seconds between the client's upkeep rounds (one chain read per proxy).",
+    "admin_host": "Address the stats/admin HTTP server (http_port: /healthz, /jsonstats, /metrics and the "
+    "admin POSTs) binds to, apart from `host`; 127.0.0.1 by default, so a node listening on 0.0.0.0 for "
+    "its peers keeps it on this machine. Admin POSTs (charge, payout, close) need the bearer token in "
+    "<data_dir>/admin.token wherever it listens.",
+    "api_host": "Address the client's OpenAI API (http_port) binds to; empty: `host`. Beyond loopback "
+    "the daemon refuses to start without API keys (`cocoon client keys add`). Its POST /payments/... "
+    "need the admin token in <data_dir>/admin.token.",
 }
 
 _INTERVALS = (
@@ -334,6 +354,14 @@ def _check_chain_settings(config: _Config) -> None:
         why = wrong_network(getattr(config, name, ""), testnet=config.testnet, what=name)
         if why is not None:
             raise ConfigError(why)
+
+
+def _check_admin_host(host: str) -> None:
+    if not host.strip():
+        raise ConfigError(
+            "admin_host is empty, which would listen on every interface: set an address, e.g. 127.0.0.1 "
+            "(this machine only) or 0.0.0.0 (every interface, admin POSTs still need the admin token)"
+        )
 
 
 def field_help(name: str) -> str:

@@ -34,6 +34,7 @@ from cocoon.client.payments import ClientPayments
 from cocoon.client.public_network import on_public_root
 from cocoon.client.receipts import ReceiptBook
 from cocoon.clock import Clock
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_allowlist
 from cocoon.node.chain import NodeChain, open_client_chain
 from cocoon.node.demo_vectors import apply_demo
@@ -149,6 +150,7 @@ async def build_client(
     ``async with`` ends."""
     deps, replay = apply_demo(config.quote_provider, deps, present_quote=False)
     access = access_control(config, deps.clock)  # refuses to start open beyond loopback, before any I/O
+    admin = AdminToken.of_data_dir(config.data_dir)  # what POST /payments/... asks for
     async with AsyncExitStack() as stack:
         opened = await open_client_chain(config, stack, deps)
         node = opened if isinstance(opened, NodeChain) else None  # a root of ours
@@ -183,7 +185,7 @@ async def build_client(
         )
         app = make_client_app(pool, limits, receipts=receipts, clock=deps.clock, access=access)
         if payments is not None:
-            add_payment_routes(app, payments)
+            add_payment_routes(app, payments, admin)
         running = RunningNode(pool, 0, [pool.run_forever])
         if node is not None:
             follower = root_follower(config, "client", pool.links, attested, node)
@@ -196,6 +198,6 @@ async def build_client(
             running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
             running.jobs.append(params.run)
         running.http_port = await serve_node_http(
-            app, config.host, config.http_port, stack, cancel_on_disconnect=True
+            app, config.api_listen_host, config.http_port, stack, cancel_on_disconnect=True
         )
         yield running

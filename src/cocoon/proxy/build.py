@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.demo_vectors import apply_demo
@@ -111,7 +112,9 @@ async def build_proxy(
             settlement.closer.requests_running = lambda: sum(link.active for link in service.workers)
         if node is not None and (follow := _root_follower(service, node, on_registry)) is not None:
             running.jobs.append(lambda: follow_root(node, follow, interval_s=config.root_poll_interval_s))
+        # Stats and admin on their own address (loopback by default), the admin POSTs behind the token.
+        admin = AdminToken.of_data_dir(config.data_dir)
         running.http_port = await serve_node_http(
-            make_stats_app(service), config.host, config.http_port, stack
+            make_stats_app(service, admin), config.admin_host, config.http_port, stack
         )
         yield running

@@ -22,6 +22,7 @@ from pathlib import Path
 from cocoon.e2e.keyring import Keyring
 from cocoon.engine.protocol import Engine
 from cocoon.engine.responses_bridge import ResponsesBridge
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.demo_vectors import apply_demo
 from cocoon.node.http import serve_node_http
@@ -135,7 +136,9 @@ async def build_worker(
             interval = config.root_poll_interval_s
             running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
             running.jobs.append(params.run)
+        # Stats and admin on their own address (loopback by default), the admin POSTs behind the token.
+        admin = AdminToken.of_data_dir(config.data_dir)
         running.http_port = await serve_node_http(
-            make_stats_app(service), config.host, config.http_port, stack
+            make_stats_app(service, admin), config.admin_host, config.http_port, stack
         )
         yield running
