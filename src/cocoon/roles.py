@@ -228,7 +228,8 @@ _HELP = {
     "model": "Model id to serve; empty takes the engine's first model.",
     "coefficient": "Price coefficient: 1000 = 1.0x the network price.",
     "max_active": "Requests served at the same time.",
-    "http_port": "Port of the node's HTTP endpoints (/healthz, /jsonstats; the client's OpenAI API).",
+    "http_port": "Port of the node's HTTP endpoints (/healthz, /jsonstats; the client's OpenAI API), on "
+    "admin_host (proxy, worker) or api_host (client).",
     "health_interval_s": "Seconds between engine health probes.",
     "health_timeout_s": "Seconds one engine health probe may take before it counts as a failure.",
     "health_failures": "Consecutive failed health probes before the engine is marked down (and the worker "
@@ -284,7 +285,7 @@ _HELP = {
     "max_statement_age_s": "Refuse a proxy/worker whose signed statement is older (seconds); 0: no bound.",
     "receipts_dir": "Write each verified receipt with its request/response bytes here; empty: memory only.",
     "api_keys_file": "API key file (`cocoon client keys add`); empty: <data_dir>/api_keys.json. Keys are "
-    "required once it holds one, and always when host is not loopback.",
+    "required once it holds one, and always when the API (api_host, else host) is not loopback.",
     "cocoon_proxies": "Proxies speaking COCOON's own client protocol (the reference's or ours), as host:port "
     "of their client port; requests go to them or to `proxies` by load. Use proxies = [] for these alone.",
     "cocoon_proxy_policy": "What a COCOON-protocol proxy must prove: 'any' (nothing, as the published COCOON "
