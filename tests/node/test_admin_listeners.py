@@ -128,3 +128,13 @@ def test_refusals_say_where_the_token_is(tmp_path: Path) -> None:
         assert why is not None and str(tmp_path / ADMIN_TOKEN_FILE) in why
     nobody = AdminToken(None, None)
     assert "without data_dir" in (nobody.refusal([token.token]) or "")
+
+
+async def test_a_proxy_with_a_token_others_may_read_refuses_to_start(tmp_path: Path) -> None:
+    made = load_or_create_admin_token(tmp_path)
+    assert made is not None
+    os.chmod(made[1], 0o640)
+    config = ProxyConfig(worker_port=0, client_port=0, cocoon_port=-1, http_port=0, data_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="readable by other users"):
+        async with build_proxy(config):
+            pass

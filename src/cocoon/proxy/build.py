@@ -81,6 +81,7 @@ async def build_proxy(
     """A proxy built from ``config``, listening; everything it opened closes when the ``async with``
     ends, in reverse: HTTP, listeners, settlement and wallet, chain, ledger."""
     deps, replay = apply_demo(config.quote_provider, deps, present_quote=False)
+    admin = AdminToken.of_data_dir(config.data_dir)  # made at first start; a bad one fails before any I/O
     async with AsyncExitStack() as stack:
         ledger = Ledger(ledger_path(config.data_dir))
         stack.callback(ledger.close)
@@ -113,7 +114,6 @@ async def build_proxy(
         if node is not None and (follow := _root_follower(service, node, on_registry)) is not None:
             running.jobs.append(lambda: follow_root(node, follow, interval_s=config.root_poll_interval_s))
         # Stats and admin on their own address (loopback by default), the admin POSTs behind the token.
-        admin = AdminToken.of_data_dir(config.data_dir)
         running.http_port = await serve_node_http(
             make_stats_app(service, admin), config.admin_host, config.http_port, stack
         )

@@ -115,6 +115,7 @@ async def build_worker(
     if deps.engine is None:  # before anything else: prompts never go to an engine outside the VM
         await ensure_local_engine(config)
     deps, replay = apply_demo(config.quote_provider, deps, present_quote=True)
+    admin = AdminToken.of_data_dir(config.data_dir)  # made at first start; a bad one fails before any I/O
     async with AsyncExitStack() as stack:
         node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
@@ -137,7 +138,6 @@ async def build_worker(
             running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
             running.jobs.append(params.run)
         # Stats and admin on their own address (loopback by default), the admin POSTs behind the token.
-        admin = AdminToken.of_data_dir(config.data_dir)
         running.http_port = await serve_node_http(
             make_stats_app(service, admin), config.admin_host, config.http_port, stack
         )
