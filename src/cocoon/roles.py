@@ -197,6 +197,15 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     payments_interval_s: float = 10.0
     # The OpenAI API listener (http_port); empty: `host`. Beyond loopback it needs API keys.
     api_host: str = ""
+    # A separate stats/admin server (-1: off, the routes stay on the API listener).
+    admin_host: str = "127.0.0.1"
+    admin_port: int = -1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_admin_host(self.admin_host)
+        if not -1 <= self.admin_port <= 65535:
+            raise ConfigError(f"admin_port must be a port number, or -1 for off, not {self.admin_port}")
 
     @property
     def api_listen_host(self) -> str:
@@ -321,10 +330,13 @@ _HELP = {
     "chain_poll_interval_s": "Seconds between the proxy's reads of its contract's transactions (commit "
     "notes, client registrations); the idle chain load is about 60/this + 60/settle_interval_s per minute.",
     "payments_interval_s": "Seconds between the client's upkeep rounds (one chain read per proxy).",
-    "admin_host": "Address the stats/admin HTTP server (http_port: /healthz, /jsonstats, /metrics and the "
-    "admin POSTs) binds to, apart from `host`; 127.0.0.1 by default, so a node listening on 0.0.0.0 for "
-    "its peers keeps it on this machine. Admin POSTs (charge, payout, close) need the bearer token in "
-    "<data_dir>/admin.token wherever it listens.",
+    "admin_host": "Address the stats/admin HTTP server (/healthz, /jsonstats, /metrics and the admin POSTs; "
+    "the proxy's and worker's http_port, the client's admin_port) binds to, apart from `host`; 127.0.0.1 by "
+    "default, so a node listening on 0.0.0.0 for its peers keeps it on this machine. Admin POSTs (charge, "
+    "payout, close, payments) need the bearer token in <data_dir>/admin.token wherever they listen.",
+    "admin_port": "Client: port of a separate stats/admin server on admin_host (/healthz, /jsonstats, "
+    "/metrics, /payments); the API listener then serves no /payments. -1 (default): off, /payments stays "
+    "on the API listener, its POSTs behind the admin token.",
     "api_host": "Address the client's OpenAI API (http_port) binds to; empty: `host`. Beyond loopback "
     "the daemon refuses to start without API keys (`cocoon client keys add`). Its POST /payments/... "
     "need the admin token in <data_dir>/admin.token.",

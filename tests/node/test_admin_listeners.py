@@ -8,10 +8,12 @@ import os
 import stat
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from cocoon.client.access import access_control
 from cocoon.client.build import build_client
+from cocoon.client.keys import add_key
 from cocoon.engine.memory import MemoryEngine
 from cocoon.errors import ConfigError
 from cocoon.node.admin_token import ADMIN_TOKEN_FILE, AdminToken, load_or_create_admin_token
@@ -138,3 +140,20 @@ async def test_a_proxy_with_a_token_others_may_read_refuses_to_start(tmp_path: P
     with pytest.raises(ConfigError, match="readable by other users"):
         async with build_proxy(config):
             pass
+
+
+async def test_a_public_client_api_keeps_its_admin_server_on_loopback(tmp_path: Path) -> None:
+    add_key(tmp_path / "api_keys.json", name="app", daily_limit_nano=None, now=0.0)
+    config = ClientConfig(api_host="0.0.0.0", admin_port=0, proxies=[], http_port=0, data_dir=str(tmp_path))
+    async with build_client(config) as client, aiohttp.ClientSession() as http:
+        assert client.admin_port is not None
+        assert listening(client.http_port) == {"0.0.0.0"} and listening(client.admin_port) == {"127.0.0.1"}
+        async with http.get(f"http://127.0.0.1:{client.admin_port}/jsonstats") as resp:
+            assert resp.status == 200 and "client" in await resp.json()  # no API key asked on loopback
+        async with http.get(f"http://127.0.0.1:{client.http_port}/jsonstats") as resp:
+            assert resp.status == 401  # the public listener asks for an API key
+
+
+def test_a_client_admin_port_out_of_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match="admin_port must be a port number"):
+        ClientConfig(admin_port=70000)

@@ -12,7 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from test_channels_onchain import WORKER_WALLET, Parties
 from test_channels_onchain import parties as parties  # the fixture
 
+from cocoon.client.admin_app import make_client_admin_app
+from cocoon.client.fake_backend import FakeBackend
 from cocoon.client.payment_routes import add_payment_routes
+from cocoon.client.serving import ClientServing
 from cocoon.engine.memory import MemoryEngine
 from cocoon.node.admin_token import AdminToken
 from cocoon.node.identity import make_identity
@@ -79,3 +82,17 @@ async def test_the_client_daemons_payments_need_the_admin_token(parties: Parties
         )
         assert done.status == 200, await done.text()
     assert client_balance(parties) == before + TON
+
+
+async def test_the_client_admin_server_serves_the_payments_behind_the_token(
+    parties: Parties, tmp_path: Path
+) -> None:
+    token = AdminToken.of_data_dir(tmp_path / "client")
+    app = make_client_admin_app(ClientServing(FakeBackend()), parties.client, token)
+    before = client_balance(parties)
+    async with TestClient(TestServer(app)) as http:
+        shown = await (await http.get("/payments")).json()
+        assert parties.settlement.contract.raw in shown["channels"]
+        assert (await http.post("/payments/topup", json={"nano": TON})).status == 401
+        assert client_balance(parties) == before
+        assert (await http.get("/healthz")).status == 200 and (await http.get("/metrics")).status == 200

@@ -23,11 +23,12 @@ from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
 from cocoon.client.access import access_control
+from cocoon.client.admin_app import make_client_admin_app
 from cocoon.client.cocoon_auth import CocoonAccount
 from cocoon.client.cocoon_proxy import CocoonProxies
 from cocoon.client.cocoon_register import ChainLongAuth, our_contracts, reference_contracts
 from cocoon.client.e2e_workers import E2EWorkers
-from cocoon.client.http_api import make_client_app
+from cocoon.client.http_api import SERVING_KEY, make_client_app
 from cocoon.client.network import ProxyPool
 from cocoon.client.payment_routes import add_payment_routes
 from cocoon.client.payments import ClientPayments
@@ -184,7 +185,11 @@ async def build_client(
             default_max_tokens=config.default_max_tokens,
         )
         app = make_client_app(pool, limits, receipts=receipts, clock=deps.clock, access=access)
-        if payments is not None:
+        # The payment routes: on the separate admin server when there is one, else beside the API.
+        admin_app = None
+        if config.admin_port >= 0:
+            admin_app = make_client_admin_app(app[SERVING_KEY], payments, admin)
+        elif payments is not None:
             add_payment_routes(app, payments, admin)
         running = RunningNode(pool, 0, [pool.run_forever])
         if node is not None:
@@ -200,4 +205,6 @@ async def build_client(
         running.http_port = await serve_node_http(
             app, config.api_listen_host, config.http_port, stack, cancel_on_disconnect=True
         )
+        if admin_app is not None:
+            running.admin_port = await serve_node_http(admin_app, config.admin_host, config.admin_port, stack)
         yield running
