@@ -117,7 +117,11 @@ def keys_revoke(name: str, config_path: Path | None, data_dir: str | None) -> No
 # --- the client contracts (talk to the running daemon, which owns the node wallet) -----------------
 
 _HTTP = click.option(
-    "--http", "http_url", default="http://127.0.0.1:10000", show_default=True, help="The client daemon."
+    "--http",
+    "http_url",
+    default="http://127.0.0.1:10000",
+    show_default=True,
+    help="The client daemon (its admin_port when it runs a separate admin server).",
 )
 _API_KEY = click.option(
     "--api-key", envvar="COCOON_CLIENT_API_KEY", default="", help="API key, when the daemon has keys."
