@@ -86,9 +86,12 @@ class WorkerConfig(_Config, frozen=True, kw_only=True):
     # Leaving a closing proxy (cocoon.worker.payouts): how often its proxy contracts' states are read.
     # A proxy's close takes proxy_delay_before_close (hours on a real network), so 30 s loses nothing.
     proxy_watch_interval_s: float = 30.0
+    # The stats/admin HTTP server (http_port): on this machine only unless set (see admin_host's help).
+    admin_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_admin_host(self.admin_host)
         if not self.health_timeout_s > 0:
             raise ConfigError(f"health_timeout_s must be more than 0 seconds, not {self.health_timeout_s}")
         if self.health_failures < 1:
@@ -135,9 +138,12 @@ class ProxyConfig(_Config, frozen=True, kw_only=True):
     allowed_model_hashes: list[str] = msgspec.field(default_factory=list)
     # Seconds between reads of the proxy contract's transactions (the settlement's chain poll).
     chain_poll_interval_s: float = 5.0
+    # The stats/admin HTTP server (http_port) binds here, apart from the RA-TLS ports on `host`.
+    admin_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_admin_host(self.admin_host)
         if not 0 <= self.cocoon_pow_difficulty <= 28:
             raise ConfigError(
                 f"cocoon_pow_difficulty must be within 0..28 (COCOON clients refuse more), not "
@@ -189,6 +195,22 @@ class ClientConfig(_Config, frozen=True, kw_only=True):
     cocoon_test: bool = False
     # Seconds between the upkeep rounds of the client contracts (one account read per proxy channel).
     payments_interval_s: float = 10.0
+    # The OpenAI API listener (http_port); empty: `host`. Beyond loopback it needs API keys.
+    api_host: str = ""
+    # A separate stats/admin server (-1: off, the routes stay on the API listener).
+    admin_host: str = "127.0.0.1"
+    admin_port: int = -1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_admin_host(self.admin_host)
+        if not -1 <= self.admin_port <= 65535:
+            raise ConfigError(f"admin_port must be a port number, or -1 for off, not {self.admin_port}")
+
+    @property
+    def api_listen_host(self) -> str:
+        """Where the OpenAI API (and the daemon's other HTTP routes) listen: api_host, else host."""
+        return self.api_host or self.host
 
 
 ROLE_CONFIGS: dict[str, type[_Config]] = {
@@ -215,7 +237,8 @@ _HELP = {
     "model": "Model id to serve; empty takes the engine's first model.",
     "coefficient": "Price coefficient: 1000 = 1.0x the network price.",
     "max_active": "Requests served at the same time.",
-    "http_port": "Port of the node's HTTP endpoints (/healthz, /jsonstats; the client's OpenAI API).",
+    "http_port": "Port of the node's HTTP endpoints (/healthz, /jsonstats; the client's OpenAI API), on "
+    "admin_host (proxy, worker) or api_host (client).",
     "health_interval_s": "Seconds between engine health probes.",
     "health_timeout_s": "Seconds one engine health probe may take before it counts as a failure.",
     "health_failures": "Consecutive failed health probes before the engine is marked down (and the worker "
@@ -271,7 +294,7 @@ _HELP = {
     "max_statement_age_s": "Refuse a proxy/worker whose signed statement is older (seconds); 0: no bound.",
     "receipts_dir": "Write each verified receipt with its request/response bytes here; empty: memory only.",
     "api_keys_file": "API key file (`cocoon client keys add`); empty: <data_dir>/api_keys.json. Keys are "
-    "required once it holds one, and always when host is not loopback.",
+    "required once it holds one, and always when the API (api_host, else host) is not loopback.",
     "cocoon_proxies": "Proxies speaking COCOON's own client protocol (the reference's or ours), as host:port "
     "of their client port; requests go to them or to `proxies` by load. Use proxies = [] for these alone.",
     "cocoon_proxy_policy": "What a COCOON-protocol proxy must prove: 'any' (nothing, as the published COCOON "
@@ -307,6 +330,16 @@ _HELP = {
     "chain_poll_interval_s": "Seconds between the proxy's reads of its contract's transactions (commit "
     "notes, client registrations); the idle chain load is about 60/this + 60/settle_interval_s per minute.",
     "payments_interval_s": "Seconds between the client's upkeep rounds (one chain read per proxy).",
+    "admin_host": "Address the stats/admin HTTP server (/healthz, /jsonstats, /metrics and the admin POSTs; "
+    "the proxy's and worker's http_port, the client's admin_port) binds to, apart from `host`; 127.0.0.1 by "
+    "default, so a node listening on 0.0.0.0 for its peers keeps it on this machine. Admin POSTs (charge, "
+    "payout, close, payments) need the bearer token in <data_dir>/admin.token wherever they listen.",
+    "admin_port": "Client: port of a separate stats/admin server on admin_host (/healthz, /jsonstats, "
+    "/metrics, /payments); the API listener then serves no /payments. -1 (default): off, /payments stays "
+    "on the API listener, its POSTs behind the admin token.",
+    "api_host": "Address the client's OpenAI API (http_port) binds to; empty: `host`. Beyond loopback "
+    "the daemon refuses to start without API keys (`cocoon client keys add`). Its POST /payments/... "
+    "need the admin token in <data_dir>/admin.token.",
 }
 
 _INTERVALS = (
@@ -334,6 +367,14 @@ def _check_chain_settings(config: _Config) -> None:
         why = wrong_network(getattr(config, name, ""), testnet=config.testnet, what=name)
         if why is not None:
             raise ConfigError(why)
+
+
+def _check_admin_host(host: str) -> None:
+    if not host.strip():
+        raise ConfigError(
+            "admin_host is empty, which would listen on every interface: set an address, e.g. 127.0.0.1 "
+            "(this machine only) or 0.0.0.0 (every interface, admin POSTs still need the admin token)"
+        )
 
 
 def field_help(name: str) -> str:

@@ -59,10 +59,16 @@ def post_json(url: str, body: Any, timeout: float = 5.0) -> Any:
         return json.loads(resp.read())
 
 
-def http(method: str, url: str, body: bytes | None = None, timeout: float = 30.0) -> tuple[int, Any]:
+def http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     """One raw HTTP exchange: (status, parsed JSON body), also for error statuses."""
     request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": "application/json"}
+        url, data=body, method=method, headers={"Content-Type": "application/json", **(headers or {})}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
@@ -108,6 +114,12 @@ class RunningNet:
     def earned_nano(self) -> int:
         """nanoTON the proxy's ledger credits to all workers together."""
         return sum(w["earned_nano"] for w in self.proxy_stats()["ledger"]["workers"])
+
+    def admin_headers(self, node: str) -> dict[str, str]:
+        """The headers with the admin token of ``node`` ("proxy", "client", "worker-1"...), which its
+        admin POSTs (charge, payout, close, payments) ask for."""
+        token = (self.data_dir / node / "admin.token").read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
 
     def output(self) -> str:
         log = self.data_dir / "up.log"

@@ -56,6 +56,7 @@ def test_proxy_close_refunds_pays_waits_and_withdraws_exactly(net: RunningNet) -
 
     argv = [sys.executable, "-m", "cocoon.cli.main", "proxy", "close"]
     argv += ["--url", f"http://127.0.0.1:{11000 + net.base}", "--poll-s", "0.2"]
+    argv += ["--data-dir", str(net.data_dir / "proxy")]  # where its admin token is
     cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_until_sync(lambda: close_status(net)["phase"] == "waiting", 60, what="the close to wait")

@@ -52,7 +52,8 @@ def ask(net: RunningNet, text: str, max_tokens: int = 20) -> dict[str, Any]:
 
 
 def force_settlement(net: RunningNet) -> Any:
-    status, body = http("POST", f"http://127.0.0.1:{11000 + net.base}/request/charge", b"", timeout=60)
+    url = f"http://127.0.0.1:{11000 + net.base}/request/charge"
+    status, body = http("POST", url, b"", timeout=60, headers=net.admin_headers("proxy"))
     assert status == 200, body
     return body
 
@@ -85,7 +86,10 @@ def test_requests_are_settled_exactly_and_the_close_refunds_the_rest(net: Runnin
     assert payouts(net, proxy_wallet, proxy) == tokens * (PRICE - WORKER_FEE)  # the commission, withdrawn
     assert proxy_data(net, proxy).balance == 0
 
-    status, _ = http("POST", f"http://127.0.0.1:{10000 + net.base}/payments/close", b"{}", timeout=60)
+    close = f"http://127.0.0.1:{10000 + net.base}/payments/close"
+    status, refused = http("POST", close, b"{}", timeout=60)  # the client's TON moves with its token only
+    assert status == 401 and "admin.token" in refused["error"]
+    status, _ = http("POST", close, b"{}", timeout=60, headers=net.admin_headers("client"))
     assert status == 200
     wait_until_sync(lambda: client_data(net, client).state == 2, 30, what="the client contract to close")
     assert payouts(net, client_wallet, proxy) == after.balance  # exactly the remaining balance

@@ -56,13 +56,17 @@ class LiteNet:
     proxy_url: str
     worker_url: str
     client_url: str
+    data_dir: Path
+    """Where each node's data dir is (``<data_dir>/<node>``, its admin token in it)."""
 
     async def get(self, url: str) -> Any:
         async with self.http.get(url) as resp:
             return await resp.json()
 
-    async def post(self, url: str) -> Any:
-        async with self.http.post(url, json={}) as resp:
+    async def post(self, url: str, node: str) -> Any:
+        """POST to an admin endpoint of ``node`` ("proxy", "client"...), with its admin token."""
+        token = (self.data_dir / node / "admin.token").read_text().strip()
+        async with self.http.post(url, json={}, headers={"Authorization": f"Bearer {token}"}) as resp:
             assert resp.status == 200, await resp.text()
             return await resp.json()
 
@@ -135,7 +139,7 @@ async def net(tmp_path: Path) -> AsyncIterator[LiteNet]:
         try:
             async with aiohttp.ClientSession() as http:
                 urls = [f"http://127.0.0.1:{node.http_port}" for node in nodes]
-                yield LiteNet(AsyncLocalChain(local), lites, http, *urls)
+                yield LiteNet(AsyncLocalChain(local), lites, http, *urls, data_dir=tmp_path)
         finally:
             for task in tasks:
                 task.cancel()
@@ -183,7 +187,7 @@ async def test_a_settlement_cycle_through_lite_chain(net: LiteNet) -> None:
     cost = sum(u["total_cost"] for u in usages)
     assert tokens > 0 and cost == tokens * PRICE
 
-    await net.post(f"{net.proxy_url}/request/charge")
+    await net.post(f"{net.proxy_url}/request/charge", "proxy")
     after = ClientData.from_cell(await net.data(client))
     assert after.tokens_used == tokens
     assert before.balance - after.balance == cost  # the client contract was charged exactly the costs
@@ -194,7 +198,7 @@ async def test_a_settlement_cycle_through_lite_chain(net: LiteNet) -> None:
     assert await net.payouts(proxy_wallet, proxy) == tokens * (PRICE - WORKER_FEE)  # the commission
     assert ProxyData.from_cell(await net.data(proxy)).balance == 0
 
-    await net.post(f"{net.client_url}/payments/close")
+    await net.post(f"{net.client_url}/payments/close", "client")
 
     async def closed_on_chain() -> bool:
         return bool(ClientData.from_cell(await net.data(client)).state == 2)

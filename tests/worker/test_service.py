@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,6 +18,7 @@ from cocoon.api.validation import Limits
 from cocoon.engine.fake_answer import FAKE_MODEL, FakeEngineConfig
 from cocoon.engine.memory import MemoryEngine
 from cocoon.errors import CocoonError, EngineError
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.identity import make_identity
 from cocoon.node.policy import make_policy
 from cocoon.roles import WorkerConfig
@@ -178,5 +180,12 @@ async def test_the_stats_server_reports_health_counters_and_refuses_payouts_with
     assert after["worker_id"] == service.identity.public_key.hex()[:16]
     assert after["engine_up"] is True and after["requests"]["served"] == 1
     assert after["requests"]["completion_tokens"] == 8
-    payout = await client.post("/payout")
-    assert payout.status == 409 and "without a chain" in (await payout.json())["error"]
+    refused = await client.post("/payout")  # the fixture's app has no admin token: nobody may
+    assert refused.status == 401 and "without data_dir" in (await refused.json())["error"]
+
+
+async def test_with_its_admin_token_a_payout_without_chain_is_refused_for_that(tmp_path: Path) -> None:
+    token = AdminToken.of_data_dir(tmp_path)
+    async with TestClient(TestServer(make_stats_app(worker(model=FAKE_MODEL), token))) as client:
+        payout = await client.post("/payout", headers={"Authorization": f"Bearer {token.token}"})
+        assert payout.status == 409 and "without a chain" in (await payout.json())["error"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cocoon.cli.admin_auth import admin_token_options
 from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, setup_logging
 from cocoon.roles import ClientConfig
 
@@ -116,20 +117,35 @@ def keys_revoke(name: str, config_path: Path | None, data_dir: str | None) -> No
 # --- the client contracts (talk to the running daemon, which owns the node wallet) -----------------
 
 _HTTP = click.option(
-    "--http", "http_url", default="http://127.0.0.1:10000", show_default=True, help="The client daemon."
+    "--http",
+    "http_url",
+    default="http://127.0.0.1:10000",
+    show_default=True,
+    help="The client daemon (its admin_port when it runs a separate admin server).",
 )
 _API_KEY = click.option(
     "--api-key", envvar="COCOON_CLIENT_API_KEY", default="", help="API key, when the daemon has keys."
 )
 
 
+def _admin(config_path: Path | None, data_dir: str | None, admin_token: str | None) -> str:
+    from cocoon.cli.admin_auth import resolve_admin_token
+
+    return resolve_admin_token(ClientConfig, config_path, data_dir, admin_token)
+
+
 def _payments(
-    http_url: str, api_key: str, action: str | None = None, body: dict[str, object] | None = None
+    http_url: str,
+    api_key: str,
+    action: str | None = None,
+    body: dict[str, object] | None = None,
+    admin_token: str = "",
 ) -> None:
     import json
     import urllib.error
     import urllib.request
 
+    from cocoon.cli.admin_auth import admin_headers
     from cocoon.payments.params import format_ton
 
     url = f"{http_url.rstrip('/')}/payments" + (f"/{action}" if action else "")
@@ -138,6 +154,9 @@ def _payments(
     request.add_header("content-type", "application/json")
     if api_key:
         request.add_header("authorization", f"Bearer {api_key}")
+    if admin_token:
+        for name, value in admin_headers(admin_token, beside_api_key=True).items():
+            request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=120) as resp:
             answer = json.loads(resp.read())
@@ -172,7 +191,16 @@ def balance(http_url: str, api_key: str) -> None:
 @click.argument("ton")
 @_HTTP
 @_API_KEY
-def topup(ton: str, http_url: str, api_key: str) -> None:
+@_CONFIG
+@admin_token_options
+def topup(
+    ton: str,
+    http_url: str,
+    api_key: str,
+    config_path: Path | None,
+    data_dir: str | None,
+    admin_token: str | None,
+) -> None:
     """Add TON to every client contract; decimals allowed, e.g. 2.5"""
     from cocoon.payments.params import parse_ton
 
@@ -180,21 +208,29 @@ def topup(ton: str, http_url: str, api_key: str) -> None:
         nano = parse_ton(ton)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    _payments(http_url, api_key, "topup", {"nano": nano})
+    _payments(http_url, api_key, "topup", {"nano": nano}, _admin(config_path, data_dir, admin_token))
 
 
 @client.command()
 @_HTTP
 @_API_KEY
-def withdraw(http_url: str, api_key: str) -> None:
+@_CONFIG
+@admin_token_options
+def withdraw(
+    http_url: str, api_key: str, config_path: Path | None, data_dir: str | None, admin_token: str | None
+) -> None:
     """Take back everything above the stake at once."""
-    _payments(http_url, api_key, "withdraw")
+    _payments(http_url, api_key, "withdraw", admin_token=_admin(config_path, data_dir, admin_token))
 
 
 @client.command()
 @_HTTP
 @_API_KEY
-def close(http_url: str, api_key: str) -> None:
+@_CONFIG
+@admin_token_options
+def close(
+    http_url: str, api_key: str, config_path: Path | None, data_dir: str | None, admin_token: str | None
+) -> None:
     """Close the client contracts: the proxy signs a final charge and the rest comes back at once.
     If the proxy does not answer, run it again after the network's client close delay (forced)."""
-    _payments(http_url, api_key, "close")
+    _payments(http_url, api_key, "close", admin_token=_admin(config_path, data_dir, admin_token))

@@ -9,14 +9,15 @@ import click
 import msgspec
 
 from cocoon.config import ENV_PREFIX, toml_value
+from cocoon.node.admin_token import load_or_create_admin_token
 from cocoon.roles import ROLE_CONFIGS, field_help
 
 
-def render_example(role: str, *, testnet: bool = False) -> str:
+def render_example(role: str, *, testnet: bool = False, data_dir: str = "") -> str:
     """The default configuration of `role` as TOML, each key with its meaning and env variable
-    (``testnet = true`` with ``testnet``)."""
+    (``testnet = true`` with ``testnet``, ``data_dir`` set when given)."""
     cls = ROLE_CONFIGS[role]
-    defaults = msgspec.to_builtins(cls(testnet=testnet))
+    defaults = msgspec.to_builtins(cls(testnet=testnet, data_dir=data_dir))
     lines = [
         f"# cocoon {role} configuration: `cocoon {role} run -c <this file>`.",
         f"# Every key can also be set with the environment variable {ENV_PREFIX}<KEY> or a flag;",
@@ -41,9 +42,19 @@ def render_example(role: str, *, testnet: bool = False) -> str:
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.option("--testnet", is_flag=True, help="For a TON testnet: writes testnet = true.")
-def init(role: str, output: Path | None, force: bool, testnet: bool) -> None:
+@click.option(
+    "--data-dir",
+    default="",
+    help="The node's data dir: written as data_dir, and its admin token (admin.token, mode 0600) made there.",
+)
+def init(role: str, output: Path | None, force: bool, testnet: bool, data_dir: str) -> None:
     """Write a commented example configuration for ROLE (client, proxy or worker)."""
-    text = render_example(role, testnet=testnet)
+    text = render_example(role, testnet=testnet, data_dir=data_dir)
+    if data_dir:
+        made = load_or_create_admin_token(data_dir)
+        assert made is not None  # a data dir was given
+        # stderr: stdout may be the config itself
+        click.echo(f"the node's admin token is in {made[1]} (CLI commands read it with --data-dir)", err=True)
     if output is None:
         sys.stdout.write(text)
         return

@@ -4,7 +4,8 @@
     cocoon proxy close --url http://127.0.0.1:11000
     cocoon proxy close --owner-key owner.key   # the owner's path: owner_proxy_close from the owner wallet
 
-Why through the running proxy (``POST /request/close`` on its HTTP port, accepted from loopback only)
+Why through the running proxy (``POST /request/close`` on its HTTP port, accepted from loopback only
+and with the proxy's admin token, read from ``--data-dir`` or -c's data_dir, or ``--admin-token``)
 and not from its data directory: the running proxy owns the ledger (one SQLite writer), the channel
 totals of requests still being answered and its wallet's seqno; a second process signing from the same
 key and database would race it on all three while it kept serving. The proxy persists the request
@@ -27,6 +28,7 @@ from typing import Any
 
 import click
 
+from cocoon.cli.admin_auth import admin_headers, admin_token_options, resolve_admin_token
 from cocoon.cli.proxy import proxy
 from cocoon.cli.wallet import chain_url_option
 from cocoon.errors import ChainError, ConfigError
@@ -34,8 +36,10 @@ from cocoon.payments.params import format_ton
 from cocoon.ton.address import Address
 
 
-def _call(method: str, url: str) -> Any:
-    request = urllib.request.Request(url, data=b"{}" if method == "POST" else None, method=method)
+def _call(method: str, url: str, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(
+        url, data=b"{}" if method == "POST" else None, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
             return json.loads(resp.read())
@@ -47,6 +51,13 @@ def _call(method: str, url: str) -> Any:
             f"no proxy answers at {url} ({exc}); start it with `cocoon proxy run` (a proxy whose close was "
             "asked, or whose contract is closing, carries the close through at start) or give --url"
         ) from None
+
+
+def _admin_address(admin_host: str) -> str:
+    """Where this machine reaches a proxy's admin server bound to ``admin_host`` (a wildcard: loopback)."""
+    if admin_host in ("0.0.0.0", "::", "[::]"):
+        return "127.0.0.1"
+    return f"[{admin_host}]" if ":" in admin_host and not admin_host.startswith("[") else admin_host
 
 
 def progress(status: dict[str, Any]) -> str:
@@ -128,7 +139,7 @@ QUIET_S = 15.0
 @click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML config."
 )
-@click.option("--url", help="The proxy's HTTP endpoint (default: 127.0.0.1 and the config's http_port).")
+@click.option("--url", help="The proxy's HTTP endpoint (default: the config's admin_host and http_port).")
 @click.option(
     "--owner-key",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -136,6 +147,7 @@ QUIET_S = 15.0
 )
 @click.option("--contract", help="With --owner-key: the proxy contract (default: asked from the proxy).")
 @chain_url_option
+@admin_token_options
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the close until done.")
 @click.option(
     "--poll-s", type=click.FloatRange(0.1), default=2.0, show_default=True, help="Seconds between polls."
@@ -146,6 +158,8 @@ def close(
     owner_key: Path | None,
     contract: str | None,
     chain_url: str,
+    data_dir: str | None,
+    admin_token: str | None,
     wait: bool,
     poll_s: float,
 ) -> None:
@@ -155,7 +169,8 @@ def close(
     from cocoon.roles import ProxyConfig
 
     if url is None:
-        url = f"http://127.0.0.1:{load_role_config(ProxyConfig, config_path, {}).http_port}"
+        config = load_role_config(ProxyConfig, config_path, {})
+        url = f"http://{_admin_address(config.admin_host)}:{config.http_port}"
     url = url.rstrip("/")
     if owner_key is not None:
         running = _reachable(f"{url}/jsonstats")
@@ -172,7 +187,8 @@ def close(
             return
         status = _call("GET", f"{url}/close")
     else:
-        status = _call("POST", f"{url}/request/close")
+        token = resolve_admin_token(ProxyConfig, config_path, data_dir, admin_token)
+        status = _call("POST", f"{url}/request/close", admin_headers(token))
     shown, shown_phase, shown_at, held = "", "", 0.0, status
     while True:
         line = progress(status)

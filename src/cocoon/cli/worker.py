@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cocoon.cli.admin_auth import admin_token_options
 from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, setup_logging
 from cocoon.roles import WorkerConfig
 
@@ -43,13 +44,21 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
 @click.option(
     "--http", "http_url", default="http://127.0.0.1:12000", show_default=True, help="The worker's HTTP."
 )
-def payout(http_url: str) -> None:
+@click.option(
+    "-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML config."
+)
+@admin_token_options
+def payout(http_url: str, config_path: Path | None, data_dir: str | None, admin_token: str | None) -> None:
     """Cash out now: submit the latest signed payout of every proxy to this worker's contracts."""
     import json
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{http_url.rstrip('/')}/payout", method="POST", data=b"")
+    from cocoon.cli.admin_auth import admin_headers, resolve_admin_token
+
+    token = resolve_admin_token(WorkerConfig, config_path, data_dir, admin_token)
+    url = f"{http_url.rstrip('/')}/payout"
+    request = urllib.request.Request(url, method="POST", data=b"", headers=admin_headers(token))
     try:
         with urllib.request.urlopen(request, timeout=120) as resp:
             answer = json.loads(resp.read())

@@ -239,13 +239,15 @@ def access_control(config: ClientConfig, clock: Clock = SYSTEM_CLOCK) -> AccessC
     origins = OriginPolicy.from_config(config.allowed_origins)
     path = keys_file_path(config.data_dir, config.api_keys_file)
     keys = KeyFile(path) if path is not None else None
-    required = not is_loopback(config.host)
+    host = config.api_listen_host
+    required = not is_loopback(host)
     active = keys.current().active if keys is not None else ()  # a malformed file fails here, at start
     if required and not active:
         where = f"{path} holds no active key" if path is not None else "no key file is configured"
         raise ConfigError(
-            f"the client daemon would listen on {config.host!r}, reachable from other machines, and "
+            f"the client daemon's API would listen on {host!r}, reachable from other machines, and "
             f"anyone reaching it could spend its TON, so it needs API keys, but {where}. Set data_dir "
-            "or api_keys_file and add a key with `cocoon client keys add`, or listen on 127.0.0.1."
+            "or api_keys_file and add a key with `cocoon client keys add`, or listen on 127.0.0.1 "
+            "(api_host, else host)."
         )
     return AccessControl(origins, keys, keys_required=required, clock=clock)

@@ -23,17 +23,19 @@ from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
 from cocoon.client.access import access_control
+from cocoon.client.admin_app import make_client_admin_app
 from cocoon.client.cocoon_auth import CocoonAccount
 from cocoon.client.cocoon_proxy import CocoonProxies
 from cocoon.client.cocoon_register import ChainLongAuth, our_contracts, reference_contracts
 from cocoon.client.e2e_workers import E2EWorkers
-from cocoon.client.http_api import make_client_app
+from cocoon.client.http_api import SERVING_KEY, make_client_app
 from cocoon.client.network import ProxyPool
 from cocoon.client.payment_routes import add_payment_routes
 from cocoon.client.payments import ClientPayments
 from cocoon.client.public_network import on_public_root
 from cocoon.client.receipts import ReceiptBook
 from cocoon.clock import Clock
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.admission import RegistryAllowlist, WorkerAdmission, followed_allowlist
 from cocoon.node.chain import NodeChain, open_client_chain
 from cocoon.node.demo_vectors import apply_demo
@@ -149,6 +151,7 @@ async def build_client(
     ``async with`` ends."""
     deps, replay = apply_demo(config.quote_provider, deps, present_quote=False)
     access = access_control(config, deps.clock)  # refuses to start open beyond loopback, before any I/O
+    admin = AdminToken.of_data_dir(config.data_dir)  # what POST /payments/... asks for
     async with AsyncExitStack() as stack:
         opened = await open_client_chain(config, stack, deps)
         node = opened if isinstance(opened, NodeChain) else None  # a root of ours
@@ -182,8 +185,12 @@ async def build_client(
             default_max_tokens=config.default_max_tokens,
         )
         app = make_client_app(pool, limits, receipts=receipts, clock=deps.clock, access=access)
-        if payments is not None:
-            add_payment_routes(app, payments)
+        # The payment routes: on the separate admin server when there is one, else beside the API.
+        admin_app = None
+        if config.admin_port >= 0:
+            admin_app = make_client_admin_app(app[SERVING_KEY], payments, admin)
+        elif payments is not None:
+            add_payment_routes(app, payments, admin)
         running = RunningNode(pool, 0, [pool.run_forever])
         if node is not None:
             follower = root_follower(config, "client", pool.links, attested, node)
@@ -196,6 +203,8 @@ async def build_client(
             running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
             running.jobs.append(params.run)
         running.http_port = await serve_node_http(
-            app, config.host, config.http_port, stack, cancel_on_disconnect=True
+            app, config.api_listen_host, config.http_port, stack, cancel_on_disconnect=True
         )
+        if admin_app is not None:
+            running.admin_port = await serve_node_http(admin_app, config.admin_host, config.admin_port, stack)
         yield running

@@ -1,15 +1,22 @@
-"""The client daemon's payment routes: ``GET /payments`` and ``POST /payments/{topup,withdraw,close}``."""
+"""The client daemon's payment routes: ``GET /payments`` and ``POST /payments/{topup,withdraw,close}``.
+
+The POSTs move the daemon's TON, so they need its admin token (`cocoon.node.admin_token`) besides the
+API key the daemon's access control asks for when keys are in force.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from cocoon.client.payments import ClientPayments
+from cocoon.node.admin_http import admin_only
+from cocoon.node.admin_token import AdminToken
 from cocoon.payments.params import Nano
 
 
-def add_payment_routes(app: web.Application, payments: ClientPayments) -> None:
-    """``GET /payments`` and ``POST /payments/{topup,withdraw,close}`` (``cocoon client ...``)."""
+def add_payment_routes(app: web.Application, payments: ClientPayments, admin: AdminToken) -> None:
+    """``GET /payments`` and ``POST /payments/{topup,withdraw,close}`` (``cocoon client ...``), the
+    POSTs for callers presenting ``admin`` only."""
 
     async def show(request: web.Request) -> web.Response:
         for channel in list(payments.channels.values()):
@@ -32,4 +39,4 @@ def add_payment_routes(app: web.Application, payments: ClientPayments) -> None:
         return web.json_response(payments.stats())
 
     app.router.add_get("/payments", show)
-    app.router.add_post("/payments/{action}", act)
+    app.router.add_post("/payments/{action}", admin_only(admin, act))

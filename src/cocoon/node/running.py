@@ -27,6 +27,8 @@ class RunningNode(Generic[S]):
     service: S
     http_port: int
     jobs: list[Job] = field(default_factory=list)
+    admin_port: int | None = None
+    """The port of a separate stats/admin server, when the role runs one apart from http_port."""
 
     async def run(self) -> None:
         """Run the jobs until cancelled; the first job that fails stops the others and raises."""

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.admission import AllowlistSource, ConfigAllowlist, RegistryAllowlist, WorkerAdmission
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.demo_vectors import apply_demo
@@ -76,6 +77,7 @@ async def build_proxy(
     """A proxy built from ``config``, listening; everything it opened closes when the ``async with``
     ends, in reverse: HTTP, listeners, settlement and wallet, chain, ledger."""
     deps, replay = apply_demo(config.quote_provider, deps, present_quote=False)
+    admin = AdminToken.of_data_dir(config.data_dir)  # made at first start; a bad one fails before any I/O
     async with AsyncExitStack() as stack:
         ledger = Ledger(ledger_path(config.data_dir))
         stack.callback(ledger.close)
@@ -119,7 +121,8 @@ async def build_proxy(
             follow = _root_follower(service, node, on_registry, on_params)
             interval = config.root_poll_interval_s
             running.jobs.append(lambda: follow_root(node, follow, interval_s=interval))
+        # Stats and admin on their own address (loopback by default), the admin POSTs behind the token.
         running.http_port = await serve_node_http(
-            make_stats_app(service), config.host, config.http_port, stack
+            make_stats_app(service, admin), config.admin_host, config.http_port, stack
         )
         yield running

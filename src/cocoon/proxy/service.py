@@ -35,6 +35,8 @@ from cocoon.net.listener import Listener
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
 from cocoon.net.tls import AttestedStream
+from cocoon.node.admin_http import admin_only
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.identity import refresh_certificates
 from cocoon.payments.params import Nano, NetworkParams
 from cocoon.proxy.accounts import ClientBook
@@ -395,7 +397,11 @@ class ProxyService:
         return proxy_metrics(self)
 
 
-def make_stats_app(service: ProxyService) -> web.Application:
+def make_stats_app(service: ProxyService, admin: AdminToken | None = None) -> web.Application:
+    """/healthz, /jsonstats, /metrics and GET /close, open; the POSTs that settle or close need ``admin``
+    (the default admits nobody)."""
+    admin = admin or AdminToken(None, None)
+
     async def healthz(request: web.Request) -> web.Response:
         if service.chain is not None and service.chain.refused:
             return web.json_response({"ok": False, "refused": service.chain.refused}, status=503)
@@ -442,15 +448,15 @@ def make_stats_app(service: ProxyService) -> web.Application:
         return web.json_response(service.chain.close_status())
 
     app = web.Application()
-    app.router.add_post("/request/close", request_close)
+    app.router.add_post("/request/close", admin_only(admin, request_close))
     app.router.add_get("/close", close_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/jsonstats", jsonstats)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post("/request/charge", force_settle)
+    app.router.add_post("/request/charge", admin_only(admin, force_settle))
+    app.router.add_post("/request/payout", admin_only(admin, force_settle))
     app.router.add_get("/", status_page)
     app.router.add_get("/status", status_page)
-    app.router.add_post("/request/payout", force_settle)
     return app
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from cocoon.e2e.keyring import Keyring
 from cocoon.engine.protocol import Engine
 from cocoon.engine.responses_bridge import ResponsesBridge
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.chain import NodeChain, open_node_chain_if_any
 from cocoon.node.demo_vectors import apply_demo
 from cocoon.node.http import serve_node_http
@@ -114,6 +115,7 @@ async def build_worker(
     if deps.engine is None:  # before anything else: prompts never go to an engine outside the VM
         await ensure_local_engine(config)
     deps, replay = apply_demo(config.quote_provider, deps, present_quote=True)
+    admin = AdminToken.of_data_dir(config.data_dir)  # made at first start; a bad one fails before any I/O
     async with AsyncExitStack() as stack:
         node = await open_node_chain_if_any(config, stack, deps)
         config = with_root_proxies(config, "worker", node)  # on a chain, the root lists the proxies
@@ -135,7 +137,8 @@ async def build_worker(
             interval = config.root_poll_interval_s
             running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
             running.jobs.append(params.run)
+        # Stats and admin on their own address (loopback by default), the admin POSTs behind the token.
         running.http_port = await serve_node_http(
-            make_stats_app(service), config.host, config.http_port, stack
+            make_stats_app(service, admin), config.admin_host, config.http_port, stack
         )
         yield running

@@ -32,6 +32,8 @@ from cocoon.errors import CocoonError, EngineError
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
+from cocoon.node.admin_http import admin_only
+from cocoon.node.admin_token import AdminToken
 from cocoon.node.identity import refresh_certificates
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import WorkerConfig
@@ -281,9 +283,11 @@ class WorkerService:
         }
 
 
-def make_stats_app(service: WorkerService) -> web.Application:
+def make_stats_app(service: WorkerService, admin: AdminToken | None = None) -> web.Application:
     """/healthz, /jsonstats, /metrics (Prometheus, `cocoon.worker.metrics`) and the status page (`/`,
-    `/status`: `cocoon.worker.status_page`) of the worker."""
+    `/status`: `cocoon.worker.status_page`) of the worker, open, and ``POST /payout``, which needs
+    ``admin`` (the default admits nobody)."""
+    admin = admin or AdminToken(None, None)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "connected": len(service.connections)})
@@ -308,7 +312,7 @@ def make_stats_app(service: WorkerService) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/jsonstats", jsonstats)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post("/payout", payout)
+    app.router.add_post("/payout", admin_only(admin, payout))
     app.router.add_get("/", status_page)
     app.router.add_get("/status", status_page)
     return app
