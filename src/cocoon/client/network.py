@@ -168,13 +168,7 @@ class ProxyPool:
         under the new params as each proxy settles under them."""
         if self.payments is not None:
             await self.payments.move_to(snapshot.chain_params, why)
-        closed = self.links.close_all(why)
-        self.links.restart()
-        log.warning(
-            "closed %d proxy connections to reconnect under params version %d",
-            closed,
-            snapshot.params_version,
-        )
+        self.links.reconnect_all(why, snapshot.params_version)
 
     async def _pick(
         self, model: str, tried: frozenset[str] = frozenset(), *, cocoon: bool = True

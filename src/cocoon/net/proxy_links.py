@@ -103,6 +103,17 @@ class ProxyLinks:
         """Connect again to every address whose loop was given up on (``give_up`` may say otherwise now)."""
         self.update(list(self._loops))
 
+    def reconnect_all(self, reason: str, params_version: int) -> None:
+        """Close every connection and connect again to every address, given up on or not: the root's
+        params moved to ``params_version`` and the proxies' contracts with them."""
+        closed = self.close_all(reason)
+        self.restart()
+        log.warning(
+            "closed %d proxy connections to reconnect under params version %d",
+            closed,
+            params_version,
+        )
+
     async def run(self, addresses: Iterable[str]) -> None:
         """Keep the connections until cancelled."""
         self.update(addresses)

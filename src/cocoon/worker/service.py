@@ -170,13 +170,7 @@ class WorkerService:
         each proxy is served again once it settles under the new params."""
         if self.payouts is not None:
             await self.payouts.move_to(snapshot.chain_params, why)
-        closed = self.links.close_all(why)
-        self.links.restart()
-        log.warning(
-            "closed %d proxy connections to reconnect under params version %d",
-            closed,
-            snapshot.params_version,
-        )
+        self.links.reconnect_all(why, snapshot.params_version)
 
     async def _serve(self, request: RunQuery, responder: Responder) -> None:
         assert self.server is not None
