@@ -22,9 +22,10 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.client import HTTPResponse
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,8 +97,8 @@ class Bed:
     answered: int = 0
     """Tokens of every request answered in full (the ``adjusted_tokens`` its client reported)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    checked: tuple[int, int] = (0, 0)
-    """(answered, charged) at the last money check."""
+    checked: tuple[int, int, int] = (0, 0, 0)
+    """(answered, charged, charged but never seen by the clients) at the last money check."""
 
     def addr(self, host: str) -> str:
         return self.hosts.addresses[host]
@@ -275,6 +276,55 @@ class Bed:
             ]
             return [f.result() for f in futures]
 
+    def open_stream(self, client: str, max_tokens: int, timeout: float = 30.0) -> HTTPResponse:
+        """A streamed chat completion through ``client``, opened (its socket stays on that host)."""
+        body = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "count slowly"}],
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        req = urllib.request.Request(
+            f"{self.client_url(client)}/v1/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with self.hosts.inside(client):
+            resp: HTTPResponse = urllib.request.urlopen(req, timeout=timeout)
+        return resp
+
+    def worker_named(self, worker_id: str) -> str:
+        """The bed's name of the worker whose id is ``worker_id``."""
+        return next(w for w in WORKERS if self.stats(w)["worker_id"] == worker_id)
+
+    def engine_stats(self, worker: str) -> Any:
+        """The fake engine's counters on ``worker``'s host (GET /fake/stats)."""
+        with self.hosts.inside(worker):
+            status, body = request("GET", f"http://127.0.0.1:{ENGINE_PORT}/fake/stats")
+        assert status == 200, body
+        return body
+
+    def engines(self, settings: dict[str, Any]) -> None:
+        """:meth:`engine` on every worker's host."""
+        for worker in WORKERS:
+            self.engine(worker, settings)
+
+    def stray_processes(self) -> dict[str, list[int]]:
+        """Per host, processes running there that are not the bed's live nodes (none expected)."""
+        stray = {}
+        for host in self.hosts.addresses:
+            ours = {
+                n.process.pid
+                for n in self.nodes.values()
+                if n.host == host and n.process is not None and n.process.poll() is None
+            }
+            extra = sorted(set(self.hosts.pids(host)) - ours)
+            if extra:
+                stray[host] = extra
+        return stray
+
     def client_url(self, client: str) -> str:
         return f"http://127.0.0.1:{CLIENT_HTTP}"
 
@@ -344,6 +394,14 @@ class Bed:
         return WorkerData.from_cell(self.data(address)).tokens
 
 
+def data_lines(resp: HTTPResponse) -> Iterator[str]:
+    """The ``data:`` payloads of a server-sent event stream."""
+    for raw in resp:
+        line = raw.decode().strip()
+        if line.startswith("data: "):
+            yield line.removeprefix("data: ")
+
+
 def node_config(bed: Bed, name: str) -> ClientConfig | ProxyConfig | WorkerConfig:
     """The config of node ``name``: its host's address, the chain, the root, brisk intervals."""
     chain: dict[str, Any] = {
@@ -399,12 +457,13 @@ def check_money(bed: Bed, lost_bound: int = 0) -> int:
 
     - every client contract and worker contract on chain holds exactly what its proxy's durable
       ledger says, all of it committed to chain (nothing a worker served is left unpaid);
-    - each client's and each worker's own record for that proxy equals the proxy's ledger;
+    - each client's and each worker's own record for that proxy is the proxy's ledger, or less by
+      what a fault cut (at most ``lost_bound`` since the last check for the clients);
     - over the network, clients were charged exactly what workers were paid for;
     - the tokens charged since the last check are at least the tokens of every request answered in
       full since then and at most ``lost_bound`` more (requests cut by a fault, each test's bound).
     """
-    charged = paid = 0
+    charged = paid = unseen = 0
     for proxy in PROXIES:
         bed.settle(proxy)
         chain = bed.stats(proxy)["chain"]
@@ -429,7 +488,9 @@ def check_money(bed: Bed, lost_bound: int = 0) -> int:
             else:
                 on_chain = bed.worker_tokens(mine["contract"])
                 # the worker's own count survives only to its last save: a kill -9 may lose its tail
-                assert mine["counters"]["tokens_max"] <= proxy_says, (name, proxy, mine, proxy_says)
+                # (a restarted worker has none until the proxy's next payout message)
+                served = (mine["counters"] or {"tokens_max": 0})["tokens_max"]
+                assert served <= proxy_says, (name, proxy, mine, proxy_says)
                 paid += on_chain
             assert on_chain == proxy_says, (name, proxy, on_chain, proxy_says)
         assert set(ledger) <= seen, f"{proxy} has channels of unknown parties: {set(ledger) - seen}"
@@ -439,5 +500,6 @@ def check_money(bed: Bed, lost_bound: int = 0) -> int:
     assert answered <= since <= answered + lost_bound, (
         f"{since} tokens charged since the last check for {answered} answered (at most {lost_bound} more)"
     )
-    bed.checked = (bed.answered, charged)
+    assert unseen - bed.checked[2] <= lost_bound, f"clients saw {unseen} tokens less than they were charged"
+    bed.checked = (bed.answered, charged, unseen)
     return since

@@ -89,6 +89,17 @@ class Hosts:
         """Plug ``host`` back in."""
         _ip("link", "set", f"p{self._number(host)}", "up", ns=self.bridge_ns)
 
+    def partition(self, a: str, b: str) -> None:
+        """Drop every packet between hosts ``a`` and ``b`` (a blackhole route on each side); the rest
+        of the network still reaches both."""
+        _ip("route", "add", "blackhole", f"{self.addresses[b]}/32", ns=self.ns(a))
+        _ip("route", "add", "blackhole", f"{self.addresses[a]}/32", ns=self.ns(b))
+
+    def join(self, a: str, b: str) -> None:
+        """Heal :meth:`partition`."""
+        _ip("route", "del", "blackhole", f"{self.addresses[b]}/32", ns=self.ns(a))
+        _ip("route", "del", "blackhole", f"{self.addresses[a]}/32", ns=self.ns(b))
+
     def _number(self, host: str) -> int:
         return list(self.addresses).index(host) + 1
 
