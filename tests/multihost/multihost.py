@@ -238,11 +238,21 @@ class Bed:
         process.wait(timeout=10)
         return process.pid
 
-    def restart(self, name: str) -> None:
-        """Start a stopped node again with the same config and data, and wait until it is healthy."""
+    def restart(self, name: str, env: dict[str, str] | None = None) -> None:
+        """Start a stopped node again with the same config and data (``env``: its environment from
+        now on, else as before), and wait until it is healthy."""
+        node = self.nodes[name]
+        assert node.process is not None and node.process.poll() is not None, f"{name} still runs"
+        if env is not None:
+            node.env = env
+        self._launch(node)
+
+    def terminate(self, name: str) -> None:
+        """Stop a node as an operator would (SIGTERM) and wait until it has exited."""
         process = self.nodes[name].process
-        assert process is not None and process.poll() is not None, f"{name} still runs"
-        self._launch(self.nodes[name])
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
 
     def stop(self) -> list[str]:
         """SIGTERM every node, then remove the hosts; returns processes that had to be killed."""

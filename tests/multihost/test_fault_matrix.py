@@ -11,8 +11,6 @@ those of fully answered requests a fault may leave charged (cut requests billed 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 from netns_bed import Hosts, unavailable
 
+from cocoon.clock import CLOCK_OFFSET_ENV
 from multihost import CLIENTS, PROXIES, WORKERS, Bed, check_money, data_lines
 from waiting import wait_until_sync
 
@@ -29,6 +28,7 @@ pytestmark = [pytest.mark.skipif(bool(unavailable()), reason=unavailable() or ""
 ENGINE_DEFAULTS = {"chunks": 8, "delay_ms": 0, "first_delay_ms": 0, "fail_status": None}
 CHAIN_DOWN_S = 30.0
 BUSY_S = 15.0
+SKEW_S = 300
 PROMPT_TOKENS = 8  # more than any prompt here counts (the fake engine counts chars / 4)
 
 
@@ -131,9 +131,13 @@ def test_partition_between_a_worker_and_a_proxy_heals(net: Bed) -> None:
     pool, futures = _load(net, 24)
     wait_until_sync(lambda: sum(f.done() for f in futures) >= 4, 60, what="the first answers")
     net.hosts.partition("worker-2", "proxy-1")
+    cut = time.monotonic()
     try:
         statuses = _statuses(futures)
         pool.shutdown()
+        # a request in flight on the silent link waits for the RPC timeout (30 s) before it is
+        # tried elsewhere
+        assert time.monotonic() - cut < 45
         assert statuses.count(200) >= 20, statuses
         assert [s for s, _ in net.ask_many(8)] == [200] * 8  # the network answers while cut
     finally:
@@ -193,8 +197,8 @@ def test_no_process_is_left_behind_a_kill(net: Bed) -> None:
     node ends it (the bed's teardown checks the rest)."""
     pid = net.nodes["engine-worker-3"].process.pid  # type: ignore[union-attr]
     assert pid in net.hosts.pids("worker-3")
-    os.kill(pid, signal.SIGTERM)
-    wait_until_sync(lambda: pid not in net.hosts.pids("worker-3"), 10, what="the engine stopped")
+    net.terminate("engine-worker-3")
+    assert pid not in net.hosts.pids("worker-3")
     net.restart("engine-worker-3")
     net.wait_ready("worker-3")
 
@@ -267,3 +271,35 @@ def test_engine_busy(net: Bed) -> None:
     assert time.monotonic() - started >= BUSY_S  # the busy engine's answers came, after its pause
     net.engine("worker-3", {"first_delay_ms": 0})
     check_money(net, lost_bound=0)
+
+
+def test_worker_clock_five_minutes_off(net: Bed) -> None:
+    """worker-2 restarted with its wall clock 5 minutes ahead (COCOON_TEST_CLOCK_OFFSET_S, read by
+    cocoon.clock for tests only; its certificates, statements and the e2e envelope check all read
+    that clock). Its certificate and statement are still accepted (both allow 5 minutes of skew),
+    but the clients' end-to-end envelopes look stale to it (they allow 2 minutes), so it refuses
+    them; the proxy then tries another worker the envelope is sealed to, or the client seals again
+    to fresh candidates, and the app sees only answers. (Before, `e2e_stale` counted as the
+    request's fault and the app got a 400 for a worker's clock.)
+
+    Bound: 0 - a refused request delivered nothing and is charged nothing; every answer exactly once.
+    """
+    net.terminate("worker-2")
+    net.restart("worker-2", env={CLOCK_OFFSET_ENV: str(SKEW_S)})
+    try:
+        for proxy in PROXIES:
+            net.wait_proxy_workers(proxy, len(WORKERS))  # its certificate was accepted
+        for _ in range(5):  # until the router has tried the skewed worker (it prefers quick ones)
+            answers = net.ask_many(12, parallel=6)
+            assert [s for s, _ in answers] == [200] * 12, answers
+            skewed = net.stats("worker-2")["requests"]
+            if skewed["e2e_refused"]:
+                break
+        assert skewed["e2e_refused"].get("e2e_stale", 0) >= 1, skewed  # it was tried, and refused
+        assert skewed["served"] == 0, skewed
+        check_money(net, lost_bound=0)
+    finally:
+        net.terminate("worker-2")
+        net.restart("worker-2", env={})
+        for proxy in PROXIES:
+            net.wait_proxy_workers(proxy, len(WORKERS))
