@@ -62,7 +62,13 @@ class Hosts:
         return f"{self.prefix}-{host}"
 
     def create(self) -> None:
-        """The bridge's namespace and the bridge (its loopback up too)."""
+        """The bridge's namespace and the bridge (first removing namespaces of an earlier run that
+        had this pid and was killed before its cleanup)."""
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+        for line in listed.stdout.splitlines():
+            name = line.split(" ")[0]
+            if name.startswith(f"{self.prefix}-"):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
         _ip("netns", "add", self.bridge_ns)
         _ip("link", "add", "br0", "type", "bridge", ns=self.bridge_ns)
         _ip("link", "set", "br0", "up", ns=self.bridge_ns)
@@ -81,14 +87,6 @@ class Hosts:
         self.addresses[host] = address
         return address
 
-    def cut(self, host: str) -> None:
-        """Unplug ``host`` from the bridge (a partition: its packets go nowhere, nothing is refused)."""
-        _ip("link", "set", f"p{self._number(host)}", "down", ns=self.bridge_ns)
-
-    def heal(self, host: str) -> None:
-        """Plug ``host`` back in."""
-        _ip("link", "set", f"p{self._number(host)}", "up", ns=self.bridge_ns)
-
     def partition(self, a: str, b: str) -> None:
         """Drop every packet between hosts ``a`` and ``b`` (a blackhole route on each side); the rest
         of the network still reaches both."""
@@ -99,9 +97,6 @@ class Hosts:
         """Heal :meth:`partition`."""
         _ip("route", "del", "blackhole", f"{self.addresses[b]}/32", ns=self.ns(a))
         _ip("route", "del", "blackhole", f"{self.addresses[a]}/32", ns=self.ns(b))
-
-    def _number(self, host: str) -> int:
-        return list(self.addresses).index(host) + 1
 
     def argv(self, host: str, argv: list[str]) -> list[str]:
         """``argv`` run on ``host``."""
