@@ -338,6 +338,7 @@ class Bed:
         return stray
 
     def client_url(self, client: str) -> str:
+        """The client's API as the app on its host reaches it (each client host has its own loopback)."""
         return f"http://127.0.0.1:{CLIENT_HTTP}"
 
     def client_get(self, client: str, path: str) -> Any:

@@ -135,8 +135,8 @@ def test_partition_between_a_worker_and_a_proxy_heals(net: Bed) -> None:
     try:
         statuses = _statuses(futures)
         pool.shutdown()
-        # a request in flight on the silent link waits for the RPC timeout (30 s) before it is
-        # tried elsewhere
+        # a request in flight on the silent link waits for the session's silence timeout (30 s,
+        # cocoon.wire.session) before it is tried elsewhere
         assert time.monotonic() - cut < 45
         assert statuses.count(200) >= 20, statuses
         assert [s for s, _ in net.ask_many(8)] == [200] * 8  # the network answers while cut
