@@ -15,8 +15,11 @@ This module is the only place of the services that reads the system clock.
 
 from __future__ import annotations
 
+import os as _os
 import time as _time
 from typing import Protocol
+
+from cocoon.errors import ConfigError
 
 
 class Clock(Protocol):
@@ -32,16 +35,34 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The machine's clocks."""
+    """The machine's clocks; ``offset_s`` shifts the wall clock (a machine whose clock is off)."""
+
+    def __init__(self, offset_s: float = 0.0) -> None:
+        self.offset_s = offset_s
 
     def monotonic(self) -> float:
         return _time.monotonic()
 
     def time(self) -> float:
-        return _time.time()
+        return _time.time() + self.offset_s
 
 
-SYSTEM_CLOCK: Clock = SystemClock()
+CLOCK_OFFSET_ENV = "COCOON_TEST_CLOCK_OFFSET_S"
+"""Tests only: seconds added to this process's wall clock, to run a node whose clock is off (the
+multi-host fault tests). Unset on every real node."""
+
+
+def _offset_from_env() -> float:
+    raw = _os.environ.get(CLOCK_OFFSET_ENV, "")
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        raise ConfigError(
+            f"{CLOCK_OFFSET_ENV} must be a number of seconds (tests only), not {raw!r}"
+        ) from None
+
+
+SYSTEM_CLOCK: Clock = SystemClock(_offset_from_env())
 """The real clock: the default of every service that takes a ``clock``."""
 
 

@@ -51,7 +51,8 @@ def cost_of(net: E2ENet, usage: Usage, coefficient: int = 1000) -> int:
 
 def test_the_e2e_codes_and_whose_fault_they_are() -> None:
     assert worker_fault(503, E2E_KEY_UNKNOWN) is Fault.UNAVAILABLE
-    for code in ("e2e_header_mismatch", "e2e_stale", "e2e_replay", "e2e_open_failed", "e2e_bad_envelope"):
+    assert worker_fault(400, "e2e_stale") is Fault.UNAVAILABLE  # that worker's clock may be off
+    for code in ("e2e_header_mismatch", "e2e_replay", "e2e_open_failed", "e2e_bad_envelope"):
         assert worker_fault(400, code) is Fault.REQUEST, code
         assert worker_fault(500, code) is Fault.ENGINE  # a request fault must come with a 4xx
     assert worker_fault(400, "e2e_unsupported") is Fault.REQUEST

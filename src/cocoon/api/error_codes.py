@@ -41,7 +41,8 @@ may; the client refreshes its candidates (HTTP 503)."""
 E2E_HEADER_MISMATCH = "e2e_header_mismatch"
 """The routing fields of the request differ from its envelope's header (HTTP 400)."""
 E2E_STALE = "e2e_stale"
-"""The envelope was sealed too long ago, or too far ahead (HTTP 400)."""
+"""The envelope was sealed too long ago, or too far ahead, by the worker's clock (HTTP 400): another
+worker may take it (the clock of the one refusing may be off)."""
 E2E_REPLAY = "e2e_replay"
 """The envelope was already served (HTTP 400)."""
 E2E_OPEN_FAILED = "e2e_open_failed"
@@ -78,7 +79,6 @@ WORKER_CODES: dict[str, ErrorCode] = {
     ENDPOINT_NOT_SERVED: ErrorCode(Fault.REQUEST, "invalid_request_error"),
     # the envelope itself (spec/e2e.md): every worker it is sealed to would refuse it the same way
     E2E_HEADER_MISMATCH: ErrorCode(Fault.REQUEST, "invalid_request_error"),
-    E2E_STALE: ErrorCode(Fault.REQUEST, "invalid_request_error"),
     E2E_REPLAY: ErrorCode(Fault.REQUEST, "invalid_request_error"),
     E2E_OPEN_FAILED: ErrorCode(Fault.REQUEST, "invalid_request_error"),
     E2E_BAD_ENVELOPE: ErrorCode(Fault.REQUEST, "invalid_request_error"),
@@ -90,6 +90,9 @@ WORKER_CODES: dict[str, ErrorCode] = {
     "internal": ErrorCode(Fault.UNAVAILABLE, "internal"),  # its handler crashed (see rpc_serve)
     "unfinished": ErrorCode(Fault.UNAVAILABLE, "unfinished"),
     E2E_KEY_UNKNOWN: ErrorCode(Fault.UNAVAILABLE, E2E_KEY_UNKNOWN),  # another listed worker may hold one
+    # stale by this worker's clock: a worker whose clock is off refuses every envelope, and another
+    # listed worker (or a reseal) serves it; the caller is told only if every try said so
+    E2E_STALE: ErrorCode(Fault.UNAVAILABLE, "invalid_request_error"),
     # its engine failed on this request
     UPSTREAM_ERROR: ErrorCode(Fault.ENGINE, UPSTREAM_ERROR),
 }
