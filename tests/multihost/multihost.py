@@ -63,10 +63,13 @@ CLIENTS = ("client-1", "client-2")
 READY_S = 90.0
 
 
-def request(method: str, url: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
+def request(
+    method: str, url: str, body: Any = None, timeout: float = 30.0, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """One HTTP exchange: (status, parsed JSON body), also for error statuses."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -177,10 +180,9 @@ class Bed:
         config = node_config(self, name)
         path.write_text(to_toml(config))
         port = {"proxy": PROXY_HTTP, "worker": WORKER_HTTP, "client": CLIENT_HTTP}[role]
-        host = "127.0.0.1" if role == "client" else self.addr(name)
-        return Node(
-            name, name, _cocoon(role, "run", "-c", str(path)), f"http://{host}:{port}/healthz", dict(self.env)
-        )
+        # Stats and admin listen on each host's loopback (admin_host's default), reached from inside it.
+        health = f"http://127.0.0.1:{port}/healthz"
+        return Node(name, name, _cocoon(role, "run", "-c", str(path)), health, dict(self.env))
 
     def _launch(self, node: Node, wait: bool = True) -> None:
         logs = self.data_dir / "logs"
@@ -363,9 +365,14 @@ class Bed:
         """A node's /jsonstats."""
         port = PROXY_HTTP if name.startswith("proxy") else WORKER_HTTP
         with self.hosts.inside(name):
-            status, body = request("GET", f"http://{self.addr(name)}:{port}/jsonstats", timeout=5)
+            status, body = request("GET", f"http://127.0.0.1:{port}/jsonstats", timeout=5)
         assert status == 200, body
         return body
+
+    def admin_headers(self, name: str) -> dict[str, str]:
+        """Node ``name``'s admin token (made at its first start): its money-moving POSTs ask for it."""
+        token = (self.data_dir / name / "admin.token").read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
 
     def engine(self, worker: str, settings: dict[str, Any]) -> None:
         """Change the fake engine's settings on ``worker``'s host (POST /fake/config)."""
@@ -377,7 +384,10 @@ class Bed:
         """Force ``proxy`` to settle now: charge every client, pay every worker (POST /request/charge)."""
         with self.hosts.inside(proxy):
             status, body = request(
-                "POST", f"http://{self.addr(proxy)}:{PROXY_HTTP}/request/charge", timeout=90
+                "POST",
+                f"http://127.0.0.1:{PROXY_HTTP}/request/charge",
+                timeout=90,
+                headers=self.admin_headers(proxy),
             )
         assert status == 200, body
         return body
