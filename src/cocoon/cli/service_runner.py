@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from cocoon.clock import CLOCK_OFFSET_ENV, SYSTEM_CLOCK
 from cocoon.config import load_config
 from cocoon.errors import CocoonError
 from cocoon.node.running import RunningNode
@@ -29,6 +30,11 @@ def setup_logging(level: str, name: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    offset = getattr(SYSTEM_CLOCK, "offset_s", 0.0)
+    if offset:  # a test's skewed node: never silent, a real node must not run like this
+        logging.getLogger(__name__).warning(
+            "TEST CLOCK: this process's wall clock is shifted by %+.0f s (%s)", offset, CLOCK_OFFSET_ENV
+        )
 
 
 def load_role_config(cls: type[T], path: Path | None, overrides: dict[str, Any]) -> T:
