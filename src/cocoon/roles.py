@@ -335,8 +335,8 @@ _HELP = {
     "default, so a node listening on 0.0.0.0 for its peers keeps it on this machine. Admin POSTs (charge, "
     "payout, close, payments) need the bearer token in <data_dir>/admin.token wherever they listen.",
     "admin_port": "Client: port of a separate stats/admin server on admin_host (/healthz, /jsonstats, "
-    "/metrics, /payments); the API listener then serves no /payments. -1 (default): off, /payments stays "
-    "on the API listener, its POSTs behind the admin token.",
+    "/metrics, /payments); the API listener then serves no /payments. -1 (default): off while the API is "
+    "on loopback (/payments beside it, its POSTs behind the admin token), http_port + 1 when it is not.",
     "api_host": "Address the client's OpenAI API (http_port) binds to; empty: `host`. Beyond loopback "
     "the daemon refuses to start without API keys (`cocoon client keys add`). Its POST /payments/... "
     "need the admin token in <data_dir>/admin.token.",

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from cocoon.client.access import access_control
-from cocoon.client.build import build_client
+from cocoon.client.build import admin_listen_port, build_client
 from cocoon.client.keys import add_key
 from cocoon.engine.memory import MemoryEngine
 from cocoon.errors import ConfigError
@@ -144,7 +144,10 @@ async def test_a_proxy_with_a_token_others_may_read_refuses_to_start(tmp_path: P
 
 async def test_a_public_client_api_keeps_its_admin_server_on_loopback(tmp_path: Path) -> None:
     add_key(tmp_path / "api_keys.json", name="app", daily_limit_nano=None, now=0.0)
-    config = ClientConfig(api_host="0.0.0.0", admin_port=0, proxies=[], http_port=0, data_dir=str(tmp_path))
+    # no admin_port: a public API gets its admin server apart, on loopback, by itself
+    config = ClientConfig(api_host="0.0.0.0", proxies=[], http_port=0, data_dir=str(tmp_path))
+    assert admin_listen_port(config) == 0 and admin_listen_port(ClientConfig(api_host="0.0.0.0")) == 10001
+    assert admin_listen_port(ClientConfig()) == -1  # a loopback API keeps the routes beside it
     async with build_client(config) as client, aiohttp.ClientSession() as http:
         assert client.admin_port is not None
         assert listening(client.http_port) == {"0.0.0.0"} and listening(client.admin_port) == {"127.0.0.1"}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from cocoon.api.validation import Limits
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.statement_policy import StatementPolicy, StatementRequirements
-from cocoon.client.access import access_control
+from cocoon.client.access import access_control, is_loopback
 from cocoon.client.admin_app import make_client_admin_app
 from cocoon.client.cocoon_auth import CocoonAccount
 from cocoon.client.cocoon_proxy import CocoonProxies
@@ -53,6 +53,16 @@ RETIRING_FILE = "retiring.json"
 if TYPE_CHECKING:
     from cocoon.attestation.tdx_policy import ReplayMode
     from cocoon.net.collateral import CollateralKeeper
+
+
+def admin_listen_port(config: ClientConfig) -> int:
+    """The port of the client's separate stats/admin server (-1: none, the payment routes sit beside
+    the API): ``admin_port``; when the API listens beyond loopback and none is set, ``http_port`` + 1
+    (any free port for an ``http_port`` of 0), so routes that move money are never on a public
+    listener."""
+    if config.admin_port >= 0 or is_loopback(config.api_listen_host):
+        return config.admin_port
+    return config.http_port + 1 if config.http_port else 0
 
 
 def client_payments(config: ClientConfig, node: NodeChain) -> ClientPayments:
@@ -187,7 +197,8 @@ async def build_client(
         app = make_client_app(pool, limits, receipts=receipts, clock=deps.clock, access=access)
         # The payment routes: on the separate admin server when there is one, else beside the API.
         admin_app = None
-        if config.admin_port >= 0:
+        admin_port = admin_listen_port(config)
+        if admin_port >= 0:
             admin_app = make_client_admin_app(app[SERVING_KEY], payments, admin)
         elif payments is not None:
             add_payment_routes(app, payments, admin)
@@ -206,5 +217,5 @@ async def build_client(
             app, config.api_listen_host, config.http_port, stack, cancel_on_disconnect=True
         )
         if admin_app is not None:
-            running.admin_port = await serve_node_http(admin_app, config.admin_host, config.admin_port, stack)
+            running.admin_port = await serve_node_http(admin_app, config.admin_host, admin_port, stack)
         yield running
