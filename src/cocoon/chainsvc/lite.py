@@ -12,6 +12,7 @@ is down or behind); a get-method's exit code is an answer, not a failure, and is
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -25,6 +26,7 @@ from cocoon.ton.chain import AccountState, StackItem, Transaction
 from cocoon.ton.lite import account_from_lite, stack_from_lite, transactions_from_lite
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 PAGE = 64
 """Transactions asked per ``get_transactions`` call (pytoniq fetches them 16 at a time)."""
@@ -89,6 +91,8 @@ class LiteChain:
                 attempt += 1
                 if isinstance(getattr(exc, "exit_code", None), int) or attempt >= self.attempts:
                     raise
+                retries = self.attempts - 1
+                log.warning("liteserver %s failed (%s); retry %d of %d", method, exc, attempt, retries)
             await self.gate.back_off(attempt)
 
     @classmethod
