@@ -5,7 +5,8 @@ the service: credit for the client book (:class:`~cocoon.proxy.accounts.ChainCre
 and payment status (:mod:`.clients`), whether to serve (:attr:`~ProxySettlement.refusal`), the status
 page. Each :meth:`~ProxySettlement.tick` reads the chain (:mod:`.chain_reader`), flushes and sends a
 save-state note when due (:mod:`.committer`) and settles what the thresholds allow (:mod:`.settler`);
-:meth:`~ProxySettlement.run` ticks and pushes payment updates (:mod:`.updates`). Every start draws a
+:meth:`~ProxySettlement.run_ticks` ticks and :meth:`~ProxySettlement.push_forever` pushes payment
+updates (:mod:`.updates`), both run by :class:`~cocoon.proxy.redeploy.Redeployer`. Every start draws a
 fresh session hash and sends a start note; :attr:`~ProxySettlement.ready` turns true when it is seen.
 """
 
@@ -170,14 +171,6 @@ class ProxySettlement:
                 f"the proxy's start note did not appear on chain within {timeout_s:g} s; check that the "
                 "chain is reachable and the proxy's wallet can pay, then restart"
             ) from None
-
-    async def run(self, workers: Iterable[WorkerPeer]) -> None:
-        """Tick and push payment updates to ``workers`` and bound clients, until cancelled.
-
-        A refusal stops the ticks and leaves :attr:`refused` set; the pushes go on."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.run_ticks())
-            tasks.create_task(self.push_forever(workers))
 
     async def push_forever(self, workers: Iterable[WorkerPeer]) -> None:
         """Push payment updates to ``workers`` and bound clients, until cancelled (safe to cancel: an
