@@ -32,13 +32,6 @@ def world(tmp_path: Path) -> World:
     return World(tmp_path)
 
 
-async def started(world: World, session: bytes = b"\x01" * 32) -> ProxySettlement:
-    s = world.settlement(Ledger(world.db), session)
-    await s.start()
-    await s.wait_ready(5)
-    return s
-
-
 async def until(s: ProxySettlement, phase: Phase, ticks: int = 20) -> None:
     for _ in range(ticks):
         await s.tick()
@@ -52,7 +45,7 @@ def proxy_state(world: World, s: ProxySettlement) -> ProxyData:
 
 
 async def test_the_signed_close_refunds_pays_waits_and_completes_exactly(world: World) -> None:
-    s = await started(world)
+    s = await world.started()
     client = world.open_client(s.contract, 3 * TON)
     worker = world.open_worker(s.contract)
     record(s.ledger, s, "a", 1000)
@@ -106,7 +99,7 @@ async def test_the_signed_close_refunds_pays_waits_and_completes_exactly(world: 
 
 
 async def test_the_owners_close_is_closed_through_and_a_restart_pays_nothing_twice(world: World) -> None:
-    s = await started(world)
+    s = await world.started()
     world.open_client(s.contract, 2 * TON)
     world.open_worker(s.contract)
     record(s.ledger, s, "a", 5000)
@@ -121,7 +114,7 @@ async def test_the_owners_close_is_closed_through_and_a_restart_pays_nothing_twi
     assert (refund, payout) == (2 * TON - 5000 * PRICE, 5000 * FEE)
     s.ledger.close()
 
-    again = await started(world, b"\x02" * 32)  # a restart in the middle of the close
+    again = await world.started(b"\x02" * 32)  # a restart in the middle of the close
     assert again.refusal == REFUSAL
     await until(again, Phase.WAITING)
     assert (world.sender.paid_to(CLIENT_OWNER), world.sender.paid_to(WORKER_OWNER)) == (refund, payout)
@@ -132,7 +125,7 @@ async def test_the_owners_close_is_closed_through_and_a_restart_pays_nothing_twi
 
 
 async def test_a_crash_after_the_close_request_resumes_and_waits_for_running_requests(world: World) -> None:
-    s = await started(world)
+    s = await world.started()
     world.open_client(s.contract, 2 * TON)
     world.open_worker(s.contract)
     record(s.ledger, s, "a", 300)

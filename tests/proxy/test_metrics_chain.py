@@ -8,7 +8,6 @@ from pathlib import Path
 from test_onchain import World, record
 
 from cocoon.metrics import Exposition
-from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.metrics import chain_metrics
 from cocoon.proxy.settlement import ProxySettlement
 from prometheus_text import parse, values
@@ -23,10 +22,8 @@ def scrape(settlement: ProxySettlement | None) -> dict[str, dict[tuple[tuple[str
 
 async def test_channel_tokens_move_from_signed_to_committed_and_the_lag_closes(tmp_path: Path) -> None:
     world = World(tmp_path)
-    ledger = Ledger(world.db)
-    s = world.settlement(ledger)
-    await s.start()
-    await s.wait_ready(5)
+    s = await world.started()
+    ledger = s.ledger
     world.open_client(s.contract, 3 * 10**9)
     world.open_worker(s.contract)
     await s.tick()

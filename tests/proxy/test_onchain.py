@@ -96,6 +96,13 @@ class World:
             session_hash=session,
         )
 
+    async def started(self, session: bytes = b"\x01" * 32) -> ProxySettlement:
+        """A settlement on a fresh ledger of this world's database, started and ready."""
+        s = self.settlement(Ledger(self.db), session)
+        await s.start()
+        await s.wait_ready(5)
+        return s
+
     def open_client(self, proxy: Address, top_up: int) -> Address:
         init = data.client_state_init(CLIENT_OWNER, proxy, self.key, self.params)
         client = self.local.deploy(*init, 8 * TON // 10)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from test_onchain import World, record
 
-from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.status_page import render_proxy_status
 
 
@@ -22,10 +21,8 @@ def channel_row(page: str, kind: str) -> list[str]:
 
 async def test_the_page_follows_the_channels_to_the_chain_and_shows_the_close(tmp_path: Path) -> None:
     world = World(tmp_path)
-    ledger = Ledger(world.db)
-    s = world.settlement(ledger)
-    await s.start()
-    await s.wait_ready(5)
+    s = await world.started()
+    ledger = s.ledger
     world.open_client(s.contract, 3 * 10**9)
     world.open_worker(s.contract)
     await s.tick()
