@@ -21,12 +21,13 @@ from cocoon.ton.data import ProxyEndpoints
 pytestmark = pytest.mark.slow
 
 
-def _free_instance() -> int:
-    """An instance whose chain, engine, proxy, worker and client ports are free."""
-    for instance in range(61, 90):
+def free_instance(first: int = 61, extra_ports: tuple[int, ...] = ()) -> int:
+    """An instance from ``first`` on whose chain, engine, proxy, worker and client ports (and
+    ``extra_ports``, before the instance's shift) are free."""
+    for instance in range(first, first + 29):
         b = 10 * instance
-        ports = [13000 + b, 8000 + b, 10000 + b, 11000 + b, 11001 + b, 11002 + b, 11003 + b, 12000 + b]
-        if all(_port_free(p) for p in ports):
+        ports = [13000, 8000, 10000, 11000, 11001, 11002, 11003, 12000, *extra_ports]
+        if all(_port_free(p + b) for p in ports):
             return instance
     raise RuntimeError("no free instance for a local network")
 
@@ -51,7 +52,7 @@ def _log(data_dir: Path, node: str) -> str:
 
 
 async def test_up_prepares_the_chain_and_shows_balances(tmp_path: Path) -> None:
-    instance = _free_instance()
+    instance = free_instance()
     plan = LocalNetPlan(data_dir=tmp_path, engine="fake", engine_url=None, workers=1, base_port=10 * instance)
     lines: list[str] = []
     net = LocalNet(plan, lines.append)

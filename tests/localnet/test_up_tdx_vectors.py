@@ -5,11 +5,11 @@ unchanged: no PCCS, fake policies, no demo variable."""
 
 from __future__ import annotations
 
-import socket
 import tomllib
 from pathlib import Path
 
 import pytest
+from test_chain_up import free_instance
 
 from cocoon.errors import ConfigError
 from cocoon.localnet.up import LocalNet, LocalNetPlan, demo_request, service_specs
@@ -19,23 +19,9 @@ pytestmark = pytest.mark.slow
 DCAP_IMAGE = bytes.fromhex("b260fa9168ca9f28e7f15f128a45ac31c419705b31a60feac30b322ee06bc752")
 
 
-def _free_instance() -> int:
-    """An instance whose ports of `cocoon up` (PCCS included) are all free."""
-    for instance in range(91, 120):
-        b = 10 * instance
-        ports = [13000, 13081, 8000, 10000, 11000, 11001, 11002, 11003, 12000]
-        if all(_port_free(p + b) for p in ports):
-            return instance
-    raise RuntimeError("no free instance for a local network")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def tdx_instance() -> int:
+    """An instance whose `cocoon up` ports, the demo PCCS's included, are free."""
+    return free_instance(91, extra_ports=(13081,))
 
 
 def _config(data_dir: Path, node: str) -> dict[str, object]:
@@ -44,7 +30,11 @@ def _config(data_dir: Path, node: str) -> dict[str, object]:
 
 def test_plain_up_is_unchanged(tmp_path: Path) -> None:
     plan = LocalNetPlan(
-        data_dir=tmp_path, engine="fake", engine_url=None, workers=1, base_port=10 * _free_instance()
+        data_dir=tmp_path,
+        engine="fake",
+        engine_url=None,
+        workers=1,
+        base_port=10 * tdx_instance(),
     )
     specs = service_specs(plan)
     assert [s.name for s in specs] == ["chain", "engine", "proxy", "worker-1", "client"]
@@ -63,7 +53,7 @@ def test_the_demo_needs_its_vectors(tmp_path: Path) -> None:
 async def test_up_in_the_demo_answers_through_a_tdx_attested_worker(tmp_path: Path, vectors) -> None:
     root = vectors.path("dcap-tdx-quote.bin").parent
     vectors.path("dcap-tdx-quote-collateral.json")
-    instance = _free_instance()
+    instance = tdx_instance()
     plan = LocalNetPlan(
         data_dir=tmp_path,
         engine="fake",
