@@ -107,7 +107,7 @@ def start_setups(tmp: Path, backend_port: int, e2e: str, setups: list[Setup]) ->
         notes.append("nginx: skipped, not installed (install it, e.g. `apt-get install nginx`, to compare)")
     setups.append(one_hop(tmp, backend_port, MODEL))
     setups.append(three_hops(tmp, backend_port, MODEL))
-    setups.append(start_ours(tmp, backend_port, e2e))
+    setups.append(start_ours(tmp, backend_port, e2e, slots=max(s.concurrency for s in SCENARIOS)))
     if all(importlib.util.find_spec(m) for m in ("litellm", "uvicorn", "starlette")):
         setups.append(litellm(tmp, backend_port, MODEL))
     else:

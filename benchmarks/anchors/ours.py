@@ -30,7 +30,9 @@ from netproc import free_instance
 ROLES = ("client", "proxy", "worker")
 
 
-def start_ours(tmp: Path, backend_port: int, e2e: str) -> Setup:
+def start_ours(tmp: Path, backend_port: int, e2e: str, slots: int) -> Setup:
+    """`cocoon up` on the backend, its worker given ``slots`` at once (the load's highest concurrency:
+    the anchors have no slot limit, so a smaller one would measure the proxy's queue, not relaying)."""
     instance = free_instance(1)
     data = tmp / "ours"
     data.mkdir()
@@ -45,6 +47,8 @@ def start_ours(tmp: Path, backend_port: int, e2e: str) -> Setup:
     argv += [
         "--workers",
         "1",
+        "--slots",
+        str(slots),
         "--instance",
         str(instance),
         "--data-dir",

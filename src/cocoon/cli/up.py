@@ -37,6 +37,13 @@ DEFAULT_DATA_DIR = Path("~/.cocoon/localnet")
     "--workers", default=2, show_default=True, type=click.IntRange(1, 9), help="Number of workers (1-9)."
 )
 @click.option(
+    "--slots",
+    default=None,
+    type=click.IntRange(1, 4096),
+    help="Requests each worker serves at the same time (its max_active). Default: 2 each of the "
+    "built-in engine, else the worker's default (8).",
+)
+@click.option(
     "--instance", default=0, show_default=True, type=click.IntRange(0, 50), help="Shift every port by 10*N."
 )
 @click.option(
@@ -75,6 +82,7 @@ def up(
     engine: str,
     engine_url: str | None,
     workers: int,
+    slots: int | None,
     instance: int,
     data_dir: Path,
     e2e: str,
@@ -95,6 +103,7 @@ def up(
         engine="fake" if engine == "fake" else "builtin",
         engine_url=engine_url,
         workers=workers,
+        slots=slots,
         base_port=10 * instance,
         e2e=cast("E2EMode", e2e),  # one of click's choices
         attestation="tdx-vectors" if attestation == "tdx-vectors" else "fake",

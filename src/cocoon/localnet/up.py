@@ -43,6 +43,9 @@ from cocoon.ton.data import ProxyEndpoints
 
 EngineKind = Literal["builtin", "fake"]
 Attestation = Literal["fake", "tdx-vectors"]
+BUILTIN_SLOTS_PER_WORKER = 2
+"""Slots of the shared built-in engine each worker gets unless ``--slots`` says otherwise (CPU inference:
+more at once only slows each answer)."""
 DEMO_PROMPT = "In one sentence, what is the TON blockchain?"
 
 
@@ -60,8 +63,9 @@ class LocalNetPlan:
     deploys and tops up with the proxy (no off-chain credit: the proxy settles on the local chain)."""
     e2e: E2EMode = "required"
     """The client's end-to-end encryption: every local worker has a key, so nothing less is needed."""
-    slots_per_worker: int = 2
-    """Slots of the shared built-in engine each worker gets (its ``max_active``)."""
+    slots: int | None = None
+    """Requests each worker serves at the same time (its ``max_active``); None: 2 of the shared
+    built-in engine each, else the worker's own default."""
     attestation: Attestation = "fake"
     """``tdx-vectors``: the demo of `cocoon.node.demo_vectors` (recorded quotes, a local PCCS)."""
     vectors_dir: Path | None = None
@@ -87,6 +91,11 @@ class LocalNetPlan:
     def shares_builtin_engine(self) -> bool:
         """Whether the workers share the built-in engine `cocoon up` starts (and split its slots)."""
         return self.engine == "builtin" and self.engine_url is None
+
+    @property
+    def slots_per_worker(self) -> int:
+        """Slots of the shared built-in engine each worker gets (its ``max_active``)."""
+        return self.slots if self.slots is not None else BUILTIN_SLOTS_PER_WORKER
 
     @property
     def engine_slots(self) -> int:
@@ -198,7 +207,8 @@ def service_specs(plan: LocalNetPlan) -> list[ServiceSpec]:
             data_dir=str(plan.data_dir / f"worker-{i}"),
             **_chain_fields(plan, chain, f"worker-{i}"),
         )
-        if plan.shares_builtin_engine:  # its own slots: one worker's load never queues the other's
+        if plan.shares_builtin_engine or plan.slots is not None:
+            # With the shared engine, its own slots: one worker's load never queues the other's.
             worker = msgspec.structs.replace(worker, max_active=plan.slots_per_worker)
         specs.append(_node(f"worker-{i}", cfg_dir, worker, worker.http_port, role="worker", env=env))
     client = ClientConfig(
@@ -389,7 +399,7 @@ class LocalNet:
         """How many requests a service decodes at once, as the status table says it."""
         plan = self.plan
         if not plan.shares_builtin_engine:
-            return ""
+            return str(plan.slots) if plan.slots is not None and service.startswith("worker-") else ""
         if service == "engine":
             return f"{plan.engine_slots} (shared)"
         if service.startswith("worker-"):
