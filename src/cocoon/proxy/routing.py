@@ -393,7 +393,7 @@ class Router:
                         remaining = queue_until - self.clock.monotonic()
                         if remaining > 0:
                             if waiter is None:
-                                waiter = self._queue(request, tried, e2e)
+                                waiter = self._queue(request, tried)
                             else:
                                 self.workers.rearm(waiter.waiter)
                             await waiter.sleep(remaining)
@@ -407,14 +407,14 @@ class Router:
                 self.queued -= 1
                 self.workers.stop_waiting(waiter.waiter)
 
-    def _queue(self, request: RunQuery, tried: set[str], e2e: E2ERequest | None) -> _Waiting:
-        """Join the model's line: woken when a worker this request could go to has a free slot."""
+    def _queue(self, request: RunQuery, tried: set[str]) -> _Waiting:
+        """Join the model's line: woken when a worker this request could go to has a free slot.
+
+        An end-to-end request is woken by any such worker, not only those it is sealed to: a free slot
+        elsewhere makes it `e2e_reroute` at once rather than at its queue timeout (`_reroute_now`)."""
         max_coefficient, endpoint = request.max_coefficient, request.path
-        key_ids = e2e.key_ids if e2e is not None else None
 
         def fits(candidate: WorkerCandidate) -> bool:  # what `WorkerPool.choose` filters on
-            if key_ids is not None and not any(k in key_ids for k in candidate.e2e_key_ids):
-                return False  # an end-to-end request goes only to the workers it is sealed to
             return accepts(candidate, max_coefficient, tried, endpoint)
 
         waiting = _Waiting()
