@@ -17,6 +17,11 @@ up to date whenever a link's offer, slots in use or keys change (`WorkerLink.__s
 link caches its `WorkerCandidate` until something it is built from changes. `WorkerPool.choose` samples
 a few ready workers from the index and falls back to the full `choose_worker` scan of the model's workers
 only to say why none can take the request (or when the draws keep hitting refused workers).
+
+Requests that found every worker busy wait in `WorkerPool.waiting` (`cocoon.proxy.slot_queue`): the same
+`reindex` wakes, when a link is ready and its model has waiters, only as many of them as it has free
+slots (a slot freed, a worker connected or enabled, more slots offered); a worker leaving wakes its
+model's waiters, which then fail fast if no worker is left.
 """
 
 from __future__ import annotations
