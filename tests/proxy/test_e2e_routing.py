@@ -9,6 +9,7 @@ before anything is charged; certificates workers re-send are verified before the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -151,6 +152,23 @@ async def test_all_listed_workers_busy_while_another_is_free_means_reroute(tmp_p
         answer = await net.client.ask(net.client.seal([a.key()]))
         assert answer.error.code == E2E_REROUTE
         assert a.calls == [] and b.calls == []
+
+
+async def test_a_queued_sealed_request_is_rerouted_once_another_worker_frees_a_slot(tmp_path: Path) -> None:
+    """Queued because every worker was busy, it is woken by a slot freeing on a worker it is not sealed
+    to and answered `e2e_reroute` then, not at its queue timeout."""
+    a, b = FakeE2EWorker("a", max_active=1), FakeE2EWorker("b", max_active=1)
+    async with e2e_net(tmp_path, [a, b]) as net:
+        router = net.proxy.router
+        router.queue_timeout_s = 30
+        net.link(a).active = net.link(b).active = 1
+        asked = asyncio.create_task(net.client.ask(net.client.seal([a.key()])))
+        await wait_until(lambda: router.queued == 1)
+        started = time.monotonic()
+        net.link(b).active = 0
+        answer = await asyncio.wait_for(asked, 5)
+        assert answer.error.code == E2E_REROUTE and time.monotonic() - started < 2
+        assert a.calls == [] and b.calls == [] and router.queued == 0
 
 
 # --- the header -------------------------------------------------------------------------------------

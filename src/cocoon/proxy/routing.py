@@ -65,7 +65,10 @@ from cocoon.proxy.selection import (
     NoCapacity,
     NoSuchModel,
     PriceTooLow,
+    WorkerCandidate,
+    accepts,
 )
+from cocoon.proxy.slot_queue import Waiter
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.usage import NO_USAGE, Usage
 from cocoon.wire.messages import (
@@ -356,39 +359,68 @@ class Router:
         queue_until = self.clock.monotonic() + self.queue_timeout_s
         if deadline is not None:
             queue_until = min(queue_until, deadline)
-        while True:
-            allowed = self.workers.sealed_to(e2e.key_ids) if e2e is not None else None
-            choice = self.workers.choose(
-                request.model,
-                request.max_coefficient,
-                self.rng,
-                tried,
-                endpoint=request.path,
-                allowed=allowed,
-                now=self.clock.monotonic(),
-            )
-            if e2e is not None and _reroute_now(choice, self.workers, request, tried, self.rng):
-                await self._reroute(responder, failures)
+        waiter: _Waiting | None = None  # kept across the tries of this call: its place in line
+        try:
+            while True:
+                allowed = self.workers.sealed_to(e2e.key_ids) if e2e is not None else None
+                choice = self.workers.choose(
+                    request.model,
+                    request.max_coefficient,
+                    self.rng,
+                    tried,
+                    endpoint=request.path,
+                    allowed=allowed,
+                    now=self.clock.monotonic(),
+                )
+                if waiter is not None:  # it chose again: the wake it was given is spent (before any await)
+                    took = choice.worker.worker_id if isinstance(choice, Chosen) else None
+                    self.workers.settle(waiter.waiter, took)
+                if e2e is not None and _reroute_now(choice, self.workers, request, tried, self.rng):
+                    await self._reroute(responder, failures)
+                    return None
+                match choice:
+                    case Chosen(worker):
+                        return self.workers.links[worker.worker_id]
+                    case NoSuchModel() if tried:
+                        self.counters.failed += 1
+                        why = f"; {_given_up(failures)}" if failures else ""
+                        await responder.error(502, UPSTREAM_ERROR, f"every worker for this model failed{why}")
+                    case NoSuchModel() | EndpointNotServed() | PriceTooLow():
+                        refused = no_worker_for(choice, request.model, request.max_coefficient)
+                        self._count_refusal(refused.code)
+                        await responder.error(refused.status, refused.code, refused.message)
+                    case NoCapacity():
+                        remaining = queue_until - self.clock.monotonic()
+                        if remaining > 0:
+                            if waiter is None:
+                                waiter = self._queue(request, tried)
+                            else:
+                                self.workers.rearm(waiter.waiter)
+                            await waiter.sleep(remaining)
+                            continue
+                        self.counters.refused_capacity += 1
+                        busy = "all workers for this model are busy; retry"
+                        await responder.error(503, "no_capacity", busy)
                 return None
-            match choice:
-                case Chosen(worker):
-                    return self.workers.links[worker.worker_id]
-                case NoSuchModel() if tried:
-                    self.counters.failed += 1
-                    why = f"; {_given_up(failures)}" if failures else ""
-                    await responder.error(502, UPSTREAM_ERROR, f"every worker for this model failed{why}")
-                case NoSuchModel() | EndpointNotServed() | PriceTooLow():
-                    refused = no_worker_for(choice, request.model, request.max_coefficient)
-                    self._count_refusal(refused.code)
-                    await responder.error(refused.status, refused.code, refused.message)
-                case NoCapacity():
-                    remaining = queue_until - self.clock.monotonic()
-                    if remaining > 0:
-                        await self._wait_for_capacity(remaining)
-                        continue
-                    self.counters.refused_capacity += 1
-                    await responder.error(503, "no_capacity", "all workers for this model are busy; retry")
-            return None
+        finally:
+            if waiter is not None:
+                self.queued -= 1
+                self.workers.stop_waiting(waiter.waiter)
+
+    def _queue(self, request: RunQuery, tried: set[str]) -> _Waiting:
+        """Join the model's line: woken when a worker this request could go to has a free slot.
+
+        An end-to-end request is woken by any such worker, not only those it is sealed to: a free slot
+        elsewhere makes it `e2e_reroute` at once rather than at its queue timeout (`_reroute_now`)."""
+        max_coefficient, endpoint = request.max_coefficient, request.path
+
+        def fits(candidate: WorkerCandidate) -> bool:  # what `WorkerPool.choose` filters on
+            return accepts(candidate, max_coefficient, tried, endpoint)
+
+        waiting = _Waiting()
+        waiting.waiter = self.workers.wait(request.model, fits, waiting.wake)
+        self.queued += 1
+        return waiting
 
     def _count_refusal(self, code: str) -> None:
         if code == "model_not_found":
@@ -407,16 +439,6 @@ class Router:
             f"{why}; fetch fresh end-to-end candidates, encrypt the request to them and send it again"
         )
         await responder.error(E2E_REROUTE_STATUS, E2E_REROUTE, message)
-
-    async def _wait_for_capacity(self, within: float) -> None:
-        cond = self.workers.capacity_changed
-        self.queued += 1
-        try:
-            async with cond:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(cond.wait(), within)
-        finally:
-            self.queued -= 1
 
     async def _run_on(
         self,
@@ -461,7 +483,6 @@ class Router:
             link.active -= 1
             now = self.clock.monotonic()
             link.observe(measure.outcome(ok, now), now)
-            await self.workers.notify()
 
     async def _relay(
         self,
@@ -585,6 +606,31 @@ class Router:
         self.counters.prompt_tokens += usage.prompt_tokens
         self.counters.completion_tokens += usage.completion_tokens
         return cost
+
+
+class _Waiting:
+    """One request's place in the slot queue and what its task sleeps on: a future per sleep, set by
+    the queue's wake (no task, no condition: a wake costs one callback)."""
+
+    waiter: Waiter
+
+    def __init__(self) -> None:
+        self._woken: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        woken = self._woken
+        if woken is not None and not woken.done():
+            woken.set_result(None)
+
+    async def sleep(self, within: float) -> None:
+        """Until woken, or ``within`` seconds (then the caller chooses once more and gives up)."""
+        woken = self._woken = asyncio.get_running_loop().create_future()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await woken
+        finally:
+            self._woken = None
 
 
 @dataclass

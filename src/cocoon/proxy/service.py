@@ -203,9 +203,8 @@ class ProxyService:
             ended = await conn.wait_closed()
             log.info("worker %s left: %s", worker_id, ended.reason)
         finally:
-            self.workers.remove(link)
+            self.workers.remove(link)  # wakes the requests queued for its model
             await conn.aclose("proxy closing")
-            await self.workers.notify()
 
     def _take_certificate(self, link: WorkerLink, state: WorkerState) -> None:
         """Verify the certificate a worker sent with its offer, once; keep the one before if it fails."""

@@ -17,13 +17,17 @@ up to date whenever a link's offer, slots in use or keys change (`WorkerLink.__s
 link caches its `WorkerCandidate` until something it is built from changes. `WorkerPool.choose` samples
 a few ready workers from the index and falls back to the full `choose_worker` scan of the model's workers
 only to say why none can take the request (or when the draws keep hitting refused workers).
+
+Requests that found every worker busy wait in `WorkerPool.waiting` (`cocoon.proxy.slot_queue`): the same
+`reindex` wakes, when a link is ready and its model has waiters, only as many of them as it has free
+slots (a slot freed, a worker connected or enabled, more slots offered); a worker leaving wakes its
+model's waiters, which then fail fast if no worker is left.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from cocoon.api.capabilities import known_endpoints, shortest_context
@@ -43,6 +47,7 @@ from cocoon.proxy.selection import (
     choose_worker,
     e2e_candidates,
 )
+from cocoon.proxy.slot_queue import Fits, SlotQueue, Waiter
 from cocoon.proxy.worker_index import WorkerIndex, sample_some
 from cocoon.wire.control import WorkerLoad, WorkerType
 from cocoon.wire.messages import WorkerState
@@ -157,10 +162,12 @@ class WorkerLink:
 
 @dataclass
 class WorkerPool:
-    """All connected workers; `capacity_changed` wakes requests queued for a free slot."""
+    """All connected workers; `waiting` holds the requests queued for a free slot, woken from `reindex`
+    as slots free up (only as many as there are free slots)."""
 
     links: dict[str, WorkerLink] = field(default_factory=dict)
-    capacity_changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    waiting: SlotQueue = field(default_factory=SlotQueue)
+    """Per model, the requests waiting for a free slot, in arrival order (`wait`, `stop_waiting`)."""
     params: NetworkParams = field(default_factory=NetworkParams)
     """The network's prices, which `worker_types` quotes at each worker's coefficient."""
     receipt_mismatches: dict[str, int] = field(default_factory=dict)
@@ -190,6 +197,8 @@ class WorkerPool:
             del self.links[link.worker_id]
             link._pool = None
             self.index.drop(link.worker_id)
+            if link.state is not None:  # its model's waiters choose again (and fail fast if none is left)
+                self.waiting.wake_all(link.state.model)
 
     def reindex(self, link: WorkerLink) -> None:
         """Bring the index up to date with one link (called on every change it is built from)."""
@@ -201,6 +210,32 @@ class WorkerPool:
             return
         ready = state.enabled and link.active < state.max_active
         self.index.put(link.worker_id, state.model, ready, link.e2e_key_ids)
+        if ready and self.waiting.has_waiters(state.model):  # a dict lookup when nobody waits
+            self.waiting.wake_fitting(state.model, _candidate(link), state.max_active - link.active)
+
+    def wait(self, model: str, fits: Fits, wake: Callable[[], None]) -> Waiter:
+        """Queue a request that found every fitting worker of ``model`` busy: ``wake`` is called when a
+        worker it ``fits`` has a slot for it (or one of the model's workers left)."""
+        return self.waiting.join(model, fits, wake)
+
+    def settle(self, waiter: Waiter, took: str | None = None) -> None:
+        """A woken waiter chose again (``took``: the worker it got; None: none): a slot it was woken for
+        and did not take goes to the next in line. Call it before anything awaits."""
+        self._wake_for(self.waiting.settle(waiter, took))
+
+    def rearm(self, waiter: Waiter) -> None:
+        """A settled waiter found no slot after all: it sleeps again in its place in line."""
+        self.waiting.rearm(waiter)
+
+    def stop_waiting(self, waiter: Waiter) -> None:
+        """A waiter leaves the queue (chosen, timed out, cancelled, refused); settled if it was not."""
+        self._wake_for(self.waiting.leave(waiter))
+
+    def _wake_for(self, worker_id: str | None) -> None:
+        """Wake waiters again for a worker whose slot a woken waiter did not take."""
+        link = self.links.get(worker_id) if worker_id is not None else None
+        if link is not None:
+            self.reindex(link)
 
     def candidates(self) -> list[WorkerCandidate]:
         """Every registered worker with an offer (O(workers): routing uses `choose` instead)."""
@@ -255,10 +290,6 @@ class WorkerPool:
 
     def __iter__(self) -> Iterator[WorkerLink]:
         return iter(list(self.links.values()))
-
-    async def notify(self) -> None:
-        async with self.capacity_changed:
-            self.capacity_changed.notify_all()
 
     def worker_types(self) -> list[WorkerType]:
         """Per model (for /v1/models): worker count, coefficient range, load, the shortest context
