@@ -172,6 +172,8 @@ class EngineStream:
             if probe.type is not None:
                 self._response_event(probe)
             self.generated += generated_in(probe.choices, probe.type, probe.delta)
+        if len(events) == 1:  # a paced stream: one event per read
+            return events[0].raw
         return b"".join(event.raw for event in events)
 
     def _response_event(self, probe: _Probe) -> None:

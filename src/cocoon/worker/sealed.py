@@ -44,7 +44,7 @@ def open_envelope(
         raise E2EError(KEY_UNKNOWN, "this worker holds no end-to-end key")
     header = read_header(envelope)
     routing = request.routing(header.n)
-    return open_request(envelope, routing, keyring, replay, now)
+    return open_request(envelope, routing, keyring, replay, now, header=header)
 
 
 def e2e_refusal(error: E2EError) -> int:
