@@ -37,6 +37,8 @@ def expand(prk: bytes, info: bytes, length: int) -> bytes:
     """HKDF-Expand: ``length`` bytes of output keyed by ``prk`` for the purpose ``info``."""
     if not 0 <= length <= MAX_LENGTH:
         raise ValueError(f"HKDF-Expand gives at most {MAX_LENGTH} bytes, not {length}")
+    if length <= _DIGEST:  # every key and nonce of the protocol: T(1) alone
+        return hmac_sha256(prk, info + b"\x01")[:length]
     block, out = b"", b""
     for counter in range(1, -(-length // _DIGEST) + 1):
         block = hmac_sha256(prk, block + info + bytes((counter,)))
