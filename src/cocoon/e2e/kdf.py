@@ -1,8 +1,8 @@
 """HKDF-SHA256 (RFC 5869) in the two halves the spec names: `extract` and `expand`.
 
 HMAC-SHA256 (RFC 2104) is computed here from two SHA-256 calls over the key XORed with the pads (by
-`bytes.translate`): every request and answer derives its keys afresh, and this costs about half of
-`hmac.digest` or `HKDFExpand` for the short inputs HKDF hashes. The tests check it byte for byte
+`bytes.translate`): every request and answer derives its keys afresh, and this costs about two thirds
+of `hmac.digest` or `HKDFExpand` for the short inputs HKDF hashes. The tests check it byte for byte
 against both.
 """
 
