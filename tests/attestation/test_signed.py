@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cocoon.attestation import signed
-from cocoon.attestation.signed import STATEMENT_DOMAIN, sign, verify
+from cocoon.attestation.signed import RECEIPT_DOMAIN, STATEMENT_DOMAIN, public_key_bytes, sign, verify
 from cocoon.errors import StatementError
 
 
@@ -75,3 +75,11 @@ def test_signatures_are_the_standard_deterministic_ed25519_ones() -> None:
     signature = sign(private, STATEMENT_DOMAIN, body)
     assert signature == private.sign(STATEMENT_DOMAIN + body)  # what any Ed25519 library makes
     private.public_key().verify(signature, STATEMENT_DOMAIN + body)
+
+
+def test_the_cached_public_key_is_each_signing_keys_own() -> None:
+    """Keys cached side by side keep their own public halves (a receipt names its signer by it)."""
+    keys = [_key() for _ in range(3)]
+    for private, raw in keys * 2:
+        assert public_key_bytes(private) == raw
+        private.public_key().verify(sign(private, RECEIPT_DOMAIN, b"b"), RECEIPT_DOMAIN + b"b")

@@ -305,6 +305,7 @@ def test_head_must_decode() -> None:
     [
         pytest.param((63).to_bytes(2, "big") + bytes(62), id="length-past-the-end"),
         pytest.param((3).to_bytes(2, "big") + b"abc" + bytes(58) + b"\x01", id="nonzero-padding"),
+        pytest.param((2).to_bytes(2, "big") + b"abc" + bytes(59), id="first-padding-byte-nonzero"),
         pytest.param(b"\x00", id="shorter-than-length"),
     ],
 )
@@ -368,6 +369,31 @@ def test_long_error_is_split() -> None:
         (FrameType.ERROR, MAX_FRAME_PAYLOAD),
         (FrameType.ERROR, 5),
     ]
+
+
+@pytest.mark.parametrize("size", [1, 62, 63, 1000, MAX_FRAME_PAYLOAD])
+def test_data_frame_is_the_frame_data_yields(size: int) -> None:
+    """The one-frame path of a streamed event seals the same bytes, and logs them the same way."""
+    secret, rn, payload = _secret(), os.urandom(32), os.urandom(size)
+    split, single = FrameSealer(secret, rn), FrameSealer(secret, rn)
+    assert split.head(200, "text/event-stream") == single.head(200, "text/event-stream")
+    assert list(split.data(payload)) == [single.data_frame(payload)]
+    assert list(split.data(SSE_1)) == [single.data_frame(SSE_1)]
+    assert split.final() == single.final()
+    assert (single.log.digest(), single.log.count, single.log.final) == (
+        split.log.digest(),
+        split.log.count,
+        split.log.final,
+    )
+
+
+@pytest.mark.parametrize("size", [0, MAX_FRAME_PAYLOAD + 1])
+def test_data_frame_takes_one_frame_of_data(size: int) -> None:
+    sealer, _ = _pair()
+    sealer.head(200, "text/event-stream")
+    with pytest.raises(E2EError):
+        sealer.data_frame(bytes(size))
+    assert sealer.log.count == 1
 
 
 def test_empty_data_seals_no_frame() -> None:

@@ -288,6 +288,20 @@ def test_open_base_refuses_another_key() -> None:
     assert caught.value.code == "e2e_open_failed"
 
 
+def test_sealing_to_keys_in_turn_keeps_each_wrap_for_its_own_key() -> None:
+    """Parsed recipient keys are cached: alternating keys must still seal each wrap to the key named,
+    never to one parsed before."""
+    pairs = [HpkeKeyPair.generate(lambda n, b=b: bytes([b]) * n, not_after=100) for b in (3, 4, 5)]
+    for public in [p.public_key for p in pairs] * 2:
+        sealed = seal_base(public, b"info", b"x")
+        for pair in pairs:
+            if pair.public_key == public:
+                assert open_base(pair.private_key, b"info", sealed) == b"x"
+            else:
+                with pytest.raises(E2EError):
+                    open_base(pair.private_key, b"info", sealed)
+
+
 @pytest.mark.parametrize("public_key", [b"", bytes(31), bytes(33)], ids=["empty", "31", "33"])
 def test_seal_base_refuses_a_malformed_public_key(public_key: bytes) -> None:
     with pytest.raises(E2EError) as caught:

@@ -232,3 +232,45 @@ async def test_garbage_instead_of_sse_is_an_engine_error() -> None:
         with pytest.raises(EngineError, match="not JSON"):
             async for _ in answer:
                 pass
+
+
+async def test_each_call_sends_its_own_headers() -> None:
+    """The shared header mappings: a stream asks for SSE, a whole answer does not, the key goes on both."""
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append({k: request.headers.get(k, "") for k in ("Content-Type", "Accept", "Authorization")})
+        if (await request.json()).get("stream"):
+            return web.Response(body=b"data: [DONE]\n\n", content_type="text/event-stream")
+        return web.json_response({"choices": []})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with EngineClient(f"http://127.0.0.1:{runner.addresses[0][1]}/v1", api_key="k") as client:
+            async with await client.stream("/v1/chat/completions", BODY) as answer:
+                assert [data async for data in answer] == [b"data: [DONE]\n\n"]
+            await client.complete("/v1/chat/completions", {"model": "m"})
+    finally:
+        await runner.cleanup()
+    assert [s["Accept"] for s in seen] == ["text/event-stream", "*/*"]
+    assert {s["Content-Type"] for s in seen} == {"application/json"}
+    assert {s["Authorization"] for s in seen} == {"Bearer k"}
+
+
+async def test_a_deadline_after_calls_without_one_still_bounds_the_call(
+    fake: RunningFakeEngine, client: EngineClient
+) -> None:
+    """Timeouts are built once per distinct deadline: each call still gets its own."""
+    first = await client.stream("/v1/chat/completions", BODY)
+    async for _ in first:
+        pass
+    fake.state.config = fake.state.config.replace({"chunks": 50, "delay_ms": 20.0})
+    for _ in range(2):
+        answer = await client.stream("/v1/chat/completions", BODY, timeout_s=0.2)
+        with pytest.raises(EngineTimeoutError):
+            async for _ in answer:
+                pass

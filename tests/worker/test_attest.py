@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ from cocoon.errors import ConfigError
 from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
 from cocoon.usage import Usage
+from cocoon.wire.headers import WORKER_STATEMENT
 from cocoon.wire.messages import RunQuery
 from cocoon.worker.attest import attest_worker
 
@@ -67,3 +69,18 @@ def test_the_statement_and_the_receipts_are_dated_by_the_injected_clock() -> Non
     request = RunQuery(7, "m", b"{}", 2000, 16, 1000, client_request_id="00000000000000ab")
     receipt = SignedReceipt.decode(signer.sign(request, b"\x11" * 32, Usage(1, 0, 1, 0)))
     assert receipt.verify(identity.public_key).issued_at == 1_750_000_160
+
+
+def test_the_statement_header_follows_each_reissue() -> None:
+    """The encoded header is kept between answers but never outlives the certificate it came from."""
+    clock = FakeClock(wall=1_750_000_100.0)
+    identity = _identity()
+    signer = attest_worker(identity, WorkerConfig(), "m", clock)
+    first = signer.headers()
+    assert first == ((WORKER_STATEMENT, base64.b64encode(identity.certificate.statement).decode()),)
+    assert signer.headers() is first
+    clock.advance(3600)
+    identity.issue(clock.time())
+    renewed = signer.headers()
+    assert renewed != first
+    assert renewed == ((WORKER_STATEMENT, base64.b64encode(identity.certificate.statement).decode()),)

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import msgspec
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cocoon.attestation.signed import RECEIPT_DOMAIN, sign, verify
+from cocoon.attestation.signed import RECEIPT_DOMAIN, public_key_bytes, sign, verify
 from cocoon.errors import ReceiptError
 
 RECEIPT_VERSION = 1
@@ -167,8 +166,7 @@ def verify_signed(
 def sign_struct(receipt: msgspec.Struct, private_key: Ed25519PrivateKey) -> tuple[bytes, bytes]:
     """(signer, signature) of a receipt Struct: the node's raw public key and its signature over
     ``RECEIPT_DOMAIN || msgpack(receipt)``."""
-    signer = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return signer, sign(private_key, RECEIPT_DOMAIN, msgspec.msgpack.encode(receipt))
+    return public_key_bytes(private_key), sign(private_key, RECEIPT_DOMAIN, msgspec.msgpack.encode(receipt))
 
 
 @functools.cache

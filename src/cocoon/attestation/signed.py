@@ -19,8 +19,9 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 from nacl.exceptions import BadSignatureError, CryptoError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import VerifyKey
 
 from cocoon.errors import AttestationError
 
@@ -51,15 +52,24 @@ def _verify_key(public_key: bytes) -> VerifyKey:
 def sign(private_key: Ed25519PrivateKey, domain: bytes, body: bytes) -> bytes:
     """The 64-byte Ed25519 signature of ``domain || body`` (deterministic: the same bytes as OpenSSL's,
     made in libsodium at about two thirds of the cost)."""
-    return _signing_key(private_key).sign(domain + body).signature
+    return crypto_sign(domain + body, _sodium_pair(private_key)[1])[:SIGNATURE_SIZE]
+
+
+def public_key_bytes(private_key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte public key of one of our signing keys (cached with its libsodium form: a
+    worker names it in every receipt)."""
+    return _sodium_pair(private_key)[0]
 
 
 @lru_cache(maxsize=SIGNING_CACHE_SIZE)
-def _signing_key(private_key: Ed25519PrivateKey) -> SigningKey:
+def _sodium_pair(private_key: Ed25519PrivateKey) -> tuple[bytes, bytes]:
+    """(raw public key, libsodium's 64-byte secret key) of a signing key; the key object is immutable,
+    so caching it by identity is safe."""
     seed = private_key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    return SigningKey(seed)
+    public, secret = crypto_sign_seed_keypair(seed)
+    return public, secret
 
 
 def verify(

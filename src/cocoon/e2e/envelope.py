@@ -179,14 +179,22 @@ class OpenedRequest:
 
 
 def open_request(
-    envelope: Envelope, routing: Routing, keyring: Keyring, replay: ReplayCache, now: float
+    envelope: Envelope,
+    routing: Routing,
+    keyring: Keyring,
+    replay: ReplayCache,
+    now: float,
+    *,
+    header: Header | None = None,
 ) -> OpenedRequest:
     """The worker's checks, in order; the first that fails raises `E2EError` with its generic code.
 
     version and suite → one of our key ids is listed → ``routing`` (what the proxy acted on) equals the
-    header → ``issued_at`` within the window → not seen before → HPKE open → AEAD open.
+    header → ``issued_at`` within the window → not seen before → HPKE open → AEAD open. ``header``:
+    `read_header` of this very envelope, when the caller already read it (not decoded again).
     """
-    header = read_header(envelope)
+    if header is None:
+        header = read_header(envelope)
     if header.v != E2E_VERSION or header.suite != SUITE:
         raise E2EError(
             "e2e_unsupported", f"e2e version {header.v} or suite {header.suite.hex()} is not served here"

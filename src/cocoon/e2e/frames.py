@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from cocoon.e2e import kdf
 from cocoon.e2e.envelope import RequestSecret
-from cocoon.e2e.padding import FRAME_BUCKET, pad_to
+from cocoon.e2e.padding import FRAME_BUCKET
 from cocoon.errors import E2EError
 
 MAX_FRAME_PAYLOAD = 0xFFFF
@@ -53,6 +53,17 @@ class _Head(msgspec.Struct, frozen=True, array_like=True):
     content_type: str
 
 
+# Per-kind constants looked up once per frame instead of rebuilt from the enum: a streamed answer
+# seals (and its client opens) one frame per engine event.
+_KINDS: dict[int, FrameType] = {int(kind): kind for kind in FrameType}
+_AAD: dict[FrameType, bytes] = {kind: kind.aad for kind in FrameType}
+_TYPE_BYTE: dict[FrameType, bytes] = {kind: bytes([kind]) for kind in FrameType}
+_FINAL = int(FrameType.FINAL)
+_ZEROS = bytes(FRAME_BUCKET)
+_head_encoder = msgspec.msgpack.Encoder()
+_head_decoder = msgspec.msgpack.Decoder(_Head)
+
+
 def _response_keys(secret: RequestSecret, rn: bytes) -> tuple[bytes, int]:
     if len(rn) != NONCE_SIZE:
         raise E2EError(
@@ -72,10 +83,11 @@ class FrameLog:
         self.final = False
 
     def add(self, frame: bytes) -> None:
-        self._hash.update(len(frame).to_bytes(4, "big"))
-        self._hash.update(frame)
+        update = self._hash.update
+        update(len(frame).to_bytes(4, "big"))
+        update(frame)
         self.count += 1
-        self.final = bool(frame) and frame[0] == FrameType.FINAL
+        self.final = bool(frame) and frame[0] == _FINAL
 
     def digest(self) -> bytes:
         return self._hash.digest()
@@ -99,17 +111,27 @@ class FrameSealer:
             raise E2EError("e2e_frame_invalid", "no frame may follow the final frame")
         nonce = (self._base ^ self._next).to_bytes(12, "big")
         self._next += 1
-        plain = pad_to(len(payload).to_bytes(2, "big") + payload, FRAME_BUCKET)
-        frame = bytes([kind]) + self._aead.encrypt(nonce, plain, kind.aad)
+        size = len(payload)
+        # pad64(u16 length ‖ payload) in one copy: never empty, so the zeros only round it up.
+        plain = b"".join((size.to_bytes(2, "big"), payload, _ZEROS[: -(size + 2) % FRAME_BUCKET]))
+        frame = _TYPE_BYTE[kind] + self._aead.encrypt(nonce, plain, _AAD[kind])
         self.log.add(frame)
         return frame
 
     def head(self, status: int, content_type: str) -> bytes:
-        return self._seal(FrameType.HEAD, msgspec.msgpack.encode(_Head(status, content_type)))
+        return self._seal(FrameType.HEAD, _head_encoder.encode(_Head(status, content_type)))
 
     def data(self, payload: bytes) -> Iterator[bytes]:
-        """One frame per `MAX_FRAME_PAYLOAD` bytes of ``payload``."""
+        """One frame per `MAX_FRAME_PAYLOAD` bytes of ``payload`` (none for empty data), each sealed
+        as it is taken."""
         return self._split(FrameType.DATA, payload)
+
+    def data_frame(self, payload: bytes) -> bytes:
+        """The one frame of ``payload`` (1 to `MAX_FRAME_PAYLOAD` bytes: a streamed event), the same
+        frame `data` would yield, without its generator."""
+        if not 0 < len(payload) <= MAX_FRAME_PAYLOAD:
+            raise E2EError("e2e_frame_invalid", f"one data frame carries 1 to {MAX_FRAME_PAYLOAD} bytes")
+        return self._seal(FrameType.DATA, payload)
 
     def error(self, body: bytes) -> Iterator[bytes]:
         return self._split(FrameType.ERROR, body)
@@ -148,28 +170,30 @@ class FrameOpener:
     def open(self, frame: bytes) -> OpenedFrame:
         if self.log.final:
             raise E2EError("e2e_frame_invalid", "a frame arrived after the final frame")
-        if not frame or frame[0] not in FrameType._value2member_map_:
+        kind = _KINDS.get(frame[0]) if frame else None
+        if kind is None:
             raise E2EError("e2e_frame_invalid", "a response frame has no known type")
-        kind = FrameType(frame[0])
         if (kind is FrameType.HEAD) != (self._next == 0):
             raise E2EError("e2e_frame_invalid", "the head frame must come first, and only once")
         nonce = (self._base ^ self._next).to_bytes(12, "big")
         try:
-            plain = self._aead.decrypt(nonce, frame[1:], kind.aad)
+            plain = self._aead.decrypt(nonce, frame[1:], _AAD[kind])
         except InvalidTag as exc:
             raise E2EError(
                 "e2e_frame_invalid",
                 f"response frame {self._next} does not open: altered, dropped or reordered",
             ) from exc
         size = int.from_bytes(plain[:2], "big")
-        if len(plain) < 2 + size or any(plain[2 + size :]):
+        end = 2 + size
+        # The padding must be all zeros: counted in C rather than tested byte by byte.
+        if len(plain) < end or plain.count(0, end) != len(plain) - end:
             raise E2EError("e2e_frame_invalid", f"response frame {self._next} has a wrong length or padding")
         self._next += 1
         self.log.add(frame)
-        payload = plain[2 : 2 + size]
+        payload = plain[2:end]
         if kind is FrameType.HEAD:
             try:
-                head = msgspec.msgpack.decode(payload, type=_Head)
+                head = _head_decoder.decode(payload)
             except msgspec.DecodeError as exc:
                 raise E2EError("e2e_frame_invalid", f"the head frame does not decode: {exc}") from exc
             if not 100 <= head.status <= 599:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke, serialization
@@ -26,6 +27,9 @@ KEY_ID_SIZE = 8
 ENC_SIZE = 32
 """Size of the KEM's encapsulated key, which starts every HPKE ciphertext."""
 
+RECIPIENT_CACHE_SIZE = 1024
+"""Parsed worker public keys kept for sealing (a few per worker a client sends to)."""
+
 _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
@@ -39,10 +43,17 @@ def seal_base(public_key: bytes, info: bytes, plaintext: bytes) -> bytes:
     if len(public_key) != KEY_SIZE:
         raise E2EError("e2e_bad_key", f"an HPKE public key must be {KEY_SIZE} bytes, not {len(public_key)}")
     try:
-        recipient = X25519PublicKey.from_public_bytes(public_key)
+        recipient = _recipient(bytes(public_key))
     except ValueError as exc:
         raise E2EError("e2e_bad_key", f"not an X25519 public key: {exc}") from exc
     return _HPKE.encrypt(plaintext, recipient, info=info)
+
+
+@lru_cache(maxsize=RECIPIENT_CACHE_SIZE)
+def _recipient(public_key: bytes) -> X25519PublicKey:
+    """A worker key parsed once: a client seals every request to the same few keys. Keyed by the exact
+    bytes, and a parsed key is immutable; a key that does not parse raises and is not cached."""
+    return X25519PublicKey.from_public_bytes(public_key)
 
 
 def open_base(private_key: X25519PrivateKey, info: bytes, sealed: bytes) -> bytes:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -34,6 +36,13 @@ if TYPE_CHECKING:
     from cocoon.engine.protocol import Engine
 
 _json = msgspec.json.Encoder()
+_SSE_HEADERS: Mapping[str, str] = MappingProxyType({"Accept": "text/event-stream"})
+_JSON_HEADERS: Mapping[bool, Mapping[str, str]] = {
+    False: MappingProxyType({"Content-Type": "application/json"}),
+    True: MappingProxyType({"Content-Type": "application/json", **_SSE_HEADERS}),
+}
+"""A JSON call's headers, without and with ``Accept: text/event-stream`` (shared: never mutated)."""
+_TIMEOUT_CACHE_SIZE = 64
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +81,7 @@ class EngineClient:
         self._idle_timeout = idle_timeout
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     async def __aenter__(self) -> EngineClient:
         return self
@@ -92,9 +102,17 @@ class EngineClient:
         return self._root + "/v1/" + path.lstrip("/")
 
     def _timeout(self, timeout_s: float | None) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=timeout_s, connect=self._connect_timeout, sock_read=self._idle_timeout
-        )
+        """The timeouts of one call; built once per distinct ``timeout_s`` (requests of one network
+        mostly share a few), `ClientTimeout` being immutable."""
+        timeout = self._timeouts.get(timeout_s)
+        if timeout is None:
+            if len(self._timeouts) >= _TIMEOUT_CACHE_SIZE:
+                self._timeouts.clear()
+            timeout = aiohttp.ClientTimeout(
+                total=timeout_s, connect=self._connect_timeout, sock_read=self._idle_timeout
+            )
+            self._timeouts[timeout_s] = timeout
+        return timeout
 
     def _pool(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -117,14 +135,14 @@ class EngineClient:
         ``url`` replaces the OpenAI URL of ``path`` (for a route outside ``/v1``, e.g. ``/health``).
         """
         url = url or self.url(path)
-        headers: dict[str, str] = {}
+        headers: Mapping[str, str]
         data: bytes | None = None
         if isinstance(body, FormBody):
-            headers["Content-Type"], data = body.content_type, body.data
+            headers, data = {"Content-Type": body.content_type}, body.data
         elif body is not None:
-            headers["Content-Type"], data = "application/json", _json.encode(body)
-        if sse:
-            headers["Accept"] = "text/event-stream"
+            headers, data = _JSON_HEADERS[sse], _json.encode(body)
+        else:
+            headers = _SSE_HEADERS if sse else {}
         try:
             resp = await self._pool().request(
                 method, url, data=data, headers=headers, timeout=self._timeout(timeout_s)

@@ -37,6 +37,8 @@ def generated_in(choices: Any, event_type: Any = None, delta: Any = None) -> int
         return int(isinstance(delta, str) and bool(delta) and str(event_type).endswith(".delta"))
     if not isinstance(choices, list):
         return 0
+    if len(choices) == 1:  # the usual chunk: no generator per event
+        return int(_generated_piece(choices[0]))
     return sum(_generated_piece(choice) for choice in choices)
 
 

@@ -76,7 +76,7 @@ class EngineStream:
     def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
         self._resp = response
         self._url = url
-        self._reader = response.content.iter_any().__aiter__()
+        self._readany = response.content.readany  # bytes as they arrive, b"" at the end of the body
         self._parser = SseParser()
         self._closed = False
         self._ended = False
@@ -114,7 +114,14 @@ class EngineStream:
     async def __anext__(self) -> bytes:
         try:
             while not self._closed and self._failure is None and not self._ended:
-                data = await self._read()
+                try:  # read here, not in a helper coroutine: this runs once per engine event
+                    data = await self._readany()
+                except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                    raise EngineTimeoutError(
+                        f"engine at {self._url} stopped sending mid-stream (timed out)"
+                    ) from exc
+                except aiohttp.ClientError as exc:
+                    raise EngineError(f"engine at {self._url} broke the stream mid-answer ({exc})") from exc
                 out = self._consume(self._parse(data) if data else self._finish())
                 if out:
                     return out
@@ -125,17 +132,6 @@ class EngineStream:
             await self.aclose()  # an error, a cancelled task or a consumer that stopped: abort the call
             raise
         raise StopAsyncIteration
-
-    async def _read(self) -> bytes:
-        """The next bytes from the engine; ``b""`` at the end of the body."""
-        try:
-            return await self._reader.__anext__()
-        except StopAsyncIteration:
-            return b""
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise EngineTimeoutError(f"engine at {self._url} stopped sending mid-stream (timed out)") from exc
-        except aiohttp.ClientError as exc:
-            raise EngineError(f"engine at {self._url} broke the stream mid-answer ({exc})") from exc
 
     def _finish(self) -> list[SseEvent]:
         """End of body: the last events (if a lone CR ended them); an error unless [DONE] was seen."""
@@ -172,6 +168,8 @@ class EngineStream:
             if probe.type is not None:
                 self._response_event(probe)
             self.generated += generated_in(probe.choices, probe.type, probe.delta)
+        if len(events) == 1:  # a paced stream: one event per read
+            return events[0].raw
         return b"".join(event.raw for event in events)
 
     def _response_event(self, probe: _Probe) -> None:

@@ -60,15 +60,21 @@ class ReceiptSigner:
         self.model = model
         self.coefficient = coefficient
         self.clock = clock
+        self._statement: bytes | None = None
+        self._headers: tuple[tuple[str, str], ...] = ()
 
     def headers(self) -> tuple[tuple[str, str], ...]:
         """Head header with the statement of the certificate presented now (fresh after each re-issue).
 
         The proxy's handshake saw an older certificate on a long-lived connection; this one is signed
-        by the same attested key, so the client can bound its age (`max_statement_age_s`).
+        by the same attested key, so the client can bound its age (`max_statement_age_s`). Encoded
+        once per statement (every answer sends it; a re-issue changes the bytes).
         """
         statement = self.identity.certificate.statement
-        return ((WORKER_STATEMENT, base64.b64encode(statement).decode()),) if statement else ()
+        if statement != self._statement:
+            self._headers = ((WORKER_STATEMENT, base64.b64encode(statement).decode()),) if statement else ()
+            self._statement = statement
+        return self._headers
 
     def sign(self, request: RunQuery, response_sha256: bytes, usage: Usage) -> bytes:
         """The wire form of the receipt for one answer."""

@@ -15,7 +15,7 @@ import json
 from cocoon.api.error_codes import UPSTREAM_ERROR, openai_type
 from cocoon.api.validation import ValidatedRequest
 from cocoon.e2e.envelope import OpenedRequest, open_request, read_header
-from cocoon.e2e.frames import FrameSealer
+from cocoon.e2e.frames import MAX_FRAME_PAYLOAD, FrameSealer
 from cocoon.e2e.keyring import Keyring
 from cocoon.e2e.replay import ReplayCache
 from cocoon.errors import E2EError, RequestError
@@ -44,7 +44,7 @@ def open_envelope(
         raise E2EError(KEY_UNKNOWN, "this worker holds no end-to-end key")
     header = read_header(envelope)
     routing = request.routing(header.n)
-    return open_request(envelope, routing, keyring, replay, now)
+    return open_request(envelope, routing, keyring, replay, now, header=header)
 
 
 def e2e_refusal(error: E2EError) -> int:
@@ -89,6 +89,8 @@ class SealedAnswer(OnResponder):
         return await self._responder.chunk(self._sealer.head(status, content_type))
 
     async def chunk(self, data: bytes) -> bool:
+        if 0 < len(data) <= MAX_FRAME_PAYLOAD:  # a streamed event: one frame
+            return await self._responder.chunk(self._sealer.data_frame(data))
         for frame in self._sealer.data(data):
             if not await self._responder.chunk(frame):
                 return False
