@@ -106,7 +106,7 @@ def keys_list(config_path: Path | None, data_dir: str | None) -> None:
 @_CONFIG
 @_DATA_DIR
 def keys_revoke(name: str, config_path: Path | None, data_dir: str | None) -> None:
-    """Revoke a key: the running daemon refuses it from its next request on."""
+    """Revoke a key: the running daemon refuses it within a second."""
     from cocoon.client.keys import revoke_key
 
     path = _keys_path(config_path, data_dir)
