@@ -42,6 +42,10 @@ class EventStream:
 
     `aclose` (or leaving ``contextlib.aclosing``) before the end calls ``abandon``, which cancels the
     network request; closing a stream that ended, or was never read, is safe.
+
+    `ending` turns true once the answer is over: the chunks left (the final event, ``[DONE]``) then
+    come at once, with nothing to wait for, so a writer may send them together with the end of the
+    response (one write instead of one each, none of them later).
     """
 
     def __init__(
@@ -49,10 +53,17 @@ class EventStream:
         headers: dict[str, str],
         events: AsyncGenerator[bytes, None],
         abandon: Callable[[], Awaitable[None]],
+        ending: Callable[[], bool] = lambda: False,
     ) -> None:
         self.headers = headers
         self._events = events
         self._abandon = abandon
+        self._ending = ending
+
+    @property
+    def ending(self) -> bool:
+        """Whether the chunks still to come are all ready (the answer is over)."""
+        return self._ending()
 
     def __aiter__(self) -> EventStream:
         return self
