@@ -1,10 +1,11 @@
 """Turning the network's answer parts into what an OpenAI caller expects (pure helpers).
 
 - Streamed answers: `AnswerChunk`s carry the engine's SSE bytes, in any split; `relay_events` re-frames
-  each completed event with the one SSE encoder (`cocoon.wire.sse.encode_event`). The engine's usage
-  chunk (``choices: []`` with ``usage``) is held back until the proxy's `AnswerEnd` brings the cost, then
-  sent with the cost fields, and only if the caller asked for usage. The stream always ends with
-  ``data: [DONE]``, also after an error event.
+  each completed event with the one SSE encoder (`cocoon.wire.sse.encode_event`); `EventRelay` does
+  the same for one stream, passing on unparsed a chunk that re-framing would leave as it is. The
+  engine's usage chunk (``choices: []`` with ``usage``) is held back until the proxy's `AnswerEnd`
+  brings the cost, then sent with the cost fields, and only if the caller asked for usage. The stream
+  always ends with ``data: [DONE]``, also after an error event.
 - Streamed Responses API answers (`StreamShape.RESPONSES`): events keep their ``event:`` names; the
   closing ``response.completed`` (or ``response.incomplete``) event carries the usage, so it is held
   until the cost is known and always sent, with the cost in ``response.usage``. As OpenAI's, such a
@@ -88,6 +89,71 @@ def relay_events(
         else:
             out += encode_event(payload, event=None if event.event == "message" else event.event)
     return bytes(out), held
+
+
+class EventRelay:
+    """`relay_events` over one stream, with a short way for the chunk engines almost always send.
+
+    A chat stream's chunk made only of whole events each written ``data: <one line>`` plus a blank
+    line, in UTF-8, arriving while no event is half-read, is what the parser and `encode_event` would
+    give back byte for byte: it is passed on as it is (without the ``[DONE]`` and the usage chunk),
+    never parsed. Any other chunk (and the first one, which may start with a byte-order mark) goes
+    through the parser, so the result is `relay_events`' in every case.
+    """
+
+    def __init__(self, shape: StreamShape = StreamShape.CHAT) -> None:
+        self.parser = SseParser()
+        self.shape = shape
+        self._fed = False  # the parser has read a first byte: it strips no byte-order mark any more
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes | None]:
+        """(the completed events re-framed, the final event if one came), as `relay_events`."""
+        if self._fed and self.shape is StreamShape.CHAT and not self.parser.truncated:
+            payloads = _plain_events(data)
+            if payloads is not None:
+                return _pass_on(data, payloads)
+        self._fed = self._fed or bool(data)  # a partial mark is pending (truncated) until resolved
+        return relay_events(self.parser, data, self.shape)
+
+
+_DATA = b"data: "
+
+
+def _plain_events(data: bytes) -> list[bytes] | None:
+    """The payloads of ``data`` when it is only whole ``data: <line>`` events as `encode_event` writes
+    them, in valid UTF-8; else None."""
+    if not (data.startswith(_DATA) and data.endswith(b"\n\n")) or b"\r" in data:
+        return None
+    if not data.isascii():
+        try:
+            data.decode()
+        except UnicodeDecodeError:  # the parser would replace the bad bytes: let it
+            return None
+    if data.find(b"\n") == len(data) - 2:  # the usual chunk: one event
+        return [data[len(_DATA) : -2]]
+    payloads = []
+    for block in data[:-2].split(b"\n\n"):
+        if not block.startswith(_DATA) or b"\n" in block:
+            return None
+        payloads.append(block[len(_DATA) :])
+    return payloads
+
+
+def _pass_on(data: bytes, payloads: list[bytes]) -> tuple[bytes, bytes | None]:
+    """`relay_events`' result for a chunk of plain chat events: ``data`` itself, but for the ``[DONE]``
+    and usage events."""
+    kept: list[bytes] = []
+    held: bytes | None = None
+    for payload in payloads:
+        if payload == b"[DONE]":
+            continue
+        if is_usage_chunk(payload):
+            held = payload
+        else:
+            kept.append(payload)
+    if len(kept) == len(payloads):
+        return data, None
+    return b"".join(_DATA + p + b"\n\n" for p in kept), held
 
 
 def is_response_end(payload: bytes) -> bool:

@@ -25,12 +25,12 @@ from cocoon.client.backend import BackendAnswer, Privacy, privacy_of, protocol_o
 from cocoon.client.e2e_answer import E2E_HEADER, E2EAnswer
 from cocoon.client.failover import PrimedAnswer
 from cocoon.client.openai_out import (
+    EventRelay,
     StreamShape,
     add_cost_to_usage,
     error_event,
     error_from_answer,
     final_event,
-    relay_events,
 )
 from cocoon.client.receipts import ReceiptBook, ReceiptCheck, worker_refused
 from cocoon.client.responses import STREAM_HEADERS, EventStream, WholeAnswer, error_answer
@@ -39,7 +39,7 @@ from cocoon.clock import Clock
 from cocoon.errors import RequestError, StatementError
 from cocoon.wire.hops import debug_json
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart, HopTimings
-from cocoon.wire.sse import DONE_EVENT, SseParser
+from cocoon.wire.sse import DONE_EVENT
 
 E2E_RESPONSE_HEADER = "X-Cocoon-E2E"
 PROTOCOL_RESPONSE_HEADER = "X-Cocoon-Protocol"
@@ -218,11 +218,11 @@ class AnswerRelay:
         self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
     ) -> AsyncGenerator[bytes, None]:
         held: bytes | None = None
-        events = SseParser()
         shape = self._shape
+        events = EventRelay(shape)
         async for part in parts:
             if isinstance(part, AnswerChunk):
-                out, final = relay_events(events, part.data, shape)
+                out, final = events.feed(part.data)
                 held = final or held
                 if out:
                     yield out
