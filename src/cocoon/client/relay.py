@@ -81,8 +81,7 @@ class AnswerRelay:
         self.protocol = protocol_of(answer)
         self._check: ReceiptCheck | None = None
         self._recorded = False
-        self._ending = False
-        """The network's answer is over: what the stream has left to send is ready (`EventStream.ending`)."""
+        self._stream: EventStream | None = None
         # ``enable_debug``: the client's own hop, from the request's arrival (``started``); the backend
         # has sent the request when this relay is made (and, across proxies, read its first part:
         # `PrimedAnswer` says when). Not read at all otherwise.
@@ -174,9 +173,8 @@ class AnswerRelay:
         headers[PROTOCOL_RESPONSE_HEADER] = self.protocol
         if first.status != 200 or not self.request.stream:
             return await self._whole(first, parts, headers, check)
-        return EventStream(
-            {**headers, **STREAM_HEADERS}, self._events(parts, check), self.abandon, lambda: self._ending
-        )
+        self._stream = EventStream({**headers, **STREAM_HEADERS}, self._events(parts, check), self.abandon)
+        return self._stream
 
     async def _whole(
         self, head: AnswerHead, parts: AsyncIterator[AnswerPart], headers: dict[str, str], check: ReceiptCheck
@@ -214,6 +212,11 @@ class AnswerRelay:
         if self._shape is StreamShape.CHAT:  # a Responses API stream ends with its last event
             yield DONE_EVENT
 
+    def _ending(self) -> None:
+        """The network's answer is over: what the stream has left to send is ready to go at once."""
+        if self._stream is not None:
+            self._stream.ending = True
+
     async def _frames(
         self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
     ) -> AsyncGenerator[bytes, None]:
@@ -227,7 +230,7 @@ class AnswerRelay:
                 if out:
                     yield out
             elif isinstance(part, AnswerEnd):
-                self._ending = True
+                self._ending()
                 self.stats.finished(part)
                 self._record(200, part.cost)
                 debug = self._debug(part)
@@ -235,12 +238,12 @@ class AnswerRelay:
                     yield final_event(held, part, shape, check.verified, debug)
                 return
             elif isinstance(part, AnswerError):
-                self._ending = True
+                self._ending()
                 self.stats.failed += 1
                 self._record(part.status)
                 yield error_event(error_from_answer(part), shape)
                 return
-        self._ending = True
+        self._ending()
         self.stats.failed += 1
         self._record(UPSTREAM_GONE.status)
         yield error_event(UPSTREAM_GONE, shape)

@@ -53,17 +53,12 @@ class EventStream:
         headers: dict[str, str],
         events: AsyncGenerator[bytes, None],
         abandon: Callable[[], Awaitable[None]],
-        ending: Callable[[], bool] = lambda: False,
     ) -> None:
         self.headers = headers
         self._events = events
         self._abandon = abandon
-        self._ending = ending
-
-    @property
-    def ending(self) -> bool:
-        """Whether the chunks still to come are all ready (the answer is over)."""
-        return self._ending()
+        self.ending = False
+        """Whether the chunks still to come are all ready (the answer is over); set by the producer."""
 
     def __aiter__(self) -> EventStream:
         return self
