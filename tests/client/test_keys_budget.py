@@ -13,6 +13,7 @@ from cocoon.client.access import access_control, is_loopback, presented_secret
 from cocoon.client.budget import DAY_S, SpendLedger, next_reset, utc_day
 from cocoon.client.cors import OriginPolicy, normalize_origin
 from cocoon.client.keys import (
+    RECHECK_S,
     SECRET_PREFIX,
     ApiKey,
     KeyFile,
@@ -23,6 +24,7 @@ from cocoon.client.keys import (
     revoke_key,
     save_keys,
 )
+from cocoon.clock import FakeClock
 from cocoon.errors import ConfigError
 from cocoon.roles import ClientConfig
 from cocoon.usage import Usage
@@ -89,6 +91,38 @@ def test_the_daemon_view_rereads_the_file_when_it_changes(tmp_path: Path) -> Non
     assert view.current().find(secret) is None
     path.unlink()
     assert view.current().keys == ()
+
+
+def test_the_daemon_looks_at_the_file_at_most_once_a_second(tmp_path: Path) -> None:
+    path, clock = tmp_path / "api_keys.json", FakeClock()
+    _, secret = add_key(path, name="a", now=0)
+    access = access_control(ClientConfig(data_dir=str(tmp_path)), clock)  # the daemon's view
+    keys = access.keys_in_force()
+    assert keys is not None and keys.find(secret) is not None
+    revoke_key(path, "a")
+    _, second = add_key(path, name="b", now=0)
+    clock.advance(RECHECK_S * 0.9)
+    keys = access.keys_in_force()
+    assert keys is not None and keys.find(secret) is not None and keys.find(second) is None  # not looked yet
+    clock.advance(RECHECK_S * 0.1)
+    keys = access.keys_in_force()
+    assert keys is not None and keys.find(secret) is None and keys.find(second) is not None
+    path.unlink()
+    assert access.keys_in_force() is not None  # within the second: the keys it read
+    clock.advance(RECHECK_S)
+    assert access.keys_in_force() is None  # no file, no keys
+
+
+def test_a_key_file_that_cannot_be_read_is_an_error_at_each_look(tmp_path: Path) -> None:
+    path, clock = tmp_path / "api_keys.json", FakeClock()
+    view = KeyFile(path, clock)
+    assert view.current().keys == ()
+    clock.advance(RECHECK_S)
+    path.write_text("{")
+    os.chmod(path, 0o600)
+    for _ in range(2):  # a failed look is no look: the next call looks again
+        with pytest.raises(ConfigError, match="not a cocoon API key file"):
+            view.current()
 
 
 def test_the_key_file_lives_in_the_data_dir_unless_set() -> None:

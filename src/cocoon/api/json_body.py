@@ -14,6 +14,8 @@ from array import array
 from itertools import accumulate
 from typing import Any
 
+import msgspec
+
 from cocoon.errors import RequestError
 
 __all__ = ["MAX_JSON_DEPTH", "encode_json", "parse_json_object"]
@@ -25,8 +27,21 @@ needs a few dozen levels at most; Python's parser and encoder recurse per level)
 
 def encode_json(value: Any) -> bytes:
     """Compact strict JSON in UTF-8; raises ValueError for a non-finite float, UnicodeEncodeError for a
-    lone surrogate (what `parse_json_object` refuses up front)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    lone surrogate (what `parse_json_object` refuses up front).
+
+    Written by msgspec (several times faster than the json module; the same JSON, but for how a float
+    is spelled: ``1e16``, not ``1e+16``). msgspec raises for a lone surrogate as the json module does,
+    but writes a non-finite float as ``null``: whenever its output holds a ``null`` value, the json
+    module (which refuses one) checks that none came from a float.
+    """
+    out = msgspec.json.encode(value)
+    if b"null" in out and _NULL_VALUE.search(out) is not None:
+        json.dumps(value, allow_nan=False)  # raises ValueError for a non-finite float
+    return out
+
+
+# A null where a value starts (or a string's "[null", ":null", ",null": then the check is merely spared).
+_NULL_VALUE = re.compile(rb"(?:\A|[\[:,])null")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -95,6 +95,8 @@ class ValidatedRequest:
     engine_file: FormPart | None = field(default=None, repr=False)
     """A form's file (the audio of a transcription): the engine body is then a form, whose text fields
     are `engine_body`'s."""
+    _body_bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """`engine_body_bytes`, once computed (a client sends them, and hashes them for the receipt)."""
 
     @property
     def engine_payload(self) -> dict[str, Any] | FormBody:
@@ -104,9 +106,17 @@ class ValidatedRequest:
         return encode_form(form_parts(self.engine_body, self.engine_file))
 
     def engine_body_bytes(self) -> bytes:
-        """The engine body's bytes: compact JSON, or the canonical form (`encode_form`)."""
-        payload = self.engine_payload
-        return payload.data if isinstance(payload, FormBody) else encode_json(payload)
+        """The engine body's bytes: compact JSON, or the canonical form (`encode_form`).
+
+        Computed once, then kept: change `engine_body` only before the first call (a worker lowers the
+        cap before anything reads the bytes), or make a new request with ``dataclasses.replace``.
+        """
+        if self._body_bytes is None:
+            payload = self.engine_payload
+            data = payload.data if isinstance(payload, FormBody) else encode_json(payload)
+            object.__setattr__(self, "_body_bytes", data)  # a cache, not a field: frozen stays true
+            return data
+        return self._body_bytes
 
 
 def validate_request(

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cocoon.cli.admin_auth import admin_token_options
-from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, setup_logging
+from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, settle_heap, setup_logging
 from cocoon.roles import ClientConfig
 
 
@@ -29,10 +29,11 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
     setup_logging(config.log_level, "client")
     from cocoon.client.build import build_client
 
+    settle_heap()
     run_until_signal(run_node(build_client(config)))
 
 
-# --- API keys (a file next to the data dir; a running daemon sees changes at its next request) -----
+# --- API keys (a file next to the data dir; a running daemon sees changes within a second) -------
 
 _CONFIG = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML config."
@@ -106,7 +107,7 @@ def keys_list(config_path: Path | None, data_dir: str | None) -> None:
 @_CONFIG
 @_DATA_DIR
 def keys_revoke(name: str, config_path: Path | None, data_dir: str | None) -> None:
-    """Revoke a key: the running daemon refuses it from its next request on."""
+    """Revoke a key: the running daemon refuses it within a second."""
     from cocoon.client.keys import revoke_key
 
     path = _keys_path(config_path, data_dir)

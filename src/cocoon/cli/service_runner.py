@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -84,3 +85,23 @@ def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
         for exc in group.exceptions:
             click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations (less deallocations) between two collections of the youngest generation (Python's
+default: 700). A request path frees nearly all it allocates by reference counting; at 700, a busy
+daemon ran a collection every few requests, each walking every young object, for cycles it rarely has."""
+
+
+def settle_heap() -> None:
+    """Make the cyclic garbage collector cheap for a long-lived node (call once, after the imports).
+
+    What exists now (modules, classes, configuration: tens of thousands of objects that live as long
+    as the process) is frozen, so a full collection no longer walks it; and the youngest generation is
+    collected every `GC_YOUNG_THRESHOLD` allocations instead of 700. Together they took a few percent
+    of a busy client daemon's CPU. Cycles are still collected, only less often.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)

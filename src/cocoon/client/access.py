@@ -238,7 +238,7 @@ def access_control(config: ClientConfig, clock: Clock = SYSTEM_CLOCK) -> AccessC
     this machine without a key, or the key file or an origin is malformed."""
     origins = OriginPolicy.from_config(config.allowed_origins)
     path = keys_file_path(config.data_dir, config.api_keys_file)
-    keys = KeyFile(path) if path is not None else None
+    keys = KeyFile(path, clock) if path is not None else None  # looked at once a second at most
     host = config.api_listen_host
     required = not is_loopback(host)
     active = keys.current().active if keys is not None else ()  # a malformed file fails here, at start

@@ -11,7 +11,8 @@ of the file does not let anyone spend. A revoked key stays in the file (its name
 keys stay required): delete the file to go back to a daemon without keys.
 
 Every write replaces the file in one rename, so a daemon reading it never sees half a file;
-`KeyFile` is the daemon's view, re-read whenever the file's identity (inode, mtime, size) changes.
+`KeyFile` is the daemon's view, re-read whenever the file's identity (inode, mtime, size) changes,
+which the daemon looks at most once every `RECHECK_S` seconds: an edit counts within a second.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import stat
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from cocoon.clock import Clock
 from cocoon.errors import ConfigError
 
 KIND = "cocoon-api-keys"
@@ -32,6 +34,9 @@ VERSION = 1
 KEYS_FILE = "api_keys.json"
 SECRET_PREFIX = "sk-cocoon-"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+RECHECK_S = 1.0
+"""How often, at most, a daemon's `KeyFile` looks whether its file changed (once per request costs a
+``stat`` system call on every request, for edits made a few times a day)."""
 
 
 def new_secret() -> str:
@@ -181,28 +186,38 @@ def add_key(
 
 
 def revoke_key(path: Path, name: str) -> None:
-    """Mark the key ``name`` revoked in the file at ``path`` (a running daemon refuses it at once)."""
+    """Mark the key ``name`` revoked in the file at ``path`` (a running daemon refuses it within a
+    second: `RECHECK_S`)."""
     save_keys(path, load_keys(path).revoked(name))
 
 
 class KeyFile:
     """The daemon's view of a key file: `current` re-reads it only when the file changed.
 
-    One ``stat`` per request is microseconds and makes a revocation count from the very next
-    request, with no watcher task and no signal to send the daemon.
+    With a ``clock``, it looks whether the file changed (one ``stat``) at most once every `RECHECK_S`
+    seconds of its monotonic time, so an added or revoked key counts within a second, with no watcher
+    task and no signal to send the daemon. Without one, it looks at every call.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock = clock
         self._signature: tuple[int, int, int] | None = None
         self._keys = KeySet()
+        self._next_check: float | None = None
+        """When the file is next looked at (``clock.monotonic``); None: at the next call."""
 
     def current(self) -> KeySet:
         """The keys now; a `ConfigError` if the file became unreadable or malformed."""
+        if self.clock is not None:
+            now = self.clock.monotonic()
+            if self._next_check is not None and now < self._next_check:
+                return self._keys
         try:
             st = self.path.stat()
         except FileNotFoundError:
             self._signature, self._keys = None, KeySet()
+            self._checked()
             return self._keys
         except OSError as exc:
             raise ConfigError(f"cannot read API key file {self.path}: {exc.strerror}") from exc
@@ -210,4 +225,9 @@ class KeyFile:
         if signature != self._signature:
             self._keys = load_keys(self.path)
             self._signature = signature
+        self._checked()
         return self._keys
+
+    def _checked(self) -> None:
+        if self.clock is not None:
+            self._next_check = self.clock.monotonic() + RECHECK_S

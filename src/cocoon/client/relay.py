@@ -25,12 +25,12 @@ from cocoon.client.backend import BackendAnswer, Privacy, privacy_of, protocol_o
 from cocoon.client.e2e_answer import E2E_HEADER, E2EAnswer
 from cocoon.client.failover import PrimedAnswer
 from cocoon.client.openai_out import (
+    EventRelay,
     StreamShape,
     add_cost_to_usage,
     error_event,
     error_from_answer,
     final_event,
-    relay_events,
 )
 from cocoon.client.receipts import ReceiptBook, ReceiptCheck, worker_refused
 from cocoon.client.responses import STREAM_HEADERS, EventStream, WholeAnswer, error_answer
@@ -39,7 +39,7 @@ from cocoon.clock import Clock
 from cocoon.errors import RequestError, StatementError
 from cocoon.wire.hops import debug_json
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart, HopTimings
-from cocoon.wire.sse import DONE_EVENT, SseParser
+from cocoon.wire.sse import DONE_EVENT
 
 E2E_RESPONSE_HEADER = "X-Cocoon-E2E"
 PROTOCOL_RESPONSE_HEADER = "X-Cocoon-Protocol"
@@ -81,6 +81,7 @@ class AnswerRelay:
         self.protocol = protocol_of(answer)
         self._check: ReceiptCheck | None = None
         self._recorded = False
+        self._stream: EventStream | None = None
         # ``enable_debug``: the client's own hop, from the request's arrival (``started``); the backend
         # has sent the request when this relay is made (and, across proxies, read its first part:
         # `PrimedAnswer` says when). Not read at all otherwise.
@@ -172,7 +173,8 @@ class AnswerRelay:
         headers[PROTOCOL_RESPONSE_HEADER] = self.protocol
         if first.status != 200 or not self.request.stream:
             return await self._whole(first, parts, headers, check)
-        return EventStream({**headers, **STREAM_HEADERS}, self._events(parts, check), self.abandon)
+        self._stream = EventStream({**headers, **STREAM_HEADERS}, self._events(parts, check), self.abandon)
+        return self._stream
 
     async def _whole(
         self, head: AnswerHead, parts: AsyncIterator[AnswerPart], headers: dict[str, str], check: ReceiptCheck
@@ -210,19 +212,25 @@ class AnswerRelay:
         if self._shape is StreamShape.CHAT:  # a Responses API stream ends with its last event
             yield DONE_EVENT
 
+    def _ending(self) -> None:
+        """The network's answer is over: what the stream has left to send is ready to go at once."""
+        if self._stream is not None:
+            self._stream.ending = True
+
     async def _frames(
         self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
     ) -> AsyncGenerator[bytes, None]:
         held: bytes | None = None
-        events = SseParser()
         shape = self._shape
+        events = EventRelay(shape)
         async for part in parts:
             if isinstance(part, AnswerChunk):
-                out, final = relay_events(events, part.data, shape)
+                out, final = events.feed(part.data)
                 held = final or held
                 if out:
                     yield out
             elif isinstance(part, AnswerEnd):
+                self._ending()
                 self.stats.finished(part)
                 self._record(200, part.cost)
                 debug = self._debug(part)
@@ -230,10 +238,12 @@ class AnswerRelay:
                     yield final_event(held, part, shape, check.verified, debug)
                 return
             elif isinstance(part, AnswerError):
+                self._ending()
                 self.stats.failed += 1
                 self._record(part.status)
                 yield error_event(error_from_answer(part), shape)
                 return
+        self._ending()
         self.stats.failed += 1
         self._record(UPSTREAM_GONE.status)
         yield error_event(UPSTREAM_GONE, shape)

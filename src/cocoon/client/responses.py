@@ -42,6 +42,10 @@ class EventStream:
 
     `aclose` (or leaving ``contextlib.aclosing``) before the end calls ``abandon``, which cancels the
     network request; closing a stream that ended, or was never read, is safe.
+
+    `ending` turns true once the answer is over: the chunks left (the final event, ``[DONE]``) then
+    come at once, with nothing to wait for, so a writer may send them together with the end of the
+    response (one write instead of one each, none of them later).
     """
 
     def __init__(
@@ -53,6 +57,8 @@ class EventStream:
         self.headers = headers
         self._events = events
         self._abandon = abandon
+        self.ending = False
+        """Whether the chunks still to come are all ready (the answer is over); set by the producer."""
 
     def __aiter__(self) -> EventStream:
         return self
