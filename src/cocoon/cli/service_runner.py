@@ -99,7 +99,7 @@ def settle_heap() -> None:
     What exists now (modules, classes, configuration: tens of thousands of objects that live as long
     as the process) is frozen, so a full collection no longer walks it; and the youngest generation is
     collected every `GC_YOUNG_THRESHOLD` allocations instead of 700. Together they took a few percent
-    of a busy client daemon's CPU. Cycles are still collected, only less often.
+    of a busy node's CPU (client, proxy and worker all call it). Cycles are still collected, only less often.
     """
     gc.collect()
     gc.freeze()
