@@ -87,6 +87,20 @@ def test_a_failed_write_undoes_only_itself(tmp_path: Path) -> None:
     assert ledger.client("client-1").charged_tokens == 11
 
 
+def test_a_failed_first_write_of_a_batch_rolls_back_its_own_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    ledger = Ledger(path)
+    failing(ledger, drop_batch=False)
+    with pytest.raises(sqlite3.OperationalError):
+        ledger.record(charge("a", 100), 1.0, defer=True)
+    assert not ledger.connection.in_transaction and ledger.pending == 0
+    ledger.record(charge("b", 1), 1.0, defer=True)
+    ledger.record(charge("c", 2), 1.0, defer=True)
+    ledger.commit()
+    assert stored(path) == ["b", "c"]
+    assert ledger.client("client-1").charged_tokens == 3
+
+
 def test_a_batch_sqlite_dropped_is_refused_at_commit(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     ledger = Ledger(path)

@@ -139,10 +139,15 @@ class ClientBook:
         ``generates=False`` (embeddings): no completion part, ``max_tokens`` must be 0."""
         if request_id in self._reservations:
             raise PaymentError(f"request {request_id} already holds a reservation")
-        if self.chain is not None and self.chain.owner_of(client_id) is None:
+        chain = self.chain
+        owner = None if chain is None else chain.owner_of(client_id)  # looked up once per request
+        if chain is not None and owner is None:
             raise InsufficientFundsError(NO_CONTRACT)
         tokens = reservation_tokens(max_tokens, request_bytes, max_coefficient, generates=generates)
-        available = self.available_tokens(client_id)
+        if chain is not None and owner is not None:  # as available_tokens, without a second lookup
+            available = chain.available(owner, self.reserved_tokens(client_id))
+        else:
+            available = self.available_tokens(client_id)
         if tokens > available:
             price = self.params.price_per_token
             raise InsufficientFundsError(

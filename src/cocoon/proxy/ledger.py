@@ -245,15 +245,17 @@ class Ledger:
         """
         if min(charge.adjusted_tokens, charge.client_cost_nano, charge.worker_earned_nano) < 0:
             raise PaymentError(f"negative amounts in the charge of request {charge.request_id}")
-        if not self._batch:
-            self._db.execute("BEGIN IMMEDIATE")
+        # A failed write undoes itself, not the batch: a savepoint around it, or (the first of a batch,
+        # the usual case) the ROLLBACK of its own transaction, two statements fewer.
+        alone = not self._batch
+        self._db.execute("BEGIN IMMEDIATE" if alone else "SAVEPOINT request")
         self._batch += 1
-        self._db.execute("SAVEPOINT request")  # a failed write undoes itself, not the batch
         try:
             inserted = self._write(charge, finished_at)
-            self._db.execute("RELEASE request")
+            if not alone:
+                self._db.execute("RELEASE request")
         except BaseException as exc:
-            self._undo(exc)
+            self._undo(exc, alone)
             raise
         if inserted and on_commit is not None:
             self._on_commit.append(on_commit)
@@ -261,9 +263,15 @@ class Ledger:
             self.commit()
         return inserted
 
-    def _undo(self, exc: BaseException) -> None:
-        """Undo a failed write; if SQLite already rolled the whole batch back, `commit` will say so."""
-        if self._db.in_transaction:
+    def _undo(self, exc: BaseException, alone: bool) -> None:
+        """Undo a failed write (``alone``: the only one of its transaction); if SQLite already rolled
+        the whole batch back, `commit` will say so."""
+        if alone:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._batch = 0
+            self._on_commit = []
+        elif self._db.in_transaction:
             self._db.execute("ROLLBACK TO request")
             self._db.execute("RELEASE request")
         else:
@@ -288,13 +296,11 @@ class Ledger:
         ).rowcount
         if not inserted:
             return False
-        self._db.execute(
-            "INSERT OR IGNORE INTO clients (client_id, credit_nano) VALUES (?, 0)", (charge.client_id,)
-        )
-        self._db.execute(
-            "UPDATE clients SET charged_nano = charged_nano + ?, charged_tokens = charged_tokens + ?"
-            " WHERE client_id = ?",
-            (charge.client_cost_nano, charge.adjusted_tokens, charge.client_id),
+        self._db.execute(  # opens the account (no credit) if the client has none
+            "INSERT INTO clients (client_id, credit_nano, charged_nano, charged_tokens) VALUES (?, 0, ?, ?)"
+            " ON CONFLICT(client_id) DO UPDATE SET charged_nano = charged_nano + excluded.charged_nano,"
+            " charged_tokens = charged_tokens + excluded.charged_tokens",
+            (charge.client_id, charge.client_cost_nano, charge.adjusted_tokens),
         )
         self._db.execute(
             "INSERT INTO workers (worker_id, owner, earned_nano, earned_tokens) VALUES (?, ?, ?, ?)"
