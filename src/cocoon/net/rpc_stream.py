@@ -196,7 +196,10 @@ class Responder:
 
     async def chunk(self, data: bytes) -> bool:
         """Send a piece of the body, as soon as it exists."""
-        return await self._after(self._endpoint.send_chunk(self.request.request_id, data))
+        sent = self._endpoint.send_chunk(self.request.request_id, data)
+        self._flush()  # as `_after`, inlined: this runs once per relayed token event
+        await self._drain()
+        return sent
 
     async def end(
         self,
