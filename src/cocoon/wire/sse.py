@@ -83,6 +83,19 @@ class SseParser:
 
     def feed(self, data: bytes) -> list[SseEvent]:
         """Consume ``data`` and return the events it completes, in order."""
+        if self._started and not self._buf and not self._data and not self._event:
+            # The usual relayed chunk is exactly one event of one LF-ended data line: parse it whole.
+            size = len(data)
+            if (
+                data.startswith(b"data:")
+                and data.find(b"\n") == size - 2
+                and data.endswith(b"\n\n")
+                and b"\r" not in data
+            ):
+                text = (data[6:-2] if data[5:6] == b" " else data[5:-2]).decode("utf-8", "replace")
+                if text == DONE:
+                    self._done = True
+                return [SseEvent(text, "message", self._id, self._retry, bytes(data))]
         self._buf += data
         self._cr = self._cr or b"\r" in data
         if not self._started:
