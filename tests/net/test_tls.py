@@ -334,3 +334,31 @@ async def test_a_peer_whose_clock_runs_a_minute_ahead_is_accepted() -> None:
         assert client.peer.public_key == ahead.public_key
         await client.aclose()
         await asyncio.wait_for(spy.finished.wait(), WAIT)
+
+
+async def test_records_of_one_socket_read_come_as_one_read_and_the_close_after_them() -> None:
+    """Records that arrive together are returned by one `read` (the RPC layer decodes them as one
+    batch); a close_notify in the same burst ends the stream only after their data."""
+    server_id = _fake()
+    records = [bytes([i]) * (100 + i) for i in range(5)]
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stream = await accept_attested(reader, writer, server_id, FakePolicy(), handshake_timeout=WAIT)
+        for record in records:  # one TLS record each, all written in the same loop iteration
+            stream.write(record)
+        await stream.aclose()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        client = await connect_attested("127.0.0.1", port, _fake(), FakePolicy(), handshake_timeout=WAIT)
+        async with asyncio.timeout(WAIT):
+            await asyncio.sleep(0.05)  # let the whole burst reach our socket
+            assert await client.read() == b"".join(records)
+            assert await client.read() == b""
+        assert client.close_reason == "peer closed the TLS session"
+        await client.aclose()
+    finally:
+        server.close()
+        async with asyncio.timeout(WAIT):
+            await server.wait_closed()

@@ -87,6 +87,20 @@ def test_a_failed_write_undoes_only_itself(tmp_path: Path) -> None:
     assert ledger.client("client-1").charged_tokens == 11
 
 
+def test_a_failed_first_write_of_a_batch_rolls_back_its_own_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    ledger = Ledger(path)
+    failing(ledger, drop_batch=False)
+    with pytest.raises(sqlite3.OperationalError):
+        ledger.record(charge("a", 100), 1.0, defer=True)
+    assert not ledger.connection.in_transaction and ledger.pending == 0
+    ledger.record(charge("b", 1), 1.0, defer=True)
+    ledger.record(charge("c", 2), 1.0, defer=True)
+    ledger.commit()
+    assert stored(path) == ["b", "c"]
+    assert ledger.client("client-1").charged_tokens == 3
+
+
 def test_a_batch_sqlite_dropped_is_refused_at_commit(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     ledger = Ledger(path)
@@ -147,3 +161,31 @@ async def test_durable_commits_once_for_all_recorded_in_an_iteration(tmp_path: P
     assert chain.counted == [10, 10, 10] and book.reserved_tokens("client-1") == 0
     await book.durable()  # nothing pending: returns at once
     assert commits == 1
+
+
+async def test_a_waiter_cancelled_alone_leaves_the_shared_commit_to_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    ledger = Ledger(path)
+    book = ClientBook(ledger, NetworkParams(), Chain())
+    for i in range(2):
+        book.reserve(f"r{i}", "client-1", max_tokens=100, request_bytes=0, max_coefficient=1000)
+        book.record(f"r{i}", Usage(completion_tokens=10), 1000, "w", "EQw", 1.0, defer=True)
+    gone, waiting = asyncio.ensure_future(book.durable()), asyncio.ensure_future(book.durable())
+    await asyncio.sleep(0)  # both wait for the commit scheduled by the first
+    gone.cancel()
+    await waiting
+    assert gone.cancelled() and stored(path) == ["r0", "r1"]
+
+
+async def test_a_failed_shared_commit_is_raised_to_every_waiter(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "state.db")
+    book = ClientBook(ledger, NetworkParams(), Chain())
+    book.reserve("r0", "client-1", max_tokens=100, request_bytes=0, max_coefficient=1000)
+    book.record("r0", Usage(completion_tokens=10), 1000, "w", "EQw", 1.0, defer=True)
+
+    def failing_commit() -> None:
+        raise PaymentError("the ledger lost a batch of requests to a failed write: disk I/O error")
+
+    ledger.commit = failing_commit  # type: ignore[method-assign]
+    results = await asyncio.gather(book.durable(), book.durable(), return_exceptions=True)
+    assert [type(r) for r in results] == [PaymentError, PaymentError]

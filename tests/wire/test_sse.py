@@ -143,3 +143,25 @@ def test_any_split_gives_the_same_events(stream: tuple[bytes, list[str]], cuts: 
     split, _ = parse_all(pieces)
     assert [e.data for e in whole] == expected
     assert split == whole
+
+
+@settings(deadline=None)
+@given(streams())
+def test_one_event_per_feed_gives_the_same_events(stream: tuple[bytes, list[str]]) -> None:
+    """Feeding exactly one event's bytes at a time (how engines send them; `feed` parses such a chunk
+    without buffering when it is a single LF-ended data line) changes nothing."""
+    data, _ = stream
+    whole, _ = parse_all([data])
+    one_by_one, _ = parse_all([event.raw for event in whole])
+    assert one_by_one == whole
+
+
+def test_a_whole_event_chunk_keeps_the_fields_of_earlier_blocks() -> None:
+    parser = SseParser()
+    assert parser.feed(b"id: 7\nretry: 10\n\n") == []  # no data: not an event, but id and retry stay
+    assert parser.feed(b"data:x\n\n") == [SseEvent("x", "message", "7", 10, b"data:x\n\n")]
+    assert parser.feed(b"event: delta\n") == []
+    assert parser.feed(b"data: y\n\n") == [SseEvent("y", "delta", "7", 10, b"event: delta\ndata: y\n\n")]
+    assert parser.feed(b"data: \n\n") == [SseEvent("", "message", "7", 10, b"data: \n\n")]
+    assert not parser.done
+    assert parser.feed(DONE_EVENT)[0].is_done and parser.done

@@ -225,8 +225,12 @@ class RpcConnection:
     # --- events from the endpoint ---------------------------------------------------------------------
 
     def _dispatch_all(self, events: list[Event]) -> None:
+        answer_part = self._requesting.answer_part
         for event in events:
-            self._dispatch(event)
+            if type(event) is AnswerChunk:  # the hot path: a relayed token event
+                answer_part(event)
+            else:
+                self._dispatch(event)
 
     def _dispatch(self, event: Event) -> None:
         match event:

@@ -59,10 +59,11 @@ class RpcAnswerStream:
         self.final: AnswerEnd | AnswerError | None = None
         self._cancel = cancel
         self._parts: deque[AnswerPart] = deque()
-        self._buffered = 0  # bytes accounted to the unread parts (see _cost)
+        self._buffered = 0  # bytes accounted to the unread parts (see feed)
         self._error: Exception | None = None
         self._ended = False  # the final part was received (it may still sit in the buffer)
-        self._wake = asyncio.Event()
+        # The reader's wake-up: one plain future while it waits (an asyncio.Event per part costs more).
+        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def finished(self) -> bool:
@@ -71,21 +72,34 @@ class RpcAnswerStream:
 
     def feed(self, part: AnswerPart, limit: int) -> bool:
         """Buffer a received part; False (part dropped) if it would exceed `limit` unread bytes."""
-        cost = _cost(part)
-        if isinstance(part, (AnswerEnd, AnswerError)):
-            self._ended = True  # the final part is always accepted: it frees the request
-        elif self._buffered + cost > limit:
-            return False
+        # A fixed overhead per part bounds floods of empty chunks, the payload bounds large ones.
+        if isinstance(part, AnswerChunk):
+            cost = PART_OVERHEAD + len(part.data)
+            if self._buffered + cost > limit:
+                return False
+        else:
+            cost = PART_OVERHEAD
+            if not isinstance(part, AnswerHead):
+                self._ended = True  # the final part is always accepted: it frees the request
+            elif self._buffered + cost > limit:
+                return False
         self._buffered += cost
         self._parts.append(part)
-        self._wake.set()
+        self._wake()
         return True
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # cancelled with its reader
+                waiter.set_result(None)
 
     def fail(self, error: Exception) -> None:
         """End the stream with `error` (raised after the parts already buffered)."""
         if self._error is None and not self._ended:
             self._error = error
-            self._wake.set()
+            self._wake()
 
     def fail_cancelled(self, reason: str) -> None:
         """End the stream because the request was cancelled."""
@@ -99,21 +113,25 @@ class RpcAnswerStream:
         return self
 
     async def __anext__(self) -> AnswerPart:
+        parts = self._parts
         while True:
-            if self._parts:
-                part = self._parts.popleft()
-                self._buffered -= _cost(part)
-                if isinstance(part, AnswerHead):
-                    self.head = part
-                elif isinstance(part, (AnswerEnd, AnswerError)):
-                    self.final = part
+            if parts:
+                part = parts.popleft()
+                if isinstance(part, AnswerChunk):
+                    self._buffered -= PART_OVERHEAD + len(part.data)
+                else:
+                    self._buffered -= PART_OVERHEAD
+                    if isinstance(part, AnswerHead):
+                        self.head = part
+                    else:
+                        self.final = part
                 return part
             if self.final is not None:
                 raise StopAsyncIteration
             if self._error is not None:
                 raise self._error
-            self._wake.clear()
-            await self._wake.wait()
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await waiter
 
     async def collect(self) -> Answer:
         """Read the whole answer (bound it with ``asyncio.timeout`` if needed)."""
@@ -132,11 +150,6 @@ class RpcAnswerStream:
     ) -> None:
         if not self.finished:
             self.cancel("the reader stopped reading" if exc is None else f"the reader failed: {exc!r}")
-
-
-def _cost(part: AnswerPart) -> int:
-    # A fixed overhead per part bounds floods of empty chunks, the payload bounds large ones.
-    return PART_OVERHEAD + len(part.data) if isinstance(part, AnswerChunk) else PART_OVERHEAD
 
 
 class Responder:
@@ -183,7 +196,10 @@ class Responder:
 
     async def chunk(self, data: bytes) -> bool:
         """Send a piece of the body, as soon as it exists."""
-        return await self._after(self._endpoint.send_chunk(self.request.request_id, data))
+        sent = self._endpoint.send_chunk(self.request.request_id, data)
+        self._flush()  # as `_after`, inlined: this runs once per relayed token event
+        await self._drain()
+        return sent
 
     async def end(
         self,

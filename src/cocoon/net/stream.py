@@ -50,6 +50,10 @@ class PlainStream:
             self._writer.write(data)
 
     async def drain(self) -> None:
+        transport = self._writer.transport
+        # Fast path, once per message sent: an empty send buffer is below any high-water mark.
+        if not transport.get_write_buffer_size() and not transport.is_closing():
+            return
         # A plain try, not contextlib.suppress: this runs once per message sent and is cheaper.
         try:  # noqa: SIM105
             await self._writer.drain()

@@ -33,11 +33,14 @@ class BioPump:
                 chunk = conn.bio_read(CHUNK)
             except SSL.WantReadError:
                 return
-            if not chunk:
+            size = len(chunk)
+            if not size:
                 return
-            self.sent += len(chunk)
+            self.sent += size
             if not writer.is_closing():
                 writer.write(chunk)
+            if size < CHUNK:  # a memory BIO returns all it holds: it is empty now (no WantReadError)
+                return
 
     def feed(self, conn: SSL.Connection, data: bytes) -> None:
         """Hand bytes read from the socket to OpenSSL."""

@@ -144,6 +144,8 @@ class Ledger:
             self._db.close()
             raise
         self._db.executescript(_SCHEMA)
+        # The per-request writes reuse one cursor: `Connection.execute` makes a new one per statement.
+        self._cursor = self._db.cursor()
         self._batch = 0
         """Requests written into the open batch transaction (0: none is open)."""
         self._on_commit: list[Callable[[], None]] = []
@@ -169,17 +171,17 @@ class Ledger:
             self._batch = 0
             self._on_commit = []
             if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+                self._cursor.execute("ROLLBACK")
             raise PaymentError(f"the ledger lost a batch of requests to a failed write: {lost}") from lost
         if not self._batch:
             return
         callbacks, self._on_commit = self._on_commit, []
         self._batch = 0
         try:
-            self._db.execute("COMMIT")
+            self._cursor.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+                self._cursor.execute("ROLLBACK")
             raise
         for callback in callbacks:
             callback()
@@ -245,15 +247,17 @@ class Ledger:
         """
         if min(charge.adjusted_tokens, charge.client_cost_nano, charge.worker_earned_nano) < 0:
             raise PaymentError(f"negative amounts in the charge of request {charge.request_id}")
-        if not self._batch:
-            self._db.execute("BEGIN IMMEDIATE")
+        # A failed write undoes itself, not the batch: a savepoint around it, or (the first of a batch,
+        # the usual case) the ROLLBACK of its own transaction, two statements fewer.
+        alone = not self._batch
+        self._cursor.execute("BEGIN IMMEDIATE" if alone else "SAVEPOINT request")
         self._batch += 1
-        self._db.execute("SAVEPOINT request")  # a failed write undoes itself, not the batch
         try:
             inserted = self._write(charge, finished_at)
-            self._db.execute("RELEASE request")
+            if not alone:
+                self._cursor.execute("RELEASE request")
         except BaseException as exc:
-            self._undo(exc)
+            self._undo(exc, alone)
             raise
         if inserted and on_commit is not None:
             self._on_commit.append(on_commit)
@@ -261,11 +265,17 @@ class Ledger:
             self.commit()
         return inserted
 
-    def _undo(self, exc: BaseException) -> None:
-        """Undo a failed write; if SQLite already rolled the whole batch back, `commit` will say so."""
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK TO request")
-            self._db.execute("RELEASE request")
+    def _undo(self, exc: BaseException, alone: bool) -> None:
+        """Undo a failed write (``alone``: the only one of its transaction); if SQLite already rolled
+        the whole batch back, `commit` will say so."""
+        if alone:
+            if self._db.in_transaction:
+                self._cursor.execute("ROLLBACK")
+            self._batch = 0
+            self._on_commit = []
+        elif self._db.in_transaction:
+            self._cursor.execute("ROLLBACK TO request")
+            self._cursor.execute("RELEASE request")
         else:
             if self._batch > 1:  # earlier requests of the batch were lost with it
                 self._lost = exc
@@ -274,7 +284,7 @@ class Ledger:
 
     def _write(self, charge: RequestCharge, finished_at: float) -> bool:
         """One request's rows, inside the open batch transaction."""
-        inserted = self._db.execute(
+        inserted = self._cursor.execute(
             "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 charge.request_id,
@@ -288,15 +298,13 @@ class Ledger:
         ).rowcount
         if not inserted:
             return False
-        self._db.execute(
-            "INSERT OR IGNORE INTO clients (client_id, credit_nano) VALUES (?, 0)", (charge.client_id,)
+        self._cursor.execute(  # opens the account (no credit) if the client has none
+            "INSERT INTO clients (client_id, credit_nano, charged_nano, charged_tokens) VALUES (?, 0, ?, ?)"
+            " ON CONFLICT(client_id) DO UPDATE SET charged_nano = charged_nano + excluded.charged_nano,"
+            " charged_tokens = charged_tokens + excluded.charged_tokens",
+            (charge.client_id, charge.client_cost_nano, charge.adjusted_tokens),
         )
-        self._db.execute(
-            "UPDATE clients SET charged_nano = charged_nano + ?, charged_tokens = charged_tokens + ?"
-            " WHERE client_id = ?",
-            (charge.client_cost_nano, charge.adjusted_tokens, charge.client_id),
-        )
-        self._db.execute(
+        self._cursor.execute(
             "INSERT INTO workers (worker_id, owner, earned_nano, earned_tokens) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(worker_id) DO UPDATE SET earned_nano = earned_nano + excluded.earned_nano,"
             " earned_tokens = earned_tokens + excluded.earned_tokens, owner = excluded.owner",
@@ -304,7 +312,7 @@ class Ledger:
         )
         for kind, owner in ((CLIENT_CHANNEL, charge.client_owner), (WORKER_CHANNEL, charge.worker_owner)):
             if owner:
-                self._db.execute(
+                self._cursor.execute(
                     "INSERT INTO channels (contract, kind, owner, running_tokens) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT(contract, kind, owner) DO UPDATE SET running_tokens = running_tokens + ?",
                     (charge.contract, kind, owner, charge.adjusted_tokens, charge.adjusted_tokens),

@@ -83,6 +83,19 @@ class SseParser:
 
     def feed(self, data: bytes) -> list[SseEvent]:
         """Consume ``data`` and return the events it completes, in order."""
+        if self._started and not self._buf and not self._data and not self._event:
+            # The usual relayed chunk is exactly one event of one LF-ended data line: parse it whole.
+            size = len(data)
+            if (
+                data.startswith(b"data:")
+                and data.find(b"\n") == size - 2
+                and data.endswith(b"\n\n")
+                and b"\r" not in data
+            ):
+                text = (data[6:-2] if data[5:6] == b" " else data[5:-2]).decode("utf-8", "replace")
+                if text == DONE:
+                    self._done = True
+                return [SseEvent(text, "message", self._id, self._retry, bytes(data))]
         self._buf += data
         self._cr = self._cr or b"\r" in data
         if not self._started:
@@ -114,19 +127,34 @@ class SseParser:
     def _drain_lines(self, *, final: bool) -> list[SseEvent]:
         events: list[SseEvent] = []
         buf = self._buf
-        while (found := self._line_end(self._scan, final, self._cr)) is not None:
-            start, end = found
-            line = bytes(buf[self._scan : start])
-            self._scan = end
-            if line:
+        has_cr = self._cr
+        scan = self._scan  # kept in locals: this loop runs once per line of every relayed event
+        event_start = self._event_start
+        while True:
+            if has_cr:
+                found = self._line_end(scan, final, has_cr)
+                if found is None:
+                    break
+                start, end = found
+            else:  # the common case (LF-only streams), inlined
+                start = buf.find(b"\n", scan)
+                if start < 0:
+                    break
+                end = start + 1
+            if start > scan:
+                line = bytes(buf[scan:start])
+                scan = end
                 self._process_line(line)
                 continue
-            event = self._dispatch(bytes(buf[self._event_start : end]))
-            self._event_start = end
+            scan = end
+            event = self._dispatch(bytes(buf[event_start:end]))
+            event_start = end
             if event is not None:
                 events.append(event)
-        del buf[: self._event_start]
-        self._scan -= self._event_start
+        if event_start:
+            del buf[:event_start]
+            scan -= event_start
+        self._scan = scan
         self._event_start = 0
         if len(buf) > self._max_event:
             raise DecodeError(
@@ -135,6 +163,9 @@ class SseParser:
         return events
 
     def _process_line(self, line: bytes) -> None:
+        if line.startswith(b"data:"):  # the usual field, without the general split and dispatch
+            self._data.append((line[6:] if line[5:6] == b" " else line[5:]).decode("utf-8", "replace"))
+            return
         if line.startswith(b":"):
             return
         name, sep, value = line.partition(b":")
@@ -159,12 +190,10 @@ class SseParser:
         self._data, self._event = [], ""
         if not data:
             return None  # comments-only or field-only block: not an event; its bytes are dropped
-        result = SseEvent(
-            data="\n".join(data), event=event or "message", id=self._id, retry=self._retry, raw=raw
-        )
-        if result.is_done:
+        text = data[0] if len(data) == 1 else "\n".join(data)
+        if text == DONE:
             self._done = True
-        return result
+        return SseEvent(text, event or "message", self._id, self._retry, raw)  # positional: cheaper
 
 
 def encode_event(data: str | bytes, *, event: str | None = None) -> bytes:
