@@ -31,6 +31,8 @@ class FakeStream:
     """One answer: held until its worker answers it (`FakeWorker.answer_one`, `answer_all`), then a
     head and an end."""
 
+    ended = False  # the router relays each part on arrival (nothing held for the end)
+
     def __init__(self, worker: FakeWorker, request_id: int) -> None:
         self.worker, self.request_id = worker, request_id
 

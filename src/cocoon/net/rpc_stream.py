@@ -66,6 +66,12 @@ class RpcAnswerStream:
         self._waiter: asyncio.Future[None] | None = None
 
     @property
+    def ended(self) -> bool:
+        """True once the final part was received (it may still be buffered, unread): the whole answer
+        is here and nothing more will come."""
+        return self._ended
+
+    @property
     def finished(self) -> bool:
         """True once the final part was read or the stream failed."""
         return self.final is not None or (self._error is not None and not self._parts)

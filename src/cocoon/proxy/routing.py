@@ -500,13 +500,22 @@ class Router:
         ``measure`` notes when the first chunk came and what the answer was, for routing; ``hop``: this
         proxy's timings of a request sent with ``debug``."""
         first = True  # no retry once a chunk was relayed: this try's first chunk is the request's
+        # Parts that arrived with the answer's end already received (a whole non-streamed answer, or a
+        # stream's tail) are held and go out with the end, after the charge's commit, in one write:
+        # the client cannot finish before the end anyway. A part whose end has not arrived yet is
+        # relayed at once, so a stream's chunks still go out as they come.
+        held = _Held()
         async for part in stream:
             match part:
                 case AnswerHead(status=status, headers=headers, e2e_nonce=nonce):
                     measure.head(headers, e2e is not None)
                     if hop is not None:
                         hop.first_byte = self.clock.monotonic()
-                    await responder.head(status, self._head_headers(link, headers), e2e_nonce=nonce)
+                    head_headers = self._head_headers(link, headers)
+                    if stream.ended:
+                        held.head = (status, head_headers, nonce)
+                    else:
+                        await responder.head(status, head_headers, e2e_nonce=nonce)
                 case AnswerChunk(data=data):
                     now = self.clock.monotonic()
                     measure.chunk(now)
@@ -515,15 +524,21 @@ class Router:
                         self.first_token.observe(now - self._arrived[key])
                     if e2e is not None:
                         e2e.frames.add(data)
-                    await responder.chunk(data)
+                    if stream.ended:
+                        held.chunks.append(data)
+                    else:
+                        await held.release(responder)  # empty: the end had not come with earlier parts
+                        await responder.chunk(data)
                 case AnswerEnd(usage=usage, timings=timings, receipt=receipt, debug=worker_debug):
                     if e2e is not None and (why := e2e.receipt_refusal(link, usage, receipt)) is not None:
+                        await held.release(responder)
                         await self._refuse_receipt(link, responder, why)
                         return False
                     measure.completion_tokens = usage.completion_tokens
                     cost = self._record(link, key, usage, coefficient)
                     await self.book.durable()  # committed before the client learns the cost
                     self.counters.succeeded += 1
+                    await held.release(responder)  # queued, not yet written: one write with the end
                     await responder.end(
                         usage,
                         timings,
@@ -537,6 +552,7 @@ class Router:
                 case AnswerError(
                     status=status, code=code, message=message, usage=usage, param=param, receipt=receipt
                 ):
+                    await held.release(responder)  # as if relayed on arrival: no retry after a head
                     fault = worker_fault(status, code)
                     if not _started(responder) and fault is not Fault.REQUEST:
                         raise _RetryElsewhere(_from_worker(link, message), engine=fault is Fault.ENGINE)
@@ -770,6 +786,27 @@ def _not_served(endpoint: str, model: str, workers: tuple[str, ...], served: tup
         f"({names}) serve {', '.join(served) or 'nothing they declared'}. Use one of those endpoints, or a "
         f"model whose workers list {endpoint} in /v1/models (its 'endpoints')."
     )
+
+
+class _Held:
+    """Answer parts `Router._relay` holds back to send with the answer's end (see there)."""
+
+    __slots__ = ("chunks", "head")
+
+    def __init__(self) -> None:
+        self.head: tuple[int, tuple[tuple[str, str], ...], bytes] | None = None
+        self.chunks: list[bytes] = []
+
+    async def release(self, responder: AnswerWriter) -> None:
+        """Send what is held, in order (the writer coalesces what is queued into one write)."""
+        head = self.head
+        if head is not None:
+            self.head = None
+            await responder.head(head[0], head[1], e2e_nonce=head[2])
+        if self.chunks:
+            chunks, self.chunks = self.chunks, []
+            for data in chunks:
+                await responder.chunk(data)
 
 
 @dataclass(slots=True)
