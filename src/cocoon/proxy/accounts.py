@@ -52,9 +52,11 @@ class Reservation:
     params: NetworkParams | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestCost:
-    """What one request cost: adjusted tokens and nanoTON, split as the API reports them."""
+    """What one request cost: adjusted tokens and nanoTON, split as the API reports them.
+
+    Not frozen (nobody changes it): built once per request, and a frozen init costs twice as much."""
 
     adjusted_tokens: Tokens
     cost_nano: Nano

@@ -70,9 +70,11 @@ def decay(elapsed_s: float, half_life_s: float) -> float:
     return float(0.5 ** (elapsed_s / half_life_s))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
-    """One finished try of a request on a worker, as the proxy measured it."""
+    """One finished try of a request on a worker, as the proxy measured it.
+
+    Not frozen (nobody changes it): built once per try, and a frozen init costs twice as much."""
 
     ok: bool
     first_chunk_s: float | None = None

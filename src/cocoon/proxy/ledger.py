@@ -111,9 +111,11 @@ class WorkerAccount:
     earned_tokens: Tokens
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestCharge:
-    """What one finished request moved: the client paid `client_cost_nano`, the worker earned the rest."""
+    """What one finished request moved: the client paid `client_cost_nano`, the worker earned the rest.
+
+    Not frozen (nobody changes it): built once per request, and a frozen init costs twice as much."""
 
     request_id: str
     client_id: str

@@ -649,7 +649,7 @@ class _Waiting:
             self._woken = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Measure:
     """What the proxy measures of one try on a worker, for routing (`cocoon.proxy.estimates`): its own
     clock's readings, never the worker's reported timings. An end-to-end answer's first frame is its
