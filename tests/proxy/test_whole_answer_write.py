@@ -1,5 +1,6 @@
 """A whole answer (its end received with it) goes to the client only after its charge is committed,
-head, body and end together; a stream's parts still go out as they come, before its end exists."""
+head, body and end together; a stream's parts still go out as they come, before its end exists (a
+plaintext stream's even when its end came with them)."""
 
 from __future__ import annotations
 
@@ -57,8 +58,8 @@ class Stream:
 
 
 class Worker:
-    def __init__(self, whole: bool) -> None:
-        self.whole = whole
+    def __init__(self, whole: bool, headers: tuple[tuple[str, str], ...]) -> None:
+        self.whole, self.headers = whole, headers
 
     def new_request_id(self) -> int:
         return 1
@@ -66,7 +67,7 @@ class Worker:
     async def run_query(self, query: RunQuery) -> Stream:
         rid = query.request_id
         parts: list[AnswerPart] = [
-            AnswerHead(rid, 200),
+            AnswerHead(rid, 200, self.headers),
             AnswerChunk(rid, b"a"),
             AnswerChunk(rid, b"b"),
             AnswerEnd(rid, Usage(prompt_tokens=3, completion_tokens=2)),
@@ -112,13 +113,17 @@ class Client:
         return self.note(f"error {status}")
 
 
-async def answer(tmp_path: Path, whole: bool) -> list[tuple[str, int]]:
+async def answer(
+    tmp_path: Path,
+    whole: bool,
+    headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),),
+) -> list[tuple[str, int]]:
     path = tmp_path / "state.db"
     ledger = Ledger(path)
     ledger.ensure_client("c", 10**15)
     pool = WorkerPool()
     router = Router(pool, ClientBook(ledger, NetworkParams()), "p")
-    link = WorkerLink("w", cast(RpcConnection, Worker(whole)), "img")
+    link = WorkerLink("w", cast(RpcConnection, Worker(whole, headers)), "img")
     link.state = WorkerState(True, MODEL, 1000, 4, 0, "", 0, ("/v1/chat/completions",))
     pool.add(link)
     client = Client(path)
@@ -133,3 +138,10 @@ async def test_a_whole_answer_is_written_only_after_its_charge_is_committed(tmp_
 
 async def test_a_streams_parts_are_written_as_they_come_before_its_end(tmp_path: Path) -> None:
     assert await answer(tmp_path, whole=False) == [("head", 0), ("a", 0), ("b", 0), ("end", 1)]
+
+
+async def test_a_plaintext_streams_parts_are_not_held_even_when_its_end_came_with_them(
+    tmp_path: Path,
+) -> None:
+    sse = (("content-type", "text/event-stream"),)
+    assert await answer(tmp_path, whole=True, headers=sse) == [("head", 0), ("a", 0), ("b", 0), ("end", 1)]

@@ -500,10 +500,11 @@ class Router:
         ``measure`` notes when the first chunk came and what the answer was, for routing; ``hop``: this
         proxy's timings of a request sent with ``debug``."""
         first = True  # no retry once a chunk was relayed: this try's first chunk is the request's
-        # Parts that arrived with the answer's end already received (a whole non-streamed answer, or a
-        # stream's tail) are held and go out with the end, after the charge's commit, in one write:
-        # the client cannot finish before the end anyway. A part whose end has not arrived yet is
-        # relayed at once, so a stream's chunks still go out as they come.
+        # Parts of an answer not known to stream that arrived with its end already received (a whole
+        # non-streamed answer) are held and go out with the end, after the charge's commit, in one
+        # write: the client cannot finish before the end anyway. A part whose end has not arrived yet,
+        # or of a plaintext stream, is relayed at once, so a stream's chunks still go out as they come
+        # (an end-to-end answer's streaming is sealed: only its parts that came with its end wait).
         held = _Held()
         async for part in stream:
             match part:
@@ -512,7 +513,7 @@ class Router:
                     if hop is not None:
                         hop.first_byte = self.clock.monotonic()
                     head_headers = self._head_headers(link, headers)
-                    if stream.ended:
+                    if stream.ended and measure.streamed is not True:
                         held.head = (status, head_headers, nonce)
                     else:
                         await responder.head(status, head_headers, e2e_nonce=nonce)
@@ -524,7 +525,7 @@ class Router:
                         self.first_token.observe(now - self._arrived[key])
                     if e2e is not None:
                         e2e.frames.add(data)
-                    if stream.ended:
+                    if stream.ended and measure.streamed is not True:
                         held.chunks.append(data)
                     else:
                         await held.release(responder)  # empty: the end had not come with earlier parts
