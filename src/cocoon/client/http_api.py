@@ -84,17 +84,21 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole request body, after `check_body_headers`; a 413 `RequestError` as soon as it is known to
     exceed `limit`."""
     check_body_headers(request)
-    too_large = RequestError(
-        f"Request body exceeds the limit of {limit} bytes.", status=413, code="request_too_large"
-    )
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
+        raise _too_large(limit)
     body = bytearray()
     while chunk := await request.content.read(64 * 1024):
         body += chunk
         if len(body) > limit:
-            raise too_large
+            raise _too_large(limit)
     return bytes(body)
+
+
+def _too_large(limit: int) -> RequestError:
+    """The 413 of a body past ``limit`` (made only then: an error costs microseconds to build)."""
+    return RequestError(
+        f"Request body exceeds the limit of {limit} bytes.", status=413, code="request_too_large"
+    )
 
 
 def respond(answer: WholeAnswer) -> web.Response:
