@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -178,16 +178,22 @@ class FakeWorker:
 
 
 class FakeStream:
-    """An `RpcAnswerStream` stand-in yielding scripted parts."""
+    """An `RpcAnswerStream` stand-in yielding scripted parts; as the real one, an iterator, not a
+    generator."""
 
     def __init__(self, request_id: int, parts: list[AnswerPart], proxy: FakeProxy) -> None:
         self.request_id = request_id
-        self._parts = parts
+        self._parts = iter(parts)
         self._proxy = proxy
 
-    async def __aiter__(self) -> AsyncIterator[AnswerPart]:
-        for part in self._parts:
-            yield part
+    def __aiter__(self) -> FakeStream:
+        return self
+
+    async def __anext__(self) -> AnswerPart:
+        try:
+            return next(self._parts)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
     def cancel(self, reason: str = "") -> bool:
         self._proxy.cancels.append(reason)

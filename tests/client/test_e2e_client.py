@@ -8,8 +8,12 @@ seals its frames, so a test fails if any step of the protocol is wrong.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
+import sys
+from collections.abc import AsyncGenerator, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -527,3 +531,31 @@ def test_the_dashboard_lists_the_last_requests_and_the_e2e_counts() -> None:
     metrics = stats.prometheus()
     assert 'cocoon_client_sent_total{privacy="e2e"} 1' in metrics
     assert 'cocoon_client_sent_total{privacy="plaintext"} 1' in metrics
+
+
+@contextlib.contextmanager
+def dropped() -> Iterator[list[str]]:
+    """The async generators left to the running loop's finalizer (each costs it a task and a wake-up
+    write), by name: those of an answer read to its end must have been closed already."""
+    firstiter, finalizer = sys.get_asyncgen_hooks()  # the running loop's (set as it started)
+    names: list[str] = []
+
+    def counting(agen: AsyncGenerator[Any, None]) -> None:
+        names.append(agen.ag_code.co_qualname)
+        if finalizer is not None:
+            finalizer(agen)
+
+    sys.set_asyncgen_hooks(firstiter, counting)
+    try:
+        yield names
+    finally:
+        sys.set_asyncgen_hooks(firstiter, finalizer)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_an_answer_read_to_its_end_leaves_no_generator_to_the_finalizer(stream: bool) -> None:
+    with dropped() as names:
+        sealed, _, _, _ = await _both([CONTENT, USAGE_EVENT] if stream else [WHOLE], stream)
+        gc.collect()
+    assert names == []
+    assert sealed[1] == [CONTENT, DONE_EVENT] if stream else sealed.status == 200

@@ -26,6 +26,9 @@ STREAMS = {
     "empty data and blank lines": [TOKEN, b"data: \n\n", TOKEN + b"\n\n", TOKEN],
     "named events": [TOKEN, b"event: note\ndata: {}\n\n", TOKEN],
     "empty chunks": [b"", TOKEN, b"", TOKEN],
+    "a burst whole in its first chunk": [TOKEN + UTF8 + TOKEN + USAGE + DONE],
+    "plain first, then a mark mid-stream": [TOKEN + TOKEN, b"\xef\xbb\xbf" + TOKEN, TOKEN[:5]],
+    "plain first, then split": [TOKEN, TOKEN[:10], TOKEN[10:] + USAGE, DONE],
 }
 
 
@@ -51,12 +54,12 @@ class _CountingParser(SseParser):
         return super().feed(data)
 
 
-def test_plain_chunks_after_the_first_are_passed_on_unparsed() -> None:
+def test_plain_chunks_are_passed_on_unparsed() -> None:
     relay = EventRelay()
     relay.parser = parser = _CountingParser()
-    assert relay.feed(TOKEN) == (TOKEN, None)  # the first: it might have started with a mark
+    assert relay.feed(TOKEN) == (TOKEN, None)  # the first: it starts with "data: ", so with no mark
     assert relay.feed(TOKEN + UTF8) == (TOKEN + UTF8, None)
     assert relay.feed(TOKEN + USAGE + DONE) == (TOKEN, USAGE[len(b"data: ") : -2])
     assert relay.feed(TOKEN[:10]) == (b"", None)  # half an event: the parser's
     assert relay.feed(TOKEN[10:]) == (TOKEN, None)  # the rest of it too
-    assert parser.fed == [TOKEN, TOKEN[:10], TOKEN[10:]]
+    assert parser.fed == [b"\n", TOKEN[:10], TOKEN[10:]]  # the blank line: it has begun

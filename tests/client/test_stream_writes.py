@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import pytest
 from aiohttp import web
+from aiohttp.http_writer import StreamWriter
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_protocol import RequestHandler
 from client_answers import CONTENT, END, USAGE_EVENT, chat_body, chunk, data_of, error, head
 
-from cocoon.client.fake_backend import FakeBackend
+from cocoon.client.fake_backend import FakeBackend, Gate
 from cocoon.client.http_api import make_client_app
 from cocoon.wire.sse import DONE_EVENT
 
@@ -79,3 +81,48 @@ async def test_a_late_error_and_done_go_out_with_the_end(
     data = data_of(await resp.read())
     assert data[1]["error"]["code"] == "upstream_error" and data[-1] == "[DONE]"
     assert [kind for kind, _ in writes] == ["write", "eof"] and writes[1][1].endswith(DONE_EVENT)
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What the server's response writers hand their transport, one entry a system call."""
+    seen: list[bytes] = []
+    write, writelines = StreamWriter._write, StreamWriter._writelines
+
+    def recording_write(self: StreamWriter, chunk: bytes) -> None:
+        if isinstance(self.protocol, RequestHandler):
+            seen.append(bytes(chunk))
+        write(self, chunk)
+
+    def recording_writelines(self: StreamWriter, chunks: Iterable[bytes]) -> None:
+        chunks = list(chunks)
+        if isinstance(self.protocol, RequestHandler):
+            seen.append(b"".join(chunks))
+        writelines(self, chunks)
+
+    monkeypatch.setattr(StreamWriter, "_write", recording_write)
+    monkeypatch.setattr(StreamWriter, "_writelines", recording_writelines)
+    return seen
+
+
+async def test_the_head_goes_out_with_a_first_chunk_that_is_ready(
+    client: TestClient, backend: FakeBackend, sent: list[bytes]
+) -> None:
+    backend.add([head(), chunk(CONTENT), chunk(CONTENT), END])
+    resp = await client.post("/v1/chat/completions", json=chat_body())
+    assert await resp.read() == CONTENT + CONTENT + DONE_EVENT
+    assert sent[0].startswith(b"HTTP/1.1 200 OK\r\n") and sent[0].endswith(CONTENT + b"\r\n")
+    assert len(sent) == 3  # head and first chunk, the second chunk, then [DONE] with the end
+
+
+async def test_the_head_goes_out_at_once_when_the_first_chunk_waits(
+    client: TestClient, backend: FakeBackend, sent: list[bytes]
+) -> None:
+    gate = Gate()
+    backend.add([head(), gate, chunk(CONTENT), END])
+    resp = await client.post("/v1/chat/completions", json=chat_body())  # returns once the head came
+    assert resp.status == 200 and gate.reached.is_set() and not gate.opened.is_set()
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    assert len(sent) == 1 and sent[0].startswith(b"HTTP/1.1 200 OK\r\n")  # the head alone
+    gate.opened.set()
+    assert await resp.read() == CONTENT + DONE_EVENT

@@ -79,3 +79,14 @@ class InferenceBackend(Protocol):
     async def status(self) -> dict[str, Any]:
         """Connection and balance facts for /jsonstats."""
         ...
+
+
+async def close_parts(parts: AsyncIterator[AnswerPart]) -> None:
+    """End reading an answer's parts now, if they come from a generator (a no-op once it finished).
+
+    A reader that stops at the answer's end leaves the generator suspended: dropped, it would be
+    closed later by the event loop's finalizer, a task and a wake-up write each. Closed here, it
+    ends at once, with its deadline, and closes what it reads from in turn."""
+    aclose = getattr(parts, "aclose", None)
+    if aclose is not None:
+        await aclose()

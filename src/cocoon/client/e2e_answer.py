@@ -17,13 +17,14 @@ candidates, at most `MAX_RESENDS` times: the app sees one request. The facts its
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen
-from cocoon.client.backend import BackendAnswer, Privacy
+from cocoon.client.backend import BackendAnswer, Privacy, close_parts
 from cocoon.client.e2e_workers import Candidate
 from cocoon.client.proxy_choice import fails_over
 from cocoon.e2e.envelope import SealedRequest
@@ -120,7 +121,7 @@ class E2EAnswer:
             if self.resends >= self.max_resends or self._cancelled is not None:
                 yield first
                 return
-            await _close(parts)  # that attempt is over: end its reading (and its deadline) now
+            await close_parts(parts)  # that attempt is over: end its reading (and its deadline) now
             self.resends += 1
             log.info("end-to-end request %s: %s; sealing to fresh workers", first.request_id, first.code)
             try:
@@ -134,23 +135,29 @@ class E2EAnswer:
             self.attempt = attempt
             if self._cancelled is not None:
                 await attempt.answer.cancel(self._cancelled)
-        if first is None:
-            return  # a stream that just stops: the relay reports it
-        if not isinstance(first, AnswerHead):
-            if isinstance(first, AnswerError):
-                yield first  # refused before any frame (funds, capacity, a refused envelope...)
-            else:
-                yield await self._fail(first.request_id, "the answer did not start with a head")
-            return
         try:
-            async for part in self._decrypted(first, parts):
-                yield part
-        except E2EError as exc:
-            yield await self._fail(first.request_id, f"the encrypted answer failed a check: {exc.message}")
+            if first is None:
+                return  # a stream that just stops: the relay reports it
+            if not isinstance(first, AnswerHead):
+                if isinstance(first, AnswerError):
+                    yield first  # refused before any frame (funds, capacity, a refused envelope...)
+                else:
+                    yield await self._fail(first.request_id, "the answer did not start with a head")
+                return
+            try:
+                async with contextlib.aclosing(self._decrypted(first, parts)) as decrypted:
+                    async for part in decrypted:
+                        yield part
+            except E2EError as exc:
+                yield await self._fail(
+                    first.request_id, f"the encrypted answer failed a check: {exc.message}"
+                )
+        finally:
+            await close_parts(parts)  # read to its end or not, the attempt's parts end here
 
     async def _decrypted(
         self, head: AnswerHead, parts: AsyncIterator[AnswerPart]
-    ) -> AsyncIterator[AnswerPart]:
+    ) -> AsyncGenerator[AnswerPart, None]:
         if not head.e2e_nonce:
             raise E2EError("e2e_frame_invalid", "the answer to an encrypted request came unencrypted")
         opener = self.opener = FrameOpener(self.attempt.sealed.secret, head.e2e_nonce)
@@ -213,13 +220,6 @@ def _plain_headers(head: AnswerHead, content_type: str) -> tuple[tuple[str, str]
         (k, v) for k, v in head.headers if k.lower().startswith("x-cocoon-") and k.lower() != E2E_HEADER
     )
     return (*kept, ("content-type", content_type), (E2E_HEADER, "1"))
-
-
-async def _close(parts: AsyncIterator[AnswerPart]) -> None:
-    """Close an answer's iterator if it is a generator (one left suspended keeps its timeout armed)."""
-    aclose = getattr(parts, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 def _error_message(body: bytes) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from cocoon.client.backend import BackendAnswer, privacy_of, protocol_of
+from cocoon.client.backend import BackendAnswer, close_parts, privacy_of, protocol_of
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart
 
 
@@ -40,13 +40,16 @@ class PrimedAnswer:
         self._first = first
 
     async def __aiter__(self) -> AsyncIterator[AnswerPart]:
-        if self._first is None:
-            return
-        yield self._first
-        if isinstance(self._first, AnswerEnd | AnswerError):
-            return
-        async for part in self._parts:
-            yield part
+        try:
+            if self._first is None:
+                return
+            yield self._first
+            if isinstance(self._first, AnswerEnd | AnswerError):
+                return
+            async for part in self._parts:
+                yield part
+        finally:
+            await close_parts(self._parts)
 
     async def cancel(self, reason: str) -> None:
         await self.answer.cancel(reason)

@@ -9,10 +9,12 @@ to end.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
 
 from cocoon.api.validation import DEFAULT_LIMITS, Limits, validate_request
 from cocoon.client.access import AccessControl
@@ -82,17 +84,21 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole request body, after `check_body_headers`; a 413 `RequestError` as soon as it is known to
     exceed `limit`."""
     check_body_headers(request)
-    too_large = RequestError(
-        f"Request body exceeds the limit of {limit} bytes.", status=413, code="request_too_large"
-    )
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
+        raise _too_large(limit)
     body = bytearray()
     while chunk := await request.content.read(64 * 1024):
         body += chunk
         if len(body) > limit:
-            raise too_large
+            raise _too_large(limit)
     return bytes(body)
+
+
+def _too_large(limit: int) -> RequestError:
+    """The 413 of a body past ``limit`` (made only then: an error costs microseconds to build)."""
+    return RequestError(
+        f"Request body exceeds the limit of {limit} bytes.", status=413, code="request_too_large"
+    )
 
 
 def respond(answer: WholeAnswer) -> web.Response:
@@ -104,21 +110,44 @@ def json_error(error: RequestError) -> web.Response:
     return respond(error_answer(error))
 
 
+class _StreamResponse(web.StreamResponse):
+    """A stream response whose head waits in the writer to go out with the first chunk, as aiohttp's
+    whole responses do (`write_stream` sends it alone if no chunk follows within one loop turn)."""
+
+    _send_headers_immediately = False
+
+
+def _send_head(writer: AbstractStreamWriter) -> None:
+    """Send a response's head, unless a chunk already took it along."""
+    # A caller gone by now is not lost: the stream's next write, or its end, meets the same error.
+    with contextlib.suppress(ConnectionError):
+        writer.send_headers()
+
+
 async def write_stream(request: web.Request, events: EventStream) -> web.StreamResponse:
     """Send an event stream chunk by chunk; leaving early (disconnect, failed write) closes it.
 
-    Once the stream is `EventStream.ending`, its last chunks (ready at once) go out with the end of the
-    response in one write: a system call each is most of what relaying a streamed answer costs."""
-    response = web.StreamResponse(headers=events.headers)
+    A system call each is most of what relaying a streamed answer costs, so writes are shared: the
+    head goes out with the first chunk when that chunk is ready within the same loop turn (as it is
+    for an answer that came at once), else alone at the next turn; once the stream is
+    `EventStream.ending`, its last chunks (ready at once) go out with the end of the response."""
+    response = _StreamResponse(headers=events.headers)
     tail = b""
-    async with contextlib.aclosing(events):
-        await response.prepare(request)
-        async for chunk in events:
-            if events.ending:
-                tail += chunk
-            else:
-                await response.write(chunk)
-    await response.write_eof(tail)
+    head: asyncio.Handle | None = None
+    try:
+        async with contextlib.aclosing(events):
+            writer = await response.prepare(request)
+            if writer is not None:
+                head = asyncio.get_running_loop().call_soon(_send_head, writer)
+            async for chunk in events:
+                if events.ending:
+                    tail += chunk
+                else:
+                    await response.write(chunk)
+        await response.write_eof(tail)
+    finally:
+        if head is not None:
+            head.cancel()
     return response
 
 

@@ -97,8 +97,9 @@ class EventRelay:
     A chat stream's chunk made only of whole events each written ``data: <one line>`` plus a blank
     line, in UTF-8, arriving while no event is half-read, is what the parser and `encode_event` would
     give back byte for byte: it is passed on as it is (without the ``[DONE]`` and the usage chunk),
-    never parsed. Any other chunk (and the first one, which may start with a byte-order mark) goes
-    through the parser, so the result is `relay_events`' in every case.
+    never parsed; the first one too when it starts with ``data: `` (so with no byte-order mark): a
+    burst answer comes whole in its first chunk. Any other chunk goes through the parser, so the
+    result is `relay_events`' in every case.
     """
 
     def __init__(self, shape: StreamShape = StreamShape.CHAT) -> None:
@@ -108,9 +109,14 @@ class EventRelay:
 
     def feed(self, data: bytes) -> tuple[bytes, bytes | None]:
         """(the completed events re-framed, the final event if one came), as `relay_events`."""
-        if self._fed and self.shape is StreamShape.CHAT and not self.parser.truncated:
-            payloads = _plain_events(data)
+        if self.shape is StreamShape.CHAT and not self.parser.truncated:
+            payloads = _plain_events(data)  # None unless ``data`` starts with "data: "
             if payloads is not None:
+                if not self._fed:
+                    # No mark could start this stream: one blank line (no event) tells the parser
+                    # it has begun, so it never takes a later chunk's first bytes for a mark.
+                    self.parser.feed(b"\n")
+                    self._fed = True
                 return _pass_on(data, payloads)
         self._fed = self._fed or bool(data)  # a partial mark is pending (truncated) until resolved
         return relay_events(self.parser, data, self.shape)

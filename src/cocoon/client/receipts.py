@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from cocoon.attestation.receipt import SignedReceipt
 from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt
 from cocoon.attestation.statement import Statement, check_fresh, verify_statement
-from cocoon.client.backend import ClientProtocol
+from cocoon.client.backend import ClientProtocol, close_parts
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.evidence import Evidence
 from cocoon.errors import ReceiptError, RequestError, StatementError
@@ -276,15 +276,19 @@ class ReceiptBook:
     async def follow(
         self, parts: AsyncIterator[AnswerPart], check: ReceiptCheck
     ) -> AsyncIterator[AnswerPart]:
-        """Pass ``parts`` through, hashing chunks; at the end, `finish` sets ``check.verified``."""
-        async for part in parts:
-            if isinstance(part, AnswerChunk):
-                check.chunk(part.data)
-            elif isinstance(part, AnswerEnd):
-                check.verified = self.finish(check, part)
-                if check.verified is not None and self.directory is not None:
-                    await asyncio.to_thread(self._write, check, check.verified)
-            yield part
+        """Pass ``parts`` through, hashing chunks; at the end, `finish` sets ``check.verified``.
+        Closing this closes ``parts``."""
+        try:
+            async for part in parts:
+                if isinstance(part, AnswerChunk):
+                    check.chunk(part.data)
+                elif isinstance(part, AnswerEnd):
+                    check.verified = self.finish(check, part)
+                    if check.verified is not None and self.directory is not None:
+                        await asyncio.to_thread(self._write, check, check.verified)
+                yield part
+        finally:
+            await close_parts(parts)
 
     def prometheus(self) -> list[str]:
         """The counters as Prometheus lines (for the client's /metrics)."""

@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from cocoon.api.validation import ValidatedRequest
-from cocoon.client.backend import BackendAnswer, Privacy, privacy_of, protocol_of
+from cocoon.client.backend import BackendAnswer, Privacy, close_parts, privacy_of, protocol_of
 from cocoon.client.e2e_answer import E2E_HEADER, E2EAnswer
 from cocoon.client.failover import PrimedAnswer
 from cocoon.client.openai_out import (
@@ -147,6 +147,7 @@ class AnswerRelay:
         if self._sent is not None and self._first_byte is None:
             self._first_byte = self.clock.monotonic()
         if isinstance(first, AnswerError) or first is None:
+            await close_parts(parts)
             return self._error(error_from_answer(first) if first else UPSTREAM_GONE)
         assert isinstance(first, AnswerHead)
         request_id = f"{self.request_id:016x}"
@@ -160,6 +161,7 @@ class AnswerRelay:
         except StatementError as exc:
             self._over = True
             await self.answer.cancel(f"worker refused: {exc}")
+            await close_parts(parts)
             return self._error(worker_refused(exc))
         parts = self.receipts.follow(parts, check)
         headers = {
@@ -172,7 +174,10 @@ class AnswerRelay:
         headers[E2E_RESPONSE_HEADER] = "1" if self.e2e else "0"
         headers[PROTOCOL_RESPONSE_HEADER] = self.protocol
         if first.status != 200 or not self.request.stream:
-            return await self._whole(first, parts, headers, check)
+            try:
+                return await self._whole(first, parts, headers, check)
+            finally:
+                await close_parts(parts)  # ended (or failed): its generators end now, not when dropped
         self._stream = EventStream({**headers, **STREAM_HEADERS}, self._events(parts, check), self.abandon)
         return self._stream
 
@@ -207,6 +212,8 @@ class AnswerRelay:
         except BaseException:
             await self.abandon()  # closed or cancelled before the end: stop the work end to end
             raise
+        finally:
+            await close_parts(parts)  # ended (or closed): its generators end now, not when dropped
         self._over = True  # the network's answer is over: nothing left to cancel
         self.observe_latency()
         if self._shape is StreamShape.CHAT:  # a Responses API stream ends with its last event
