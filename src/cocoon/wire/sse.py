@@ -84,11 +84,13 @@ class SseParser:
 
     def feed(self, data: bytes) -> list[SseEvent]:
         """Consume ``data`` and return the events it completes, in order."""
-        if self._started and not self._buf and not self._data and not self._event:
+        if not self._buf and not self._data and not self._event:
             # The usual relayed chunk is whole events of one LF-ended data line each (one when paced,
-            # several when the engine sends a burst): parse them without the line machinery.
+            # several when the engine sends a burst): parse them without the line machinery. (Such a
+            # chunk starts with "data:", so at the very start it has no BOM to strip.)
             events = self._simple_events(data)
             if events is not None:
+                self._started = True
                 return events
         self._buf += data
         self._cr = self._cr or b"\r" in data
@@ -103,23 +105,24 @@ class SseParser:
     def _simple_events(self, data: bytes) -> list[SseEvent] | None:
         """The events of ``data`` if it is only ``data:`` lines each followed by a blank line, LF-ended
         (what the line-by-line parse would give for it), else None (then the general parse runs)."""
-        size = len(data)
         if not data.startswith(b"data:") or not data.endswith(b"\n\n") or b"\r" in data:
             return None
-        if data.find(b"\n") == size - 2:  # one event (a paced stream): no split
-            pieces = [data[:-2]]
-        else:
-            pieces = data[:-2].split(b"\n\n")
-            for piece in pieces:  # each piece must be one whole data line
-                if not piece.startswith(b"data:") or b"\n" in piece:
-                    return None
-        events = []
-        for piece in pieces:
-            text = (piece[6:] if piece[5:6] == b" " else piece[5:]).decode("utf-8", "replace")
+        ident, retry = self._id, self._retry
+        if data.find(b"\n") == len(data) - 2:  # one event (a paced stream)
+            text = (data[6:-2] if data[5:6] == b" " else data[5:-2]).decode("utf-8", "replace")
             if text == DONE:
                 self._done = True
-            raw = data if len(pieces) == 1 else piece + b"\n\n"
-            events.append(SseEvent(text, "message", self._id, self._retry, bytes(raw)))
+            return [SseEvent(text, "message", ident, retry, bytes(data))]
+        events = []
+        done = False
+        for piece in data[:-2].split(b"\n\n"):
+            if b"\n" in piece or not piece.startswith(b"data:"):  # not one whole data line
+                return None
+            text = (piece[6:] if piece[5:6] == b" " else piece[5:]).decode("utf-8", "replace")
+            done = done or text == DONE
+            events.append(SseEvent(text, "message", ident, retry, piece + b"\n\n"))
+        if done:
+            self._done = True
         return events
 
     def close(self) -> list[SseEvent]:
