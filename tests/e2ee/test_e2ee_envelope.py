@@ -3,7 +3,6 @@ with its own code), the layout the spec gives (``h``, wrap info, body keys), pad
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import random
@@ -231,14 +230,14 @@ ALTERED_ROUTING: dict[str, Any] = {
 
 
 def test_every_routing_field_is_covered() -> None:
-    assert set(ALTERED_ROUTING) == {field.name for field in dataclasses.fields(Routing)}
+    assert set(ALTERED_ROUTING) == {field.name for field in msgspec.structs.fields(Routing)}
 
 
 @pytest.mark.parametrize("field", sorted(ALTERED_ROUTING))
 def test_each_altered_routing_field_is_a_header_mismatch(field: str) -> None:
     """The proxy acted on a routing field that differs from the sealed header."""
     worker = _worker(1)
-    routing = dataclasses.replace(ROUTING, **{field: ALTERED_ROUTING[field]})
+    routing = msgspec.structs.replace(ROUTING, **{field: ALTERED_ROUTING[field]})
     assert _refused(_seal(worker).envelope, worker, routing=routing) == "e2e_header_mismatch"
 
 
@@ -248,7 +247,7 @@ def test_header_altered_to_match_altered_routing_does_not_open(field: str) -> No
     wrap (whose info holds ``h``) no longer opens."""
     worker = _worker(1)
     sealed = _seal(worker)
-    routing = dataclasses.replace(ROUTING, **{field: ALTERED_ROUTING[field]})
+    routing = msgspec.structs.replace(ROUTING, **{field: ALTERED_ROUTING[field]})
     envelope = _with_header(sealed, **{field: ALTERED_ROUTING[field]})
     assert read_header(envelope).routing == routing
     assert _refused(envelope, worker, routing=routing) == "e2e_open_failed"
@@ -425,13 +424,13 @@ def test_version_is_checked_before_the_key() -> None:
 
 def test_key_is_checked_before_the_routing() -> None:
     sealed = _seal(_worker(1))
-    routing = dataclasses.replace(ROUTING, model="other")
+    routing = msgspec.structs.replace(ROUTING, model="other")
     assert _refused(sealed.envelope, _worker(2), routing=routing) == "e2e_key_unknown"
 
 
 def test_routing_is_checked_before_the_window() -> None:
     worker = _worker(1)
-    routing = dataclasses.replace(ROUTING, n=1)
+    routing = msgspec.structs.replace(ROUTING, n=1)
     assert _refused(_seal(worker).envelope, worker, routing=routing, now=NOW + 3600) == "e2e_header_mismatch"
 
 
@@ -456,7 +455,7 @@ def test_refusals_before_the_replay_check_do_not_use_up_the_envelope() -> None:
     worker = _worker(1)
     sealed = _seal(worker)
     cache = _cache()
-    routing = dataclasses.replace(ROUTING, n=9)
+    routing = msgspec.structs.replace(ROUTING, n=9)
     assert _refused(sealed.envelope, worker, routing=routing, replay=cache) == "e2e_header_mismatch"
     assert _refused(sealed.envelope, worker, replay=cache, now=NOW + 500) == "e2e_stale"
     assert len(cache) == 0

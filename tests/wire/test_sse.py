@@ -165,3 +165,32 @@ def test_a_whole_event_chunk_keeps_the_fields_of_earlier_blocks() -> None:
     assert parser.feed(b"data: \n\n") == [SseEvent("", "message", "7", 10, b"data: \n\n")]
     assert not parser.done
     assert parser.feed(DONE_EVENT)[0].is_done and parser.done
+
+
+def _byte_by_byte(data: bytes, prefix: bytes = b"") -> list[SseEvent]:
+    """The events of ``prefix`` then ``data`` fed a byte at a time: always the line-by-line parse."""
+    parser = SseParser()
+    parser.feed(prefix)
+    return [e for i in range(len(data)) for e in parser.feed(data[i : i + 1])]
+
+
+@pytest.mark.parametrize(
+    "burst",
+    [
+        b'data: {"a": 1}\n\ndata:{"b": 2}\n\ndata: \n\ndata: [DONE]\n\n',  # the burst fast path
+        b"data: a\n\n\ndata: b\n\n",  # an extra blank line: general path
+        b"data: a\n\ndata: b\n\n\n",  # a trailing blank line
+        b"data: a\ndata: b\n\ndata: c\n\n",  # a multi-line event
+        b"data: a\n\n: ping\n\ndata: b\n\n",  # a comment between events
+        b"data: a\n\nevent: x\ndata: b\n\n",  # a named event
+        b"data: a\n\ndatum: b\n\n",  # another field
+        b"data: a\n\ndata: b",  # an unfinished event
+    ],
+)
+def test_a_burst_of_events_in_one_feed_parses_as_line_by_line(burst: bytes) -> None:
+    prefix = b"id: 7\nretry: 10\n\n"  # fields of earlier blocks carry over into the burst's events
+    parser = SseParser()
+    parser.feed(prefix)
+    assert parser.feed(burst) == _byte_by_byte(burst, prefix)
+    assert parser.done == burst.endswith(DONE_EVENT)
+    assert parser.truncated == burst.endswith(b"b")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -53,8 +52,7 @@ class _Wire(msgspec.Struct, frozen=True, array_like=True):
     signature: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class SignedReceipt:
+class SignedReceipt(msgspec.Struct, frozen=True):
     """A receipt with its signer's raw Ed25519 key and the signature."""
 
     receipt: Receipt

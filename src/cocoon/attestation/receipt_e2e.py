@@ -91,8 +91,7 @@ class E2EExpectation:
     """The coefficient the request was priced at, when this side knows it (the proxy does)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SignedE2EReceipt:
+class SignedE2EReceipt(msgspec.Struct, frozen=True):
     """A v2 receipt with its signer's raw Ed25519 key and the signature."""
 
     receipt: E2EReceipt

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
@@ -45,8 +44,7 @@ _KeyId = Annotated[bytes, msgspec.Meta(min_length=KEY_ID_SIZE, max_length=KEY_ID
 _Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
-@dataclass(frozen=True, slots=True)
-class Routing:
+class Routing(msgspec.Struct, frozen=True):
     """The routing fields a proxy acts on; the header carries them and the worker checks they agree."""
 
     client_request_id: str
@@ -111,16 +109,14 @@ def read_header(envelope: Envelope) -> Header:
     return header
 
 
-@dataclass(frozen=True, slots=True)
-class RequestSecret:
+class RequestSecret(msgspec.Struct, frozen=True):
     """What both ends of one request know after sealing/opening: ``h`` and the request secret ``rs``."""
 
     h: bytes
     rs: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class SealedRequest:
+class SealedRequest(msgspec.Struct, frozen=True):
     """A sealed request: the envelope to send and the secret to open its answer with."""
 
     envelope: Envelope
@@ -168,8 +164,7 @@ def seal_request(
     return SealedRequest(Envelope(raw, wraps, ciphertext), header, RequestSecret(h, rs))
 
 
-@dataclass(frozen=True, slots=True)
-class OpenedRequest:
+class OpenedRequest(msgspec.Struct, frozen=True):
     """An envelope a worker opened: the body, the header, the key it was opened with and the secret."""
 
     body: bytes

@@ -12,7 +12,7 @@ same (the receipt covers the translated bytes the worker relays).
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -118,22 +118,32 @@ class ResponsesBridge:
     def _translates(self, path: str) -> bool:
         return path == RESPONSES and not self.native
 
-    async def stream(
+    def stream(
         self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
-    ) -> StreamedAnswer:
-        """A streamed answer; a translated Responses request streams the Responses API's events."""
+    ) -> Coroutine[Any, Any, StreamedAnswer]:
+        """A streamed answer; a translated Responses request streams the Responses API's events.
+
+        (Not a coroutine itself: any other path is the engine's own call, awaited by the caller with no
+        frame of ours around it, as it runs once per request.)"""
         if not self._translates(path):
-            return await self.inner.stream(path, body, timeout_s=timeout_s)
+            return self.inner.stream(path, body, timeout_s=timeout_s)
+        return self._translated_stream(body, timeout_s)
+
+    async def _translated_stream(self, body: dict[str, Any], timeout_s: float | None) -> StreamedAnswer:
         events = ResponseEvents(body, response_id=self._new_id(), created_at=int(self._clock.time()))
         inner = await self.inner.stream(CHAT, chat_request(body), timeout_s=timeout_s)
         return TranslatedStream(inner, events)
 
-    async def complete(
+    def complete(
         self, path: str, body: dict[str, Any] | FormBody, *, timeout_s: float | None = None
-    ) -> CompleteAnswer:
-        """A whole answer; a translated Responses request answers with a ``response`` object."""
+    ) -> Coroutine[Any, Any, CompleteAnswer]:
+        """A whole answer; a translated Responses request answers with a ``response`` object (not a
+        coroutine itself, as `stream`)."""
         if isinstance(body, FormBody) or not self._translates(path):
-            return await self.inner.complete(path, body, timeout_s=timeout_s)
+            return self.inner.complete(path, body, timeout_s=timeout_s)
+        return self._translated_complete(body, timeout_s)
+
+    async def _translated_complete(self, body: dict[str, Any], timeout_s: float | None) -> CompleteAnswer:
         answer = await self.inner.complete(CHAT, chat_request(body), timeout_s=timeout_s)
         response = response_from_chat(
             body, answer.data, answer.usage, response_id=self._new_id(), created_at=int(self._clock.time())

@@ -25,7 +25,7 @@ from cocoon.engine.generated import generated_in
 from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import DecodeError, EngineError, EngineStatusError, EngineTimeoutError
 from cocoon.usage import Usage
-from cocoon.wire.sse import SseEvent, SseParser
+from cocoon.wire.sse import DONE, SseEvent, SseParser
 
 
 class _Probe(msgspec.Struct):
@@ -151,24 +151,35 @@ class EngineStream:
 
     def _consume(self, events: list[SseEvent]) -> bytes:
         """Note usage, [DONE] and errors of ``events``; return their raw bytes for relaying."""
-        for event in events:
-            self.events += 1
-            if event.is_done:
-                continue
-            try:
-                probe = _probe.decode(event.data)
-            except msgspec.DecodeError as exc:
-                text = event.data[:100]
-                raise EngineError(f"engine at {self._url} sent an event that is not JSON: {text!r}") from exc
-            if probe.usage is not None:
-                self.usage = usage_from_openai(probe.usage)
-            if probe.object == "error" or probe.error is not None or probe.type in _RESPONSE_FAILS:
-                self._failure = stream_error(_failure_of(probe), self._url)
-                return b"".join(e.raw for e in events[: events.index(event)])
-            if probe.type is not None:
-                self._response_event(probe)
-            self.generated += generated_in(probe.choices, probe.type, probe.delta)
-        if len(events) == 1:  # a paced stream: one event per read
+        decode = _probe.decode
+        counted = generated = 0  # added to the stream's counts however the loop ends (`finally`)
+        try:
+            for event in events:
+                counted += 1
+                text = event.data
+                if text == DONE:
+                    continue
+                try:
+                    probe = decode(text)
+                except msgspec.DecodeError as exc:
+                    raise EngineError(
+                        f"engine at {self._url} sent an event that is not JSON: {text[:100]!r}"
+                    ) from exc
+                if probe.usage is not None:
+                    self.usage = usage_from_openai(probe.usage)
+                kind = probe.type
+                if probe.object == "error" or probe.error is not None or kind in _RESPONSE_FAILS:
+                    self._failure = stream_error(_failure_of(probe), self._url)
+                    return b"".join(e.raw for e in events[: counted - 1])
+                if kind is not None:
+                    self._response_event(probe)
+                    generated += generated_in(None, kind, probe.delta)
+                else:  # a chat or completion chunk
+                    generated += generated_in(probe.choices)
+        finally:
+            self.events += counted
+            self.generated += generated
+        if counted == 1:  # a paced stream: one event per read
             return events[0].raw
         return b"".join(event.raw for event in events)
 
