@@ -72,13 +72,12 @@ def spawn(
 
 
 def stop(processes: list[subprocess.Popen[bytes]], *, graceful: bool = False) -> None:
-    """Kill the stateless helpers at once; ``graceful``: SIGINT first (our network's supervisor then
-    stops its nodes cleanly) and kill only what lingers after 30 s."""
+    """Stop the stateless helpers with SIGTERM (nginx's master then stops its worker: a killed master
+    leaves it running); ``graceful``: SIGINT first (our network's supervisor then stops its nodes
+    cleanly). Whatever lingers after 30 s is killed."""
     for proc in processes:
-        if proc.poll() is None and graceful:
-            proc.send_signal(signal.SIGINT)
-        elif proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT if graceful else signal.SIGTERM)
     for proc in processes:
         try:
             proc.wait(timeout=30)
