@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_onchain import PROXY_OWNER, SECRET, World
+from test_onchain import CLIENT_OWNER, FEE, PRICE, PROXY_OWNER, SECRET, World, addr
 
 from cocoon.clock import FakeClock
-from cocoon.proxy.ledger import Ledger
+from cocoon.proxy.ledger import Ledger, RequestCharge
 from cocoon.proxy.settlement import ProxySettlement
 from cocoon.proxy.settlement.start import settlement_config
 from cocoon.roles import ProxyConfig
@@ -46,3 +46,51 @@ async def test_an_idle_proxy_reads_the_chain_at_its_intervals_not_at_every_tick(
     assert minute["get_transactions"] == 60 / defaults.chain_poll_interval_s == 12
     assert minute["get_account"] == 60 / defaults.settle_interval_s == 12
     assert sum(minute.values()) == 24 <= KEYLESS_RATE_PER_S * 60 / 2  # half the budget: room for sends
+
+
+async def test_contracts_never_deployed_are_read_again_only_after_a_back_off_not_every_settle(
+    tmp_path: Path,
+) -> None:
+    """Twenty workers served and their contracts were never deployed: each is read twice in the first
+    minute (at once, then after 30 s), not at each of the twelve settlements (252 reads before)."""
+    world = World(tmp_path)
+    config = settlement_config(ProxyConfig())
+    clock = FakeClock()
+    ledger = Ledger(world.db)
+    settlement = ProxySettlement(
+        world.chain,
+        world.sender,
+        ledger,
+        SECRET,
+        PROXY_OWNER,
+        world.root,
+        world.params,
+        config,
+        session_hash=b"\x01" * 32,
+        clock=clock,
+    )
+    await settlement.start()
+    while not settlement.ready:
+        await settlement.tick()
+    owners = [addr(f"absent-worker-{i}") for i in range(20)]
+    for i, owner in enumerate(owners):
+        charge = RequestCharge(
+            request_id=f"r{i}",
+            client_id="client-key",
+            worker_id=f"worker-{i}",
+            worker_owner=owner.raw,
+            adjusted_tokens=100,
+            client_cost_nano=100 * PRICE,
+            worker_earned_nano=100 * FEE,
+            client_owner=CLIENT_OWNER.raw,
+            contract=settlement.scope,
+        )
+        assert ledger.record(charge, finished_at=0.0)
+        settlement.on_recorded(CLIENT_OWNER.raw, owner.raw, 100)
+    before = world.chain.requests.by_method.copy()
+    for _ in range(int(60 / config.tick_s)):
+        clock.advance(config.tick_s)
+        await settlement.tick()
+    reads = (world.chain.requests.by_method - before)["get_account"]
+    counterparts = len(owners) + 1  # and the client's contract, not deployed either
+    assert reads == 12 + 2 * counterparts  # the commission check at every settlement, then 2 each

@@ -21,6 +21,11 @@ from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, WorkerData, address_of, client_state_init, worker_state_init
 from cocoon.ton.params import Params
 
+ABSENT_RECHECK_S = 30.0
+"""After a counterpart contract was found not deployed, seconds before it is read again; doubled
+after each read that still finds nothing, up to `ABSENT_RECHECK_MAX_S`."""
+ABSENT_RECHECK_MAX_S = 600.0
+
 
 @dataclass
 class Target:
@@ -30,6 +35,9 @@ class Target:
     on_chain: Tokens = NO_TOKENS
     active: bool = False
     in_flight: tuple[int, float] | None = None  # (tokens sent, when)
+    absent_until: float = 0.0
+    """Monotonic seconds before which a contract found not deployed is not read again."""
+    absent_for_s: float = 0.0
 
 
 class Counterparts:
@@ -104,13 +112,25 @@ class Counterparts:
         self.update_client(owner.raw, view)
         return view
 
-    async def load(self, kind: str, owner: str) -> bool:
-        """Read a counterpart contract not heard from yet; whether it is deployed."""
-        if kind == CLIENT_CHANNEL:
-            return await self.register_client(Address.parse(owner)) is not None
+    async def load(self, kind: str, owner: str, now: float) -> bool:
+        """Read a counterpart contract not heard from yet; whether it is deployed.
+
+        One found not deployed is read again only after a back-off (`ABSENT_RECHECK_S`, doubling):
+        a proxy with a thousand workers that never deployed their contracts would otherwise read a
+        thousand accounts every settlement tick. A contract that deploys reports to the proxy
+        contract (`update_worker`/`update_client`), which activates it at once, back-off or not."""
         target = self.target(kind, owner)
-        state = await self.chain.get_account(target.address)
-        if state.status is not AccountStatus.ACTIVE or state.data is None:
+        if now < target.absent_until:
             return False
-        self.update_worker(kind, owner, WorkerData.from_cell(state.data).tokens)
-        return True
+        if kind == CLIENT_CHANNEL:
+            found = await self.register_client(Address.parse(owner)) is not None
+        else:
+            state = await self.chain.get_account(target.address)
+            found = state.status is AccountStatus.ACTIVE and state.data is not None
+            if found:
+                assert state.data is not None
+                self.update_worker(kind, owner, WorkerData.from_cell(state.data).tokens)
+        if not found:
+            target.absent_for_s = min(ABSENT_RECHECK_MAX_S, max(ABSENT_RECHECK_S, 2 * target.absent_for_s))
+            target.absent_until = now + target.absent_for_s
+        return found

@@ -64,7 +64,7 @@ class Settler:
         messages: list[OutMessage] = []
         for kind, owner in self.channels.all_keys():
             target = self.counterparts.target(kind, owner)
-            if not target.active and not await self.counterparts.load(kind, owner):
+            if not target.active and not await self.counterparts.load(kind, owner, now):
                 continue
             ch = self.channels.counters(kind, owner)  # read after the await: a tick may have moved it
             view = self.counterparts.clients.get(owner) if kind == CLIENT_CHANNEL else None
