@@ -176,8 +176,11 @@ def nginx(tmp: Path, backend_port: int, model: str) -> Setup:
     conf.write_text(
         f"worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/nginx-error.log;\n"
         "events { worker_connections 4096; }\n"
-        f"http {{ access_log off; {temps}\n"
-        f"  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 256; }}\n"
+        # Keep-alive without a request limit on both sides, as the other setups (nginx closes a
+        # connection after 1,000 requests by default, which the load generator counts as an error).
+        f"http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 600s; {temps}\n"
+        f"  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 256;"
+        " keepalive_requests 100000000; }\n"
         f"  server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://backend;\n"
         '    proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; } } }\n'
     )
