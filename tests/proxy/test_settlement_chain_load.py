@@ -5,6 +5,7 @@ per ``settle_interval_s`` (the commission check), whatever the tick, within a ke
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from test_onchain import CLIENT_OWNER, FEE, PRICE, PROXY_OWNER, SECRET, World, addr
@@ -17,32 +18,46 @@ from cocoon.roles import ProxyConfig
 from cocoon.ton.backend import KEYLESS_RATE_PER_S
 
 
+class Minute:
+    """A proxy's settlement with every default interval, started on a fake clock, and its ticks."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.world = World(tmp_path)
+        self.config = settlement_config(ProxyConfig())
+        self.clock = FakeClock()
+        self.ledger = Ledger(self.world.db)
+        self.settlement = ProxySettlement(
+            self.world.chain,
+            self.world.sender,
+            self.ledger,
+            SECRET,
+            PROXY_OWNER,
+            self.world.root,
+            self.world.params,
+            self.config,
+            session_hash=b"\x01" * 32,
+            clock=self.clock,
+        )
+
+    async def start(self) -> None:
+        await self.settlement.start()
+        while not self.settlement.ready:
+            await self.settlement.tick()
+
+    async def chain_requests(self) -> Counter[str]:
+        """The chain requests of one minute of ticks, by method."""
+        before = self.world.chain.requests.by_method.copy()
+        for _ in range(int(60 / self.config.tick_s)):
+            self.clock.advance(self.config.tick_s)
+            await self.settlement.tick()
+        return self.world.chain.requests.by_method - before
+
+
 async def test_an_idle_proxy_reads_the_chain_at_its_intervals_not_at_every_tick(tmp_path: Path) -> None:
-    world = World(tmp_path)
     defaults = ProxyConfig()
-    config = settlement_config(defaults)
-    clock = FakeClock()
-    settlement = ProxySettlement(
-        world.chain,
-        world.sender,
-        Ledger(world.db),
-        SECRET,
-        PROXY_OWNER,
-        world.root,
-        world.params,
-        config,
-        session_hash=b"\x01" * 32,
-        clock=clock,
-    )
-    await settlement.start()
-    while not settlement.ready:
-        await settlement.tick()
-    requests = world.chain.requests
-    before = requests.by_method.copy()
-    for _ in range(int(60 / config.tick_s)):  # one idle minute of ticks
-        clock.advance(config.tick_s)
-        await settlement.tick()
-    minute = requests.by_method - before
+    idle = Minute(tmp_path)
+    await idle.start()
+    minute = await idle.chain_requests()
     assert minute["get_transactions"] == 60 / defaults.chain_poll_interval_s == 12
     assert minute["get_account"] == 60 / defaults.settle_interval_s == 12
     assert sum(minute.values()) == 24 <= KEYLESS_RATE_PER_S * 60 / 2  # half the budget: room for sends
@@ -53,25 +68,9 @@ async def test_contracts_never_deployed_are_read_again_only_after_a_back_off_not
 ) -> None:
     """Twenty workers served and their contracts were never deployed: each is read twice in the first
     minute (at once, then after 30 s), not at each of the twelve settlements (252 reads before)."""
-    world = World(tmp_path)
-    config = settlement_config(ProxyConfig())
-    clock = FakeClock()
-    ledger = Ledger(world.db)
-    settlement = ProxySettlement(
-        world.chain,
-        world.sender,
-        ledger,
-        SECRET,
-        PROXY_OWNER,
-        world.root,
-        world.params,
-        config,
-        session_hash=b"\x01" * 32,
-        clock=clock,
-    )
-    await settlement.start()
-    while not settlement.ready:
-        await settlement.tick()
+    served = Minute(tmp_path)
+    await served.start()
+    settlement = served.settlement
     owners = [addr(f"absent-worker-{i}") for i in range(20)]
     for i, owner in enumerate(owners):
         charge = RequestCharge(
@@ -85,12 +84,8 @@ async def test_contracts_never_deployed_are_read_again_only_after_a_back_off_not
             client_owner=CLIENT_OWNER.raw,
             contract=settlement.scope,
         )
-        assert ledger.record(charge, finished_at=0.0)
+        assert served.ledger.record(charge, finished_at=0.0)
         settlement.on_recorded(CLIENT_OWNER.raw, owner.raw, 100)
-    before = world.chain.requests.by_method.copy()
-    for _ in range(int(60 / config.tick_s)):
-        clock.advance(config.tick_s)
-        await settlement.tick()
-    reads = (world.chain.requests.by_method - before)["get_account"]
+    reads = (await served.chain_requests())["get_account"]
     counterparts = len(owners) + 1  # and the client's contract, not deployed either
     assert reads == 12 + 2 * counterparts  # the commission check at every settlement, then 2 each
