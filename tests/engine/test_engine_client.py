@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -182,13 +182,22 @@ async def odd_engine(*writes: bytes) -> AsyncIterator[EngineClient]:
         await resp.write_eof()
         return resp
 
+    async with chat_engine(handler) as client:
+        yield client
+
+
+@asynccontextmanager
+async def chat_engine(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]], api_key: str | None = None
+) -> AsyncIterator[EngineClient]:
+    """An `EngineClient` on an engine whose chat route is ``handler``."""
     app = web.Application()
     app.router.add_post("/v1/chat/completions", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
-        async with EngineClient(f"http://127.0.0.1:{runner.addresses[0][1]}/v1") as client:
+        async with EngineClient(f"http://127.0.0.1:{runner.addresses[0][1]}/v1", api_key=api_key) as client:
             yield client
     finally:
         await runner.cleanup()
@@ -244,18 +253,10 @@ async def test_each_call_sends_its_own_headers() -> None:
             return web.Response(body=b"data: [DONE]\n\n", content_type="text/event-stream")
         return web.json_response({"choices": []})
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        async with EngineClient(f"http://127.0.0.1:{runner.addresses[0][1]}/v1", api_key="k") as client:
-            async with await client.stream("/v1/chat/completions", BODY) as answer:
-                assert [data async for data in answer] == [b"data: [DONE]\n\n"]
-            await client.complete("/v1/chat/completions", {"model": "m"})
-    finally:
-        await runner.cleanup()
+    async with chat_engine(handler, api_key="k") as client:
+        async with await client.stream("/v1/chat/completions", BODY) as answer:
+            assert [data async for data in answer] == [b"data: [DONE]\n\n"]
+        await client.complete("/v1/chat/completions", {"model": "m"})
     assert [s["Accept"] for s in seen] == ["text/event-stream", "*/*"]
     assert {s["Content-Type"] for s in seen} == {"application/json"}
     assert {s["Authorization"] for s in seen} == {"Bearer k"}
