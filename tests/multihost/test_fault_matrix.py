@@ -259,10 +259,20 @@ def test_engine_busy(net: Bed) -> None:
     net.engine("worker-3", {"first_delay_ms": BUSY_S * 1000})
     started = time.monotonic()
     pool, futures = _load(net, 12, parallel=4)
-    wait_until_sync(lambda: net.engine_stats("worker-3")["active"] >= 1, 10, what="worker-3 is busy")
+
+    def busy() -> bool:
+        if net.engine_stats("worker-3")["active"] >= 1:
+            return True
+        if all(f.done() for f in futures):  # routing (it learns who answers fastest) sent them all
+            n = len(futures)  # elsewhere: four more, until one waits on worker-3's engine
+            for i in range(n, n + 4):
+                futures.append(pool.submit(_quiet_ask, net, CLIENTS[i % len(CLIENTS)], f"load {i}", 20))
+        return False
+
+    wait_until_sync(busy, 10, what="worker-3 is busy")
     statuses = _statuses(futures)
     pool.shutdown()
-    assert statuses == [200] * 12, statuses
+    assert statuses == [200] * len(futures), statuses
     assert time.monotonic() - started >= BUSY_S  # the busy engine's answers came, after its pause
     assert net.engine_stats("worker-3")["completed"] >= 1
     net.engine("worker-3", {"first_delay_ms": 0})
