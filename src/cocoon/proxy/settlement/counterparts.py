@@ -17,6 +17,7 @@ from cocoon.payments.params import NO_TOKENS, Tokens
 from cocoon.proxy.ledger import CLIENT_CHANNEL
 from cocoon.proxy.settlement.channels import ChannelKey, Channels
 from cocoon.ton.address import Address
+from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, WorkerData, address_of, client_state_init, worker_state_init
 from cocoon.ton.params import Params
@@ -107,9 +108,12 @@ class Counterparts:
         state = await self.chain.get_account(self.client_contract(owner))
         if state.status is not AccountStatus.ACTIVE or state.data is None:
             return None
-        data = ClientData.from_cell(state.data)
-        view = client_view(data)
-        self.update_client(owner.raw, view)
+        return self._take_client(owner.raw, state.data)
+
+    def _take_client(self, owner: str, data: Cell) -> ClientContractView:
+        """What a client contract's data says, recorded (`update_client`)."""
+        view = client_view(ClientData.from_cell(data))
+        self.update_client(owner, view)
         return view
 
     async def load(self, kind: str, owner: str, now: float) -> bool:
@@ -122,15 +126,13 @@ class Counterparts:
         target = self.target(kind, owner)
         if now < target.absent_until:
             return False
-        if kind == CLIENT_CHANNEL:
-            found = await self.register_client(Address.parse(owner)) is not None
-        else:
-            state = await self.chain.get_account(target.address)
-            found = state.status is AccountStatus.ACTIVE and state.data is not None
-            if found:
-                assert state.data is not None
-                self.update_worker(kind, owner, WorkerData.from_cell(state.data).tokens)
-        if not found:
+        state = await self.chain.get_account(target.address)
+        if state.status is not AccountStatus.ACTIVE or state.data is None:
             target.absent_for_s = min(ABSENT_RECHECK_MAX_S, max(ABSENT_RECHECK_S, 2 * target.absent_for_s))
             target.absent_until = now + target.absent_for_s
-        return found
+            return False
+        if kind == CLIENT_CHANNEL:
+            self._take_client(owner, state.data)
+        else:
+            self.update_worker(kind, owner, WorkerData.from_cell(state.data).tokens)
+        return True
