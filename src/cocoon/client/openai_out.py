@@ -26,7 +26,7 @@ from cocoon.api.error_codes import openai_type
 from cocoon.api.responses_answer import RESPONSE_ENDS
 from cocoon.errors import RequestError
 from cocoon.wire.messages import AnswerEnd, AnswerError
-from cocoon.wire.sse import SseParser, encode_event
+from cocoon.wire.sse import SseParser, data_lines_only, encode_event
 
 # Network error codes (spec/openai-api.md) -> the parameter they concern, for the error body.
 _ERROR_PARAM = {"model_not_found": "model", "price_too_low": "max_coefficient", "insufficient_funds": None}
@@ -127,22 +127,16 @@ _DATA = b"data: "
 
 def _plain_events(data: bytes) -> list[bytes] | None:
     """The payloads of ``data`` when it is only whole ``data: <line>`` events as `encode_event` writes
-    them, in valid UTF-8; else None."""
-    if not (data.startswith(_DATA) and data.endswith(b"\n\n")) or b"\r" in data:
+    them (`data_lines_only`, each with the space), in valid UTF-8; else None."""
+    lines = data_lines_only(data)
+    if lines is None or not all(line.startswith(_DATA) for line in lines):
         return None
     if not data.isascii():
         try:
             data.decode()
         except UnicodeDecodeError:  # the parser would replace the bad bytes: let it
             return None
-    if data.find(b"\n") == len(data) - 2:  # the usual chunk: one event
-        return [data[len(_DATA) : -2]]
-    payloads = []
-    for block in data[:-2].split(b"\n\n"):
-        if not block.startswith(_DATA) or b"\n" in block:
-            return None
-        payloads.append(block[len(_DATA) :])
-    return payloads
+    return [line[len(_DATA) :] for line in lines]
 
 
 def _pass_on(data: bytes, payloads: list[bytes]) -> tuple[bytes, bytes | None]:

@@ -103,24 +103,23 @@ class SseParser:
         return self._drain_lines(final=False)
 
     def _simple_events(self, data: bytes) -> list[SseEvent] | None:
-        """The events of ``data`` if it is only ``data:`` lines each followed by a blank line, LF-ended
-        (what the line-by-line parse would give for it), else None (then the general parse runs)."""
-        if not data.startswith(b"data:") or not data.endswith(b"\n\n") or b"\r" in data:
+        """The events of ``data`` if it is `data_lines_only` (what the line-by-line parse would give
+        for it), else None (then the general parse runs)."""
+        lines = data_lines_only(data)
+        if lines is None:
             return None
         ident, retry = self._id, self._retry
-        if data.find(b"\n") == len(data) - 2:  # one event (a paced stream)
-            text = (data[6:-2] if data[5:6] == b" " else data[5:-2]).decode("utf-8", "replace")
+        if len(lines) == 1:  # one event (a paced stream): its raw bytes are the whole chunk
+            text = _data_value(lines[0]).decode("utf-8", "replace")
             if text == DONE:
                 self._done = True
             return [SseEvent(text, "message", ident, retry, bytes(data))]
         events = []
         done = False
-        for piece in data[:-2].split(b"\n\n"):
-            if b"\n" in piece or not piece.startswith(b"data:"):  # not one whole data line
-                return None
-            text = (piece[6:] if piece[5:6] == b" " else piece[5:]).decode("utf-8", "replace")
+        for line in lines:
+            text = _data_value(line).decode("utf-8", "replace")
             done = done or text == DONE
-            events.append(SseEvent(text, "message", ident, retry, piece + b"\n\n"))
+            events.append(SseEvent(text, "message", ident, retry, line + b"\n\n"))
         if done:
             self._done = True
         return events
@@ -183,7 +182,7 @@ class SseParser:
 
     def _process_line(self, line: bytes) -> None:
         if line.startswith(b"data:"):  # the usual field, without the general split and dispatch
-            self._data.append((line[6:] if line[5:6] == b" " else line[5:]).decode("utf-8", "replace"))
+            self._data.append(_data_value(line).decode("utf-8", "replace"))
             return
         if line.startswith(b":"):
             return
@@ -213,6 +212,26 @@ class SseParser:
         if text == DONE:
             self._done = True
         return SseEvent(text, event or "message", self._id, self._retry, raw)  # positional: cheaper
+
+
+def data_lines_only(data: bytes) -> list[bytes] | None:
+    """The lines of ``data`` when it is only whole events of one ``data:`` line each, every one
+    followed by a blank line, LF-ended and without CR (what engines stream, and what `encode_event`
+    writes), each without its line ends; else None. The shape a parser can take in one pass."""
+    if not data.startswith(b"data:") or not data.endswith(b"\n\n") or b"\r" in data:
+        return None
+    if data.find(b"\n") == len(data) - 2:  # the usual chunk: one event
+        return [data[:-2]]
+    lines = data[:-2].split(b"\n\n")
+    for line in lines:
+        if b"\n" in line or not line.startswith(b"data:"):  # not one whole data line
+            return None
+    return lines
+
+
+def _data_value(line: bytes) -> bytes:
+    """A ``data:`` line's value (one leading space dropped, as the field rule says)."""
+    return line[6:] if line[5:6] == b" " else line[5:]
 
 
 def encode_event(data: str | bytes, *, event: str | None = None) -> bytes:
