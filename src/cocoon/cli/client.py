@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cocoon.cli.admin_auth import admin_token_options
-from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, settle_heap, setup_logging
+from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, setup_logging
 from cocoon.roles import ClientConfig
 
 
@@ -29,7 +29,6 @@ def run(config_path: Path | None, proxies: tuple[str, ...], **flags: object) -> 
     setup_logging(config.log_level, "client")
     from cocoon.client.build import build_client
 
-    settle_heap()
     run_until_signal(run_node(build_client(config)))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, settle_heap, setup_logging
+from cocoon.cli.service_runner import load_role_config, run_node, run_until_signal, setup_logging
 from cocoon.roles import ProxyConfig
 
 
@@ -32,7 +32,6 @@ def run(config_path: Path | None, **flags: object) -> None:
     setup_logging(config.log_level, "proxy")
     from cocoon.proxy.build import build_proxy
 
-    settle_heap()
     run_until_signal(run_node(build_proxy(config)))
 
 

@@ -43,8 +43,11 @@ def load_role_config(cls: type[T], path: Path | None, overrides: dict[str, Any])
 
 
 async def run_node(built: AbstractAsyncContextManager[RunningNode[Any]]) -> None:
-    """Enter a role's builder and run the node it yields until cancelled; then close what it opened."""
+    """Enter a role's builder and run the node it yields until cancelled; then close what it opened.
+
+    Once built (imports done, configuration and stores open), its heap is settled (`settle_heap`)."""
     async with built as node:
+        settle_heap()
         await node.run()
 
 
@@ -99,7 +102,7 @@ def settle_heap() -> None:
     What exists now (modules, classes, configuration: tens of thousands of objects that live as long
     as the process) is frozen, so a full collection no longer walks it; and the youngest generation is
     collected every `GC_YOUNG_THRESHOLD` allocations instead of 700. Together they took a few percent
-    of a busy node's CPU (client, proxy and worker all call it). Cycles are still collected, only less often.
+    of a busy node's CPU (`run_node` calls it for every node). Cycles are still collected, only less often.
     """
     gc.collect()
     gc.freeze()
