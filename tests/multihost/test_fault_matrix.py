@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from netns_bed import Hosts, unavailable
 
+from cocoon.client.e2e_workers import REFRESH_S
 from cocoon.clock import CLOCK_OFFSET_ENV
 from multihost import CLIENTS, PROXIES, WORKERS, Bed, check_money, data_lines
 from waiting import wait_until_sync
@@ -250,32 +251,33 @@ def test_chain_down_and_back(net: Bed) -> None:
 
 
 def test_engine_busy(net: Bed) -> None:
-    """worker-3's engine takes requests but answers nothing for BUSY_S seconds (the issue's 60 s,
+    """Every worker's engine takes requests but answers nothing for BUSY_S seconds (the issue's 60 s,
     scaled down: the worker's behaviour does not depend on how long, and its request timeout is
-    longer still): every request is answered, those on worker-3 when it is free again.
+    longer still): every request waits on an engine and is answered, in full, once it is free again.
+
+    All three engines are busy, not one: which worker routing picks depends on what it has learned
+    of each (a worker that looks slower is not picked while the others have free slots), so with one
+    busy engine the test could not know that any request waited on it.
 
     Bound: 0 - every request is answered in full and charged exactly once.
     """
-    net.engine("worker-3", {"first_delay_ms": BUSY_S * 1000})
+    completed = sum(net.engine_stats(w)["completed"] for w in WORKERS)
+    net.engines({"first_delay_ms": BUSY_S * 1000})
     started = time.monotonic()
-    pool, futures = _load(net, 12, parallel=4)
-
-    def busy() -> bool:
-        if net.engine_stats("worker-3")["active"] >= 1:
-            return True
-        if all(f.done() for f in futures):  # routing (it learns who answers fastest) sent them all
-            n = len(futures)  # elsewhere: four more, until one waits on worker-3's engine
-            for i in range(n, n + 4):
-                futures.append(pool.submit(_quiet_ask, net, CLIENTS[i % len(CLIENTS)], f"load {i}", 20))
-        return False
-
-    wait_until_sync(busy, 10, what="worker-3 is busy")
+    count = 12  # fewer than the slots of any two workers: nothing queues at a proxy
+    pool, futures = _load(net, count, parallel=count)
+    wait_until_sync(
+        lambda: sum(net.engine_stats(w)["active"] for w in WORKERS) == count,
+        10,
+        what=f"all {count} requests wait on an engine",
+    )
+    assert not any(f.done() for f in futures)  # none was answered while the engines were busy
     statuses = _statuses(futures)
     pool.shutdown()
-    assert statuses == [200] * len(futures), statuses
-    assert time.monotonic() - started >= BUSY_S  # the busy engine's answers came, after its pause
-    assert net.engine_stats("worker-3")["completed"] >= 1
-    net.engine("worker-3", {"first_delay_ms": 0})
+    assert statuses == [200] * count, statuses
+    assert time.monotonic() - started >= BUSY_S  # the busy engines' answers came, after their pause
+    assert sum(net.engine_stats(w)["completed"] for w in WORKERS) == completed + count
+    net.engines({"first_delay_ms": 0})
     check_money(net, lost_bound=0)
 
 
@@ -296,11 +298,14 @@ def test_worker_clock_five_minutes_off(net: Bed) -> None:
         for proxy in PROXIES:
             net.wait_proxy_workers(proxy, len(WORKERS))  # its certificate was accepted
         net.engines({"delay_ms": 50})  # answers overlap: clients seal to the workers with free slots
-        for _ in range(4):  # until a request was sealed to the skewed worker
+        # Until a request was sealed to the skewed worker: a client seals to the workers of the list
+        # it keeps (up to REFRESH_S old), so its new key is used once the lists were asked again.
+        deadline = time.monotonic() + REFRESH_S + 20
+        while True:
             answers = net.ask_many(24, parallel=12)
             assert [s for s, _ in answers] == [200] * 24, answers
             skewed = net.stats("worker-2")["requests"]
-            if skewed["e2e_refused"]:
+            if skewed["e2e_refused"] or time.monotonic() > deadline:
                 break
         assert skewed["e2e_refused"].get("e2e_stale", 0) >= 1, skewed  # it was tried, and refused
         assert skewed["served"] == 0, skewed
