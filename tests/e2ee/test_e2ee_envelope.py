@@ -168,7 +168,7 @@ def test_layout_follows_the_spec() -> None:
     assert header_hash(sealed.envelope.header) == h == sealed.secret.h
     assert worker.current is not None
     info = b"cocoon-e2e/1 wrap" + worker.current.key_id + h
-    rs = open_base(worker.current.private_key, info, sealed.envelope.wraps[0])
+    rs = open_base(worker.current, info, sealed.envelope.wraps[0])
     assert rs == sealed.secret.rs
     assert len(rs) == 32
     prk = kdf.extract(h, rs)

@@ -6,16 +6,21 @@ RFC's text: the recipient key pair, ``info``, the ephemeral key, the key schedul
 first encryption (sequence number 0). Their first encryption has the AAD ``"Count-0"``, which the
 single-shot API of `cocoon.e2e.suite` never uses, so the vectors are checked three ways:
 
-- `cryptography`'s HPKE (the library our suite calls) opens them with that AAD;
+- `cryptography`'s HPKE (an independent implementation) opens them with that AAD;
 - a small reference implementation of RFC 9180 Base mode written here from the RFC's pseudocode, on
   top of `cocoon.e2e.kdf`, reproduces every intermediate value they list and opens them too;
 - that reference then opens what our `seal_base` seals and seals what our `open_base` opens, with
-  the vector's keys, which pins our wrap to RFC 9180 Base mode with ChaCha20Poly1305.
+  the vector's keys, which pins our wrap to RFC 9180 Base mode with ChaCha20Poly1305; with the
+  vector's ephemeral key as its randomness, `seal_base` gives the vector's ``enc`` and the reference's
+  bytes exactly.
+
+`cryptography`'s single-shot HPKE also opens what `seal_base` seals, and `open_base` what it seals.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -231,7 +236,7 @@ def test_seal_base_is_rfc9180_base_mode_with_chacha() -> None:
     and not under the A.1 suite (AES-128-GCM)."""
     sk_r = X25519PrivateKey.from_private_bytes(A_2_1.sk_rm)
     info = b"cocoon-e2e/1 wrap" + bytes(8) + bytes(32)
-    sealed = seal_base(A_2_1.pk_rm, info, b"request secret")
+    sealed = seal_base(A_2_1.pk_rm, info, b"request secret", random_bytes=os.urandom)
     assert len(sealed) == 32 + len(b"request secret") + 16
     assert _reference_open(0x0003, sk_r, info, sealed, b"") == b"request secret"
     with pytest.raises(InvalidTag):  # the AES-128-GCM tag check refuses it
@@ -246,19 +251,63 @@ def test_open_base_opens_the_reference_seal_with_a_2_1_keys() -> None:
     sk_e = X25519PrivateKey.from_private_bytes(A_2_1.sk_em)
     sealed = _reference_seal(0x0003, sk_e, A_2_1.pk_rm, A_2_1.info, A_2_1.pt, b"")
     assert sealed[:32] == A_2_1.enc
-    sk_r = X25519PrivateKey.from_private_bytes(A_2_1.sk_rm)
-    assert open_base(sk_r, A_2_1.info, sealed) == A_2_1.pt
+    recipient = HpkeKeyPair.from_private(A_2_1.sk_rm, not_after=1)
+    assert open_base(recipient, A_2_1.info, sealed) == A_2_1.pt
     with pytest.raises(E2EError) as caught:
-        open_base(sk_r, A_2_1.info + b"!", sealed)
+        open_base(recipient, A_2_1.info + b"!", sealed)
     assert caught.value.code == "e2e_open_failed"
+
+
+def test_seal_base_with_the_vector_ephemeral_is_the_reference_seal() -> None:
+    """Given A.2.1's ephemeral private key as its randomness, `seal_base` gives A.2.1's ``enc`` and
+    exactly the bytes the RFC 9180 reference seals (the AAD empty, as in every wrap)."""
+    sealed = seal_base(A_2_1.pk_rm, A_2_1.info, A_2_1.pt, random_bytes=lambda n: A_2_1.sk_em[:n])
+    sk_e = X25519PrivateKey.from_private_bytes(A_2_1.sk_em)
+    assert sealed[:32] == A_2_1.enc
+    assert sealed == _reference_seal(0x0003, sk_e, A_2_1.pk_rm, A_2_1.info, A_2_1.pt, b"")
+
+
+def test_cryptography_hpke_and_ours_open_each_others_seals() -> None:
+    """An independent HPKE (`cryptography`'s single-shot, empty AAD) opens our wraps, and ours opens
+    its wraps."""
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+    pair = HpkeKeyPair.generate(os.urandom, not_after=1)
+    private = X25519PrivateKey.from_private_bytes(pair.private_key)
+    ours = seal_base(pair.public_key, b"info", b"request secret", random_bytes=os.urandom)
+    assert suite.decrypt(ours, private, info=b"info") == b"request secret"
+    theirs = suite.encrypt(
+        b"request secret", X25519PublicKey.from_public_bytes(pair.public_key), info=b"info"
+    )
+    assert open_base(pair, b"info", theirs) == b"request secret"
+    with pytest.raises(InvalidTag):
+        suite.decrypt(ours, private, info=b"other info")
+
+
+def test_small_order_keys_are_refused() -> None:
+    """An all-zero X25519 shared secret (RFC 9180 requires the check) is refused on both sides: sealing
+    to a small-order public key, and opening a wrap whose ``enc`` is one."""
+    with pytest.raises(E2EError) as caught:
+        seal_base(bytes(32), b"info", b"x", random_bytes=os.urandom)
+    assert caught.value.code == "e2e_bad_key"
+    pair = HpkeKeyPair.generate(os.urandom, not_after=1)
+    with pytest.raises(E2EError) as opened:
+        open_base(pair, b"info", bytes(32) + bytes(17))
+    assert opened.value.code == "e2e_open_failed"
+
+
+@pytest.mark.parametrize("private_key", [b"", bytes(31), bytes(33)], ids=["empty", "31", "33"])
+def test_a_private_key_must_be_32_bytes(private_key: bytes) -> None:
+    with pytest.raises(E2EError) as caught:
+        HpkeKeyPair.from_private(private_key, not_after=1)
+    assert caught.value.code == "e2e_bad_key"
 
 
 def test_seal_and_open_base_round_trip() -> None:
     pair = HpkeKeyPair.generate(lambda n: bytes(range(1, n + 1)), not_after=100)
-    sealed = seal_base(pair.public_key, b"info", b"secret bytes")
-    assert open_base(pair.private_key, b"info", sealed) == b"secret bytes"
+    sealed = seal_base(pair.public_key, b"info", b"secret bytes", random_bytes=os.urandom)
+    assert open_base(pair, b"info", sealed) == b"secret bytes"
     # A fresh ephemeral key every time: the same plaintext never seals to the same bytes.
-    assert seal_base(pair.public_key, b"info", b"secret bytes") != sealed
+    assert seal_base(pair.public_key, b"info", b"secret bytes", random_bytes=os.urandom) != sealed
 
 
 @pytest.mark.parametrize(
@@ -273,39 +322,38 @@ def test_seal_and_open_base_round_trip() -> None:
 )
 def test_open_base_refuses_altered_wraps(mangle: Callable[[bytes], bytes]) -> None:
     pair = HpkeKeyPair.generate(lambda n: b"\x07" * n, not_after=100)
-    sealed = seal_base(pair.public_key, b"info", b"secret bytes")
+    sealed = seal_base(pair.public_key, b"info", b"secret bytes", random_bytes=os.urandom)
     with pytest.raises(E2EError) as caught:
-        open_base(pair.private_key, b"info", mangle(sealed))
+        open_base(pair, b"info", mangle(sealed))
     assert caught.value.code == "e2e_open_failed"
 
 
 def test_open_base_refuses_another_key() -> None:
     ours = HpkeKeyPair.generate(lambda n: b"\x01" * n, not_after=100)
     other = HpkeKeyPair.generate(lambda n: b"\x02" * n, not_after=100)
-    sealed = seal_base(ours.public_key, b"info", b"x")
+    sealed = seal_base(ours.public_key, b"info", b"x", random_bytes=os.urandom)
     with pytest.raises(E2EError) as caught:
-        open_base(other.private_key, b"info", sealed)
+        open_base(other, b"info", sealed)
     assert caught.value.code == "e2e_open_failed"
 
 
 def test_sealing_to_keys_in_turn_keeps_each_wrap_for_its_own_key() -> None:
-    """Parsed recipient keys are cached: alternating keys must still seal each wrap to the key named,
-    never to one parsed before."""
+    """Alternating keys: each wrap opens with the key it was sealed to and with no other."""
     pairs = [HpkeKeyPair.generate(lambda n, b=b: bytes([b]) * n, not_after=100) for b in (3, 4, 5)]
     for public in [p.public_key for p in pairs] * 2:
-        sealed = seal_base(public, b"info", b"x")
+        sealed = seal_base(public, b"info", b"x", random_bytes=os.urandom)
         for pair in pairs:
             if pair.public_key == public:
-                assert open_base(pair.private_key, b"info", sealed) == b"x"
+                assert open_base(pair, b"info", sealed) == b"x"
             else:
                 with pytest.raises(E2EError):
-                    open_base(pair.private_key, b"info", sealed)
+                    open_base(pair, b"info", sealed)
 
 
 @pytest.mark.parametrize("public_key", [b"", bytes(31), bytes(33)], ids=["empty", "31", "33"])
 def test_seal_base_refuses_a_malformed_public_key(public_key: bytes) -> None:
     with pytest.raises(E2EError) as caught:
-        seal_base(public_key, b"info", b"x")
+        seal_base(public_key, b"info", b"x", random_bytes=os.urandom)
     assert caught.value.code == "e2e_bad_key"
 
 
@@ -324,7 +372,5 @@ def test_generated_pair_is_consistent() -> None:
     assert pair.public_key == A_2_1.pk_rm
     assert pair.key_id == key_id(A_2_1.pk_rm)
     assert pair.not_after == 1234
-    raw = pair.private_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    assert raw == A_2_1.sk_rm
+    assert pair.private_key == A_2_1.sk_rm
+    assert A_2_1.sk_rm.hex() not in repr(pair)  # a log line never shows the private key

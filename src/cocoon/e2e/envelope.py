@@ -158,7 +158,10 @@ def seal_request(
     raw = msgspec.msgpack.encode(header)
     h = header_hash(raw)
     rs = random_bytes(SECRET_SIZE)
-    wraps = tuple(seal_base(public_key, _WRAP_INFO + key_id + h, rs) for key_id, public_key in keys)
+    wraps = tuple(
+        seal_base(public_key, _WRAP_INFO + key_id + h, rs, random_bytes=random_bytes)
+        for key_id, public_key in keys
+    )
     k_req, n_req = _body_keys(h, rs)
     ciphertext = ChaCha20Poly1305(k_req).encrypt(n_req, pad_request(body), h)
     return SealedRequest(Envelope(raw, wraps, ciphertext), header, RequestSecret(h, rs))
@@ -202,7 +205,7 @@ def open_request(
     if not replay.first_time(pair.key_id, header.nonce, now):
         raise E2EError("e2e_replay", "this envelope was already served")
     h = header_hash(envelope.header)
-    rs = open_base(pair.private_key, _WRAP_INFO + pair.key_id + h, envelope.wraps[index])
+    rs = open_base(pair, _WRAP_INFO + pair.key_id + h, envelope.wraps[index])
     secret = RequestSecret(h, rs)
     return OpenedRequest(open_body(envelope, secret), header, pair.key_id, secret)
 
