@@ -7,8 +7,8 @@ import pytest
 
 from cocoon.payments.params import Nano, Tokens
 from cocoon.proxy.accounts import RequestCost
+from cocoon.proxy.answer_writer import ChargeAware
 from cocoon.proxy.cocoon_answers import CocoonAnswer, tokens_used, ton_error_code
-from cocoon.proxy.routing import ChargeAware
 from cocoon.tl.base import TLObject
 from cocoon.tl.codec import decode_as
 from cocoon.tl.types import (

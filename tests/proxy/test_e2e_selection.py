@@ -12,7 +12,7 @@ import pytest
 from cocoon.e2e.envelope import Routing, seal_request
 from cocoon.e2e.suite import HpkeKeyPair
 from cocoon.errors import E2EError
-from cocoon.proxy.routing import read_e2e_request
+from cocoon.proxy.e2e_routing import read_e2e_request
 from cocoon.proxy.selection import Chosen, NoSuchModel, WorkerCandidate, choose_worker, e2e_candidates
 from cocoon.wire.messages import RunQuery
 

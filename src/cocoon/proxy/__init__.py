@@ -14,7 +14,9 @@ Where things happen:
 - **a worker is chosen** in :mod:`.selection` (pure ``choose_worker``: model, price ceiling, capacity,
   the best of a few drawn at random, price breaking ties);
 - one request: :mod:`.routing` (``Router``: reserve, queue, choose, relay, retry before the first
-  chunk, cancel, **meter** the answer and record its cost);
+  chunk, cancel, **meter** the answer and record its cost), with its parts in :mod:`.answer_writer`,
+  :mod:`.held_answer`, :mod:`.slot_wait`, :mod:`.e2e_routing`, :mod:`.no_worker` and
+  :mod:`.try_measure`;
 - money off chain: :mod:`.accounts` (reservations and ``RequestCost``, never above the reservation),
   :mod:`.ledger` (SQLite WAL: one transaction per finished request);
 - money on chain: :mod:`.settlement` (its own module map: channels, commits, **payments signed**,

@@ -1,4 +1,4 @@
-"""One answer to a COCOON client, written by the router like any answer (`routing.AnswerWriter`).
+"""One answer to a COCOON client, written by the router like any answer (`answer_writer.AnswerWriter`).
 
 The router's head, chunks and end or error become the reference's packets for a ``client.runQueryEx``:
 
@@ -10,7 +10,7 @@ The router's head, chunks and end or error become the reference's packets for a 
 * end: an empty ``client.queryAnswerPartEx`` with flag bit 0 and ``client.queryFinalInfo`` whose
   ``tokensUsed`` are the adjusted tokens charged in the ledger for this request;
 * error: ``client.queryAnswerErrorEx{error_code, error}`` with final info (the tokens charged for
-  what was delivered before the failure, as the router tells it: `routing.ChargeAware`; else 0).
+  what was delivered before the failure, as the router tells it: `answer_writer.ChargeAware`; else 0).
   ``error_code`` is the TON error code COCOON clients map to an HTTP status (`ton_error_code`: the
   request's fault 621 "protoviolation" -> 400, not ready 651 -> 502/503, timeout 652 -> 504, else 602
   "error"), ``error`` reads ``"<code> (HTTP <status>): <message>"`` with our machine-readable code

@@ -16,23 +16,24 @@ ids the header lists, retrying on another listed one before the first chunk; whe
 answers `e2e_reroute` (the client seals again to fresh candidates). It hashes every frame it relays
 and verifies the worker's v2 receipt against those bytes before charging: a receipt that is missing or
 differs is never charged, the client gets a 502 and the worker is flagged.
+
+The router's parts, each in its module: what it writes an answer through (:mod:`.answer_writer`),
+the parts of a whole answer it holds until the charge commits (:mod:`.held_answer`), a request
+waiting for a free slot (:mod:`.slot_wait`), what it reads of an end-to-end request and checks of
+its receipt (:mod:`.e2e_routing`), what the caller reads when no worker serves it (:mod:`.no_worker`)
+and what it measures of each try (:mod:`.try_measure`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from cocoon.api.error_codes import (
-    E2E_BAD_ENVELOPE,
-    E2E_HEADER_MISMATCH,
     E2E_REROUTE,
     E2E_REROUTE_STATUS,
-    E2E_UNSUPPORTED,
     ENDPOINT_NOT_SERVED,
     INVALID_REQUEST,
     UPSTREAM_ERROR,
@@ -40,100 +41,31 @@ from cocoon.api.error_codes import (
     worker_fault,
 )
 from cocoon.api.validation import generates_tokens
-from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.e2e.envelope import E2E_VERSION, Envelope, Header, header_hash, read_header
-from cocoon.e2e.frames import FrameLog
-from cocoon.e2e.suite import SUITE
 from cocoon.errors import (
     ConnectionClosedError,
     E2EError,
     InsufficientFundsError,
     PaymentError,
-    ReceiptError,
     RequestCancelledError,
 )
 from cocoon.metrics import Histogram
 from cocoon.net.rpc_stream import RpcAnswerStream
 from cocoon.proxy.accounts import ClientBook, RequestCost
 from cocoon.proxy.admission import worker_attestation_headers
-from cocoon.proxy.estimates import Outcome
-from cocoon.proxy.selection import (
-    Choice,
-    Chosen,
-    EndpointNotServed,
-    NoCapacity,
-    NoSuchModel,
-    PriceTooLow,
-    WorkerCandidate,
-    accepts,
-)
-from cocoon.proxy.slot_queue import Waiter
+from cocoon.proxy.answer_writer import AnswerWriter, ChargeAware
+from cocoon.proxy.e2e_routing import E2ERelay, E2ERequest, read_e2e_request, reroute_now
+from cocoon.proxy.held_answer import HeldAnswer
+from cocoon.proxy.no_worker import RetryElsewhere, from_worker, given_up, no_worker_for
+from cocoon.proxy.selection import Chosen, EndpointNotServed, NoCapacity, NoSuchModel, PriceTooLow
+from cocoon.proxy.slot_wait import SlotWait
+from cocoon.proxy.try_measure import ProxyHop, TryMeasure
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.usage import NO_USAGE, Usage
-from cocoon.wire.messages import (
-    NO_TIMINGS,
-    AnswerChunk,
-    AnswerEnd,
-    AnswerError,
-    AnswerHead,
-    DebugTimings,
-    HopTimings,
-    RunQuery,
-    Timings,
-)
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery
 from cocoon.wire.timeouts import inner_timeout_ms
 
 log = logging.getLogger(__name__)
-
-
-class AnswerWriter(Protocol):
-    """What the router writes one answer with: a client connection's
-    :class:`~cocoon.net.rpc_stream.Responder`, or the COCOON client port's answer
-    (:mod:`cocoon.proxy.cocoon_answers`). Each method returns False when the requester already left."""
-
-    @property
-    def head_sent(self) -> bool: ...
-
-    @property
-    def finished(self) -> bool: ...
-
-    async def head(
-        self, status: int, headers: tuple[tuple[str, str], ...] = (), *, e2e_nonce: bytes = b""
-    ) -> bool: ...
-
-    async def chunk(self, data: bytes) -> bool: ...
-
-    async def end(
-        self,
-        usage: Usage = NO_USAGE,
-        timings: Timings = NO_TIMINGS,
-        adjusted_tokens: int = 0,
-        cost: int = 0,
-        receipt: bytes | None = None,
-        prompt_cost: int = 0,
-        *,
-        debug: DebugTimings | None = None,
-    ) -> bool: ...
-
-    async def error(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        usage: Usage | None = None,
-        *,
-        param: str | None = None,
-        receipt: bytes | None = None,
-    ) -> bool: ...
-
-
-@runtime_checkable
-class ChargeAware(Protocol):
-    """An answer writer that reports a failed answer's charge itself (the COCOON port's final info):
-    told what the delivered part cost before ``error`` is called."""
-
-    def charged(self, cost: RequestCost) -> None: ...
 
 
 @dataclass
@@ -163,73 +95,6 @@ class RoutingCounters:
     """Prompt tokens charged (as the workers reported them, before the coefficient)."""
     completion_tokens: int = 0
     """Completion tokens charged (a failed answer's: what it delivered)."""
-
-
-@dataclass(frozen=True, slots=True)
-class E2ERequest:
-    """What the proxy knows of an end-to-end encrypted request: its envelope and plaintext header."""
-
-    envelope: Envelope
-    header: Header
-    header_sha256: bytes
-    envelope_sha256: bytes
-
-    @property
-    def key_ids(self) -> frozenset[bytes]:
-        return frozenset(self.header.key_ids)
-
-    def expectation(self, forwarded: RunQuery) -> E2EExpectation:
-        """What the worker's receipt must say about the request (``forwarded``: the worker's hop)."""
-        return E2EExpectation(
-            client_request_id=forwarded.client_request_id,
-            model=forwarded.model,
-            header_sha256=self.header_sha256,
-            envelope_sha256=self.envelope_sha256,
-            max_tokens=forwarded.max_tokens,
-            n=self.header.n,
-            hop_request_id=forwarded.request_id,
-            key_ids=self.header.key_ids,
-            coefficient=forwarded.coefficient,
-        )
-
-
-def read_e2e_request(request: RunQuery) -> E2ERequest | None:
-    """The end-to-end facts of ``request`` (None: a plaintext request), or `E2EError` with the code to
-    answer when its envelope cannot be routed: unreadable (`e2e_bad_envelope`), another version or
-    suite (`e2e_unsupported`), a plaintext body next to it, or routing fields that differ from its
-    header (`e2e_header_mismatch`; ``n`` is the header's, the request does not carry it)."""
-    envelope = request.e2e
-    if envelope is None:
-        return None
-    header = read_header(envelope)
-    if header.v != E2E_VERSION or header.suite != SUITE:
-        raise E2EError(
-            E2E_UNSUPPORTED, f"e2e version {header.v} or suite {header.suite.hex()} is not served here"
-        )
-    if request.body:
-        raise E2EError(
-            E2E_BAD_ENVELOPE, "an end-to-end encrypted request carries its body only inside the envelope"
-        )
-    routing = request.routing(header.n)
-    if header.routing != routing:
-        differ = [
-            name
-            for name in ("client_request_id", "model", "endpoint", "max_tokens", "max_coefficient")
-            if getattr(header.routing, name) != getattr(routing, name)
-        ]
-        raise E2EError(
-            E2E_HEADER_MISMATCH,
-            f"the request's {', '.join(differ)} differ from its end-to-end header; nothing was charged",
-        )
-    return E2ERequest(envelope, header, header_hash(envelope.header), envelope.sha256())
-
-
-class _RetryElsewhere(Exception):
-    """The worker failed before its first chunk: try another one (``engine``: its engine failed)."""
-
-    def __init__(self, message: str, *, engine: bool = False) -> None:
-        super().__init__(message)
-        self.engine = engine
 
 
 class Router:
@@ -316,7 +181,7 @@ class Router:
         self, key: str, request: RunQuery, responder: AnswerWriter, e2e: E2ERequest | None = None
     ) -> None:
         tried: set[str] = set()
-        failures: list[_RetryElsewhere] = []
+        failures: list[RetryElsewhere] = []
         # Absolute, on our monotonic clock: the client's whole budget (the worker gets a share of it).
         deadline = self.clock.monotonic() + request.timeout_ms / 1000 if request.timeout_ms else None
         while True:
@@ -327,14 +192,14 @@ class Router:
             try:
                 await self._run_on(link, key, request, responder, e2e)
                 return
-            except _RetryElsewhere as why:
+            except RetryElsewhere as why:
                 failures.append(why)
                 engine_failures = sum(failure.engine for failure in failures)
                 if engine_failures > self.max_engine_retries or (
                     len(tried) > self.max_retries and e2e is None
                 ):
                     self.counters.failed += 1
-                    await responder.error(502, UPSTREAM_ERROR, _given_up(failures))
+                    await responder.error(502, UPSTREAM_ERROR, given_up(failures))
                     return
                 if len(tried) > self.max_retries:  # end-to-end: the client seals to other workers
                     await self._reroute(responder, failures)
@@ -348,7 +213,7 @@ class Router:
         responder: AnswerWriter,
         tried: set[str],
         deadline: float | None,
-        failures: list[_RetryElsewhere],
+        failures: list[RetryElsewhere],
         e2e: E2ERequest | None = None,
     ) -> WorkerLink | None:
         """A worker with a free slot, waiting in the queue if all are busy; None after answering an error.
@@ -359,7 +224,7 @@ class Router:
         queue_until = self.clock.monotonic() + self.queue_timeout_s
         if deadline is not None:
             queue_until = min(queue_until, deadline)
-        waiter: _Waiting | None = None  # kept across the tries of this call: its place in line
+        waiter: SlotWait | None = None  # kept across the tries of this call: its place in line
         try:
             while True:
                 allowed = self.workers.sealed_to(e2e.key_ids) if e2e is not None else None
@@ -375,7 +240,7 @@ class Router:
                 if waiter is not None:  # it chose again: the wake it was given is spent (before any await)
                     took = choice.worker.worker_id if isinstance(choice, Chosen) else None
                     self.workers.settle(waiter.waiter, took)
-                if e2e is not None and _reroute_now(choice, self.workers, request, tried, self.rng):
+                if e2e is not None and reroute_now(choice, self.workers, request, tried, self.rng):
                     await self._reroute(responder, failures)
                     return None
                 match choice:
@@ -383,7 +248,7 @@ class Router:
                         return self.workers.links[worker.worker_id]
                     case NoSuchModel() if tried:
                         self.counters.failed += 1
-                        why = f"; {_given_up(failures)}" if failures else ""
+                        why = f"; {given_up(failures)}" if failures else ""
                         await responder.error(502, UPSTREAM_ERROR, f"every worker for this model failed{why}")
                     case NoSuchModel() | EndpointNotServed() | PriceTooLow():
                         refused = no_worker_for(choice, request.model, request.max_coefficient)
@@ -393,7 +258,8 @@ class Router:
                         remaining = queue_until - self.clock.monotonic()
                         if remaining > 0:
                             if waiter is None:
-                                waiter = self._queue(request, tried)
+                                waiter = SlotWait.join(self.workers, request, tried)
+                                self.queued += 1
                             else:
                                 self.workers.rearm(waiter.waiter)
                             await waiter.sleep(remaining)
@@ -407,21 +273,6 @@ class Router:
                 self.queued -= 1
                 self.workers.stop_waiting(waiter.waiter)
 
-    def _queue(self, request: RunQuery, tried: set[str]) -> _Waiting:
-        """Join the model's line: woken when a worker this request could go to has a free slot.
-
-        An end-to-end request is woken by any such worker, not only those it is sealed to: a free slot
-        elsewhere makes it `e2e_reroute` at once rather than at its queue timeout (`_reroute_now`)."""
-        max_coefficient, endpoint = request.max_coefficient, request.path
-
-        def fits(candidate: WorkerCandidate) -> bool:  # what `WorkerPool.choose` filters on
-            return accepts(candidate, max_coefficient, tried, endpoint)
-
-        waiting = _Waiting()
-        waiting.waiter = self.workers.wait(request.model, fits, waiting.wake)
-        self.queued += 1
-        return waiting
-
     def _count_refusal(self, code: str) -> None:
         if code == "model_not_found":
             self.counters.refused_model += 1
@@ -430,10 +281,10 @@ class Router:
         else:
             self.counters.refused_price += 1
 
-    async def _reroute(self, responder: AnswerWriter, failures: list[_RetryElsewhere]) -> None:
+    async def _reroute(self, responder: AnswerWriter, failures: list[RetryElsewhere]) -> None:
         self.counters.failed += 1
         self.counters.e2e_rerouted += 1
-        why = f" ({_given_up(failures)})" if failures else ""
+        why = f" ({given_up(failures)})" if failures else ""
         message = (
             "no worker this request is end-to-end encrypted to can take it now"
             f"{why}; fetch fresh end-to-end candidates, encrypt the request to them and send it again"
@@ -464,19 +315,20 @@ class Router:
             e2e=request.e2e,  # byte for byte: the worker checks its hash, signed into the receipt
         )
         link.active += 1
-        measure = _Measure(self.clock.monotonic())
+        measure = TryMeasure(self.clock.monotonic())
         ok = False
         try:
             stream = await link.conn.run_query(forwarded)
             async with stream:
-                relay = _E2ERelay(e2e, forwarded) if e2e is not None else None
-                hop = _Hop(self._arrived[key], measure.started) if request.debug else None  # only when asked
+                relay = E2ERelay(e2e, forwarded) if e2e is not None else None
+                # Only when asked: a request sent with ``debug``.
+                hop = ProxyHop(self._arrived[key], measure.started) if request.debug else None
                 ok = await self._relay(link, key, stream, responder, coefficient, relay, measure, hop)
         except (ConnectionClosedError, RequestCancelledError) as exc:
             if responder.finished:
                 return
             if not _started(responder):
-                raise _RetryElsewhere(f"worker {link.worker_id} connection lost: {exc}") from exc
+                raise RetryElsewhere(f"worker {link.worker_id} connection lost: {exc}") from exc
             self.counters.failed += 1
             await responder.error(502, "upstream_error", f"worker {link.worker_id} disconnected mid-answer")
         finally:
@@ -491,9 +343,9 @@ class Router:
         stream: RpcAnswerStream,
         responder: AnswerWriter,
         coefficient: int,
-        e2e: _E2ERelay | None,
-        measure: _Measure,
-        hop: _Hop | None = None,
+        e2e: E2ERelay | None,
+        measure: TryMeasure,
+        hop: ProxyHop | None = None,
     ) -> bool:
         """Relay the worker's answer (head, chunks byte for byte) and charge the usage it reports; for an
         end-to-end answer (``e2e``) hash each frame and charge only what a receipt matching them signs.
@@ -505,7 +357,7 @@ class Router:
         # write: the client cannot finish before the end anyway. A part whose end has not arrived yet,
         # or of a plaintext stream, is relayed at once, so a stream's chunks still go out as they come
         # (an end-to-end answer's streaming is sealed: only its parts that came with its end wait).
-        held = _Held()
+        held = HeldAnswer()
         async for part in stream:
             match part:
                 case AnswerHead(status=status, headers=headers, e2e_nonce=nonce):
@@ -556,7 +408,7 @@ class Router:
                     await held.release(responder)  # as if relayed on arrival: no retry after a head
                     fault = worker_fault(status, code)
                     if not _started(responder) and fault is not Fault.REQUEST:
-                        raise _RetryElsewhere(_from_worker(link, message), engine=fault is Fault.ENGINE)
+                        raise RetryElsewhere(from_worker(link, message), engine=fault is Fault.ENGINE)
                     if usage is not None and e2e is not None:
                         usage = self._receipted(link, e2e, usage, receipt)
                     if usage is not None:
@@ -572,7 +424,7 @@ class Router:
         return False
 
     def _receipted(
-        self, link: WorkerLink, e2e: _E2ERelay, usage: Usage, receipt: bytes | None
+        self, link: WorkerLink, e2e: E2ERelay, usage: Usage, receipt: bytes | None
     ) -> Usage | None:
         """The usage so far of a failed end-to-end answer, as far as its (partial) receipt signs it."""
         if receipt is None and usage == NO_USAGE:
@@ -625,206 +477,6 @@ class Router:
         return cost
 
 
-class _Waiting:
-    """One request's place in the slot queue and what its task sleeps on: a future per sleep, set by
-    the queue's wake (no task, no condition: a wake costs one callback)."""
-
-    waiter: Waiter
-
-    def __init__(self) -> None:
-        self._woken: asyncio.Future[None] | None = None
-
-    def wake(self) -> None:
-        woken = self._woken
-        if woken is not None and not woken.done():
-            woken.set_result(None)
-
-    async def sleep(self, within: float) -> None:
-        """Until woken, or ``within`` seconds (then the caller chooses once more and gives up)."""
-        woken = self._woken = asyncio.get_running_loop().create_future()
-        try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(within):
-                    await woken
-        finally:
-            self._woken = None
-
-
-@dataclass(slots=True)
-class _Measure:
-    """What the proxy measures of one try on a worker, for routing (`cocoon.proxy.estimates`): its own
-    clock's readings, never the worker's reported timings. An end-to-end answer's first frame is its
-    sealed head, not content, and whether it streams is sealed too (`Outcome.streamed` None)."""
-
-    started: float
-    first_chunk_at: float | None = None
-    completion_tokens: int = 0
-    streamed: bool | None = False
-    _skip: int = 0
-
-    def head(self, headers: tuple[tuple[str, str], ...], sealed: bool) -> None:
-        if sealed:
-            self.streamed, self._skip = None, 1
-        else:
-            self.streamed = dict(headers).get("content-type") == "text/event-stream"
-
-    def chunk(self, now: float) -> None:
-        if self._skip:
-            self._skip -= 1
-        elif self.first_chunk_at is None:
-            self.first_chunk_at = now
-
-    def outcome(self, ok: bool, now: float) -> Outcome:
-        first = None if self.first_chunk_at is None else self.first_chunk_at - self.started
-        return Outcome(
-            ok,
-            first_chunk_s=first,
-            total_s=now - self.started if ok else None,
-            completion_tokens=self.completion_tokens,
-            streamed=self.streamed,
-        )
-
-
-class _E2ERelay:
-    """One try of an end-to-end request on one worker: what its receipt must match."""
-
-    def __init__(self, e2e: E2ERequest, forwarded: RunQuery) -> None:
-        self.expected = e2e.expectation(forwarded)
-        self.frames = FrameLog()
-
-    def receipt_refusal(self, link: WorkerLink, usage: Usage, receipt: bytes | None) -> str | None:
-        """Why the worker's receipt does not let the proxy charge ``usage`` (None: it does).
-
-        Signed by the key this proxy attested; every field equal to the request, the frames relayed
-        (their final flag included: a partial receipt of an answer that failed says False) and
-        ``usage``; the key it was opened with listed in the header; the coefficient charged."""
-        if receipt is None:
-            return "it sent no end-to-end receipt"
-        if link.attested is None:
-            return "the connection attested no worker key to check its receipt with"
-        frames = self.frames
-        seen = FramesSeen(frames.digest(), frames.count, frames.final)
-        try:
-            SignedE2EReceipt.decode(receipt).check(link.attested.public_key, self.expected, seen, usage)
-        except ReceiptError as exc:
-            return str(exc)
-        return None
-
-
-def _reroute_now(
-    choice: Choice,
-    workers: WorkerPool,
-    request: RunQuery,
-    tried: set[str],
-    rng: random.Random,
-) -> bool:
-    """Whether an end-to-end request must be sealed again to other workers rather than wait.
-
-    None of its workers is left, or they all ask more than its price ceiling: reroute. All are busy:
-    reroute only when another worker of the model could take it now (else it waits in the queue like
-    any request, and all workers being busy is `no_capacity`)."""
-    match choice:
-        case NoSuchModel() | PriceTooLow():
-            return True
-        case NoCapacity():
-            anyone = workers.choose(request.model, request.max_coefficient, rng, tried, endpoint=request.path)
-            return isinstance(anyone, Chosen)
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class NoWorker:
-    """Why no worker at all can take a request (no retry or wait would help): status, code, message."""
-
-    status: int
-    code: str
-    message: str
-
-
-def no_worker_for(
-    choice: NoSuchModel | EndpointNotServed | PriceTooLow, model: str, max_coefficient: int
-) -> NoWorker:
-    """The answer to a request no worker can take: the same for a plaintext request and for a client
-    asking for end-to-end candidates (`ProxyService.e2e_candidates`)."""
-    match choice:
-        case NoSuchModel():
-            return NoWorker(404, "model_not_found", f"no worker serves model {model!r} now")
-        case EndpointNotServed(endpoint, model, workers, served):
-            return NoWorker(404, ENDPOINT_NOT_SERVED, _not_served(endpoint, model, workers, served))
-        case PriceTooLow(cheapest):
-            message = (
-                f"every worker for {model!r} asks more than max_coefficient {max_coefficient}; the "
-                f"cheapest coefficient available is {cheapest}"
-            )
-            return NoWorker(400, "price_too_low", message)
-
-
-def _from_worker(link: WorkerLink, message: str) -> str:
-    """The worker's message, naming the worker unless it already does."""
-    return message if link.worker_id in message else f"worker {link.worker_id}: {message}"
-
-
-def _given_up(failures: list[_RetryElsewhere]) -> str:
-    """What the caller reads when every try failed: how many, and what each worker (or engine) said."""
-    if len(failures) == 1:
-        return f"the request failed on its worker: {failures[0]}"
-    retries = len(failures) - 1
-    times = "once" if retries == 1 else f"{retries} times"
-    tries = "; then ".join(str(failure) for failure in failures)
-    return f"the request failed on {len(failures)} workers (retried {times} elsewhere): {tries}"
-
-
 def _started(responder: AnswerWriter) -> bool:
     """Whether anything of the answer reached the client (then no retry is possible)."""
     return responder.head_sent
-
-
-def _not_served(endpoint: str, model: str, workers: tuple[str, ...], served: tuple[str, ...]) -> str:
-    """Why no worker takes a request for ``endpoint``: whose engines lack it, and what they serve."""
-    names = ", ".join(workers[:5]) + (f" and {len(workers) - 5} more" if len(workers) > 5 else "")
-    return (
-        f"No worker for model {model!r} serves {endpoint}: the engines of its {len(workers)} worker(s) "
-        f"({names}) serve {', '.join(served) or 'nothing they declared'}. Use one of those endpoints, or a "
-        f"model whose workers list {endpoint} in /v1/models (its 'endpoints')."
-    )
-
-
-class _Held:
-    """Answer parts `Router._relay` holds back to send with the answer's end (see there)."""
-
-    __slots__ = ("chunks", "head")
-
-    def __init__(self) -> None:
-        self.head: tuple[int, tuple[tuple[str, str], ...], bytes] | None = None
-        self.chunks: list[bytes] = []
-
-    async def release(self, responder: AnswerWriter) -> None:
-        """Send what is held, in order (the writer coalesces what is queued into one write)."""
-        head = self.head
-        if head is not None:
-            self.head = None
-            await responder.head(head[0], head[1], e2e_nonce=head[2])
-        if self.chunks:
-            chunks, self.chunks = self.chunks, []
-            for data in chunks:
-                await responder.chunk(data)
-
-
-@dataclass(slots=True)
-class _Hop:
-    """This proxy's clock readings of a request sent with ``debug``: its arrival, when it went to the
-    worker that answered it, and that worker's first answer part."""
-
-    arrived: float
-    sent: float
-    first_byte: float | None = None
-
-    def timings(self, now: float, worker: DebugTimings | None) -> DebugTimings:
-        """The proxy's hop (done ``now``) added to the worker's, in microseconds since the arrival."""
-
-        def since(t: float) -> int:
-            return max(0, int((t - self.arrived) * 1e6))
-
-        first = self.first_byte if self.first_byte is not None else now
-        proxy = HopTimings(since(self.sent), since(first), since(now))
-        return DebugTimings(worker=worker.worker if worker is not None else None, proxy=proxy)

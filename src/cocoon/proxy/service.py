@@ -49,7 +49,8 @@ from cocoon.proxy.admission import (
 from cocoon.proxy.cocoon_port import CocoonPort, cocoon_port_of
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.metrics import proxy_metrics
-from cocoon.proxy.routing import Router, no_worker_for
+from cocoon.proxy.no_worker import no_worker_for
+from cocoon.proxy.routing import Router
 from cocoon.proxy.selection import (
     EndpointNotServed,
     NoSuchModel,
