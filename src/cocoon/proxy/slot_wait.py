@@ -18,8 +18,7 @@ from cocoon.wire.messages import RunQuery
 
 
 class SlotWait:
-    """One request's place in the slot queue and what its task sleeps on: a future per sleep, set by
-    the queue's wake (no task, no condition: a wake costs one callback)."""
+    """One request's place in the slot queue and what its task sleeps on (see the module doc)."""
 
     waiter: Waiter
 
