@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from recording_writer import RecordingWriter
 
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.params import NetworkParams
@@ -19,8 +20,8 @@ from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.routing import Router
 from cocoon.proxy.workers import WorkerLink, WorkerPool
-from cocoon.usage import NO_USAGE, Usage
-from cocoon.wire.messages import AnswerEnd, AnswerHead, RunQuery, Timings, WorkerState
+from cocoon.usage import Usage
+from cocoon.wire.messages import AnswerEnd, AnswerHead, RunQuery, WorkerState
 from waiting import wait_until
 
 MODEL = "m"
@@ -80,40 +81,6 @@ class FakeWorker:
         return FakeStream(self, query.request_id)
 
 
-class Answer:
-    """What the router wrote to one client (an `AnswerWriter`)."""
-
-    def __init__(self) -> None:
-        self.head_sent = self.finished = False
-        self.status = 0
-        self.code = ""
-
-    async def head(self, status: int, headers: Any = (), *, e2e_nonce: bytes = b"") -> bool:
-        self.head_sent, self.status = True, status
-        return True
-
-    async def chunk(self, data: bytes) -> bool:
-        return True
-
-    async def end(
-        self,
-        usage: Usage = NO_USAGE,
-        timings: Timings | None = None,
-        adjusted_tokens: int = 0,
-        cost: int = 0,
-        receipt: bytes | None = None,
-        prompt_cost: int = 0,
-        *,
-        debug: object = None,
-    ) -> bool:
-        self.finished = True
-        return True
-
-    async def error(self, status: int, code: str, message: str, usage: Any = None, **_: Any) -> bool:
-        self.finished, self.status, self.code = True, status, code
-        return True
-
-
 class Net:
     def __init__(self, tmp_path: Path, queue_timeout_s: float) -> None:
         ledger = Ledger(tmp_path / "state.db")
@@ -139,12 +106,12 @@ class Net:
         self.pool.add(link)
         return link
 
-    def ask(self, name: str, timeout_ms: int = 0) -> tuple[asyncio.Task[None], Answer]:
-        answer = Answer()
+    def ask(self, name: str, timeout_ms: int = 0) -> tuple[asyncio.Task[None], RecordingWriter]:
+        answer = RecordingWriter()
         query = RunQuery(0, MODEL, b"{}", 10**6, 16, timeout_ms, client_request_id=name)
         return asyncio.create_task(self.router.handle("c", query, answer)), answer
 
-    async def queue(self, names: list[str]) -> list[tuple[asyncio.Task[None], Answer]]:
+    async def queue(self, names: list[str]) -> list[tuple[asyncio.Task[None], RecordingWriter]]:
         """Send one request per name, each queued before the next is sent (arrival order is known)."""
         asked = []
         for name in names:

@@ -8,7 +8,9 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
+
+from recording_writer import RecordingWriter
 
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.params import NetworkParams
@@ -16,14 +18,13 @@ from cocoon.proxy.accounts import ClientBook
 from cocoon.proxy.ledger import Ledger
 from cocoon.proxy.routing import Router
 from cocoon.proxy.workers import WorkerLink, WorkerPool
-from cocoon.usage import NO_USAGE, Usage
+from cocoon.usage import Usage
 from cocoon.wire.messages import (
     AnswerChunk,
     AnswerEnd,
     AnswerHead,
     AnswerPart,
     RunQuery,
-    Timings,
     WorkerState,
 )
 
@@ -75,44 +76,6 @@ class Worker:
         return Stream(parts, self.whole)
 
 
-class Client:
-    """What the client was written, each part with the number of charges committed at that time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.written: list[tuple[str, int]] = []
-        self.head_sent = self.finished = False
-
-    def note(self, what: str) -> bool:
-        self.written.append((what, stored(self.path)))
-        return True
-
-    async def head(self, status: int, headers: Any = (), *, e2e_nonce: bytes = b"") -> bool:
-        self.head_sent = True
-        return self.note("head")
-
-    async def chunk(self, data: bytes) -> bool:
-        return self.note(data.decode())
-
-    async def end(
-        self,
-        usage: Usage = NO_USAGE,
-        timings: Timings | None = None,
-        adjusted_tokens: int = 0,
-        cost: int = 0,
-        receipt: bytes | None = None,
-        prompt_cost: int = 0,
-        *,
-        debug: object = None,
-    ) -> bool:
-        self.finished = True
-        return self.note("end")
-
-    async def error(self, status: int, code: str, message: str, usage: Any = None, **_: Any) -> bool:
-        self.finished = True
-        return self.note(f"error {status}")
-
-
 async def answer(
     tmp_path: Path,
     whole: bool,
@@ -126,7 +89,7 @@ async def answer(
     link = WorkerLink("w", cast(RpcConnection, Worker(whole, headers)), "img")
     link.state = WorkerState(True, MODEL, 1000, 4, 0, "", 0, ("/v1/chat/completions",))
     pool.add(link)
-    client = Client(path)
+    client = RecordingWriter(observe=lambda: stored(path))
     await router.handle("c", RunQuery(0, MODEL, b"{}", 10**6, 16, 0, client_request_id="r"), client)
     assert router.counters.succeeded == 1
     return client.written
