@@ -178,7 +178,9 @@ def test_an_origin_that_is_not_one_is_a_config_error(bad: str) -> None:
 
 def test_loopback_and_credentials() -> None:
     assert all(map(is_loopback, ["127.0.0.1", "127.5.0.1", "::1", "[::1]", "localhost"]))
-    assert not any(map(is_loopback, ["0.0.0.0", "", "::", "192.168.1.2", "example.com"]))
+    assert is_loopback("::ffff:127.0.0.1") and is_loopback("[::ffff:127.0.0.1]")  # IPv4-mapped
+    assert not any(map(is_loopback, ["0.0.0.0", "", "::", "192.168.1.2", "[::ffff:8.8.8.8]", "example.com"]))
+    assert not is_loopback("LOCALHOST") and not is_loopback("localhost.")  # only the exact name
     assert presented_secret("Bearer sk-1") == presented_secret("bearer  sk-1 ") == "sk-1"
     assert presented_secret("Basic dXNlcjpzay0y") == "sk-2"  # user:sk-2
     assert presented_secret("Basic !!") is None and presented_secret("") is None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -38,6 +37,7 @@ from cocoon.client.responses import WholeAnswer
 from cocoon.client.stats import ClientStats
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import ConfigError, RequestError
+from cocoon.net.address import is_loopback_ip
 from cocoon.roles import ClientConfig
 from cocoon.wire.messages import AnswerEnd
 
@@ -55,13 +55,10 @@ Reject = Callable[[RequestError], WholeAnswer]
 
 
 def is_loopback(host: str) -> bool:
-    """Whether listening on ``host`` keeps the daemon on this machine (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name or "": it may resolve to anything
+    """Whether listening on ``host`` keeps the daemon on this machine: a loopback IP literal
+    (`is_loopback_ip`: 127.0.0.0/8, ::1, IPv4-mapped ``::ffff:127.x.y.z``), in URL brackets or not, or
+    the name ``localhost`` exactly. Any other host name, or "", is not: it may resolve to anything."""
+    return host == "localhost" or is_loopback_ip(host.strip("[]")) is True
 
 
 def presented_secret(authorization: str) -> str | None:

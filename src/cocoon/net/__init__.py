@@ -16,7 +16,7 @@ Where things happen:
   clients);
 - DCAP collateral over the network: :mod:`.collateral` (``PccsFetcher``, ``ensure_collateral``,
   ``verify_fetching``);
-- peer addresses as configs write them: :mod:`.address` (``parse_host_port``).
+- peer addresses as configs write them: :mod:`.address` (``parse_host_port``, ``is_loopback_ip``).
 
 A node's keys, identity, policy and certificate refresh are in :mod:`cocoon.node`, above this layer.
 """

@@ -97,4 +97,8 @@ def _check_url(url: str) -> None:
 
 
 def _is_loopback(url: str) -> bool:
+    """Whether ``url``'s host is spelled as one of `_LOOPBACK` (case aside, IPv6 brackets removed):
+    how ``chain = "auto"`` tells a local chain API from toncenter. Deliberately not
+    `cocoon.net.address.is_loopback_ip`: this matches spellings, not addresses, so another loopback
+    literal (``127.0.0.2``, ``::ffff:127.0.0.1``, ``::1%lo``) is not local here, and ``localhost`` is."""
     return _host(url)[1] in _LOOPBACK

@@ -19,11 +19,11 @@ scheme than http/https is refused here. Pure: no sockets, no resolver; `build_wo
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from cocoon.errors import ConfigError
+from cocoon.net.address import is_loopback_ip
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 """Host names that mean this machine without asking a resolver (RFC 6761)."""
@@ -46,18 +46,6 @@ def engine_host(url: str) -> str:
     if not host:
         raise ConfigError(f"engine_url {url!r} names no host, e.g. http://127.0.0.1:8000")
     return host
-
-
-def is_loopback_ip(address: str) -> bool | None:
-    """Whether an IP literal is loopback (None: ``address`` is not an IP literal). A scope id
-    (``::1%lo``) is ignored."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
 
 
 def literal_locality(host: str) -> bool | None:
