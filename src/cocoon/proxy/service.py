@@ -17,7 +17,6 @@ ledger and settlement.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import CocoonError, RemoteQueryError
+from cocoon.net.address import is_loopback_ip
 from cocoon.net.listener import Listener
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.net.rpc_stream import Responder
@@ -461,11 +461,8 @@ def make_stats_app(service: ProxyService, admin: AdminToken | None = None) -> we
 
 
 def _loopback(remote: str | None) -> bool:
-    """Whether an HTTP peer address is this machine."""
-    try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
+    """Whether an HTTP peer address is this machine (an IPv4-mapped loopback peer included)."""
+    return remote is not None and is_loopback_ip(remote) is True
 
 
 def ledger_path(data_dir: str) -> Path:
