@@ -73,3 +73,33 @@ def test_make_durable_writes_the_wal_through_to_the_database_file(tmp_path: Path
     ledger.make_durable()
     assert in_main_file() == 1
     ledger.close()
+
+
+def test_requests_are_one_b_tree_and_a_ledger_made_before_still_works(tmp_path: Path) -> None:
+    """New ledgers key `requests` by the request id alone (WITHOUT ROWID: one page per insert, not a
+    rowid table plus its index); a ledger file made with the rowid table records and reads the same."""
+    import sqlite3
+
+    new = Ledger(tmp_path / "new.db")
+    new.close()
+    raw = sqlite3.connect(tmp_path / "new.db")
+    (sql,) = raw.execute("SELECT sql FROM sqlite_master WHERE name = 'requests'").fetchone()
+    assert sql.rstrip().endswith("WITHOUT ROWID")
+    raw.close()
+
+    old_path = tmp_path / "old.db"
+    raw = sqlite3.connect(old_path)
+    raw.execute(
+        "CREATE TABLE requests (request_id TEXT PRIMARY KEY, client_id TEXT NOT NULL,"
+        " worker_id TEXT NOT NULL, adjusted_tokens INTEGER NOT NULL, client_cost_nano INTEGER NOT NULL,"
+        " worker_earned_nano INTEGER NOT NULL, finished_at REAL NOT NULL)"
+    )
+    raw.commit()
+    raw.close()
+    old = Ledger(old_path)
+    old.ensure_client("client-1", 10**9)
+    assert old.record(charge("r1", 100), finished_at=1.0)
+    assert not old.record(charge("r1", 100), finished_at=2.0)
+    assert old.request("r1") == charge("r1", 100)
+    assert old.client("client-1").charged_tokens == 100
+    old.close()

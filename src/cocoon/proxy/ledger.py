@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS workers (
     earned_nano INTEGER NOT NULL DEFAULT 0,
     earned_tokens INTEGER NOT NULL DEFAULT 0
 );
+-- One b-tree keyed by the (random) request id, not a rowid table plus an index on it: each request's
+-- transaction writes one page fewer (about a quarter less time per record and commit). A ledger made
+-- before keeps its rowid table; the statements are the same for both.
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
@@ -46,7 +49,7 @@ CREATE TABLE IF NOT EXISTS requests (
     client_cost_nano INTEGER NOT NULL,
     worker_earned_nano INTEGER NOT NULL,
     finished_at REAL NOT NULL
-);
+) WITHOUT ROWID;
 -- Payment channels (cocoon.payments.channel) keyed by the proxy contract they settle on and the
 -- counterpart's owner address: running is tokens_max (updated in each request's transaction, so a crash
 -- loses nothing acknowledged), stamped the value persisted at local seqno stamped_seqno
