@@ -39,6 +39,10 @@ def test_deferred_requests_share_one_commit_and_callbacks_run_after_it(tmp_path:
     assert stored(path) == ["a", "b"] and ran == ["a", "b"] and ledger.pending == 0
     ledger.commit()  # nothing open: a no-op
     assert ran == ["a", "b"]
+    # what the proxy's stats show of it: one batch of three writes (the repeated id included)
+    assert ledger.commit_stats() == {"commits": 1, "requests": 3, "per_commit": 3.0}
+    ledger.record(charge("c", 1), 1.0)  # not deferred: a batch of its own
+    assert ledger.commit_stats() == {"commits": 2, "requests": 4, "per_commit": 2.0}
 
 
 def test_every_other_write_commits_the_open_batch_first(tmp_path: Path) -> None:

@@ -84,6 +84,9 @@ async def test_the_proxy_and_worker_metrics_parse_count_and_cover_the_dashboard(
     charged = values(proxy, "cocoon_proxy_charged_nanoton_total")[()]
     ledger = values(proxy, "cocoon_proxy_ledger_nanoton")
     assert charged > 0 and ledger[(("account", "clients_charged"),)] == charged
+    commits = values(proxy, "cocoon_proxy_ledger_commits_total")
+    assert commits[(("what", "requests"),)] == 2  # both charged: the whole answer and the 2 delivered
+    assert 1 <= commits[(("what", "commits"),)] <= 2
 
     results = values(worker, "cocoon_worker_requests_total")
     assert results[(("result", "served"),)] == 1 and results[(("result", "failed"),)] == 1

@@ -156,6 +156,10 @@ class Ledger:
         self._on_commit: list[Callable[[], None]] = []
         self._lost: BaseException | None = None
         """Why SQLite rolled back a batch whose requests still wait for `commit` (raised there)."""
+        self.commits = 0
+        """Batches committed since start (`stats`)."""
+        self.committed_requests = 0
+        """Requests written in those batches: over `commits`, how well group commit groups."""
 
     def close(self) -> None:
         self.commit()
@@ -181,15 +185,22 @@ class Ledger:
         if not self._batch:
             return
         callbacks, self._on_commit = self._on_commit, []
-        self._batch = 0
+        batch, self._batch = self._batch, 0
         try:
             self._cursor.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._cursor.execute("ROLLBACK")
             raise
+        self.commits += 1
+        self.committed_requests += batch
         for callback in callbacks:
             callback()
+
+    def commit_stats(self) -> dict[str, float]:
+        """Group commit's effect: batches committed, requests in them, requests per batch."""
+        per = self.committed_requests / self.commits if self.commits else 0.0
+        return {"commits": self.commits, "requests": self.committed_requests, "per_commit": round(per, 2)}
 
     def make_durable(self) -> None:
         """Write everything committed so far through to disk (fsync), e.g. before the chain refers to it."""

@@ -146,6 +146,12 @@ def _money(out: Exposition, service: ProxyService) -> None:
             ({"account": "workers_earned"}, sum(w.earned_nano for w in ledger.workers())),
         ],
     )
+    out.counter(
+        "cocoon_proxy_ledger_commits_total",
+        "Ledger transactions committed, and the request rows written in them (group commit: rows over "
+        "commits is how many requests share one).",
+        [({"what": "commits"}, ledger.commits), ({"what": "requests"}, ledger.committed_requests)],
+    )
 
 
 def chain_metrics(out: Exposition, chain: ProxySettlement | None) -> None:

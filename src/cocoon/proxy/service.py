@@ -384,6 +384,7 @@ class ProxyService:
             "ledger": {
                 "clients": [asdict(a) | {"remaining_nano": a.remaining_nano} for a in self.ledger.clients()],
                 "workers": [asdict(w) for w in self.ledger.workers()],
+                "group_commit": self.ledger.commit_stats(),
             },
             "listeners": {
                 "workers": {"port": self.worker_listener.port, "refused": self.worker_listener.refused},
