@@ -59,6 +59,7 @@ from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.registry.snapshot import model_hash as registry_model_hash
 from cocoon.roles import ClientConfig, E2EMode
 from cocoon.ton.address import Address
+from cocoon.wire.headers import E2E_STALE_KEYS
 from cocoon.wire.messages import AnswerChunk, AnswerHead, AnswerPart
 from cocoon.wire.sse import DONE_EVENT
 
@@ -459,6 +460,32 @@ async def test_a_reroute_reseals_to_the_fresh_key_and_the_app_sees_one_answer(fi
     assert one.client_request_id == two.client_request_id and one.request_id != two.request_id
     assert len(proxy.asked) == 2 and proxy.asked[1].known == (old_sha,)
     assert (api.stats.started, api.stats.succeeded, api.receipts.counters.verified) == (1, 1, 1)
+
+
+async def test_a_head_naming_stale_keys_makes_the_next_request_ask_for_fresh_candidates() -> None:
+    """The proxy says some keys the envelope was sealed to are held by no worker any more (one
+    restarted with a new key): the answer is served as usual, the hint is not shown to the app, and
+    the next request asks that proxy for candidates again instead of using the kept list."""
+    proxy = FakeProxy([FakeWorker("w1", worker_identity(), [CONTENT])])
+
+    def stale_head(parts: list[AnswerPart]) -> list[AnswerPart]:
+        head = parts[0]
+        assert isinstance(head, AnswerHead)
+        return [msgspec.structs.replace(head, headers=(*head.headers, (E2E_STALE_KEYS, "1"))), *parts[1:]]
+
+    api = serving(proxy)
+    proxy.tamper = stale_head
+    stream = as_stream(await api.serve(chat()))
+    assert await read_all(stream) == [CONTENT, DONE_EVENT]
+    assert E2E_STALE_KEYS not in {name.lower() for name in stream.headers}
+    assert len(proxy.asked) == 1
+    proxy.tamper = lambda parts: parts
+    assert await read_all(as_stream(await api.serve(chat()))) == [CONTENT, DONE_EVENT]
+    assert len(proxy.asked) == 2  # asked again at once, not after REFRESH_S
+    assert await read_all(as_stream(await api.serve(chat()))) == [CONTENT, DONE_EVENT]
+    assert len(proxy.asked) == 2  # the fresh list is kept as usual
+    workers = api.backend.workers  # type: ignore[attr-defined]
+    assert workers.stats()["stale_lists"] == 1
 
 
 async def test_reroutes_stop_after_two_resends() -> None:

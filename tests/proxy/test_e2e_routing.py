@@ -42,6 +42,7 @@ from cocoon.proxy.accounts import Reservation
 from cocoon.proxy.service import make_stats_app
 from cocoon.usage import Usage
 from cocoon.wire.control import E2ECandidateList, E2ECandidates
+from cocoon.wire.headers import E2E_STALE_KEYS
 from cocoon.wire.messages import AnswerChunk, AnswerHead
 from waiting import wait_until
 
@@ -350,6 +351,22 @@ async def test_the_head_keeps_the_workers_nonce_and_chunks_are_the_frames(tmp_pa
         assert json.loads(answer.opened[-2][1][len(ANSWER) :]) == [
             {"role": "user", "content": "secret prompt"}
         ]
+
+
+async def test_a_head_says_how_many_of_the_envelopes_keys_no_worker_holds(tmp_path: Path) -> None:
+    """Sealed to a worker that is here and a key nobody here holds (a restarted or departed worker's):
+    answered, and the head tells the client its candidates are stale; no such header otherwise."""
+    a = FakeE2EWorker("a")
+    gone = HpkeKeyPair.generate(os.urandom, int(time.time()) + 3600)
+    async with e2e_net(tmp_path, [a]) as net:
+        answer = await net.client.ask(net.client.seal([a.key(), (gone.key_id, gone.public_key)]))
+        head = answer.parts[0]
+        assert isinstance(head, AnswerHead) and answer.end.usage == USAGE
+        assert (E2E_STALE_KEYS, "1") in head.headers
+        fresh = await net.client.ask(net.client.seal([a.key()]))
+        head = fresh.parts[0]
+        assert isinstance(head, AnswerHead)
+        assert all(name != E2E_STALE_KEYS for name, _ in head.headers)
 
 
 # --- workers' certificates and keys -----------------------------------------------------------------

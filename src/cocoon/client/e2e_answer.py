@@ -13,6 +13,10 @@ that its key is unknown (``e2e_key_unknown``), or one its proxy failed
 (`cocoon.client.proxy_choice.fails_over`: then through another proxy), is sent again, sealed to fresh
 candidates, at most `MAX_RESENDS` times: the app sees one request. The facts its v2 receipt is checked against
 (`cocoon.client.receipts.E2EFacts`) are those of the attempt that answered.
+
+A head saying some of the envelope's keys are held by no worker any more
+(`cocoon.wire.headers.E2E_STALE_KEYS`) calls ``stale`` with the attempt: the client's list of that
+proxy's candidates is out of date (a worker restarted with a new key, or left).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from cocoon.e2e.envelope import SealedRequest
 from cocoon.e2e.evidence import Evidence
 from cocoon.e2e.frames import FrameOpener, FrameType
 from cocoon.errors import E2EError, RequestError
+from cocoon.wire.headers import E2E_STALE_KEYS
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, AnswerPart
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,12 @@ class SealedAttempt:
 Resend = Callable[[SealedAttempt, AnswerError], Awaitable[SealedAttempt | None]]
 """Seal again to fresh candidates and send, after ``attempt`` was answered with ``error``; None when
 there is no time left. Raises `RequestError` when it cannot (no verified candidate any more)."""
+Stale = Callable[[SealedAttempt], None]
+"""Told that ``attempt``'s proxy holds none of some of its envelope's keys (its candidates are stale)."""
+
+
+def _no_stale(attempt: SealedAttempt) -> None:
+    return None
 
 
 class E2EAnswer:
@@ -66,9 +77,17 @@ class E2EAnswer:
 
     privacy = Privacy.E2E
 
-    def __init__(self, first: SealedAttempt, resend: Resend, *, max_resends: int = MAX_RESENDS) -> None:
+    def __init__(
+        self,
+        first: SealedAttempt,
+        resend: Resend,
+        *,
+        max_resends: int = MAX_RESENDS,
+        stale: Stale = _no_stale,
+    ) -> None:
         self.attempt = first
         self._resend = resend
+        self._stale = stale
         self.max_resends = max_resends
         self.resends = 0
         self.opener: FrameOpener | None = None
@@ -162,6 +181,8 @@ class E2EAnswer:
             raise E2EError("e2e_frame_invalid", "the answer to an encrypted request came unencrypted")
         opener = self.opener = FrameOpener(self.attempt.sealed.secret, head.e2e_nonce)
         self._rn = head.e2e_nonce
+        if any(k.lower() == E2E_STALE_KEYS for k, _ in head.headers):
+            self._stale(self.attempt)
         first = await anext(parts, None)
         if isinstance(first, AnswerError):
             yield first  # the worker failed before its first frame
@@ -215,9 +236,12 @@ class E2EAnswer:
 
 def _plain_headers(head: AnswerHead, content_type: str) -> tuple[tuple[str, str], ...]:
     """The decrypted head's headers: the plaintext ``x-cocoon-*`` ones (the worker's statement, the
-    proxy's word on which key answered), the real content type, and ``x-cocoon-e2e: 1``."""
+    proxy's word on which key answered; not the stale-keys hint, which is for this client), the real
+    content type, and ``x-cocoon-e2e: 1``."""
     kept = tuple(
-        (k, v) for k, v in head.headers if k.lower().startswith("x-cocoon-") and k.lower() != E2E_HEADER
+        (k, v)
+        for k, v in head.headers
+        if k.lower().startswith("x-cocoon-") and k.lower() not in (E2E_HEADER, E2E_STALE_KEYS)
     )
     return (*kept, ("content-type", content_type), (E2E_HEADER, "1"))
 

@@ -2,7 +2,8 @@
 
 `E2EWorkers.candidates` asks the proxy for its ranked candidates (`E2ECandidates`, at most every
 `REFRESH_S` per proxy, model, endpoint and price ceiling, and again after `invalidate`, which the
-client calls when a worker does not know the key a request was sealed to). Each certificate is
+client calls when a worker does not know the key a request was sealed to, or when the proxy says some
+of an envelope's keys are held by no worker any more). Each certificate is
 checked once (`cocoon.client.e2e_verdict.check_certificate`); its verdict is kept by hash until the
 certificate or key expires, and its hash is sent back as ``known`` so the proxy does not re-send it.
 The first `SEAL_TO` verified workers are the ones a request is sealed to; the refused ones, with
@@ -109,6 +110,8 @@ class E2EWorkers:
     cache: VerdictCache = field(default_factory=VerdictCache)
     checked: int = 0
     """Certificates verified since start (each once while its verdict lasts)."""
+    stale_lists: int = 0
+    """Lists dropped early because their proxy said they name keys no worker holds any more."""
     _lists: OrderedDict[ListKey, _List] = field(default_factory=OrderedDict)
     _locks: dict[ListKey, asyncio.Lock] = field(default_factory=dict)
 
@@ -136,12 +139,21 @@ class E2EWorkers:
                 entry.refresh_s = min(entry.refresh_s, EMPTY_REFRESH_S)
             return CandidateSet(chosen, refusals, entry.note, fetched, entry.no_worker)
 
-    def invalidate(self, address: str, model: str, endpoint: str, max_coefficient: int) -> None:
-        """Forget the list kept for this proxy and request kind: the next request asks again."""
-        self._lists.pop((address, model, endpoint, max_coefficient), None)
+    def invalidate(
+        self, address: str, model: str, endpoint: str, max_coefficient: int, *, stale: bool = False
+    ) -> None:
+        """Forget the list kept for this proxy and request kind: the next request asks again.
+        ``stale``: because the proxy said it names keys no worker holds any more (counted)."""
+        if self._lists.pop((address, model, endpoint, max_coefficient), None) is not None and stale:
+            self.stale_lists += 1
 
     def stats(self) -> dict[str, int]:
-        return {"verdicts": len(self.cache), "lists": len(self._lists), "certificates_checked": self.checked}
+        return {
+            "verdicts": len(self.cache),
+            "lists": len(self._lists),
+            "certificates_checked": self.checked,
+            "stale_lists": self.stale_lists,
+        }
 
     def _due(self, entry: _List) -> bool:
         if self.clock.monotonic() - entry.fetched_at >= entry.refresh_s:

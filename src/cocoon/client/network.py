@@ -326,7 +326,13 @@ class ProxyPool:
                 self.choice.failed(attempt.proxy, self.clock.monotonic())
             return await self._resend(attempt, request, routing, deadline, frozenset(tried))
 
-        return E2EAnswer(first, resend)
+        def stale(attempt: SealedAttempt) -> None:  # its list named workers gone: ask it again next time
+            assert self.workers is not None
+            self.workers.invalidate(
+                attempt.proxy, routing.model, routing.endpoint, routing.max_coefficient, stale=True
+            )
+
+        return E2EAnswer(first, resend, stale=stale)
 
     async def _send(
         self,

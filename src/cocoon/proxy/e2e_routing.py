@@ -85,11 +85,13 @@ def read_e2e_request(request: RunQuery) -> E2ERequest | None:
 
 
 class E2ERelay:
-    """One try of an end-to-end request on one worker: what its receipt must match."""
+    """One try of an end-to-end request on one worker: what its receipt must match, and how many of its
+    envelope's keys no connected worker holds (`cocoon.wire.headers.E2E_STALE_KEYS`)."""
 
-    def __init__(self, e2e: E2ERequest, forwarded: RunQuery) -> None:
+    def __init__(self, e2e: E2ERequest, forwarded: RunQuery, unheld: int = 0) -> None:
         self.expected = e2e.expectation(forwarded)
         self.frames = FrameLog()
+        self.unheld = unheld
 
     def receipt_refusal(self, link: WorkerLink, usage: Usage, receipt: bytes | None) -> str | None:
         """Why the worker's receipt does not let the proxy charge ``usage`` (None: it does).

@@ -62,6 +62,7 @@ from cocoon.proxy.slot_wait import SlotWait
 from cocoon.proxy.try_measure import ProxyHop, TryMeasure
 from cocoon.proxy.workers import WorkerLink, WorkerPool
 from cocoon.usage import NO_USAGE, Usage
+from cocoon.wire.headers import E2E_STALE_KEYS
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerError, AnswerHead, RunQuery
 from cocoon.wire.timeouts import inner_timeout_ms
 
@@ -320,7 +321,9 @@ class Router:
         try:
             stream = await link.conn.run_query(forwarded)
             async with stream:
-                relay = E2ERelay(e2e, forwarded) if e2e is not None else None
+                relay = (
+                    E2ERelay(e2e, forwarded, self.workers.unheld(e2e.key_ids)) if e2e is not None else None
+                )
                 # Only when asked: a request sent with ``debug``.
                 hop = ProxyHop(self._arrived[key], measure.started) if request.debug else None
                 ok = await self._relay(link, key, stream, responder, coefficient, relay, measure, hop)
@@ -365,6 +368,8 @@ class Router:
                     if hop is not None:
                         hop.first_byte = self.clock.monotonic()
                     head_headers = self._head_headers(link, headers)
+                    if e2e is not None and e2e.unheld:
+                        head_headers += ((E2E_STALE_KEYS, str(e2e.unheld)),)
                     if stream.ended and measure.streamed is not True:
                         held.head = (status, head_headers, nonce)
                     else:

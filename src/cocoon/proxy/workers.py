@@ -282,6 +282,12 @@ class WorkerPool:
         """The registered workers holding a key an end-to-end envelope lists (current or previous)."""
         return self.index.holding(key_ids)
 
+    def unheld(self, key_ids: frozenset[bytes]) -> int:
+        """How many of these end-to-end key ids no registered worker holds (a worker that restarted has
+        a new key; one that left took its key with it)."""
+        holders = self.index.key_holders
+        return sum(1 for key in key_ids if not holders.get(key))
+
     def e2e_candidates(
         self, model: str, max_coefficient: int, endpoint: str, want: int, now: float
     ) -> list[WorkerCandidate]:
