@@ -66,13 +66,14 @@ def seal_base(
     32 bytes of ``random_bytes`` (RFC 9180's GenerateKeyPair for X25519)."""
     if len(public_key) != KEY_SIZE:
         raise E2EError("e2e_bad_key", f"an HPKE public key must be {KEY_SIZE} bytes, not {len(public_key)}")
+    recipient = bytes(public_key)
     ephemeral = random_bytes(KEY_SIZE)
     enc = crypto_scalarmult_base(ephemeral)
     try:
-        dh = crypto_scalarmult(ephemeral, bytes(public_key))
+        dh = crypto_scalarmult(ephemeral, recipient)
     except CryptoError as exc:  # a small-order key: the shared secret would be all zeros
         raise E2EError("e2e_bad_key", "not a usable X25519 public key (small order)") from exc
-    key, nonce = _key_schedule(dh, enc + public_key, info)
+    key, nonce = _key_schedule(dh, enc + recipient, info)
     return enc + ChaCha20Poly1305(key).encrypt(nonce, plaintext, None)
 
 
