@@ -25,7 +25,6 @@ from waiting import wait_until_sync
 NEW_PRICE, NEW_FEE = 31, 29
 ENV = {
     **FAST,
-    "COCOON_AUTO_TOP_UP": "false",  # the client's balances move only by charges and refunds
     "COCOON_ROOT_POLL_INTERVAL_S": "0.5",
     "COCOON_PROXY_WATCH_INTERVAL_S": "0.5",
 }
@@ -100,8 +99,13 @@ def test_a_params_change_redeploys_the_proxy_and_closes_its_old_contract_exactly
     wait_until_sync(lambda: answered(net, answers), 60, what="a request on the new contracts", poll_s=0.5)
     third = answers[0]
     assert third["total_cost"] == third["adjusted_tokens"] * NEW_PRICE
-    new_client = get_json(f"http://127.0.0.1:{10000 + net.base}/payments")["channels"][new]["contract"]
+    pay = get_json(f"http://127.0.0.1:{10000 + net.base}/payments")
+    new_client = pay["channels"][new]["contract"]
     assert new_client != client
+    # automatic top-ups are on: the new contract's opening is its only top-up, no upkeep round adds one
+    # while the opening lands (nothing is charged on chain yet, and one stake is never low)
+    opened = client_data(net, new_client)
+    assert opened.balance == opened.stake and pay["top_ups"] == 2  # one opening per contract
     assert proxy_chain(net)["channels"][f"client:{client_wallet}"]["tokens_max"] == third["adjusted_tokens"]
 
     # after the delay on the chain's clock the old close completes: commission + stake to the owner

@@ -6,9 +6,17 @@ stakes the network minimum (the contract's ``stake``), sets ``secret_hash`` = sh
 from its wallet key, tops up one stake, and registers with the proxy (``RegisterClient``), which then
 extends credit from the contract's state. From then on, every ``maintain_interval_s``:
 
-- top up one stake when paid - used < stake / 2 (:func:`~cocoon.payments.thresholds.client_top_up_nano`);
+- top up one stake when paid - used < stake / 2 (:func:`~cocoon.payments.thresholds.client_top_up_nano`),
+  at most once per need: a top-up (or the opening's) that is sent but not seen landed in the contract's
+  data yet is recorded on its channel and no other automatic one is sent on top of it until it lands
+  or, after ``land_timeout_s``, is given up as lost (:mod:`cocoon.payments.top_up`, the decision); a
+  top-up asked for (:meth:`ClientPayments.top_up`) is always sent, and recorded the same way;
 - submit the proxy's latest signed charge itself when the proxy-reported, chain-committed usage is
   more than half a stake above what the contract charged (the proxy should have done it).
+
+Opening a channel is single-flight per proxy contract: connections that reach the same proxy contract
+together (two addresses of one proxy, a reconnect while the first opening is under way) share one
+opening, and the upkeep leaves a channel alone until its opening completed and its secret hash shows.
 
 Payment updates are checked like the worker does: no counter may go down, a signed charge must verify
 with the proxy key, target our contract and sign the chain-committed total; a failing proxy is dropped.
@@ -33,15 +41,27 @@ from typing import Any
 
 from cocoon.chainsvc.limiter import request_stats
 from cocoon.client.retire import RetireStep, Retiring, refund_delay_s, retire_step
-from cocoon.errors import CocoonError, PaymentError
+from cocoon.clock import SYSTEM_CLOCK, Clock
+from cocoon.errors import CocoonError, PaymentError, WalletFundsError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
 from cocoon.payments.credit import client_view
 from cocoon.payments.params import Nano, Tokens
 from cocoon.payments.thresholds import client_should_self_charge, client_top_up_nano
+from cocoon.payments.top_up import (
+    LAND_TIMEOUT_S,
+    TopUpDecision,
+    TopUpInFlight,
+    decide_top_up,
+    included,
+    paid_total_nano,
+    sending,
+    unsent,
+)
 from cocoon.registry.snapshot import network_params
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
+from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, ProxyData, address_of, client_state_init
 from cocoon.ton.ops import CLIENT_DEPLOY_VALUE, COMMISSION_ESTIMATE, TON
@@ -63,6 +83,8 @@ class ClientChannel(ChannelView):
     """The client's view of its channel with one proxy."""
 
     data: ClientData | None = None
+    top_up: TopUpInFlight | None = None
+    """The top-ups sent to the contract and not seen landed yet (:mod:`cocoon.payments.top_up`)."""
 
 
 class ClientPayments:
@@ -78,8 +100,10 @@ class ClientPayments:
         auto_top_up: bool = True,
         top_up_nano: int = 0,
         retiring_path: Path | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.chain, self.sender = chain, sender
+        self.clock = clock
         self.chain_params = chain_params
         self.params = network_params(chain_params)
         self._wallet_secret = wallet_secret
@@ -94,9 +118,25 @@ class ClientPayments:
                 old = Retiring.from_json(doc)
                 self.retiring[old.contract.raw] = old
         self.dropped: dict[str, str] = {}
-        self.counters = {"top_ups": 0, "self_charges": 0, "retired": 0}
+        self.counters = {
+            "top_ups": 0,
+            "self_charges": 0,
+            "retired": 0,
+            "top_ups_in_flight_skipped": 0,
+            "top_ups_expired": 0,
+            "top_ups_opening_skipped": 0,
+        }
+        """``top_ups_in_flight_skipped``: automatic top-ups not sent because one for the same need is in
+        flight; ``top_ups_expired``: top-ups taken as lost after ``land_timeout_s``;
+        ``top_ups_opening_skipped``: upkeep of a channel left alone while its opening is under way or
+        has not landed (the opening tops the contract up itself)."""
         self.interval_s = 2.0
         """Seconds between upkeep rounds (the node's ``payments_interval_s``): one chain read per channel."""
+        self.land_timeout_s = LAND_TIMEOUT_S
+        """Seconds after its inclusion by which a top-up must show in the contract's data; after that
+        it is taken as lost and sent again if still needed."""
+        self._opening: dict[tuple[str, bytes], asyncio.Task[ClientChannel]] = {}
+        """Openings under way, by (proxy contract (raw), proxy key): callers for the same one share it."""
 
     @property
     def owner(self) -> Address:
@@ -126,7 +166,35 @@ class ClientPayments:
         return channel
 
     async def open(self, proxy_contract: Address, proxy_key: bytes) -> ClientChannel:
-        """Our client contract for ``proxy_contract``: deployed, secret set and topped up."""
+        """Our client contract for ``proxy_contract``: deployed, secret set and topped up.
+
+        Single-flight: a call while another for the same proxy contract (and key) is under way waits
+        for that one instead of sending the deployment and the first top-up again; a cancelled caller
+        leaves the opening running for the others."""
+        key = (proxy_contract.raw, proxy_key)
+        task = self._opening.get(key)
+        if task is None:
+            task = asyncio.create_task(self._open(proxy_contract, proxy_key), name=f"open {proxy_contract}")
+            self._opening[key] = task
+            task.add_done_callback(lambda done: self._opened(key, done))
+        else:
+            log.info(
+                "client contract for proxy contract %s is being opened already; waiting for it",
+                proxy_contract,
+            )
+        return await asyncio.shield(task)
+
+    def _opened(self, key: tuple[str, bytes], task: asyncio.Task[ClientChannel]) -> None:
+        if self._opening.get(key) is task:
+            del self._opening[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: its callers got it, or none is left to
+
+    def opening(self, proxy_contract: str) -> bool:
+        """Whether a channel with ``proxy_contract`` (raw) is being opened now."""
+        return any(raw == proxy_contract for raw, _ in self._opening)
+
+    async def _open(self, proxy_contract: Address, proxy_key: bytes) -> ClientChannel:
         state = await self.chain.get_account(proxy_contract)
         key = int.from_bytes(proxy_key, "big")
         proxy = None if state.data is None else ProxyData.from_cell(state.data)
@@ -152,15 +220,16 @@ class ClientPayments:
             await self.sender.send(channel.contract, CLIENT_DEPLOY_VALUE, state_init=init, bounce=False)
         data = await self.refresh(channel)
         if data is not None and data.secret_hash != self._secret_hash(proxy_contract):
-            body = m.OwnerClientChangeSecretHashAndTopUp(
-                query_id=1,
-                amount=self.top_up_nano,
-                secret_hash=self._secret_hash(proxy_contract),
-                excess_to=self.owner,
-            )
-            await self.sender.send(channel.contract, self.top_up_nano + OP_VALUE, body.to_cell())
-            self.counters["top_ups"] += 1
-            await self.refresh(channel)
+            decision = self._decide(channel, data, self.top_up_nano, sets_secret=True)
+            if decision.send_nano:
+                body = m.OwnerClientChangeSecretHashAndTopUp(
+                    query_id=1,
+                    amount=decision.send_nano,
+                    secret_hash=self._secret_hash(proxy_contract),
+                    excess_to=self.owner,
+                )
+                await self._send_top_up(channel, decision.send_nano, body.to_cell(), sets_secret=True)
+                await self.refresh(channel)
         return channel
 
     async def refresh(self, channel: ClientChannel) -> ClientData | None:
@@ -175,8 +244,12 @@ class ClientPayments:
             accept_update(channel, update, ClientChargeSigned)
 
     async def maintain(self) -> None:
-        """One round of upkeep over every channel: top up, self-charge."""
+        """One round of upkeep over every channel: top up (once per need), self-charge."""
         for channel in list(self.channels.values()):
+            if self.opening(channel.proxy_contract.raw):
+                self.counters["top_ups_opening_skipped"] += 1
+                log.debug("client contract %s is being opened; no upkeep until it is", channel.contract)
+                continue
             data = await self.refresh(channel)
             if data is None or data.state != 0:
                 continue
@@ -184,8 +257,18 @@ class ClientPayments:
             used = channel.last.tokens_max if channel.last else view.sc_tokens_used
             uncharged = Tokens(max(used - view.sc_tokens_used, 0))
             amount = client_top_up_nano(view.balance_nano, uncharged, view.stake_nano, self.params)
-            if self.auto_top_up and amount:
-                await self.top_up(channel, max(amount, self.top_up_nano))
+            if self.auto_top_up and amount and data.secret_hash != self._secret_hash(channel.proxy_contract):
+                # not opened yet: the opening's own message sets the secret and tops up
+                self.counters["top_ups_opening_skipped"] += 1
+                log.info(
+                    "client contract %s is low but does not show our secret hash yet; its opening tops it up",
+                    channel.contract,
+                )
+                amount = Nano(0)
+            needed = Nano(max(amount, self.top_up_nano) if self.auto_top_up and amount else 0)
+            decision = self._decide(channel, data, needed)
+            if decision.send_nano:
+                await self._top_up(channel, decision.send_nano)
             if channel.signed and client_should_self_charge(
                 channel.signed_tokens, view.sc_tokens_used, view.stake_nano, self.params
             ):
@@ -266,9 +349,75 @@ class ClientPayments:
     # --- owner operations (also behind `cocoon client topup|withdraw|close`) ----------------------
 
     async def top_up(self, channel: ClientChannel, amount: Nano) -> None:
-        """Add ``amount`` nanoTON to the client contract of ``channel``."""
+        """Add ``amount`` nanoTON to the client contract of ``channel`` (asked for: always sent; the
+        automatic upkeep adds none on top of it while it is in flight)."""
+        await self.refresh(channel)  # the paid total it must raise
+        await self._top_up(channel, amount)
+
+    async def _top_up(self, channel: ClientChannel, amount: Nano) -> None:
         body = m.ExtClientTopUp(query_id=1, amount=amount, excess_to=self.owner).to_cell()
-        await self.sender.send(channel.contract, amount + OP_VALUE, body)
+        await self._send_top_up(channel, amount, body)
+
+    def _paid(self, data: ClientData | None) -> Nano:
+        if data is None:
+            return Nano(0)
+        return paid_total_nano(data.balance, data.tokens_used, data.params.price_per_token)
+
+    def _decide(
+        self, channel: ClientChannel, data: ClientData, needed: Nano, *, sets_secret: bool = False
+    ) -> TopUpDecision:
+        """Apply :func:`~cocoon.payments.top_up.decide_top_up` to ``channel``: keep its record, log
+        and count what the round saw."""
+        secret_set = data.secret_hash == self._secret_hash(channel.proxy_contract)
+        flight = channel.top_up
+        decision = decide_top_up(
+            needed,
+            self._paid(data),
+            flight,
+            self.clock.monotonic(),
+            self.land_timeout_s,
+            secret_set=secret_set,
+            sets_secret=sets_secret,
+        )
+        channel.top_up = decision.flight
+        if decision.landed:
+            log.info("top-up of %d nanoTON to client contract %s landed", decision.landed, channel.contract)
+        if decision.expired and flight is not None and flight.included_at is not None:
+            self.counters["top_ups_expired"] += 1
+            log.warning(
+                "top-up of %d nanoTON to client contract %s was included %.0f s ago and has not shown in "
+                "the contract's data; taking it as lost%s",
+                decision.expired,
+                channel.contract,
+                self.clock.monotonic() - flight.included_at,
+                "; sending it again" if decision.send_nano else "",
+            )
+        if decision.waiting and flight is not None:
+            self.counters["top_ups_in_flight_skipped"] += 1
+            log.info(
+                "client contract %s needs %d nanoTON but %d nanoTON sent to it have not landed yet; "
+                "not sending more",
+                channel.contract,
+                needed,
+                flight.amount_nano,
+            )
+        return decision
+
+    async def _send_top_up(
+        self, channel: ClientChannel, amount: Nano, body: Cell, *, sets_secret: bool = False
+    ) -> None:
+        """Send one top-up message carrying ``amount``, recorded in flight from before it is handed to
+        the wallet (so no concurrent round adds another) until the contract's data shows it."""
+        channel.top_up = sending(channel.top_up, self._paid(channel.data), amount, sets_secret=sets_secret)
+        try:
+            await self.sender.send(channel.contract, amount + OP_VALUE, body)
+        except WalletFundsError:
+            channel.top_up = unsent(channel.top_up, amount, sets_secret=sets_secret)
+            raise
+        except BaseException:  # it may still land: wait for it as for any other
+            channel.top_up = included(channel.top_up, self.clock.monotonic())
+            raise
+        channel.top_up = included(channel.top_up, self.clock.monotonic())
         self.counters["top_ups"] += 1
 
     async def withdraw(self, channel: ClientChannel) -> None:
@@ -297,6 +446,7 @@ class ClientPayments:
                 "stake_nano": ch.data.stake if ch.data else None,
                 "charged_tokens": ch.data.tokens_used if ch.data else None,
                 "state": ch.data.state if ch.data else None,
+                "top_up_in_flight_nano": ch.top_up.amount_nano if ch.top_up else 0,
                 "counters": dataclasses.asdict(ch.last) if ch.last else None,
                 "uncharged_nano": (ch.last.tokens_max - ch.data.tokens_used) * price
                 if ch.last and ch.data
