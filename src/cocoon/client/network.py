@@ -3,9 +3,9 @@
 One connection per proxy is kept open and re-opened with capped backoff (`cocoon.net.proxy_links`);
 the proxy set may change at run time. A request goes to a connected proxy whose model list names its
 model, the least loaded (`cocoon.client.proxy_choice`: which errors send it to another proxy before
-its answer began, and why the others never do). Its answer is read within the caller's timeout; a
-connection that dies mid-answer, or a timeout that passes, becomes a final `AnswerError`, so the
-HTTP layer always ends what it started.
+its answer began, and why the others never do). Its answer is read within the caller's timeout
+(`cocoon.client.network_answer.NetworkAnswer`): a connection that dies mid-answer, or a timeout that
+passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
 
 End-to-end encryption (spec/e2e.md; ``e2e`` in the config): unless it is off, a request is sealed to
 the first verified workers the picked proxy lists (`cocoon.client.e2e_workers`) and its answer
@@ -26,7 +26,6 @@ import dataclasses
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 from cocoon.api.error_codes import E2E_REROUTE
@@ -41,64 +40,27 @@ from cocoon.client.e2e_answer import E2EAnswer, SealedAttempt
 from cocoon.client.e2e_workers import QUERY_TIMEOUT_S, CandidateSet, E2EWorkers
 from cocoon.client.failover import LostAnswer, PrimedAnswer
 from cocoon.client.model_list import model_list
+from cocoon.client.network_answer import run_query_of, send_query
 from cocoon.client.payment_link import ClientLink
 from cocoon.client.payments import ClientPayments
 from cocoon.client.proxy_choice import ProxyChoice, fails_over
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.e2e.envelope import Envelope, Routing, seal_request
-from cocoon.errors import (
-    CocoonError,
-    ConnectionClosedError,
-    E2EError,
-    RequestCancelledError,
-    RequestError,
-)
+from cocoon.e2e.envelope import Routing, seal_request
+from cocoon.errors import CocoonError, E2EError, RequestError
 from cocoon.net.proxy_links import ProxyLinks
-from cocoon.net.rpc import Handlers, RpcAnswerStream, RpcConnection
+from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.node.identity import refresh_certificates
 from cocoon.payments.pricing import completion_budget
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import E2EMode
 from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
-from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, Role, RunQuery
+from cocoon.wire.messages import AnswerError, AnswerPart, Role
 from cocoon.wire.session import EndpointConfig
-from cocoon.wire.timeouts import inner_timeout_ms
 
 log = logging.getLogger(__name__)
 
 MIN_RESEND_S = 1.0
 """An end-to-end request is not sent again with less than this left of its deadline."""
-
-
-class NetworkAnswer:
-    """One answer read from a proxy, ended by an `AnswerEnd` or an `AnswerError` whatever happens."""
-
-    def __init__(
-        self, stream: RpcAnswerStream, timeout_s: float, proxy: str, privacy: Privacy = Privacy.PLAINTEXT
-    ) -> None:
-        self._stream = stream
-        self._timeout_s = timeout_s
-        self._proxy = proxy
-        self.privacy = privacy
-
-    async def __aiter__(self) -> AsyncIterator[AnswerPart]:
-        request_id = self._stream.request_id
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                async for part in self._stream:
-                    yield part
-                    if isinstance(part, AnswerEnd | AnswerError):
-                        return
-        except TimeoutError:
-            self._stream.cancel("deadline passed")
-            yield AnswerError(request_id, 504, "timeout", f"no complete answer within {self._timeout_s:g} s")
-        except (ConnectionClosedError, RequestCancelledError) as exc:
-            yield AnswerError(
-                request_id, 502, "upstream_error", f"proxy {self._proxy} connection lost: {exc}"
-            )
-
-    async def cancel(self, reason: str) -> None:
-        self._stream.cancel(reason)
 
 
 class ProxyPool:
@@ -298,9 +260,8 @@ class ProxyPool:
             request.max_coefficient,
         )
         if self.e2e == "off" or self.workers is None:
-            return await self._send(
-                address, conn, _query(request, request_id, routing, request.timeout_s), request.timeout_s
-            )
+            query = run_query_of(request, request_id, routing, request.timeout_s)
+            return await send_query(address, conn, query, request.timeout_s)
         deadline = self.clock.monotonic() + request.timeout_s
         found = await self._candidates(address, conn, request, deadline)
         if found.no_worker is not None:
@@ -314,8 +275,8 @@ class ProxyPool:
                 request.model,
                 found.explain(),
             )
-            query = _query(request, request_id, routing, request.timeout_s)
-            return await self._send(address, conn, query, request.timeout_s, Privacy.DOWNGRADED)
+            query = run_query_of(request, request_id, routing, request.timeout_s)
+            return await send_query(address, conn, query, request.timeout_s, Privacy.DOWNGRADED)
         first = await self._send_sealed(address, conn, request, request_id, routing, found, deadline)
         tried: set[str] = set()
 
@@ -333,20 +294,6 @@ class ProxyPool:
             )
 
         return E2EAnswer(first, resend, stale=stale)
-
-    async def _send(
-        self,
-        address: str,
-        conn: RpcConnection,
-        query: RunQuery,
-        timeout_s: float,
-        privacy: Privacy = Privacy.PLAINTEXT,
-    ) -> NetworkAnswer | LostAnswer:
-        try:
-            stream = await conn.run_query(query)
-        except ConnectionClosedError as exc:
-            return LostAnswer(query.request_id, address, str(exc))  # fails over like a lost answer
-        return NetworkAnswer(stream, timeout_s, address, privacy)
 
     async def _candidates(
         self, address: str, conn: RpcConnection, request: ValidatedRequest, deadline: float
@@ -385,8 +332,8 @@ class ProxyPool:
                 code="upstream_error",
             ) from exc
         remaining = deadline - self.clock.monotonic()
-        query = _query(request, request_id, routing, remaining, sealed.envelope)
-        answer = await self._send(address, conn, query, remaining, Privacy.E2E)
+        query = run_query_of(request, request_id, routing, remaining, sealed.envelope)
+        answer = await send_query(address, conn, query, remaining, Privacy.E2E)
         expectation = E2EExpectation(
             routing.client_request_id,
             routing.model,
@@ -481,29 +428,6 @@ async def _worker_types(address: str, link: RpcConnection | CocoonLink) -> Worke
         log.warning("proxy %s did not list its models: %s", address, exc)
         return None
     return answer if isinstance(answer, WorkerTypes) else None
-
-
-def _query(
-    request: ValidatedRequest,
-    request_id: int,
-    routing: Routing,
-    timeout_s: float,
-    envelope: Envelope | None = None,
-) -> RunQuery:
-    """The RunQuery of ``request`` with ``routing``'s fields: the body in plaintext, or only the
-    ``envelope`` it was sealed in (end to end, the body is sent nowhere else)."""
-    return RunQuery(
-        request_id=request_id,
-        model=routing.model,
-        body=b"" if envelope is not None else request.engine_body_bytes(),
-        max_coefficient=routing.max_coefficient,
-        max_tokens=routing.max_tokens,
-        timeout_ms=inner_timeout_ms(timeout_s * 1000),
-        path=routing.endpoint,
-        debug=request.enable_debug,
-        client_request_id=routing.client_request_id,
-        e2e=envelope,
-    )
 
 
 def e2e_unavailable(proxy: str, model: str, found: CandidateSet) -> RequestError:

@@ -1,0 +1,95 @@
+"""One request sent through one of our proxy connections, and its answer read to an end whatever happens.
+
+`run_query_of` builds the `RunQuery` of a validated request from its `Routing`: its body in
+plaintext, or only the envelope it was sealed in (end to end). `send_query` hands it to the
+connection. The answer is a `NetworkAnswer`, read within the caller's timeout: a connection that dies
+mid-answer, or a timeout that passes, becomes a final `AnswerError`, so the HTTP layer always ends
+what it started. A connection that closed before the query could even be sent gives a `LostAnswer`
+(`cocoon.client.failover`), which fails over like an answer lost mid-wait.
+
+Plaintext and end-to-end sealed requests go out the same way: what they share lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from cocoon.api.validation import ValidatedRequest
+from cocoon.client.backend import Privacy
+from cocoon.client.failover import LostAnswer
+from cocoon.e2e.envelope import Envelope, Routing
+from cocoon.errors import ConnectionClosedError, RequestCancelledError
+from cocoon.net.rpc import RpcAnswerStream, RpcConnection
+from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, RunQuery
+from cocoon.wire.timeouts import inner_timeout_ms
+
+
+class NetworkAnswer:
+    """One answer read from a proxy, ended by an `AnswerEnd` or an `AnswerError` whatever happens."""
+
+    def __init__(
+        self, stream: RpcAnswerStream, timeout_s: float, proxy: str, privacy: Privacy = Privacy.PLAINTEXT
+    ) -> None:
+        self._stream = stream
+        self._timeout_s = timeout_s
+        self._proxy = proxy
+        self.privacy = privacy
+
+    async def __aiter__(self) -> AsyncIterator[AnswerPart]:
+        request_id = self._stream.request_id
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                async for part in self._stream:
+                    yield part
+                    if isinstance(part, AnswerEnd | AnswerError):
+                        return
+        except TimeoutError:
+            self._stream.cancel("deadline passed")
+            yield AnswerError(request_id, 504, "timeout", f"no complete answer within {self._timeout_s:g} s")
+        except (ConnectionClosedError, RequestCancelledError) as exc:
+            yield AnswerError(
+                request_id, 502, "upstream_error", f"proxy {self._proxy} connection lost: {exc}"
+            )
+
+    async def cancel(self, reason: str) -> None:
+        self._stream.cancel(reason)
+
+
+async def send_query(
+    address: str,
+    conn: RpcConnection,
+    query: RunQuery,
+    timeout_s: float,
+    privacy: Privacy = Privacy.PLAINTEXT,
+) -> NetworkAnswer | LostAnswer:
+    """Send ``query`` through ``conn`` (the connection to ``address``); its answer, read within
+    ``timeout_s``, travelled as ``privacy`` says."""
+    try:
+        stream = await conn.run_query(query)
+    except ConnectionClosedError as exc:
+        return LostAnswer(query.request_id, address, str(exc))  # fails over like a lost answer
+    return NetworkAnswer(stream, timeout_s, address, privacy)
+
+
+def run_query_of(
+    request: ValidatedRequest,
+    request_id: int,
+    routing: Routing,
+    timeout_s: float,
+    envelope: Envelope | None = None,
+) -> RunQuery:
+    """The RunQuery of ``request`` with ``routing``'s fields: the body in plaintext, or only the
+    ``envelope`` it was sealed in (end to end, the body is sent nowhere else)."""
+    return RunQuery(
+        request_id=request_id,
+        model=routing.model,
+        body=b"" if envelope is not None else request.engine_body_bytes(),
+        max_coefficient=routing.max_coefficient,
+        max_tokens=routing.max_tokens,
+        timeout_ms=inner_timeout_ms(timeout_s * 1000),
+        path=routing.endpoint,
+        debug=request.enable_debug,
+        client_request_id=routing.client_request_id,
+        e2e=envelope,
+    )
