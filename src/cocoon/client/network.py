@@ -7,11 +7,10 @@ its answer began, and why the others never do). Its answer is read within the ca
 (`cocoon.client.network_answer.NetworkAnswer`): a connection that dies mid-answer, or a timeout that
 passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started.
 
-End-to-end encryption (spec/e2e.md; ``e2e`` in the config): unless it is off, a request is sealed to
-the first verified workers the picked proxy lists (`cocoon.client.e2e_workers`) and its answer
-decrypted (`cocoon.client.e2e_answer.E2EAnswer`). When no listed worker can be verified, ``required``
-refuses the request (503 ``e2e_unavailable``, saying which workers were refused and why) and
-``preferred`` sends it in plaintext, as a counted and logged downgrade.
+End-to-end encryption (spec/e2e.md; ``e2e`` in the config): unless it is off, a request through one
+of our proxies is sealed to verified workers and resent when they fail it
+(`cocoon.client.e2e_send.E2ESender`, which the pool lends its pick among proxies and its failure
+counts); ``required`` refuses a request no verified worker can take, ``preferred`` downgrades it.
 
 COCOON-protocol proxies (``cocoon_proxies``; `cocoon.client.cocoon_proxy`) are picked beside ours by
 the same rule; they carry requests in plaintext only, so ``e2e = "required"`` never picks them and
@@ -24,29 +23,26 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import secrets
 from typing import Any
 
-from cocoon.api.error_codes import E2E_REROUTE
 from cocoon.api.validation import ValidatedRequest, generates_tokens
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
-from cocoon.attestation.receipt_e2e import E2EExpectation
 from cocoon.client.backend import BackendAnswer, Privacy
 from cocoon.client.cocoon_proxy import CocoonLink, CocoonProxies
-from cocoon.client.e2e_answer import E2EAnswer, SealedAttempt
-from cocoon.client.e2e_workers import QUERY_TIMEOUT_S, CandidateSet, E2EWorkers
+from cocoon.client.e2e_answer import E2EAnswer
+from cocoon.client.e2e_send import E2ESender
+from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.failover import LostAnswer, PrimedAnswer
 from cocoon.client.model_list import model_list
 from cocoon.client.network_answer import run_query_of, send_query
 from cocoon.client.payment_link import ClientLink
 from cocoon.client.payments import ClientPayments
-from cocoon.client.proxy_choice import ProxyChoice, fails_over
+from cocoon.client.proxy_choice import MIN_RESEND_S, ProxyChoice, fails_over
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.e2e.envelope import Routing, seal_request
-from cocoon.errors import CocoonError, E2EError, RequestError
+from cocoon.e2e.envelope import Routing
+from cocoon.errors import CocoonError, RequestError
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.node.identity import refresh_certificates
@@ -58,9 +54,6 @@ from cocoon.wire.messages import AnswerError, AnswerPart, Role
 from cocoon.wire.session import EndpointConfig
 
 log = logging.getLogger(__name__)
-
-MIN_RESEND_S = 1.0
-"""An end-to-end request is not sent again with less than this left of its deadline."""
 
 
 class ProxyPool:
@@ -102,6 +95,11 @@ class ProxyPool:
         )
         self.choice = ProxyChoice()
         self._listing = asyncio.Lock()
+        self.e2e_sender: E2ESender | None = None
+        if workers is not None:  # it sends again through our own proxies only: COCOON's carry plaintext
+            self.e2e_sender = E2ESender(
+                e2e, workers, self.choice, lambda model, tried: self._pick(model, tried, cocoon=False), clock
+            )
 
     @property
     def connections(self) -> dict[str, RpcConnection]:
@@ -190,7 +188,7 @@ class ProxyPool:
                     raise
                 continue
             if isinstance(answer, E2EAnswer):
-                return answer  # it fails over itself, through `_resend`
+                return answer  # it fails over itself, through `E2ESender`
             parts = aiter(answer)
             try:
                 first = await anext(parts, None)
@@ -259,121 +257,10 @@ class ProxyPool:
             request.choices,
             request.max_coefficient,
         )
-        if self.e2e == "off" or self.workers is None:
+        if self.e2e == "off" or self.e2e_sender is None:
             query = run_query_of(request, request_id, routing, request.timeout_s)
             return await send_query(address, conn, query, request.timeout_s)
-        deadline = self.clock.monotonic() + request.timeout_s
-        found = await self._candidates(address, conn, request, deadline)
-        if found.no_worker is not None:
-            raise found.no_worker  # nobody could serve it, sealed or not: nothing to downgrade for
-        if not found.chosen:
-            if self.e2e == "required":
-                raise e2e_unavailable(address, request.model, found)
-            (log.warning if found.fetched else log.debug)(
-                "proxy %s: no verified end-to-end worker for %s (%s); sending in plaintext (e2e = preferred)",
-                address,
-                request.model,
-                found.explain(),
-            )
-            query = run_query_of(request, request_id, routing, request.timeout_s)
-            return await send_query(address, conn, query, request.timeout_s, Privacy.DOWNGRADED)
-        first = await self._send_sealed(address, conn, request, request_id, routing, found, deadline)
-        tried: set[str] = set()
-
-        async def resend(attempt: SealedAttempt, error: AnswerError) -> SealedAttempt | None:
-            if fails_over(error):  # the proxy failed it, not the workers' keys: another proxy
-                tried.add(attempt.proxy)
-            if fails_over(error) or error.code == E2E_REROUTE:  # its workers failed: it weighs more
-                self.choice.failed(attempt.proxy, self.clock.monotonic())
-            return await self._resend(attempt, request, routing, deadline, frozenset(tried))
-
-        def stale(attempt: SealedAttempt) -> None:  # its list named workers gone: ask it again next time
-            assert self.workers is not None
-            self.workers.invalidate(
-                attempt.proxy, routing.model, routing.endpoint, routing.max_coefficient, stale=True
-            )
-
-        return E2EAnswer(first, resend, stale=stale)
-
-    async def _candidates(
-        self, address: str, conn: RpcConnection, request: ValidatedRequest, deadline: float
-    ) -> CandidateSet:
-        assert self.workers is not None
-        timeout_s = max(0.1, min(QUERY_TIMEOUT_S, deadline - self.clock.monotonic()))
-        return await self.workers.candidates(
-            address, conn, request.model, request.path, request.max_coefficient, timeout_s=timeout_s
-        )
-
-    async def _send_sealed(
-        self,
-        address: str,
-        conn: RpcConnection,
-        request: ValidatedRequest,
-        request_id: int,
-        routing: Routing,
-        found: CandidateSet,
-        deadline: float,
-    ) -> SealedAttempt:
-        """Seal the validated body to ``found``'s workers and send it through ``address``."""
-        keys = [(worker.key.key_id, worker.key.public_key) for worker in found.chosen]
-        try:
-            sealed = seal_request(
-                request.engine_body_bytes(),
-                routing,
-                keys,
-                issued_at=int(self.clock.time()),
-                random_bytes=os.urandom,
-            )
-        except E2EError as exc:  # a verified key that still does not take a seal: refuse, never plaintext
-            raise RequestError(
-                f"the request could not be sealed to the workers behind proxy {address}: {exc.message}",
-                status=502,
-                error_type="upstream_error",
-                code="upstream_error",
-            ) from exc
-        remaining = deadline - self.clock.monotonic()
-        query = run_query_of(request, request_id, routing, remaining, sealed.envelope)
-        answer = await send_query(address, conn, query, remaining, Privacy.E2E)
-        expectation = E2EExpectation(
-            routing.client_request_id,
-            routing.model,
-            sealed.secret.h,
-            sealed.envelope.sha256(),
-            routing.max_tokens,
-            routing.n,
-            key_ids=sealed.header.key_ids,
-        )
-        return SealedAttempt(answer, sealed, found.chosen, expectation, address)
-
-    async def _resend(
-        self,
-        attempt: SealedAttempt,
-        request: ValidatedRequest,
-        routing: Routing,
-        deadline: float,
-        tried: frozenset[str] = frozenset(),
-    ) -> SealedAttempt | None:
-        """After ``e2e_reroute``/``e2e_key_unknown``, or a proxy's failure (it is then in ``tried``):
-        fresh candidates, sealed again, sent under a new wire id (the client request id stays); None
-        when too little of the deadline is left or no other proxy serves the model."""
-        assert self.workers is not None
-        if deadline - self.clock.monotonic() < MIN_RESEND_S:
-            return None
-        self.workers.invalidate(attempt.proxy, routing.model, routing.endpoint, routing.max_coefficient)
-        picked = await self._pick(routing.model, tried, cocoon=False)
-        if picked is None:
-            return None
-        address, conn = picked
-        if address != attempt.proxy:
-            self.choice.failovers += 1
-        assert not isinstance(conn, CocoonLink)  # cocoon=False picks among our own connections
-        found = await self._candidates(address, conn, request, deadline)
-        if found.no_worker is not None:
-            raise found.no_worker
-        if not found.chosen:
-            raise e2e_unavailable(address, routing.model, found)
-        wire_id = secrets.randbits(63)
-        return await self._send_sealed(address, conn, request, wire_id, routing, found, deadline)
+        return await self.e2e_sender.attempt(address, conn, request, request_id, routing)
 
     async def models(self) -> list[dict[str, Any]]:
         """The OpenAI model list of every connected proxy, merged per model (see `client.model_list`);
@@ -428,19 +315,6 @@ async def _worker_types(address: str, link: RpcConnection | CocoonLink) -> Worke
         log.warning("proxy %s did not list its models: %s", address, exc)
         return None
     return answer if isinstance(answer, WorkerTypes) else None
-
-
-def e2e_unavailable(proxy: str, model: str, found: CandidateSet) -> RequestError:
-    """The 503 of a request that must be end-to-end encrypted when no listed worker can be verified."""
-    return RequestError(
-        f"No worker behind proxy {proxy} can take an end-to-end encrypted request for model {model}: "
-        f"{found.explain()}. Nothing was sent. Retry later; check that the workers run a version with "
-        "end-to-end keys and pass this client's worker_policy, allowed_worker_image_hashes and "
-        'allowed_model_hashes; or set e2e = "preferred" to send in plaintext when no worker can.',
-        status=503,
-        error_type="e2e_unavailable",
-        code="e2e_unavailable",
-    )
 
 
 class _ClientProxySession:

@@ -51,6 +51,9 @@ ERROR_WINDOW_S = 30.0
 """How long a proxy's failure weighs on its load."""
 ERROR_PENALTY = 4
 """In-flight requests one recent failure counts as."""
+MIN_RESEND_S = 1.0
+"""A request is not sent again (to another proxy, or sealed again) with less than this left of its
+deadline."""
 
 _NO_WORKER_THERE = frozenset({"model_not_found", "endpoint_not_served"})
 _NEVER = frozenset({"timeout", "e2e_reroute", "e2e_key_unknown"})
