@@ -17,7 +17,8 @@ Where things happen, one module each:
 - `client.backend` is the edge to the network as protocols (`InferenceBackend`, `BackendAnswer`);
 - `client.network` talks to the proxies (`ProxyPool`, the real backend), `client.network_answer`
   sends one request through a proxy and reads its answer (`NetworkAnswer`), `client.e2e_send`
-  seals a request end to end and sends it again when its workers fail it (`E2ESender`), and
+  seals a request end to end and sends it again when its workers fail it (`E2ESender`),
+  `client.proxy_queries` asks each proxy for its model list and balance, and
   `client.model_list` merges their worker types into `/v1/models` (context length, endpoints, prices);
 - `client.fake_backend` is the backend without a network (`FakeBackend`, scripted answers);
 - `client.receipts` verifies each answer's signed receipt and keeps the recent ones;

@@ -20,7 +20,6 @@ the same rule; they carry requests in plaintext only, so ``e2e = "required"`` ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from typing import Any
@@ -40,16 +39,16 @@ from cocoon.client.network_answer import run_query_of, send_query
 from cocoon.client.payment_link import ClientLink
 from cocoon.client.payments import ClientPayments
 from cocoon.client.proxy_choice import MIN_RESEND_S, ProxyChoice, fails_over
+from cocoon.client.proxy_queries import ask_worker_types, proxy_status
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.envelope import Routing
-from cocoon.errors import CocoonError, RequestError
+from cocoon.errors import RequestError
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import Handlers, RpcConnection
 from cocoon.node.identity import refresh_certificates
 from cocoon.payments.pricing import completion_budget
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import E2EMode
-from cocoon.wire.control import GetPaymentStatus, GetWorkerTypes, PaymentStatus, WorkerTypes
 from cocoon.wire.messages import AnswerError, AnswerPart, Role
 from cocoon.wire.session import EndpointConfig
 
@@ -267,7 +266,7 @@ class ProxyPool:
         each proxy's own list is kept to route requests by (`ProxyChoice.listed`)."""
         links: list[tuple[str, RpcConnection | CocoonLink]] = list(self.connections.items())
         links += list(self.cocoon.links.items()) if self.cocoon else []
-        listed = await asyncio.gather(*(_worker_types(address, link) for address, link in links))
+        listed = await asyncio.gather(*(ask_worker_types(address, link) for address, link in links))
         answers = [(address, types) for (address, _), types in zip(links, listed, strict=True) if types]
         self.choice.listed(
             {a: (t.model for t in types.types) for a, types in answers}, self.clock.monotonic()
@@ -277,20 +276,7 @@ class ProxyPool:
     async def status(self) -> dict[str, Any]:
         proxies: dict[str, Any] = {}
         for address in self.links.addresses or self.proxies:
-            conn = self.connections.get(address)
-            entry: dict[str, Any] = {
-                "connected": conn is not None,
-                "last_error": self.last_error.get(address),
-            }
-            if conn is not None:
-                entry["rtt_s"] = conn.rtt
-                entry["in_flight"] = conn.active_streams
-                with contextlib.suppress(CocoonError):
-                    status = await conn.query(GetPaymentStatus(), timeout=5)
-                    if isinstance(status, PaymentStatus):
-                        entry["balance_nano"] = status.balance_nano
-                        entry["tokens_charged"] = status.committed_to_db
-            proxies[address] = entry
+            proxies[address] = await proxy_status(self.connections.get(address), self.last_error.get(address))
         payments = self.payments.stats() if self.payments else None
         e2e: dict[str, Any] = {"mode": self.e2e, **(self.workers.stats() if self.workers else {})}
         if self.cocoon is not None:
@@ -303,18 +289,6 @@ class ProxyPool:
             "e2e": e2e,
             "routing": routing,
         }
-
-
-async def _worker_types(address: str, link: RpcConnection | CocoonLink) -> WorkerTypes | None:
-    """A proxy's model list; None (logged) when it did not give one."""
-    try:
-        if isinstance(link, CocoonLink):
-            return await link.worker_types()
-        answer = await link.query(GetWorkerTypes(), timeout=10)
-    except CocoonError as exc:
-        log.warning("proxy %s did not list its models: %s", address, exc)
-        return None
-    return answer if isinstance(answer, WorkerTypes) else None
 
 
 class _ClientProxySession:
