@@ -26,7 +26,6 @@ from typing import Any
 
 from cocoon.api.validation import ValidatedRequest, generates_tokens
 from cocoon.attestation.identity import NodeIdentity
-from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.policy import Policy
 from cocoon.client.backend import BackendAnswer, Privacy
 from cocoon.client.cocoon_proxy import CocoonLink, CocoonProxies
@@ -36,7 +35,7 @@ from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.failover import LostAnswer, PrimedAnswer
 from cocoon.client.model_list import model_list
 from cocoon.client.network_answer import run_query_of, send_query
-from cocoon.client.payment_link import ClientLink
+from cocoon.client.payment_link import ClientLink, ClientProxySession
 from cocoon.client.payments import ClientPayments
 from cocoon.client.proxy_choice import MIN_RESEND_S, ProxyChoice, fails_over
 from cocoon.client.proxy_queries import ask_worker_types, proxy_status
@@ -44,7 +43,7 @@ from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.envelope import Routing
 from cocoon.errors import RequestError
 from cocoon.net.proxy_links import ProxyLinks
-from cocoon.net.rpc import Handlers, RpcConnection
+from cocoon.net.rpc import RpcConnection
 from cocoon.node.identity import refresh_certificates
 from cocoon.payments.pricing import completion_budget
 from cocoon.registry.snapshot import RegistrySnapshot
@@ -109,8 +108,8 @@ class ProxyPool:
     def last_error(self) -> dict[str, str]:
         return self.links.last_error
 
-    def _session(self, address: str) -> _ClientProxySession:
-        return _ClientProxySession(ClientLink(self.payments, address) if self.payments else None)
+    def _session(self, address: str) -> ClientProxySession:
+        return ClientProxySession(ClientLink(self.payments, address) if self.payments else None)
 
     async def run_forever(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -289,16 +288,3 @@ class ProxyPool:
             "e2e": e2e,
             "routing": routing,
         }
-
-
-class _ClientProxySession:
-    """The client's side of one connection attempt to a proxy: receive its payment updates, register
-    our client contract."""
-
-    def __init__(self, link: ClientLink | None) -> None:
-        self.link = link
-        self.handlers = Handlers(on_payment=link.on_payment if link is not None else None)
-
-    async def opened(self, conn: RpcConnection, peer: AttestedPeer) -> None:
-        if self.link is not None:
-            await self.link.join(conn, peer.public_key)
