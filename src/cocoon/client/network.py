@@ -24,7 +24,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from cocoon.api.validation import ValidatedRequest, generates_tokens
+from cocoon.api.validation import ValidatedRequest
 from cocoon.attestation.identity import NodeIdentity
 from cocoon.attestation.policy import Policy
 from cocoon.client.backend import BackendAnswer, Privacy
@@ -34,18 +34,16 @@ from cocoon.client.e2e_send import E2ESender
 from cocoon.client.e2e_workers import E2EWorkers
 from cocoon.client.failover import LostAnswer, PrimedAnswer
 from cocoon.client.model_list import model_list
-from cocoon.client.network_answer import run_query_of, send_query
+from cocoon.client.network_answer import routing_of, run_query_of, send_query
 from cocoon.client.payment_link import ClientLink, ClientProxySession
 from cocoon.client.payments import ClientPayments
 from cocoon.client.proxy_choice import MIN_RESEND_S, ProxyChoice, fails_over
 from cocoon.client.proxy_queries import ask_worker_types, proxy_status
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.e2e.envelope import Routing
 from cocoon.errors import RequestError
 from cocoon.net.proxy_links import ProxyLinks
 from cocoon.net.rpc import RpcConnection
 from cocoon.node.identity import refresh_certificates
-from cocoon.payments.pricing import completion_budget
 from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.roles import E2EMode
 from cocoon.wire.messages import AnswerError, AnswerPart, Role
@@ -242,19 +240,7 @@ class ProxyPool:
                 )
             except RequestError as exc:  # its connection closed before the request was sent
                 return LostAnswer(request_id, address, exc.message)
-        # Every choice may generate max_tokens: the proxy reserves for all of them. An embeddings
-        # request generates nothing: no completion budget, the proxy reserves for its size alone.
-        budget = (
-            completion_budget(request.max_tokens, request.choices) if generates_tokens(request.path) else 0
-        )
-        routing = Routing(
-            f"{request_id:016x}",  # the X-Cocoon-Request-Id the receipt must name
-            request.model,
-            request.path,
-            budget,
-            request.choices,
-            request.max_coefficient,
-        )
+        routing = routing_of(request, request_id)
         if self.e2e == "off" or self.e2e_sender is None:
             query = run_query_of(request, request_id, routing, request.timeout_s)
             return await send_query(address, conn, query, request.timeout_s)

@@ -1,10 +1,11 @@
 """One request sent through one of our proxy connections, and its answer read to an end whatever happens.
 
-`run_query_of` builds the `RunQuery` of a validated request from its `Routing`: its body in
-plaintext, or only the envelope it was sealed in (end to end). `send_query` hands it to the
-connection. The answer is a `NetworkAnswer`, read within the caller's timeout: a connection that dies
-mid-answer, or a timeout that passes, becomes a final `AnswerError`, so the HTTP layer always ends
-what it started. A connection that closed before the query could even be sent gives a `LostAnswer`
+`routing_of` gives a validated request its `Routing` (its request id, model, endpoint, token
+budget), and `run_query_of` builds its `RunQuery` from it: its body in plaintext, or only the
+envelope it was sealed in (end to end). `send_query` hands it to the connection. The answer is a
+`NetworkAnswer`, read within the caller's timeout: a connection that dies mid-answer, or a timeout
+that passes, becomes a final `AnswerError`, so the HTTP layer always ends what it started. A
+connection that closed before the query could even be sent gives a `LostAnswer`
 (`cocoon.client.failover`), which fails over like an answer lost mid-wait.
 
 Plaintext and end-to-end sealed requests go out the same way: what they share lives here.
@@ -15,12 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from cocoon.api.validation import ValidatedRequest
+from cocoon.api.validation import ValidatedRequest, generates_tokens
 from cocoon.client.backend import Privacy
 from cocoon.client.failover import LostAnswer
 from cocoon.e2e.envelope import Envelope, Routing
 from cocoon.errors import ConnectionClosedError, RequestCancelledError
 from cocoon.net.rpc import RpcAnswerStream, RpcConnection
+from cocoon.payments.pricing import completion_budget
 from cocoon.wire.messages import AnswerEnd, AnswerError, AnswerPart, RunQuery
 from cocoon.wire.timeouts import inner_timeout_ms
 
@@ -70,6 +72,21 @@ async def send_query(
     except ConnectionClosedError as exc:
         return LostAnswer(query.request_id, address, str(exc))  # fails over like a lost answer
     return NetworkAnswer(stream, timeout_s, address, privacy)
+
+
+def routing_of(request: ValidatedRequest, request_id: int) -> Routing:
+    """The routing fields of ``request`` sent as ``request_id``, the same in plaintext and sealed."""
+    # Every choice may generate max_tokens: the proxy reserves for all of them. An embeddings
+    # request generates nothing: no completion budget, the proxy reserves for its size alone.
+    budget = completion_budget(request.max_tokens, request.choices) if generates_tokens(request.path) else 0
+    return Routing(
+        f"{request_id:016x}",  # the X-Cocoon-Request-Id the receipt must name
+        request.model,
+        request.path,
+        budget,
+        request.choices,
+        request.max_coefficient,
+    )
 
 
 def run_query_of(
