@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from cocoon.errors import PaymentError, RemoteProtocolError
 from cocoon.net.cocoon_conn import CocoonConnection
@@ -72,6 +72,10 @@ class LongAuth(Protocol):
         """Check ``client_sc_address`` is our contract for ``proxy`` (derived from the root's code),
         deploy or top it up as needed and send ``owner_client_register(nonce)`` from the owner wallet;
         raise `PaymentError` saying why when it cannot."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """Its counters (registrations, top-ups sent, skipped and expired), for the client's status."""
         ...
 
 

@@ -264,13 +264,17 @@ class ProxyPool:
             proxies[address] = await proxy_status(self.connections.get(address), self.last_error.get(address))
         payments = self.payments.stats() if self.payments else None
         e2e: dict[str, Any] = {"mode": self.e2e, **(self.workers.stats() if self.workers else {})}
+        cocoon_payments = None
         if self.cocoon is not None:
             proxies.update(self.cocoon.status())
+            if self.cocoon.long_auth is not None:
+                cocoon_payments = self.cocoon.long_auth.stats()
         routing = self.choice.stats()
         return {
             "client_id": self.client_id,
             "proxies": proxies,
             "payments": payments,
+            "cocoon_payments": cocoon_payments,
             "e2e": e2e,
             "routing": routing,
         }

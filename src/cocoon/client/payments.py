@@ -40,24 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from cocoon.chainsvc.limiter import request_stats
+from cocoon.client import top_ups
 from cocoon.client.retire import RetireStep, Retiring, refund_delay_s, retire_step
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.errors import CocoonError, PaymentError, WalletFundsError
+from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
 from cocoon.payments.credit import client_view
 from cocoon.payments.params import Nano, Tokens
 from cocoon.payments.thresholds import client_should_self_charge, client_top_up_nano
-from cocoon.payments.top_up import (
-    LAND_TIMEOUT_S,
-    TopUpDecision,
-    TopUpInFlight,
-    decide_top_up,
-    included,
-    paid_total_nano,
-    sending,
-    unsent,
-)
+from cocoon.payments.top_up import LAND_TIMEOUT_S, TopUpDecision, TopUpInFlight, paid_total_nano
 from cocoon.registry.snapshot import network_params
 from cocoon.ton import messages as m
 from cocoon.ton.address import Address
@@ -366,59 +358,37 @@ class ClientPayments:
     def _decide(
         self, channel: ClientChannel, data: ClientData, needed: Nano, *, sets_secret: bool = False
     ) -> TopUpDecision:
-        """Apply :func:`~cocoon.payments.top_up.decide_top_up` to ``channel``: keep its record, log
-        and count what the round saw."""
-        secret_set = data.secret_hash == self._secret_hash(channel.proxy_contract)
-        flight = channel.top_up
-        decision = decide_top_up(
+        """Apply :func:`~cocoon.client.top_ups.decide` to ``channel``: keep its record, log and count
+        what the round saw."""
+        return top_ups.decide(
+            channel,
+            channel.contract,
             needed,
             self._paid(data),
-            flight,
             self.clock.monotonic(),
             self.land_timeout_s,
-            secret_set=secret_set,
+            self.counters,
+            secret_set=data.secret_hash == self._secret_hash(channel.proxy_contract),
             sets_secret=sets_secret,
         )
-        channel.top_up = decision.flight
-        if decision.landed:
-            log.info("top-up of %d nanoTON to client contract %s landed", decision.landed, channel.contract)
-        if decision.expired and flight is not None and flight.included_at is not None:
-            self.counters["top_ups_expired"] += 1
-            log.warning(
-                "top-up of %d nanoTON to client contract %s was included %.0f s ago and has not shown in "
-                "the contract's data; taking it as lost%s",
-                decision.expired,
-                channel.contract,
-                self.clock.monotonic() - flight.included_at,
-                "; sending it again" if decision.send_nano else "",
-            )
-        if decision.waiting and flight is not None:
-            self.counters["top_ups_in_flight_skipped"] += 1
-            log.info(
-                "client contract %s needs %d nanoTON but %d nanoTON sent to it have not landed yet; "
-                "not sending more",
-                channel.contract,
-                needed,
-                flight.amount_nano,
-            )
-        return decision
 
     async def _send_top_up(
         self, channel: ClientChannel, amount: Nano, body: Cell, *, sets_secret: bool = False
     ) -> None:
         """Send one top-up message carrying ``amount``, recorded in flight from before it is handed to
         the wallet (so no concurrent round adds another) until the contract's data shows it."""
-        channel.top_up = sending(channel.top_up, self._paid(channel.data), amount, sets_secret=sets_secret)
-        try:
-            await self.sender.send(channel.contract, amount + OP_VALUE, body)
-        except WalletFundsError:
-            channel.top_up = unsent(channel.top_up, amount, sets_secret=sets_secret)
-            raise
-        except BaseException:  # it may still land: wait for it as for any other
-            channel.top_up = included(channel.top_up, self.clock.monotonic())
-            raise
-        channel.top_up = included(channel.top_up, self.clock.monotonic())
-        self.counters["top_ups"] += 1
+        await top_ups.send_top_up(
+            self.sender,
+            self.clock,
+            channel,
+            channel.contract,
+            amount,
+            amount + OP_VALUE,
+            body,
+            self._paid(channel.data),
+            self.counters,
+            sets_secret=sets_secret,
+        )
 
     async def withdraw(self, channel: ClientChannel) -> None:
         """Take back everything above the stake at once."""
