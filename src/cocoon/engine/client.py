@@ -11,6 +11,10 @@ Closing the stream early (``aclose``, leaving the ``async with``, or cancelling 
 HTTP request, so the engine stops generating. Every failure becomes an `EngineError`: unreachable or
 broken streams as `EngineError`, deadlines as `EngineTimeoutError`, HTTP errors as `EngineStatusError`
 carrying the engine's status and OpenAI error object (a 4xx is passed on to the caller as is).
+
+Streamed and whole answers to a JSON body on a plain ``http://`` engine (the worker's hot path) go
+through the lean keep-alive HTTP/1.1 transport of `cocoon.engine.http1`; forms, GETs and ``https://``
+engines through aiohttp. Both behave the same to the caller: same timeouts, errors and messages.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import msgspec
 
 from cocoon.api.capabilities import PROVEN_BY_USE
 from cocoon.api.multipart import FormBody
+from cocoon.engine.http1 import Http1Pool, Http1Response
 from cocoon.engine.stream import EngineStream, error_from_body
 from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import EngineError, EngineStatusError, EngineTimeoutError
@@ -42,6 +48,7 @@ _JSON_HEADERS: Mapping[bool, Mapping[str, str]] = {
 }
 """A JSON call's headers, without and with ``Accept: text/event-stream`` (shared: never mutated)."""
 _TIMEOUT_CACHE_SIZE = 64
+_ROUTE_CACHE_SIZE = 64
 log = logging.getLogger(__name__)
 
 
@@ -81,6 +88,28 @@ class EngineClient:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._lean = self._lean_pool(base)
+        self._routes: dict[str, tuple[str, str]] = {}  # path -> (URL, request target) for the lean pool
+
+    def _lean_pool(self, base: str) -> Http1Pool | None:
+        """The lean transport's pool for a plain ``http://host[:port]`` engine; None for any other URL
+        (``https://``, credentials in the URL, a bad port): aiohttp handles those."""
+        parts = urlsplit(base)
+        try:
+            port = parts.port or 80
+        except ValueError:
+            return None
+        if parts.scheme != "http" or not parts.hostname or "@" in parts.netloc or parts.query:
+            return None
+        return Http1Pool(
+            parts.hostname,
+            port,
+            host_header=parts.netloc,
+            headers=self._headers,
+            connect_timeout=self._connect_timeout,
+            idle_timeout=self._idle_timeout,
+            max_connections=self._max_connections,
+        )
 
     async def __aenter__(self) -> EngineClient:
         return self
@@ -89,7 +118,9 @@ class EngineClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the connection pool (streams still open are aborted)."""
+        """Close the connection pools (streams still open are aborted)."""
+        if self._lean is not None:
+            await self._lean.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -164,6 +195,41 @@ class EngineClient:
             raise error_from_body(resp.status, raw, url)
         return resp
 
+    def _route(self, path: str) -> tuple[str, str]:
+        """The URL of ``path`` and its request target for the lean pool (cached: a few paths recur)."""
+        route = self._routes.get(path)
+        if route is None:
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            url = self.url(path)
+            route = self._routes[path] = (url, quote(urlsplit(url).path or "/", safe="/%:@!$&'()*+,;=~"))
+        return route
+
+    async def _post(
+        self, pool: Http1Pool, path: str, body: dict[str, Any], timeout_s: float | None, *, sse: bool
+    ) -> tuple[Http1Response, str]:
+        """`_request` on the lean pool: a JSON POST, returned at its head if its status is OK."""
+        url, target = self._route(path)
+        try:
+            resp = await pool.post(target, _json.encode(body), sse=sse, url=url, timeout_s=timeout_s)
+        except TimeoutError as exc:
+            raise EngineTimeoutError(
+                f"engine at {url} did not answer in time; check that it is up and not overloaded"
+            ) from exc
+        except OSError as exc:
+            raise EngineError(
+                f"cannot reach the engine at {url} ({exc}); is it running at that address?"
+            ) from exc
+        if resp.status >= 400:
+            try:
+                raw = await resp.read_all()
+            except (OSError, TimeoutError, EngineError):
+                raw = b""
+            finally:
+                resp.release()
+            raise error_from_body(resp.status, raw, url)
+        return resp, url
+
     async def stream(
         self, path: str, body: dict[str, Any], *, timeout_s: float | None = None
     ) -> EngineStream:
@@ -172,14 +238,28 @@ class EngineClient:
         The returned `EngineStream` is an async iterator of received bytes (whole SSE events only)
         and an async context manager that aborts the request on exit if it has not ended.
         """
-        resp = await self._request("POST", path, body, timeout_s, sse=True)
-        return EngineStream(resp, self.url(path))
+        if self._lean is not None:
+            resp, url = await self._post(self._lean, path, body, timeout_s, sse=True)
+            return EngineStream(resp, url)
+        aio = await self._request("POST", path, body, timeout_s, sse=True)
+        return EngineStream(_AiohttpBody(aio), self.url(path))
 
     async def complete(
         self, path: str, body: dict[str, Any] | FormBody, *, timeout_s: float | None = None
     ) -> EngineResponse:
         """A non-streamed call (a JSON body, or a form): the whole answer, parsed, with its usage (if
         the engine reported it)."""
+        if self._lean is not None and not isinstance(body, FormBody):
+            lean, url = await self._post(self._lean, path, body, timeout_s, sse=False)
+            try:
+                raw = await lean.read_all()
+            except TimeoutError as exc:
+                raise EngineTimeoutError(f"engine at {url} stopped answering before the body ended") from exc
+            except OSError as exc:
+                raise EngineError(f"engine at {url} broke the connection mid-answer ({exc})") from exc
+            finally:
+                lean.release()  # closes the connection instead if the body did not end
+            return _whole_answer(lean.status, raw, url)
         resp = await self._request("POST", path, body, timeout_s)
         url = self.url(path)
         try:
@@ -190,14 +270,7 @@ class EngineClient:
             raise EngineError(f"engine at {url} broke the connection mid-answer ({exc})") from exc
         finally:
             resp.release()
-        try:
-            data = msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise EngineError(f"engine at {url} answered with a body that is not JSON") from exc
-        if not isinstance(data, dict):
-            raise EngineError(f"engine at {url} answered with JSON that is not an object")
-        usage = usage_from_openai(data["usage"]) if data.get("usage") is not None else None
-        return EngineResponse(status=resp.status, body=raw, data=data, usage=usage)
+        return _whole_answer(resp.status, raw, url)
 
     async def models(self, *, timeout_s: float | None = 5.0) -> list[str]:
         """The model ids the engine serves (``GET /v1/models``)."""
@@ -292,6 +365,44 @@ class EngineClient:
             if exc.status not in _NO_HEALTH_ROUTE:
                 raise
             await self.models(timeout_s=within)  # the outer deadline still bounds both calls
+
+
+def _whole_answer(status: int, raw: bytes, url: str) -> EngineResponse:
+    """A whole answer's body, checked to be a JSON object, with its usage."""
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise EngineError(f"engine at {url} answered with a body that is not JSON") from exc
+    if not isinstance(data, dict):
+        raise EngineError(f"engine at {url} answered with JSON that is not an object")
+    usage = usage_from_openai(data["usage"]) if data.get("usage") is not None else None
+    return EngineResponse(status=status, body=raw, data=data, usage=usage)
+
+
+class _AiohttpBody:
+    """An aiohttp response as a stream's `ResponseBody` (``https://`` engines): aiohttp's errors become
+    the `TimeoutError` and `OSError` the stream expects."""
+
+    __slots__ = ("_readany", "_resp", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self._readany = resp.content.readany
+        self.status = resp.status
+
+    async def read(self) -> bytes:
+        try:
+            return await self._readany()
+        except TimeoutError:
+            raise  # aiohttp's ServerTimeoutError is one
+        except aiohttp.ClientError as exc:
+            raise ConnectionError(str(exc)) from exc
+
+    def release(self) -> None:
+        self._resp.release()
+
+    def abort(self) -> None:
+        self._resp.close()
 
 
 _NO_ROUTE = frozenset({404, 501})

@@ -11,13 +11,15 @@ usage chunk is still metered for what it delivered.
 A Responses API stream (``/v1/responses``) has no ``[DONE]``: it ends with its ``response.completed``
 or ``response.incomplete`` event, which also carries the usage; ``response.failed`` and ``error``
 events are its in-stream errors.
+
+The stream reads its body through `ResponseBody`, whichever HTTP client fetched it: the lean HTTP/1.1
+transport (`cocoon.engine.http1`) for plain ``http://`` engines, aiohttp's response otherwise.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-import aiohttp
 import msgspec
 
 from cocoon.api.responses_answer import RESPONSE_ENDS
@@ -70,13 +72,34 @@ def error_from_body(status: int, raw: bytes, url: str) -> EngineStatusError:
     return EngineStatusError(f"engine at {url} answered HTTP {status}: {message}", status=status, error=error)
 
 
+class ResponseBody(Protocol):
+    """An answer's body as a stream reads it, once the head said its status."""
+
+    status: int
+
+    async def read(self) -> bytes:
+        """The bytes received since the last read (waiting for some); b"" once the body ended.
+
+        Raises `TimeoutError` when the engine is too slow, `OSError` when the connection broke, and
+        `EngineError` when the answer is malformed."""
+        ...
+
+    def release(self) -> None:
+        """Done: the connection may carry another request if the body ended, else it is closed."""
+        ...
+
+    def abort(self) -> None:
+        """Stop now: close the connection, so the engine sees the client go away."""
+        ...
+
+
 class EngineStream:
     """A streamed answer in progress; iterate it for bytes, then read `usage`."""
 
-    def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
+    def __init__(self, response: ResponseBody, url: str) -> None:
         self._resp = response
         self._url = url
-        self._readany = response.content.readany  # bytes as they arrive, b"" at the end of the body
+        self._readany = response.read  # bytes as they arrive, b"" at the end of the body
         self._parser = SseParser()
         self._closed = False
         self._ended = False
@@ -116,11 +139,11 @@ class EngineStream:
             while not self._closed and self._failure is None and not self._ended:
                 try:  # read here, not in a helper coroutine: this runs once per engine event
                     data = await self._readany()
-                except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                except TimeoutError as exc:
                     raise EngineTimeoutError(
                         f"engine at {self._url} stopped sending mid-stream (timed out)"
                     ) from exc
-                except aiohttp.ClientError as exc:
+                except OSError as exc:
                     raise EngineError(f"engine at {self._url} broke the stream mid-answer ({exc})") from exc
                 out = self._consume(self._parse(data) if data else self._finish())
                 if out:
@@ -199,7 +222,7 @@ class EngineStream:
         if self._ended_stream and not self._parser.truncated:
             self._resp.release()  # a finished answer: the connection can be reused
         else:
-            self._resp.close()  # mid-answer: drop the connection so the engine stops generating
+            self._resp.abort()  # mid-answer: drop the connection so the engine stops generating
 
 
 def stream_error(error: Any, url: str) -> EngineStatusError:
