@@ -331,3 +331,9 @@ def test_the_pool_works_on_uvloop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+
+
+def test_a_header_value_with_a_line_break_is_refused() -> None:
+    """An API key holding CR LF would end its field and add one of its own: refused at once."""
+    with pytest.raises(EngineError, match="line break"):
+        EngineClient("http://127.0.0.1:9/v1", api_key="key\r\nX-Injected: 1")

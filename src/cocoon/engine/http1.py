@@ -243,6 +243,11 @@ class Http1Pool:
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        for name, value in (("Host", host_header), *headers.items()):
+            if any(c in f"{name}{value}" for c in "\r\n\0"):  # it would end the field: another header
+                raise EngineError(
+                    f"the engine request header {name} holds a line break or NUL; fix its value"
+                )
         fields = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         self._common = f"Host: {host_header}\r\n{fields}Content-Type: application/json\r\n".encode("latin-1")
         self._prefixes: dict[tuple[str, bool], bytes] = {}
