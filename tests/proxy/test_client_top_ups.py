@@ -187,3 +187,24 @@ async def test_a_top_up_asked_for_is_sent_and_the_upkeep_adds_none_on_top(client
     await client.payments.maintain()
     assert client.data().balance == FIRST + 3 * TON and len(client.sender.top_ups()) == 3
     assert client.payments.stats()["top_ups_in_flight_skipped"] == 2
+
+
+def deployments(sender: SlowLanding) -> int:
+    return sum(1 for msg in sender.handed if msg.state_init is not None)
+
+
+async def test_a_reopening_before_the_deployment_landed_does_not_deploy_again(client: Client) -> None:
+    """The link reconnects while the deployment is still on its way (the proxy does not see the contract
+    yet): no second deployment (0.8 TON) until it has had ``land_timeout_s`` to land, then one more."""
+    client.sender.holding = True
+    await client.payments.open(client.proxy, KEY)  # deployment sent, not landed
+    client.clock.advance(5)
+    await client.payments.open(client.proxy, KEY)
+    assert deployments(client.sender) == 1
+    assert client.payments.counters["deploys_in_flight_skipped"] == 1
+    client.sender.held.clear()  # lost on the way
+    client.clock.advance(LAND_TIMEOUT_S)
+    client.sender.holding = False
+    await client.payments.open(client.proxy, KEY)  # given up as lost: sent again, and it lands
+    assert deployments(client.sender) == 2 and client.payments.counters["deploys"] == 2
+    assert client.data().balance == FIRST and len(client.sender.top_ups()) == 1
