@@ -70,6 +70,7 @@ class ChainSender:
         self.held: list[tuple[Address, int, Cell | None]] = []
         self.holding = False
         self.refusing = False
+        self.losing_deployments = False  # "included", never landing
         self.gate: asyncio.Event | None = None
         self.at_gate = asyncio.Event()
 
@@ -91,6 +92,8 @@ class ChainSender:
             await self.gate.wait()
         if top_up and self.holding:
             self.held.append((dest, value, body))
+            return
+        if state_init is not None and self.losing_deployments:
             return
         self.traces.append(
             self.chain.send_internal(self.address, dest, value, body, bounce=bounce, state_init=state_init)
@@ -325,3 +328,23 @@ async def test_a_top_up_the_wallet_cannot_pay_leaves_nothing_in_flight() -> None
     net.sender.refusing = False  # funded: the next status sends it at once
     assert await net.auth.keep_funded(net.ours, used_tokens=used)
     assert net.data().balance == 2 * STAKE and net.auth.stats()["top_ups_in_flight_skipped"] == 0
+
+
+async def test_a_register_before_the_deployment_landed_does_not_deploy_again() -> None:
+    """The deployment is on its way (here: lost): registering again does not pay for another (0.8
+    TON) until it has had the land timeout to land; then it is sent once more."""
+    clock = FakeClock()
+    net = Registered(clock)
+    net.sender.losing_deployments = True
+    with pytest.raises(PaymentError, match="not deployed yet"):
+        await net.register(nonce=1)
+    clock.advance(5)
+    with pytest.raises(PaymentError, match="not deployed yet"):
+        await net.register(nonce=2)  # the link tries again
+    assert net.sender.deployments() == 1
+    assert net.auth.stats()["deploys_in_flight_skipped"] == 1
+    clock.advance(LAND_TIMEOUT_S)
+    net.sender.losing_deployments = False
+    await net.register(nonce=3)  # given up as lost: deployed again, and it lands
+    assert net.sender.deployments() == 2 and net.auth.stats()["deploys"] == 2
+    assert net.data().balance == STAKE and net.sender.top_ups() == [SENT]

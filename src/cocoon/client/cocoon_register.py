@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cocoon.client.top_ups import COUNTERS, InFlight, decide, send_top_up
+from cocoon.client.top_ups import COUNTERS, InFlight, decide, send_deploy, send_top_up
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import PaymentError
 from cocoon.payments.params import Nano
@@ -211,13 +211,24 @@ class ChainLongAuth:
             task.exception()  # retrieved: its callers got it, or none is left to
 
     async def _prepare(self, ours: Address, init: tuple[Cell, Cell], proxy_contract: Address) -> None:
+        slot = self.in_flight.setdefault(ours.raw, InFlight())
         if (await self.chain.get_account(ours)).status is not AccountStatus.ACTIVE:
             log.info("deploying client contract %s for proxy contract %s", ours, proxy_contract)
-            await self.sender.send(ours, CLIENT_DEPLOY_VALUE, state_init=init, bounce=False)
+            await send_deploy(
+                self.sender,
+                self.clock,
+                slot,
+                ours,
+                CLIENT_DEPLOY_VALUE,
+                init,
+                self.land_timeout_s,
+                self.counters,
+            )
         state = await self.chain.get_account(ours)
         if state.data is None:
             raise PaymentError(
-                f"client contract {ours} has no data after its deployment; check the wallet's balance"
+                f"client contract {ours} is not deployed yet (its deployment is on its way, or the wallet "
+                "could not pay it: check its balance); registering again later"
             )
         view = self.contracts.read(state.data)
         wanted = self.wanted_secret_hash

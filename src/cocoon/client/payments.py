@@ -43,7 +43,7 @@ from cocoon.chainsvc.limiter import request_stats
 from cocoon.client import top_ups
 from cocoon.client.retire import RetireStep, Retiring, refund_delay_s, retire_step
 from cocoon.clock import SYSTEM_CLOCK, Clock
-from cocoon.errors import CocoonError, PaymentError, WalletFundsError
+from cocoon.errors import CocoonError, PaymentError
 from cocoon.net.rpc import RpcConnection
 from cocoon.payments.counterpart import ChannelView, accept_update, parse_signed
 from cocoon.payments.credit import client_view
@@ -113,14 +113,10 @@ class ClientPayments:
                 self.retiring[old.contract.raw] = old
         self.dropped: dict[str, str] = {}
         self.counters = {
-            "top_ups": 0,
             "self_charges": 0,
             "retired": 0,
-            "top_ups_in_flight_skipped": 0,
-            "top_ups_expired": 0,
             "top_ups_opening_skipped": 0,
-            "deploys": 0,
-            "deploys_in_flight_skipped": 0,
+            **dict.fromkeys(top_ups.COUNTERS, 0),
         }
         """``top_ups_in_flight_skipped``: automatic top-ups not sent because one for the same need is in
         flight; ``top_ups_expired``: top-ups taken as lost after ``land_timeout_s``;
@@ -213,7 +209,17 @@ class ClientPayments:
             channel = ClientChannel(proxy_contract, proxy_key, address_of(init))
             self.channels[proxy_contract.raw] = channel
         if (await self.chain.get_account(channel.contract)).status is not AccountStatus.ACTIVE:
-            await self._deploy(channel, init, proxy_contract)
+            log.info("deploying client contract %s for proxy contract %s", channel.contract, proxy_contract)
+            await top_ups.send_deploy(
+                self.sender,
+                self.clock,
+                channel,
+                channel.contract,
+                CLIENT_DEPLOY_VALUE,
+                init,
+                self.land_timeout_s,
+                self.counters,
+            )
         data = await self.refresh(channel)
         if data is not None and data.secret_hash != self._secret_hash(proxy_contract):
             decision = self._decide(channel, data, self.top_up_nano, sets_secret=True)
@@ -227,36 +233,6 @@ class ClientPayments:
                 await self._send_top_up(channel, decision.send_nano, body.to_cell(), sets_secret=True)
                 await self.refresh(channel)
         return channel
-
-    async def _deploy(self, channel: ClientChannel, init: tuple[Cell, Cell], proxy_contract: Address) -> None:
-        """Send the contract's deployment, unless one was included less than ``land_timeout_s`` ago: a
-        reconnect before it landed (the proxy does not see the contract yet) must not pay for a second."""
-        now = self.clock.monotonic()
-        sent_at = channel.deploy_sent_at
-        if sent_at is not None and now - sent_at < self.land_timeout_s:
-            self.counters["deploys_in_flight_skipped"] += 1
-            log.info(
-                "client contract %s: its deployment was sent %.0f s ago and has not landed yet; waiting",
-                channel.contract,
-                now - sent_at,
-            )
-            return
-        if sent_at is not None:
-            log.warning(
-                "client contract %s: its deployment sent %.0f s ago never landed; sending it again",
-                channel.contract,
-                now - sent_at,
-            )
-        log.info("deploying client contract %s for proxy contract %s", channel.contract, proxy_contract)
-        try:
-            await self.sender.send(channel.contract, CLIENT_DEPLOY_VALUE, state_init=init, bounce=False)
-        except WalletFundsError:
-            raise  # certainly not sent: the next try sends it
-        except BaseException:
-            channel.deploy_sent_at = self.clock.monotonic()  # it may still land: wait for it
-            raise
-        channel.deploy_sent_at = self.clock.monotonic()
-        self.counters["deploys"] += 1
 
     async def refresh(self, channel: ClientChannel) -> ClientData | None:
         state = await self.chain.get_account(channel.contract)

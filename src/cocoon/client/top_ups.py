@@ -9,6 +9,8 @@ flight; ``top_ups_expired``, one taken as lost after the land timeout). :func:`s
 top-up to the wallet, recorded in flight from before (so no concurrent caller adds another) until the
 contract's data shows it: a :class:`~cocoon.errors.WalletFundsError` means it certainly was not sent and
 takes it off the record; any other failure may still have sent it, so it is waited for like any other.
+:func:`send_deploy` does the same for the contract's deployment: not sent again while one sent is
+still within the land timeout (``deploys_in_flight_skipped``), sent again after it.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ from cocoon.wallet.sender import MessageSender
 
 log = logging.getLogger(__name__)
 
-COUNTERS = ("top_ups", "top_ups_in_flight_skipped", "top_ups_expired")
-"""The counters :func:`decide` and :func:`send_top_up` keep (``top_ups``: the top-ups sent)."""
+COUNTERS = ("top_ups", "top_ups_in_flight_skipped", "top_ups_expired", "deploys", "deploys_in_flight_skipped")
+"""The counters :func:`decide`, :func:`send_top_up` and :func:`send_deploy` keep (``top_ups``, ``deploys``:
+the messages sent)."""
 
 
 class TopUpSlot(Protocol):
-    """Where one client contract's record of its top-ups in flight is kept."""
+    """Where one client contract's record of its top-ups (and deployment) in flight is kept."""
 
     top_up: TopUpInFlight | None
+    deploy_sent_at: float | None
 
 
 @dataclass
@@ -42,6 +46,7 @@ class InFlight:
     """A :class:`TopUpSlot` of its own (for a payer that keeps nothing else per contract)."""
 
     top_up: TopUpInFlight | None = None
+    deploy_sent_at: float | None = None
 
 
 def decide(
@@ -114,3 +119,45 @@ async def send_top_up(
         raise
     slot.top_up = included(slot.top_up, clock.monotonic())
     counters["top_ups"] += 1
+
+
+async def send_deploy(
+    sender: MessageSender,
+    clock: Clock,
+    slot: TopUpSlot,
+    contract: Address,
+    value: int,
+    init: tuple[Cell, Cell],
+    land_timeout_s: float,
+    counters: dict[str, int],
+) -> bool:
+    """Deploy ``contract`` (``init``, ``value`` nanoTON), unless its deployment was included less than
+    ``land_timeout_s`` ago: a caller that tries again before it landed (a reconnect: the proxy does not
+    see the contract yet) must not pay for a second one. One not landed by then is sent again, logged.
+    True when it was sent."""
+    now = clock.monotonic()
+    sent_at = slot.deploy_sent_at
+    if sent_at is not None and now - sent_at < land_timeout_s:
+        counters["deploys_in_flight_skipped"] += 1
+        log.info(
+            "client contract %s: its deployment was sent %.0f s ago and has not landed yet; waiting",
+            contract,
+            now - sent_at,
+        )
+        return False
+    if sent_at is not None:
+        log.warning(
+            "client contract %s: its deployment sent %.0f s ago never landed; sending it again",
+            contract,
+            now - sent_at,
+        )
+    try:
+        await sender.send(contract, value, state_init=init, bounce=False)
+    except WalletFundsError:
+        raise  # certainly not sent: the next try sends it
+    except BaseException:
+        slot.deploy_sent_at = clock.monotonic()  # it may still land: wait for it
+        raise
+    slot.deploy_sent_at = clock.monotonic()
+    counters["deploys"] += 1
+    return True
