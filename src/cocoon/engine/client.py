@@ -178,13 +178,9 @@ class EngineClient:
                 method, url, data=data, headers=headers, timeout=self._timeout(timeout_s)
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise EngineTimeoutError(
-                f"engine at {url} did not answer in time; check that it is up and not overloaded"
-            ) from exc
+            raise _no_answer(url) from exc
         except aiohttp.ClientError as exc:
-            raise EngineError(
-                f"cannot reach the engine at {url} ({exc}); is it running at that address?"
-            ) from exc
+            raise _unreachable(url, exc) from exc
         if resp.status >= 400:
             try:
                 raw = await resp.read()
@@ -213,13 +209,9 @@ class EngineClient:
         try:
             resp = await pool.post(target, _json.encode(body), sse=sse, url=url, timeout_s=timeout_s)
         except TimeoutError as exc:
-            raise EngineTimeoutError(
-                f"engine at {url} did not answer in time; check that it is up and not overloaded"
-            ) from exc
+            raise _no_answer(url) from exc
         except OSError as exc:
-            raise EngineError(
-                f"cannot reach the engine at {url} ({exc}); is it running at that address?"
-            ) from exc
+            raise _unreachable(url, exc) from exc
         if resp.status >= 400:
             try:
                 raw = await resp.read_all()
@@ -254,9 +246,9 @@ class EngineClient:
             try:
                 raw = await lean.read_all()
             except TimeoutError as exc:
-                raise EngineTimeoutError(f"engine at {url} stopped answering before the body ended") from exc
+                raise _body_timeout(url) from exc
             except OSError as exc:
-                raise EngineError(f"engine at {url} broke the connection mid-answer ({exc})") from exc
+                raise _body_broken(url, exc) from exc
             finally:
                 lean.release()  # closes the connection instead if the body did not end
             return _whole_answer(lean.status, raw, url)
@@ -265,9 +257,9 @@ class EngineClient:
         try:
             raw = await resp.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise EngineTimeoutError(f"engine at {url} stopped answering before the body ended") from exc
+            raise _body_timeout(url) from exc
         except aiohttp.ClientError as exc:
-            raise EngineError(f"engine at {url} broke the connection mid-answer ({exc})") from exc
+            raise _body_broken(url, exc) from exc
         finally:
             resp.release()
         return _whole_answer(resp.status, raw, url)
@@ -365,6 +357,27 @@ class EngineClient:
             if exc.status not in _NO_HEALTH_ROUTE:
                 raise
             await self.models(timeout_s=within)  # the outer deadline still bounds both calls
+
+
+# The errors of a call, one text each whichever transport carried it (aiohttp or `cocoon.engine.http1`).
+
+
+def _no_answer(url: str) -> EngineTimeoutError:
+    return EngineTimeoutError(
+        f"engine at {url} did not answer in time; check that it is up and not overloaded"
+    )
+
+
+def _unreachable(url: str, exc: BaseException) -> EngineError:
+    return EngineError(f"cannot reach the engine at {url} ({exc}); is it running at that address?")
+
+
+def _body_timeout(url: str) -> EngineTimeoutError:
+    return EngineTimeoutError(f"engine at {url} stopped answering before the body ended")
+
+
+def _body_broken(url: str, exc: BaseException) -> EngineError:
+    return EngineError(f"engine at {url} broke the connection mid-answer ({exc})")
 
 
 def _whole_answer(status: int, raw: bytes, url: str) -> EngineResponse:
