@@ -316,21 +316,10 @@ async def test_an_https_engine_still_goes_through_aiohttp() -> None:
 
 
 def test_the_pool_works_on_uvloop() -> None:
-    """Nodes run on uvloop, whose transports are not `asyncio.Transport` subclasses."""
-
-    async def main() -> None:
-        async with scripted(lambda r: length_answer() if r.index % 2 else chunked_answer(SSE)) as (
-            server,
-            client,
-        ):
-            for _ in range(2):
-                async with await client.stream(CHAT, BODY) as answer:
-                    assert b"".join([data async for data in answer]) == SSE
-                await client.complete(CHAT, {"model": "m"})
-        assert server.connections == 1
-
+    """Nodes run on uvloop, whose transports are not `asyncio.Transport` subclasses: the keep-alive
+    exchange above, on uvloop."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main())
+        runner.run(test_sequential_requests_share_one_connection())
 
 
 def test_a_header_value_with_a_line_break_is_refused() -> None:
