@@ -51,7 +51,7 @@ from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, address_of, client_state_init
-from cocoon.ton.ops import CLIENT_DEPLOY_VALUE, TON
+from cocoon.ton.ops import TON
 from cocoon.ton.params import Params
 from cocoon.ton.reference.proxy_contract import proxy_contract_address
 from cocoon.wallet.sender import MessageSender
@@ -213,16 +213,8 @@ class ChainLongAuth:
     async def _prepare(self, ours: Address, init: tuple[Cell, Cell], proxy_contract: Address) -> None:
         slot = self.in_flight.setdefault(ours.raw, InFlight())
         if (await self.chain.get_account(ours)).status is not AccountStatus.ACTIVE:
-            log.info("deploying client contract %s for proxy contract %s", ours, proxy_contract)
             await send_deploy(
-                self.sender,
-                self.clock,
-                slot,
-                ours,
-                CLIENT_DEPLOY_VALUE,
-                init,
-                self.land_timeout_s,
-                self.counters,
+                self.sender, self.clock, slot, ours, init, proxy_contract, self.land_timeout_s, self.counters
             )
         state = await self.chain.get_account(ours)
         if state.data is None:

@@ -56,7 +56,7 @@ from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell
 from cocoon.ton.chain import AccountStatus, Chain
 from cocoon.ton.data import ClientData, ProxyData, address_of, client_state_init
-from cocoon.ton.ops import CLIENT_DEPLOY_VALUE, COMMISSION_ESTIMATE, TON
+from cocoon.ton.ops import COMMISSION_ESTIMATE, TON
 from cocoon.ton.params import Params
 from cocoon.ton.signed import ClientChargeSigned
 from cocoon.wallet.sender import MessageSender
@@ -209,14 +209,13 @@ class ClientPayments:
             channel = ClientChannel(proxy_contract, proxy_key, address_of(init))
             self.channels[proxy_contract.raw] = channel
         if (await self.chain.get_account(channel.contract)).status is not AccountStatus.ACTIVE:
-            log.info("deploying client contract %s for proxy contract %s", channel.contract, proxy_contract)
             await top_ups.send_deploy(
                 self.sender,
                 self.clock,
                 channel,
                 channel.contract,
-                CLIENT_DEPLOY_VALUE,
                 init,
+                proxy_contract,
                 self.land_timeout_s,
                 self.counters,
             )

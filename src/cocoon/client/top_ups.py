@@ -25,6 +25,7 @@ from cocoon.payments.params import Nano
 from cocoon.payments.top_up import TopUpDecision, TopUpInFlight, decide_top_up, included, sending, unsent
 from cocoon.ton.address import Address
 from cocoon.ton.cells import Cell
+from cocoon.ton.ops import CLIENT_DEPLOY_VALUE
 from cocoon.wallet.sender import MessageSender
 
 log = logging.getLogger(__name__)
@@ -126,15 +127,15 @@ async def send_deploy(
     clock: Clock,
     slot: TopUpSlot,
     contract: Address,
-    value: int,
     init: tuple[Cell, Cell],
+    proxy_contract: Address,
     land_timeout_s: float,
     counters: dict[str, int],
 ) -> bool:
-    """Deploy ``contract`` (``init``, ``value`` nanoTON), unless its deployment was included less than
-    ``land_timeout_s`` ago: a caller that tries again before it landed (a reconnect: the proxy does not
-    see the contract yet) must not pay for a second one. One not landed by then is sent again, logged.
-    True when it was sent."""
+    """Deploy our client ``contract`` (``init``) for ``proxy_contract``, unless its deployment was
+    included less than ``land_timeout_s`` ago: a caller that tries again before it landed (a reconnect:
+    the proxy does not see the contract yet) must not pay for a second one. One not landed by then is
+    sent again, logged. True when it was sent."""
     now = clock.monotonic()
     sent_at = slot.deploy_sent_at
     if sent_at is not None and now - sent_at < land_timeout_s:
@@ -151,8 +152,9 @@ async def send_deploy(
             contract,
             now - sent_at,
         )
+    log.info("deploying client contract %s for proxy contract %s", contract, proxy_contract)
     try:
-        await sender.send(contract, value, state_init=init, bounce=False)
+        await sender.send(contract, CLIENT_DEPLOY_VALUE, state_init=init, bounce=False)
     except WalletFundsError:
         raise  # certainly not sent: the next try sends it
     except BaseException:
