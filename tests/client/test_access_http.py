@@ -9,8 +9,9 @@ from pathlib import Path
 
 import openai
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from client_answers import BODY, chat_body, chunk, head
+from lane_server import PATHS, served
 
 from cocoon.client.access import AccessControl
 from cocoon.client.budget import DAY_S
@@ -57,25 +58,31 @@ def secrets_(keys_path: Path) -> dict[str, str]:
     return {"capped": capped, "free": free}
 
 
-async def _serve(backend: FakeBackend, access: AccessControl) -> AsyncIterator[TestClient]:
+@pytest.fixture(params=PATHS)
+def lane(request: pytest.FixtureRequest) -> bool:
+    """Every test runs on aiohttp alone and behind the fast lane."""
+    return request.param == "lane"
+
+
+async def _serve(backend: FakeBackend, access: AccessControl, lane: bool) -> AsyncIterator[TestClient]:
     app = make_client_app(backend, clock=access.clock, access=access)
-    async with TestClient(TestServer(app)) as test_client:
+    async with served(app, lane) as test_client:
         yield test_client
 
 
 @pytest.fixture
 async def client(
-    backend: FakeBackend, keys_path: Path, clock: FakeClock, secrets_: dict[str, str]
+    backend: FakeBackend, keys_path: Path, clock: FakeClock, secrets_: dict[str, str], lane: bool
 ) -> AsyncIterator[TestClient]:
     access = AccessControl(OriginPolicy.from_config([ALLOWED]), KeyFile(keys_path), clock=clock)
-    async for test_client in _serve(backend, access):
+    async for test_client in _serve(backend, access, lane):
         yield test_client
 
 
 @pytest.fixture
-async def open_client(backend: FakeBackend) -> AsyncIterator[TestClient]:
+async def open_client(backend: FakeBackend, lane: bool) -> AsyncIterator[TestClient]:
     """No keys configured, no origin allowed: the defaults of a daemon on loopback."""
-    async for test_client in _serve(backend, AccessControl()):
+    async for test_client in _serve(backend, AccessControl(), lane):
         yield test_client
 
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from client_answers import (
     CONTENT,
     END,
@@ -22,6 +22,7 @@ from client_answers import (
     signed_answer,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from lane_server import PATHS, served
 
 from cocoon.api.validation import Limits
 from cocoon.client.fake_backend import FAKE_MODEL_ID, FAKE_PRICE_NANO, FAKE_REPLY, FakeBackend, Gate
@@ -40,10 +41,11 @@ def backend() -> FakeBackend:
     return FakeBackend()
 
 
-@pytest.fixture
-async def client(backend: FakeBackend) -> AsyncIterator[TestClient]:
+@pytest.fixture(params=PATHS)
+async def client(backend: FakeBackend, request: pytest.FixtureRequest) -> AsyncIterator[TestClient]:
+    """The app on aiohttp alone, and behind the fast lane."""
     app = make_client_app(backend, Limits(max_body_bytes=4096))
-    async with TestClient(TestServer(app)) as test_client:
+    async with served(app, request.param == "lane") as test_client:
         yield test_client
 
 
@@ -188,7 +190,7 @@ async def test_a_verified_receipt_rides_in_the_streamed_usage_chunk_and_is_kept(
     key = Ed25519PrivateKey.generate()
     backend = FakeBackend([signed_answer(key, [CONTENT, USAGE_EVENT])])
     app = make_client_app(backend, receipts=ReceiptBook(clock=FakeClock(wall=NOW)))
-    async with TestClient(TestServer(app)) as client:
+    async with served(app, lane=True) as client:
         resp = await client.post("/v1/chat/completions", json=chat_body(usage=True))
         data = data_of(await resp.read())
         receipt = data[-2]["receipt"]

@@ -13,7 +13,8 @@ import zlib
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
+from lane_server import PATHS, served
 
 from cocoon.api.json_body import MAX_JSON_DEPTH
 from cocoon.api.validation import Limits
@@ -34,10 +35,11 @@ def backend() -> FakeBackend:
     return FakeBackend()
 
 
-@pytest.fixture
-async def client(backend: FakeBackend) -> AsyncIterator[TestClient]:
+@pytest.fixture(params=PATHS)
+async def client(backend: FakeBackend, request: pytest.FixtureRequest) -> AsyncIterator[TestClient]:
+    """The app on aiohttp alone, and behind the fast lane."""
     app = make_client_app(backend, Limits(max_body_bytes=LIMIT))
-    async with TestClient(TestServer(app)) as test_client:
+    async with served(app, request.param == "lane") as test_client:
         yield test_client
 
 

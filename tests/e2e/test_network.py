@@ -289,11 +289,13 @@ def test_status_pages(api: openai.OpenAI, net: RunningNet) -> None:
     api.chat.completions.create(model=net.model, messages=MESSAGES, max_tokens=3)  # type: ignore[arg-type]
     stats = get_json(net.base_url.removesuffix("/v1") + "/jsonstats")
     assert stats["client"]["requests"]["succeeded"] >= 1
+    assert stats["client"]["fast_lane"]["served"] >= 1  # the SDK's request never went through aiohttp
     (proxy,) = stats["proxies"].values()
     assert proxy["connected"] and proxy["balance_nano"] > 0
     with urllib.request.urlopen(net.base_url.removesuffix("/v1") + "/metrics", timeout=10) as resp:
         metrics = resp.read().decode()
     assert 'cocoon_client_requests_total{outcome="succeeded"}' in metrics
+    assert "cocoon_client_fast_lane_requests_total " in metrics
     with urllib.request.urlopen(net.base_url.removesuffix("/v1") + "/", timeout=10) as resp:
         page = resp.read().decode()
         assert resp.headers["Content-Type"].startswith("text/html")

@@ -14,6 +14,9 @@ One aiohttp middleware (`AccessControl.middleware`, registered first by
 3. a ``POST /v1/...`` (what spends TON) with a key over its daily limit: 429 ``insufficient_quota``,
    saying when the limit resets (`cocoon.client.budget`).
 
+The fast lane of the inference endpoints (`cocoon.client.fast_lane`) takes no request with an
+``Origin`` and passes the others through the same steps 2 and 3 (`AccessControl.gate`).
+
 ``/healthz`` stays open for probes, ``/v1/models`` for ``cocoon up`` and load balancers (it shows the
 network's public offer, nothing of this daemon's money). The key of a request is kept in `CALLER`
 while it is served, so the spend of its answer (`ClientStats.finished`) is counted on that key.
@@ -170,19 +173,41 @@ class AccessControl:
                 if requested is not None:
                     asked = request.headers.get("Access-Control-Request-Headers", "")
                     return web.Response(status=204, headers=self.origins.preflight_headers(origin, asked))
-            if request.path in OPEN_PATHS:
-                return await handler(request)
             try:
-                key = self._authenticate(request)
+                key = self.gate(request.method, request.path, request.headers.get("Authorization", ""))
             except RequestError as error:
                 return _respond(reject(error))
             if key is None:
                 return await handler(request)
-            return await self._serve_as(key, request, handler, reject)
+            token = CALLER.set(key.name)
+            try:
+                return await handler(request)
+            finally:
+                CALLER.reset(token)
 
         return access
 
-    def _authenticate(self, request: web.Request) -> ApiKey | None:
+    def gate(self, method: str, path: str, authorization: str) -> ApiKey | None:
+        """Steps 2 and 3 (the origin is the caller's to check first): the key of a request with this
+        ``Authorization`` header (None when none is needed), admitted against its budget when the
+        request spends; a `RequestError` (401, 429, 500) when it is refused. The caller sets `CALLER`."""
+        if path in OPEN_PATHS:
+            return None
+        key = self._authenticate(path, authorization)
+        if key is not None and method == "POST" and path.startswith("/v1/"):
+            exceeded = self.ledger.quota_exceeded(key, self.clock.time())
+            if exceeded is not None:
+                raise RequestError(
+                    exceeded.message(),
+                    status=429,
+                    error_type="insufficient_quota",
+                    code="insufficient_quota",
+                    headers={**_NO_RETRY, "Retry-After": str(exceeded.retry_after_s)},
+                )
+            self.ledger.admitted(key.name)
+        return key
+
+    def _authenticate(self, path: str, authorization: str) -> ApiKey | None:
         """The request's key (None when keys are not in force); a `RequestError` when refused."""
         try:
             keys = self.keys_in_force()
@@ -196,34 +221,11 @@ class AccessControl:
             ) from exc
         if keys is None:
             return None
-        secret = presented_secret(request.headers.get("Authorization", ""))
+        secret = presented_secret(authorization)
         key = keys.find(secret) if secret is not None else None
         if key is None:
-            raise _unauthorized(secret, request.path)
+            raise _unauthorized(secret, path)
         return key
-
-    async def _serve_as(
-        self, key: ApiKey, request: web.Request, handler: Handler, reject: Reject
-    ) -> web.StreamResponse:
-        spends = request.method == "POST" and request.path.startswith("/v1/")
-        if spends:
-            exceeded = self.ledger.quota_exceeded(key, self.clock.time())
-            if exceeded is not None:
-                headers = {**_NO_RETRY, "Retry-After": str(exceeded.retry_after_s)}
-                error = RequestError(
-                    exceeded.message(),
-                    status=429,
-                    error_type="insufficient_quota",
-                    code="insufficient_quota",
-                    headers=headers,
-                )
-                return _respond(reject(error))
-            self.ledger.admitted(key.name)
-        token = CALLER.set(key.name)
-        try:
-            return await handler(request)
-        finally:
-            CALLER.reset(token)
 
 
 def _respond(answer: WholeAnswer) -> web.Response:

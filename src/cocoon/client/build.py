@@ -28,7 +28,8 @@ from cocoon.client.cocoon_auth import CocoonAccount
 from cocoon.client.cocoon_proxy import CocoonProxies
 from cocoon.client.cocoon_register import ChainLongAuth, our_contracts, reference_contracts
 from cocoon.client.e2e_workers import E2EWorkers
-from cocoon.client.http_api import SERVING_KEY, make_client_app
+from cocoon.client.fast_lane import FastLaneSite
+from cocoon.client.http_api import SERVING_KEY, lane_of, make_client_app
 from cocoon.client.network import ProxyPool
 from cocoon.client.payment_routes import add_payment_routes
 from cocoon.client.payments import ClientPayments
@@ -213,8 +214,14 @@ async def build_client(
             interval = config.root_poll_interval_s
             running.jobs.append(lambda: follow_root(node, follower, interval_s=interval))
             running.jobs.append(params.run)
+        lane = lane_of(app)
         running.http_port = await serve_node_http(
-            app, config.api_listen_host, config.http_port, stack, cancel_on_disconnect=True
+            app,
+            config.api_listen_host,
+            config.http_port,
+            stack,
+            cancel_on_disconnect=True,
+            site=lambda runner, host, port: FastLaneSite(runner, lane, host, port),
         )
         if admin_app is not None:
             running.admin_port = await serve_node_http(admin_app, config.admin_host, admin_port, stack)

@@ -5,21 +5,27 @@ Thin aiohttp handlers: read the body (415 unless it is plain JSON, 413 past the 
 streamed answer is written as it comes and closed however the handler ends, so a caller that goes away
 (the app runs with handler cancellation: a disconnect cancels the handler task) cancels its request end
 to end.
+
+The inference endpoints are also served by the app's fast lane (`lane_of`, `cocoon.client.fast_lane`),
+which takes their plain requests off the socket before aiohttp sees them: the same access gate, body
+checks, validation and serving, one code path for both (`ClientRoutes.lane`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 
 from cocoon.api.validation import DEFAULT_LIMITS, Limits, validate_request
-from cocoon.client.access import AccessControl
+from cocoon.client.access import CALLER, AccessControl
 from cocoon.client.backend import InferenceBackend
 from cocoon.client.dashboard import make_dashboard
+from cocoon.client.fast_lane import FastLane
+from cocoon.client.http1_lane import LaneRequest
 from cocoon.client.receipts import ReceiptBook
 from cocoon.client.responses import EventStream, WholeAnswer, error_answer
 from cocoon.client.serving import ClientServing
@@ -28,13 +34,27 @@ from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.errors import RequestError
 
 SERVING_KEY: web.AppKey[ClientServing] = web.AppKey("serving")
+LANE_KEY: web.AppKey[FastLane] = web.AppKey("fast_lane")
 
 
 FORM_PATHS = frozenset({"/v1/audio/transcriptions"})
 """The paths whose body is a ``multipart/form-data`` form (as OpenAI's), not JSON."""
+LANE_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"})
+"""The JSON inference paths the fast lane takes."""
 
 
-def check_body_headers(request: web.Request) -> None:
+def media_type(value: str) -> tuple[str, str | None]:
+    """The media type of a ``Content-Type`` value, in lower case, and its ``charset`` if it names one."""
+    kind, *parameters = value.split(";")
+    charset = None
+    for parameter in parameters:
+        name, _, given = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = given.strip().strip('"').lower()
+    return kind.strip().lower(), charset
+
+
+def check_body_headers(path: str, content_type: str | None, content_encodings: Iterable[str]) -> None:
     """Refuse with a 415 `RequestError`, before a byte of it is read, a body this API does not take.
 
     A transcription (`FORM_PATHS`) must be ``multipart/form-data``; a browser page cannot send one
@@ -46,11 +66,7 @@ def check_body_headers(request: web.Request) -> None:
     ``identity``: a request body is never decompressed (the node's server does not decode it either),
     so a small gzip body cannot expand to gigabytes; the OpenAI SDKs never compress one.
     """
-    encodings = [
-        token.strip().lower()
-        for value in request.headers.getall(hdrs.CONTENT_ENCODING, [])
-        for token in value.split(",")
-    ]
+    encodings = [token.strip().lower() for value in content_encodings for token in value.split(",")]
     if any(token not in ("", "identity") for token in encodings):
         raise RequestError(
             f"Content-Encoding {', '.join(encodings)!r} is not supported: send the request body "
@@ -59,21 +75,21 @@ def check_body_headers(request: web.Request) -> None:
             code="unsupported_content_encoding",
             headers={"Accept-Encoding": "identity"},
         )
-    if request.path in FORM_PATHS:
-        if request.content_type != "multipart/form-data":
+    kind, charset = media_type(content_type) if content_type is not None else (None, None)
+    if path in FORM_PATHS:
+        if kind != "multipart/form-data":
             raise RequestError(
-                f"Content-Type {request.headers.get(hdrs.CONTENT_TYPE, 'none')!r} is not supported here: "
+                f"Content-Type {content_type or 'none'!r} is not supported here: "
                 "send the audio and its fields as 'multipart/form-data', as OpenAI's API takes them.",
                 status=415,
                 code="unsupported_media_type",
             )
         return
-    if hdrs.CONTENT_TYPE not in request.headers:
+    if content_type is None:
         return
-    charset = (request.charset or "utf-8").lower()
-    if request.content_type != "application/json" or charset not in ("utf-8", "utf8"):
+    if kind != "application/json" or (charset or "utf-8") not in ("utf-8", "utf8"):
         raise RequestError(
-            f"Content-Type {request.headers[hdrs.CONTENT_TYPE]!r} is not supported: send the JSON body "
+            f"Content-Type {content_type!r} is not supported: send the JSON body "
             "with 'Content-Type: application/json'.",
             status=415,
             code="unsupported_media_type",
@@ -83,7 +99,10 @@ def check_body_headers(request: web.Request) -> None:
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole request body, after `check_body_headers`; a 413 `RequestError` as soon as it is known to
     exceed `limit`."""
-    check_body_headers(request)
+    headers = request.headers
+    check_body_headers(
+        request.path, headers.get(hdrs.CONTENT_TYPE), headers.getall(hdrs.CONTENT_ENCODING, ())
+    )
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     body = bytearray()
@@ -152,11 +171,12 @@ async def write_stream(request: web.Request, events: EventStream) -> web.StreamR
 
 
 class ClientRoutes:
-    """The request handlers, bound to one `ClientServing`."""
+    """The request handlers, bound to one `ClientServing` (and, for the fast lane, its access gate)."""
 
-    def __init__(self, serving: ClientServing, limits: Limits) -> None:
+    def __init__(self, serving: ClientServing, limits: Limits, access: AccessControl | None = None) -> None:
         self.serving = serving
         self.limits = limits
+        self.access = access or AccessControl(clock=serving.clock)
 
     async def inference(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/responses`` and
@@ -173,6 +193,26 @@ class ClientRoutes:
         if isinstance(answer, WholeAnswer):
             return respond(answer)
         return await write_stream(request, answer)
+
+    async def lane(self, request: LaneRequest, body: bytes) -> WholeAnswer | EventStream:
+        """A request of the fast lane (`LANE_PATHS`, no ``Origin``, its whole body within the limit),
+        served as `inference` serves it behind the access middleware."""
+        started = self.serving.clock.monotonic()
+        fields = request.fields
+        try:
+            key = self.access.gate("POST", request.path, fields.get("authorization", ""))
+            encoding = fields.get("content-encoding")
+            check_body_headers(
+                request.path, fields.get("content-type"), () if encoding is None else (encoding,)
+            )
+            validated = validate_request(request.path, body, self.limits)
+        except RequestError as error:
+            return self.serving.reject(error)
+        if key is not None:
+            # Each lane request runs in a task of its own: the key set here is its alone, until the
+            # answer is written (its spend is counted on it as the stream ends).
+            CALLER.set(key.name)
+        return await self.serving.serve(validated, started=started)
 
     async def receipt(self, request: web.Request) -> web.Response:
         """``GET /v1/receipts/{request_id}``: a recent verified receipt (request id = X-Cocoon-Request-Id)."""
@@ -218,8 +258,8 @@ def make_client_app(
     ``access`` decides origins, API keys and budgets (default: no keys, no web origin allowed).
     """
     serving = ClientServing(backend, stats, receipts, clock=clock)
-    routes = ClientRoutes(serving, limits)
     access = access or AccessControl(clock=clock)
+    routes = ClientRoutes(serving, limits, access)
     middlewares = [access.middleware(serving.reject), _openai_404]
     # Our own body limit gives a clean 413 with an OpenAI body; aiohttp's must not trigger first.
     app = web.Application(client_max_size=limits.max_body_bytes * 2 + 1024, middlewares=middlewares)
@@ -238,4 +278,11 @@ def make_client_app(
     app.router.add_get("/", dashboard)
     app.router.add_get("/stats", dashboard)
     app[SERVING_KEY] = serving
+    lane = app[LANE_KEY] = FastLane(routes.lane, LANE_PATHS, limits.max_body_bytes, clock=clock)
+    serving.stats.parts["fast_lane"] = lane
     return app
+
+
+def lane_of(app: web.Application) -> FastLane:
+    """The fast lane of a client app made by `make_client_app` (serve it with `FastLaneSite`)."""
+    return app[LANE_KEY]

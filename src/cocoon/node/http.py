@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 from aiohttp import web
 
 from cocoon.errors import ConfigError
 
+Site = Callable[[web.AppRunner, str, int], web.BaseSite]
+"""Makes the site a runner listens with on ``host:port`` (default: aiohttp's TCP site)."""
+
 
 async def serve_http(
-    app: web.Application, host: str, port: int, *, cancel_on_disconnect: bool = False
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    cancel_on_disconnect: bool = False,
+    site: Site = web.TCPSite,
 ) -> web.AppRunner:
     """Start an aiohttp app; `cancel_on_disconnect` cancels a handler when its caller goes away.
 
@@ -22,7 +31,7 @@ async def serve_http(
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await site(runner, host, port).start()
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(
@@ -39,9 +48,15 @@ def bound_port(runner: web.AppRunner) -> int:
 
 
 async def serve_node_http(
-    app: web.Application, host: str, port: int, stack: AsyncExitStack, *, cancel_on_disconnect: bool = False
+    app: web.Application,
+    host: str,
+    port: int,
+    stack: AsyncExitStack,
+    *,
+    cancel_on_disconnect: bool = False,
+    site: Site = web.TCPSite,
 ) -> int:
     """:func:`serve_http`, stopped with ``stack``; returns the port it listens on."""
-    runner = await serve_http(app, host, port, cancel_on_disconnect=cancel_on_disconnect)
+    runner = await serve_http(app, host, port, cancel_on_disconnect=cancel_on_disconnect, site=site)
     stack.push_async_callback(runner.cleanup)
     return bound_port(runner)
