@@ -37,3 +37,16 @@ CHUNKS: list[dict[str, Any]] = [
 def test_shortcut_agrees_with_the_parsed_chunk(chunk: dict[str, Any], separators: tuple[str, str]) -> None:
     payload = json.dumps(chunk, separators=separators).encode()
     assert is_usage_chunk(payload) == _parsed(payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b'{"choices":[],"usage":{"total_tokens":NaN}}', True),  # the json module reads it, msgspec not
+        (b'{"choices":[],"usage":{"total_tokens":1e999}}', True),
+        (b'{"choices":[],"usage":{"total_tokens":5}', False),  # cut short: no JSON at all
+        (b'["usage", 1]', False),
+    ],
+)
+def test_chunks_only_the_json_module_reads_are_judged_the_same(payload: bytes, expected: bool) -> None:
+    assert is_usage_chunk(payload) is expected
