@@ -179,23 +179,45 @@ async def test_the_caller_leaving_mid_stream_cancels_the_request(
     assert backend.cancels and "disconnected" in backend.cancels[0]
 
 
-async def test_the_head_goes_with_the_first_event_and_the_end_with_the_last(
-    client: TestClient, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writes: list[bytes] = []
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every write the lane makes to a caller's socket."""
+    seen: list[bytes] = []
     write = fast_lane._LaneConnection._write
 
     def recording(self: fast_lane._LaneConnection, data: bytes) -> None:
-        writes.append(data)
+        seen.append(data)
         write(self, data)
 
     monkeypatch.setattr(fast_lane._LaneConnection, "_write", recording)
+    return seen
+
+
+async def test_a_stream_that_comes_at_once_is_one_write(
+    client: TestClient, backend: FakeBackend, writes: list[bytes]
+) -> None:
     backend.add([head(), chunk(CONTENT), chunk(CONTENT), END])
     resp = await client.post("/v1/chat/completions", json=chat_body())
     assert await resp.read() == CONTENT + CONTENT + DONE_EVENT
-    assert len(writes) == 3
+    (only,) = writes
+    assert only.startswith(b"HTTP/1.1 200 OK") and only.endswith(DONE_EVENT + b"\r\n0\r\n\r\n")
+
+
+async def test_events_go_out_as_they_come_the_last_with_the_end_of_the_body(
+    client: TestClient, backend: FakeBackend, writes: list[bytes]
+) -> None:
+    gate = Gate()
+    backend.add([head(), chunk(CONTENT), gate, chunk(CONTENT), END])
+    resp = await client.post("/v1/chat/completions", json=chat_body())
+    await gate.reached.wait()
+    first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5)  # not held for the rest
+    assert first == CONTENT and len(writes) == 1
     assert writes[0].startswith(b"HTTP/1.1 200 OK") and writes[0].endswith(b"\r\n" + CONTENT + b"\r\n")
-    assert writes[2].endswith(DONE_EVENT + b"\r\n0\r\n\r\n")
+    gate.opened.set()
+    assert await resp.read() == CONTENT + DONE_EVENT
+    assert len(writes) == 2 and writes[1] == b"%x\r\n%b\r\n" % (len(CONTENT), CONTENT) + (
+        b"%x\r\n%b\r\n0\r\n\r\n" % (len(DONE_EVENT), DONE_EVENT)
+    )
 
 
 async def test_a_head_that_waits_for_its_first_event_goes_out_alone(

@@ -287,7 +287,12 @@ class _LaneConnection(asyncio.Protocol):
         self._write(head + answer.body)
 
     async def _write_stream(self, events: EventStream, close: bool) -> None:
-        """Write ``events`` chunk by chunk (a head that cannot be written: a 502, the stream closed)."""
+        """Write ``events`` as they come (a head that cannot be written: a 502, the stream closed).
+
+        A write (a system call) is most of what relaying costs, so what comes within one loop turn goes
+        out in one: the head with the first events, and the usage event and ``[DONE]`` with the end of
+        the body, when the network's answer brought them together (a burst always does). Nothing waits
+        longer than the turn it came in."""
         async with contextlib.aclosing(events):
             try:
                 head = self._head(200, events.headers, None, close)
@@ -295,33 +300,18 @@ class _LaneConnection(asyncio.Protocol):
                 log.warning("client API: %s", exc)
                 self._write_whole(error_answer(BAD_HEADERS), close)
                 return
-            pending: list[bytes] = [head]
-            # The head goes with the first event if it is ready within this loop turn, else alone.
-            alone = self.loop.call_soon(self._flush_head, pending)
+            pending = _Pending(self, head)
             try:
-                tail = b""
                 async for data in events:
-                    if not data:
-                        continue
-                    if events.ending:
-                        tail += chunk(data)
-                        continue
-                    if pending:
-                        pending.append(chunk(data))
-                        self._write(b"".join(pending))
-                        pending.clear()
-                    else:
-                        self._write(chunk(data))
-                    if not self.writing:
-                        await self._drain()
+                    if data:
+                        pending.add(chunk(data))
+                        if not self.writing:
+                            pending.flush()
+                            await self._drain()
             finally:
-                alone.cancel()
-            self._write(b"".join(pending) + tail + LAST_CHUNK)
-
-    def _flush_head(self, pending: list[bytes]) -> None:
-        if pending and self.transport is not None and not self.transport.is_closing():
-            self._write(b"".join(pending))
-            pending.clear()
+                pending.cancel()
+            pending.add(LAST_CHUNK)
+            pending.flush()
 
     def _write(self, data: bytes) -> None:
         transport = self.transport
@@ -358,3 +348,40 @@ class _LaneConnection(asyncio.Protocol):
             self.close()
         else:
             self.idle_timer = self.loop.call_at(due, self._idle_check)
+
+
+class _Pending:
+    """A stream's bytes written within this loop turn, sent together at its end (or by `flush`)."""
+
+    __slots__ = ("conn", "parts", "timer")
+
+    def __init__(self, conn: _LaneConnection, head: bytes) -> None:
+        self.conn = conn
+        self.parts = [head]
+        self.timer: asyncio.Handle | None = conn.loop.call_soon(self._due)
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+        if self.timer is None:
+            self.timer = self.conn.loop.call_soon(self._due)
+
+    def flush(self) -> None:
+        """Write what is pending now (raises `ConnectionResetError` when the caller is gone)."""
+        self.cancel()
+        if self.parts:
+            data = b"".join(self.parts)
+            self.parts.clear()
+            self.conn._write(data)
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _due(self) -> None:
+        self.timer = None
+        transport = self.conn.transport
+        if transport is None or transport.is_closing():
+            self.parts.clear()  # the caller left: the stream's reader hears of it (connection_lost)
+            return
+        self.flush()
