@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import openai
 import pytest
+import uvloop
 from aiohttp.test_utils import TestClient
 from client_answers import CONTENT, END, chat_body, chunk, head
 from lane_server import lane_in, served
@@ -286,3 +287,18 @@ async def test_a_failure_before_any_answer_is_a_500_and_the_connection_closes(
         assert head_bytes.startswith(b"HTTP/1.1 500 ") and b"Connection: close" in head_bytes
         assert json.loads(body)["error"]["code"] == "internal_error"
         assert await reader.read() == b""
+
+
+def test_the_lane_and_its_handover_work_on_uvloop() -> None:
+    """The daemon runs on uvloop, whose transports are not `asyncio.Transport` subclasses: answers,
+    pipelining and handing a connection to aiohttp midway, on uvloop."""
+
+    async def scenario() -> None:
+        access = AccessControl(OriginPolicy.from_config(["https://app.example"]))
+        async with served(make_client_app(FakeBackend(), access=access), lane=True) as client:
+            await test_requests_on_one_connection_and_pipelined_ones_are_answered_in_order(client)
+        async with served(make_client_app(FakeBackend(), access=access), lane=True) as client:
+            await test_other_routes_and_browser_requests_are_aiohttps_for_the_rest_of_the_connection(client)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())
