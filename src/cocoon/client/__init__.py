@@ -6,8 +6,11 @@ Where things happen, one module each:
   receipts, the HTTP API; what ``cocoon client run`` and the tests call);
 - `cocoon.api.validation` validates a request (the protocol layer, shared with the worker);
 - `client.http_api` routes: thin aiohttp handlers (body limit, validate, write) and `make_client_app`;
-- `client.access` guards the routes (one middleware): web origins (`client.cors`), API keys
-  (`client.keys`, the key file) and their daily budgets (`client.budget`), usage per key;
+- `client.fast_lane` serves the plain inference POSTs straight off the socket and hands every other
+  request to aiohttp (`FastLaneSite`); `client.http1_lane` is its wire format (pure);
+- `client.access` guards the routes (one middleware, and one gate the fast lane shares): web origins
+  (`client.cors`), API keys (`client.keys`, the key file) and their daily budgets (`client.budget`),
+  usage per key;
 - `client.serving` serves a validated request (`ClientServing`): short model names, starting it on
   the backend, the receipt lookup and the facts of /jsonstats;
 - `client.relay` turns one answer into a response (`AnswerRelay`): the worker's statement, receipt
