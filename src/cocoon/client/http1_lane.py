@@ -27,12 +27,8 @@ from typing import Final
 MAX_HEAD = 16 * 1024
 """The longest head the lane reads; a longer one goes to aiohttp (whose own bound is 8 KiB a line)."""
 
-_REQUEST_LINE = re.compile(rb"POST (/[!-~]*) HTTP/1\.1")
-# A value's words and the blanks between them, each blank run between two words: no backtracking.
-_FIELD = re.compile(
-    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[!-~\x80-\xff]+(?:[ \t]+[!-~\x80-\xff]+)*)?)[ \t]*"
-)
-_LENGTH = re.compile(rb"[0-9]{1,15}")
+_REQUEST_LINE = re.compile(r"POST (/[!-~]*) HTTP/1\.1")
+_LENGTH = re.compile(r"[0-9]{1,15}")
 _REFUSED_FIELDS = frozenset({"transfer-encoding", "expect", "upgrade", "origin"})
 _CONNECTION_TOKENS = frozenset({"keep-alive", "close"})
 _REASONS = {
@@ -104,24 +100,28 @@ def recognize(
         if len(data) >= max_head or data.count(b"\n") != data.count(b"\r\n"):
             return HANDOVER  # too long, or lines ended some other way: aiohttp decides
         return NEED_MORE
-    lines = bytes(data[:end]).split(b"\r\n")
+    # Latin-1 maps every byte to one character: the checks below see the bytes as they came.
+    lines = bytes(data[:end]).decode("latin-1").split("\r\n")
     line = _REQUEST_LINE.fullmatch(lines[0])
-    if line is None:
-        return HANDOVER
-    path = line.group(1).decode("ascii")
-    if path not in paths:
+    if line is None or (path := line.group(1)) not in paths:
         return HANDOVER
     fields: dict[str, str] = {}
+    names: list[str] = []
     for raw in lines[1:]:
-        field = _FIELD.fullmatch(raw)
-        if field is None:
+        name, colon, value = raw.partition(":")
+        lower = name.lower()
+        if not colon or lower in fields:
             return HANDOVER
-        name = field.group(1).decode("ascii").lower()
-        if name in fields or name in _REFUSED_FIELDS:
-            return HANDOVER
-        fields[name] = field.group(2).decode("latin-1")
+        names.append(name)
+        fields[lower] = value.strip(" \t")
+    # One check for all names (tokens joined are a token; an empty one, a blank or an obs-fold is
+    # not) and one for all values (no control character but HTAB).
+    if "" in names or (names and _TOKEN.fullmatch("".join(names)) is None):
+        return HANDOVER
+    if _UNSAFE_VALUE.search("".join(fields.values())) is not None or not _REFUSED_FIELDS.isdisjoint(fields):
+        return HANDOVER
     length = fields.get("content-length")
-    if length is None or _LENGTH.fullmatch(length.encode("latin-1")) is None or int(length) > max_body:
+    if length is None or _LENGTH.fullmatch(length) is None or int(length) > max_body:
         return HANDOVER
     keep_alive = True
     if (connection := fields.get("connection")) is not None:
