@@ -143,7 +143,8 @@ class FastLaneSite(web.TCPSite):
 
     async def stop(self) -> None:
         await super().stop()
-        await self.lane.shutdown(self._runner._shutdown_timeout)
+        # The runner's shutdown timeout (aiohttp's own waits as long for its connections).
+        await self.lane.shutdown(getattr(self._runner, "_shutdown_timeout", 60.0))
 
 
 class _LaneConnection(asyncio.Protocol):
