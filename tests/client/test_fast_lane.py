@@ -159,6 +159,16 @@ async def test_a_request_body_in_pieces_is_waited_for(client: TestClient) -> Non
         assert content_of(body) == FAKE_REPLY
 
 
+async def test_a_request_sent_a_byte_at_a_time_is_answered(client: TestClient) -> None:
+    async with connect(client) as (reader, writer):
+        for byte in raw_post(chat_body(stream=False)):
+            writer.write(bytes((byte,)))
+            await writer.drain()
+        _, body = await read_response(reader)
+        assert content_of(body) == FAKE_REPLY
+        assert lane_in(client).served == 1
+
+
 async def test_connection_close_is_honoured(client: TestClient) -> None:
     async with connect(client) as (reader, writer):
         writer.write(raw_post(chat_body(stream=False), extra=b"Connection: close\r\n"))

@@ -46,6 +46,26 @@ def test_every_prefix_of_a_request_waits_for_more_and_never_hands_over() -> None
             assert isinstance(found, LaneRequest) and found.end == len(data), cut
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        SDK_HEAD + BODY,
+        b"POST /v1/embeddings HTTP/1.1\r\nX: a\nb\r\nContent-Length: 2\r\n\r\n{}",  # a bare LF
+        b"POST /v1/embeddings HTTP/1.1\nContent-Length: 2\n\n{}",
+        b"POST /v1/embeddings HTTP/1.1\r\n\r\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+)
+def test_looking_only_at_new_bytes_gives_the_same_answer_as_reading_all(data: bytes) -> None:
+    """The shell passes ``scanned`` after a NEED_MORE: every split into two arrivals agrees with one
+    reading of the whole, a CRLF or the head's end cut between the two included."""
+    for first in range(len(data)):
+        if recognize(data[:first], PATHS, 1000) is not NEED_MORE:
+            continue
+        for second in range(first + 1, len(data) + 1):
+            whole = recognize(data[:second], PATHS, 1000)
+            assert recognize(data[:second], PATHS, 1000, scanned=first) == whole, (first, second)
+
+
 def test_pipelined_requests_are_taken_one_at_a_time() -> None:
     data = (SDK_HEAD + BODY) * 2
     first = recognize(data, PATHS, 1000)

@@ -156,6 +156,8 @@ class _LaneConnection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.unread = bytearray()
+        self.scanned = 0  # bytes of an unfinished head already looked at (`recognize`)
+        self.head: LaneRequest | None = None  # a request whose body is still coming
         self.task: asyncio.Task[None] | None = None
         self.closing = False  # answer the request in flight, then close
         self.reading = True
@@ -207,15 +209,19 @@ class _LaneConnection(asyncio.Protocol):
 
     def _next(self) -> None:
         """Start serving the next request in ``unread``, hand the connection over, or wait for bytes."""
-        found = recognize(self.unread, self.lane.paths, self.lane.max_body)
+        found = self.head or recognize(self.unread, self.lane.paths, self.lane.max_body, scanned=self.scanned)
         if found is NEED_MORE:
+            self.scanned = len(self.unread)  # the next bytes are looked at alone
             return
+        self.scanned = 0
         if found is HANDOVER:
             self._hand_over()
             return
         assert isinstance(found, LaneRequest)
         if len(self.unread) < found.end:
-            return  # its body is still coming
+            self.head = found  # its body is still coming: the head is not read again
+            return
+        self.head = None
         body = bytes(self.unread[found.body_start : found.end])
         del self.unread[: found.end]
         self.task = self.loop.create_task(self._serve(found, body))

@@ -91,13 +91,24 @@ class LaneRequest:
 
 
 def recognize(
-    data: bytes | bytearray, paths: frozenset[str], max_body: int, *, max_head: int = MAX_HEAD
+    data: bytes | bytearray,
+    paths: frozenset[str],
+    max_body: int,
+    *,
+    max_head: int = MAX_HEAD,
+    scanned: int = 0,
 ) -> LaneRequest | _Verdict:
     """Whether ``data`` (a connection's unread bytes, at a request's start) begins with a request the
-    lane takes: its `LaneRequest` (the body may not be all there yet), `NEED_MORE` or `HANDOVER`."""
-    end = data.find(b"\r\n\r\n", 0, max_head)
+    lane takes: its `LaneRequest` (the body may not be all there yet), `NEED_MORE` or `HANDOVER`.
+
+    ``scanned``: the length ``data`` had when an earlier call said `NEED_MORE` (0: none did). Only the
+    bytes after it are searched for the head's end and for bare line feeds, so a head that arrives a
+    byte at a time costs time in proportion to its length, not to its square.
+    """
+    end = data.find(b"\r\n\r\n", max(0, scanned - 3), max_head)
     if end < 0:
-        if len(data) >= max_head or data.count(b"\n") != data.count(b"\r\n"):
+        # A CRLF across the old and new bytes counts once: its LF among the new, its CR just before.
+        if len(data) >= max_head or data.count(b"\n", scanned) != data.count(b"\r\n", max(0, scanned - 1)):
             return HANDOVER  # too long, or lines ended some other way: aiohttp decides
         return NEED_MORE
     # Latin-1 maps every byte to one character: the checks below see the bytes as they came.
