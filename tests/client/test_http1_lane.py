@@ -7,6 +7,8 @@ import pytest
 from cocoon.client.http1_lane import (
     HANDOVER,
     LAST_CHUNK,
+    MAX_FIELDS,
+    MAX_HEAD,
     NEED_MORE,
     LaneRequest,
     chunk,
@@ -125,6 +127,18 @@ def test_a_head_longer_than_the_bound_goes_to_aiohttp_even_unfinished() -> None:
     data = b"POST /v1/chat/completions HTTP/1.1\r\nX: " + b"a" * 200
     assert recognize(data, PATHS, 1000, max_head=100) is HANDOVER
     assert recognize(data, PATHS, 1000, max_head=1000) is NEED_MORE
+
+
+def test_a_head_past_aiohttps_bounds_goes_to_aiohttp() -> None:
+    start = b"POST /v1/embeddings HTTP/1.1\r\nContent-Length: 0\r\n"
+    many = start + b"".join(b"X-%d: v\r\n" % i for i in range(MAX_FIELDS)) + b"\r\n"
+    assert len(many) < MAX_HEAD and recognize(many, PATHS, 1000) is HANDOVER  # one field too many
+    assert isinstance(
+        recognize(start + b"".join(b"X-%d: v\r\n" % i for i in range(MAX_FIELDS - 1)) + b"\r\n", PATHS, 1000),
+        LaneRequest,
+    )
+    long = start + b"X: " + b"a" * MAX_HEAD + b"\r\n\r\n"
+    assert recognize(long, PATHS, 1000) is HANDOVER
 
 
 def test_a_long_value_with_a_control_character_is_refused_at_once() -> None:

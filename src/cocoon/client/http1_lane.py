@@ -7,7 +7,8 @@ other request, malformed ones included. The lane takes only the plainest form of
 it never has to decide an edge case differently from aiohttp:
 
 - the request line ``POST <one of paths> HTTP/1.1`` exactly (no query, no absolute form);
-- lines ending in CRLF, field names that are tokens, values without control characters, no name twice;
+- lines ending in CRLF, field names that are tokens, values without control characters, no name twice,
+  within aiohttp's own bounds (`MAX_HEAD` bytes, `MAX_FIELDS` fields);
 - a ``Content-Length`` of at most ``max_body`` bytes; no ``Transfer-Encoding``, ``Expect``, ``Upgrade``
   or ``Origin`` (browsers' requests go through aiohttp, with CORS); ``Connection`` only ``keep-alive``
   or ``close``.
@@ -24,8 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-MAX_HEAD = 16 * 1024
-"""The longest head the lane reads; a longer one goes to aiohttp (whose own bound is 8 KiB a line)."""
+MAX_HEAD = 8190
+"""The longest head the lane reads (aiohttp's bound on one line): a longer one goes to aiohttp."""
+MAX_FIELDS = 128
+"""The most fields a head the lane takes may have (aiohttp's bound): more go to aiohttp."""
 
 _REQUEST_LINE = re.compile(r"POST (/[!-~]*) HTTP/1\.1")
 _LENGTH = re.compile(r"[0-9]{1,15}")
@@ -115,6 +118,8 @@ def recognize(
     lines = bytes(data[:end]).decode("latin-1").split("\r\n")
     line = _REQUEST_LINE.fullmatch(lines[0])
     if line is None or (path := line.group(1)) not in paths:
+        return HANDOVER
+    if len(lines) > MAX_FIELDS + 1:
         return HANDOVER
     fields: dict[str, str] = {}
     names: list[str] = []
