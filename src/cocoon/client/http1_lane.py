@@ -20,6 +20,7 @@ passes in the ``Date``.
 
 from __future__ import annotations
 
+import http
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,25 +35,8 @@ _REQUEST_LINE = re.compile(r"POST (/[!-~]*) HTTP/1\.1")
 _LENGTH = re.compile(r"[0-9]{1,15}")
 _REFUSED_FIELDS = frozenset({"transfer-encoding", "expect", "upgrade", "origin"})
 _CONNECTION_TOKENS = frozenset({"keep-alive", "close"})
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    402: "Payment Required",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    409: "Conflict",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+"""Each status's reason phrase, as the COCOON port writes it too (looked up once, not per answer)."""
 _UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
