@@ -160,7 +160,7 @@ def is_response_end(payload: bytes) -> bool:
     """True for a Responses API stream's last event (``response.completed`` or ``.incomplete``)."""
     if not any(end.encode() in payload for end in RESPONSE_ENDS):
         return False
-    event = _json_value(payload)
+    event, _ = _json_value(payload)
     return isinstance(event, dict) and event.get("type") in RESPONSE_ENDS
 
 
@@ -188,20 +188,21 @@ def is_usage_chunk(payload: bytes) -> bool:
         # Every chunk of a vLLM-style stream says so; no JSON string can hold these bytes (its quotes
         # are escaped), so this is the key itself: not the usage chunk, and no need to parse it.
         return False
-    chunk = _json_value(payload)
+    chunk, _ = _json_value(payload)
     return isinstance(chunk, dict) and chunk.get("usage") is not None and not chunk.get("choices")
 
 
-def _json_value(payload: bytes) -> Any:
-    """``payload`` parsed as JSON, None when it is not: by msgspec (a few times faster), by the json
-    module for what only that one reads (``NaN``, a lone surrogate escape, ``1e999``)."""
+def _json_value(payload: bytes) -> tuple[Any, bool]:
+    """``payload`` parsed as JSON (None when it is not), and whether msgspec read it: msgspec first (a
+    few times faster), the json module for what only that one reads (``NaN``, a lone surrogate escape,
+    ``1e999``). A value is written back by the same module that read it."""
     try:
-        return msgspec.json.decode(payload)
-    except msgspec.DecodeError:
+        return msgspec.json.decode(payload), True
+    except msgspec.DecodeError:  # ValidationError (a number out of range) is one too
         try:
-            return json.loads(payload)
+            return json.loads(payload), False
         except ValueError:
-            return None
+            return None, False
 
 
 def cost_fields(end: AnswerEnd) -> dict[str, int]:
@@ -234,26 +235,12 @@ def _costed(
     """(the parsed payload, `add_cost_to_usage`'s bytes). Parsed and written with msgspec (a few times
     faster than the json module, same keys and values, non-ASCII as UTF-8); what msgspec refuses but
     the json module reads (``NaN``, a lone surrogate escape, ``1e999``) takes the json module's way."""
-    try:
-        doc = msgspec.json.decode(payload)
-    except msgspec.DecodeError:  # ValidationError (a number out of range) is one too
-        return _costed_stdlib(payload, end, debug, receipt)
+    doc, by_msgspec = _json_value(payload)
     if not isinstance(doc, dict):
         return doc, payload
     _add(doc, end, debug, receipt)
-    return doc, msgspec.json.encode(doc)
-
-
-def _costed_stdlib(
-    payload: bytes, end: AnswerEnd, debug: dict[str, Any] | None, receipt: dict[str, Any] | None
-) -> tuple[Any, bytes]:
-    try:
-        doc = json.loads(payload)
-    except ValueError:
-        return None, payload
-    if not isinstance(doc, dict):
-        return doc, payload
-    _add(doc, end, debug, receipt)
+    if by_msgspec:
+        return doc, msgspec.json.encode(doc)
     return doc, json.dumps(doc, separators=(",", ":")).encode()
 
 
