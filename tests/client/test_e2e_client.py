@@ -306,6 +306,28 @@ async def test_a_sealed_streams_usage_chunk_carries_cost_and_the_verified_v2_rec
     assert api.receipts.get(receipt["request_id"]) == receipt
 
 
+async def test_requests_within_a_minute_share_the_workers_encapsulation_and_nothing_else() -> None:
+    """The client seals every request to a worker key with one encapsulation for a minute
+    (`cocoon.e2e.kem_reuse`): the worker opens each, computing the X25519 once; after the minute, a
+    fresh one."""
+    worker = FakeWorker("w1", worker_identity(), [CONTENT])
+    proxy = FakeProxy([worker])
+    api = serving(proxy)
+    for _ in range(2):
+        assert await read_all(as_stream(await api.serve(chat()))) == [CONTENT, DONE_EVENT]
+    assert isinstance(api.clock, FakeClock)
+    api.clock.advance(61)
+    assert await read_all(as_stream(await api.serve(chat()))) == [CONTENT, DONE_EVENT]
+    envelopes = [query.e2e for query in proxy.queries]
+    assert len(envelopes) == 3 and all(envelope is not None for envelope in envelopes)
+    encs = [envelope.wraps[0][:32] for envelope in envelopes]  # type: ignore[union-attr]
+    assert encs[0] == encs[1] != encs[2]
+    assert len({envelope.wraps[0] for envelope in envelopes}) == 3  # type: ignore[union-attr]
+    assert len(worker.served) == 3 and api.receipts.counters.verified == 3
+    keyring = worker.identity.keyring
+    assert keyring is not None and len(keyring.decapsulations) == 2
+
+
 async def test_a_sealed_whole_answer_reaches_the_app_as_the_plaintext_one_would() -> None:
     sealed, plain, _, api = await _both([WHOLE[:20], WHOLE[20:]], False, content_type="application/json")
     assert isinstance(sealed, WholeAnswer) and isinstance(plain, WholeAnswer)

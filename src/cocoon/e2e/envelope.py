@@ -25,7 +25,16 @@ from cocoon.e2e import kdf
 from cocoon.e2e.keyring import Keyring
 from cocoon.e2e.padding import pad_request, unpad_request
 from cocoon.e2e.replay import ReplayCache
-from cocoon.e2e.suite import KEY_ID_SIZE, SUITE, HpkeKeyPair, open_base, seal_base
+from cocoon.e2e.suite import (
+    KEY_ID_SIZE,
+    KEY_SIZE,
+    SUITE,
+    Encapsulation,
+    HpkeKeyPair,
+    encapsulate,
+    open_base,
+    seal_to,
+)
 from cocoon.errors import E2EError
 
 E2E_VERSION = 1
@@ -136,8 +145,17 @@ def seal_request(
     *,
     issued_at: int,
     random_bytes: Callable[[int], bytes],
+    encapsulation_to: Callable[[bytes], Encapsulation] | None = None,
 ) -> SealedRequest:
-    """Seal ``body`` (already validated) to up to three ``(key id, public key)`` pairs."""
+    """Seal ``body`` (already validated) to up to three ``(key id, public key)`` pairs.
+
+    ``encapsulation_to``: a worker public key's encapsulation (`cocoon.e2e.kem_reuse`); by default
+    a fresh one per wrap from ``random_bytes``."""
+
+    def fresh(public_key: bytes) -> Encapsulation:
+        return encapsulate(public_key, random_bytes(KEY_SIZE))
+
+    to = encapsulation_to or fresh
     if not 1 <= len(keys) <= MAX_CANDIDATES:
         raise E2EError(
             "e2e_no_candidates", f"an envelope is sealed to 1 to {MAX_CANDIDATES} keys, not {len(keys)}"
@@ -158,10 +176,7 @@ def seal_request(
     raw = msgspec.msgpack.encode(header)
     h = header_hash(raw)
     rs = random_bytes(SECRET_SIZE)
-    wraps = tuple(
-        seal_base(public_key, _WRAP_INFO + key_id + h, rs, random_bytes=random_bytes)
-        for key_id, public_key in keys
-    )
+    wraps = tuple(seal_to(to(public_key), _WRAP_INFO + key_id + h, rs) for key_id, public_key in keys)
     k_req, n_req = _body_keys(h, rs)
     ciphertext = ChaCha20Poly1305(k_req).encrypt(n_req, pad_request(body), h)
     return SealedRequest(Envelope(raw, wraps, ciphertext), header, RequestSecret(h, rs))
@@ -205,7 +220,9 @@ def open_request(
     if not replay.first_time(pair.key_id, header.nonce, now):
         raise E2EError("e2e_replay", "this envelope was already served")
     h = header_hash(envelope.header)
-    rs = open_base(pair, _WRAP_INFO + pair.key_id + h, envelope.wraps[index])
+    rs = open_base(
+        pair, _WRAP_INFO + pair.key_id + h, envelope.wraps[index], secret_of=keyring.decapsulations.secret
+    )
     secret = RequestSecret(h, rs)
     return OpenedRequest(open_body(envelope, secret), header, pair.key_id, secret)
 

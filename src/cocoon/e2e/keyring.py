@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cocoon.e2e.kem_reuse import DecapsulationCache
 from cocoon.e2e.suite import HpkeKeyPair
 
 
@@ -19,11 +20,14 @@ class Keyring:
         self._random_bytes = random_bytes
         self.current: HpkeKeyPair | None = None
         self.previous: HpkeKeyPair | None = None
+        self.decapsulations = DecapsulationCache()
+        """What opening a wrap to one of these keys takes, remembered per ``enc``."""
 
     def rotate(self, not_after: int) -> HpkeKeyPair:
         """Make a new current pair valid until ``not_after``; the old current becomes the previous."""
         self.previous = self.current
         self.current = HpkeKeyPair.generate(self._random_bytes, not_after)
+        self.decapsulations.keep_only(self.key_ids())
         return self.current
 
     def find(self, key_id: bytes) -> HpkeKeyPair | None:

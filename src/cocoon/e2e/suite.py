@@ -9,7 +9,10 @@ sections 4.1 and 5.1: X25519 in libsodium, ChaCha20-Poly1305 in `cryptography` (
 libsodium's cost through its bindings for inputs this short), HKDF in `cocoon.e2e.kdf`. A client
 seals up to three wraps per request, and `cryptography`'s single-shot HPKE cost about 80 µs a wrap
 here, most of it its key-pair generation; this costs about 60. It also takes the ephemeral key's
-randomness as an argument, like everything else in this package. The tests pin it to the RFC's
+randomness as an argument, like everything else in this package. Seal and Open come in two halves,
+`encapsulate`/`decapsulate` (the X25519 and the part of the key schedule that does not depend on
+``info``) and `seal_to`/`open_base`'s ``secret_of``, so that `cocoon.e2e.kem_reuse` can keep the first
+half for many wraps. The tests pin it to the RFC's
 vectors and to `cryptography`'s HPKE both ways.
 """
 
@@ -59,45 +62,82 @@ def key_id(public_key: bytes) -> bytes:
     return hashlib.sha256(SUITE + public_key).digest()[:KEY_ID_SIZE]
 
 
-def seal_base(
-    public_key: bytes, info: bytes, plaintext: bytes, *, random_bytes: Callable[[int], bytes]
-) -> bytes:
-    """HPKE SealBase to a raw X25519 public key: ``enc ‖ ciphertext``; the ephemeral private key is
-    32 bytes of ``random_bytes`` (RFC 9180's GenerateKeyPair for X25519)."""
+@dataclass(frozen=True, slots=True)
+class Encapsulation:
+    """RFC 9180's Encap to one recipient key, carried through the part of the key schedule that does not
+    depend on ``info``: ``enc`` (the ephemeral public key every wrap starts with) and the schedule's
+    ``secret``. `seal_to` turns it into a wrap for any ``info``."""
+
+    enc: bytes
+    secret: bytes = field(repr=False)
+
+
+def encapsulate(public_key: bytes, ephemeral: bytes) -> Encapsulation:
+    """Encap to a raw X25519 public key with the 32-byte ephemeral private key ``ephemeral``."""
     if len(public_key) != KEY_SIZE:
         raise E2EError("e2e_bad_key", f"an HPKE public key must be {KEY_SIZE} bytes, not {len(public_key)}")
     recipient = bytes(public_key)
-    ephemeral = random_bytes(KEY_SIZE)
     enc = crypto_scalarmult_base(ephemeral)
     try:
         dh = crypto_scalarmult(ephemeral, recipient)
     except CryptoError as exc:  # a small-order key: the shared secret would be all zeros
         raise E2EError("e2e_bad_key", "not a usable X25519 public key (small order)") from exc
-    key, nonce = _key_schedule(dh, enc + recipient, info)
-    return enc + ChaCha20Poly1305(key).encrypt(nonce, plaintext, None)
+    return Encapsulation(enc, _schedule_secret(dh, enc + recipient))
 
 
-def open_base(pair: HpkeKeyPair, info: bytes, sealed: bytes) -> bytes:
-    """HPKE OpenBase of `seal_base` output with a worker's key pair; `E2EError` (``e2e_open_failed``)
-    if it does not open."""
-    if len(sealed) < ENC_SIZE + TAG_SIZE:
-        raise E2EError("e2e_open_failed", "the envelope's key wrap is too short to open")
-    enc = sealed[:ENC_SIZE]
+def decapsulate(pair: HpkeKeyPair, enc: bytes) -> bytes:
+    """The schedule's ``secret`` of an encapsulation ``enc`` to ``pair``; `E2EError`
+    (``e2e_open_failed``) for a small-order ``enc``."""
     try:
         dh = crypto_scalarmult(pair.private_key, enc)
-        key, nonce = _key_schedule(dh, enc + pair.public_key, info)
+    except CryptoError as exc:
+        raise E2EError("e2e_open_failed", "the envelope's key wrap does not open with this key") from exc
+    return _schedule_secret(dh, enc + pair.public_key)
+
+
+def seal_to(encapsulation: Encapsulation, info: bytes, plaintext: bytes) -> bytes:
+    """HPKE SealBase of ``plaintext`` under ``info`` with an encapsulation: ``enc ‖ ciphertext``."""
+    key, nonce = _key_and_nonce(encapsulation.secret, info)
+    return encapsulation.enc + ChaCha20Poly1305(key).encrypt(nonce, plaintext, None)
+
+
+def seal_base(
+    public_key: bytes, info: bytes, plaintext: bytes, *, random_bytes: Callable[[int], bytes]
+) -> bytes:
+    """HPKE SealBase to a raw X25519 public key: ``enc ‖ ciphertext``; the ephemeral private key is
+    32 bytes of ``random_bytes`` (RFC 9180's GenerateKeyPair for X25519)."""
+    return seal_to(encapsulate(public_key, random_bytes(KEY_SIZE)), info, plaintext)
+
+
+def open_base(
+    pair: HpkeKeyPair,
+    info: bytes,
+    sealed: bytes,
+    *,
+    secret_of: Callable[[HpkeKeyPair, bytes], bytes] = decapsulate,
+) -> bytes:
+    """HPKE OpenBase of `seal_base` output with a worker's key pair; `E2EError` (``e2e_open_failed``)
+    if it does not open. ``secret_of``: `decapsulate`, or a cache of it."""
+    if len(sealed) < ENC_SIZE + TAG_SIZE:
+        raise E2EError("e2e_open_failed", "the envelope's key wrap is too short to open")
+    key, nonce = _key_and_nonce(secret_of(pair, sealed[:ENC_SIZE]), info)
+    try:
         return ChaCha20Poly1305(key).decrypt(nonce, sealed[ENC_SIZE:], None)
-    except (CryptoError, InvalidTag) as exc:  # a small-order enc, or the tag did not verify
+    except InvalidTag as exc:
         raise E2EError("e2e_open_failed", "the envelope's key wrap does not open with this key") from exc
 
 
-def _key_schedule(dh: bytes, kem_context: bytes, info: bytes) -> tuple[bytes, bytes]:
-    """(key, base nonce) of RFC 9180 DHKEM ExtractAndExpand then KeyScheduleBase."""
+def _schedule_secret(dh: bytes, kem_context: bytes) -> bytes:
+    """RFC 9180 DHKEM ExtractAndExpand, then KeyScheduleBase's ``secret`` (Base mode: no PSK)."""
     eae_prk = _labeled_extract(_KEM_LABEL, b"", b"eae_prk", dh)
     shared_secret = _labeled_expand(_KEM_LABEL, eae_prk, b"shared_secret", kem_context, _NSECRET)
+    return _labeled_extract(_HPKE_LABEL, shared_secret, b"secret", b"")
+
+
+def _key_and_nonce(secret: bytes, info: bytes) -> tuple[bytes, bytes]:
+    """(key, base nonce) of KeyScheduleBase for ``info``."""
     info_hash = _labeled_extract(_HPKE_LABEL, b"", b"info_hash", info)
     context = _MODE_BASE + _PSK_ID_HASH + info_hash
-    secret = _labeled_extract(_HPKE_LABEL, shared_secret, b"secret", b"")
     return (
         _labeled_expand(_HPKE_LABEL, secret, b"key", context, _NK),
         _labeled_expand(_HPKE_LABEL, secret, b"base_nonce", context, _NN),
