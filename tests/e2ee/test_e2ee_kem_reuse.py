@@ -111,6 +111,19 @@ def test_the_client_keeps_one_encapsulation_per_key_for_a_minute() -> None:
     assert len(kept) == 2
 
 
+def test_encapsulations_past_their_minute_are_dropped_at_the_next_one_made() -> None:
+    _, kept = _counted_randomness()
+    old, newer, latest = _pair(), _pair(), _pair()
+    kept.to(old.public_key, 0.0)
+    kept.to(newer.public_key, 30.0)
+    kept.to(latest.public_key, REUSE_S + 1)  # old's minute is over: it goes; newer's is not
+    assert len(kept) == 2
+    kept.to(latest.public_key, REUSE_S + 2)  # kept: nothing is made, nothing dropped
+    assert len(kept) == 2
+    kept.to(old.public_key, 2 * REUSE_S + 31)  # made again; newer's and latest's minutes are over
+    assert len(kept) == 1
+
+
 def test_a_clock_that_went_back_gets_a_fresh_encapsulation() -> None:
     _, kept = _counted_randomness()
     pair = _pair()

@@ -13,9 +13,10 @@ Why this keeps the guarantees of spec/e2e.md:
   ``h``, the hash of a header with a fresh random nonce; ``rs`` is still fresh per request.
 - What protects a wrap from the proxy is still the worker's private key, unchanged: a proxy that sees
   the same ``enc`` learns nothing it can open with.
-- What changes is the client's side of forward secrecy: its ephemeral private key lives in its
-  memory for up to a minute instead of one request, so someone who read that memory could open the
-  requests it sealed to that worker in that minute. The same memory holds those prompts in clear.
+- What changes is the client's side of forward secrecy: what it derived from its ephemeral key
+  stays in its memory for about a minute (until its first request after that minute) instead of one
+  request, so someone who read that memory could open the requests it sealed to that worker in that
+  minute. The same memory holds those prompts in clear.
 - The proxy can tell that wraps with one ``enc`` come from one client; it already reads the client's
   id in every request.
 
@@ -54,11 +55,14 @@ class ReusedEncapsulations:
         if kept is not None and 0 <= now - kept[0] < self._reuse_s:
             return kept[1]
         made = encapsulate(public_key, self._random_bytes(KEY_SIZE))  # refuses a bad key, nothing kept
-        if kept is not None:
-            del self._by_key[public_key]  # re-inserted last: the dict stays in order of making
-        elif len(self._by_key) >= self._max_keys:
-            del self._by_key[next(iter(self._by_key))]
-        self._by_key[public_key] = (now, made)
+        by_key = self._by_key
+        by_key.pop(public_key, None)  # re-inserted last: the dict stays in order of making
+        while by_key:  # the oldest first: those past their time go, and one more when full
+            oldest = next(iter(by_key))
+            if 0 <= now - by_key[oldest][0] < self._reuse_s and len(by_key) < self._max_keys:
+                break
+            del by_key[oldest]
+        by_key[public_key] = (now, made)
         return made
 
     def __len__(self) -> int:
