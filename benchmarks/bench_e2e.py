@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from collections.abc import Callable
 from functools import partial
+
+from timing import paired
 
 from cocoon.e2e.envelope import ISSUE_WINDOW_S, Routing, SealedRequest, open_request, seal_request
 from cocoon.e2e.kem_reuse import ReusedEncapsulations
@@ -24,25 +25,6 @@ from cocoon.e2e.replay import ReplayCache
 
 ROUTING = Routing("bench-1", "Qwen3-8B", "/v1/chat/completions", 256, 1, 1000)
 BODY = b'{"model":"Qwen3-8B","messages":[{"role":"user","content":"' + b"x" * 400 + b'"}]}'
-
-
-def per_call(fn: Callable[[], object], n: int) -> float:
-    """Seconds per call over ``n`` calls."""
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - start) / n
-
-
-def paired(
-    fresh: Callable[[], object], reused: Callable[[], object], n: int, rounds: int
-) -> tuple[float, float]:
-    """Median µs per call of each, over ``rounds`` interleaved rounds of ``n`` calls."""
-    a, b = [], []
-    for _ in range(rounds):
-        a.append(per_call(fresh, n))
-        b.append(per_call(reused, n))
-    return statistics.median(a) * 1e6, statistics.median(b) * 1e6
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, float, float]]:
@@ -69,12 +51,17 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, float]]:
             encapsulation_to=(lambda key: kept.to(key, time.monotonic())) if reuse else None,
         )
 
+    def side_by_side(name: str, fresh: Callable[[], object], reused: Callable[[], object]) -> None:
+        fresh_s, reused_s = paired(fresh, reused, args.n, args.rounds)
+        rows.append((name, fresh_s * 1e6, reused_s * 1e6))
+
     rows: list[tuple[str, float, float]] = []
     for count in (1, 3):
-        fresh_us, reused_us = paired(
-            partial(seal, count, False), partial(seal, count, True), args.n, args.rounds
+        side_by_side(
+            f"client seals to {count} key{'s' if count > 1 else ''}",
+            partial(seal, count, False),
+            partial(seal, count, True),
         )
-        rows.append((f"client seals to {count} key{'s' if count > 1 else ''}", fresh_us, reused_us))
 
     # The worker opens each request's envelope (checks, wrap, body): fresh envelopes (the replay cache
     # refuses one seen before), sealed beforehand. A fresh encapsulation is never in its cache.
@@ -83,7 +70,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, float]]:
         replay = ReplayCache(keep_s=2 * ISSUE_WINDOW_S)
         return lambda: open_request(next(envelopes), ROUTING, rings[0], replay, time.time())
 
-    rows.append(("worker opens the envelope", *paired(opener(False), opener(True), args.n, args.rounds)))
+    side_by_side("worker opens the envelope", opener(False), opener(True))
 
     print(f"medians of {args.rounds} interleaved rounds of {args.n} calls; µs per call\n")
     print(f"| {'operation':28s} | fresh encapsulation | kept for a minute | fresh ÷ kept |")

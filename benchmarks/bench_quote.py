@@ -8,11 +8,10 @@ verdict cache saves per new connection from a known peer.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from timing import per_call
 
 from cocoon.attestation.dcap import Collateral, DcapVerifier
 from cocoon.attestation.quote import parse_quote
@@ -21,17 +20,6 @@ from cocoon.attestation.quote_verify import verify_quote_offline
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = Path(os.environ.get("COCOON_VECTORS") or ROOT.parent / "shared" / "vectors")
 IN_WINDOW = 1750331763 + 3600  # tcbInfo.issueDate + 1 h
-
-
-def per_call(fn: Callable[[], object], n: int, rounds: int = 5) -> float:
-    """Median seconds per call over ``rounds`` rounds of ``n`` calls."""
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        samples.append((time.perf_counter() - start) / n)
-    return statistics.median(samples)
 
 
 def main() -> int:

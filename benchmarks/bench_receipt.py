@@ -9,26 +9,13 @@ worker signs once, the client verifies once, and both hash the response bytes.
 from __future__ import annotations
 
 import hashlib
-import statistics
-import time
-from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from timing import per_call
 
 from cocoon.attestation.gpu import FakeGpuEvidence
 from cocoon.attestation.receipt import Receipt, SignedReceipt, sign_receipt
 from cocoon.attestation.statement import make_statement, model_hash, sign_statement, verify_statement
-
-
-def per_call(fn: Callable[[], object], n: int, rounds: int = 5) -> float:
-    """Median seconds per call over ``rounds`` rounds of ``n`` calls."""
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        samples.append((time.perf_counter() - start) / n)
-    return statistics.median(samples)
 
 
 def main() -> None:
