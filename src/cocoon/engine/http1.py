@@ -36,6 +36,14 @@ _HIGH_WATER = 256 * 1024
 _STREAM_ACCEPT = {False: b"Accept: */*\r\n", True: b"Accept: text/event-stream\r\n"}
 
 
+def _earliest(loop: asyncio.AbstractEventLoop, within: float | None, deadline: float | None) -> float | None:
+    """The loop time ``within`` seconds from now or ``deadline``, whichever comes first (None: neither)."""
+    when = None if within is None else loop.time() + within
+    if deadline is not None and (when is None or deadline < when):
+        return deadline
+    return when
+
+
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -119,10 +127,7 @@ class _Connection(asyncio.Protocol):
         """Until the next event (bytes, the end, an error), at most ``idle_timeout`` and until
         ``deadline``; `TimeoutError` when either passes first."""
         loop = self._loop
-        idle = self._pool.idle_timeout
-        when = None if idle is None else loop.time() + idle
-        if deadline is not None and (when is None or deadline < when):
-            when = deadline
+        when = _earliest(loop, self._pool.idle_timeout, deadline)
         waiter = self.waiter = loop.create_future()
         timer = None if when is None else loop.call_at(when, _expire, waiter)
         try:
@@ -312,21 +317,13 @@ class Http1Pool:
         self, loop: asyncio.AbstractEventLoop, deadline: float | None
     ) -> tuple[_Connection, bool]:
         """An idle connection (True) or a new one (False)."""
-        idle = self._idle
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn, True
-        when = None if self.connect_timeout is None else loop.time() + self.connect_timeout
-        if deadline is not None and (when is None or deadline < when):
-            when = deadline
-        async with asyncio.timeout_at(when):
+        if (idle := self._take_idle()) is not None:
+            return idle, True
+        async with asyncio.timeout_at(_earliest(loop, self.connect_timeout, deadline)):
             while self.max_connections > 0 and self.open_connections >= self.max_connections:
                 await self._wait_for_slot(loop)
-                while idle:
-                    conn = idle.pop()
-                    if not conn.closed:
-                        return conn, True
+                if (idle := self._take_idle()) is not None:
+                    return idle, True
             self._connecting += 1
             try:
                 _, conn = await loop.create_connection(lambda: _Connection(self, loop), self.host, self.port)
@@ -336,6 +333,15 @@ class Http1Pool:
             self._open.add(conn)
         self.opened += 1
         return conn, False
+
+    def _take_idle(self) -> _Connection | None:
+        """The most recently released idle connection still open (closed ones are dropped on the way)."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
 
     async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop) -> None:
         waiter: asyncio.Future[None] = loop.create_future()
