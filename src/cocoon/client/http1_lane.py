@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import http
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -114,11 +114,7 @@ def recognize(
             return HANDOVER
         names.append(name)
         fields[lower] = value.strip(" \t")
-    # One check for all names (tokens joined are a token; an empty one, a blank or an obs-fold is
-    # not) and one for all values (no control character but HTAB).
-    if "" in names or (names and _TOKEN.fullmatch("".join(names)) is None):
-        return HANDOVER
-    if _UNSAFE_VALUE.search("".join(fields.values())) is not None or not _REFUSED_FIELDS.isdisjoint(fields):
+    if not _carriable(names, fields.values()) or not _REFUSED_FIELDS.isdisjoint(fields):
         return HANDOVER
     length = fields.get("content-length")
     if length is None or _LENGTH.fullmatch(length) is None or int(length) > max_body:
@@ -130,6 +126,16 @@ def recognize(
             return HANDOVER
         keep_alive = "close" not in tokens
     return LaneRequest(path, fields, end + 4, int(length), keep_alive)
+
+
+def _carriable(names: list[str], values: Iterable[str]) -> bool:
+    """Whether every field name is a token and no value holds a control character but HTAB.
+
+    One check for all names (tokens joined are a token; an empty name, a blank or an obs-fold is not)
+    and one for all values."""
+    if "" in names or (names and _TOKEN.fullmatch("".join(names)) is None):
+        return False
+    return _UNSAFE_VALUE.search("".join(values)) is None
 
 
 def response_head(
@@ -150,9 +156,7 @@ def response_head(
         names.append(name)
         values.append(value)
         lines.append(f"{name}: {value}\r\n")
-    # One check for all names (tokens joined are a token) and one for all values.
-    bad_name = "" in names or (names and _TOKEN.fullmatch("".join(names)) is None)
-    if bad_name or _UNSAFE_VALUE.search("".join(values)) is not None:
+    if not _carriable(names, values):
         raise ValueError(f"a response header of {names} has a name or value HTTP cannot carry")
     lines.append(f"Content-Length: {length}\r\n" if length is not None else "Transfer-Encoding: chunked\r\n")
     if close:
