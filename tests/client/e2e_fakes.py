@@ -101,6 +101,8 @@ class FakeWorker:
     """End without a final frame: a plaintext AnswerError with a partial receipt (failure mid-answer)."""
     signer: NodeIdentity | None = None
     """Another attested node that signs the receipt and is named in the head (a proxy's accomplice)."""
+    tags: bool = True
+    """Tag the receipt under the answer's keys, as a worker does (False: a worker that predates tags)."""
 
     @property
     def der(self) -> bytes:
@@ -159,6 +161,8 @@ class FakeWorker:
         )
         signer = (self.signer or self.identity).private_key
         signed = sign_e2e_receipt(self.receipt_edit(receipt), signer)
+        if self.tags:
+            signed = signed.with_tag(sealer.receipt_tag)
         end: AnswerEnd | AnswerError = AnswerEnd(
             rid, USAGE, adjusted_tokens=7, cost=7_000, prompt_cost=5_000, receipt=signed.encode()
         )

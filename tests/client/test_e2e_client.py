@@ -40,7 +40,7 @@ from e2e_fakes import (
 from cocoon.attestation.certificate import RaTlsCertificate
 from cocoon.attestation.peer import AttestedPeer
 from cocoon.attestation.providers import StaticQuoteProvider
-from cocoon.attestation.receipt_e2e import E2EReceipt
+from cocoon.attestation.receipt_e2e import E2EReceipt, SignedE2EReceipt, sign_e2e_receipt
 from cocoon.attestation.statement import Statement, make_statement, model_hash
 from cocoon.client.build import e2e_workers
 from cocoon.client.dashboard import render_dashboard
@@ -60,7 +60,7 @@ from cocoon.registry.snapshot import model_hash as registry_model_hash
 from cocoon.roles import ClientConfig, E2EMode
 from cocoon.ton.address import Address
 from cocoon.wire.headers import E2E_STALE_KEYS
-from cocoon.wire.messages import AnswerChunk, AnswerHead, AnswerPart
+from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerHead, AnswerPart
 from cocoon.wire.sse import DONE_EVENT
 
 CONTENT2 = b'data: {"choices":[{"index":0,"delta":{"content":" there"}}]}\n\n'
@@ -357,6 +357,32 @@ async def test_a_receipt_signed_by_a_worker_the_request_was_not_sealed_to_is_not
     answer = as_whole(await api.serve(chat(stream=False)))
     assert answer.status == 200 and "receipt" not in json.loads(answer.body)
     assert (api.receipts.counters.verified, api.receipts.counters.failed) == (0, 1)
+
+
+def _resigned(parts: list[AnswerPart]) -> list[AnswerPart]:
+    """The proxy swaps the receipt's signature for a valid one of its own over the same receipt."""
+    end = parts[-1]
+    assert isinstance(end, AnswerEnd) and end.receipt is not None
+    signed = SignedE2EReceipt.decode(end.receipt)
+    forged = sign_e2e_receipt(signed.receipt, Ed25519PrivateKey.generate())
+    swapped = msgspec.structs.replace(signed, signature=forged.signature)
+    return [*parts[:-1], msgspec.structs.replace(end, receipt=swapped.encode())]
+
+
+@pytest.mark.parametrize("tags", [True, False], ids=["tagged", "untagged"])
+async def test_a_receipt_whose_signature_was_swapped_on_the_way_is_not_shown(tags: bool) -> None:
+    """Caught by the tag the worker put over its signature, or (a worker that predates tags) by the
+    signature itself; the untouched receipt is shown either way."""
+    worker = FakeWorker("w1", worker_identity(), [WHOLE], content_type="application/json", tags=tags)
+    proxy = FakeProxy([worker])
+    api = serving(proxy)
+    answer = as_whole(await api.serve(chat(stream=False)))
+    receipt = json.loads(answer.body)["receipt"]
+    assert receipt["signer"] == worker.identity.public_key.hex() and "tag" not in receipt
+    proxy.tamper = _resigned
+    answer = as_whole(await api.serve(chat(stream=False)))
+    assert answer.status == 200 and "receipt" not in json.loads(answer.body)
+    assert (api.receipts.counters.verified, api.receipts.counters.failed) == (1, 1)
 
 
 # --- a relayed answer that was tampered with is never complete ----------------------------------------

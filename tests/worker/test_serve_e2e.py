@@ -200,6 +200,9 @@ async def test_a_sealed_request_is_answered_in_frames_that_open_to_the_plaintext
     assert relayed(sink) == FramesSeen(opener.log.digest(), opener.log.count, opener.log.final)
     assert (receipt.key_id, receipt.final, receipt.coefficient) == (worker.key()[0], True, 1000)
     assert receipt.issued_at == int(WALL) and receipt.completion_tokens == 8
+    # tagged under the answer's keys: the client's opener makes the same tag over the signed receipt
+    signed = SignedE2EReceipt.decode(sink.final.receipt or b"")
+    assert len(signed.tag) == 32 and signed.tag == opener.receipt_tag(signed.tagged_bytes())
     counters = worker.server.counters
     assert (counters.served, counters.e2e_served, counters.rejected, counters.e2e_refused) == (1, 1, 0, {})
 

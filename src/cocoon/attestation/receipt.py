@@ -114,16 +114,24 @@ def receipt_from_json(doc: Any, kind: type[R], hex_fields: tuple[str, ...]) -> t
         raise ReceiptError(f"receipt has a malformed field: {exc}") from exc
 
 
+class _AnyWire(msgspec.Struct, frozen=True, array_like=True):
+    """Any receipt's wire form, its receipt not read yet (trailing fields such as a tag are skipped)."""
+
+    receipt: list[Any]
+    signer: bytes
+    signature: bytes
+
+
 def receipt_version(data: bytes) -> int:
     """The version of a receipt's wire form (1: `SignedReceipt`, 2: an end-to-end receipt), read
     without trusting the rest; `ReceiptError` if it is not a receipt at all."""
     try:
-        wire = msgspec.msgpack.decode(data, type=tuple[list[Any], bytes, bytes])
+        wire = msgspec.msgpack.decode(data, type=_AnyWire)
     except msgspec.DecodeError as exc:
         raise ReceiptError(f"receipt does not decode: {exc}") from exc
-    if not wire[0] or not isinstance(wire[0][0], int):
+    if not wire.receipt or not isinstance(wire.receipt[0], int):
         raise ReceiptError("receipt has no version")
-    return wire[0][0]
+    return wire.receipt[0]
 
 
 class _Versioned(Protocol):
@@ -148,9 +156,16 @@ def verify_signed(
     version: int,
     kind: str,
 ) -> None:
-    """The checks every receipt kind shares: signed by ``expected_signer`` (when given), of ``version``,
-    and its signature over ``RECEIPT_DOMAIN || msgpack(receipt)``; `ReceiptError` naming the first
-    that fails."""
+    """The checks every receipt kind shares: `check_signer` and its signature over ``RECEIPT_DOMAIN ||
+    msgpack(receipt)``; `ReceiptError` naming the first that fails."""
+    check_signer(receipt, signer, expected_signer, version, kind)
+    verify(signer, RECEIPT_DOMAIN, msgspec.msgpack.encode(receipt), signature, ReceiptError, kind)
+
+
+def check_signer(
+    receipt: _Versioned, signer: bytes, expected_signer: bytes | None, version: int, kind: str
+) -> None:
+    """A receipt names ``expected_signer`` (when given) as its signer and is of ``version``."""
     if expected_signer is not None and signer != expected_signer:
         raise ReceiptError(
             f"{kind} is signed by key {signer.hex()[:16]}…, not by the attested worker key "
@@ -158,7 +173,6 @@ def verify_signed(
         )
     if receipt.version != version:
         raise ReceiptError(f"{kind} version {receipt.version} is not supported")
-    verify(signer, RECEIPT_DOMAIN, msgspec.msgpack.encode(receipt), signature, ReceiptError, kind)
 
 
 def sign_struct(receipt: msgspec.Struct, private_key: Ed25519PrivateKey) -> tuple[bytes, bytes]:

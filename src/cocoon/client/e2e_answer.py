@@ -27,7 +27,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen
+from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, TagOf
 from cocoon.client.backend import BackendAnswer, Privacy, close_parts
 from cocoon.client.e2e_workers import Candidate
 from cocoon.client.proxy_choice import fails_over
@@ -107,6 +107,10 @@ class E2EAnswer:
         """The attested keys of the workers the answering envelope was sealed to, each with the id of
         the end-to-end key it was sealed to."""
         return {worker.key.worker_key: worker.key.key_id for worker in self.attempt.workers}
+
+    @property
+    def receipt_tag(self) -> TagOf | None:
+        return None if self.opener is None else self.opener.receipt_tag
 
     def frames_seen(self) -> FramesSeen:
         if self.opener is None:

@@ -9,7 +9,10 @@ usage chunk, and ``GET /v1/receipts/{request_id}``); a failure is logged and cou
 
 An end-to-end encrypted answer (spec/e2e.md) carries a v2 receipt instead, over what the proxy saw
 too: it is checked against the facts of the envelope the client sealed and the frames it opened
-(`E2EFacts`), and must be signed by the attested key of a worker the request was sealed to.
+(`E2EFacts`), and must be signed by the attested key of a worker the request was sealed to. Its
+origin is established by its end-to-end tag, which only that worker could make, rather than by its
+signature, which the proxy verified before charging (`cocoon.attestation.receipt_e2e` says why);
+an untagged one by its signature.
 
 With ``directory`` set, each verified receipt is also written as ``<request_id>.json`` next to the
 exact request and response bytes (``.request``, ``.response``) for ``cocoon receipt verify``; for a v2
@@ -36,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cocoon.attestation.receipt import SignedReceipt
-from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt
+from cocoon.attestation.receipt_e2e import E2EExpectation, FramesSeen, SignedE2EReceipt, TagOf
 from cocoon.attestation.statement import Statement, check_fresh, verify_statement
 from cocoon.client.backend import ClientProtocol, close_parts
 from cocoon.clock import SYSTEM_CLOCK, Clock
@@ -87,6 +90,11 @@ class E2EFacts(Protocol):
 
     def frames_seen(self) -> FramesSeen:
         """The frames opened so far."""
+        ...
+
+    @property
+    def receipt_tag(self) -> TagOf | None:
+        """What computes the receipt's end-to-end tag (None: no frame was opened, so no key)."""
         ...
 
     def keep_frames(self) -> None:
@@ -189,7 +197,9 @@ class ReceiptCheck:
                 f"the answering worker {self.worker_key.hex()[:16]}… is not one the request was sealed to"
             )
         signed = SignedE2EReceipt.decode(raw)
-        receipt = signed.check(self.worker_key, e2e.expectation, e2e.frames_seen(), end.usage)
+        receipt = signed.check(
+            self.worker_key, e2e.expectation, e2e.frames_seen(), end.usage, tag_of=e2e.receipt_tag
+        )
         if receipt.key_id != key_id:
             raise ReceiptError("the end-to-end receipt names a key the answering worker was not sealed to")
         return signed

@@ -8,6 +8,9 @@ repeated, reordered or spliced frame does not open. On the wire a frame is its t
 sees it, as it sees the head's status class) followed by the ciphertext of ``pad64(u16 length ‖
 payload)``. The first frame is `FrameType.HEAD`, the last is always `FrameType.FINAL`: an answer
 without it is never complete.
+
+The same ``prk_r`` keys the tag a worker puts on the answer's v2 receipt (`_AnswerKeys.receipt_tag`,
+see `cocoon.attestation.receipt_e2e`): the client checks that tag instead of the receipt's signature.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ MAX_FRAME_PAYLOAD = 0xFFFF
 """Largest payload of one frame (its length is a u16); longer data is split over several frames."""
 NONCE_SIZE = 32
 """Size of ``rn``, the worker's per-answer nonce."""
+RECEIPT_TAG_INFO = b"receipt tag"
+"""The HKDF-Expand info of the key that tags the answer's receipt (`_AnswerKeys.receipt_tag`)."""
 
 
 class FrameType(enum.IntEnum):
@@ -64,15 +69,6 @@ _head_encoder = msgspec.msgpack.Encoder()
 _head_decoder = msgspec.msgpack.Decoder(_Head)
 
 
-def _response_keys(secret: RequestSecret, rn: bytes) -> tuple[bytes, int]:
-    if len(rn) != NONCE_SIZE:
-        raise E2EError(
-            "e2e_frame_invalid", f"the answer's e2e nonce must be {NONCE_SIZE} bytes, not {len(rn)}"
-        )
-    prk = kdf.extract(secret.h + rn, secret.rs)
-    return kdf.expand(prk, b"resp key", 32), int.from_bytes(kdf.expand(prk, b"resp nonce", 12), "big")
-
-
 class FrameLog:
     """The frames of one answer as sent or relayed: SHA-256 over each frame's u32 length and bytes,
     the count, and whether the last was final (what receipts v2 sign)."""
@@ -93,18 +89,35 @@ class FrameLog:
         return self._hash.digest()
 
 
-class FrameSealer:
-    """The worker's side: seals the frames of one answer in order and logs them."""
+class _AnswerKeys:
+    """What both ends of one answer derive from ``prk_r``: the frame key and base nonce, the receipt
+    tag key; and the frames so far (their counter and log)."""
 
     def __init__(self, secret: RequestSecret, rn: bytes) -> None:
-        key, self._base = _response_keys(secret, rn)
-        self._aead = ChaCha20Poly1305(key)
+        if len(rn) != NONCE_SIZE:
+            raise E2EError(
+                "e2e_frame_invalid", f"the answer's e2e nonce must be {NONCE_SIZE} bytes, not {len(rn)}"
+            )
+        self._prk = kdf.extract(secret.h + rn, secret.rs)
+        self._aead = ChaCha20Poly1305(kdf.expand(self._prk, b"resp key", 32))
+        self._base = int.from_bytes(kdf.expand(self._prk, b"resp nonce", 12), "big")
         self._next = 0
         self.log = FrameLog()
 
     @property
     def finished(self) -> bool:
         return self.log.final
+
+    def receipt_tag(self, covered: bytes) -> bytes:
+        """The end-to-end tag of a receipt (`SignedE2EReceipt.tagged_bytes` is what it covers):
+        HMAC-SHA256 under ``HKDF-Expand(prk_r, "receipt tag", 32)``. Only the worker and the client
+        know ``prk_r``, so a tag that matches says the worker sent exactly these bytes, as the frames'
+        AEAD says it of the frames."""
+        return kdf.hmac_sha256(kdf.expand(self._prk, RECEIPT_TAG_INFO, 32), covered)
+
+
+class FrameSealer(_AnswerKeys):
+    """The worker's side: seals the frames of one answer in order and logs them."""
 
     def _seal(self, kind: FrameType, payload: bytes) -> bytes:
         if self.log.final:
@@ -151,21 +164,14 @@ class OpenedFrame(msgspec.Struct, frozen=True):
     payload: bytes
 
 
-class FrameOpener:
+class FrameOpener(_AnswerKeys):
     """The client's side: opens one answer's frames in order; any frame out of place raises
     `E2EError` (``e2e_frame_invalid``)."""
 
     def __init__(self, secret: RequestSecret, rn: bytes) -> None:
-        key, self._base = _response_keys(secret, rn)
-        self._aead = ChaCha20Poly1305(key)
-        self._next = 0
-        self.log = FrameLog()
+        super().__init__(secret, rn)
         self.status = 0
         self.content_type = ""
-
-    @property
-    def finished(self) -> bool:
-        return self.log.final
 
     def open(self, frame: bytes) -> OpenedFrame:
         if self.log.final:

@@ -5,7 +5,8 @@ Once the served model is known, the statement is signed into every certificate t
 with the same attested key; the hashes cover the request body as received (`RunQuery.body`) and the
 response bytes as delivered (the concatenation of the `AnswerChunk` payloads the worker sent). An
 end-to-end answer gets a v2 receipt instead (`ReceiptSigner.sign_e2e`): it covers the envelope as
-received and the sealed frames as sent, which the proxy can check without reading them.
+received and the sealed frames as sent, which the proxy can check without reading them, and is
+tagged for the client under the answer's own keys (`cocoon.attestation.receipt_e2e`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cocoon.attestation.receipt_e2e import E2E_RECEIPT_VERSION, E2EReceipt, sign
 from cocoon.attestation.statement import Statement, make_statement, model_hash
 from cocoon.clock import SYSTEM_CLOCK, Clock
 from cocoon.e2e.envelope import OpenedRequest
-from cocoon.e2e.frames import FrameLog
+from cocoon.e2e.frames import FrameSealer
 from cocoon.errors import ConfigError
 from cocoon.node.identity import config_hash
 from cocoon.roles import WorkerConfig
@@ -93,14 +94,16 @@ class ReceiptSigner:
         )
         return sign_receipt(receipt, self.identity.private_key).encode()
 
-    def sign_e2e(self, request: RunQuery, opened: OpenedRequest, frames: FrameLog, usage: Usage) -> bytes:
-        """The wire form of the v2 receipt for one end-to-end answer: the envelope of ``request``
-        opened as ``opened``, the frames sent so far (``frames``) and the usage.
+    def sign_e2e(self, request: RunQuery, opened: OpenedRequest, sealer: FrameSealer, usage: Usage) -> bytes:
+        """The wire form of the v2 receipt for one end-to-end answer, signed and tagged by ``sealer``:
+        the envelope of ``request`` opened as ``opened``, the frames ``sealer`` sealed so far and the
+        usage.
 
         The model named is the header's: the worker served it only after checking the body names the
         same model, and the proxy and the client expect the one they routed and sealed for.
         """
         assert request.e2e is not None, "a v2 receipt is for an end-to-end request"
+        frames = sealer.log
         receipt = E2EReceipt(
             version=E2E_RECEIPT_VERSION,
             request_id=request.client_request_id,
@@ -121,7 +124,7 @@ class ReceiptSigner:
             coefficient=self.coefficient,
             issued_at=int(self.clock.time()),
         )
-        return sign_e2e_receipt(receipt, self.identity.private_key).encode()
+        return sign_e2e_receipt(receipt, self.identity.private_key).with_tag(sealer.receipt_tag).encode()
 
 
 def attest_worker(

@@ -139,4 +139,4 @@ class SealedAnswer(OnResponder):
         return await self._responder.error(502, UPSTREAM_ERROR, generic, usage, receipt=self._receipt(usage))
 
     def _receipt(self, usage: Usage) -> bytes:
-        return self._signer.sign_e2e(self._request, self._opened, self._sealer.log, usage)
+        return self._signer.sign_e2e(self._request, self._opened, self._sealer, usage)
