@@ -131,7 +131,7 @@ class SignedE2EReceipt(msgspec.Struct, frozen=True):
         """What the tag covers: the signed bytes of the receipt, the signer and the signature."""
         return msgspec.msgpack.encode(self.receipt) + self.signer + self.signature
 
-    def with_tag(self, tag_of: Callable[[bytes], bytes]) -> SignedE2EReceipt:
+    def with_tag(self, tag_of: TagOf) -> SignedE2EReceipt:
         """This receipt tagged by ``tag_of`` (the worker's `FrameSealer.receipt_tag`)."""
         return msgspec.structs.replace(self, tag=tag_of(self.tagged_bytes()))
 
