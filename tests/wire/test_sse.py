@@ -194,3 +194,39 @@ def test_a_burst_of_events_in_one_feed_parses_as_line_by_line(burst: bytes) -> N
     assert parser.feed(burst) == _byte_by_byte(burst, prefix)
     assert parser.done == burst.endswith(DONE_EVENT)
     assert parser.truncated == burst.endswith(b"b")
+
+
+@settings(deadline=None)
+@given(streams(), st.lists(st.integers(0, 10_000), max_size=12))
+def test_data_values_reads_what_feed_would_and_leaves_the_rest_to_it(
+    stream: tuple[bytes, list[str]], cuts: list[int]
+) -> None:
+    """Any split of any stream, each piece offered to `data_values` first and fed when it declines:
+    the same data and the same state as feeding every piece."""
+    data, expected = stream
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    fed, parser = parse_all(pieces)
+    offered = SseParser()
+    values: list[str] = []
+    for piece in pieces:
+        taken = offered.data_values(piece)
+        if taken is None:
+            values += [event.data for event in offered.feed(piece)]
+        else:
+            values += [value.decode("utf-8", "replace") for value in taken]
+    values += [event.data for event in offered.close()]
+    assert values == [event.data for event in fed] == expected
+    assert (offered.done, offered.truncated) == (parser.done, parser.truncated)
+
+
+def test_data_values_takes_only_whole_one_line_data_events_at_an_event_boundary() -> None:
+    parser = SseParser()
+    assert parser.data_values(b'data: {"a": 1}\n\ndata:{"b": 2}\n\n') == [b'{"a": 1}', b'{"b": 2}']
+    assert not parser.done
+    assert parser.data_values(b"data: a\ndata: b\n\n") is None  # a multi-line event
+    assert parser.data_values(b"data: a\r\n\r\n") is None  # CR line ends
+    assert parser.feed(b"data: half") == []
+    assert parser.data_values(b"data: x\n\n") is None  # an event is half-read: feed finishes it
+    assert parser.feed(b"\n\n")[0].data == "half"
+    assert parser.data_values(b"data: \n\ndata: [DONE]\n\n") == [b"", b"[DONE]"] and parser.done

@@ -27,7 +27,7 @@ from cocoon.engine.generated import generated_in
 from cocoon.engine.usage import usage_from_openai
 from cocoon.errors import DecodeError, EngineError, EngineStatusError, EngineTimeoutError
 from cocoon.usage import Usage
-from cocoon.wire.sse import DONE, SseEvent, SseParser
+from cocoon.wire.sse import DONE, DONE_VALUE, SseEvent, SseParser
 
 
 class _Probe(msgspec.Struct):
@@ -145,7 +145,7 @@ class EngineStream:
                     ) from exc
                 except OSError as exc:
                     raise EngineError(f"engine at {self._url} broke the stream mid-answer ({exc})") from exc
-                out = self._consume(self._parse(data) if data else self._finish())
+                out = self._relay(data) if data else self._consume(self._finish())
                 if out:
                     return out
             if self._failure is not None:
@@ -172,39 +172,55 @@ class EngineStream:
         except DecodeError as exc:
             raise EngineError(f"engine at {self._url} sent an invalid stream: {exc}") from exc
 
+    def _relay(self, data: bytes) -> bytes:
+        """Note what the events of ``data`` say (`_note`); return the bytes to relay: whole events, up
+        to an error event. The usual chunk (whole one-line ``data:`` events) is read without building
+        events, and relayed as it came."""
+        values = self._parser.data_values(data)
+        if values is None:
+            return self._consume(self._parse(data))
+        for index, value in enumerate(values):
+            if not self._note(value):
+                return b"".join(line + b"\n\n" for line in data[:-2].split(b"\n\n")[:index])
+        return data
+
     def _consume(self, events: list[SseEvent]) -> bytes:
-        """Note usage, [DONE] and errors of ``events``; return their raw bytes for relaying."""
-        decode = _probe.decode
-        counted = generated = 0  # added to the stream's counts however the loop ends (`finally`)
-        try:
-            for event in events:
-                counted += 1
-                text = event.data
-                if text == DONE:
-                    continue
-                try:
-                    probe = decode(text)
-                except msgspec.DecodeError as exc:
-                    raise EngineError(
-                        f"engine at {self._url} sent an event that is not JSON: {text[:100]!r}"
-                    ) from exc
-                if probe.usage is not None:
-                    self.usage = usage_from_openai(probe.usage)
-                kind = probe.type
-                if probe.object == "error" or probe.error is not None or kind in _RESPONSE_FAILS:
-                    self._failure = stream_error(_failure_of(probe), self._url)
-                    return b"".join(e.raw for e in events[: counted - 1])
-                if kind is not None:
-                    self._response_event(probe)
-                    generated += generated_in(None, kind, probe.delta)
-                else:  # a chat or completion chunk
-                    generated += generated_in(probe.choices)
-        finally:
-            self.events += counted
-            self.generated += generated
-        if counted == 1:  # a paced stream: one event per read
+        """`_note` each of ``events``; return their raw bytes for relaying, up to an error event."""
+        for index, event in enumerate(events):
+            if not self._note(event.data):
+                return b"".join(e.raw for e in events[:index])
+        if len(events) == 1:  # a paced stream: one event per read
             return events[0].raw
         return b"".join(event.raw for event in events)
+
+    def _note(self, payload: str | bytes) -> bool:
+        """Count one event and note what it says: the usage, what it generated, the end of a Responses
+        API stream; False for an error event (`_failure` is set then, and it is not relayed)."""
+        self.events += 1
+        if payload in (DONE, DONE_VALUE):
+            return True
+        try:
+            probe = _probe.decode(payload)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+            try:  # bytes that are not UTF-8 read as the SSE parser reads them: bad bytes replaced
+                probe = _probe.decode(text)
+            except msgspec.DecodeError:
+                raise EngineError(
+                    f"engine at {self._url} sent an event that is not JSON: {text[:100]!r}"
+                ) from exc
+        if probe.usage is not None:
+            self.usage = usage_from_openai(probe.usage)
+        kind = probe.type
+        if probe.object == "error" or probe.error is not None or kind in _RESPONSE_FAILS:
+            self._failure = stream_error(_failure_of(probe), self._url)
+            return False
+        if kind is not None:
+            self._response_event(probe)
+            self.generated += generated_in(None, kind, probe.delta)
+        else:  # a chat or completion chunk
+            self.generated += generated_in(probe.choices)
+        return True
 
     def _response_event(self, probe: _Probe) -> None:
         """Note the end of a Responses API stream and the usage its last event carries."""

@@ -25,6 +25,8 @@ from cocoon.errors import DecodeError
 
 DONE = "[DONE]"
 """The data of OpenAI's end-of-stream sentinel event (``data: [DONE]``)."""
+DONE_VALUE = DONE.encode()
+"""`DONE` as the bytes of a ``data:`` line's value (`SseParser.data_values`)."""
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
@@ -101,6 +103,22 @@ class SseParser:
                 self._scan = len(_BOM)  # part of the first event's raw bytes, not of its first line
             self._started = True
         return self._drain_lines(final=False)
+
+    def data_values(self, data: bytes) -> list[bytes] | None:
+        """The values of ``data``'s events when it is the usual chunk (`data_lines_only`: whole events
+        of one ``data:`` line each) and no event is half-read here, consumed as `feed` would consume
+        them but without building `SseEvent`s: what a relay that passes such a chunk on whole needs.
+        None, and nothing consumed, for any other chunk: `feed` it."""
+        if self._buf or self._data or self._event:
+            return None
+        lines = data_lines_only(data)
+        if lines is None:
+            return None
+        self._started = True
+        values = [_data_value(line) for line in lines]
+        if DONE_VALUE in values:  # only these bytes decode to DONE
+            self._done = True
+        return values
 
     def _simple_events(self, data: bytes) -> list[SseEvent] | None:
         """The events of ``data`` if it is `data_lines_only` (what the line-by-line parse would give
