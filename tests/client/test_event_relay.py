@@ -12,6 +12,8 @@ TOKEN = b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
 UTF8 = 'data: {"choices":[{"delta":{"content":"h\u00e9 \U0001f600"}}]}\n\n'.encode()
 USAGE = b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n'
 DONE = b"data: [DONE]\n\n"
+MENTIONS = b'data: {"choices":[{"index":0,"delta":{"content":"\\"usage\\" [DONE]"}}]}\n\n'
+NULL_USAGE = b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}\n\n'
 
 STREAMS = {
     "plain tokens": [TOKEN, TOKEN, UTF8, TOKEN + USAGE + DONE],
@@ -29,6 +31,10 @@ STREAMS = {
     "a burst whole in its first chunk": [TOKEN + UTF8 + TOKEN + USAGE + DONE],
     "plain first, then a mark mid-stream": [TOKEN + TOKEN, b"\xef\xbb\xbf" + TOKEN, TOKEN[:5]],
     "plain first, then split": [TOKEN, TOKEN[:10], TOKEN[10:] + USAGE, DONE],
+    "a burst whose text mentions usage and [DONE]": [TOKEN + MENTIONS + TOKEN + USAGE + DONE, MENTIONS],
+    "a burst with an event without the space": [TOKEN + b'data:{"b":2}\n\n' + TOKEN + USAGE + DONE],
+    "a usage of null in every event": [NULL_USAGE + NULL_USAGE, NULL_USAGE + USAGE + DONE],
+    "two usage chunks: the last is held": [TOKEN + USAGE + TOKEN + USAGE + DONE],
 }
 
 

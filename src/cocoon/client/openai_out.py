@@ -109,51 +109,59 @@ class EventRelay:
 
     def feed(self, data: bytes) -> tuple[bytes, bytes | None]:
         """(the completed events re-framed, the final event if one came), as `relay_events`."""
-        if self.shape is StreamShape.CHAT and not self.parser.truncated:
-            payloads = _plain_events(data)  # None unless ``data`` starts with "data: "
-            if payloads is not None:
-                if not self._fed:
-                    # No mark could start this stream: one blank line (no event) tells the parser
-                    # it has begun, so it never takes a later chunk's first bytes for a mark.
-                    self.parser.feed(b"\n")
-                    self._fed = True
-                return _pass_on(data, payloads)
+        if self.shape is StreamShape.CHAT and not self.parser.truncated and _plain(data):
+            if not self._fed:
+                # No mark could start this stream: one blank line (no event) tells the parser it has
+                # begun, so it never takes a later chunk's first bytes for a mark.
+                self.parser.feed(b"\n")
+                self._fed = True
+            return _pass_on(data)
         self._fed = self._fed or bool(data)  # a partial mark is pending (truncated) until resolved
         return relay_events(self.parser, data, self.shape)
 
 
 _DATA = b"data: "
+_SEPARATED_DATA = b"\n\n" + _DATA
 
 
-def _plain_events(data: bytes) -> list[bytes] | None:
-    """The payloads of ``data`` when it is only whole ``data: <line>`` events as `encode_event` writes
-    them (`data_lines_only`, each with the space), in valid UTF-8; else None."""
+def _plain(data: bytes) -> bool:
+    """Whether ``data`` is only whole ``data: <line>`` events as `encode_event` writes them
+    (`data_lines_only`, each with the space), in valid UTF-8 (so it starts with "data: ")."""
     lines = data_lines_only(data)
-    if lines is None or not all(line.startswith(_DATA) for line in lines):
-        return None
+    # A blank line is only ever between two events there: each event but the first follows one.
+    if lines is None or not data.startswith(_DATA) or data.count(_SEPARATED_DATA) != len(lines) - 1:
+        return False
     if not data.isascii():
         try:
             data.decode()
         except UnicodeDecodeError:  # the parser would replace the bad bytes: let it
-            return None
-    return [line[len(_DATA) :] for line in lines]
+            return False
+    return True
 
 
-def _pass_on(data: bytes, payloads: list[bytes]) -> tuple[bytes, bytes | None]:
+def _pass_on(data: bytes) -> tuple[bytes, bytes | None]:
     """`relay_events`' result for a chunk of plain chat events: ``data`` itself, but for the ``[DONE]``
-    and usage events."""
-    kept: list[bytes] = []
-    held: bytes | None = None
-    for payload in payloads:
-        if payload == b"[DONE]":
-            continue
-        if is_usage_chunk(payload):
-            held = payload
-        else:
-            kept.append(payload)
-    if len(kept) == len(payloads):
+    and usage events. Only the events from the first that mentions either are looked at one by one
+    (an engine sends them last); those before it are passed on as they are."""
+    found = [at for at in (data.find(b'"usage"'), data.find(b"[DONE]")) if at >= 0]
+    if not found:
         return data, None
-    return b"".join(_DATA + p + b"\n\n" for p in kept), held
+    blank = data.rfind(b"\n\n", 0, min(found))
+    start = blank + 2 if blank >= 0 else 0  # where the event holding the first mention begins
+    kept = [data[:start]]
+    held: bytes | None = None
+    dropped = False
+    for line in data[start:-2].split(b"\n\n"):
+        payload = line[len(_DATA) :]
+        if payload == b"[DONE]":
+            dropped = True
+        elif is_usage_chunk(payload):
+            held, dropped = payload, True
+        else:
+            kept.append(line + b"\n\n")
+    if not dropped:
+        return data, None
+    return b"".join(kept), held
 
 
 def is_response_end(payload: bytes) -> bool:
