@@ -37,22 +37,32 @@ class NetworkAnswer:
         self._timeout_s = timeout_s
         self._proxy = proxy
         self.privacy = privacy
+        self._expired = False
 
     async def __aiter__(self) -> AsyncIterator[AnswerPart]:
         request_id = self._stream.request_id
+        # One timer per answer cancels the request at its deadline, and the stream says so to its
+        # reader: cheaper than asyncio.timeout, and it never cancels the task that reads this (which
+        # may be writing to the app between two parts), nor an answer already whole in the buffer.
+        deadline = asyncio.get_running_loop().call_later(self._timeout_s, self._expire)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                async for part in self._stream:
-                    yield part
-                    if isinstance(part, AnswerEnd | AnswerError):
-                        return
-        except TimeoutError:
-            self._stream.cancel("deadline passed")
-            yield AnswerError(request_id, 504, "timeout", f"no complete answer within {self._timeout_s:g} s")
+            async for part in self._stream:
+                yield part
+                if isinstance(part, AnswerEnd | AnswerError):
+                    return
         except (ConnectionClosedError, RequestCancelledError) as exc:
-            yield AnswerError(
-                request_id, 502, "upstream_error", f"proxy {self._proxy} connection lost: {exc}"
-            )
+            if self._expired:
+                message = f"no complete answer within {self._timeout_s:g} s"
+                yield AnswerError(request_id, 504, "timeout", message)
+            else:
+                message = f"proxy {self._proxy} connection lost: {exc}"
+                yield AnswerError(request_id, 502, "upstream_error", message)
+        finally:
+            deadline.cancel()
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._stream.cancel("deadline passed")
 
     async def cancel(self, reason: str) -> None:
         self._stream.cancel(reason)
