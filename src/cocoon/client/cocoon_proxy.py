@@ -88,22 +88,22 @@ class CocoonAnswer:
         self.privacy = privacy
 
     async def __aiter__(self) -> AsyncIterator[AnswerPart]:
+        # At the deadline one timer queues the answer's end (as `NetworkAnswer`'s, it never cancels
+        # the task that reads this, and an answer already whole is read whole).
+        deadline = asyncio.get_running_loop().call_later(self._timeout_s, self._expire)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                while True:
-                    part = await self._queue.get()
-                    yield part
-                    if isinstance(part, AnswerEnd | AnswerError):
-                        return
-        except TimeoutError:
-            yield AnswerError(
-                self._request_id,
-                504,
-                "timeout",
-                f"no complete answer from COCOON proxy {self._link.address} within {self._timeout_s:g} s",
-            )
+            while True:
+                part = await self._queue.get()
+                yield part
+                if isinstance(part, AnswerEnd | AnswerError):
+                    return
         finally:
+            deadline.cancel()
             self._link.forget(self._key)
+
+    def _expire(self) -> None:
+        message = f"no complete answer from COCOON proxy {self._link.address} within {self._timeout_s:g} s"
+        self._queue.put_nowait(AnswerError(self._request_id, 504, "timeout", message))
 
     async def cancel(self, reason: str) -> None:
         # COCOON has no cancel message: the proxy and worker finish the request (and charge for it).
