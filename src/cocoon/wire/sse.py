@@ -86,14 +86,9 @@ class SseParser:
 
     def feed(self, data: bytes) -> list[SseEvent]:
         """Consume ``data`` and return the events it completes, in order."""
-        if not self._buf and not self._data and not self._event:
-            # The usual relayed chunk is whole events of one LF-ended data line each (one when paced,
-            # several when the engine sends a burst): parse them without the line machinery. (Such a
-            # chunk starts with "data:", so at the very start it has no BOM to strip.)
-            events = self._simple_events(data)
-            if events is not None:
-                self._started = True
-                return events
+        lines = self._whole_lines(data)
+        if lines is not None:
+            return self._simple_events(data, lines)
         self._buf += data
         self._cr = self._cr or b"\r" in data
         if not self._started:
@@ -109,23 +104,28 @@ class SseParser:
         of one ``data:`` line each) and no event is half-read here, consumed as `feed` would consume
         them but without building `SseEvent`s: what a relay that passes such a chunk on whole needs.
         None, and nothing consumed, for any other chunk: `feed` it."""
-        if self._buf or self._data or self._event:
-            return None
-        lines = data_lines_only(data)
+        lines = self._whole_lines(data)
         if lines is None:
             return None
-        self._started = True
         values = [_data_value(line) for line in lines]
         if DONE_VALUE in values:  # only these bytes decode to DONE
             self._done = True
         return values
 
-    def _simple_events(self, data: bytes) -> list[SseEvent] | None:
-        """The events of ``data`` if it is `data_lines_only` (what the line-by-line parse would give
-        for it), else None (then the general parse runs)."""
-        lines = data_lines_only(data)
-        if lines is None:
+    def _whole_lines(self, data: bytes) -> list[bytes] | None:
+        """The lines of ``data`` when it is `data_lines_only` and no event is half-read here: the usual
+        relayed chunk (one event when paced, several in a burst), read without the line machinery.
+        Such a chunk starts with "data:", so the stream has begun (no BOM to strip any more)."""
+        if self._buf or self._data or self._event:
             return None
+        lines = data_lines_only(data)
+        if lines is not None:
+            self._started = True
+        return lines
+
+    def _simple_events(self, data: bytes, lines: list[bytes]) -> list[SseEvent]:
+        """The events of ``data``, whose `_whole_lines` are ``lines``: what the line-by-line parse
+        would give for it."""
         ident, retry = self._id, self._retry
         if len(lines) == 1:  # one event (a paced stream): its raw bytes are the whole chunk
             text = _data_value(lines[0]).decode("utf-8", "replace")
