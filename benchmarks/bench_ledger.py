@@ -1,4 +1,4 @@
-"""What the proxy's ledger costs per request, by how request keys are ordered, side by side.
+"""What the proxy's ledger costs per request, by how request keys are ordered and by page size.
 
     .venv/bin/python benchmarks/bench_ledger.py [--rows 200000] [--requests 6000] [--batch 12]
 
@@ -6,8 +6,10 @@ Each request is one `Ledger.record` in the open batch (client, worker and both p
 counted, as on a chain), committed every ``--batch`` requests as group commit does under load. Keys
 come either as the proxy makes them (`cocoon.proxy.routing.request_key`: ordered by a sequence within a
 client) or as it made them before (ordered by the client's random request id), into an empty ledger
-and into one that already holds ``--rows`` rows. Prints µs and write system calls per request (from
-/proc/self/io), and the ratio.
+and into one that already holds ``--rows`` rows. A second table puts the ledger's page size
+(`cocoon.proxy.ledger.PAGE_SIZE`) next to SQLite's default 4096 into the filled ledger, each request
+committed alone (one request at a time, as at concurrency 1) and in batches of ``--batch``. Prints µs
+and write system calls per request (from /proc/self/io), and the ratio.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cocoon.proxy.ledger import Ledger, RequestCharge
+from cocoon.proxy.ledger import PAGE_SIZE, Ledger, RequestCharge
 from cocoon.proxy.routing import request_key
 
 CLIENT = "c" * 64
@@ -49,10 +51,15 @@ def _record(ledger: Ledger, key: str) -> None:
     ledger.record(charge, 1.0, defer=True)
 
 
-def measure(key_of: Callable[[int], str], rows: int, requests: int, batch: int) -> tuple[float, float]:
+SQLITE_DEFAULT_PAGE_SIZE = 4096
+
+
+def measure(
+    key_of: Callable[[int], str], rows: int, requests: int, batch: int, page_size: int = PAGE_SIZE
+) -> tuple[float, float]:
     """(µs, write system calls) per request of ``requests`` recorded after ``rows`` already were."""
     with tempfile.TemporaryDirectory() as tmp:
-        ledger = Ledger(Path(tmp) / "ledger.db")
+        ledger = Ledger(Path(tmp) / "ledger.db", page_size=page_size)
         sequence = 0
         for index in range(rows):
             sequence += 1
@@ -72,9 +79,12 @@ def measure(key_of: Callable[[int], str], rows: int, requests: int, batch: int) 
     return elapsed / requests * 1e6, written / requests
 
 
-def main(argv: list[str] | None = None) -> list[tuple[int, float, float, float, float]]:
+def main(
+    argv: list[str] | None = None,
+) -> tuple[list[tuple[int, float, float, float, float]], list[tuple[int, float, float, float, float]]]:
     """Measure and print; returns (rows before, µs ordered, µs by request id, writes ordered, writes by
-    request id) per table size."""
+    request id) per table size, and (requests per commit, µs at `PAGE_SIZE`, µs at 4096, writes at
+    `PAGE_SIZE`, writes at 4096) per batch size."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -94,7 +104,21 @@ def main(argv: list[str] | None = None) -> list[tuple[int, float, float, float, 
             f"| {rows:,} | {us_new:.1f} µs, {writes_new:.2f} writes | {us_old:.1f} µs, "
             f"{writes_old:.2f} writes | {us_old / us_new:.2f}× |"
         )
-    return results
+    print(f"\nInto the ledger of {args.rows:,} rows, keys ordered by sequence, by page size:\n")
+    print(f"| requests per commit | {PAGE_SIZE}-byte pages | {SQLITE_DEFAULT_PAGE_SIZE}-byte pages | ratio |")
+    print("|---|---|---|---|")
+    pages = []
+    for batch in (1, args.batch):
+        us_ours, writes_ours = measure(ordered, args.rows, args.requests, batch)
+        us_default, writes_default = measure(
+            ordered, args.rows, args.requests, batch, page_size=SQLITE_DEFAULT_PAGE_SIZE
+        )
+        pages.append((batch, us_ours, us_default, writes_ours, writes_default))
+        print(
+            f"| {batch} | {us_ours:.1f} µs, {writes_ours:.2f} writes | {us_default:.1f} µs, "
+            f"{writes_default:.2f} writes | {us_default / us_ours:.2f}× |"
+        )
+    return results, pages
 
 
 if __name__ == "__main__":

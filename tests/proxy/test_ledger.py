@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cocoon.errors import PaymentError
-from cocoon.proxy.ledger import Ledger, RequestCharge
+from cocoon.proxy.ledger import PAGE_SIZE, Ledger, RequestCharge
 
 
 def charge(rid: str, tokens: int, price: int = 20, fee: int = 19) -> RequestCharge:
@@ -103,3 +103,41 @@ def test_requests_are_one_b_tree_and_a_ledger_made_before_still_works(tmp_path: 
     assert old.request("r1") == charge("r1", 100)
     assert old.client("client-1").charged_tokens == 100
     old.close()
+
+
+def test_a_new_ledger_has_small_pages_and_one_made_before_keeps_its_own(tmp_path: Path) -> None:
+    """Each commit writes every page it changed to the WAL, so new ledgers use `PAGE_SIZE`-byte pages;
+    a ledger file made with SQLite's default 4096 keeps them and records, reads and survives reopening."""
+    import sqlite3
+
+    def page_size(path: Path) -> int:
+        raw = sqlite3.connect(path)
+        try:
+            return int(raw.execute("PRAGMA page_size").fetchone()[0])
+        finally:
+            raw.close()
+
+    new = Ledger(tmp_path / "new.db")
+    new.ensure_client("client-1", 10**9)
+    new.close()
+    assert page_size(tmp_path / "new.db") == PAGE_SIZE < 4096
+
+    old_path = tmp_path / "old.db"
+    old = Ledger(old_path, page_size=4096)
+    old.ensure_client("client-1", 10**9)
+    old.close()
+    reopened = Ledger(old_path)  # the default asks for PAGE_SIZE: an existing file is not changed
+    assert reopened.record(charge("r1", 100), finished_at=1.0)
+    reopened.close()
+    assert page_size(old_path) == 4096
+    again = Ledger(old_path)
+    assert again.request("r1") == charge("r1", 100)
+    assert again.client("client-1").charged_tokens == 100
+    again.close()
+
+
+@pytest.mark.parametrize("size", [0, 511, 3000, 131072])
+def test_a_page_size_sqlite_would_ignore_is_refused(tmp_path: Path, size: int) -> None:
+    with pytest.raises(ValueError, match="power of two from 512 to 65536"):
+        Ledger(tmp_path / "state.db", page_size=size)
+    assert not (tmp_path / "state.db").exists()
