@@ -8,6 +8,7 @@ seals its frames, so a test fails if any step of the protocol is wrong.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
@@ -59,6 +60,7 @@ from cocoon.registry.snapshot import RegistrySnapshot
 from cocoon.registry.snapshot import model_hash as registry_model_hash
 from cocoon.roles import ClientConfig, E2EMode
 from cocoon.ton.address import Address
+from cocoon.wire.control import ControlBody
 from cocoon.wire.headers import E2E_STALE_KEYS
 from cocoon.wire.messages import AnswerChunk, AnswerEnd, AnswerHead, AnswerPart
 from cocoon.wire.sse import DONE_EVENT
@@ -202,6 +204,42 @@ async def test_a_certificate_is_verified_once_and_named_as_known_afterwards() ->
     pool.invalidate(PROXY, MODEL, "/v1/chat/completions", 1000)
     await pool.candidates(PROXY, proxy, MODEL, "/v1/chat/completions", 1000)
     assert len(proxy.asked) == 3 and policy.calls == 1
+
+
+async def test_requests_that_come_while_the_list_is_fetched_wait_for_it_and_the_proxy_is_asked_once() -> None:
+    """A fresh list is read without waiting; a due one is fetched by one request while the others that
+    come meanwhile wait for it and take the same list (the proxy is asked once per refresh)."""
+    worker = FakeWorker("w1", worker_identity(), [])
+    release = asyncio.Event()
+
+    class SlowProxy(FakeProxy):
+        async def query(self, body: ControlBody, timeout: float = 30.0) -> ControlBody:  # noqa: ASYNC109
+            await release.wait()
+            return await super().query(body, timeout)
+
+    proxy = SlowProxy([worker])
+    clock = FakeClock(wall=NOW)
+    pool = E2EWorkers(fake_admission(), clock)
+    ask = [
+        asyncio.create_task(pool.candidates(PROXY, proxy, MODEL, "/v1/chat/completions", 1000))
+        for _ in range(5)
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    found = await asyncio.gather(*ask)
+    assert len(proxy.asked) == 1
+    assert [f.fetched for f in found] == [True, False, False, False, False]
+    assert all([c.worker_id for c in f.chosen] == ["w1"] for f in found)
+
+    release.clear()  # a fresh list is answered at once: nothing waits on the proxy
+    fresh = await asyncio.wait_for(pool.candidates(PROXY, proxy, MODEL, "/v1/chat/completions", 1000), 1)
+    assert not fresh.fetched and len(proxy.asked) == 1
+    clock.advance(21)
+    due = asyncio.create_task(pool.candidates(PROXY, proxy, MODEL, "/v1/chat/completions", 1000))
+    await asyncio.sleep(0)
+    assert not due.done()  # due: it asks the proxy again (and waits for the answer)
+    release.set()
+    assert (await due).fetched and len(proxy.asked) == 2
 
 
 async def test_at_most_three_verified_workers_are_chosen_and_refusals_are_named() -> None:

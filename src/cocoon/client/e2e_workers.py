@@ -127,17 +127,25 @@ class E2EWorkers:
     ) -> CandidateSet:
         """The workers behind ``address`` a request may be sealed to now (asking the proxy if due)."""
         key = (address, model, endpoint, max_coefficient)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        entry = self._lists.get(key)
+        if entry is not None and not self._due(entry):  # the usual case: no asking, so no lock to take
+            return self._candidate_set(entry, model, fetched=False)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:  # one request asks the proxy; those that come meanwhile take its list
             entry = self._lists.get(key)
             fetched = False
             if entry is None or self._due(entry):
                 entry = await self._fetch(conn, key, entry, timeout_s)
                 fetched = True
-            chosen, refusals = self._choose(entry, model, self.clock.time())
-            if not chosen:
-                entry.refresh_s = min(entry.refresh_s, EMPTY_REFRESH_S)
-            return CandidateSet(chosen, refusals, entry.note, fetched, entry.no_worker)
+            return self._candidate_set(entry, model, fetched=fetched)
+
+    def _candidate_set(self, entry: _List, model: str, *, fetched: bool) -> CandidateSet:
+        chosen, refusals = self._choose(entry, model, self.clock.time())
+        if not chosen:
+            entry.refresh_s = min(entry.refresh_s, EMPTY_REFRESH_S)
+        return CandidateSet(chosen, refusals, entry.note, fetched, entry.no_worker)
 
     def invalidate(
         self, address: str, model: str, endpoint: str, max_coefficient: int, *, stale: bool = False

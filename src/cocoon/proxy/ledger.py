@@ -84,8 +84,9 @@ CLIENT_CHANNEL, WORKER_CHANNEL = "client", "worker"
 PAGE_SIZE = 2048
 """Bytes per page of a new ledger. A commit appends every page it changed to the WAL (a request changes
 about five: its row, its client, its worker, their channels), so smaller pages make each commit cheaper:
-a request committed alone costs about two thirds of its time with SQLite's default 4096
-(`benchmarks/bench_ledger.py`). 2048 is as fast as 1024 with fewer writes and shallower b-trees."""
+a request committed alone (as at concurrency 1) takes 20-35 % less time than with SQLite's default 4096,
+one in a group commit of 12 about the same (`benchmarks/bench_ledger.py`). 2048 is as fast as 1024 with
+fewer writes and shallower b-trees."""
 
 LEGACY_CONTRACT = ""
 """The contract of channel rows written before the ledger kept them per proxy contract (see
