@@ -84,7 +84,7 @@ CLIENT_CHANNEL, WORKER_CHANNEL = "client", "worker"
 PAGE_SIZE = 2048
 """Bytes per page of a new ledger. A commit appends every page it changed to the WAL (a request changes
 about five: its row, its client, its worker, their channels), so smaller pages make each commit cheaper:
-a request committed alone (as at concurrency 1) takes 20-35 % less time than with SQLite's default 4096,
+a request committed alone (as at concurrency 1) takes a fifth to a third less time than with 4096 pages,
 one in a group commit of 12 about the same (`benchmarks/bench_ledger.py`). 2048 is as fast as 1024 with
 fewer writes and shallower b-trees."""
 
@@ -141,7 +141,9 @@ class RequestCharge:
 
 
 class Ledger:
-    """SQLite-backed accounts of clients and workers; safe to reopen after a crash."""
+    """SQLite-backed accounts of clients and workers; safe to reopen after a crash.
+
+    ``page_size``: the page size of a file this creates (a ledger made before keeps its own)."""
 
     def __init__(self, path: Path | str, *, page_size: int = PAGE_SIZE) -> None:
         if page_size < 512 or page_size > 65536 or page_size & (page_size - 1):
