@@ -10,6 +10,8 @@ bottleneck; `anchors/backend.py`), driven by the same raw-asyncio keep-alive loa
   TLS (stdlib ``ssl``): the Python floor for a chain of three processes, the reference for ratios;
 * ours: `cocoon up` with one worker on the backend: client -> proxy -> worker as separate processes
   (`anchors/ours.py`: RA-TLS, metering, settlement on the local chain, receipts, e2e as `cocoon up`);
+  ``--e2e required off`` runs it twice, end-to-end encryption required and off, interleaved like
+  the rest, so what the encryption costs is measured side by side (each gets its own goal ratios);
 * nginx (one worker) and LiteLLM (its SDK behind uvicorn) when installed; skipped with a note if not.
 
 Scenarios: c=1 and c=32 non-streamed; c=32 streamed as fast as the backend writes ("burst"); c=1 and
@@ -23,7 +25,7 @@ the repetitions. Other work shares the machine: read the ratios, not the absolut
 Then the local chain's transactions per second (`bench_chain.py`) and settlement fees per 1,000
 requests (`bench_settlement_fees.py`), run as they are.
 
-    .venv/bin/python benchmarks/bench_anchors.py [--quick] [--reps 3] [--duration 1.5] [--e2e required]
+    .venv/bin/python benchmarks/bench_anchors.py [--quick] [--reps 3] [--duration 1.5] [--e2e required [off]]
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def measure(setup: Setup, scenario: Scenario, duration: float, backend_pid: int)
     )
 
 
-def start_setups(tmp: Path, backend_port: int, e2e: str, setups: list[Setup]) -> list[str]:
+def start_setups(tmp: Path, backend_port: int, e2e_modes: list[str], setups: list[Setup]) -> list[str]:
     """Start every setup that can run here into ``setups`` (table order, so that whatever started is
     stopped even if a later one fails); return a note for each one skipped."""
     setups.append(direct(backend_port, MODEL))
@@ -107,7 +109,8 @@ def start_setups(tmp: Path, backend_port: int, e2e: str, setups: list[Setup]) ->
         notes.append("nginx: skipped, not installed (install it, e.g. `apt-get install nginx`, to compare)")
     setups.append(one_hop(tmp, backend_port, MODEL))
     setups.append(three_hops(tmp, backend_port, MODEL))
-    setups.append(start_ours(tmp, backend_port, e2e, slots=max(s.concurrency for s in SCENARIOS)))
+    for e2e in e2e_modes:
+        setups.append(start_ours(tmp, backend_port, e2e, slots=max(s.concurrency for s in SCENARIOS)))
     if all(importlib.util.find_spec(m) for m in ("litellm", "uvicorn", "starlette")):
         setups.append(litellm(tmp, backend_port, MODEL))
     else:
@@ -144,7 +147,7 @@ def goals(grid: Grid, ours: str, litellm_name: str | None) -> None:
     def med(setup: str, scenario: str, figure: str) -> float:
         return grid[setup][scenario].med(lambda m: float(getattr(m, figure)))
 
-    print(f"\nOurs against the floor ({FLOOR}) and LiteLLM, this run:")
+    print(f"\nOurs ({ours.rsplit(', ', 1)[-1]}) against the floor and LiteLLM, this run:")
     for scenario, figure, label in (
         ("c1", "cpu_per_request_us", "CPU per request, c=1 non-stream"),
         ("c32", "cpu_per_request_us", "CPU per request, c=32 non-stream"),
@@ -182,7 +185,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (medians over them)")
     parser.add_argument("--duration", type=float, default=1.5, help="seconds per measurement window")
     parser.add_argument(
-        "--e2e", choices=["required", "off"], default="required", help="our client's e2e mode"
+        "--e2e",
+        nargs="+",
+        choices=["required", "off"],
+        default=["required"],
+        help="our client's e2e mode; `--e2e required off` runs ours both ways, side by side (what the "
+        "end-to-end encryption costs)",
     )
     parser.add_argument("--no-chain", action="store_true", help="skip the chain and settlement benchmarks")
     args = parser.parse_args()
@@ -193,7 +201,7 @@ def main() -> None:
         backend, backend_port = start_backend(tmp)
         setups: list[Setup] = []
         try:
-            notes = start_setups(tmp, backend_port, args.e2e, setups)
+            notes = start_setups(tmp, backend_port, list(dict.fromkeys(args.e2e)), setups)
             took = time.monotonic() - started
             print(f"started {len(setups)} setups in {took:.0f} s; {reps} × {duration} s windows", flush=True)
             grid: Grid = {s.name: {sc.name: Summary() for sc in SCENARIOS} for s in setups}
@@ -209,7 +217,7 @@ def main() -> None:
             for setup in setups:
                 stop(setup.processes, graceful=setup.graceful)
             stop([backend])
-    ours = next(s.name for s in setups if s.name.startswith("ours"))
+    ours = [s.name for s in setups if s.name.startswith("ours")]
     litellm_name = next((s.name for s in setups if s.name.startswith("LiteLLM")), None)
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"\nMedians of {reps} interleaved repetitions, {duration} s windows, the same fake backend")
@@ -220,7 +228,8 @@ def main() -> None:
     if litellm_name:
         print(f"\nRatios to {litellm_name}:\n")
         print(ratio_table(grid, litellm_name, label="LiteLLM"))
-    goals(grid, ours, litellm_name)
+    for name in ours:
+        goals(grid, name, litellm_name)
     details(grid, setups)
     lg = median([m.per_request_us(m.side_cpu["loadgen"]) for by in grid.values() for m in by["c32"].runs])
     print(f"\nThe load generator's own CPU (not counted): about {lg:,.0f} µs per c=32 non-stream request.")

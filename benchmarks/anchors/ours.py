@@ -34,7 +34,7 @@ def start_ours(tmp: Path, backend_port: int, e2e: str, slots: int) -> Setup:
     """`cocoon up` on the backend, its worker given ``slots`` at once (the load's highest concurrency:
     the anchors have no slot limit, so a smaller one would measure the proxy's queue, not relaying)."""
     instance = free_instance(1)
-    data = tmp / "ours"
+    data = tmp / f"ours-{e2e}"
     data.mkdir()
     argv = [
         sys.executable,

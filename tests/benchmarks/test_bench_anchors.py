@@ -141,3 +141,26 @@ async def test_loadgen_against_the_backend(scenario: Scenario) -> None:
     assert started == [True]
     assert result.errors == 0 and result.first_error == ""
     assert result.ok >= scenario.concurrency and len(result.ttfts) == result.ok
+
+
+def test_goals_are_printed_for_each_of_our_setups(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--e2e required off` runs ours twice: each gets its own block of goal ratios, named by its mode."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import bench_anchors
+
+    ours = "ours: client → proxy → worker, RA-TLS, metering, settlement, receipts, e2e {}"
+    grid = {
+        "direct": _grid(0.0005, None, 4000),
+        bench_anchors.FLOOR: _grid(0.001, 1.0, 1000),
+        ours.format("required"): _grid(0.002, 1.5, 1000),
+        ours.format("off"): _grid(0.002, 0.5, 1000),
+    }
+    for mode in ("required", "off"):
+        bench_anchors.goals(grid, ours.format(mode), None)
+    blocks = capsys.readouterr().out.strip().split("\n\n")
+    assert [b.splitlines()[0] for b in blocks] == [
+        "Ours (e2e required) against the floor and LiteLLM, this run:",
+        "Ours (e2e off) against the floor and LiteLLM, this run:",
+    ]
+    assert "CPU per request, c=32 non-stream: 1.50× the floor's" in blocks[0]
+    assert "CPU per request, c=32 non-stream: 0.50× the floor's" in blocks[1]
