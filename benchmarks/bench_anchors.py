@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE / "anchors"))
 
 from backend import MODEL  # noqa: E402
 from loadgen import Scenario, request_bytes, run  # noqa: E402
-from ours import start_ours  # noqa: E402
+from ours import setup_name, start_ours  # noqa: E402
 from procstat import cpu_s, rss_mib  # noqa: E402
 from setups import Setup, direct, litellm, nginx, one_hop, start_backend, stop, three_hops  # noqa: E402
 from stats import Grid, Measurement, Summary, median, percentile, ratio, ratio_table, table  # noqa: E402
@@ -141,13 +141,14 @@ def details(grid: Grid, setups: list[Setup]) -> None:
         print(f"  {setup.name}: {'; '.join(parts)}")
 
 
-def goals(grid: Grid, ours: str, litellm_name: str | None) -> None:
-    """The issue's goals as ratios measured in this run."""
+def goals(grid: Grid, e2e: str, litellm_name: str | None) -> None:
+    """The issue's goals as ratios measured in this run, for our setup with end-to-end mode ``e2e``."""
+    ours = setup_name(e2e)
 
     def med(setup: str, scenario: str, figure: str) -> float:
         return grid[setup][scenario].med(lambda m: float(getattr(m, figure)))
 
-    print(f"\nOurs ({ours.rsplit(', ', 1)[-1]}) against the floor and LiteLLM, this run:")
+    print(f"\nOurs (e2e {e2e}) against the floor and LiteLLM, this run:")
     for scenario, figure, label in (
         ("c1", "cpu_per_request_us", "CPU per request, c=1 non-stream"),
         ("c32", "cpu_per_request_us", "CPU per request, c=32 non-stream"),
@@ -201,7 +202,8 @@ def main() -> None:
         backend, backend_port = start_backend(tmp)
         setups: list[Setup] = []
         try:
-            notes = start_setups(tmp, backend_port, list(dict.fromkeys(args.e2e)), setups)
+            e2e_modes = list(dict.fromkeys(args.e2e))
+            notes = start_setups(tmp, backend_port, e2e_modes, setups)
             took = time.monotonic() - started
             print(f"started {len(setups)} setups in {took:.0f} s; {reps} × {duration} s windows", flush=True)
             grid: Grid = {s.name: {sc.name: Summary() for sc in SCENARIOS} for s in setups}
@@ -217,7 +219,6 @@ def main() -> None:
             for setup in setups:
                 stop(setup.processes, graceful=setup.graceful)
             stop([backend])
-    ours = [s.name for s in setups if s.name.startswith("ours")]
     litellm_name = next((s.name for s in setups if s.name.startswith("LiteLLM")), None)
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"\nMedians of {reps} interleaved repetitions, {duration} s windows, the same fake backend")
@@ -228,8 +229,8 @@ def main() -> None:
     if litellm_name:
         print(f"\nRatios to {litellm_name}:\n")
         print(ratio_table(grid, litellm_name, label="LiteLLM"))
-    for name in ours:
-        goals(grid, name, litellm_name)
+    for e2e in e2e_modes:
+        goals(grid, e2e, litellm_name)
     details(grid, setups)
     lg = median([m.per_request_us(m.side_cpu["loadgen"]) for by in grid.values() for m in by["c32"].runs])
     print(f"\nThe load generator's own CPU (not counted): about {lg:,.0f} µs per c=32 non-stream request.")

@@ -30,6 +30,11 @@ from netproc import free_instance
 ROLES = ("client", "proxy", "worker")
 
 
+def setup_name(e2e: str) -> str:
+    """The name of our setup with the client's end-to-end mode ``e2e`` (its row in the tables)."""
+    return f"ours: client → proxy → worker, RA-TLS, metering, settlement, receipts, e2e {e2e}"
+
+
 def start_ours(tmp: Path, backend_port: int, e2e: str, slots: int) -> Setup:
     """`cocoon up` on the backend, its worker given ``slots`` at once (the load's highest concurrency:
     the anchors have no slot limit, so a smaller one would measure the proxy's queue, not relaying)."""
@@ -78,9 +83,8 @@ def start_ours(tmp: Path, backend_port: int, e2e: str, slots: int) -> Setup:
     if set(chain) != set(ROLES):
         stop([proc], graceful=True)
         raise RuntimeError(f"cocoon up started {sorted(chain)} instead of {ROLES}")
-    name = f"ours: client → proxy → worker, RA-TLS, metering, settlement, receipts, e2e {e2e}"
     ordered = {r: chain[r] for r in ROLES}
-    return Setup(name, port, "/v1/chat/completions", model, ordered, side, [proc], graceful=True)
+    return Setup(setup_name(e2e), port, "/v1/chat/completions", model, ordered, side, [proc], graceful=True)
 
 
 def _wait_model(port: int, proc: subprocess.Popen[bytes], log: Path) -> str:

@@ -156,7 +156,7 @@ def test_goals_are_printed_for_each_of_our_setups(capsys: pytest.CaptureFixture[
         ours.format("off"): _grid(0.002, 0.5, 1000),
     }
     for mode in ("required", "off"):
-        bench_anchors.goals(grid, ours.format(mode), None)
+        bench_anchors.goals(grid, mode, None)
     blocks = capsys.readouterr().out.strip().split("\n\n")
     assert [b.splitlines()[0] for b in blocks] == [
         "Ours (e2e required) against the floor and LiteLLM, this run:",
